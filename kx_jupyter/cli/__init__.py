@@ -1,0 +1,56 @@
+"""The ``kx-jupyter`` command: one sub-command module per area, each thin over the engine.
+
+Exit codes: 0 deployed or nothing to do; 1 the deployment failed on the cluster;
+2 stopped before anything was deployed (usage, validation, checker errors, cluster busy,
+missing resources).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import KxError
+from . import local_cmd  # noqa: F401  (sub-command modules register themselves below)
+
+SUBCOMMANDS = (local_cmd,)
+
+EPILOG = """exit codes:
+  0  deployed, or nothing to do
+  1  the deployment failed on the cluster
+  2  stopped before anything was deployed (usage, validation, checker errors,
+     cluster busy, missing resources)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kx-jupyter",
+        description="Check, bundle and push kdb+/q code to FinSpace-compatible kdb clusters.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in SUBCOMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KxError as exc:
+        print(f"kx-jupyter: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("kx-jupyter: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Every setting a user can change, in one traitlets Configurable.
+
+Sources, later ones winning: the defaults below, ``KX_JUPYTER_<NAME>`` environment variables,
+the config file (``<home>/config.json`` or ``KX_JUPYTER_CONFIG``), ``%config KxJupyter.<name>``
+in IPython, and per-call arguments (``Settings.with_overrides``). No other module reads the
+environment: it asks an instance of this class.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, default
+from traitlets.config import Config, Configurable
+
+ENV_PREFIX = "KX_JUPYTER_"
+STRATEGIES = ("ROLLING", "FORCE", "NO_RESTART")
+
+
+class ConfigError(ValueError):
+    """A setting has a value kx-jupyter cannot use; the message names the setting."""
+
+
+def _default_home() -> str:
+    from platformdirs import user_data_dir  # small, but only needed when no home is set
+
+    return user_data_dir("kx-jupyter", appauthor=False)
+
+
+class KxJupyter(Configurable):
+    """kx-jupyter settings (``%config KxJupyter`` lists them with their current values)."""
+
+    # where to deploy
+    backend = Enum(["local", "aws"], "local", help="'local': the embedded control plane; 'aws': a FinSpace-compatible endpoint.").tag(config=True)
+    environment = Unicode("", help="kdb environment id; empty uses the backend's only environment.").tag(config=True)
+    cluster = Unicode("", help="Cluster to update when none is named.").tag(config=True)
+    profile = Unicode("", help="AWS profile for the 'aws' backend (standard credential chain when empty).").tag(config=True)
+    region = Unicode("", help="AWS region for the 'aws' backend (the profile's or AWS_REGION when empty).").tag(config=True)
+    endpoint_url = Unicode("", help="FinSpace API endpoint for the 'aws' backend; empty uses AWS_ENDPOINT_URL_* or AWS's.").tag(config=True)
+    s3_endpoint_url = Unicode("", help="S3 endpoint for the 'aws' backend; empty uses AWS_ENDPOINT_URL_S3 or AWS's.").tag(config=True)
+
+    # what to deploy
+    workspace = Unicode(".", help="Directory whose files form the code bundle (the zip root).").tag(config=True)
+    init_script = Unicode("init.q", help="Initialization script, relative to the workspace.").tag(config=True)
+    strategy = Enum(list(STRATEGIES), "ROLLING", help="Deployment strategy: ROLLING, FORCE or NO_RESTART (GP clusters only).").tag(config=True)
+    max_bundle_mb = Float(256.0, help="Refuse bundles larger than this many MB.").tag(config=True)
+
+    # where the code is staged
+    code_bucket = Unicode("", help="S3 bucket for code bundles; the local plane's seeded bucket when empty on 'local'.").tag(config=True)
+    code_prefix = Unicode("kx-jupyter/", help="Key prefix for code bundles in the bucket.").tag(config=True)
+    expected_bucket_owner = Unicode("", help="Account id that must own the bucket (S3 ExpectedBucketOwner).").tag(config=True)
+    sse = Enum(["", "AES256", "aws:kms"], "", help="Server-side encryption for uploaded bundles.").tag(config=True)
+    kms_key_id = Unicode("", help="KMS key for sse='aws:kms'.").tag(config=True)
+
+    # watching
+    poll_initial = Float(0.25, help="First poll interval in seconds while watching an update.").tag(config=True)
+    poll_max = Float(15.0, help="Longest poll interval in seconds.").tag(config=True)
+    expected_update_seconds = Float(0.0, help="Expected update length; polling speeds up near it (0: learn from history).").tag(config=True)
+    timeout = Float(4 * 3600.0, help="Give up watching after this many seconds (the update itself goes on).").tag(config=True)
+    max_attempts = Int(6, help="Attempts per API call, with boto3 standard retries for throttling and 5xx.").tag(config=True)
+
+    # the embedded local control plane
+    home = Unicode(help="Directory for kx-jupyter's state: history, the local plane, config.json.").tag(config=True)
+    local_port = Int(4580, help="Port of the local control plane on 127.0.0.1 (0 picks a free one).").tag(config=True)
+    local_autostart = Bool(True, help="Start the local control plane on first use when it is not running.").tag(config=True)
+    q_binary = Unicode("", help="q executable for local nodes; empty looks in QHOME and on PATH.").tag(config=True)
+    node_start_seconds = Float(2.0, help="How long a local node takes to start, to feel like a small cluster.").tag(config=True)
+
+    @default("home")
+    def _home_default(self):
+        return _default_home()
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home).expanduser()
+
+    def with_overrides(self, **overrides) -> "KxJupyter":
+        """A copy with per-call values applied; ``None`` means 'not given'."""
+        values = {name: getattr(self, name) for name in self.trait_names(config=True)}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return KxJupyter(**values)
+        except TraitError as exc:
+            raise ConfigError(str(exc)) from None
+
+    def to_dict(self) -> dict:
+        return {name: getattr(self, name) for name in sorted(self.trait_names(config=True))}
+
+
+def _env_config(environ) -> Config:
+    cfg = Config()
+    for name, trait in KxJupyter.class_traits(config=True).items():
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw is None:
+            continue
+        try:
+            cfg.KxJupyter[name] = trait.validate(None, trait.from_string(raw))
+        except (TraitError, ValueError) as exc:
+            raise ConfigError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {name}: {exc}") from None
+    return cfg
+
+
+def _file_config(path: Path) -> Config:
+    if not path.is_file():
+        return Config()
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc}. Fix or remove it.") from None
+    section = data.get("KxJupyter", data) if isinstance(data, dict) else None
+    if not isinstance(section, dict):
+        raise ConfigError(f"the config file {path} must hold a JSON object of settings")
+    unknown = set(section) - set(KxJupyter.class_trait_names(config=True))
+    if unknown:
+        raise ConfigError(f"the config file {path} names unknown settings: {', '.join(sorted(unknown))}")
+    return Config({"KxJupyter": section})
+
+
+def load_settings(parent_config: Config | None = None, environ=None, **overrides) -> KxJupyter:
+    """Settings from every source; ``parent_config`` is IPython's config, ``overrides`` per-call values."""
+    environ = os.environ if environ is None else environ
+    cfg = _env_config(environ)
+    home = Path(cfg.KxJupyter.get("home") or _default_home()).expanduser()
+    config_file = Path(environ.get(ENV_PREFIX + "CONFIG") or home / "config.json")
+    cfg.merge(_file_config(config_file))
+    if parent_config is not None:
+        cfg.merge(parent_config)
+    try:
+        settings = KxJupyter(config=cfg)
+    except TraitError as exc:
+        raise ConfigError(str(exc)) from None
+    return settings.with_overrides(**overrides) if overrides else settings

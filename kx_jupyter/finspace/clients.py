@@ -1,0 +1,108 @@
+"""boto3 clients for FinSpace, S3 and CloudWatch Logs, for either backend.
+
+The shipped model is added to a private botocore session's loader search path, so
+``client("finspace")`` works on any botocore without touching ``~/.aws`` or ``AWS_DATA_PATH``.
+With the 'local' backend the clients point at the embedded control plane (started on first
+use) and sign with its own credentials; with 'aws' they use the standard credential chain,
+the configured profile/region/endpoint, and ``AWS_ENDPOINT_URL_*`` as boto3 always does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .model import DATA_PATH
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where a backend is and how to sign for it (credentials are ``None`` for the default chain)."""
+
+    endpoint_url: str | None
+    s3_endpoint_url: str | None
+    region: str | None
+    access_key: str | None = None
+    secret_key: str | None = None
+    profile: str | None = None
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"Connection(endpoint_url={self.endpoint_url!r}, region={self.region!r})"
+
+
+def botocore_session():
+    """A botocore session that can load the shipped FinSpace model."""
+    import botocore.session
+
+    session = botocore.session.Session()
+    loader = session.get_component("data_loader")
+    if str(DATA_PATH) not in loader.search_paths:
+        loader.search_paths.insert(0, str(DATA_PATH))
+    return session
+
+
+def boto3_session(conn: Connection):
+    import boto3
+
+    return boto3.Session(
+        botocore_session=botocore_session(),
+        aws_access_key_id=conn.access_key,
+        aws_secret_access_key=conn.secret_key,
+        region_name=conn.region,
+        profile_name=conn.profile,
+    )
+
+
+def connection(settings) -> Connection:
+    """The connection the settings describe; for 'local' this starts the plane if needed."""
+    if settings.backend == "local":
+        from ..local.daemon import ensure_running  # the plane's public entry point
+
+        plane = ensure_running(settings)
+        return Connection(plane.endpoint, plane.endpoint, plane.region, plane.access_key, plane.secret_key)
+    return Connection(
+        endpoint_url=settings.endpoint_url or None,
+        s3_endpoint_url=settings.s3_endpoint_url or None,
+        region=settings.region or None,
+        profile=settings.profile or None,
+    )
+
+
+def client_config(max_attempts: int = 6, **extra):
+    from botocore.config import Config
+
+    return Config(
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        connect_timeout=5,
+        read_timeout=30,
+        user_agent_extra="kx-jupyter",
+        **extra,
+    )
+
+
+class Clients:
+    """The three clients the engine needs, built lazily from one connection."""
+
+    def __init__(self, conn: Connection, max_attempts: int = 6):
+        self.conn = conn
+        self._session = boto3_session(conn)
+        self._config = client_config(max_attempts)
+        self._cache: dict[str, object] = {}
+
+    def _client(self, service: str, endpoint: str | None, **config):
+        if service not in self._cache:
+            cfg = self._config.merge(client_config(**config)) if config else self._config
+            self._cache[service] = self._session.client(service, endpoint_url=endpoint, config=cfg)
+        return self._cache[service]
+
+    @property
+    def finspace(self):
+        return self._client("finspace", self.conn.endpoint_url)
+
+    @property
+    def s3(self):
+        addressing = {"s3": {"addressing_style": "path"}} if self.conn.s3_endpoint_url else {}
+        return self._client("s3", self.conn.s3_endpoint_url, **addressing)
+
+    @property
+    def logs(self):
+        return self._client("logs", self.conn.endpoint_url if self.conn.access_key else None)

@@ -1,0 +1,38 @@
+"""Settings come from defaults, env vars, the config file and per-call values, in that order."""
+
+import json
+
+import pytest
+
+from kx_jupyter.config import ConfigError, load_settings
+
+
+def test_defaults(kx_home):
+    s = load_settings(environ={"KX_JUPYTER_HOME": str(kx_home)})
+    assert s.backend == "local"
+    assert s.strategy == "ROLLING"
+    assert s.home_path == kx_home
+
+
+def test_env_then_file_then_overrides(kx_home):
+    (kx_home / "config.json").write_text(json.dumps({"KxJupyter": {"cluster": "from-file", "poll_max": 3}}))
+    env = {"KX_JUPYTER_HOME": str(kx_home), "KX_JUPYTER_CLUSTER": "from-env", "KX_JUPYTER_REGION": "eu-west-1"}
+    s = load_settings(environ=env)
+    assert (s.cluster, s.region, s.poll_max) == ("from-file", "eu-west-1", 3.0)
+    assert load_settings(environ=env, cluster="per-call").cluster == "per-call"
+
+
+def test_bad_env_value_names_the_variable(kx_home):
+    with pytest.raises(ConfigError, match="KX_JUPYTER_STRATEGY"):
+        load_settings(environ={"KX_JUPYTER_HOME": str(kx_home), "KX_JUPYTER_STRATEGY": "SLOWLY"})
+
+
+def test_unknown_setting_in_file_is_named(kx_home):
+    (kx_home / "config.json").write_text(json.dumps({"KxJupyter": {"clsuter": "x"}}))
+    with pytest.raises(ConfigError, match="clsuter"):
+        load_settings(environ={"KX_JUPYTER_HOME": str(kx_home)})
+
+
+def test_bad_override_is_a_config_error(kx_home):
+    with pytest.raises(ConfigError, match="strategy"):
+        load_settings(environ={"KX_JUPYTER_HOME": str(kx_home)}, strategy="FAST")

@@ -1,0 +1,98 @@
+"""The shipped FinSpace model makes a working client on whatever botocore is installed."""
+
+import json
+
+import boto3
+import botocore
+import pytest
+from botocore.exceptions import ParamValidationError, UnknownServiceError
+
+from kx_jupyter.finspace import clients
+from kx_jupyter.finspace.model import DATA_PATH, SERVICE_PATH, service_model
+from kx_jupyter.finspace.rules import check_value, validate
+
+
+def local_connection():
+    return clients.Connection("http://127.0.0.1:9", "http://127.0.0.1:9", "us-east-1", "AKIDEXAMPLE", "secret")
+
+
+def test_client_has_every_kx_operation_on_installed_botocore():
+    client = clients.Clients(local_connection()).finspace
+    ops = set(client.meta.service_model.operation_names)
+    assert {"UpdateKxClusterCodeConfiguration", "GetKxCluster", "ListKxClusterNodes", "CreateKxCluster"} <= ops
+    assert all("Kx" in op for op in ops), "the shipped model is trimmed to the kx operations"
+    assert client.meta.service_model.metadata["protocol"] == "rest-json"
+    assert hasattr(client, "update_kx_cluster_code_configuration")
+
+
+def test_global_boto3_environment_is_left_alone():
+    """Building our client must not add the model to boto3's default session."""
+    clients.Clients(local_connection()).finspace
+    has_builtin = botocore.__version__ <= "1.43.116" and tuple(map(int, botocore.__version__.split("."))) <= (1, 43, 116)
+    if has_builtin:
+        pytest.skip(f"botocore {botocore.__version__} still ships finspace itself")
+    with pytest.raises(UnknownServiceError):
+        boto3.Session().client("finspace", region_name="us-east-1")
+
+
+def test_model_has_no_documentation_and_keeps_patterns():
+    text = SERVICE_PATH.read_text()
+    assert '"documentation"' not in text
+    model = service_model()
+    assert model["shapes"]["KxClusterName"]["pattern"] == "^[a-zA-Z0-9][a-zA-Z0-9-_]*[a-zA-Z0-9]$"
+    assert (DATA_PATH / "NOTICE").read_text().count("Apache License") == 1
+
+
+def test_botocore_still_checks_required_members_with_our_model():
+    client = clients.Clients(local_connection()).finspace
+    with pytest.raises(ParamValidationError, match="code"):
+        client.update_kx_cluster_code_configuration(environmentId="abc", clusterName="abc")
+
+
+def test_rules_catch_patterns_botocore_lets_through():
+    problems = validate(
+        "UpdateKxClusterCodeConfiguration",
+        {
+            "environmentId": "ABC",
+            "clusterName": "bad!",
+            "code": {"s3Bucket": "bucket", "s3Key": "k.zip"},
+            "commandLineArguments": [{"key": "awsRegion", "value": "a-b"}],
+            "deploymentConfiguration": {"deploymentStrategy": "SLOW"},
+        },
+    )
+    fields = sorted(p.field for p in problems)
+    assert fields == [
+        "clusterName",
+        "commandLineArguments[0].key",
+        "commandLineArguments[0].value",
+        "deploymentConfiguration.deploymentStrategy",
+        "environmentId",
+    ]
+    assert "ROLLING" in str([p for p in problems if "Strategy" in p.field][0])
+
+
+def test_rules_accept_a_good_request():
+    assert validate(
+        "UpdateKxClusterCodeConfiguration",
+        {
+            "environmentId": "kxlocaldev",
+            "clusterName": "hdb-3",
+            "clientToken": "a1-b2",
+            "code": {"s3Bucket": "kx-local-code", "s3Key": "kx-jupyter/abc.zip", "s3ObjectVersion": "v1"},
+            "initializationScript": "init.q",
+            "commandLineArguments": [{"key": "s", "value": "4"}, {"key": "AWS_ZIP_DEFAULT", "value": "17,2,6"}],
+            "deploymentConfiguration": {"deploymentStrategy": "NO_RESTART"},
+        },
+    ) == []
+
+
+def test_check_value_names_the_field():
+    (problem,) = check_value("InitializationScriptFilePath", "my init.q", "--init")
+    assert problem.field == "--init"
+    assert "my init.q" in problem.message
+
+
+def test_build_script_output_is_what_is_shipped():
+    """The shipped JSON is exactly what scripts/build_model.py writes (sorted, indented)."""
+    raw = SERVICE_PATH.read_text()
+    assert raw == json.dumps(json.loads(raw), indent=1, sort_keys=True) + "\n"
