@@ -4,3 +4,23 @@ Import is cheap on purpose: boto3, moto and ipywidgets load only when first used
 """
 
 __version__ = "0.1.0"
+
+
+def _jupyter_server_extension_points():
+    """Jupyter Server finds the extension here; the import happens only inside the server."""
+    from .serverext import KxJupyterServer
+
+    return [{"module": "kx_jupyter", "app": KxJupyterServer}]
+
+
+def load_ipython_extension(ipython):
+    """``%load_ext kx_jupyter``: the ``%kx_*`` magics, ``%config KxJupyter``, live status views."""
+    from .ui.magics import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython):
+    from .ui.magics import unload
+
+    unload(ipython)

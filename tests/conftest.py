@@ -9,3 +9,5 @@ def kx_home(tmp_path, monkeypatch):
     home.mkdir()
     monkeypatch.setenv("KX_JUPYTER_HOME", str(home))
     return home
+
+from plane_fixtures import *  # noqa: E402,F401,F403  (the `plane` and `q_plane` fixtures)

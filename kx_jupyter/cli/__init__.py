@@ -11,9 +11,9 @@ import argparse
 import sys
 
 from ..errors import KxError
-from . import local_cmd  # noqa: F401  (sub-command modules register themselves below)
+from . import check_cmd, deploy_cmd, local_cmd  # noqa: F401  (sub-command modules register themselves below)
 
-SUBCOMMANDS = (local_cmd,)
+SUBCOMMANDS = (check_cmd, deploy_cmd, local_cmd)
 
 EPILOG = """exit codes:
   0  deployed, or nothing to do

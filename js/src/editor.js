@@ -1,0 +1,208 @@
+// The q editor widget: CodeMirror 6 inside an anywidget view.
+//
+// Python owns the truth (file contents, diagnostics, saved state); this view owns typing.
+// Text goes to Python debounced, so the checker runs once per pause, not per keystroke;
+// Ctrl/Cmd-S sends the exact text in the editor so a save never misses the last keys.
+import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
+import { HighlightStyle, bracketMatching, syntaxHighlighting } from "@codemirror/language";
+import { lintGutter, setDiagnostics } from "@codemirror/lint";
+import { highlightSelectionMatches, searchKeymap } from "@codemirror/search";
+import { EditorState } from "@codemirror/state";
+import {
+  EditorView, drawSelection, highlightActiveLine, highlightActiveLineGutter, keymap, lineNumbers,
+} from "@codemirror/view";
+import { tags } from "@lezer/highlight";
+import { qLanguage } from "./q-mode.js";
+
+const SYNC_DELAY_MS = 300;
+
+// Colours come from JupyterLab's theme variables, so light and dark themes both work.
+const v = (name, fallback) => `var(--jp-mirror-editor-${name}-color, ${fallback})`;
+const qHighlight = HighlightStyle.define([
+  { tag: tags.comment, color: v("comment", "#408080"), fontStyle: "italic" },
+  { tag: tags.string, color: v("string", "#ba2121") },
+  { tag: tags.atom, color: v("atom", "#88f") },
+  { tag: tags.number, color: v("number", "#080") },
+  { tag: tags.keyword, color: v("keyword", "#008000"), fontWeight: "bold" },
+  { tag: tags.standard(tags.variableName), color: v("builtin", "#008000") },
+  { tag: tags.special(tags.variableName), color: v("variable-2", "#05a") },
+  { tag: tags.meta, color: v("meta", "#aa22ff") },
+  { tag: tags.operator, color: v("operator", "#aa22ff") },
+  { tag: tags.bracket, color: v("bracket", "#997") },
+]);
+
+const theme = EditorView.theme({
+  "&": {
+    fontSize: "var(--jp-code-font-size, 13px)",
+    backgroundColor: "var(--jp-cell-editor-background, #f7f7f7)",
+    color: "var(--jp-content-font-color1, #111)",
+    border: "1px solid var(--jp-cell-editor-border-color, #e0e0e0)",
+    borderRadius: "2px",
+  },
+  "&.cm-focused": { outline: "1px solid var(--jp-brand-color1, #1976d2)" },
+  ".cm-scroller": {
+    fontFamily: "var(--jp-code-font-family, monospace)",
+    lineHeight: "var(--jp-code-line-height, 1.3)",
+    minHeight: "8em",
+    maxHeight: "28em",
+    overflow: "auto",
+  },
+  ".cm-gutters": {
+    backgroundColor: "var(--jp-cell-editor-background, #f7f7f7)",
+    color: "var(--jp-ui-font-color2, #888)",
+    borderRight: "1px solid var(--jp-border-color2, #e0e0e0)",
+  },
+  ".cm-content": { caretColor: "var(--jp-editor-cursor-color, #000)" },
+});
+
+// Python's diagnostics (1-based line/col) to CodeMirror's (document offsets). The text may
+// have moved on since Python checked it, so positions are clamped, never trusted.
+function toCodeMirror(doc, diags) {
+  const out = [];
+  for (const d of diags || []) {
+    const line = doc.line(Math.min(Math.max(d.line || 1, 1), doc.lines));
+    const from = line.from + Math.min(Math.max((d.col || 1) - 1, 0), line.length);
+    const word = /^[\w.`]+/.exec(doc.sliceString(from, line.to));
+    const to = Math.min(line.to, from + (word ? word[0].length : 1));
+    const severity = d.severity === "error" || d.severity === "warning" ? d.severity : "info";
+    out.push({ from, to, severity, source: d.rule, message: `${d.message} [${d.rule}]` });
+  }
+  return out;
+}
+
+function summary(diags) {
+  const count = (sev) => (diags || []).filter((d) => d.severity === sev).length;
+  const parts = [];
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  if (count("error")) parts.push(plural(count("error"), "error"));
+  if (count("warning")) parts.push(plural(count("warning"), "warning"));
+  if (count("info")) parts.push(plural(count("info"), "note"));
+  return parts.length ? parts.join(", ") : "no problems";
+}
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  node.className = className;
+  if (text) node.textContent = text;
+  return node;
+}
+
+function render({ model, el: root }) {
+  const box = el("div", "kx-qeditor");
+  const header = el("div", "kx-qeditor-header");
+  const pathLabel = el("span", "kx-qeditor-path");
+  const dirtyMark = el("span", "kx-qeditor-dirty", "● unsaved");
+  const problems = el("span", "kx-qeditor-problems");
+  const note = el("span", "kx-qeditor-message");
+  header.append(pathLabel, dirtyMark, note, problems);
+  const host = el("div", "kx-qeditor-host");
+  box.append(header, host);
+  root.appendChild(box);
+
+  let timer = null;
+  const flush = () => {
+    clearTimeout(timer);
+    timer = null;
+    const text = view.state.doc.toString();
+    if (text !== model.get("value")) {
+      model.set("value", text);
+      model.save_changes();
+    }
+  };
+  const save = () => {
+    flush();
+    model.send({ type: "save", value: view.state.doc.toString() });
+    return true;
+  };
+
+  const onEdit = EditorView.updateListener.of((update) => {
+    if (!update.docChanged) return;
+    if (!model.get("dirty")) {
+      model.set("dirty", true);
+      model.save_changes();
+    }
+    clearTimeout(timer);
+    timer = setTimeout(flush, SYNC_DELAY_MS);
+  });
+
+  const makeState = (text) =>
+    EditorState.create({
+      doc: text,
+      extensions: [
+        lineNumbers(),
+        highlightActiveLineGutter(),
+        lintGutter(),
+        history(),
+        drawSelection(),
+        bracketMatching(),
+        highlightActiveLine(),
+        highlightSelectionMatches(),
+        qLanguage,
+        syntaxHighlighting(qHighlight),
+        keymap.of([{ key: "Mod-s", run: save, preventDefault: true }, indentWithTab,
+          ...defaultKeymap, ...historyKeymap, ...searchKeymap]),
+        onEdit,
+        // Leaving the editor (e.g. clicking another file) sends the text at once, not after the pause.
+        EditorView.domEventHandlers({ blur: () => { if (timer !== null) flush(); } }),
+        theme,
+      ],
+    });
+
+  const view = new EditorView({ state: makeState(model.get("value")), parent: host });
+
+  const showDiagnostics = () => {
+    const diags = model.get("diagnostics");
+    view.dispatch(setDiagnostics(view.state, toCodeMirror(view.state.doc, diags)));
+    problems.textContent = summary(diags);
+    problems.dataset.severity = diags.some((d) => d.severity === "error") ? "error"
+      : diags.some((d) => d.severity === "warning") ? "warning" : "ok";
+  };
+  // Python replaced the text (another file, a reload): a fresh state, so undo cannot
+  // step back into the previous file, and any pending sync of the old text is dropped.
+  const onValue = () => {
+    const text = model.get("value");
+    if (text === view.state.doc.toString()) return;
+    clearTimeout(timer);
+    timer = null;
+    view.setState(makeState(text));
+    showDiagnostics();
+  };
+  const onPath = () => {
+    pathLabel.textContent = model.get("path");
+  };
+  const onMessage = () => {
+    note.textContent = model.get("message");
+  };
+  const onDirty = () => {
+    dirtyMark.style.visibility = model.get("dirty") ? "visible" : "hidden";
+  };
+
+  // Keys typed here belong to the editor: JupyterLab must not treat them as notebook
+  // shortcuts (Ctrl-S saving the notebook, 'a'/'b'/'d d' in command mode). Escape passes.
+  box.setAttribute("data-lm-suppress-shortcuts", "true");
+  box.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") event.stopPropagation();
+  });
+
+  model.on("change:value", onValue);
+  model.on("change:diagnostics", showDiagnostics);
+  model.on("change:path", onPath);
+  model.on("change:dirty", onDirty);
+  model.on("change:message", onMessage);
+  onPath();
+  onMessage();
+  onDirty();
+  showDiagnostics();
+
+  return () => {
+    flush();
+    model.off("change:value", onValue);
+    model.off("change:diagnostics", showDiagnostics);
+    model.off("change:path", onPath);
+    model.off("change:dirty", onDirty);
+    model.off("change:message", onMessage);
+    view.destroy();
+  };
+}
+
+export default { render };

@@ -1,0 +1,135 @@
+"""`kx-jupyter local start|status|stop|reset|env`: run the embedded FinSpace-compatible plane.
+
+`env` is the one command that prints the plane's (local-only) credentials, as shell exports,
+so any AWS client can talk to the plane: `eval "$(kx-jupyter local env)"`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from ..errors import KxError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("local", help="run the embedded local control plane (the default backend)")
+    actions = parser.add_subparsers(dest="local_action", metavar="ACTION")
+
+    start = actions.add_parser("start", help="start the plane (a no-op reporting the endpoint if it runs)")
+    start.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (0 picks a free one; default: local_port setting)")
+    start.add_argument("--foreground", action="store_true", help="run in this terminal until Ctrl-C")
+    start.set_defaults(func=_start)
+
+    for name, func, text in (
+        ("status", _status, "say whether the plane runs and where"),
+        ("stop", _stop, "stop the plane (its state is kept)"),
+        ("reset", _reset, "stop the plane and delete all its state; the next start seeds afresh"),
+        ("env", _env, "print shell exports (endpoint, region, credentials, AWS_DATA_PATH) for any AWS client"),
+    ):
+        sub = actions.add_parser(name, help=text)
+        sub.set_defaults(func=func)
+        if name == "reset":
+            sub.add_argument("--yes", action="store_true", help="confirm deleting clusters, code and logs of the plane")
+    for sub in (start, *[actions.choices[n] for n in ("status", "stop", "reset", "env")]):
+        sub.add_argument("--state-dir", default=None, help="plane state directory (default: <KX_JUPYTER_HOME>/plane)")
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)
+
+
+def _settings():
+    from ..config import ConfigError, load_settings
+
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise KxError(str(exc)) from None
+
+
+def _state_dir(args, settings) -> Path:
+    from ..local.daemon import state_dir_of
+
+    return Path(args.state_dir).expanduser() if args.state_dir else state_dir_of(settings)
+
+
+def _start(args) -> int:
+    from ..local import daemon
+
+    settings = _settings()
+    state_dir = _state_dir(args, settings)
+    port = settings.local_port if args.port is None else args.port
+    running = daemon.status(state_dir)
+    if running is not None:
+        print(f"local plane already running at {running.endpoint} (pid {running.pid}, state {state_dir})")
+        return 0
+    if args.foreground:
+        def announce(info, plane):
+            runs = f"q ({plane.q_binary})" if plane.q_binary else "the offline q checker (no q binary found)"
+            print(f"local plane running at {info.endpoint} (state {state_dir}); nodes run {runs}. Ctrl-C stops it.", flush=True)
+
+        daemon.start(state_dir, port, foreground=True, node_start_seconds=settings.node_start_seconds,
+                     q_binary=settings.q_binary, on_ready=announce)
+        return 0
+    info = daemon.start(state_dir, port, node_start_seconds=settings.node_start_seconds, q_binary=settings.q_binary)
+    print(f"local plane running at {info.endpoint} (pid {info.pid}, state {state_dir})")
+    print('use it from any AWS client with: eval "$(kx-jupyter local env)"')
+    return 0
+
+
+def _status(args) -> int:
+    from ..local import daemon
+
+    state_dir = _state_dir(args, _settings())
+    info = daemon.status(state_dir)
+    if info is None:
+        print(f"local plane not running (state {state_dir})")
+        return 1
+    print(f"local plane running at {info.endpoint} (pid {info.pid}, region {info.region}, state {state_dir})")
+    return 0
+
+
+def _stop(args) -> int:
+    from ..local import daemon
+
+    state_dir = _state_dir(args, _settings())
+    print("local plane stopped" if daemon.stop(state_dir) else f"local plane was not running (state {state_dir})")
+    return 0
+
+
+def _reset(args) -> int:
+    from ..local import daemon
+
+    state_dir = _state_dir(args, _settings())
+    if not args.yes:
+        raise KxError(
+            f"reset deletes every cluster, code bundle and node log of the local plane in {state_dir}",
+            hint="run `kx-jupyter local reset --yes` to confirm",
+        )
+    daemon.reset(state_dir)
+    print(f"local plane reset: {state_dir} deleted; the next start seeds a fresh environment")
+    return 0
+
+
+def _env(args) -> int:
+    from ..finspace.model import DATA_PATH
+    from ..local import daemon
+
+    settings = _settings()
+    state_dir = _state_dir(args, settings)
+    info = daemon.status(state_dir)
+    if info is None:
+        if not settings.local_autostart:
+            raise KxError(f"the local plane is not running (state {state_dir})", hint="run `kx-jupyter local start`")
+        info = daemon.start(state_dir, settings.local_port, node_start_seconds=settings.node_start_seconds,
+                            q_binary=settings.q_binary)
+    exports = {
+        "AWS_ENDPOINT_URL": info.endpoint,
+        "AWS_REGION": info.region,
+        "AWS_DEFAULT_REGION": info.region,
+        "AWS_ACCESS_KEY_ID": info.access_key,
+        "AWS_SECRET_ACCESS_KEY": info.secret_key,
+    }
+    for name, value in exports.items():
+        print(f"export {name}={shlex.quote(value)}")
+    # keep any model directories the user already has on the path
+    print(f'export AWS_DATA_PATH={shlex.quote(str(DATA_PATH))}"${{AWS_DATA_PATH:+:$AWS_DATA_PATH}}"')
+    return 0

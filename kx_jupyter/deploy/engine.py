@@ -1,0 +1,446 @@
+"""The engine: check -> bundle -> preflight (``plan``), then stage -> update -> watch -> record (``push``).
+
+Everything that can stop a push happens in ``plan``, before a byte is uploaded, so a
+refusal (exit code 2) always means nothing changed. ``push`` stages and submits in the
+caller's thread (failures raise KxError) and watches in a background thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from ..config import KxJupyter, load_settings
+from ..errors import KxError
+from ..finspace.rules import check_value, validate
+from . import bundle as bundles
+from . import stage as staging
+from .aws_errors import calling, error_code
+from .diff import FileDiff, compare, read_zip
+from .history import FAILED, IN_PROGRESS, SUCCEEDED, TIMED_OUT, History, HistoryEntry
+from .polling import expected_seconds
+from .watch import Deployment, Event, Watch, code_matches, jsonable, node_view
+
+LOCAL_BUCKET = "kx-local-code"
+UPDATE_OPERATION = "UpdateKxClusterCodeConfiguration"
+
+
+@dataclass
+class Plan:
+    """A checked, bundled push that has passed preflight; ``request`` is what ``push`` sends."""
+
+    environment: str
+    cluster: str
+    request: dict                       # UpdateKxClusterCodeConfiguration parameters, clientToken included
+    bundle: bundles.Bundle | None       # None for a rollback (the code is already in S3)
+    staged: staging.StagedObject | None  # the object when it is already in the bucket
+    current: dict                       # the cluster as preflight saw it (JSON-able)
+    unchanged: bool                     # the cluster already runs exactly this code, init script and arguments
+    force: bool = False
+    diagnostics: list = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    rollback_of: int | None = None
+
+    @property
+    def arguments(self) -> dict:
+        return {a["key"]: a["value"] for a in self.request.get("commandLineArguments", [])}
+
+    def to_dict(self) -> dict:
+        return {
+            "environment": self.environment,
+            "cluster": self.cluster,
+            "request": self.request,
+            "bundle": self.bundle.summary() if self.bundle else None,
+            "already_staged": self.staged is not None,
+            "unchanged": self.unchanged,
+            "force": self.force,
+            "diagnostics": [d.to_dict() for d in self.diagnostics],
+            "warnings": list(self.warnings),
+            "rollback_of": self.rollback_of,
+        }
+
+
+def _arg_list(args) -> list[dict]:
+    return [{"key": str(k), "value": str(v)} for k, v in (args or {}).items()]
+
+
+def _args_of(desc: dict) -> dict:
+    return {a.get("key"): a.get("value") for a in desc.get("commandLineArguments") or []}
+
+
+class Engine:
+    """The one engine under the magics, the widget form and the ``kx-jupyter`` command."""
+
+    def __init__(self, settings: KxJupyter | None = None, clients=None):
+        self.settings = settings if settings is not None else load_settings()
+        self._clients = clients
+        self._lock = threading.Lock()
+        self.history_db = History(self.settings.home_path / "history.sqlite")
+
+    # -- connections and names
+    @property
+    def clients(self):
+        with self._lock:
+            if self._clients is None:
+                from ..finspace.clients import Clients, connection
+
+                self._clients = Clients(connection(self.settings), self.settings.max_attempts)
+            return self._clients
+
+    def _call(self, doing: str, method: str, **params):
+        with calling(doing, self.settings):
+            return getattr(self.clients.finspace, method)(**params)
+
+    def environments(self) -> list[dict]:
+        """Every kdb environment of the backend (environmentId, name, status, ...)."""
+        found, kwargs = [], {}
+        while True:
+            page = self._call("listing kdb environments", "list_kx_environments", **kwargs)
+            found.extend(page.get("environments", []))
+            if not page.get("nextToken"):
+                return [jsonable(e) for e in found]
+            kwargs["nextToken"] = page["nextToken"]
+
+    def environment(self, env: str | None = None) -> str:
+        """The environment id to use: the argument, the setting, or the backend's only one."""
+        env = env or self.settings.environment
+        if env:
+            _refuse(check_value("KxEnvironmentId", env, "--env"))
+            return env
+        found = self.environments()
+        if len(found) == 1:
+            return found[0]["environmentId"]
+        names = ", ".join(f"{e['environmentId']} ({e.get('name', '')})" for e in found) or "none"
+        raise KxError(f"cannot pick a kdb environment: the backend has {len(found)} ({names})",
+                      hint="Name one with --env or KxJupyter.environment.")
+
+    def _cluster_name(self, cluster: str | None) -> str:
+        cluster = cluster or self.settings.cluster
+        if not cluster:
+            raise KxError("no cluster named", hint="Pass --cluster NAME (see `kx-jupyter clusters`) or set KxJupyter.cluster.")
+        _refuse(check_value("KxClusterName", cluster, "--cluster"))
+        return cluster
+
+    def bucket(self) -> str:
+        if self.settings.code_bucket:
+            return self.settings.code_bucket
+        if self.settings.backend == "local":
+            return LOCAL_BUCKET
+        raise KxError("no code bucket configured for the 'aws' backend",
+                      hint="Pass --bucket NAME or set KxJupyter.code_bucket (a versioned bucket FinSpace can read).")
+
+    def describe(self, env: str, cluster: str) -> dict:
+        import botocore.exceptions as be
+
+        try:
+            return self.clients.finspace.get_kx_cluster(environmentId=env, clusterName=cluster)
+        except be.ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                names = ", ".join(c["clusterName"] for c in self.clusters(env)) or "none"
+                raise KxError(f"cluster {cluster} does not exist in environment {env} (clusters: {names})",
+                              hint="Pick one with --cluster, or create it first.") from None
+            with calling(f"reading cluster {cluster}", self.settings):
+                raise
+        except be.BotoCoreError:
+            with calling(f"reading cluster {cluster}", self.settings):
+                raise
+
+    # -- read-only views
+    def clusters(self, env: str | None = None) -> list[dict]:
+        env = self.environment(env)
+        found, kwargs = [], {"environmentId": env}
+        while True:
+            page = self._call(f"listing the clusters of {env}", "list_kx_clusters", **kwargs)
+            found.extend(page.get("kxClusterSummaries", []))
+            if not page.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextToken"]
+        keep = ("clusterName", "clusterType", "status", "statusReason", "releaseLabel", "initializationScript",
+                "lastModifiedTimestamp", "createdTimestamp", "azMode")
+        return [dict(jsonable({k: c[k] for k in keep if k in c}), environmentId=env) for c in found]
+
+    def status(self, cluster: str | None = None, env: str | None = None) -> dict:
+        env, cluster = self.environment(env), self._cluster_name(cluster)
+        desc = self.describe(env, cluster)
+        with calling(f"listing the nodes of {cluster}", self.settings):
+            nodes = self.clients.finspace.list_kx_cluster_nodes(environmentId=env, clusterName=cluster).get("nodes", [])
+        last = self.history_db.entries(cluster, env, limit=1)
+        keep = ("clusterName", "clusterType", "status", "statusReason", "code", "initializationScript",
+                "commandLineArguments", "capacityConfiguration", "releaseLabel", "lastModifiedTimestamp")
+        return dict(jsonable({k: desc[k] for k in keep if k in desc}), environmentId=env, nodes=node_view(nodes),
+                    last_push=last[0].to_dict() if last else None)
+
+    def history(self, cluster: str | None = None, env: str | None = None, limit: int = 50) -> list[HistoryEntry]:
+        return self.history_db.entries(cluster, env, limit)
+
+    # -- plan
+    def plan(self, cluster=None, env=None, src=None, init=None, args=None, strategy=None,
+             force=False, check=True) -> Plan:
+        env, cluster = self.environment(env), self._cluster_name(cluster)
+        init = self.settings.init_script if init is None else init
+        strategy = strategy or self.settings.strategy
+        bucket = self.bucket()
+        built = bundles.build(src or self.settings.workspace, self.settings.max_bundle_mb)
+        diagnostics = self._check(built, init, args) if check else []
+        if init and init not in built.files:
+            raise KxError(f"the init script {init} is not in the bundle (files: {', '.join(sorted(built.files)[:8])})",
+                          hint="Pass --init with a path relative to the workspace root, e.g. --init init.q.")
+        key = staging.object_key(self.settings.code_prefix, built.sha256)
+        request = self._request(env, cluster, {"s3Bucket": bucket, "s3Key": key}, init, args, strategy)
+        desc = self._preflight(env, cluster, request)
+        staged = staging.find(self.clients.s3, bucket, key, built.sha256, self.settings)
+        if staged:
+            request["code"] = staged.code()
+        return self._plan(env, cluster, request, desc, built, staged, force, diagnostics)
+
+    def _check(self, built, init, args) -> list:
+        from ..qcheck import check_bundle, format_text, has_errors
+
+        diagnostics = check_bundle(built.files, init or None, args)
+        if has_errors(diagnostics):
+            raise KxError(f"the q checker found errors; nothing was uploaded:\n{format_text(diagnostics)}",
+                          hint="Fix them, or push anyway with --no-check.")
+        return diagnostics
+
+    def _request(self, env, cluster, code, init, args, strategy) -> dict:
+        request = {"environmentId": env, "clusterName": cluster, "clientToken": str(uuid.uuid4()), "code": code,
+                   "deploymentConfiguration": {"deploymentStrategy": strategy}}
+        if init:
+            request["initializationScript"] = init
+        if args:
+            request["commandLineArguments"] = _arg_list(args)
+        _refuse(validate(UPDATE_OPERATION, request))
+        return request
+
+    def _preflight(self, env, cluster, request) -> dict:
+        desc = self.describe(env, cluster)
+        status = desc.get("status")
+        if status != "RUNNING":
+            since = desc.get("lastModifiedTimestamp")
+            when = f" since {since:%Y-%m-%d %H:%M:%S %Z}".rstrip() if since else ""
+            reason = f" ({desc['statusReason']})" if desc.get("statusReason") else ""
+            raise KxError(f"cluster {cluster} is {status}{when}{reason}; it must be RUNNING to take new code",
+                          hint=f"Wait for it (`kx-jupyter status {cluster}`) and push again.")
+        if request["deploymentConfiguration"]["deploymentStrategy"] == "NO_RESTART":
+            if desc.get("clusterType") != "GP":
+                raise KxError(f"NO_RESTART works only on GP clusters; {cluster} is {desc.get('clusterType')}",
+                              hint="Use --strategy ROLLING or FORCE.")
+            if (request.get("initializationScript") != desc.get("initializationScript")
+                    or _args_of({"commandLineArguments": request.get("commandLineArguments")}) != _args_of(desc)):
+                raise KxError("NO_RESTART cannot change the init script or the command-line arguments",
+                              hint="Keep them as the cluster has them, or use --strategy ROLLING.")
+        return desc
+
+    def _plan(self, env, cluster, request, desc, built, staged, force, diagnostics, rollback_of=None) -> Plan:
+        unchanged = (code_matches(desc.get("code"), request["code"])
+                     and desc.get("initializationScript") == request.get("initializationScript")
+                     and _args_of(desc) == _args_of(request))
+        warnings = []
+        if staged is not None and not staged.version_id:
+            warnings.append(f"the bucket {staged.bucket} is not versioned: rollback and diff depend on this key "
+                            "never changing; turn on versioning")
+        return Plan(env, cluster, request, built, staged, jsonable(desc), unchanged, force, diagnostics, warnings,
+                    rollback_of)
+
+    # -- push and watch
+    def update(self, cluster=None, env=None, src=None, init=None, args=None, strategy=None, force=False,
+               check=True, wait=True, on_event=None, dry_run=False) -> Deployment:
+        plan = self.plan(cluster, env, src, init, args, strategy, force, check)
+        if dry_run:
+            deployment = Deployment(plan.environment, plan.cluster, self._base_result(plan), on_event)
+            note = "" if plan.staged else " (s3ObjectVersion is added from the upload's answer)"
+            deployment.emit(Event("update", plan.current.get("status", ""), [], 0.0,
+                                  f"dry run: this request would be sent{note}; nothing was uploaded or changed"))
+            deployment.finish("dry-run", request=plan.request)
+            return deployment
+        return self.push(plan, wait=wait, on_event=on_event)
+
+    def _base_result(self, plan: Plan) -> dict:
+        return {
+            "bundle": plan.bundle.summary() if plan.bundle else None,
+            "code": dict(plan.request["code"]),
+            "uploaded_bytes": 0,
+            "initializationScript": plan.request.get("initializationScript"),
+            "commandLineArguments": plan.arguments,
+            "strategy": plan.request["deploymentConfiguration"]["deploymentStrategy"],
+            "clientToken": plan.request["clientToken"],
+            "history_id": None,
+            "elapsed": 0.0,
+            "reason": "",
+            "log_tail": [],
+            "nodes": [],
+            "warnings": list(plan.warnings),
+            "diagnostics": [d.to_dict() for d in plan.diagnostics],
+            "rollback_of": plan.rollback_of,
+        }
+
+    def push(self, plan: Plan, wait: bool = True, on_event=None) -> Deployment:
+        """Stage, submit, then (``wait``) watch in a background thread; returns at once."""
+        d = Deployment(plan.environment, plan.cluster, self._base_result(plan), on_event)
+        start = time.time()
+        self._announce(plan, d)
+        if plan.unchanged and not plan.force:
+            d.emit(Event("unchanged", plan.current.get("status", ""), [], 0.0,
+                         f"{plan.cluster} already runs this code, init script and arguments; nothing changed",
+                         "use --force to redeploy the same object"))
+            d.finish("unchanged")
+            return d
+        staged = self._stage(plan, d, start)
+        request = dict(plan.request, code=staged.code())
+        entry = self.history_db.start(
+            backend=self.settings.backend, environment=plan.environment, cluster=plan.cluster,
+            bundle_sha256=plan.bundle.sha256 if plan.bundle else self._sha_of_rollback(plan),
+            bucket=staged.bucket, key=staged.key, version=staged.version_id,
+            init_script=request.get("initializationScript"), arguments=plan.arguments,
+            strategy=request["deploymentConfiguration"]["deploymentStrategy"], client_token=request["clientToken"],
+            kind="rollback" if plan.rollback_of else "push", rollback_of=plan.rollback_of)
+        d.result.update(code=staged.code(), uploaded_bytes=staged.uploaded_bytes, history_id=entry.id)
+        try:
+            self._submit(request)
+        except KxError as exc:
+            self.history_db.finish(entry.id, "refused", exc.message)
+            raise
+        d.emit(Event("update", "UPDATING", [], time.time() - start,
+                     f"update accepted ({request['deploymentConfiguration']['deploymentStrategy']}, "
+                     f"clientToken {request['clientToken']})"))
+        if not wait:
+            d.finish("submitted", elapsed=time.time() - start)
+            return d
+        self._watch(d, expected_code=staged.code(), pushed_at=start, seen_updating=False, entry_id=entry.id)
+        return d
+
+    @staticmethod
+    def _announce(plan: Plan, d: Deployment) -> None:
+        if plan.bundle is None:
+            return
+        if plan.diagnostics:
+            d.emit(Event("check", "", [], 0.0, f"q checker: {len(plan.diagnostics)} warning(s)\n"
+                         + "\n".join(f"  {diag}" for diag in plan.diagnostics)))
+        d.emit(Event("bundle", "", [], 0.0, f"{len(plan.bundle.files)} files, {plan.bundle.size} bytes, "
+                                            f"sha256 {plan.bundle.sha256[:12]}"))
+
+    def _sha_of_rollback(self, plan: Plan) -> str | None:
+        source = self.history_db.get(plan.rollback_of) if plan.rollback_of else None
+        return source.bundle_sha256 if source else None
+
+    def _stage(self, plan: Plan, d: Deployment, start: float) -> staging.StagedObject:
+        code = plan.request["code"]
+        if plan.staged is not None:
+            d.emit(Event("stage", "", [], time.time() - start,
+                         f"already in s3://{code['s3Bucket']}/{code['s3Key']}; 0 bytes uploaded"))
+            return plan.staged
+        staged = staging.upload(self.clients.s3, plan.bundle.data, plan.bundle.sha256, code["s3Bucket"],
+                                code["s3Key"], self.settings)
+        d.emit(Event("stage", "", [], time.time() - start,
+                     f"uploaded {staged.uploaded_bytes} bytes to s3://{staged.bucket}/{staged.key}"
+                     + (f" (version {staged.version_id})" if staged.version_id else "")))
+        if not staged.version_id:
+            warning = (f"the bucket {staged.bucket} is not versioned: rollback and diff depend on this key "
+                       "never changing; turn on versioning")
+            d.result["warnings"].append(warning)
+            d.emit(Event("stage", "", [], time.time() - start, "warning: " + warning))
+        return staged
+
+    def _submit(self, request: dict) -> None:
+        import botocore.exceptions as be
+
+        cluster = request["clusterName"]
+        try:
+            self.clients.finspace.update_kx_cluster_code_configuration(**request)
+        except be.ClientError as exc:
+            if error_code(exc) == "ConflictException":
+                detail = exc.response.get("Error", {}).get("Message", "")
+                raise KxError(f"cluster {cluster} is already being updated; this push was refused ({detail})",
+                              hint=f"Wait for the running update (`kx-jupyter status {cluster}`), then push again.") from None
+            with calling(f"updating cluster {cluster}", self.settings):
+                raise
+        except be.BotoCoreError:
+            with calling(f"updating cluster {cluster}", self.settings):
+                raise
+
+    def _watch(self, d: Deployment, *, expected_code, pushed_at, seen_updating, entry_id) -> None:
+        expected = expected_seconds(self.settings.expected_update_seconds,
+                                    self.history_db.durations(d.cluster, d.environment))
+        self.clients.logs  # create every client here: boto3 does not create clients thread-safely
+        watch = Watch(d, self.clients, self.settings, expected_code=expected_code, pushed_at=pushed_at,
+                      seen_updating=seen_updating, history=self.history_db, entry_id=entry_id,
+                      expected_seconds=expected)
+        d.start(watch.run)
+
+    def attach(self, cluster=None, env=None, on_event=None) -> Deployment:
+        """Watch an update in progress (started here or elsewhere); never changes anything."""
+        env, cluster = self.environment(env), self._cluster_name(cluster)
+        desc = self.describe(env, cluster)
+        latest = self.history_db.entries(cluster, env, limit=1)
+        # the newest push, when its watch ended early (detached or timed out) and the update may go on
+        entry = latest[0] if latest and latest[0].outcome in (IN_PROGRESS, TIMED_OUT) else None
+        d = Deployment(env, cluster, {"code": entry.code() if entry else jsonable(desc.get("code")),
+                                      "history_id": entry.id if entry else None, "reason": "", "log_tail": [],
+                                      "nodes": [], "elapsed": 0.0}, on_event)
+        if desc.get("status") != "UPDATING" and entry is None:
+            d.emit(Event("unchanged", desc.get("status", ""), [], 0.0, f"no update in progress on {cluster}"))
+            d.finish("unchanged")
+            return d
+        self._watch(d, expected_code=entry.code() if entry else None,
+                    pushed_at=entry.started_at if entry else time.time(),
+                    seen_updating=desc.get("status") == "UPDATING", entry_id=entry.id if entry else None)
+        return d
+
+    # -- rollback and diff
+    def rollback(self, cluster=None, to: int | None = None, env=None, wait=True, on_event=None,
+                 force=False, dry_run=False) -> Deployment:
+        """Re-deploy an earlier entry's exact object version, init script, arguments and strategy.
+
+        ``to`` is a history id; by default the newest successful push whose code differs from
+        what the cluster runs now.
+        """
+        env, cluster = self.environment(env), self._cluster_name(cluster)
+        desc = self.describe(env, cluster)
+        entry = self._rollback_target(env, cluster, to, desc)
+        staging.exists(self.clients.s3, entry.bucket, entry.key, entry.version, self.settings)
+        request = self._request(env, cluster, entry.code(), entry.init_script, entry.arguments, entry.strategy)
+        desc = self._preflight(env, cluster, request)
+        staged = staging.StagedObject(entry.bucket, entry.key, entry.version, 0)
+        plan = self._plan(env, cluster, request, desc, None, staged, force, [], rollback_of=entry.id)
+        if dry_run:
+            d = Deployment(env, cluster, self._base_result(plan), on_event)
+            d.finish("dry-run", request=plan.request)
+            return d
+        return self.push(plan, wait=wait, on_event=on_event)
+
+    def _rollback_target(self, env, cluster, to, desc) -> HistoryEntry:
+        if to is not None:
+            entry = self.history_db.get(int(to))
+            if entry is None or entry.cluster != cluster or entry.environment != env:
+                raise KxError(f"history entry {to} is not a push to {env}/{cluster}",
+                              hint=f"List them with `kx-jupyter history --cluster {cluster}`.")
+            if entry.outcome == FAILED:
+                raise KxError(f"history entry {to} failed on the cluster; rolling back to it would fail again",
+                              hint="Pick a succeeded entry from `kx-jupyter history`.")
+            return entry
+        for entry in self.history_db.entries(cluster, env, limit=200, outcome=SUCCEEDED):
+            if not code_matches(desc.get("code"), entry.code()):
+                return entry
+        raise KxError(f"no earlier successful deployment of {cluster} in the history to roll back to",
+                      hint="Roll back by pushing the old code, or name an entry with --to.")
+
+    def diff(self, cluster=None, env=None, src=None) -> list[FileDiff]:
+        """The workspace against the code the cluster runs (by its S3 object version)."""
+        env, cluster = self.environment(env), self._cluster_name(cluster)
+        code = self.describe(env, cluster).get("code") or {}
+        if not code.get("s3Bucket"):
+            raise KxError(f"cluster {cluster} runs no code from S3", hint="Push some first with `kx-jupyter update`.")
+        limit = int(self.settings.max_bundle_mb * 2**20)
+        data = staging.fetch(self.clients.s3, code["s3Bucket"], code["s3Key"], code.get("s3ObjectVersion"),
+                             self.settings, limit)
+        deployed, unsafe = read_zip(data, limit)
+        workspace = bundles.collect(src or self.settings.workspace, limit)
+        return compare(deployed, workspace, unsafe)
+
+
+def _refuse(violations) -> None:
+    if violations:
+        raise KxError("the request would be refused by the service: " + "; ".join(map(str, violations)),
+                      hint="Fix the values named above.")

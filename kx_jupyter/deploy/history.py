@@ -1,0 +1,155 @@
+"""Every push, in a per-user SQLite database at ``<home>/history.sqlite``.
+
+The history is what makes rollback exact (it holds the object version, init script,
+arguments and strategy of each push) and what teaches the poller how long updates take.
+A connection per call keeps it safe to use from the watching thread.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import socket
+import sqlite3
+import time
+from contextlib import closing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..errors import KxError
+
+IN_PROGRESS = "updating"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+TIMED_OUT = "timed-out"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pushes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    user TEXT NOT NULL,
+    host TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    cluster TEXT NOT NULL,
+    bundle_sha256 TEXT,
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    version TEXT,
+    init_script TEXT,
+    arguments TEXT NOT NULL,
+    strategy TEXT NOT NULL,
+    client_token TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    rollback_of INTEGER,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    duration REAL,
+    log_tail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS pushes_cluster ON pushes (environment, cluster, id);
+"""
+
+
+@dataclass
+class HistoryEntry:
+    id: int
+    started_at: float
+    user: str
+    host: str
+    backend: str
+    environment: str
+    cluster: str
+    bundle_sha256: str | None
+    bucket: str
+    key: str
+    version: str | None
+    init_script: str | None
+    arguments: dict = field(default_factory=dict)
+    strategy: str = "ROLLING"
+    client_token: str = ""
+    kind: str = "push"              # push | rollback
+    rollback_of: int | None = None
+    outcome: str = IN_PROGRESS      # updating | succeeded | failed | timed-out
+    reason: str = ""
+    duration: float | None = None
+    finished_at: float | None = None
+    log_tail: str = ""
+
+    def code(self) -> dict:
+        code = {"s3Bucket": self.bucket, "s3Key": self.key}
+        if self.version:
+            code["s3ObjectVersion"] = self.version
+        return code
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class History:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=10)
+            conn.row_factory = sqlite3.Row
+            conn.executescript(_SCHEMA)
+            return conn
+        except (OSError, sqlite3.Error) as exc:
+            raise KxError(f"cannot open the deployment history {self.path}: {exc}",
+                          hint="Check that KxJupyter.home is writable.") from None
+
+    def start(self, *, backend, environment, cluster, bundle_sha256, bucket, key, version, init_script,
+              arguments, strategy, client_token, kind="push", rollback_of=None) -> HistoryEntry:
+        entry = HistoryEntry(0, time.time(), _user(), socket.gethostname(), backend, environment, cluster,
+                             bundle_sha256, bucket, key, version, init_script, dict(arguments or {}), strategy,
+                             client_token, kind, rollback_of)
+        row = entry.to_dict()
+        del row["id"]
+        row["arguments"] = json.dumps(row["arguments"])
+        names = ", ".join(row)
+        with closing(self._connect()) as conn, conn:
+            cur = conn.execute(f"INSERT INTO pushes ({names}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+            entry.id = cur.lastrowid
+        return entry
+
+    def finish(self, entry_id: int, outcome: str, reason: str = "", log_tail: str = "") -> None:
+        now = time.time()
+        with closing(self._connect()) as conn, conn:
+            conn.execute("UPDATE pushes SET outcome=?, reason=?, log_tail=?, finished_at=?, duration=?-started_at "
+                         "WHERE id=?", (outcome, reason, log_tail, now, now, entry_id))
+
+    def get(self, entry_id: int) -> HistoryEntry | None:
+        with closing(self._connect()) as conn:
+            row = conn.execute("SELECT * FROM pushes WHERE id=?", (entry_id,)).fetchone()
+        return _entry(row) if row else None
+
+    def entries(self, cluster=None, environment=None, limit=50, outcome=None) -> list[HistoryEntry]:
+        """Newest first."""
+        where, params = [], []
+        for column, value in (("cluster", cluster), ("environment", environment), ("outcome", outcome)):
+            if value:
+                where.append(f"{column}=?")
+                params.append(value)
+        sql = "SELECT * FROM pushes" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
+        with closing(self._connect()) as conn:
+            return [_entry(row) for row in conn.execute(sql, params + [int(limit)])]
+
+    def durations(self, cluster: str, environment: str, limit: int = 10) -> list[float]:
+        return [e.duration for e in self.entries(cluster, environment, limit, outcome=SUCCEEDED) if e.duration]
+
+
+def _entry(row: sqlite3.Row) -> HistoryEntry:
+    data = dict(row)
+    data["arguments"] = json.loads(data["arguments"] or "{}")
+    return HistoryEntry(**data)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "unknown"

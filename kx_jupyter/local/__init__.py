@@ -1,0 +1,22 @@
+"""The embedded, wire-compatible FinSpace Managed kdb control plane (the default backend).
+
+One endpoint on 127.0.0.1 serves the FinSpace kx REST routes, S3 (path-style) and CloudWatch
+Logs; every request must be SigV4-signed with the plane's own credentials (``kx-jupyter local
+env`` prints them). ``daemon.ensure_running(settings)`` is the only entry point the engine uses.
+
+Modules: ``daemon`` (start/status/stop/reset), ``server`` (WSGI dispatch), ``wire`` (model-driven
+rest-json), ``api`` (operation rules), ``reconciler`` (lifecycle), ``runtime`` (q process or
+offline checker per node), ``awsbackends`` (durable moto S3 and Logs), ``store`` (SQLite WAL).
+
+Admin routes (signed like any request; for tests and reliability suites):
+
+- ``GET /_kxlocal/health`` (unsigned): ``{"ok": true, "pid": N}``.
+- ``GET|POST|DELETE /_kxlocal/faults``: read, set or clear the fault plan for FinSpace
+  requests, a JSON object: ``throttle``/``error``/``drop``/``slow`` (shares 0-1 answering
+  ThrottlingException 429, InternalServerException 500, a dropped connection, or a delay of
+  ``slow_seconds``), ``sequence`` (list of those kinds or ``"ok"``, applied to the next
+  requests in order), ``operations`` (only these operation names). ``daemon.start(faults=...)``
+  sets the initial plan.
+- ``GET /_kxlocal/counters``: ``{"appliedUpdates": {clientToken: n}, "requests": {operation: n}}``;
+  ``appliedUpdates`` counts code updates actually applied, so a test can prove no double deploy.
+"""

@@ -1,0 +1,343 @@
+"""The FinSpace kx operations the local plane serves, with the service's rules.
+
+Each method takes the parsed, validated request parameters and returns the output as a
+dict (the wire layer shapes it). State changes are single SQLite transactions; anything
+that takes time (nodes starting, rolling, deleting) is queued as an operation row that the
+reconciler carries out, so a request never waits for a node.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+import string
+import time
+
+from .wire import ApiError
+
+ACCOUNT_ID = "123456789012"
+CONFIG_FIELDS = ("code", "initializationScript", "commandLineArguments")
+NOT_SPEC = {"environmentId", "clusterName", "clientToken", "tags", *CONFIG_FIELDS}
+BUSY = {"CREATING", "UPDATING", "DELETING", "PENDING"}
+AZS = ("use1-az1", "use1-az2", "use1-az4")
+_REASON_BAD = re.compile(r"[^a-zA-Z0-9_\-.\s]+")
+
+
+def status_reason(text: str) -> str:
+    """Text made to fit ``KxClusterStatusReason`` (``^[a-zA-Z0-9\\_\\-\\.\\s]+$``, at most 250)."""
+    cleaned = " ".join(_REASON_BAD.sub(" ", text).split())
+    return (cleaned or "failed")[:250].rstrip() or "failed"
+
+
+def new_environment_id() -> str:
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(26))
+
+
+def new_node_id() -> str:
+    return "kxnode-" + secrets.token_hex(8)
+
+
+def encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def decode_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+        if isinstance(offset, int) and offset >= 0:
+            return offset
+    except (ValueError, KeyError, TypeError):
+        pass
+    raise ApiError("ValidationException", "nextToken: the pagination token is not valid; start again without it")
+
+
+def page(items: list, params: dict, default_size: int = 100) -> tuple[list, str | None]:
+    start = decode_token(params.get("nextToken"))
+    size = params.get("maxResults") or default_size
+    chunk = items[start : start + size]
+    more = start + size < len(items)
+    return chunk, (encode_token(start + size) if more else None)
+
+
+def fingerprint(params: dict) -> str:
+    return json.dumps({k: v for k, v in params.items() if k != "clientToken"}, sort_keys=True)
+
+
+def args_dict(arguments: list[dict] | None) -> dict[str, str]:
+    return {a["key"]: a["value"] for a in (arguments or [])}
+
+
+class ControlPlane:
+    """Request handlers over the store; ``objects`` answers whether code exists in S3."""
+
+    def __init__(self, store, objects, region: str, wake=lambda: None):
+        self.store = store
+        self.objects = objects
+        self.region = region
+        self.wake = wake  # tells the reconciler there is new work
+
+    def handle(self, operation: str, params: dict) -> dict:
+        token = params.get("clientToken")
+        if token is None:
+            return getattr(self, operation)(params)
+        with self.store.tx() as db:
+            seen = self.store.find_token(db, operation, token, "")
+        if seen is not None:
+            if seen["fingerprint"] == fingerprint(params):
+                return json.loads(seen["response"])
+            raise ApiError(
+                "ConflictException",
+                f"clientToken {token} was already used with a different {operation} request; "
+                "use a new clientToken for a new request",
+                reason="IdempotentParameterMismatch",
+            )
+        result = getattr(self, operation)(params)
+        with self.store.tx() as db:
+            self.store.remember_token(db, operation, token, "", fingerprint(params), result)
+        return result
+
+    # environments ------------------------------------------------------------------------
+    def _environment(self, env_id: str) -> dict:
+        row = self.store.one("SELECT body FROM environments WHERE id=?", (env_id,))
+        if row is None:
+            raise ApiError("ResourceNotFoundException", f"environment {env_id} not found")
+        return json.loads(row["body"])
+
+    def create_environment(self, db, name: str, env_id: str | None = None, **extra) -> dict:
+        env_id = env_id or new_environment_id()
+        now = time.time()
+        body = {
+            "name": name, "environmentId": env_id, "awsAccountId": ACCOUNT_ID, "status": "CREATED",
+            "environmentArn": f"arn:aws:finspace:{self.region}:{ACCOUNT_ID}:kxEnvironment/{env_id}",
+            "creationTimestamp": now, "updateTimestamp": now, "availabilityZoneIds": list(AZS),
+            "dedicatedServiceAccountId": ACCOUNT_ID, **extra,
+        }
+        db.execute("INSERT INTO environments VALUES (?, ?, ?)", (env_id, json.dumps(body), now))
+        return body
+
+    def CreateKxEnvironment(self, params):
+        with self.store.tx() as db:
+            taken = [json.loads(r["body"])["name"] for r in db.execute("SELECT body FROM environments")]
+            if params["name"] in taken:
+                raise ApiError("ConflictException", f"an environment named {params['name']} already exists", reason="name in use")
+            extra = {k: params[k] for k in ("description", "kmsKeyId") if k in params}
+            return self.create_environment(db, params["name"], **extra)
+
+    def GetKxEnvironment(self, params):
+        return self._environment(params["environmentId"])
+
+    def ListKxEnvironments(self, params):
+        rows = self.store.read("SELECT body FROM environments ORDER BY created, id")
+        envs, token = page([json.loads(r["body"]) for r in rows], params)
+        return {"environments": envs, "nextToken": token}
+
+    def DeleteKxEnvironment(self, params):
+        env_id = params["environmentId"]
+        with self.store.tx() as db:
+            self._environment(env_id)
+            if db.execute("SELECT 1 FROM clusters WHERE env_id=?", (env_id,)).fetchone():
+                raise ApiError("ConflictException", f"environment {env_id} still has clusters; delete them first", reason="environment has clusters")
+            db.execute("DELETE FROM environments WHERE id=?", (env_id,))
+        return {}
+
+    # clusters ----------------------------------------------------------------------------
+    def _cluster_row(self, db, env_id: str, name: str):
+        row = db.execute("SELECT * FROM clusters WHERE env_id=? AND name=?", (env_id, name)).fetchone()
+        if row is None:
+            if db.execute("SELECT 1 FROM environments WHERE id=?", (env_id,)).fetchone() is None:
+                raise ApiError("ResourceNotFoundException", f"environment {env_id} not found")
+            raise ApiError("ResourceNotFoundException", f"cluster {name} not found in environment {env_id}")
+        return row
+
+    @staticmethod
+    def cluster_view(row) -> dict:
+        config = json.loads(row["config"])
+        view = {**json.loads(row["spec"]), **{k: config[k] for k in CONFIG_FIELDS if config.get(k) is not None}}
+        view.update(
+            clusterName=row["name"], environmentId=row["env_id"], status=row["status"],
+            statusReason=row["status_reason"], createdTimestamp=row["created"], lastModifiedTimestamp=row["modified"],
+        )
+        return view
+
+    def _check_code(self, params: dict) -> None:
+        code = params.get("code")
+        if code:
+            problem = self.objects.object_problem(code["s3Bucket"], code["s3Key"], code.get("s3ObjectVersion"))
+            if problem:
+                raise ApiError("ValidationException", problem)
+
+    def _check_arguments(self, arguments) -> None:
+        keys = [a["key"] for a in arguments or []]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ApiError("ValidationException", f"commandLineArguments: key {dupes[0]} appears more than once")
+
+    def config_from(self, params: dict) -> dict:
+        config = {k: params[k] for k in CONFIG_FIELDS if params.get(k) is not None}
+        code = params.get("code")
+        if code:  # pin the version the service read, so restarts run the same bytes
+            config["resolvedVersion"] = code.get("s3ObjectVersion") or self.objects.latest_version(code["s3Bucket"], code["s3Key"])
+        return config
+
+    def insert_cluster(self, db, env_id: str, params: dict, status: str, config: dict) -> list[str]:
+        """Insert a cluster and its nodes; returns the node ids. ``config`` comes from ``config_from``
+        outside the transaction (the S3 lock is never taken while holding the store's)."""
+        now = time.time()
+        spec = {k: v for k, v in params.items() if k not in NOT_SPEC}
+        spec.setdefault("capacityConfiguration", {"nodeType": "kx.s.large", "nodeCount": 1})
+        count = spec["capacityConfiguration"].get("nodeCount") or 1
+        db.execute(
+            "INSERT INTO clusters VALUES (?, ?, ?, NULL, ?, ?, ?, ?)",
+            (env_id, params["clusterName"], status, json.dumps(config), json.dumps(spec), now, now),
+        )
+        node_ids = [new_node_id() for _ in range(count)]
+        node_status = "RUNNING" if status == "RUNNING" else "PROVISIONING"
+        for i, node_id in enumerate(node_ids):
+            az = params.get("availabilityZoneId") or AZS[i % len(AZS)]
+            db.execute(
+                "INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+                (node_id, env_id, params["clusterName"], i, node_status, now if node_status == "RUNNING" else None, az),
+            )
+        return node_ids
+
+    def queue(self, db, env_id, cluster, kind, plan, target=None, previous=None, token=None) -> None:
+        db.execute(
+            "INSERT INTO operations(env_id, cluster, kind, state, plan, target, previous, client_token, created) "
+            "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+            (env_id, cluster, kind, json.dumps(plan), json.dumps(target), json.dumps(previous), token, time.time()),
+        )
+
+    def CreateKxCluster(self, params):
+        env_id, name = params["environmentId"], params["clusterName"]
+        self._environment(env_id)
+        self._check_code(params)
+        self._check_arguments(params.get("commandLineArguments"))
+        config = self.config_from(params)
+        with self.store.tx() as db:
+            if db.execute("SELECT 1 FROM clusters WHERE env_id=? AND name=?", (env_id, name)).fetchone():
+                raise ApiError("ConflictException", f"cluster {name} already exists in environment {env_id}", reason="cluster name in use")
+            node_ids = self.insert_cluster(db, env_id, params, "CREATING", config)
+            self.queue(db, env_id, name, "create", [node_ids], target=config)
+            row = self._cluster_row(db, env_id, name)
+        self.wake()
+        return self.cluster_view(row)
+
+    def GetKxCluster(self, params):
+        return self.cluster_view(self._cluster_row(self.store.conn(), params["environmentId"], params["clusterName"]))
+
+    def ListKxClusters(self, params):
+        env_id = params["environmentId"]
+        self._environment(env_id)
+        rows = self.store.read("SELECT * FROM clusters WHERE env_id=? ORDER BY created, name", (env_id,))
+        views = [self.cluster_view(r) for r in rows]
+        if params.get("clusterType"):
+            views = [v for v in views if v.get("clusterType") == params["clusterType"]]
+        chunk, token = page(views, params)
+        return {"kxClusterSummaries": chunk, "nextToken": token}
+
+    def DeleteKxCluster(self, params):
+        env_id, name = params["environmentId"], params["clusterName"]
+        with self.store.tx() as db:
+            row = self._cluster_row(db, env_id, name)
+            if row["status"] in ("DELETING", "CREATING", "UPDATING"):
+                raise ApiError("ConflictException", f"cluster {name} is {row['status']}; wait until it is RUNNING", reason=f"cluster is {row['status']}")
+            db.execute("UPDATE clusters SET status='DELETING', modified=? WHERE env_id=? AND name=?", (time.time(), env_id, name))
+            db.execute("DELETE FROM operations WHERE env_id=? AND cluster=? AND state='pending'", (env_id, name))
+            self.queue(db, env_id, name, "delete", [])
+        self.wake()
+        return {}
+
+    # nodes -------------------------------------------------------------------------------
+    def ListKxClusterNodes(self, params):
+        env_id, name = params["environmentId"], params["clusterName"]
+        self._cluster_row(self.store.conn(), env_id, name)
+        rows = self.store.read("SELECT * FROM nodes WHERE env_id=? AND cluster=? ORDER BY position", (env_id, name))
+        nodes = [
+            {"nodeId": r["node_id"], "availabilityZoneId": r["az"], "status": r["status"], "launchTime": r["launch_time"]}
+            for r in rows
+        ]
+        chunk, token = page(nodes, params)
+        return {"nodes": chunk, "nextToken": token}
+
+    def DeleteKxClusterNode(self, params):
+        env_id, name, node_id = params["environmentId"], params["clusterName"], params["nodeId"]
+        with self.store.tx() as db:
+            row = self._cluster_row(db, env_id, name)
+            node = db.execute("SELECT * FROM nodes WHERE node_id=? AND env_id=? AND cluster=?", (node_id, env_id, name)).fetchone()
+            if node is None:
+                raise ApiError("ResourceNotFoundException", f"node {node_id} not found in cluster {name}")
+            if row["status"] != "RUNNING":
+                raise ApiError("ValidationException", f"cluster {name} is {row['status']}; nodes can be deleted only while it is RUNNING")
+            replacement = new_node_id()
+            db.execute("DELETE FROM nodes WHERE node_id=?", (node_id,))
+            db.execute(
+                "INSERT INTO nodes VALUES (?, ?, ?, ?, 'PROVISIONING', NULL, ?, NULL, NULL)",
+                (replacement, env_id, name, node["position"], node["az"]),
+            )
+            self.queue(db, env_id, name, "replace", [[replacement]], target=json.loads(row["config"]), previous={"removed": node_id})
+        self.wake()
+        return {}
+
+    # code updates ------------------------------------------------------------------------
+    def UpdateKxClusterCodeConfiguration(self, params):
+        env_id, name = params["environmentId"], params["clusterName"]
+        strategy = (params.get("deploymentConfiguration") or {}).get("deploymentStrategy", "ROLLING")
+        self._check_arguments(params.get("commandLineArguments"))
+        with self.store.tx() as db:
+            row = self._cluster_row(db, env_id, name)
+            if row["status"] in BUSY:
+                raise ApiError(
+                    "ConflictException",
+                    f"cluster {name} is {row['status']}; wait until it is RUNNING before updating its code",
+                    reason=f"Cluster is in {row['status']} state",
+                )
+            if row["status"] != "RUNNING":
+                raise ApiError("ConflictException", f"cluster {name} is {row['status']} and cannot be updated", reason=f"Cluster is in {row['status']} state")
+        self._check_code(params)
+        current = json.loads(row["config"])
+        spec = json.loads(row["spec"])
+        if strategy == "NO_RESTART":
+            if spec.get("clusterType") != "GP":
+                raise ApiError("ValidationException", f"deploymentConfiguration.deploymentStrategy: NO_RESTART is only supported on GP clusters; {name} is {spec.get('clusterType')}")
+            if params.get("initializationScript") != current.get("initializationScript") or args_dict(
+                params.get("commandLineArguments")
+            ) != args_dict(current.get("commandLineArguments")):
+                raise ApiError(
+                    "ValidationException",
+                    "deploymentConfiguration.deploymentStrategy: NO_RESTART cannot change initializationScript or commandLineArguments; use ROLLING or FORCE",
+                )
+        target = self.config_from(params)
+        with self.store.tx() as db:
+            row = self._cluster_row(db, env_id, name)
+            if row["status"] != "RUNNING":  # another request won the race
+                raise ApiError("ConflictException", f"cluster {name} is {row['status']}", reason=f"Cluster is in {row['status']} state")
+            node_ids = [r["node_id"] for r in db.execute("SELECT node_id FROM nodes WHERE env_id=? AND cluster=? ORDER BY position", (env_id, name))]
+            plan = {"ROLLING": [[n] for n in node_ids], "FORCE": [node_ids], "NO_RESTART": []}[strategy]
+            db.execute("UPDATE clusters SET status='UPDATING', modified=? WHERE env_id=? AND name=?", (time.time(), env_id, name))
+            self.queue(db, env_id, name, "update", plan, target={**target, "strategy": strategy}, previous=current, token=params.get("clientToken"))
+        self.wake()
+        return {}
+
+    def GetKxConnectionString(self, params):
+        env_id, name = params["environmentId"], params["clusterName"]
+        db = self.store.conn()
+        row = self._cluster_row(db, env_id, name)
+        if row["status"] not in ("RUNNING", "UPDATING"):
+            raise ApiError("ConflictException", f"cluster {name} is {row['status']}; it has no running nodes", reason=f"Cluster is in {row['status']} state")
+        node = db.execute(
+            "SELECT port FROM nodes WHERE env_id=? AND cluster=? AND status='RUNNING' AND port IS NOT NULL ORDER BY position",
+            (env_id, name),
+        ).fetchone()
+        if node is None:
+            raise ApiError(
+                "ConflictException",
+                f"cluster {name} has no q process to connect to: its nodes run the offline q checker because no q binary was found. Set q_binary or QHOME and restart the plane.",
+                reason="no q process",
+            )
+        user = params["userArn"].rsplit("/", 1)[-1]
+        return {"signedConnectionString": f":127.0.0.1:{node['port']}:{user}:"}

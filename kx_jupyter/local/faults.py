@@ -1,0 +1,66 @@
+"""Deliberate failures on FinSpace requests, so retry and watch logic can be tested for real.
+
+A fault plan has per-request probabilities (``throttle``, ``error``, ``drop``, ``slow``) and/or
+a ``sequence`` of faults applied to the next matching requests in order (deterministic
+tests). ``operations`` limits faults to the named operations; ``slow_seconds`` sets the delay.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+
+KINDS = ("throttle", "error", "drop", "slow")
+
+
+class FaultPlanError(ValueError):
+    pass
+
+
+class Faults:
+    def __init__(self, plan: dict | None = None, seed: int | None = None):
+        self._lock = threading.Lock()
+        self._random = random.Random(seed)
+        self.set(plan or {})
+
+    def set(self, plan: dict) -> None:
+        if not isinstance(plan, dict):
+            raise FaultPlanError("the fault plan must be a JSON object")
+        unknown = set(plan) - {*KINDS, "sequence", "operations", "slow_seconds"}
+        if unknown:
+            raise FaultPlanError(f"unknown fault settings: {', '.join(sorted(unknown))}")
+        for kind in KINDS:
+            rate = plan.get(kind, 0)
+            if not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+                raise FaultPlanError(f"{kind} must be a share between 0 and 1")
+        bad = [k for k in plan.get("sequence", []) if k not in (*KINDS, "ok")]
+        if bad:
+            raise FaultPlanError(f"sequence entries must be one of {', '.join((*KINDS, 'ok'))}; got {bad[0]}")
+        with self._lock:
+            self.plan = dict(plan)
+            self._sequence = list(plan.get("sequence", []))
+
+    def describe(self) -> dict:
+        with self._lock:
+            return {**self.plan, "sequence": list(self._sequence)}
+
+    def pick(self, operation: str) -> str | None:
+        """The fault to inflict on this request, or ``None``."""
+        with self._lock:
+            only = self.plan.get("operations")
+            if only and operation not in only:
+                return None
+            if self._sequence:
+                kind = self._sequence.pop(0)
+                return None if kind == "ok" else kind
+            roll = self._random.random()
+            for kind in KINDS:
+                share = self.plan.get(kind, 0)
+                if roll < share:
+                    return kind
+                roll -= share
+            return None
+
+    @property
+    def slow_seconds(self) -> float:
+        return float(self.plan.get("slow_seconds", 2.0))

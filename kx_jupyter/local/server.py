@@ -1,0 +1,246 @@
+"""The plane's one HTTP endpoint: SigV4 check, then FinSpace kx routes, CloudWatch Logs or S3.
+
+Run as ``python -m kx_jupyter.local.server --state-dir DIR [--port N]`` (``daemon`` does this).
+Dispatch: ``/_kxlocal/...`` admin routes; ``/kx/...`` FinSpace (rest-json, routes from the
+shipped model); ``X-Amz-Target: Logs_20140328.*`` moto's CloudWatch Logs; everything else
+moto's S3 (path-style). Every route but health needs a SigV4 signature made with the plane's
+credentials; the error for a bad one is the addressed service's own 403 form.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from ..finspace.rules import validate
+from . import wire
+from .admin import admin_response
+from .faults import Faults
+from .sigv4 import SignatureError, verify
+
+REGION = "us-east-1"
+LOGS_TARGET_PREFIX = "Logs_20140328."
+
+
+def _json_response(start_response, status: int, body: dict, headers=()) -> list[bytes]:
+    data = json.dumps(body).encode()
+    start_response(
+        f"{status} {_REASONS.get(status, 'Error')}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *headers],
+    )
+    return [data]
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
+            429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+class PlaneApp:
+    """The WSGI application; holds no state of its own beyond counters and the fault plan."""
+
+    def __init__(self, plane, backends, credentials: dict, faults: Faults, reconciler=None):
+        self.plane = plane
+        self.backends = backends
+        self.access_key = credentials["access_key"]
+        self.secret_key = credentials["secret_key"]
+        self.faults = faults
+        self.reconciler = reconciler
+        self.requests: dict[str, int] = {}
+        self._count_lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "/")
+        if path == "/_kxlocal/health":
+            return _json_response(start_response, 200, {"ok": True, "pid": os.getpid()})
+        body = self._read_body(environ)
+        service = self._service_of(environ, path)
+        try:
+            verify(environ, body, self.access_key, self.secret_key)
+        except SignatureError as exc:
+            return self._denied(service, str(exc), start_response)
+        if path.startswith("/_kxlocal/"):
+            status, payload = admin_response(self, environ["REQUEST_METHOD"], path, body)
+            return _json_response(start_response, status, payload)
+        if service == "finspace":
+            return self._finspace(environ, path, body, start_response)
+        if service == "logs":
+            return self.backends.call_logs(environ, start_response)
+        return self.backends.call_s3(environ, start_response)
+
+    @staticmethod
+    def _read_body(environ) -> bytes:
+        length = environ.get("CONTENT_LENGTH")
+        body = environ["wsgi.input"].read(int(length)) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        return body
+
+    @staticmethod
+    def _service_of(environ, path: str) -> str:
+        if path == "/kx" or path.startswith("/kx/"):
+            return "finspace"
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith(LOGS_TARGET_PREFIX):
+            return "logs"
+        return "admin" if path.startswith("/_kxlocal/") else "s3"
+
+    @staticmethod
+    def _denied(service: str, message: str, start_response):
+        if service == "s3":
+            code = "AccessDenied" if "not signed" in message else "SignatureDoesNotMatch"
+            xml = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
+                f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{uuid.uuid4()}</RequestId></Error>"
+            ).encode()
+            start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(xml)))])
+            return [xml]
+        if service == "logs":
+            return _json_response(start_response, 403, {"__type": "AccessDeniedException", "message": message},
+                                  [("Content-Type", "application/x-amz-json-1.1")])
+        return _json_response(start_response, 403, {"message": message}, [("x-amzn-ErrorType", "AccessDeniedException")])
+
+    def _count(self, operation: str) -> None:
+        with self._count_lock:
+            self.requests[operation] = self.requests.get(operation, 0) + 1
+
+    def _finspace(self, environ, path, body, start_response):
+        request_id = str(uuid.uuid4())
+        try:
+            found = wire.match(environ["REQUEST_METHOD"], path)
+            if found is None:
+                raise wire.ApiError("ValidationException", f"no FinSpace kx operation at {environ['REQUEST_METHOD']} {path}")
+            operation, labels = found
+            self._count(operation)
+            fault = self.faults.pick(operation)
+            if fault == "drop":
+                return self._drop(environ, start_response)
+            if fault == "slow":
+                time.sleep(self.faults.slow_seconds)
+            elif fault == "throttle":
+                raise wire.ApiError("ThrottlingException", "Rate exceeded (fault injected by the local plane)")
+            elif fault == "error":
+                raise wire.ApiError("InternalServerException", "internal error (fault injected by the local plane)")
+            if operation not in wire.SUPPORTED:
+                raise wire.ApiError(
+                    "ValidationException",
+                    f"The kx-jupyter local control plane does not support {operation}. "
+                    f"It supports: {', '.join(sorted(wire.SUPPORTED))}.",
+                )
+            params = wire.parse_request(operation, labels, environ.get("QUERY_STRING", ""), _Headers(environ), body)
+            violations = validate(operation, params)
+            if violations:
+                raise wire.ApiError("ValidationException", "; ".join(str(v) for v in violations))
+            result = self.plane.handle(operation, params)
+            data = wire.serialize_response(operation, result)
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data))),
+                                      ("x-amzn-RequestId", request_id)])
+            return [data]
+        except wire.ApiError as exc:
+            return _json_response(start_response, exc.status, exc.body(),
+                                  [("x-amzn-ErrorType", exc.code), ("x-amzn-RequestId", request_id)])
+        except Exception as exc:  # a plane bug must look like the service's 500, not kill the thread
+            logging.getLogger("kx_jupyter.local").exception("request failed")
+            return _json_response(start_response, 500, {"message": f"internal error in the local plane: {exc}"},
+                                  [("x-amzn-ErrorType", "InternalServerException"), ("x-amzn-RequestId", request_id)])
+
+    @staticmethod
+    def _drop(environ, start_response):
+        sock = environ.get("werkzeug.socket")
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        start_response("500 Internal Server Error", [("Content-Length", "0")])
+        return [b""]
+
+
+class _Headers:
+    def __init__(self, environ):
+        self.environ = environ
+
+    def get(self, name: str, default=None):
+        return self.environ.get("HTTP_" + name.upper().replace("-", "_"), default)
+
+
+class Plane:
+    """Everything behind one endpoint, startable in-process (tests) or as the daemon's child."""
+
+    def __init__(self, state_dir: Path, port: int = 0, node_start_seconds: float = 2.0, q_binary: str = "",
+                 faults: dict | None = None):
+        from werkzeug.serving import make_server
+        from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+        from .api import ControlPlane
+        from .awsbackends import AwsBackends
+        from .credentials import load_or_create
+        from .reconciler import Reconciler
+        from .runtime import find_q
+        from .seed import seed
+        from .store import Store
+
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.credentials = load_or_create(self.state_dir)
+        self.store = Store(self.state_dir / "state.db")
+        self.backends = AwsBackends(self.store, self.state_dir / "s3", REGION)
+        self.backends.restore()
+        self.api = ControlPlane(self.store, self.backends, REGION)
+        seed(self.store, self.backends, self.api)
+        self.q_binary = find_q(q_binary)
+        self.reconciler = Reconciler(self.store, self.backends, self.state_dir, node_start_seconds, self.q_binary)
+        self.api.wake = self.reconciler.wake
+        self.app = PlaneApp(self.api, self.backends, self.credentials, Faults(faults), self.reconciler)
+        handler = type("KeepAliveHandler", (MotoRequestHandler,), {"protocol_version": "HTTP/1.1"})  # reuse connections
+        self.server = make_server("127.0.0.1", port, self.app, threaded=True, request_handler=handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_port
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def serve_forever(self) -> None:
+        self.reconciler.start()
+        try:
+            self.server.serve_forever(poll_interval=0.2)
+        finally:
+            self.reconciler.stop()
+            self.store.close()
+
+    def shutdown(self) -> None:
+        self.server.shutdown()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kx_jupyter.local.server")
+    parser.add_argument("--state-dir", required=True)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--node-start-seconds", type=float, default=2.0)
+    parser.add_argument("--q-binary", default="")
+    parser.add_argument("--faults", default="", help="initial fault plan as JSON")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    from ..errors import KxError
+    from .daemon import serve
+
+    def announce(info, plane):
+        runs = f"q ({plane.q_binary})" if plane.q_binary else "the offline q checker (no q binary found)"
+        print(f"kx-jupyter local plane listening on {info.endpoint}; nodes run {runs}", flush=True)
+
+    try:
+        serve(Path(args.state_dir), args.port, args.node_start_seconds, args.q_binary,
+              json.loads(args.faults) if args.faults else None, on_ready=announce)
+    except KxError as exc:
+        print(f"kx-jupyter: {exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

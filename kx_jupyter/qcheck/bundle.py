@@ -1,0 +1,233 @@
+"""Checks that need the whole bundle: the init script, what it loads, and the deployment's arguments.
+
+Loads are resolved the way q resolves them on a cluster: relative to the process's working
+directory, which starts at the code root ``/opt/kx/app/code`` (where the bundle unpacks)
+and moves with every ``\\cd`` / ``system "cd ..."`` run at load time, in load order.
+Absolute paths under the code root name bundle files; paths under ``/opt/kx/app/db`` and
+``/opt/kx/app/shared`` are databases and volumes, not code, and are not checked.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import posixpath
+import re
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from ..finspace.rules import check_value
+from ..finspace.model import shape
+from .diagnostic import sort_key
+from .rules import diag
+from .source import FileReport, analyze
+
+CODE_ROOT = "/opt/kx/app/code"
+DATA_ROOTS = ("/opt/kx/app/db", "/opt/kx/app/shared")
+ARGS_PATH = "<args>"
+SCRIPT_SUFFIXES = (".q",)
+SKIP_DIRS = {".git", ".ipynb_checkpoints", "__pycache__", ".venv", "node_modules"}
+
+
+def _norm(name: str) -> str:
+    name = name.replace("\\", "/")
+    while name.startswith("./"):
+        name = name[2:]
+    return name.lstrip("/")
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="surrogateescape")
+
+
+class _Bundle:
+    def __init__(self, files: Mapping[str, bytes], scripts: Iterable[str]):
+        self.files = {_norm(k): v for k, v in files.items() if not k.endswith("/")}
+        self.dirs = set()
+        for name in self.files:
+            parts = name.split("/")[:-1]
+            for k in range(1, len(parts) + 1):
+                self.dirs.add("/".join(parts[:k]))
+        self.reports: dict[str, FileReport] = {}
+        # .Q.opt dictionaries held in globals, which any file may read: found first, so every
+        # file is analyzed once knowing them
+        self.shared: dict = {}
+        defining = [n for n in scripts if n in self.files and b".Q.opt" in self.files[n]]
+        for name in defining:
+            self.reports[name] = analyze(_decode(self.files[name]), name)
+            self.shared.update(self.reports[name].opt_vars)
+        for name in defining:
+            foreign = {v: d for v, d in self.shared.items() if v not in self.reports[name].opt_vars}
+            if any(v.encode() in self.files[name] for v in foreign):
+                self.reports[name] = analyze(_decode(self.files[name]), name, foreign)
+
+    def report(self, name: str) -> FileReport:
+        if name not in self.reports:
+            self.reports[name] = analyze(_decode(self.files[name]), name, self.shared)
+        return self.reports[name]
+
+    def suggest(self, rel: str) -> str:
+        close = difflib.get_close_matches(rel, list(self.files), n=1, cutoff=0.6)
+        return f" (did you mean {close[0]}?)" if close else ""
+
+
+def check_bundle(files: Mapping[str, bytes], init_script: str | None, args: Mapping[str, str] | None = None) -> list:
+    """Every diagnostic for a bundle: each q file, the init script and what it loads, the arguments.
+
+    ``files`` maps zip-relative paths to contents; ``args`` are the deployment's command-line
+    arguments (``None``: unknown, so argument checks are skipped).
+    """
+    init = _norm(init_script) if init_script else None
+    scripts = sorted(n for n in map(_norm, files) if n.endswith(SCRIPT_SUFFIXES) or n == init)
+    bundle = _Bundle(files, scripts)
+    out: list = []
+    for name in scripts:
+        if name in bundle.files:
+            out.extend(bundle.report(name).diags)
+    reachable = set(bundle.reports)
+    if init_script:
+        reachable = _check_init(bundle, init_script, out)
+    if args is not None:
+        out.extend(_check_args(args))
+        out.extend(_unpassed_args(bundle, reachable, args))
+    return _visible(bundle, out)
+
+
+def check_dir(root: Path, init_script: str | None, args: Mapping[str, str] | None = None, files: Iterable[str] | None = None) -> list:
+    """``check_bundle`` over a directory; ``files`` (relative paths) limits it to what will be bundled."""
+    root = Path(root)
+    names = sorted(_norm(f) for f in files) if files is not None else _walk(root)
+    contents = {}
+    init = _norm(init_script) if init_script else None
+    for name in names:
+        p = root / name
+        if not p.is_file():
+            continue
+        # only scripts are read; other files only need to exist
+        contents[name] = p.read_bytes() if name.endswith(SCRIPT_SUFFIXES) or name == init else b""
+    return check_bundle(contents, init_script, args)
+
+
+def _walk(root: Path) -> list:
+    names = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+        rel = os.path.relpath(dirpath, root)
+        for f in sorted(filenames):
+            if not f.startswith("."):
+                names.append(_norm(f if rel == "." else f"{rel}/{f}"))
+    return names
+
+
+def _visible(bundle: _Bundle, diags: list) -> list:
+    out = []
+    for d in diags:
+        rep = bundle.reports.get(d.path)
+        if rep is None or not rep.suppressions.silences(d.rule, d.line):
+            out.append(d)
+    return sorted(set(out), key=sort_key)
+
+
+def _check_init(bundle: _Bundle, init_script: str, out: list) -> set:
+    for v in check_value("InitializationScriptFilePath", init_script, "initializationScript"):
+        out.append(diag("Q025", init_script, 1, 1, f"the API rejects this initialization script path: {v.message}"))
+    init = _norm(init_script)
+    if init not in bundle.files:
+        out.append(diag("Q020", init_script, 1, 1, f"initialization script {init} is not in the bundle{bundle.suggest(init)}: add it or fix the initialization script setting"))
+        return set()
+    reached: set = set()
+    _run(bundle, init, CODE_ROOT, [], reached, out)
+    return reached
+
+
+def _where(cwd: str | None, target: str):
+    """(absolute path, zone) for a target: zone is 'code', 'data', 'outside', or 'unknown' (cwd set at run time)."""
+    if target.startswith("/"):
+        full = posixpath.normpath(target)
+    elif cwd is None:
+        return None, "unknown"
+    else:
+        full = posixpath.normpath(posixpath.join(cwd, target))
+    if full == CODE_ROOT or full.startswith(CODE_ROOT + "/"):
+        return full, "code"
+    if any(full == r or full.startswith(r + "/") for r in DATA_ROOTS):
+        return full, "data"
+    return full, "outside"
+
+
+def _run(bundle: _Bundle, name: str, cwd, stack: list, reached: set, out: list):
+    """Follow ``name`` as q runs it at load time; returns the working directory it leaves behind."""
+    reached.add(name)
+    rep = bundle.report(name)
+    stack.append(name)
+    for kind, target, line, col, at_load in rep.events:
+        if kind == "quit":
+            if at_load:
+                what = "the initialization script" if not stack[:-1] else f"{name}, which the initialization script loads,"
+                out.append(diag("Q023", name, line, col, f"{what} quits the q process here, so the cluster node stops: remove it"))
+            continue
+        if kind == "cd" and not at_load:
+            continue  # a function's cd runs when it is called, with a directory we cannot know
+        if target is None:
+            verb = "loads a file" if kind == "load" else "changes directory"
+            out.append(diag("Q022", name, line, col, f"{verb} through a path built at run time, which cannot be checked offline: make sure it names a file of the bundle"))
+            if kind == "cd":
+                cwd = None
+            continue
+        full, zone = _where(cwd, target)
+        if zone == "unknown":
+            out.append(diag("Q022", name, line, col, f"'{target}' is relative to a working directory set at run time, which cannot be checked offline"))
+            continue
+        if zone == "outside":
+            out.append(diag("Q024", name, line, col, f"'{target}' resolves to {full}, outside {CODE_ROOT} (the bundle), /opt/kx/app/db and /opt/kx/app/shared: a cluster has nothing else; load it from the bundle"))
+        elif zone == "code":
+            rel = full[len(CODE_ROOT) + 1:]
+            if kind == "cd":
+                if rel and rel not in bundle.dirs:
+                    out.append(diag("Q021", name, line, col, f"'\\cd {target}' changes to {full}, but the bundle has no directory {rel}: add it or fix the path"))
+            elif rel in bundle.files:
+                if at_load and rel.endswith(SCRIPT_SUFFIXES) and rel not in stack:
+                    cwd = _run(bundle, rel, cwd, stack, reached, out)
+            elif rel not in bundle.dirs:
+                where = "" if cwd == CODE_ROOT or target.startswith("/") else f" (working directory {cwd})"
+                fix = f"add {rel} to the bundle or fix the path"
+                if at_load:
+                    out.append(diag("Q021", name, line, col, f"loads '{target}', which resolves to {full}{where} and is not in the bundle{bundle.suggest(rel)}: {fix}"))
+                else:
+                    out.append(diag("Q026", name, line, col, f"a function here loads '{target}'; from the working directory at load time that is {full}{where}, which is not in the bundle{bundle.suggest(rel)}: {fix}"))
+        if kind == "cd":
+            cwd = full
+    stack.pop()
+    return cwd
+
+
+def _check_args(args: Mapping[str, str]) -> list:
+    """Keys and values the API would refuse; the service matches keys with a search, we need the whole key."""
+    out = []
+    key_pattern = re.compile(shape("KxCommandLineArgumentKey")["pattern"])
+    for i, (key, value) in enumerate(args.items()):
+        line, field = i + 1, f"commandLineArguments[{i}]"
+        if key.startswith("-"):
+            bare = key.lstrip("-")
+            out.append(diag("Q032", ARGS_PATH, line, 1, f"argument key {key!r}: write {bare!r} without the '-'; q receives it as -{bare}"))
+        elif check_value("KxCommandLineArgumentKey", key, f"{field}.key") or not key_pattern.fullmatch(key):
+            out.append(diag("Q032", ARGS_PATH, line, 1, f"argument key {key!r} is rejected by the API: a key is 's', 'AWS_ZIP_DEFAULT', "
+                            "or a letter then at least one letter, digit or '_' (at most 1024 characters, not starting with 'aws')"))
+        text = value if isinstance(value, str) else str(value)
+        if check_value("KxCommandLineArgumentValue", text, f"{field}.value"):
+            out.append(diag("Q033", ARGS_PATH, line, 1, f"value {text!r} of argument {key!r} is rejected by the API: use 1-1024 of "
+                            "letters, digits, space and _ : . / , ; (no '-', quotes or '$')"))
+    return out
+
+
+def _unpassed_args(bundle: _Bundle, names: set, args: Mapping[str, str]) -> list:
+    out = []
+    for name in sorted(names):
+        for key, line, col, has_default in bundle.report(name).arg_reads:
+            if key in args:
+                continue
+            if has_default:
+                out.append(diag("Q035", name, line, col, f"the deployment does not pass '{key}', so its .Q.def default is used; add --arg {key}=... to set it"))
+            else:
+                out.append(diag("Q034", name, line, col, f"reads argument '{key}' from .Q.opt .z.x, but the deployment does not pass it (it will be missing): add --arg {key}=... or give it a default with .Q.def"))
+    return out

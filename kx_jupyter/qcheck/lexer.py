@@ -1,0 +1,246 @@
+"""A q lexer written for correctness, not colour: it sees a script the way q's loader does.
+
+How q reads a script (and so how this lexer does):
+- A line that is exactly ``/`` opens a block comment, closed by a line that is exactly ``\\``
+  (trailing blanks allowed, no indent). Outside a block, a line that is exactly ``\\`` ends
+  the script: the rest is never read. A ``#!`` first line is skipped.
+- A line starting with ``/`` is a comment; elsewhere ``/`` starts a comment only after a
+  blank or tab (``+/``, ``,/:`` and ``x/y`` are iterators, ``x /y`` is ``x`` and a comment).
+- A line starting at column 0 starts a new expression; indented lines continue the one
+  before. Blank and comment lines belong to neither and are skipped.
+- A line starting with ``\\`` at column 0 is a system command (``\\l file``, ``\\d .ns``,
+  ``\\\\``). A comment may follow its argument (``\\l lib.q / helpers``), but the argument
+  itself may start with ``/`` (``\\cd /opt/kx/app/db``). Indented lines after it continue it.
+- ``k)`` / ``q)`` at the start of a line pick the language (k lexes like q); ``s)`` lines are SQL.
+- Strings hold anything but an unescaped ``"``; escapes are ``\\" \\\\ \\n \\r \\t \\NNN``.
+
+The lexer yields only the tokens the rules need (strings, symbols, names, numbers,
+brackets, the operators other languages use, punctuation runs and system commands) and
+the structural diagnostics q's loader would fail on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .rules import diag
+
+# Leading blanks are part of each match (fewer matches: this loop is the checker's hot path).
+# Groups: 1 comment, 2 string body, 3 closing quote, 4 symbol, 5 name, 6 number,
+# 7 operator from another language, 8 opener, 9 closer, 10 other punctuation.
+_TOKEN = re.compile(
+    r"""[ \t]*(?:
+     (?<=[ \t])(/.*)
+    |"((?:[^"\\]|\\.)*\\?)(")?
+    |(`[\w.:/]*)
+    |(\.?[a-zA-Z][\w.]*)
+    |([0-9][\w.:]*)
+    |(==|!=|&&|\|\||[-+*]=)
+    |([(\[{])
+    |([)\]}])
+    |([^ \t"`\w.(\[{)\]}=!&|+*-]+|.)
+    )""",
+    re.X | re.A,
+)
+_STR_REST = re.compile(r'(?:[^"\\]|\\.)*\\?(")?')
+_ESCAPE = re.compile(r"\\([0-7]{3}|.?)")
+_VALID_ESCAPES = {'"', "\\", "n", "r", "t", ""}
+_SYS = re.compile(r"\\(\\|[A-Za-z_0-9]*)[ \t]*(.*)")
+_SYS_COMMENT = re.compile(r"[ \t]+/")
+
+CLOSER_OF = {"(": ")", "[": "]", "{": "}"}
+OPENER_OF = {v: k for k, v in CLOSER_OF.items()}
+
+
+@dataclass
+class Lexed:
+    tokens: list = field(default_factory=list)  # (kind, text, line, col)
+    diags: list = field(default_factory=list)
+    comments: list = field(default_factory=list)  # (line, text) of comments naming kxcheck
+
+
+def split_system(body: str) -> tuple[str, str, str]:
+    """``\\l lib.q / note`` -> ("l", "lib.q", "/ note"): command, argument, trailing comment."""
+    m = _SYS.match(body)
+    cmd, rest = m.group(1), m.group(2).rstrip()
+    comment = ""
+    if rest == "/" or rest.startswith(("/ ", "/\t")):
+        comment, rest = rest, ""  # ``\d / note``: a comment where the argument would be
+    else:
+        c = _SYS_COMMENT.search(rest)
+        if c:
+            comment, rest = rest[c.end() - 1:], rest[: c.start()]
+    return cmd, rest.strip(), comment
+
+
+def _escape_diags(body: str, line: int, col: int, path: str, out: list) -> None:
+    for m in _ESCAPE.finditer(body):
+        if len(m.group(1)) == 3 or m.group(1) in _VALID_ESCAPES:
+            continue
+        seq = "\\" + m.group(1)
+        if m.group(1).isdigit():
+            hint = "an octal escape needs exactly three digits 0-7, e.g. \\012"
+        else:
+            hint = 'q knows \\" \\\\ \\n \\r \\t and \\NNN (octal); write \\\\ for a backslash'
+        out.append(diag("Q004", path, line, col + m.start(), f"invalid escape {seq} in a string: {hint}"))
+
+
+def _describe(opener) -> str:
+    ch, line, col = opener
+    return f"'{ch}' opened at {line}:{col}"
+
+
+def lex(text: str, path: str = "<cell>") -> Lexed:
+    out = Lexed()
+    toks, diags = out.tokens, out.diags
+    append = toks.append
+    finditer = _TOKEN.finditer
+    stack: list = []  # open brackets: (char, line, col)
+    boundaries: list = []  # (line, first char, snapshot of stack) where a col-0 line met open brackets
+    in_block = 0  # line of the open block comment
+    in_string = None  # (line, col, parts) of a string continuing onto the next line
+    in_system = False  # indented lines after a system command continue its argument
+
+    if text.startswith("\ufeff"):
+        diags.append(diag("Q005", path, 1, 1, "the file starts with a byte-order mark; q fails with 'char: save it as UTF-8 without BOM"))
+        text = text[1:]
+
+    lines = text.split("\n")
+    for lineno, line in enumerate(lines, 1):
+        if line.endswith("\r"):
+            line = line[:-1]
+        if in_block:
+            if line.rstrip() == "\\":
+                in_block = 0
+            continue
+        if not line or (lineno == 1 and line.startswith("#!")):
+            continue
+        first = line[0]
+        if first == "/" or first == "\\":
+            stripped = line.rstrip()
+            if stripped == "/":
+                in_block = lineno
+                continue
+            if stripped == "\\":
+                break  # the script ends here
+            if first == "/":
+                if "kxcheck" in line:
+                    out.comments.append((lineno, line))
+                continue
+        elif first == " " or first == "\t":
+            if not line.strip() or in_system:
+                continue
+        # a line of code: at column 0 it starts a new expression
+        pos = 0
+        if first != " " and first != "\t":
+            if in_string:
+                sl, sc, _ = in_string
+                diags.append(diag("Q001", path, sl, sc, f"string is not closed before line {lineno}, which starts a new expression at column 0: add the closing \""))
+                in_string = None
+            if stack:
+                boundaries.append((lineno, first, tuple(stack)))
+            in_system = first == "\\"
+            if in_system:
+                cmd, arg, comment = split_system(line)
+                if "kxcheck" in comment:
+                    out.comments.append((lineno, comment))
+                append(("sys", (cmd, arg), lineno, 1))
+                continue
+            if line[1:2] == ")" and first in "kqs":
+                if first == "s":  # SQL, not q: skip it and its continuation lines
+                    in_system = True
+                    continue
+                pos = 2  # k) and q) prefixes pick the language of the line
+        elif in_string:
+            m = _STR_REST.match(line)
+            seg = m.group(0)
+            if "\\" in seg:
+                _escape_diags(seg, lineno, 1, path, diags)
+            in_string[2].append(seg)
+            if m.group(1) is None:
+                continue
+            sl, sc, parts = in_string
+            in_string = None
+            append(("str", "\n".join(parts)[:-1], sl, sc))
+            pos = m.end()
+        for m in finditer(line, pos):
+            kind = m.lastindex
+            if kind == 6:
+                continue
+            col = m.start(kind) + 1
+            if kind == 5 or kind == 4:
+                append(("name" if kind == 5 else "sym", m.group(kind), lineno, col))
+            elif kind == 10:
+                t = m.group(10)
+                if not t.isascii() or "\x00" in t:
+                    bad = next(c for c in t if ord(c) > 127 or c == "\x00")
+                    diags.append(diag("Q006", path, lineno, col + t.index(bad), f"character {bad!r} (U+{ord(bad):04X}) outside a string or comment: q fails with 'char; remove it or put it in a string"))
+                if ":" in t or ";" in t or "," in t or "!" in t:  # the only punctuation the rules read
+                    append(("other", t, lineno, col))
+            elif kind == 8:
+                ch = m.group(8)
+                stack.append((ch, lineno, col))
+                append(("open", ch, lineno, col))
+            elif kind == 9:
+                ch = m.group(9)
+                _close(ch, lineno, col, stack, path, diags)
+                append(("close", ch, lineno, col))
+            elif kind == 3 or kind == 2:
+                col = m.start(2)  # the opening quote
+                body = m.group(2)
+                if "\\" in body:
+                    _escape_diags(body, lineno, col + 1, path, diags)
+                if kind == 2:
+                    in_string = (lineno, col, [body])
+                else:
+                    append(("str", body, lineno, col))
+            elif kind == 1:
+                if "kxcheck" in m.group(1):
+                    out.comments.append((lineno, m.group(1)))
+            else:
+                append(("op", m.group(7), lineno, col))
+
+    if in_block:
+        diags.append(diag("Q007", path, in_block, 1, "block comment opened by this lone '/' is never closed by a lone '\\' line: everything after it is ignored; add a line holding only '\\'"))
+    if in_string:
+        sl, sc, _ = in_string
+        diags.append(diag("Q001", path, sl, sc, 'string is never closed: add the closing "'))
+    _bracket_diags(path, stack, boundaries, diags)
+    return out
+
+
+def _close(ch, lineno, col, stack, path, diags) -> None:
+    want = OPENER_OF[ch]
+    if stack and stack[-1][0] == want:
+        stack.pop()
+    elif not stack:
+        diags.append(diag("Q003", path, lineno, col, f"'{ch}' has no matching '{want}': remove it or add the opener"))
+    else:
+        diags.append(diag("Q003", path, lineno, col, f"'{ch}' does not match the {_describe(stack[-1])}: close that one with '{CLOSER_OF[stack[-1][0]]}' first"))
+        # its own opener deeper down: the ones above it are unclosed; none: a typo for the top's closer
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i][0] == want:
+                del stack[i:]
+                break
+        else:
+            stack.pop()
+
+
+def _bracket_diags(path, unclosed, boundaries, diags) -> None:
+    """Brackets still open at the end are unclosed; ones closed after a column-0 line were cut by it."""
+    never_closed = set(unclosed)
+    reported = set()
+    for lineno, first, snapshot in boundaries:
+        cut = [o for o in snapshot if o not in never_closed]
+        if not cut or cut[0] in reported:
+            continue
+        reported.add(cut[0])
+        outer = cut[0]
+        if first in ")]}":
+            msg = f"'{first}' at column 0 ends the expression before the {_describe(outer)} is closed: indent it by at least one space"
+        else:
+            msg = f"line starts at column 0 inside the {_describe(outer)}, so q ends the expression here: indent continuation lines by at least one space"
+        diags.append(diag("Q008", path, lineno, 1, msg))
+    for ch, line, col in unclosed:
+        diags.append(diag("Q002", path, line, col, f"'{ch}' is never closed: add the matching '{CLOSER_OF[ch]}'"))

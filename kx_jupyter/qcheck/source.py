@@ -1,0 +1,244 @@
+"""Rules over one file's tokens, and the facts the bundle check needs from it (loads, cds, quits, args read)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .diagnostic import sort_key
+from .lexer import lex
+from .rules import diag
+from .suppress import Suppressions, parse
+
+# callbacks q calls by name; FinSpace denies assigning them ('access)
+Z_HANDLERS = {"ac", "bm", "exit", "pc", "pd", "pg", "ph", "pi", "pm", "po", "pp", "pq", "ps", "pw", "ts", "vs", "wc", "wo", "ws"}
+# the ones FinSpace offers a hook for
+AWSCUST_HOOKS = {"ts", "pg", "ps", "po", "pc", "ws", "wo", "wc", "pd", "ph", "pi", "exit"}
+
+OPERATOR_HINTS = {
+    "==": "q reads a==b as a=(=b), equal to the group of b; q's equality is a single '=' ('~' to match whole values)",
+    "!=": "q reads a!=b as a!(=b), a dictionary; q's not-equal is '<>'",
+    "&&": "q reads a&&b as a&(&b), and-ed with the indices where b is true; q's logical and is '&' (or 'and')",
+    "||": "q reads a||b as a|(|b), or-ed with b reversed; q's logical or is '|' (or 'or')",
+    "+=": "q reads a+=b as a+(=b), not add-assign; write a+:b",
+    "-=": "q reads a-=b as a-(=b), not subtract-assign; write a-:b",
+    "*=": "q reads a*=b as a*(=b), not multiply-assign; write a*:b",
+}
+
+_SYSTEM_ARG = re.compile(r"\\?(\\|[A-Za-z_0-9]+)[ \t]*(.*)", re.S)
+_ESCAPES = re.compile(r"\\([0-7]{3}|.)")
+_SIMPLE = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
+
+
+@dataclass
+class FileReport:
+    path: str
+    diags: list = field(default_factory=list)
+    # ("load"|"cd", target or None when built at run time, line, col, runs_at_load) and ("quit", None, line, col, True)
+    events: list = field(default_factory=list)
+    arg_reads: list = field(default_factory=list)  # (key, line, col, has_default)
+    opt_vars: dict = field(default_factory=dict)  # global holding .Q.opt .z.x -> keys with .Q.def defaults
+    suppressions: Suppressions = field(default_factory=Suppressions)
+
+
+def unescape(body: str) -> str:
+    return _ESCAPES.sub(lambda m: chr(int(m.group(1), 8)) if len(m.group(1)) == 3 else _SIMPLE.get(m.group(1), m.group(1)), body)
+
+
+def analyze(text: str, path: str = "<cell>", opt_vars: dict | None = None) -> FileReport:
+    """Diagnostics and load-time facts of one file; ``opt_vars``: .Q.opt dictionaries other files define."""
+    lexed = lex(text, path)
+    rep = FileReport(path, list(lexed.diags), suppressions=parse(lexed.comments))
+    _walk(lexed.tokens, rep, dict(opt_vars or {}))
+    return rep
+
+
+def check_source(text: str, path: str = "<cell>") -> list:
+    """Diagnostics for one file on its own (no bundle context), suppressions applied."""
+    rep = analyze(text, path)
+    return sorted((d for d in rep.diags if not rep.suppressions.silences(d.rule, d.line)), key=sort_key)
+
+
+def _system_command(rep: FileReport, cmd: str, arg: str, line: int, col: int, at_load: bool, label: str) -> None:
+    if cmd == "l" and arg:
+        rep.events.append(("load", arg, line, col, at_load))
+    elif cmd == "cd" and arg:
+        rep.events.append(("cd", arg, line, col, at_load))
+    elif cmd == "\\":
+        rep.events.append(("quit", None, line, col, at_load))
+    elif cmd == "p" and arg:
+        rep.diags.append(diag("Q031", rep.path, line, col, f"{label} changes the port, which FinSpace manages and does not let q change: remove it"))
+
+
+def _walk(toks: list, rep: FileReport, opt_vars: dict) -> None:
+    path, diags = rep.path, rep.diags
+    n = len(toks)
+    depth = 0  # open '{' count: code inside a function body does not run at load time
+    namespace = ""  # set by \\d: a bare name assigned there is global as .ns.name
+    for i in range(n):
+        kind, text, line, col = toks[i]
+        if kind == "other":
+            continue
+        if kind == "open":
+            if text == "{":
+                depth += 1
+                nxt = toks[i + 1] if i + 1 < n else None
+                if nxt and nxt[0] == "open" and nxt[1] == "[" and nxt[2] == line and nxt[3] == col + 1:
+                    _param_count(toks, i, rep)
+        elif kind == "close":
+            if text == "}" and depth:
+                depth -= 1
+        elif kind == "op":
+            diags.append(diag("Q010", path, line, col, f"'{text}': {OPERATOR_HINTS[text]}"))
+        elif kind == "sys":
+            cmd, arg = text
+            if cmd == "d" and arg:
+                namespace = "" if arg == "." else arg
+            _system_command(rep, cmd, arg, line, col, True, f"\\{cmd} {arg}")
+        elif kind == "name":
+            if text.startswith(".z."):
+                _z_assignment(toks, i, rep)
+            elif text == "system":
+                _system_call(toks, i, rep, depth == 0)
+            elif text == ".Q.opt":
+                _qopt(toks, i, rep, opt_vars, namespace if depth == 0 else None)
+            elif text == ".Q.def":
+                for key, kl, kc in _def_keys(toks, i):
+                    rep.arg_reads.append((key, kl, kc, True))
+            elif text == "exit" and col == 1 and depth == 0:
+                rep.events.append(("quit", None, line, col, True))
+            elif text in opt_vars:
+                for key, kl, kc in _lookups(toks, i):
+                    if key not in opt_vars[text]:
+                        rep.arg_reads.append((key, kl, kc, False))
+            elif text == "set" and i and toks[i - 1][0] == "sym":
+                _z_set(toks[i - 1], rep)
+            elif text == "set" and i + 2 < n and toks[i + 1][1] == "[" and toks[i + 2][0] == "sym":
+                _z_set(toks[i + 2], rep)
+        elif kind == "sym" and i + 3 < n and toks[i + 1][0] == "name" and toks[i + 1][1] == "in" and toks[i + 2][1] == "key" and toks[i + 3][1] in opt_vars:
+            key = text[1:]
+            if key not in opt_vars[toks[i + 3][1]]:
+                rep.arg_reads.append((key, line, col, False))
+
+
+def _param_count(toks, i, rep) -> None:
+    count, content, level = 1, False, 0
+    for kind, text, _, _ in toks[i + 1:]:
+        if kind == "open":
+            level += 1
+        elif kind == "close":
+            level -= 1
+            if level == 0:
+                break
+        elif level == 1 and kind == "other":
+            count += text.count(";")
+        if level >= 1 and kind != "open":
+            content = True
+    params = count if content else 0
+    if params > 8:
+        _, _, line, col = toks[i]
+        rep.diags.append(diag("Q009", rep.path, line, col, f"function has {params} parameters; q allows at most 8 ('params): pass a dictionary or a list instead"))
+
+
+def _z_message(name: str) -> str:
+    handler = name[3:]
+    if handler in AWSCUST_HOOKS:
+        return f"FinSpace denies assigning {name} ('access): assign your function to .awscust.z.{handler} instead"
+    return f"FinSpace denies assigning {name} ('access) and has no hook for it: remove the assignment"
+
+
+def _z_assignment(toks, i, rep) -> None:
+    kind, name, line, col = toks[i]
+    if name[3:] not in Z_HANDLERS or i + 1 >= len(toks):
+        return
+    nxt = toks[i + 1]
+    if nxt[0] == "other" and nxt[1].startswith(":"):
+        rep.diags.append(diag("Q030", rep.path, line, col, _z_message(name)))
+
+
+def _z_set(sym_tok, rep) -> None:
+    _, text, line, col = sym_tok
+    name = text[1:]
+    if name.startswith(".z.") and name[3:] in Z_HANDLERS:
+        rep.diags.append(diag("Q030", rep.path, line, col, _z_message(name)))
+
+
+def _system_call(toks, i, rep, at_load) -> None:
+    """``system "l lib.q"``: a load, cd, port change or quit written as a string."""
+    j = i + 1
+    if j < len(toks) and toks[j][0] == "open" and toks[j][1] == "(":
+        j += 1
+    if j >= len(toks) or toks[j][0] != "str":
+        return
+    _, body, line, col = toks[j]
+    m = _SYSTEM_ARG.match(unescape(body))
+    if not m:
+        return
+    cmd, arg = m.group(1), m.group(2).strip()
+    nxt = toks[j + 1] if j + 1 < len(toks) else None
+    built = nxt is not None and nxt[0] == "other" and nxt[1].startswith(",")
+    if cmd in ("l", "cd") and built:
+        rep.events.append((("load" if cmd == "l" else "cd"), None, line, col, at_load))
+    else:
+        _system_command(rep, cmd, arg, line, col, at_load, f'system "{body}"')
+
+
+def _def_before(toks, i):
+    """Index of ``.Q.def`` when ``toks[i]`` follows ``.Q.def[...]``, else None."""
+    j, level = i - 1, 0
+    if j < 0 or toks[j][1] != "]":
+        return None
+    while j > 0:
+        if toks[j][0] in ("open", "close"):
+            level += 1 if toks[j][1] == "]" else -1 if toks[j][1] == "[" else 0
+            if level == 0:
+                break
+        j -= 1
+    return j - 1 if toks[j - 1][1] == ".Q.def" else None
+
+
+def _qopt(toks, i, rep, opt_vars, namespace) -> None:
+    """``args:.Q.opt .z.x`` (optionally through ``.Q.def``): remember ``args``; ``namespace`` is None inside functions."""
+    d = _def_before(toks, i)
+    defaults = {key for key, _, _ in _def_keys(toks, d)} if d is not None else set()
+    j = (d if d is not None else i) - 1
+    var = None
+    if j > 0 and toks[j][0] == "other" and toks[j][1] in (":", "::") and toks[j - 1][0] == "name":
+        var = toks[j - 1][1]
+    if var:
+        opt_vars[var] = defaults
+        if namespace is not None:
+            rep.opt_vars[var if var.startswith(".") or not namespace else f"{namespace}.{var}"] = defaults
+    # (.Q.opt .z.x)`key and .Q.opt[.z.x]`key read a key directly
+    j = i + 1
+    while j < len(toks) and toks[j][1] in (".z.x", "[", "]", ")"):
+        j += 1
+    if j > i + 1:
+        for key, kl, kc in _syms_from(toks, j):
+            rep.arg_reads.append((key, kl, kc, key in defaults))
+
+
+def _def_keys(toks, i):
+    """Keys of ``.Q.def[`a`b!(..)]``: the argument names the code reads, each with a default."""
+    if i + 1 < len(toks) and toks[i + 1][1] == "[":
+        keys = list(_syms_from(toks, i + 2))
+        end = i + 2 + len(keys)
+        if keys and end < len(toks) and toks[end][0] == "other" and toks[end][1].startswith("!"):
+            return keys
+    return []
+
+
+def _syms_from(toks, j):
+    """Consecutive symbol tokens from ``j``: (name, line, col) each."""
+    while j < len(toks) and toks[j][0] == "sym" and len(toks[j][1]) > 1:
+        _, text, line, col = toks[j]
+        yield text[1:], line, col
+        j += 1
+
+
+def _lookups(toks, i):
+    """``args`port``, ``args `port`db`` and ``args[`port]``: keys read from a .Q.opt dictionary."""
+    j = i + 1
+    if j < len(toks) and toks[j][1] == "[":
+        j += 1
+    return list(_syms_from(toks, j))

@@ -1,0 +1,107 @@
+"""The q code editor widget: CodeMirror 6 in the browser, the q checker in the kernel.
+
+The browser sends the text after each typing pause (~300 ms); every new text is checked
+with ``kx_jupyter.qcheck.check_source`` and the diagnostics go back to the gutter. The
+JavaScript is prebuilt into ``static/`` (source in ``js/``), so no Node is needed to use it.
+Importing this module imports anywidget: import it only when an editor is wanted.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import anywidget
+from traitlets import Bool, Dict, List, Unicode
+
+from .workspace import write_atomically
+
+STATIC = Path(__file__).parent / "static"
+
+
+class QEditor(anywidget.AnyWidget):
+    """A q editor: ``value`` is the text, ``dirty`` says it differs from what was last saved.
+
+    With ``file`` set, Ctrl/Cmd-S (or ``save()``) writes the text there atomically; callbacks
+    registered with ``on_save`` run after every save either way. A save that would overwrite
+    changes made on disk by someone else is refused once, with a message; saving again overwrites.
+    """
+
+    _esm = STATIC / "editor.js"
+    _css = STATIC / "editor.css"
+
+    value = Unicode("").tag(sync=True)
+    path = Unicode("<cell>", help="Name shown above the editor and used in diagnostics.").tag(sync=True)
+    diagnostics = List(Dict(), help="The q checker's findings for value: {line, col, severity, rule, message}.").tag(sync=True)
+    dirty = Bool(False, help="True while value differs from the last saved text.").tag(sync=True)
+    message = Unicode("", help="Shown above the editor: why the last save was refused.").tag(sync=True)
+
+    def __init__(self, value: str | None = None, path: str = "<cell>", file: str | os.PathLike | None = None, **kwargs):
+        self.file = Path(file) if file else None
+        if value is None:
+            value = self.file.read_text(encoding="utf-8") if self.file and self.file.exists() else ""
+        self._saved = value
+        self._warned_about: str | None = None  # the disk text a refused save warned about
+        self._save_callbacks: list[Callable[[QEditor], None]] = []
+        super().__init__(value=value, path=path, **kwargs)
+        self.observe(self._on_value, names="value")
+        self.on_msg(self._on_message)
+        self._check()
+
+    def load(self, text: str, path: str, file: str | os.PathLike | None = None) -> None:
+        """Show another text as saved (e.g. a workspace file); the browser starts a fresh undo history."""
+        self.file = Path(file) if file else None
+        self._saved = text
+        self._warned_about = None
+        with self.hold_trait_notifications():
+            self.path = path
+            self.value = text
+            self.dirty = False
+            self.message = ""
+        self._check()
+
+    def save(self) -> bool:
+        """Write the text to ``file`` (if any), mark it saved and tell the ``on_save`` callbacks.
+
+        ``False`` (with ``message`` saying why) when the file changed on disk since it was
+        loaded or saved here and this is the first attempt to overwrite that change.
+        """
+        text = self.value
+        if self.file is not None:
+            on_disk = self.file.read_text(encoding="utf-8") if self.file.exists() else None
+            if on_disk not in (None, self._saved, self._warned_about):
+                self._warned_about = on_disk
+                self.message = f"{self.path} changed on disk since it was opened here: not saved. Save again to overwrite it."
+                return False
+            write_atomically(self.file, text)
+        self._saved = text
+        self._warned_about = None
+        self.message = ""
+        self.dirty = False
+        for callback in list(self._save_callbacks):
+            callback(self)
+        return True
+
+    def on_save(self, callback: Callable[[QEditor], None]) -> None:
+        self._save_callbacks.append(callback)
+
+    @property
+    def saved_text(self) -> str:
+        return self._saved
+
+    def _on_value(self, change) -> None:
+        self.dirty = change["new"] != self._saved
+        self._check()
+
+    def _on_message(self, _widget, content, _buffers) -> None:
+        if isinstance(content, dict) and content.get("type") == "save":
+            if isinstance(content.get("value"), str):
+                self.value = content["value"]
+            self.save()
+
+    def _check(self) -> None:
+        from kx_jupyter.qcheck import check_source
+
+        self.diagnostics = [d.to_dict() for d in check_source(self.value, self.path)]
+

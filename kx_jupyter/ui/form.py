@@ -1,0 +1,547 @@
+"""The deploy form: pick a cluster, edit the workspace's q files, push, watch, roll back.
+
+One widget (``form()``) over the engine. Everything slow (plan, upload, the watch, a
+rollback) runs in one daemon thread that only changes widget traits, so the kernel keeps
+running cells during an update; the clicks themselves are handled in the kernel's thread,
+which is what makes "a double click pushes once" hold: the first click marks the form busy
+before the second one is read.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from html import escape
+
+import ipywidgets as w
+
+from ..errors import KxError
+from ..finspace.rules import check_value
+from . import render as r
+from .editor import QEditor
+from .view import StatusView
+from .workspace import Workspace
+
+STRATEGIES = ("ROLLING", "FORCE")
+GP_ONLY_STRATEGY = "NO_RESTART"  # the API allows it on general-purpose clusters only
+PUSHABLE = "RUNNING"
+NARROW = {"description_width": "initial"}
+
+
+def form(settings=None, engine=None) -> "KxForm":
+    """The form as a widget; ``engine`` lets a caller share one (default: ``Engine(settings)``)."""
+    if settings is None:
+        from ..config import load_settings
+
+        settings = load_settings()
+    if engine is None:
+        from ..deploy.engine import Engine
+
+        engine = Engine(settings)
+    return KxForm(settings, engine)
+
+
+def _message_html(text: str, tone: str = "bad") -> str:
+    fg, bg = r._TONES[tone]
+    return (f'<div style="font-family:{r.FONT};font-size:12px;white-space:pre-wrap;color:{fg};background:{bg};'
+            f'padding:6px 10px;border-radius:4px">{escape(text)}</div>')
+
+
+class ArgumentRow(w.HBox):
+    """One command-line argument: key and value, checked live against the API's patterns."""
+
+    def __init__(self, on_change, on_remove, key: str = "", value: str = ""):
+        self.key = w.Text(value=key, placeholder="key", continuous_update=True, layout=w.Layout(width="200px"))
+        self.value = w.Text(value=value, placeholder="value", continuous_update=True, layout=w.Layout(width="260px"))
+        remove = w.Button(icon="times", tooltip="Remove this argument", layout=w.Layout(width="34px"))
+        self.problem = w.HTML()
+        self.key.observe(lambda _: on_change(), names="value")
+        self.value.observe(lambda _: on_change(), names="value")
+        remove.on_click(lambda _: on_remove(self))
+        super().__init__([self.key, self.value, remove, self.problem], layout=w.Layout(align_items="center"))
+
+    @property
+    def empty(self) -> bool:
+        return not self.key.value.strip() and not self.value.value.strip()
+
+    def problems(self) -> list[str]:
+        if self.empty:
+            return []
+        found = check_value("KxCommandLineArgumentKey", self.key.value, "key")
+        found += check_value("KxCommandLineArgumentValue", self.value.value, "value")
+        return [str(v) for v in found]
+
+
+class KxForm(w.VBox):
+    """Environment/cluster pickers, a workspace file panel with the q editor, push, history."""
+
+    def __init__(self, settings, engine):
+        self.settings = settings
+        self.engine = engine
+        self.workspace = Workspace(settings.workspace)
+        self.clusters: dict[str, dict] = {}
+        self.current_file: str | None = None
+        self.busy = False
+        self.deployment = None  # the last push or rollback started here
+        self._quiet = False
+        self._arg_rows: list[ArgumentRow] = []
+        self._file_names: list[str] = []
+
+        # header: where to push
+        self.env = w.Dropdown(description="Environment", style=NARROW, layout=w.Layout(width="260px"))
+        self.cluster = w.Dropdown(description="Cluster", style=NARROW, layout=w.Layout(width="380px"))
+        self.refresh_button = w.Button(description="Refresh", icon="refresh", tooltip="Reload environments and clusters",
+                                       layout=w.Layout(width="100px"))
+        self.cluster_info = w.HTML()
+        header = w.VBox([w.HBox([self.env, self.cluster, self.refresh_button]), self.cluster_info])
+
+        # code tab: files and the editor
+        self.files = w.Select(rows=14, layout=w.Layout(width="230px"))
+        self.file_name = w.Text(placeholder="new name, e.g. lib/x.q", layout=w.Layout(width="230px"))
+        self.new_button = w.Button(description="New", tooltip="Create the file named above", layout=w.Layout(width="60px"))
+        self.rename_button = w.Button(description="Rename", tooltip="Rename the open file to the name above",
+                                      layout=w.Layout(width="86px"))
+        self.delete_button = w.Button(description="Delete", tooltip="Delete the open file", layout=w.Layout(width="72px"))
+        self.confirm_delete = w.HBox()
+        self.editor = QEditor(value="", path="")
+        self.editor.layout = w.Layout(flex="1 1 auto", min_width="0")
+        self.save_button = w.Button(description="Save", icon="save", tooltip="Save the open file (Ctrl/Cmd-S)",
+                                    layout=w.Layout(width="90px"))
+        self.code_message = w.HTML()
+        file_panel = w.VBox([self.files, self.file_name,
+                             w.HBox([self.new_button, self.rename_button, self.delete_button], layout=w.Layout(width="230px")),
+                             self.confirm_delete],
+                            layout=w.Layout(width="240px", flex="0 0 240px"))
+        editor_panel = w.VBox([self.editor, w.HBox([self.save_button, self.code_message],
+                                                   layout=w.Layout(align_items="center"))],
+                              layout=w.Layout(flex="1 1 auto", min_width="0"))
+        code_tab = w.HBox([file_panel, editor_panel], layout=w.Layout(width="100%"))
+
+        # push tab
+        self.init_script = w.Dropdown(description="Init script", style=NARROW, layout=w.Layout(width="320px"))
+        self.args_box = w.VBox()
+        self.add_arg_button = w.Button(description="Add argument", icon="plus", layout=w.Layout(width="140px"))
+        self.strategy = w.ToggleButtons(options=STRATEGIES, description="Strategy", style=NARROW)
+        self.review_diff = w.Checkbox(value=False, indent=False, layout=w.Layout(width="auto"),
+                                      description="Show the diff against the running code before pushing")
+        self.diff_button = w.Button(description="Show diff", icon="columns", layout=w.Layout(width="110px"))
+        self.push_button = w.Button(description="Push", icon="upload", button_style="primary",
+                                    layout=w.Layout(width="110px"))
+        self.push_button.add_class("kx-push")
+        self.push_reason = w.HTML()
+        self.diff_area = w.HTML()
+        self.confirm_push = w.HBox()
+        push_tab = w.VBox([
+            self.init_script,
+            w.HTML(f'<div style="font-family:{r.FONT};font-size:12px;color:{r.MUTED}">Command-line arguments</div>'),
+            self.args_box, self.add_arg_button, self.strategy, self.review_diff,
+            w.HBox([self.push_button, self.diff_button, self.push_reason], layout=w.Layout(align_items="center")),
+            self.confirm_push, self.diff_area,
+        ])
+
+        # history tab
+        self.history_table = w.HTML()
+        self.rollback_to = w.Dropdown(description="Roll back to", style=NARROW, layout=w.Layout(width="420px"))
+        self.rollback_button = w.Button(description="Roll back", icon="undo", button_style="warning",
+                                        layout=w.Layout(width="110px"))
+        history_tab = w.VBox([self.history_table, w.HBox([self.rollback_to, self.rollback_button])])
+
+        self.tabs = w.Tab(children=[code_tab, push_tab, history_tab])
+        self.tabs.titles = ("Code", "Push", "History")
+        self.message = w.HTML()
+        self.activity = w.VBox()
+        super().__init__([header, self.tabs, self.message, self.activity],
+                         layout=w.Layout(width="100%", max_width="1000px"))
+        self.add_class("kx-form")
+
+        self.refresh_button.on_click(lambda _: self.refresh())
+        self.env.observe(self._on_env, names="value")
+        self.cluster.observe(self._on_cluster, names="value")
+        self.files.observe(self._on_file, names="value")
+        self.new_button.on_click(self._on_new)
+        self.rename_button.on_click(self._on_rename)
+        self.delete_button.on_click(self._on_delete)
+        self.save_button.on_click(lambda _: self.editor.save())
+        self.editor.on_save(self._on_saved)
+        self.editor.observe(lambda _: self._update_state(), names=["dirty", "diagnostics"])
+        self.add_arg_button.on_click(lambda _: self.add_argument())
+        self.strategy.observe(lambda _: self._update_state(), names="value")
+        self.init_script.observe(lambda _: self._update_state(), names="value")
+        self.push_button.on_click(self._on_push)
+        self.diff_button.on_click(lambda _: self._show_diff(confirm=False))
+        self.rollback_button.on_click(self._on_rollback)
+
+        self.refresh()
+
+    # -- small helpers ----------------------------------------------------------------------
+
+    @contextmanager
+    def _quietly(self):
+        """Change pickers' options without their observers reacting to the intermediate values."""
+        self._quiet, was = True, self._quiet
+        try:
+            yield
+        finally:
+            self._quiet = was
+
+    def _say(self, text: str = "", tone: str = "bad") -> None:
+        self.message.value = _message_html(text, tone) if text else ""
+
+    @property
+    def selected(self) -> dict | None:
+        return self.clusters.get(self.cluster.value or "")
+
+    # -- environments and clusters ----------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Reload the file list, environments and clusters (keeping the selections)."""
+        self._say()
+        self._reload_files(select=self.current_file)
+        if self.current_file and not self.editor.dirty and self.workspace.path(self.current_file).exists():
+            on_disk = self.workspace.read(self.current_file)
+            if on_disk != self.editor.saved_text:  # changed by another tool; nothing unsaved here to lose
+                self.editor.load(on_disk, self.current_file, file=self.workspace.path(self.current_file))
+        try:
+            envs = self.engine.environments()
+        except KxError as exc:
+            self._say(str(exc))
+            return
+        ids = [e["environmentId"] for e in envs]
+        keep = self.env.value if self.env.value in ids else (self.settings.environment if self.settings.environment in ids else None)
+        with self._quietly():
+            self.env.options = [(f"{e.get('name') or e['environmentId']} ({e['environmentId']})", e["environmentId"]) for e in envs]
+            self.env.value = keep or (ids[0] if ids else None)
+        self._load_clusters()
+
+    def _on_env(self, _change) -> None:
+        if not self._quiet:
+            self._load_clusters()
+
+    def _load_clusters(self) -> None:
+        env = self.env.value
+        try:
+            found = self.engine.clusters(env) if env else []
+        except KxError as exc:
+            self._say(str(exc))
+            found = []
+        self.clusters = {c["clusterName"]: c for c in found}
+        names = list(self.clusters)
+        keep = self.cluster.value if self.cluster.value in names else (
+            self.settings.cluster if self.settings.cluster in names else None)
+        with self._quietly():
+            self.cluster.options = [(self._cluster_label(c), c["clusterName"]) for c in found]
+            self.cluster.value = keep or (names[0] if names else None)
+        self._on_cluster_changed()
+
+    @staticmethod
+    def _cluster_label(c: dict) -> str:
+        label = f"{c['clusterName']} · {c.get('clusterType', '?')} · {c.get('status', '?')}"
+        return label if c.get("status") == PUSHABLE else f"{label} (cannot take an update now)"
+
+    def _on_cluster(self, _change) -> None:
+        if not self._quiet:
+            self._on_cluster_changed()
+
+    def _on_cluster_changed(self) -> None:
+        cluster = self.selected
+        strategies = STRATEGIES + ((GP_ONLY_STRATEGY,) if cluster and cluster.get("clusterType") == "GP" else ())
+        wanted = self.strategy.value if self.strategy.value in strategies else (
+            self.settings.strategy if self.settings.strategy in strategies else "ROLLING")
+        with self._quietly():
+            self.strategy.options = strategies
+            self.strategy.value = wanted
+        self.diff_area.value = ""
+        self.confirm_push.children = ()
+        self._show_cluster_details()
+        self._load_history()
+        self._update_state()
+
+    def _show_cluster_details(self) -> None:
+        cluster = self.selected
+        if cluster is None:
+            self.cluster_info.value = f'<span style="font-family:{r.FONT};color:{r.MUTED}">no cluster in this environment</span>'
+            return
+        try:
+            state = self.engine.status(cluster["clusterName"], self.env.value)
+        except KxError as exc:
+            self._say(str(exc))
+            state = cluster
+        nodes = state.get("nodes") or []
+        args = ", ".join(f"{a.get('key')}={a.get('value')}" for a in state.get("commandLineArguments") or [])
+        parts = [r.badge(state.get("status", "")), escape(state.get("clusterType", "")),
+                 f"{len(nodes)} node{'s' if len(nodes) != 1 else ''}" if nodes else "",
+                 f"init {escape(state.get('initializationScript') or '—')}",
+                 f"args {escape(args)}" if args else ""]
+        if state.get("status") != PUSHABLE:
+            reason = f" ({state['statusReason']})" if state.get("statusReason") else ""
+            parts.append(f"<b>cannot take an update now</b>{escape(reason)}")
+        self.cluster_info.value = (f'<div style="font-family:{r.FONT};font-size:12px;color:{r.FG};padding:2px 0 6px">'
+                                   + " · ".join(p for p in parts if p) + "</div>")
+
+    # -- workspace files and the editor ----------------------------------------------------
+
+    def _reload_files(self, select: str | None) -> None:
+        names = self._file_names = self.workspace.files()
+        select = select if select in names else (self.current_file if self.current_file in names else None)
+        if select is None and names:
+            init = self.settings.init_script
+            select = init if init in names else names[0]
+        with self._quietly():
+            self.files.options = [(self._file_label(n), n) for n in names]
+            self.files.value = select
+            init_keep = self.init_script.value if self.init_script.value in names else (
+                self.settings.init_script if self.settings.init_script in names else (names[0] if names else None))
+            self.init_script.options = names
+            self.init_script.value = init_keep
+        if select != self.current_file or select is None:
+            self._open(select)
+        self._update_state()
+
+    def _file_label(self, name: str) -> str:
+        unsaved = name in self.workspace.drafts or (name == self.current_file and self.editor.dirty)
+        return f"● {name}" if unsaved else name
+
+    def _relabel_files(self) -> None:
+        """Mark files with unsaved edits (●) in the list."""
+        labels = [(self._file_label(n), n) for n in self._file_names]
+        if labels != list(self.files.options):
+            with self._quietly():
+                value = self.files.value
+                self.files.options = labels
+                self.files.value = value
+
+    def _keep_draft(self) -> None:
+        """Remember the open file's unsaved text before the editor shows another file."""
+        if self.current_file is None:
+            return
+        if self.editor.dirty:
+            self.workspace.drafts[self.current_file] = self.editor.value
+        else:
+            self.workspace.drafts.pop(self.current_file, None)
+
+    def _open(self, name: str | None) -> None:
+        self._keep_draft()
+        self.current_file = name
+        if name is None:
+            self.editor.load("", "", file=None)
+            self.editor.layout.display = "none"
+            self.code_message.value = (f'<span style="font-family:{r.FONT};color:{r.MUTED}">the workspace '
+                                       f"{escape(str(self.workspace.root))} has no q files: type a name and press New</span>")
+            return
+        self.editor.layout.display = None
+        self.code_message.value = ""
+        self.editor.load(self.workspace.read(name), name, file=self.workspace.path(name))
+        draft = self.workspace.drafts.get(name)
+        if draft is not None and draft != self.editor.value:
+            self.editor.value = draft  # the unsaved text comes back, still marked unsaved
+
+    def _on_file(self, change) -> None:
+        if not self._quiet and change["new"] != self.current_file:
+            self._open(change["new"])
+            self._relabel_files()
+            self._update_state()
+
+    def _on_saved(self, _editor) -> None:
+        if self.current_file:
+            self.workspace.drafts.pop(self.current_file, None)
+            self.code_message.value = f'<span style="font-family:{r.FONT};color:{r.MUTED}">saved {escape(self.current_file)}</span>'
+        self._update_state()
+
+    def _file_action(self, action) -> None:
+        self._say()
+        try:
+            action()
+        except (KxError, OSError) as exc:
+            self._say(str(exc))
+
+    def _on_new(self, _button) -> None:
+        def create():
+            name = self.workspace.create(self.file_name.value)
+            self.file_name.value = ""
+            self._reload_files(select=name)
+        self._file_action(create)
+
+    def _on_rename(self, _button) -> None:
+        def rename():
+            if self.current_file is None:
+                raise KxError("no file is open", hint="Pick a file in the list first.")
+            self._keep_draft()
+            old = self.current_file
+            new = self.workspace.rename(old, self.file_name.value)
+            self.current_file = None  # its draft, if any, moved with it
+            self.file_name.value = ""
+            self._reload_files(select=new)
+            self.code_message.value = f'<span style="font-family:{r.FONT};color:{r.MUTED}">renamed {escape(old)} to {escape(new)}</span>'
+        self._file_action(rename)
+
+    def _on_delete(self, _button) -> None:
+        name = self.current_file
+        if name is None:
+            return
+        yes = w.Button(description=f"Delete {name}", button_style="danger", layout=w.Layout(width="auto"))
+        no = w.Button(description="Keep", layout=w.Layout(width="60px"))
+
+        def delete(_):
+            self.confirm_delete.children = ()
+            self.current_file = None
+            self._file_action(lambda: (self.workspace.delete(name), self._reload_files(select=None)))
+
+        yes.on_click(delete)
+        no.on_click(lambda _: setattr(self.confirm_delete, "children", ()))
+        self.confirm_delete.children = (yes, no)
+
+    # -- arguments -------------------------------------------------------------------------
+
+    def add_argument(self, key: str = "", value: str = "") -> ArgumentRow:
+        row = ArgumentRow(self._update_state, self._remove_argument, key, value)
+        self._arg_rows.append(row)
+        self.args_box.children = tuple(self._arg_rows)
+        self._update_state()
+        return row
+
+    def _remove_argument(self, row: ArgumentRow) -> None:
+        self._arg_rows.remove(row)
+        self.args_box.children = tuple(self._arg_rows)
+        self._update_state()
+
+    def arguments(self) -> dict[str, str]:
+        return {row.key.value.strip(): row.value.value for row in self._arg_rows if not row.empty}
+
+    def _argument_problems(self) -> list[str]:
+        problems, seen = [], set()
+        for i, row in enumerate(self._arg_rows, 1):
+            found = row.problems()
+            key = row.key.value.strip()
+            if not row.empty and key in seen:
+                found.append(f"key '{key}' is given twice")
+            seen.add(key)
+            row.problem.value = (f'<span style="font-family:{r.FONT};font-size:12px;color:#cf222e">'
+                                 f"{escape('; '.join(found))}</span>") if found else ""
+            problems += [f"argument {i}: {p}" for p in found]
+        return problems
+
+    # -- push state --------------------------------------------------------------------------
+
+    def push_problems(self) -> list[str]:
+        """Why Push is disabled right now; empty when a push can start."""
+        problems = []
+        cluster = self.selected
+        if self.busy:
+            problems.append("an update started here is still running")
+        if cluster is None:
+            problems.append("pick a cluster")
+        elif cluster.get("status") != PUSHABLE:
+            problems.append(f"{cluster['clusterName']} is {cluster.get('status')}: it cannot take an update now")
+        unsaved = sorted(set(self.workspace.drafts) | ({self.current_file} if self.editor.dirty and self.current_file else set()))
+        if unsaved:
+            problems.append(f"save {', '.join(unsaved)} first")
+        if any(d.get("severity") == "error" for d in self.editor.diagnostics) and self.current_file:
+            problems.append(f"fix the q errors in {self.current_file}")
+        if not self.init_script.value:
+            problems.append("the workspace needs a q file to use as the init script")
+        problems += self._argument_problems()
+        return problems
+
+    def _update_state(self) -> None:
+        problems = self.push_problems()
+        self.push_button.disabled = bool(problems)
+        self.diff_button.disabled = self.selected is None
+        self.push_reason.value = (f'<span style="font-family:{r.FONT};font-size:12px;color:{r.MUTED}">'
+                                    f"{escape('; '.join(problems))}</span>") if problems else ""
+        cluster = self.selected
+        self.rollback_button.disabled = (self.busy or cluster is None or cluster.get("status") != PUSHABLE
+                                         or self.rollback_to.value is None)
+        self._relabel_files()
+
+    # -- push, diff, rollback --------------------------------------------------------------
+
+    def _on_push(self, _button) -> None:
+        if self.busy or self.push_problems():
+            return
+        if self.review_diff.value:
+            self._show_diff(confirm=True)
+        else:
+            self.push()
+
+    def push(self) -> None:
+        """Push the workspace to the selected cluster in the background; the view shows it live."""
+        params = dict(cluster=self.cluster.value, env=self.env.value, src=str(self.workspace.root),
+                      init=self.init_script.value, args=self.arguments() or None, strategy=self.strategy.value)
+        self.confirm_push.children = ()
+        self._run(f"push to {params['cluster']}",
+                  lambda on_event: self.engine.update(**params, wait=True, on_event=on_event))
+
+    def _show_diff(self, confirm: bool) -> None:
+        from .diffview import render_diff
+
+        self._say()
+        cluster = self.cluster.value
+        try:
+            diffs = self.engine.diff(cluster, env=self.env.value, src=str(self.workspace.root))
+        except KxError as exc:
+            self._say(str(exc))
+            return
+        self.diff_area.value = render_diff(cluster, diffs).html
+        if not confirm:
+            return
+        go = w.Button(description="Push these changes", button_style="primary", layout=w.Layout(width="auto"))
+        cancel = w.Button(description="Cancel", layout=w.Layout(width="80px"))
+
+        def go_on(_button):
+            if not (self.busy or self.push_problems()):
+                self.push()
+
+        go.on_click(go_on)
+        cancel.on_click(lambda _: setattr(self.confirm_push, "children", ()))
+        self.confirm_push.children = (go, cancel)
+
+    def _on_rollback(self, _button) -> None:
+        to, cluster, env = self.rollback_to.value, self.cluster.value, self.env.value
+        if self.busy or to is None or cluster is None:
+            return
+        self._run(f"rollback of {cluster} to #{to}",
+                  lambda on_event: self.engine.rollback(cluster, to=to, env=env, wait=True, on_event=on_event))
+
+    def _run(self, title: str, start) -> None:
+        """Run one engine operation in a daemon thread; from there only traits change."""
+        self.busy = True
+        self._say()
+        self._update_state()
+        view = StatusView(title, mode="widget")
+        self.activity.children = (view.widget,)
+
+        def work():
+            try:
+                self.deployment = start(view.update)
+                view.finish(self.deployment.wait())
+            except KxError as exc:
+                self.activity.children = ()
+                self._say(str(exc))
+            except Exception as exc:  # noqa: BLE001 - a thread's traceback would be lost; show it in the form
+                self.activity.children = ()
+                self._say(f"unexpected error ({type(exc).__name__}): {exc}")
+            finally:
+                self.busy = False
+                self._load_clusters()
+
+        threading.Thread(target=work, name=f"kx-form-{title}", daemon=True).start()
+
+    # -- history ------------------------------------------------------------------------------
+
+    def _load_history(self) -> None:
+        cluster = self.cluster.value
+        entries = self.engine.history(cluster, self.env.value, limit=50) if cluster else []
+        if not entries:
+            self.history_table.value = (f'<div style="font-family:{r.FONT};color:{r.MUTED};padding:6px 0">'
+                                        f"no pushes to {escape(cluster or 'this cluster')} recorded yet</div>")
+        else:
+            headers = ["#", "when (UTC)", "kind", "outcome", "took", "bundle", "init", "arguments", "by"]
+            rows = [[str(e.id), r.timestamp(e.started_at), e.kind + (f" of #{e.rollback_of}" if e.rollback_of else ""),
+                     r.badge(e.outcome), r.duration(e.duration), (e.bundle_sha256 or "")[:12], e.init_script or "",
+                     " ".join(f"{k}={v}" for k, v in e.arguments.items()), e.user] for e in entries]
+            self.history_table.value = r.table_html(headers, rows, raw_columns=frozenset({3}))
+        choices = [(f"#{e.id} · {r.timestamp(e.started_at)} · {(e.bundle_sha256 or '')[:12]}", e.id)
+                   for e in entries if e.outcome == "succeeded"]
+        with self._quietly():
+            self.rollback_to.options = choices
+            self.rollback_to.value = choices[0][1] if choices else None

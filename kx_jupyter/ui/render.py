@@ -1,0 +1,131 @@
+"""Small HTML/text building blocks shared by the live view and the magics' tables.
+
+Inline styles only (JupyterLab's sanitizer drops ``<style>`` in some outputs) and JupyterLab
+CSS variables with light fallbacks, so the output reads well in light and dark themes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from html import escape
+
+FONT = "var(--jp-ui-font-family, -apple-system, 'Segoe UI', Roboto, sans-serif)"
+MONO = "var(--jp-code-font-family, SFMono-Regular, Menlo, Consolas, monospace)"
+FG = "var(--jp-ui-font-color1, #1f2328)"
+MUTED = "var(--jp-ui-font-color2, #656d76)"
+BORDER = "var(--jp-border-color2, #d0d7de)"
+PANEL = "var(--jp-layout-color1, #ffffff)"
+SUBTLE = "var(--jp-layout-color2, #f6f8fa)"
+
+# status word -> (text colour, background)
+_TONES = {
+    "ok": ("#1a7f37", "#dafbe1"),
+    "busy": ("#9a6700", "#fff8c5"),
+    "bad": ("#cf222e", "#ffebe9"),
+    "idle": ("#57606a", "#eaeef2"),
+}
+_STATUS_TONE = {
+    "RUNNING": "ok", "DEPLOYED": "ok", "SUCCEEDED": "ok", "UNCHANGED": "ok", "done": "ok",
+    "UPDATING": "busy", "PENDING": "busy", "CREATING": "busy", "PROVISIONING": "busy", "DELETING": "busy",
+    "CREATE_FAILED": "bad", "DELETE_FAILED": "bad", "FAILED": "bad", "failed": "bad",
+    "succeeded": "ok", "updating": "busy", "timed-out": "bad",
+    "error": "bad", "warning": "busy",  # q checker severities
+}
+
+
+def tone(status: str) -> str:
+    return _STATUS_TONE.get(status or "", "idle")
+
+
+def badge(status: str) -> str:
+    fg, bg = _TONES[tone(status)]
+    return (
+        f'<span style="display:inline-block;padding:1px 8px;border-radius:10px;font-size:11px;'
+        f'font-weight:600;letter-spacing:.02em;color:{fg};background:{bg}">{escape(status or "—")}</span>'
+    )
+
+
+def duration(seconds: float | None) -> str:
+    """'7s', '2m 05s', '1h 02m' — what a person reads at a glance."""
+    if seconds is None:
+        return "—"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {s % 3600 // 60:02d}m"
+
+
+def size(nbytes: int | None) -> str:
+    if nbytes is None:
+        return "—"
+    if nbytes < 1024:
+        return f"{nbytes} B"
+    value = nbytes / 1024
+    for unit in ("KB", "MB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def timestamp(value) -> str:
+    """A launch/modified time as 'YYYY-MM-DD HH:MM:SS' (UTC) whatever form the API gave it."""
+    if value in (None, ""):
+        return "—"
+    if isinstance(value, (int, float)):
+        value = _dt.datetime.fromtimestamp(value, tz=_dt.timezone.utc)
+    if isinstance(value, str):
+        try:
+            value = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if value.tzinfo is not None:
+        value = value.astimezone(_dt.timezone.utc)
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def table_html(headers: list[str], rows: list[list[str]], *, raw_columns: frozenset[int] = frozenset()) -> str:
+    """A compact table; cells are escaped unless their column index is in ``raw_columns``."""
+    th = "".join(
+        f'<th style="text-align:left;padding:4px 10px;border-bottom:1px solid {BORDER};color:{MUTED};'
+        f'font-weight:600;font-size:11px;text-transform:uppercase;letter-spacing:.04em">{escape(h)}</th>'
+        for h in headers
+    )
+    body = []
+    for row in rows:
+        tds = "".join(
+            f'<td style="text-align:left;padding:4px 10px;border-bottom:1px solid {BORDER};white-space:nowrap">'
+            f"{cell if i in raw_columns else escape(str(cell))}</td>"
+            for i, cell in enumerate(row)
+        )
+        body.append(f"<tr>{tds}</tr>")
+    return (
+        f'<table style="border-collapse:collapse;font-family:{FONT};font-size:12px;color:{FG};margin:2px 0">'
+        f"<thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def table_text(headers: list[str], rows: list[list[str]]) -> str:
+    cells = [list(map(str, headers))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+class Rich:
+    """An output with an HTML and a plain-text form; front ends pick the one they can show."""
+
+    def __init__(self, html: str, text: str):
+        self.html, self.text = html, text
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(self.text)

@@ -1,0 +1,95 @@
+"""The q files of a workspace directory, as the form's file panel sees them.
+
+Names are workspace-relative POSIX paths ending in ``.q``; anything that would leave the
+workspace or is not a plain q file name is refused with a message that says how to fix it.
+Unsaved editor text is kept per file (``drafts``) so switching files never loses an edit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path, PurePosixPath
+
+from ..errors import KxError
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_SKIP_DIRS = {"node_modules", "__pycache__"}
+
+
+class Workspace:
+    def __init__(self, root: str | Path):
+        self.root = Path(root).expanduser().resolve()
+        self.drafts: dict[str, str] = {}
+
+    def files(self) -> list[str]:
+        """Every q file under the root, sorted, skipping hidden and tool directories."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for path in self.root.rglob("*.q"):
+            rel = path.relative_to(self.root)
+            if path.is_file() and not any(p.startswith(".") or p in _SKIP_DIRS for p in rel.parts):
+                found.append(rel.as_posix())
+        return sorted(found)
+
+    def normalize(self, name: str) -> str:
+        """``lib/x`` -> ``lib/x.q``; refuses absolute paths, ``..`` and odd characters."""
+        name = (name or "").strip().replace("\\", "/")
+        if not name:
+            raise KxError("no file name given", hint="Type a name such as lib/analytics.q.")
+        if not name.endswith(".q"):
+            name += ".q"
+        parts = PurePosixPath(name).parts
+        if name.startswith("/") or any(not _NAME.match(p) for p in parts):
+            raise KxError(f"{name!r} is not a workspace file name",
+                          hint="Use letters, digits, '_', '-' and '.', with '/' between folders, e.g. lib/analytics.q.")
+        return "/".join(parts)
+
+    def path(self, name: str) -> Path:
+        return self.root / self.normalize(name)
+
+    def read(self, name: str) -> str:
+        return self.path(name).read_text(encoding="utf-8")
+
+    def write(self, name: str, text: str) -> None:
+        write_atomically(self.path(name), text)
+        self.drafts.pop(self.normalize(name), None)
+
+    def create(self, name: str, text: str = "") -> str:
+        name = self.normalize(name)
+        if self.path(name).exists():
+            raise KxError(f"{name} already exists", hint="Pick another name, or open it from the list.")
+        self.write(name, text)
+        return name
+
+    def rename(self, old: str, new: str) -> str:
+        old, new = self.normalize(old), self.normalize(new)
+        if self.path(new).exists():
+            raise KxError(f"cannot rename {old} to {new}: {new} already exists", hint="Pick another name.")
+        self.path(new).parent.mkdir(parents=True, exist_ok=True)
+        self.path(old).rename(self.path(new))
+        if old in self.drafts:
+            self.drafts[new] = self.drafts.pop(old)
+        return new
+
+    def delete(self, name: str) -> None:
+        name = self.normalize(name)
+        self.path(name).unlink(missing_ok=True)
+        self.drafts.pop(name, None)
+
+
+def write_atomically(target: Path, text: str) -> None:
+    """Replace ``target`` in one step, so a crash mid-save never leaves half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

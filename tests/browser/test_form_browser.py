@@ -1,0 +1,92 @@
+"""The deploy form in a real JupyterLab, pushing to the embedded local plane (started on first use)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+FORM_CELL = """\
+from kx_jupyter.config import load_settings
+from kx_jupyter.ui.form import form
+ui = form(load_settings(workspace="{workspace}"))
+ui
+"""
+# Runs while the push is being watched: the kernel must be free to run it.
+PROBE_CELL = 'print("probe:", "busy" if ui.busy else "idle")'
+
+
+@pytest.mark.parametrize("app", ["lab", "notebook"], ids=["jupyterlab4", "notebook7"])
+def test_edit_check_set_an_argument_and_push_to_the_three_node_cluster(lab, shot, app):
+    page = lab.page
+    ws = lab.server.root / f"ws-{app}"
+    (ws / "lib").mkdir(parents=True)
+    (ws / "init.q").write_text(f"/ entry point of the cluster, pushed from {app}\n\\l lib/analytics.q\n")
+    (ws / "lib" / "analytics.q").write_text("/ analytics used by init.q\n")
+    db_dir = f"/opt/kx/hdb_{app}"  # "-" is not allowed in argument values
+
+    lab.open_notebook(f"form-{app}.ipynb", [FORM_CELL.format(workspace=ws.name)], app=app)
+    lab.run_all_cells()
+    form = page.locator(".kx-form")
+    form.wait_for(timeout=60_000)
+    assert not lab.errors()
+    shot(form, "1-opened")
+
+    # pick the file and type a function with a missing brace: the checker flags it, the fix clears it
+    form.locator(".widget-select select").select_option(label="lib/analytics.q")
+    page.locator(".kx-qeditor-path", has_text="lib/analytics.q").wait_for(timeout=15_000)
+    page.locator(".kx-qeditor .cm-content").click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("mavgn:{[n;x] n mavg x")
+    page.locator(".kx-qeditor .cm-lint-marker-error").wait_for(timeout=15_000)
+    push = form.locator("button.kx-push")
+    shot(form, "2-missing-brace")
+    page.keyboard.type("}")
+    page.locator(".kx-qeditor .cm-lint-marker-error").wait_for(state="detached", timeout=15_000)
+    page.keyboard.press("Control+s")
+    page.locator(".kx-qeditor-dirty").wait_for(state="hidden", timeout=10_000)
+    assert (ws / "lib" / "analytics.q").read_text().endswith("mavgn:{[n;x] n mavg x}")
+
+    # set an argument, pick the three-node cluster
+    form.locator(".lm-TabBar-tab", has_text="Push").click()
+    form.get_by_role("button", name="Add argument").click()
+    form.locator("input[placeholder='key']").fill("dbdir")
+    form.locator("input[placeholder='value']").fill(db_dir)
+    cluster_picker = form.locator(".widget-dropdown", has_text="Cluster").locator("select")
+    cluster_picker.select_option(label="hdb-3 · HDB · RUNNING")
+    form.get_by_text("3 nodes").wait_for(timeout=15_000)
+    page.wait_for_function("b => !b.disabled", arg=push.element_handle(), timeout=15_000)
+    shot(form, "3-ready-to-push")
+
+    # push: the view appears in the form and the kernel stays free while the update runs
+    push.dblclick()
+    view = form.locator(".kx-status-view")
+    view.wait_for(timeout=30_000)
+    page.evaluate(
+        """code => {
+            const panel = window.jupyterapp.shell.currentWidget;
+            const model = panel.content.model;
+            model.sharedModel.insertCell(model.cells.length, {cell_type: 'code', source: code});
+            panel.content.activeCellIndex = model.cells.length - 1;
+            return window.jupyterapp.commands.execute('notebook:run-cell');
+        }""",
+        PROBE_CELL,
+    )
+    page.get_by_text("probe: busy").wait_for(timeout=30_000)
+    view.get_by_text("deployed").wait_for(timeout=120_000)
+
+    assert view.get_by_text("RUNNING").count() >= 4, "the cluster badge and each of the three nodes"
+    node_rows = view.locator("tbody tr")
+    assert node_rows.count() == 3
+    for i in range(3):
+        assert "RUNNING" in node_rows.nth(i).inner_text()
+    assert not lab.errors()
+    shot(form, "4-deployed")
+
+    # one push recorded, with the argument, and offered in the history tab
+    form.locator(".lm-TabBar-tab", has_text="History").click()
+    history_rows = form.locator("table", has_text="outcome").locator("tbody tr")
+    history_rows.first.wait_for(timeout=15_000)
+    assert "dbdir=" + db_dir in history_rows.first.inner_text()
+    assert history_rows.filter(has_text="dbdir=" + db_dir).count() == 1, "a double click pushes once"
+    shot(form, "5-history")

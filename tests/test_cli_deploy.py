@@ -1,0 +1,104 @@
+"""`kx-jupyter update | clusters | status | history | rollback | diff` against the local plane, as a user runs them."""
+
+import json
+
+import pytest
+
+from kx_jupyter.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def cli(plane, monkeypatch, capsys):
+    monkeypatch.setenv("KX_JUPYTER_POLL_INITIAL", "0.05")
+    monkeypatch.setenv("KX_JUPYTER_POLL_MAX", "0.3")
+
+    def run(*argv):
+        code = main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def ws(tmp_path, text, name="ws"):
+    root = tmp_path / name
+    root.mkdir(exist_ok=True)
+    (root / "init.q").write_text(text)
+    return root
+
+
+def test_update_shows_progress_then_nothing_to_do(cli, tmp_path):
+    src = ws(tmp_path, "x:1\n")
+    code, out, _ = cli("update", "--cluster", "hdb-3", "--src", src, "--arg", "mode=prod")
+    assert code == 0
+    phases = [line.split("]", 1)[1].split()[0] for line in out.splitlines() if line.startswith("[")]
+    assert phases[:3] == ["bundle", "stage", "update"] and "nodes" in phases and phases[-1] == "done"
+    assert "deployed s3://kx-local-code/kx-jupyter/" in out
+    code, out, _ = cli("update", "--cluster", "hdb-3", "--src", src, "--arg", "mode=prod")
+    assert code == 0 and "already runs this code" in out
+
+
+def test_update_json_is_one_document_without_credentials(cli, plane, tmp_path):
+    code, out, _ = cli("update", "--cluster", "dev-gp", "--src", ws(tmp_path, "x:1\n"), "--json")
+    result = json.loads(out)
+    assert code == 0 and result["status"] == "succeeded" and result["code"]["s3ObjectVersion"]
+    assert plane.info.secret_key not in out and plane.info.access_key not in out
+
+
+def test_exit_code_2_for_checker_errors_and_1_for_failure_on_the_cluster(cli, tmp_path):
+    src = ws(tmp_path, "f:{x+1\n")
+    code, out, err = cli("update", "--cluster", "dev-gp", "--src", src)
+    assert code == 2 and "init.q:1" in err and "--no-check" in err
+    code, out, err = cli("update", "--cluster", "dev-gp", "--src", src, "--no-check")
+    assert code == 1 and "failed" in err and "last lines of the cluster's log" in err and "never closed" in err
+
+
+def test_json_refusal_is_still_json(cli, tmp_path):
+    code, out, err = cli("update", "--cluster", "dev-gp", "--src", ws(tmp_path, "f:{x+1\n"), "--json")
+    result = json.loads(out)
+    assert code == 2 and result["status"] == "refused" and "init.q:1" in result["reason"] and "--no-check" in result["hint"]
+
+
+def test_dry_run_prints_the_request(cli, tmp_path):
+    code, out, _ = cli("update", "--cluster", "dev-gp", "--src", ws(tmp_path, "x:1\n"), "--dry-run", "--strategy", "force")
+    request = json.loads(out[out.index("{"):])
+    assert code == 0 and request["deploymentConfiguration"] == {"deploymentStrategy": "FORCE"}
+
+
+def test_clusters_status_history_rollback_diff(cli, tmp_path):
+    code, out, _ = cli("clusters")
+    assert code == 0 and "kxlocaldev/dev-gp" in out and "hdb-3" in out and "RUNNING" in out
+    first = ws(tmp_path, "x:1\n", "a")
+    second = ws(tmp_path, "x:2\n", "b")
+    assert cli("update", "--cluster", "dev-gp", "--src", first)[0] == 0
+    assert cli("update", "--cluster", "dev-gp", "--src", second)[0] == 0
+    code, out, _ = cli("status", "dev-gp")
+    assert code == 0 and "dev-gp (GP): RUNNING" in out and "node " in out
+    code, out, _ = cli("history", "--json")
+    entries = json.loads(out)
+    assert code == 0 and [e["outcome"] for e in entries] == ["succeeded", "succeeded"]
+    code, out, _ = cli("diff", "dev-gp", "--src", first)
+    assert code == 0 and "M init.q" in out and "-x:2" in out and "+x:1" in out
+    code, out, _ = cli("rollback", "dev-gp")
+    assert code == 0 and "deployed" in out
+    code, out, _ = cli("diff", "dev-gp", "--src", first)
+    assert "matches the code the cluster runs" in out
+    code, out, _ = cli("history", "dev-gp")
+    assert f"rollback of #{entries[-1]['id']}" in out.splitlines()[0]
+
+
+def test_missing_cluster_is_exit_2_with_a_message(cli, tmp_path):
+    code, _, err = cli("update", "--cluster", "nope", "--src", ws(tmp_path, "x:1\n"))
+    assert code == 2 and "cluster nope does not exist" in err and "Traceback" not in err
+
+
+def test_help_documents_exit_codes_and_json(capsys):
+    with pytest.raises(SystemExit):
+        main(["update", "--help"])
+    out = capsys.readouterr().out
+    assert "exit codes" in out and "--json" in out and "uploaded_bytes" in out
+    for option in ("--env", "--cluster", "--src", "--init", "--arg", "--strategy", "--bucket", "--prefix",
+                   "--no-wait", "--timeout", "--dry-run", "--no-check", "--force"):
+        assert option in out

@@ -1,0 +1,216 @@
+"""The deploy form's behaviour, driven as a user would (clicks, typing) against an injected engine.
+
+The engine here is a stand-in that follows the engine contract (docs/ARCHITECTURE.md) and
+records calls; the real engine and plane are exercised by tests/browser/test_form_browser.py.
+"""
+
+import threading
+import time
+
+import pytest
+
+pytest.importorskip("anywidget")
+
+from kx_jupyter.config import KxJupyter  # noqa: E402
+from kx_jupyter.deploy.history import HistoryEntry  # noqa: E402
+from kx_jupyter.deploy.watch import Deployment, Event  # noqa: E402
+from kx_jupyter.errors import KxError  # noqa: E402
+from kx_jupyter.ui.form import form  # noqa: E402
+
+CLUSTERS = [
+    {"clusterName": "dev-gp", "clusterType": "GP", "status": "RUNNING"},
+    {"clusterName": "hdb-3", "clusterType": "HDB", "status": "RUNNING"},
+    {"clusterName": "rdb-1", "clusterType": "RDB", "status": "UPDATING"},
+]
+
+
+class StandInEngine:
+    def __init__(self):
+        self.pushes = []
+        self.rollbacks = []
+        self.release = threading.Event()
+        self.release.set()
+        self.refuse_with = None
+
+    def environments(self):
+        return [{"environmentId": "kxlocaldev", "name": "local-dev"}]
+
+    def clusters(self, env=None):
+        return [dict(c, environmentId=env) for c in CLUSTERS]
+
+    def status(self, cluster, env=None):
+        found = next(c for c in CLUSTERS if c["clusterName"] == cluster)
+        return dict(found, nodes=[{"nodeId": f"n{i}", "status": "RUNNING"} for i in range(3)])
+
+    def history(self, cluster=None, env=None, limit=50):
+        return [HistoryEntry(7, 1_700_000_000.0, "quant", "host", "local", env, cluster, "ab" * 32, "b", "k", "v1",
+                             "init.q", {"s": "1"}, "ROLLING", outcome="succeeded", duration=12.0)]
+
+    def _deployment(self, env, cluster, on_event):
+        d = Deployment(env, cluster, {}, on_event)
+
+        def watch():
+            self.release.wait(10)
+            d.emit(Event("done", "RUNNING", [{"nodeId": "n1", "status": "RUNNING"}], 1.0, "all nodes run the new code"))
+            d.finish("succeeded")
+
+        d.start(watch)
+        return d
+
+    def update(self, cluster=None, env=None, src=None, init=None, args=None, strategy=None, wait=True, on_event=None):
+        if self.refuse_with:
+            raise KxError(self.refuse_with)
+        self.pushes.append(dict(cluster=cluster, env=env, src=src, init=init, args=args, strategy=strategy))
+        return self._deployment(env, cluster, on_event)
+
+    def rollback(self, cluster=None, to=None, env=None, wait=True, on_event=None):
+        self.rollbacks.append((cluster, to, env))
+        return self._deployment(env, cluster, on_event)
+
+    def diff(self, cluster=None, env=None, src=None):
+        return []
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    root = tmp_path / "ws"
+    (root / "lib").mkdir(parents=True)
+    (root / "init.q").write_text("\\l lib/util.q\n")
+    (root / "lib" / "util.q").write_text("f:{x+1}\n")
+    return root
+
+
+@pytest.fixture
+def engine():
+    return StandInEngine()
+
+
+@pytest.fixture
+def ui(workspace, engine, kx_home):
+    return form(KxJupyter(workspace=str(workspace), home=str(kx_home)), engine=engine)
+
+
+def wait_until_idle(ui):
+    deadline = time.monotonic() + 10
+    while ui.busy and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not ui.busy
+
+
+def test_clusters_show_type_and_status_and_busy_ones_cannot_be_pushed(ui):
+    labels = [label for label, _ in ui.cluster.options]
+    assert labels[:2] == ["dev-gp · GP · RUNNING", "hdb-3 · HDB · RUNNING"]
+    assert labels[2] == "rdb-1 · RDB · UPDATING (cannot take an update now)"
+    assert not ui.push_button.disabled
+    ui.cluster.value = "rdb-1"
+    assert ui.push_button.disabled
+    assert "rdb-1 is UPDATING" in ui.push_reason.value
+    assert "cannot take an update now" in ui.cluster_info.value
+
+
+def test_no_restart_is_offered_only_for_general_purpose_clusters(ui):
+    ui.cluster.value = "dev-gp"
+    assert "NO_RESTART" in ui.strategy.options
+    ui.strategy.value = "NO_RESTART"
+    ui.cluster.value = "hdb-3"
+    assert "NO_RESTART" not in ui.strategy.options
+    assert ui.strategy.value == "ROLLING"
+
+
+def test_arguments_are_checked_live_against_the_api_patterns(ui):
+    row = ui.add_argument()
+    row.key.value = "awsRegion"  # the API reserves keys starting with "aws"
+    row.value.value = "1"
+    assert ui.push_button.disabled
+    assert "key" in row.problem.value and "awsRegion" in row.problem.value
+    row.key.value = "s"
+    row.value.value = "a|b"
+    assert ui.push_button.disabled and "value" in row.problem.value
+    row.value.value = "1"
+    assert not ui.push_button.disabled and row.problem.value == ""
+    assert ui.arguments() == {"s": "1"}
+    twin = ui.add_argument("s", "2")
+    assert ui.push_button.disabled and "given twice" in twin.problem.value
+
+
+def test_switching_files_keeps_unsaved_edits_as_a_draft(ui, workspace):
+    assert ui.current_file == "init.q"
+    ui.editor.set_state({"value": "\\l lib/util.q\nx:1\n"})
+    ui.files.value = "lib/util.q"
+    assert ui.editor.value == "f:{x+1}\n" and not ui.editor.dirty
+    assert ("● init.q", "init.q") in ui.files.options
+    assert ui.push_button.disabled and "save init.q first" in ui.push_reason.value
+    ui.files.value = "init.q"
+    assert ui.editor.value == "\\l lib/util.q\nx:1\n" and ui.editor.dirty
+    assert (workspace / "init.q").read_text() == "\\l lib/util.q\n", "nothing is written before a save"
+    ui.save_button.click()
+    assert (workspace / "init.q").read_text() == "\\l lib/util.q\nx:1\n"
+    assert ("init.q", "init.q") in ui.files.options and not ui.push_button.disabled
+
+
+def test_new_rename_and_delete_files(ui, workspace):
+    ui.file_name.value = "lib/stats"
+    ui.new_button.click()
+    assert ui.current_file == "lib/stats.q" and (workspace / "lib" / "stats.q").exists()
+    ui.file_name.value = "lib/risk.q"
+    ui.rename_button.click()
+    assert ui.current_file == "lib/risk.q" and not (workspace / "lib" / "stats.q").exists()
+    assert "lib/risk.q" in ui.init_script.options
+    ui.delete_button.click()
+    yes, _keep = ui.confirm_delete.children
+    yes.click()
+    assert not (workspace / "lib" / "risk.q").exists() and ui.current_file in ("init.q", "lib/util.q")
+    ui.file_name.value = "../outside.q"
+    ui.new_button.click()
+    assert "is not a workspace file name" in ui.message.value
+
+
+def test_a_double_click_pushes_once_in_the_background(ui, engine, workspace):
+    engine.release.clear()
+    ui.add_argument("s", "1")
+    ui.cluster.value = "hdb-3"
+    ui.push_button.click()
+    ui.push_button.click()
+    assert ui.busy and ui.push_button.disabled  # the click returned while the update runs
+    engine.release.set()
+    wait_until_idle(ui)
+    assert engine.pushes == [dict(cluster="hdb-3", env="kxlocaldev", src=str(workspace), init="init.q",
+                                  args={"s": "1"}, strategy="ROLLING")]
+    (view,) = ui.activity.children
+    assert "RUNNING" in view.value
+    assert not ui.push_button.disabled
+
+
+def test_a_refused_push_says_why_in_the_form(ui, engine):
+    engine.refuse_with = "the q checker found errors; nothing was uploaded"
+    ui.push_button.click()
+    wait_until_idle(ui)
+    assert "nothing was uploaded" in ui.message.value
+    assert ui.activity.children == ()
+
+
+def test_history_lists_pushes_and_rolls_back_to_the_chosen_one(ui, engine):
+    ui.cluster.value = "hdb-3"
+    assert "ababababab" in ui.history_table.value and "succeeded" in ui.history_table.value
+    assert ui.rollback_to.value == 7
+    ui.rollback_button.click()
+    wait_until_idle(ui)
+    assert engine.rollbacks == [("hdb-3", 7, "kxlocaldev")]
+
+
+def test_reviewing_the_diff_first_pushes_only_after_confirming(ui, engine):
+    ui.review_diff.value = True
+    ui.push_button.click()
+    assert engine.pushes == [] and "no differences" in ui.diff_area.value
+    go, _cancel = ui.confirm_push.children
+    go.click()
+    wait_until_idle(ui)
+    assert len(engine.pushes) == 1 and ui.confirm_push.children == ()
+
+
+def test_refresh_shows_a_file_changed_by_another_tool_when_nothing_here_is_unsaved(ui, workspace):
+    (workspace / "init.q").write_text("/ rewritten elsewhere\n")
+    (workspace / "extra.q").write_text("e:1\n")
+    ui.refresh_button.click()
+    assert ui.editor.value == "/ rewritten elsewhere\n" and not ui.editor.dirty
+    assert "extra.q" in ui.init_script.options

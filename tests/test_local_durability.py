@@ -1,0 +1,113 @@
+"""stop/start and kill -9 lose nothing: state, code, S3 versions, node logs; updates settle."""
+
+import os
+import time
+
+import pytest
+
+from plane_fixtures import ENV_ID, start_plane
+
+
+def snapshot(plane):
+    c = plane.clients()
+    fs = c.finspace
+    clusters = {}
+    for name in ("dev-gp", "hdb-3"):
+        got = fs.get_kx_cluster(environmentId=ENV_ID, clusterName=name)
+        clusters[name] = {k: got.get(k) for k in ("status", "statusReason", "code", "initializationScript", "commandLineArguments", "lastModifiedTimestamp")}
+        clusters[name]["nodes"] = [n["nodeId"] for n in fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName=name)["nodes"]]
+    versions = c.s3.list_object_versions(Bucket="kx-local-code")["Versions"]
+    bodies = {(v["Key"], v["VersionId"]): c.s3.get_object(Bucket="kx-local-code", Key=v["Key"], VersionId=v["VersionId"])["Body"].read() for v in versions}
+    node = clusters["dev-gp"]["nodes"][0]
+    logs = [e["message"] for e in c.logs.get_log_events(logGroupName=f"/aws/vendedlogs/finspace/{ENV_ID}/dev-gp", logStreamName=node)["events"]]
+    envs = sorted(e["environmentId"] for e in fs.list_kx_environments()["environments"])
+    return clusters, bodies, logs, envs
+
+
+def test_stop_start_keeps_everything(plane):
+    fs = plane.clients().finspace
+    v1 = plane.upload({"init.q": "a:1\n"})
+    v2 = plane.upload({"init.q": "a:2\n"})
+    plane.upload({"init.q": "old\n"}, key="gone.zip")
+    plane.clients().s3.delete_object(Bucket="kx-local-code", Key="gone.zip")  # a delete marker must survive too
+    marker = plane.clients().s3.list_object_versions(Bucket="kx-local-code", Prefix="gone.zip")["DeleteMarkers"][0]["VersionId"]
+    fs.create_kx_environment(name="second", kmsKeyId="arn:aws:kms:us-east-1:123456789012:key/k")
+    fs.update_kx_cluster_code_configuration(environmentId=ENV_ID, clusterName="dev-gp",
+                                            code={"s3Bucket": "kx-local-code", "s3Key": "tests/code.zip", "s3ObjectVersion": v1},
+                                            initializationScript="init.q")
+    plane.wait_status("dev-gp", "RUNNING")
+    bad = plane.upload({"lib.q": "x:1\n"}, key="tests/bad.zip")
+    fs.update_kx_cluster_code_configuration(environmentId=ENV_ID, clusterName="hdb-3",
+                                            code={"s3Bucket": "kx-local-code", "s3Key": "tests/bad.zip", "s3ObjectVersion": bad},
+                                            initializationScript="init.q", commandLineArguments=[{"key": "role", "value": "hdb"}])
+    assert plane.wait_status("hdb-3", "RUNNING")["statusReason"]
+    before = snapshot(plane)
+    assert v2 != v1 and ("tests/code.zip", v1) in before[1] and before[2]
+    old_pid = plane.info.pid
+    plane.restart()
+    assert plane.info.pid != old_pid
+    after = snapshot(plane)
+    assert after[0] == before[0]
+    assert after[1] == before[1]  # same keys, same version ids, same bytes
+    assert after[2][: len(before[2])] == before[2]  # node log kept; the restart appends to it
+    assert after[3] == before[3]
+    markers = plane.clients().s3.list_object_versions(Bucket="kx-local-code", Prefix="gone.zip").get("DeleteMarkers", [])
+    assert [m["VersionId"] for m in markers] == [marker]
+    fs = plane.clients().finspace
+    fs.update_kx_cluster_code_configuration(environmentId=ENV_ID, clusterName="dev-gp",  # still deployable
+                                            code={"s3Bucket": "kx-local-code", "s3Key": "tests/code.zip", "s3ObjectVersion": v2},
+                                            initializationScript="init.q")
+    assert plane.wait_status("dev-gp", "RUNNING")["code"]["s3ObjectVersion"] == v2
+
+
+@pytest.fixture
+def slow_plane(tmp_path):
+    from kx_jupyter.local import daemon
+
+    running = start_plane(tmp_path / "kx-home", node_start_seconds=0.6)
+    yield running
+    daemon.stop(running.state_dir)
+
+
+def test_update_in_progress_settles_after_kill_9(slow_plane):
+    fs = slow_plane.clients().finspace
+    version = slow_plane.upload({"init.q": "a:3\n"})
+    code = {"s3Bucket": "kx-local-code", "s3Key": "tests/code.zip", "s3ObjectVersion": version}
+    fs.update_kx_cluster_code_configuration(environmentId=ENV_ID, clusterName="hdb-3", code=code, initializationScript="init.q",
+                                            clientToken="crash-1", commandLineArguments=[{"key": "role", "value": "hdb"}])
+    time.sleep(0.8)  # the first node is done, the second is starting
+    assert fs.get_kx_cluster(environmentId=ENV_ID, clusterName="hdb-3")["status"] == "UPDATING"
+    slow_plane.restart(kill=True)
+    fs = slow_plane.clients().finspace
+    assert fs.get_kx_cluster(environmentId=ENV_ID, clusterName="hdb-3")["status"] == "UPDATING"
+    done = slow_plane.wait_status("hdb-3", "RUNNING")
+    assert done["code"] == code and done.get("statusReason") is None
+    nodes = fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName="hdb-3")["nodes"]
+    assert [n["status"] for n in nodes] == ["RUNNING"] * 3
+    assert slow_plane.counters()["appliedUpdates"] == {"crash-1": 1}
+    # the retry a client makes after the crash is recognised, not deployed twice
+    fs.update_kx_cluster_code_configuration(environmentId=ENV_ID, clusterName="hdb-3", code=code, initializationScript="init.q",
+                                            clientToken="crash-1", commandLineArguments=[{"key": "role", "value": "hdb"}])
+    assert slow_plane.counters()["appliedUpdates"] == {"crash-1": 1}
+
+
+def node_processes(state_dir):
+    """Session ids of processes running in node code dirs: one session per node's q process."""
+    found = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink(f"/proc/{pid}/cwd").startswith(str(state_dir / "nodes")):
+                with open(f"/proc/{pid}/stat") as f:
+                    found.add(int(f.read().rsplit(")", 1)[1].split()[3]))  # field 6: session id
+        except (OSError, IndexError, ValueError):
+            pass
+    return found
+
+
+def test_kill_9_leaves_no_orphan_q_processes(q_plane):
+    before = node_processes(q_plane.state_dir)
+    assert len(before) == 4  # dev-gp + hdb-3's three nodes, each a q (stand-in) process
+    q_plane.restart(kill=True)
+    q_plane.wait_status("dev-gp", "RUNNING")
+    after = node_processes(q_plane.state_dir)
+    assert len(after) == 4 and not (after & before)

@@ -1,0 +1,54 @@
+"""Injected faults look like the service's own throttling, errors and broken connections."""
+
+import pytest
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
+
+from plane_fixtures import ENV_ID
+
+
+def get(fs):
+    return fs.get_kx_cluster(environmentId=ENV_ID, clusterName="dev-gp")
+
+
+def test_throttling_and_internal_errors_are_modeled(plane):
+    plane.set_faults({"sequence": ["throttle", "error"]})
+    fs = plane.client("finspace")
+    with pytest.raises(ClientError) as throttled:
+        get(fs)
+    assert (throttled.value.response["Error"]["Code"], throttled.value.response["ResponseMetadata"]["HTTPStatusCode"]) == ("ThrottlingException", 429)
+    with pytest.raises(ClientError) as internal:
+        get(fs)
+    assert (internal.value.response["Error"]["Code"], internal.value.response["ResponseMetadata"]["HTTPStatusCode"]) == ("InternalServerException", 500)
+    assert get(fs)["status"] == "RUNNING"
+
+
+def test_standard_retries_ride_through_faults(plane):
+    plane.set_faults({"sequence": ["throttle", "drop", "error"], "operations": ["GetKxCluster"]})
+    assert get(plane.client("finspace", attempts=5))["status"] == "RUNNING"
+    assert plane.counters()["requests"]["GetKxCluster"] == 4
+
+
+def test_dropped_connection(plane):
+    plane.set_faults({"sequence": ["drop"]})
+    with pytest.raises((ConnectionClosedError, EndpointConnectionError)):
+        get(plane.client("finspace"))
+
+
+def test_faults_only_hit_named_operations_and_can_be_cleared(plane):
+    plane.set_faults({"throttle": 1.0, "operations": ["UpdateKxClusterCodeConfiguration"]})
+    fs = plane.client("finspace")
+    assert get(fs)["status"] == "RUNNING"
+    with pytest.raises(ClientError) as err:
+        fs.update_kx_cluster_code_configuration(
+            environmentId=ENV_ID, clusterName="dev-gp", code={"s3Bucket": "kx-local-code", "s3Key": "seed/code.zip"})
+    assert err.value.response["Error"]["Code"] == "ThrottlingException"
+    assert plane.admin("DELETE", "/_kxlocal/faults") == {"sequence": []}
+    assert get(fs)["status"] == "RUNNING"
+
+
+def test_bad_fault_plan_is_refused(plane):
+    import urllib.error
+
+    with pytest.raises(urllib.error.HTTPError) as err:
+        plane.set_faults({"throttle": 3})
+    assert err.value.code == 400 and "between 0 and 1" in err.value.read().decode()

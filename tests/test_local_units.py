@@ -1,0 +1,58 @@
+"""Small pieces of the local plane on their own: routes, status reasons, fault plans, seeds."""
+
+import re
+
+import pytest
+
+from kx_jupyter.finspace.model import service_model
+from kx_jupyter.finspace.rules import validate
+from kx_jupyter.local import seed, wire
+from kx_jupyter.local.api import status_reason
+from kx_jupyter.local.faults import FaultPlanError, Faults
+
+
+def test_every_model_operation_routes_to_itself():
+    for name, op in service_model()["operations"].items():
+        path = re.sub(r"\{(\w+)\+?\}", "abc", op["http"]["requestUri"].split("?")[0])
+        assert wire.match(op["http"]["method"], path)[0] == name
+
+
+def test_routes_decode_labels():
+    assert wire.match("GET", "/kx/environments/env1/clusters/my-cluster/nodes") == (
+        "ListKxClusterNodes", {"environmentId": "env1", "clusterName": "my-cluster"})
+    assert wire.match("GET", "/not/finspace") is None
+
+
+def test_status_reason_fits_the_service_pattern():
+    reason = status_reason("node 'x' failed: '{' is never closed (init.q:3) " + "z" * 400)
+    assert re.fullmatch(r"[a-zA-Z0-9\_\-\.\s]+", reason) and len(reason) <= 250
+    assert reason.startswith("node x failed is never closed init.q 3")
+
+
+def test_fault_plan_is_checked_and_sequence_comes_first():
+    with pytest.raises(FaultPlanError):
+        Faults({"teapot": 1})
+    with pytest.raises(FaultPlanError):
+        Faults({"sequence": ["explode"]})
+    faults = Faults({"sequence": ["throttle", "ok"], "error": 1.0}, seed=1)
+    assert [faults.pick("GetKxCluster") for _ in range(3)] == ["throttle", None, "error"]
+    assert Faults({"drop": 1.0, "operations": ["GetKxCluster"]}).pick("ListKxClusters") is None
+
+
+def test_seeded_clusters_pass_the_services_rules():
+    for spec in seed.CLUSTERS:
+        params = {
+            "environmentId": seed.ENVIRONMENT_ID, "clusterName": spec["clusterName"], "clusterType": spec["clusterType"],
+            "releaseLabel": "1.0", "azMode": "SINGLE", "vpcConfiguration": seed.VPC,
+            "capacityConfiguration": {"nodeType": spec["nodeType"], "nodeCount": spec["nodeCount"]},
+            "code": {"s3Bucket": seed.CODE_BUCKET, "s3Key": seed.SEED_KEY}, "initializationScript": seed.INIT_SCRIPT,
+            "commandLineArguments": spec["args"],
+        }
+        assert validate("CreateKxCluster", params) == []
+
+
+def test_seed_code_passes_the_checker():
+    from kx_jupyter.local.runtime import unzip_bundle
+    from kx_jupyter.qcheck import check_bundle, has_errors
+
+    assert not has_errors(check_bundle(unzip_bundle(seed.seed_bundle()), seed.INIT_SCRIPT))

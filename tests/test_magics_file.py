@@ -1,0 +1,148 @@
+"""%%kx_file, %kx_check and user errors: no control plane needed."""
+
+import os
+from pathlib import Path
+
+import pytest
+from IPython.core.error import UsageError
+
+from ipython_fixtures import ip  # noqa: F401  (fixture)
+
+
+def _workspace(ip) -> Path:
+    return Path(ip.config.KxJupyter.workspace)
+
+
+def test_cell_is_written_atomically_and_checked_clean(ip):
+    result = ip.run("%%kx_file lib/analytics.q\nvwap:{[p;s] s wsum p % sum s}\n")
+    assert result.error_in_exec is None
+    target = _workspace(ip) / "lib" / "analytics.q"
+    assert target.read_text() == "vwap:{[p;s] s wsum p % sum s}\n"
+    assert "no problems" in repr(result.result) and "Wrote lib/analytics.q" in repr(result.result)
+    assert not [p for p in target.parent.iterdir() if p.name.endswith(".tmp")]  # no temp file left behind
+
+
+def test_diagnostics_point_at_lines_of_the_cell(ip):
+    result = ip.run('%%kx_file lib/bad.q\na:1\nf:{x+1\ns:"open\n')
+    text = repr(result.result)
+    # the %%kx_file line is cell line 1, so file line 2 is cell line 3
+    assert "cell line 3, col 3: error" in text and "{" in text
+    assert "cell line 4" in text
+    assert "cell line 3" in result.result._repr_html_()
+
+
+def test_rerunning_a_cell_overwrites_what_the_magic_wrote(ip):
+    ip.run("%%kx_file init.q\na:1\n")
+    result = ip.run("%%kx_file init.q\na:2\n")
+    assert result.error_in_exec is None
+    assert (_workspace(ip) / "init.q").read_text() == "a:2\n"
+
+
+def test_a_file_changed_on_disk_is_not_overwritten_without_force(ip, capsys):
+    ip.run("%%kx_file init.q\na:1\n")
+    target = _workspace(ip) / "init.q"
+    target.write_text("a:1\nedited:1b\n")
+    result = ip.run("%%kx_file init.q\na:2\n")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "changed on disk since %%kx_file last wrote it" in str(result.error_in_exec)
+    assert "--force" in str(result.error_in_exec)
+    assert target.read_text() == "a:1\nedited:1b\n"
+    assert "Traceback" not in capsys.readouterr().err
+    assert ip.run("%%kx_file --force init.q\na:2\n").error_in_exec is None
+    assert target.read_text() == "a:2\n"
+
+
+def test_an_existing_file_the_magic_never_wrote_is_protected(ip):
+    target = _workspace(ip) / "init.q"
+    target.write_text("hand:1\n")
+    result = ip.run("%%kx_file init.q\na:2\n")
+    assert "was not written by %%kx_file" in str(result.error_in_exec)
+    assert target.read_text() == "hand:1\n"
+
+
+def test_the_record_survives_a_new_session(ip):
+    ip.run("%%kx_file init.q\na:1\n")
+    ip.run("%unload_ext kx_jupyter")
+    ip.run("%load_ext kx_jupyter")
+    assert ip.run("%%kx_file init.q\na:2\n").error_in_exec is None
+
+
+def test_append_keeps_the_file_and_maps_lines_into_the_cell(ip):
+    ip.run("%%kx_file lib/a.q\nx:1\ny:2\n")
+    result = ip.run('%%kx_file --append lib/a.q\nz:3\nw:"oops\n')
+    assert (_workspace(ip) / "lib/a.q").read_text() == 'x:1\ny:2\nz:3\nw:"oops\n'
+    text = repr(result.result)
+    assert "Appended to lib/a.q" in text and "cell line 3, col 3" in text
+
+
+def test_paths_outside_the_workspace_are_refused(ip):
+    for bad in ("../escape.q", "/tmp/abs.q"):
+        result = ip.run(f"%%kx_file {bad}\na:1\n")
+        assert isinstance(result.error_in_exec, UsageError)
+        assert "not inside the workspace" in str(result.error_in_exec)
+    assert not (_workspace(ip).parent / "escape.q").exists()
+
+
+def test_new_files_get_normal_permissions(ip):
+    ip.run("%%kx_file init.q\na:1\n")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (_workspace(ip) / "init.q").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_kx_check_reports_workspace_problems(ip):
+    (_workspace(ip) / "init.q").write_text('\\l lib/missing.q\nf:{x\n')
+    result = ip.run("%kx_check")
+    text = repr(result.result)
+    assert "init.q:2" in text and "error" in text
+
+
+def test_bad_options_are_one_usage_line_without_traceback(ip, capsys):
+    result = ip.run("%kx_update --strategy SIDEWAYS")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "invalid choice" in str(result.error_in_exec) and "%kx_update?" in str(result.error_in_exec)
+    err = capsys.readouterr()
+    assert "Traceback" not in err.err + err.out
+    assert "UsageError" in err.err + err.out
+
+
+def test_magic_help_is_the_shared_parser_help(ip):
+    from kx_jupyter.ui.magics import KxMagics
+
+    doc = KxMagics.kx_update.__doc__
+    for option in ("--cluster", "--arg", "--strategy", "--dry-run", "--no-check", "--background"):
+        assert option in doc
+
+
+def _magics(ip):
+    return [c for c in ip.shell.configurables if type(c).__name__ == "KxMagics"][0]
+
+
+def test_config_kxjupyter_sets_the_defaults_and_a_magic_option_wins(ip):
+    ip.run('%config KxJupyter.cluster = "hdb-3"')
+    assert _magics(ip).settings().cluster == "hdb-3"
+    assert _magics(ip).settings(cluster="dev-gp").cluster == "dev-gp"
+
+
+def test_config_kxmagics_picks_the_view(ip):
+    ip.run('%config KxMagics.view = "html"')
+    assert _magics(ip).view == "html"
+
+
+@pytest.mark.filterwarnings("ignore:`Completer.complete` is pending deprecation")
+def test_completion_with_an_unreachable_backend_returns_quickly_and_quietly(ip, capsys):
+    import time
+
+    ip.run("%config KxJupyter.local_autostart = False")  # no plane runs for this test's home
+    started = time.monotonic()
+    _, matches = ip.shell.complete("", "%kx_status ")
+    assert time.monotonic() - started < 3
+    assert not [m for m in matches if not m.startswith("%")]  # no names, and no error either
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_files_that_are_not_q_are_written_but_not_checked(ip):
+    result = ip.run('%%kx_file conf/settings.json\n{"a": 1}\n')
+    assert repr(result.result) == "Wrote conf/settings.json (1 line, 9 B)"
+    result = ip.run('%%kx_file --no-check lib/wip.q\nf:{x\n')
+    assert "q check" not in repr(result.result)

@@ -1,0 +1,218 @@
+"""The magics against the real local control plane, in an IPython shell."""
+
+import time
+from pathlib import Path
+
+import pytest
+from IPython.core.error import UsageError
+
+from ipython_fixtures import ip  # noqa: F401  (fixture)
+from plane_fixtures import plane  # noqa: F401  (fixture)
+
+
+@pytest.fixture
+def nb(plane, ip):  # noqa: F811
+    """A shell on the test's plane, with a small valid workspace and fast polling."""
+    workspace = Path(ip.config.KxJupyter.workspace)
+    (workspace / "init.q").write_text("\\l lib/util.q\nstart:.z.p\n")
+    (workspace / "lib").mkdir()
+    (workspace / "lib" / "util.q").write_text("add:{x+y}\n")
+    ip.config.KxJupyter.poll_initial = 0.05
+    ip.config.KxJupyter.poll_max = 0.2
+    ip.config.KxJupyter.local_autostart = False
+    return ip
+
+
+def _final_html(nb) -> str:
+    return [p for p in nb.published if p.display_id][-1].html
+
+
+def test_config_cluster_then_bare_update_deploys_with_a_live_html_view(nb):
+    nb.run('%config KxJupyter.cluster = "dev-gp"')
+    nb.run('%config KxMagics.view = "html"')
+    result = nb.run("d = %kx_update")
+    assert result.error_in_exec is None
+    d = nb.shell.user_ns["d"]
+    assert d.status == "succeeded" and d.cluster == "dev-gp"
+    views = [p for p in nb.published if p.display_id]
+    assert len({p.display_id for p in views}) == 1  # one output, updated in place
+    assert views[0].update is False and all(p.update for p in views[1:]) and len(views) > 3
+    final = _final_html(nb)
+    assert "deployed" in final and d.result["bundle"]["sha256"] in final and "s3://kx-local-code/" in final
+    assert "dev-gp" in final
+
+
+def test_text_view_prints_changes_then_the_summary(nb, capsys):
+    result = nb.run("%kx_update --cluster hdb-3")
+    assert result.error_in_exec is None and result.result.status == "succeeded"
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert any("rolling nodes" in ln and "nodes " in ln for ln in lines)
+    assert "deployed" in out and "s3://kx-local-code/" in out
+    status_lines = [ln for ln in lines if ln.startswith("[")]
+    assert len(status_lines) == len(set(status_lines))  # a line per change, never the same one again
+
+
+def test_same_code_again_changes_nothing(nb):
+    nb.run("%kx_update --cluster dev-gp")
+    d = nb.run("%kx_update --cluster dev-gp").result
+    assert d.status == "unchanged"
+
+
+def test_another_cell_runs_while_a_background_update_is_watched(nb):
+    nb.run('%config KxMagics.view = "html"')
+    d = nb.run("%kx_update --cluster hdb-3 --background").result
+    assert d.status == "watching"
+    assert nb.run("x = 6 * 7").error_in_exec is None and nb.shell.user_ns["x"] == 42
+    assert not d.done  # three nodes roll one by one: the watch is still going
+    d.wait(timeout=30)
+    assert d.status == "succeeded"
+    deadline = time.monotonic() + 5
+    while nb.threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert nb.threads() == []  # a finished watch ends its threads
+    assert "deployed" in _final_html(nb)  # the summary arrived by display id after the cell returned
+
+
+def test_an_abandoned_background_watch_ends_its_threads(nb):
+    nb.run('%config KxMagics.view = "html"')
+    d = nb.run("%kx_update --cluster hdb-3 --background").result
+    nb.run("%unload_ext kx_jupyter")
+    assert d.done and d.status == "detached"
+    assert nb.threads() == []
+    nb.run("%load_ext kx_jupyter")
+
+
+def test_ctrl_c_stops_watching_not_the_update_and_says_how_to_reattach(nb, plane, capsys, monkeypatch):
+    import _thread
+
+    from kx_jupyter.ui.view import StatusView
+
+    update, pressed = StatusView.update, []
+
+    def press_ctrl_c_when_nodes_roll(view, event):
+        update(view, event)
+        if event.phase == "nodes" and not pressed:
+            pressed.append(event)
+            _thread.interrupt_main()
+
+    monkeypatch.setattr(StatusView, "update", press_ctrl_c_when_nodes_roll)
+    d = nb.run("%kx_update --cluster hdb-3").result
+    assert pressed and d.status == "detached"
+    assert "re-attach with %kx_status hdb-3" in capsys.readouterr().out
+    assert nb.threads() == []  # an abandoned watch ends its threads
+    assert plane.wait_status("hdb-3", "RUNNING")["status"] == "RUNNING"  # the update itself went on
+    again = nb.run("%kx_status hdb-3").result  # re-attaching sees the end and records it
+    assert again.status == "succeeded"
+    assert "updating" not in repr(nb.run("%kx_history hdb-3").result)
+
+
+def test_no_wait_submits_and_status_reattaches_through_the_engine(nb):
+    d = nb.run("%kx_update --cluster hdb-3 --no-wait").result
+    assert d.status == "submitted"
+    again = nb.run("%kx_status hdb-3").result
+    assert again is not d and again.status == "succeeded"
+
+
+def test_dry_run_shows_the_request_and_changes_nothing(nb, plane):
+    text = repr(nb.run("%kx_update --cluster dev-gp --dry-run --arg region=emea").result)
+    assert '"clusterName": "dev-gp"' in text and '"key": "region"' in text and "nothing was uploaded" in text
+    assert plane.counters()["appliedUpdates"] == {}
+
+
+def test_the_returned_deployment_displays_as_one_short_line(nb):
+    d = nb.run("%kx_update --cluster dev-gp").result
+    formatted, _ = nb.shell.display_formatter.format(d)
+    assert formatted["text/plain"].startswith("<Deployment kxlocaldev/dev-gp: succeeded")
+    assert "<table" not in formatted["text/html"]  # the live view above already has the detail
+
+
+def test_status_reattaches_to_a_background_update(nb):
+    nb.run('%config KxMagics.view = "html"')
+    d = nb.run("%kx_update --cluster hdb-3 --background").result
+    again = nb.run("%kx_status hdb-3").result  # blocks until the end, with its own view
+    assert again is d and d.status == "succeeded"
+    ids = {p.display_id for p in nb.published if p.display_id}
+    assert len(ids) == 2  # the background view and the re-attached one
+    assert "deployed" in _final_html(nb)
+
+
+def test_status_of_an_idle_cluster_shows_its_state(nb):
+    nb.run("%kx_update --cluster dev-gp")
+    text = repr(nb.run("%kx_status dev-gp").result)
+    assert "RUNNING" in text and "init.q" in text and "s3://kx-local-code/" in text and "last push" in text
+
+
+def test_clusters_table(nb):
+    text = repr(nb.run("%kx_clusters").result)
+    header = text.splitlines()[1]
+    for column in ("name", "type", "status", "nodes", "code version", "last modified"):
+        assert column in header
+    assert "dev-gp" in text and "hdb-3" in text and "HDB" in text and "3/3" in text
+
+
+def test_history_rollback_and_diff(nb):
+    workspace = Path(nb.config.KxJupyter.workspace)
+    assert nb.run("%kx_update --cluster dev-gp").result.status == "succeeded"
+    (workspace / "lib" / "util.q").write_text("add:{x+y}\nmul:{x*y}\n")
+    assert nb.run("%kx_update --cluster dev-gp").result.status == "succeeded"
+    history = repr(nb.run("%kx_history dev-gp").result)
+    assert history.count("succeeded") == 2
+    diff = nb.run("%kx_diff dev-gp").result
+    assert "no differences" in repr(diff)
+    (workspace / "lib" / "util.q").write_text("add:{x+y}\n")
+    diff = nb.run("%kx_diff dev-gp").result
+    assert "-mul:{x*y}" in repr(diff) and "lib/util.q" in diff._repr_html_()
+    rolled = nb.run("%kx_rollback dev-gp").result
+    assert rolled.status == "succeeded" and rolled.result["rollback_of"] == 1
+    assert "rollback of 1" in repr(nb.run("%kx_history dev-gp").result)
+
+
+def test_user_errors_are_one_line_without_traceback(nb, capsys):
+    for line in ("%kx_update --cluster no-such-cluster", "%kx_status", "%kx_rollback dev-gp"):
+        result = nb.run(line)
+        assert isinstance(result.error_in_exec, UsageError), line
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err
+    assert "does not exist" in out.err and "no-such-cluster" in out.err
+    assert not [p for p in nb.published if p.display_id]  # a refusal shows no half-drawn view
+
+
+def test_checker_errors_stop_the_push_before_upload(nb, plane):
+    (Path(nb.config.KxJupyter.workspace) / "lib" / "util.q").write_text("add:{x+y\n")
+    result = nb.run("%kx_update --cluster dev-gp")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "q checker found errors" in str(result.error_in_exec)
+    assert plane.counters()["appliedUpdates"] == {}
+
+
+@pytest.mark.filterwarnings("ignore:`Completer.complete` is pending deprecation")
+def test_tab_completion_of_cluster_and_environment_names(nb):
+    deadline = time.monotonic() + 20  # the first Tab may come before the names do: it never waits long
+    while True:
+        started = time.monotonic()
+        _, matches = nb.shell.complete("", "%kx_status ")
+        assert time.monotonic() - started < 5
+        if {"dev-gp", "hdb-3"} <= set(matches) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert {"dev-gp", "hdb-3"} <= set(matches)
+    _, matches = nb.shell.complete("h", "%kx_update --cluster h")
+    assert "hdb-3" in matches
+    _, matches = nb.shell.complete("kx", "%kx_clusters --env kx")
+    assert "kxlocaldev" in matches
+
+
+def test_widget_view_keeps_an_html_fallback_and_ends_with_the_summary(nb):
+    nb.run('%config KxMagics.view = "widget"')
+    d = nb.run("%kx_update --cluster dev-gp --background").result
+    d.wait(timeout=30)
+    magics = [c for c in nb.shell.configurables if type(c).__name__ == "KxMagics"][0]
+    watched = magics._watched[(d.environment, d.cluster)]
+    watched.finisher.join(5)
+    widget = watched.fanout.views[0].widget
+    first, last = [p for p in nb.published if p.display_id][0], [p for p in nb.published if p.display_id][-1]
+    model = first.data["application/vnd.jupyter.widget-view+json"]["model_id"]
+    assert model == widget.model_id and "text/html" in first.data
+    assert "deployed" in widget.value  # the live widget, changed by the watch thread
+    assert last.update and "deployed" in last.html  # what front ends without widgets keep

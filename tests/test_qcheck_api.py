@@ -1,0 +1,136 @@
+"""The checker's Python API as its callers use it: bundles, directories, output formats."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from kx_jupyter.qcheck import Diagnostic, check_bundle, check_dir, check_source, format_json, format_text, has_errors
+
+CLEAN = Path(__file__).parent / "qcheck_corpus" / "clean"
+
+INIT = r"""/ init script for a FinSpace GP cluster
+args:.Q.opt .z.x
+env:first args`env
+\l lib/util.q
+\l schema/sym.q
+system "l gw/gateway.q"
+\cd /opt/kx/app/db
+\cd /opt/kx/app/code
+\l tick/tickerplant.q
+.util.info "ready in ",env;
+"""
+
+
+def _workspace(root: Path) -> Path:
+    (root / "lib").mkdir(parents=True)
+    (root / "gw").mkdir()
+    (root / "tick").mkdir()
+    (root / "schema").mkdir()
+    (root / "init.q").write_text(INIT)
+    shutil.copy(CLEAN / "util.q", root / "lib" / "util.q")
+    shutil.copy(CLEAN / "gateway.q", root / "gw" / "gateway.q")
+    shutil.copy(CLEAN / "tickerplant.q", root / "tick" / "tickerplant.q")
+    (root / "schema" / "sym.q").write_text("trade:([] time:`timespan$(); sym:`symbol$(); price:`float$())\n")
+    (root / "data.csv").write_text("a,b\n1,2\n")
+    return root
+
+
+TICK_ARGS = {"env": "dev", "schema": "sym", "logdir": "/opt/kx/app/shared/tplog", "timer": "1000"}
+
+
+def test_realistic_workspace_is_clean(tmp_path):
+    root = _workspace(tmp_path / "ws")
+    assert check_dir(root, "init.q", TICK_ARGS) == []
+
+
+def test_missing_args_are_reported_where_the_code_reads_them(tmp_path):
+    root = _workspace(tmp_path / "ws")
+    diags = check_dir(root, "init.q", {})
+    rules = {(d.path, d.line, d.rule) for d in diags}
+    assert ("init.q", 3, "Q034") in rules
+    assert ("tick/tickerplant.q", 11, "Q035") in rules
+    assert not has_errors(diags)
+
+
+def test_files_limits_the_bundle(tmp_path):
+    root = _workspace(tmp_path / "ws")
+    files = ["init.q", "gw/gateway.q", "tick/tickerplant.q", "schema/sym.q"]
+    diags = check_dir(root, "init.q", None, files=files)
+    assert [(d.path, d.line, d.rule) for d in diags] == [("init.q", 4, "Q021")]
+    assert "lib/util.q" in diags[0].message
+
+
+def test_hidden_directories_are_not_part_of_the_bundle(tmp_path):
+    root = _workspace(tmp_path / "ws")
+    (root / ".ipynb_checkpoints").mkdir()
+    (root / ".ipynb_checkpoints" / "init-checkpoint.q").write_text("f:{\n")
+    assert check_dir(root, "init.q", TICK_ARGS) == []
+
+
+def test_check_bundle_accepts_dot_slash_paths_and_ignores_directory_entries():
+    files = {"./init.q": b"\\l lib/a.q\n", "lib/": b"", "lib/a.q": b"x:1\n"}
+    assert check_bundle(files, "init.q") == []
+
+
+def test_bytes_that_are_not_utf8_inside_strings_are_fine_outside_they_are_not():
+    files = {"init.q": b's:"caf\xe9"\n', "bad.q": b"x:1+\xe9\n"}
+    diags = check_bundle(files, "init.q")
+    assert [(d.path, d.line, d.col, d.rule) for d in diags] == [("bad.q", 1, 5, "Q006")]
+
+
+def test_nul_byte_in_code():
+    assert [(d.line, d.col, d.rule) for d in check_source("x:1\x00\n")] == [(1, 4, "Q006")]
+
+
+def test_missing_target_suggests_a_close_name():
+    diags = check_bundle({"init.q": b"\\l lib/utils.q\n", "lib/util.q": b"x:1\n"}, "init.q")
+    assert diags[0].rule == "Q021"
+    assert "did you mean lib/util.q?" in diags[0].message
+
+
+def test_no_init_script_checks_every_file_on_its_own():
+    diags = check_bundle({"a.q": b"\\l nowhere.q\nf:{\n"}, None)
+    assert [(d.rule, d.line) for d in diags] == [("Q002", 2)]
+
+
+def test_text_and_json_formats():
+    diags = check_source('s:"abc\nx:a==b\n', "cell.q")
+    text = format_text(diags)
+    assert text.splitlines() == [
+        'cell.q:1:3: error Q001 string is not closed before line 2, which starts a new expression at column 0: add the closing "',
+        "cell.q:2:4: warning Q010 '==': q reads a==b as a=(=b), equal to the group of b; q's equality is a single '=' ('~' to match whole values)",
+    ]
+    parsed = json.loads(format_json(diags))
+    assert parsed[0] == {"path": "cell.q", "line": 1, "col": 3, "rule": "Q001", "severity": "error", "message": diags[0].message}
+    assert [Diagnostic(**d) for d in parsed] == diags
+    assert has_errors(diags) and not has_errors(diags[1:])
+    assert format_text([]) == "" and json.loads(format_json([])) == []
+
+
+def test_default_path_is_cell():
+    (d,) = check_source("f:{\n")
+    assert str(d).startswith("<cell>:1:3: error Q002")
+
+
+def test_damaged_scripts_never_crash_the_checker_and_positions_stay_in_the_file():
+    import random
+
+    rng = random.Random(7)
+    sources = [p.read_text() for p in sorted(CLEAN.glob("*.q"))]
+    pieces = ['"', "\\", "/", "{", "}", "(", ")", "[", "]", "`", "\n", "\n/\n", "\n\\\n", " /", "\\\\", "é", "==", ":"]
+    for _ in range(300):
+        text = rng.choice(sources)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(text))
+            text = text[:at] + rng.choice(pieces) + text[at + rng.randint(0, 3):]
+        lines = text.split("\n")
+        for d in check_source(text, "fuzz.q"):
+            assert 1 <= d.line <= len(lines)
+            assert 1 <= d.col <= len(lines[d.line - 1]) + 1
+
+
+def test_init_script_without_q_suffix_is_checked_too():
+    diags = check_bundle({"start": b"f:{\n"}, "start")
+    assert [(d.path, d.rule) for d in diags] == [("start", "Q002")]

@@ -1,0 +1,79 @@
+"""``kx-jupyter check``: what a user sees and the exit codes scripts rely on."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kx_jupyter.cli import main
+
+
+@pytest.fixture
+def ws(tmp_path, kx_home):
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "init.q").write_text("\\l lib.q\nargs:.Q.opt .z.x\nd:args`db\n")
+    (root / "lib.q").write_text("f:{x+1}\n")
+    return root
+
+
+def test_clean_workspace_exits_0(ws, capsys):
+    assert main(["check", str(ws), "--arg", "db=hdb"]) == 0
+    out = capsys.readouterr().out
+    assert out.strip().endswith("0 error(s), 0 warning(s), 0 info")
+
+
+def test_errors_exit_1_and_print_compiler_style_lines(ws, capsys):
+    (ws / "lib.q").write_text("f:{x+1\n")
+    assert main(["check", str(ws)]) == 1
+    out = capsys.readouterr().out
+    assert "lib.q:1:3: error Q002 '{' is never closed: add the matching '}'" in out
+    assert "1 error(s)" in out
+
+
+def test_warnings_alone_exit_0(ws, capsys):
+    assert main(["check", str(ws), "--arg", "other=1"]) == 0
+    assert "init.q:3:7: warning Q034" in capsys.readouterr().out
+
+
+def test_json_output(ws, capsys):
+    (ws / "init.q").write_text("\\l nope.q\n")
+    assert main(["check", str(ws), "--json"]) == 1
+    diags = json.loads(capsys.readouterr().out)
+    assert [(d["path"], d["line"], d["col"], d["rule"], d["severity"]) for d in diags] == [("init.q", 1, 1, "Q021", "error")]
+
+
+def test_init_option_and_missing_init(ws, capsys):
+    assert main(["check", str(ws), "--init", "start.q"]) == 1
+    assert "start.q:1:1: error Q020 initialization script start.q is not in the bundle" in capsys.readouterr().out
+
+
+def test_defaults_come_from_the_settings(ws, capsys, monkeypatch):
+    monkeypatch.setenv("KX_JUPYTER_WORKSPACE", str(ws))
+    monkeypatch.setenv("KX_JUPYTER_INIT_SCRIPT", "lib.q")
+    assert main(["check"]) == 0
+    assert str(ws) in capsys.readouterr().out
+
+
+def test_bad_args_are_reported_as_diagnostics(ws, capsys):
+    assert main(["check", str(ws), "--arg=-db=x", "--arg", "date=2024-01-01"]) == 1
+    out = capsys.readouterr().out
+    assert "<args>:1:1: error Q032" in out and "<args>:2:1: error Q033" in out
+
+
+def test_missing_directory_is_a_usage_error(tmp_path, kx_home, capsys):
+    assert main(["check", str(tmp_path / "nope")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+
+
+def test_malformed_arg_is_a_usage_error(ws, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["check", str(ws), "--arg", "novalue"])
+    assert exc.value.code == 2
+    assert "is not KEY=VALUE" in capsys.readouterr().err
+
+
+def test_repeated_arg_is_a_usage_error(ws, capsys):
+    assert main(["check", str(ws), "--arg", "db=a", "--arg", "db=b"]) == 2
+    assert "--arg db is given twice" in capsys.readouterr().err
