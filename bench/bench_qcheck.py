@@ -2,7 +2,8 @@
 
 Generates the code base in memory (realistic scripts: multi-line functions, tables, strings
 with slashes, comments, iterators, system commands, loads), checks it as a bundle several
-times and prints the median. Run: ``.venv/bin/python bench/bench_qcheck.py [--mb 5] [--runs 5]``.
+times and prints the median wall time (the target) and CPU time.
+Run: ``.venv/bin/python bench/bench_qcheck.py [--mb 5] [--runs 5]``; exit 1 on a miss.
 """
 
 from __future__ import annotations
@@ -80,18 +81,21 @@ def main() -> int:
     files = code_base(ns.mb)
     total = sum(len(v) for v in files.values())
     lines = sum(v.count(b"\n") for v in files.values())
-    times, diags = [], []
+    times, cpu, diags = [], [], []
     for _ in range(ns.runs):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         diags = check_bundle(files, "init.q", {"schema": "sym", "logdir": "x", "timer": "1"})
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
     median = statistics.median(times)
     errors = sum(d.severity == "error" for d in diags)
     print(f"code base: {len(files)} files, {total / 1e6:.2f} MB, {lines} lines; {len(diags)} diagnostics ({errors} errors)")
     print(f"{'figure':<40} {'value':>10} {'target':>10}  result")
     print(f"{'check_bundle, median of ' + str(ns.runs) + ' runs (s)':<40} {median:>10.3f} {'< ' + str(TARGET_SECONDS):>10}  "
           f"{'pass' if median < TARGET_SECONDS else 'MISS'}")
-    print(f"{'throughput (MB/s)':<40} {total / 1e6 / median:>10.2f}")
+    print(f"{'CPU time of the same runs, median (s)':<40} {statistics.median(cpu):>10.3f}")
+    print(f"{'throughput (MB/s, wall)':<40} {total / 1e6 / median:>10.2f}")
+    print("(wall time includes waiting for a core: on a busy machine compare the CPU time)")
     return 0 if median < TARGET_SECONDS else 1
 
 

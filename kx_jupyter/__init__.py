@@ -13,6 +13,13 @@ def _jupyter_server_extension_points():
     return [{"module": "kx_jupyter", "app": KxJupyterServer}]
 
 
+def form(settings=None, engine=None):
+    """The deploy form widget (``kx_jupyter.form()`` in a cell): pick a cluster, edit q, push, watch."""
+    from .ui.form import form as _form
+
+    return _form(settings, engine)
+
+
 def load_ipython_extension(ipython):
     """``%load_ext kx_jupyter``: the ``%kx_*`` magics, ``%config KxJupyter``, live status views."""
     from .ui.magics import load

@@ -9,6 +9,7 @@ step. A plane this extension started is stopped with the server. Turn it off wit
 
 from __future__ import annotations
 
+import atexit
 import os
 
 from jupyter_server.extension.application import ExtensionApp
@@ -45,14 +46,19 @@ class KxJupyterServer(ExtensionApp):
         plane = running or daemon.ensure_running(settings.with_overrides(local_autostart=True))
         if running is None:
             self._started_plane = state_dir
+            atexit.register(self._stop_started_plane)  # also when the server ends without its cleanup
         os.environ[ENV_PREFIX + "HOME"] = str(settings.home_path)
         os.environ[ENV_PREFIX + "LOCAL_PORT"] = str(plane.endpoint.rsplit(":", 1)[1])
         self.log.info("kx-jupyter: local control plane at %s (%s)", plane.endpoint, "started" if running is None else "attached")
 
     async def stop_extension(self):
+        self._stop_started_plane()
+
+    def _stop_started_plane(self):
         if self._started_plane is not None:
             from .local import daemon
 
             daemon.stop(self._started_plane)
+            self._started_plane = None
             self.log.info("kx-jupyter: local control plane stopped")
 

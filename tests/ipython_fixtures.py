@@ -1,5 +1,8 @@
 """An IPython shell with kx_jupyter loaded, whose display outputs the tests can read.
 
+``slow_plane`` is the local plane with nodes slow enough that an update is still rolling
+when the next cell runs.
+
 ``ip`` is IPython's singleton ``InteractiveShell`` (``display()`` always publishes through
 it) with the extension loaded, its own kx-jupyter home and workspace set through
 ``ip.config``, and a recording display publisher. Teardown unloads the extension (which
@@ -83,3 +86,23 @@ def ip(tmp_path, monkeypatch):
         for section in ("KxJupyter", "KxMagics"):
             if section in shell.config:
                 del shell.config[section]
+
+
+SLOW_NODE_SECONDS = 1.0  # hdb-3 rolls 3 nodes: seconds, so "still running" holds even on a busy machine
+
+
+@pytest.fixture
+def slow_plane(tmp_path, monkeypatch):
+    """Like ``plane`` (tests/plane_fixtures.py), with nodes slow enough to act while an update rolls."""
+    from kx_jupyter.local import daemon
+    from plane_fixtures import start_plane
+
+    home = tmp_path / "kx-home"
+    home.mkdir(exist_ok=True)
+    monkeypatch.setenv("KX_JUPYTER_HOME", str(home))
+    monkeypatch.setenv("KX_JUPYTER_LOCAL_AUTOSTART", "false")
+    running = start_plane(home, node_start_seconds=SLOW_NODE_SECONDS)
+    try:
+        yield running
+    finally:
+        daemon.stop(running.state_dir)

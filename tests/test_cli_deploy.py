@@ -102,3 +102,47 @@ def test_help_documents_exit_codes_and_json(capsys):
     for option in ("--env", "--cluster", "--src", "--init", "--arg", "--strategy", "--bucket", "--prefix",
                    "--no-wait", "--timeout", "--dry-run", "--no-check", "--force"):
         assert option in out
+
+
+def test_no_wait_then_status_watch_reattaches(cli, tmp_path):
+    code, out, _ = cli("update", "--cluster", "hdb-3", "--src", ws(tmp_path, "x:1\n"), "--no-wait")
+    assert code == 0 and "update submitted" in out and "status hdb-3 --watch" in out
+    code, out, _ = cli("status", "hdb-3", "--watch", "--json")
+    assert code == 0 and json.loads(out)["status"] == "succeeded"
+    code, out, _ = cli("history", "hdb-3", "--json")
+    assert json.loads(out)[0]["outcome"] == "succeeded"
+
+
+def test_ctrl_c_stops_watching_not_the_update(tmp_path, monkeypatch, capsys):
+    import os
+    import signal
+    import threading
+    import time
+
+    from kx_jupyter.deploy.history import History
+    from kx_jupyter.local import daemon
+    from plane_fixtures import start_plane
+
+    home = tmp_path / "kx-home"
+    home.mkdir()
+    monkeypatch.setenv("KX_JUPYTER_HOME", str(home))
+    monkeypatch.setenv("KX_JUPYTER_LOCAL_AUTOSTART", "false")
+    running = start_plane(home, node_start_seconds=2.0)  # the update outlasts the interrupt
+    try:
+        def interrupt_once_submitted():
+            history = History(home / "history.sqlite")
+            while not history.entries("hdb-3"):
+                time.sleep(0.05)
+            time.sleep(0.3)  # the command is now in its watch
+            os.kill(os.getpid(), signal.SIGINT)
+
+        ctrl_c = threading.Thread(target=interrupt_once_submitted)
+        ctrl_c.start()
+        code = main(["update", "--cluster", "hdb-3", "--src", str(ws(tmp_path, "x:1\n"))])
+        ctrl_c.join()
+        err = capsys.readouterr().err
+        assert code == 130 and "the update goes on" in err and "kx-jupyter status hdb-3 --watch" in err
+        assert main(["status", "hdb-3", "--watch", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["status"] == "succeeded"
+    finally:
+        daemon.stop(running.state_dir)

@@ -4,8 +4,9 @@ The engine here is a stand-in that follows the engine contract (docs/ARCHITECTUR
 records calls; the real engine and plane are exercised by tests/browser/test_form_browser.py.
 """
 
+import subprocess
+import sys
 import threading
-import time
 
 import pytest
 
@@ -40,7 +41,8 @@ class StandInEngine:
 
     def status(self, cluster, env=None):
         found = next(c for c in CLUSTERS if c["clusterName"] == cluster)
-        return dict(found, nodes=[{"nodeId": f"n{i}", "status": "RUNNING"} for i in range(3)])
+        args = [{"key": "role", "value": "hdb"}] if cluster == "hdb-3" else []
+        return dict(found, commandLineArguments=args, nodes=[{"nodeId": f"n{i}", "status": "RUNNING"} for i in range(3)])
 
     def history(self, cluster=None, env=None, limit=50):
         return [HistoryEntry(7, 1_700_000_000.0, "quant", "host", "local", env, cluster, "ab" * 32, "b", "k", "v1",
@@ -90,13 +92,6 @@ def ui(workspace, engine, kx_home):
     return form(KxJupyter(workspace=str(workspace), home=str(kx_home)), engine=engine)
 
 
-def wait_until_idle(ui):
-    deadline = time.monotonic() + 10
-    while ui.busy and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not ui.busy
-
-
 def test_clusters_show_type_and_status_and_busy_ones_cannot_be_pushed(ui):
     labels = [label for label, _ in ui.cluster.options]
     assert labels[:2] == ["dev-gp · GP · RUNNING", "hdb-3 · HDB · RUNNING"]
@@ -133,35 +128,46 @@ def test_arguments_are_checked_live_against_the_api_patterns(ui):
     assert ui.push_button.disabled and "given twice" in twin.problem.value
 
 
+def test_argument_rows_start_from_the_clusters_current_arguments_until_edited(ui):
+    ui.cluster.value = "hdb-3"
+    assert ui.arguments() == {"role": "hdb"}
+    ui.cluster.value = "dev-gp"
+    assert ui.arguments() == {}
+    ui.cluster.value = "hdb-3"
+    ui.add_argument("dbdir", "/data")
+    ui.cluster.value = "dev-gp"
+    assert ui.arguments() == {"role": "hdb", "dbdir": "/data"}
+
+
 def test_switching_files_keeps_unsaved_edits_as_a_draft(ui, workspace):
-    assert ui.current_file == "init.q"
-    ui.editor.set_state({"value": "\\l lib/util.q\nx:1\n"})
-    ui.files.value = "lib/util.q"
-    assert ui.editor.value == "f:{x+1}\n" and not ui.editor.dirty
-    assert ("● init.q", "init.q") in ui.files.options
+    assert ui.code.current_file == "init.q"
+    ui.code.editor.set_state({"value": "\\l lib/util.q\nx:1\n"})
+    ui.code.files.value = "lib/util.q"
+    assert ui.code.editor.value == "f:{x+1}\n" and not ui.code.editor.dirty
+    assert ("● init.q", "init.q") in ui.code.files.options
     assert ui.push_button.disabled and "save init.q first" in ui.push_reason.value
-    ui.files.value = "init.q"
-    assert ui.editor.value == "\\l lib/util.q\nx:1\n" and ui.editor.dirty
+    ui.code.files.value = "init.q"
+    assert ui.code.editor.value == "\\l lib/util.q\nx:1\n" and ui.code.editor.dirty
     assert (workspace / "init.q").read_text() == "\\l lib/util.q\n", "nothing is written before a save"
-    ui.save_button.click()
+    ui.code.save_button.click()
     assert (workspace / "init.q").read_text() == "\\l lib/util.q\nx:1\n"
-    assert ("init.q", "init.q") in ui.files.options and not ui.push_button.disabled
+    assert ("init.q", "init.q") in ui.code.files.options and not ui.push_button.disabled
 
 
 def test_new_rename_and_delete_files(ui, workspace):
-    ui.file_name.value = "lib/stats"
-    ui.new_button.click()
-    assert ui.current_file == "lib/stats.q" and (workspace / "lib" / "stats.q").exists()
-    ui.file_name.value = "lib/risk.q"
-    ui.rename_button.click()
-    assert ui.current_file == "lib/risk.q" and not (workspace / "lib" / "stats.q").exists()
+    ui.code.file_name.value = "lib/stats"
+    ui.code.new_button.click()
+    assert ui.code.current_file == "lib/stats.q" and (workspace / "lib" / "stats.q").exists()
+    ui.code.file_name.value = "lib/risk.q"
+    ui.code.rename_button.click()
+    assert ui.code.current_file == "lib/risk.q" and not (workspace / "lib" / "stats.q").exists()
     assert "lib/risk.q" in ui.init_script.options
-    ui.delete_button.click()
-    yes, _keep = ui.confirm_delete.children
+    ui.code.delete_button.click()
+    yes, _keep = ui.code.confirm_delete.children
     yes.click()
-    assert not (workspace / "lib" / "risk.q").exists() and ui.current_file in ("init.q", "lib/util.q")
-    ui.file_name.value = "../outside.q"
-    ui.new_button.click()
+    assert not (workspace / "lib" / "risk.q").exists() and ui.code.current_file in ("init.q", "lib/util.q")
+    ui.code.file_name.value = "../outside.q"
+    ui.code.new_button.click()
     assert "is not a workspace file name" in ui.message.value
 
 
@@ -173,7 +179,7 @@ def test_a_double_click_pushes_once_in_the_background(ui, engine, workspace):
     ui.push_button.click()
     assert ui.busy and ui.push_button.disabled  # the click returned while the update runs
     engine.release.set()
-    wait_until_idle(ui)
+    ui.wait(10)
     assert engine.pushes == [dict(cluster="hdb-3", env="kxlocaldev", src=str(workspace), init="init.q",
                                   args={"s": "1"}, strategy="ROLLING")]
     (view,) = ui.activity.children
@@ -184,7 +190,7 @@ def test_a_double_click_pushes_once_in_the_background(ui, engine, workspace):
 def test_a_refused_push_says_why_in_the_form(ui, engine):
     engine.refuse_with = "the q checker found errors; nothing was uploaded"
     ui.push_button.click()
-    wait_until_idle(ui)
+    ui.wait(10)
     assert "nothing was uploaded" in ui.message.value
     assert ui.activity.children == ()
 
@@ -192,10 +198,13 @@ def test_a_refused_push_says_why_in_the_form(ui, engine):
 def test_history_lists_pushes_and_rolls_back_to_the_chosen_one(ui, engine):
     ui.cluster.value = "hdb-3"
     assert "ababababab" in ui.history_table.value and "succeeded" in ui.history_table.value
-    assert ui.rollback_to.value == 7
+    assert ui.rollback_to.value == 0, "by default the engine picks the previous good push"
     ui.rollback_button.click()
-    wait_until_idle(ui)
-    assert engine.rollbacks == [("hdb-3", 7, "kxlocaldev")]
+    ui.wait(10)
+    ui.rollback_to.value = 7
+    ui.rollback_button.click()
+    ui.wait(10)
+    assert engine.rollbacks == [("hdb-3", None, "kxlocaldev"), ("hdb-3", 7, "kxlocaldev")]
 
 
 def test_reviewing_the_diff_first_pushes_only_after_confirming(ui, engine):
@@ -204,7 +213,7 @@ def test_reviewing_the_diff_first_pushes_only_after_confirming(ui, engine):
     assert engine.pushes == [] and "no differences" in ui.diff_area.value
     go, _cancel = ui.confirm_push.children
     go.click()
-    wait_until_idle(ui)
+    ui.wait(10)
     assert len(engine.pushes) == 1 and ui.confirm_push.children == ()
 
 
@@ -212,5 +221,28 @@ def test_refresh_shows_a_file_changed_by_another_tool_when_nothing_here_is_unsav
     (workspace / "init.q").write_text("/ rewritten elsewhere\n")
     (workspace / "extra.q").write_text("e:1\n")
     ui.refresh_button.click()
-    assert ui.editor.value == "/ rewritten elsewhere\n" and not ui.editor.dirty
+    assert ui.code.editor.value == "/ rewritten elsewhere\n" and not ui.code.editor.dirty
     assert "extra.q" in ui.init_script.options
+
+
+def test_kx_jupyter_form_is_there_without_loading_widgets_on_import():
+    code = "import sys, kx_jupyter; assert callable(kx_jupyter.form); print('ipywidgets' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_the_form_from_kx_jupyter_is_this_form(workspace, engine, kx_home):
+    import kx_jupyter
+
+    ui = kx_jupyter.form(KxJupyter(workspace=str(workspace), home=str(kx_home)), engine=engine)
+    assert [label for label, _ in ui.env.options] == ["local-dev (kxlocaldev)"]
+
+
+def test_keys_typed_just_before_switching_files_join_that_files_draft(ui, workspace):
+    ui.code.editor.set_state({"dirty": True})  # the browser marks the edit at once, sends the text after a pause
+    ui.code.files.value = "lib/util.q"
+    ui.code.editor._handle_custom_msg({"type": "draft", "path": "init.q", "value": "\\l lib/util.q\nlate:1\n"}, [])
+    assert ("● init.q", "init.q") in ui.code.files.options
+    ui.code.files.value = "init.q"
+    assert ui.code.editor.value == "\\l lib/util.q\nlate:1\n" and ui.code.editor.dirty
+    assert (workspace / "init.q").read_text() == "\\l lib/util.q\n"

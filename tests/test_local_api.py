@@ -1,6 +1,7 @@
 """Each FinSpace operation of the local plane, through boto3 against the real HTTP service."""
 
 import socket
+import time
 
 import pytest
 from botocore.config import Config
@@ -129,6 +130,10 @@ def test_delete_node_replaces_it(plane):
     after = fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName="hdb-3")["nodes"]
     assert victim not in [n["nodeId"] for n in after] and len(after) == 3
     assert after[1]["status"] == "PROVISIONING"
+    with pytest.raises(ClientError) as busy:
+        fs.update_kx_cluster_code_configuration(
+            environmentId=ENV_ID, clusterName="hdb-3", code={"s3Bucket": "kx-local-code", "s3Key": "seed/code.zip"})
+    assert busy.value.response["reason"] == "node replacement in progress"
     with pytest.raises(ClientError) as unknown:
         fs.delete_kx_cluster_node(environmentId=ENV_ID, clusterName="hdb-3", nodeId=victim)
     assert error_of(unknown)[0] == "ResourceNotFoundException"
@@ -187,10 +192,27 @@ def test_connection_string_without_q_explains_why(plane):
 
 
 def test_connection_string_reaches_the_q_process(q_plane):
-    text = q_plane.clients().finspace.get_kx_connection_string(
-        environmentId=ENV_ID, clusterName="dev-gp",
-        userArn="arn:aws:finspace:us-east-1:123456789012:kxEnvironment/kxlocaldev/kxUser/alice")["signedConnectionString"]
+    fs = q_plane.clients().finspace
+    for _ in range(300):  # right after start the seeded nodes' q processes may still be starting
+        try:
+            text = fs.get_kx_connection_string(
+                environmentId=ENV_ID, clusterName="dev-gp",
+                userArn="arn:aws:finspace:us-east-1:123456789012:kxEnvironment/kxlocaldev/kxUser/alice")["signedConnectionString"]
+            break
+        except ClientError as exc:
+            assert exc.response.get("reason") == "nodes starting"
+            time.sleep(0.05)
     host, port = text.split(":")[1:3]
     with socket.create_connection((host, int(port)), timeout=5) as conn:  # q IPC handshake
         conn.sendall(b"alice:\x03\x00")
         assert conn.recv(1) == b"\x03"
+
+
+def test_create_with_failing_code_ends_create_failed(plane):
+    fs = plane.clients().finspace
+    version = plane.upload({"lib.q": "x:1\n"}, key="nocode/code.zip")
+    fs.create_kx_cluster(**cluster_request("broken-gp", code={"s3Bucket": "kx-local-code", "s3Key": "nocode/code.zip",
+                                                              "s3ObjectVersion": version}, initializationScript="init.q"))
+    failed = plane.wait_status("broken-gp", "CREATE_FAILED", "RUNNING")
+    assert failed["status"] == "CREATE_FAILED" and "init.q is not in the code bundle" in failed["statusReason"]
+    fs.delete_kx_cluster(environmentId=ENV_ID, clusterName="broken-gp")

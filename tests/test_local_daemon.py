@@ -5,7 +5,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -58,3 +57,9 @@ def test_foreground_start_serves_until_sigterm(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
     assert daemon.status(tmp_path / "plane") is None and not (tmp_path / "plane" / "plane.json").exists()
+
+
+def test_a_wrong_q_binary_is_reported(tmp_path):
+    with pytest.raises(KxError) as err:
+        daemon.start(tmp_path / "plane", port=0, q_binary=str(tmp_path / "no-q-here"))
+    assert "is not an executable file" in str(err.value)

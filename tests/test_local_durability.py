@@ -91,12 +91,12 @@ def test_update_in_progress_settles_after_kill_9(slow_plane):
     assert slow_plane.counters()["appliedUpdates"] == {"crash-1": 1}
 
 
-def node_processes(state_dir):
-    """Session ids of processes running in node code dirs: one session per node's q process."""
+def node_processes(root):
+    """Session ids of processes running in code dirs under ``root``: one session per node's q process."""
     found = set()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if os.readlink(f"/proc/{pid}/cwd").startswith(str(state_dir / "nodes")):
+            if os.readlink(f"/proc/{pid}/cwd").startswith(str(root)):
                 with open(f"/proc/{pid}/stat") as f:
                     found.add(int(f.read().rsplit(")", 1)[1].split()[3]))  # field 6: session id
         except (OSError, IndexError, ValueError):
@@ -105,9 +105,45 @@ def node_processes(state_dir):
 
 
 def test_kill_9_leaves_no_orphan_q_processes(q_plane):
-    before = node_processes(q_plane.state_dir)
+    before = node_processes(q_plane.state_dir / "nodes")
     assert len(before) == 4  # dev-gp + hdb-3's three nodes, each a q (stand-in) process
     q_plane.restart(kill=True)
     q_plane.wait_status("dev-gp", "RUNNING")
-    after = node_processes(q_plane.state_dir)
+    after = node_processes(q_plane.state_dir / "nodes")
     assert len(after) == 4 and not (after & before)
+
+
+def test_multipart_uploads_and_odd_keys_survive_restart(plane):
+    import io
+
+    s3 = plane.clients().s3
+    s3.create_bucket(Bucket="team-bundles")
+    big = b"x" * (9 * 1024 * 1024)  # above boto3's multipart threshold
+    s3.upload_fileobj(io.BytesIO(big), "team-bundles", "big/code.zip")
+    odd = "dir/a b+c=ü(1)!*'.zip"
+    version = s3.put_object(Bucket="kx-local-code", Key=odd, Body=b"odd")["VersionId"]
+    plane.restart()
+    s3 = plane.clients().s3
+    assert s3.get_object(Bucket="team-bundles", Key="big/code.zip")["Body"].read() == big
+    assert s3.get_object(Bucket="kx-local-code", Key=odd, VersionId=version)["Body"].read() == b"odd"
+
+
+def test_a_crashed_q_process_is_restarted(q_plane):
+    import signal
+
+    fs = q_plane.clients().finspace
+    node = fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName="dev-gp")["nodes"][0]
+    (session,) = node_processes(q_plane.state_dir / "nodes" / node["nodeId"])
+    os.killpg(session, signal.SIGKILL)
+    statuses = []
+    for _ in range(600):
+        now = fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName="dev-gp")["nodes"][0]
+        statuses.append(now["status"])
+        if now["status"] == "RUNNING" and "PROVISIONING" in statuses:
+            break
+        time.sleep(0.02)
+    assert "PROVISIONING" in statuses and now["status"] == "RUNNING" and now["nodeId"] == node["nodeId"]
+    assert now["launchTime"] > node["launchTime"]
+    events = q_plane.clients().logs.get_log_events(
+        logGroupName=f"/aws/vendedlogs/finspace/{ENV_ID}/dev-gp", logStreamName=node["nodeId"])["events"]
+    assert any("q exited with code -9: the node is restarted" in e["message"] for e in events)

@@ -52,3 +52,16 @@ def test_bad_fault_plan_is_refused(plane):
     with pytest.raises(urllib.error.HTTPError) as err:
         plane.set_faults({"throttle": 3})
     assert err.value.code == 400 and "between 0 and 1" in err.value.read().decode()
+
+
+def test_retry_after_a_lost_answer_does_not_deploy_twice(plane):
+    version = plane.upload({"init.q": "a:1\n"})
+    plane.set_faults({"sequence": ["drop_after"], "operations": ["UpdateKxClusterCodeConfiguration"]})
+    fs = plane.client("finspace", attempts=3)  # botocore reuses the generated clientToken on its retry
+    fs.update_kx_cluster_code_configuration(
+        environmentId=ENV_ID, clusterName="dev-gp", initializationScript="init.q",
+        code={"s3Bucket": "kx-local-code", "s3Key": "tests/code.zip", "s3ObjectVersion": version})
+    assert plane.wait_status("dev-gp", "RUNNING")["code"]["s3ObjectVersion"] == version
+    counters = plane.counters()
+    assert counters["requests"]["UpdateKxClusterCodeConfiguration"] == 2
+    assert list(counters["appliedUpdates"].values()) == [1]

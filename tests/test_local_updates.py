@@ -195,3 +195,30 @@ def test_q_nodes_get_init_script_and_arguments(q_plane):
     node = fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName="dev-gp")["nodes"][0]["nodeId"]
     log = node_log(q_plane, "dev-gp", node)
     assert "q stand-in: loaded init.q with {'p':" in log and "'env': 'dev'" in log
+
+
+def test_client_token_expires_after_ten_minutes(plane):
+    import sqlite3
+
+    fs = plane.clients().finspace
+    version = plane.upload({"init.q": "a:1\n"})
+    update(fs, "dev-gp", code_ref(version), clientToken="old-1")
+    plane.wait_status("dev-gp", "RUNNING")
+    with sqlite3.connect(plane.state_dir / "state.db") as db:  # age the token as ten minutes would
+        db.execute("UPDATE tokens SET created = created - 601")
+    update(fs, "dev-gp", code_ref(version), strategy="FORCE", clientToken="old-1")  # a new request now
+    plane.wait_status("dev-gp", "RUNNING")
+    assert plane.counters()["appliedUpdates"] == {"old-1": 2}
+
+
+def test_failed_no_restart_update_touches_no_node(plane):
+    fs = plane.clients().finspace
+    before_nodes = fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName="dev-gp")["nodes"]
+    before = fs.get_kx_cluster(environmentId=ENV_ID, clusterName="dev-gp")
+    version = plane.upload({"init.q": "f:{[x]\n"})
+    update(fs, "dev-gp", code_ref(version), strategy="NO_RESTART")
+    after = plane.wait_status("dev-gp", "RUNNING")
+    assert after["code"] == before["code"]
+    assert after["statusReason"].startswith("Code update failed while checking the new code")
+    assert fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName="dev-gp")["nodes"] == before_nodes
+    assert "is never closed" in node_log(plane, "dev-gp", before_nodes[0]["nodeId"])

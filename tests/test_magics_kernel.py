@@ -9,13 +9,13 @@ import queue
 
 import pytest
 
-from plane_fixtures import plane  # noqa: F401  (fixture)
+from ipython_fixtures import slow_plane  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def kernel(plane):  # noqa: F811  (plane sets KX_JUPYTER_HOME, which the kernel inherits)
+def kernel(slow_plane):  # noqa: F811  (the plane sets KX_JUPYTER_HOME, which the kernel inherits)
     from jupyter_client.manager import start_new_kernel
 
     km, kc = start_new_kernel(kernel_name="python3", startup_timeout=60)

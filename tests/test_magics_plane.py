@@ -6,21 +6,29 @@ from pathlib import Path
 import pytest
 from IPython.core.error import UsageError
 
-from ipython_fixtures import ip  # noqa: F401  (fixture)
+from ipython_fixtures import ip, slow_plane  # noqa: F401  (fixtures)
 from plane_fixtures import plane  # noqa: F401  (fixture)
 
 
-@pytest.fixture
-def nb(plane, ip):  # noqa: F811
-    """A shell on the test's plane, with a small valid workspace and fast polling."""
+def _notebook(ip):
+    """The shell with a small valid workspace and fast polling."""
     workspace = Path(ip.config.KxJupyter.workspace)
     (workspace / "init.q").write_text("\\l lib/util.q\nstart:.z.p\n")
     (workspace / "lib").mkdir()
     (workspace / "lib" / "util.q").write_text("add:{x+y}\n")
     ip.config.KxJupyter.poll_initial = 0.05
     ip.config.KxJupyter.poll_max = 0.2
-    ip.config.KxJupyter.local_autostart = False
     return ip
+
+
+@pytest.fixture
+def nb(plane, ip):  # noqa: F811
+    return _notebook(ip)
+
+
+@pytest.fixture
+def slow_nb(slow_plane, ip):  # noqa: F811
+    return _notebook(ip)
 
 
 def _final_html(nb) -> str:
@@ -59,31 +67,31 @@ def test_same_code_again_changes_nothing(nb):
     assert d.status == "unchanged"
 
 
-def test_another_cell_runs_while_a_background_update_is_watched(nb):
-    nb.run('%config KxMagics.view = "html"')
-    d = nb.run("%kx_update --cluster hdb-3 --background").result
+def test_another_cell_runs_while_a_background_update_is_watched(slow_nb):
+    slow_nb.run('%config KxMagics.view = "html"')
+    d = slow_nb.run("%kx_update --cluster hdb-3 --background").result
     assert d.status == "watching"
-    assert nb.run("x = 6 * 7").error_in_exec is None and nb.shell.user_ns["x"] == 42
+    assert slow_nb.run("x = 6 * 7").error_in_exec is None and slow_nb.shell.user_ns["x"] == 42
     assert not d.done  # three nodes roll one by one: the watch is still going
     d.wait(timeout=30)
     assert d.status == "succeeded"
     deadline = time.monotonic() + 5
-    while nb.threads() and time.monotonic() < deadline:
+    while slow_nb.threads() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert nb.threads() == []  # a finished watch ends its threads
-    assert "deployed" in _final_html(nb)  # the summary arrived by display id after the cell returned
+    assert slow_nb.threads() == []  # a finished watch ends its threads
+    assert "deployed" in _final_html(slow_nb)  # the summary arrived by display id after the cell returned
 
 
-def test_an_abandoned_background_watch_ends_its_threads(nb):
-    nb.run('%config KxMagics.view = "html"')
-    d = nb.run("%kx_update --cluster hdb-3 --background").result
-    nb.run("%unload_ext kx_jupyter")
+def test_an_abandoned_background_watch_ends_its_threads(slow_nb):
+    slow_nb.run('%config KxMagics.view = "html"')
+    d = slow_nb.run("%kx_update --cluster hdb-3 --background").result
+    slow_nb.run("%unload_ext kx_jupyter")
     assert d.done and d.status == "detached"
-    assert nb.threads() == []
-    nb.run("%load_ext kx_jupyter")
+    assert slow_nb.threads() == []
+    slow_nb.run("%load_ext kx_jupyter")
 
 
-def test_ctrl_c_stops_watching_not_the_update_and_says_how_to_reattach(nb, plane, capsys, monkeypatch):
+def test_ctrl_c_stops_watching_not_the_update_and_says_how_to_reattach(slow_nb, slow_plane, capsys, monkeypatch):
     import _thread
 
     from kx_jupyter.ui.view import StatusView
@@ -97,14 +105,14 @@ def test_ctrl_c_stops_watching_not_the_update_and_says_how_to_reattach(nb, plane
             _thread.interrupt_main()
 
     monkeypatch.setattr(StatusView, "update", press_ctrl_c_when_nodes_roll)
-    d = nb.run("%kx_update --cluster hdb-3").result
+    d = slow_nb.run("%kx_update --cluster hdb-3").result
     assert pressed and d.status == "detached"
     assert "re-attach with %kx_status hdb-3" in capsys.readouterr().out
-    assert nb.threads() == []  # an abandoned watch ends its threads
-    assert plane.wait_status("hdb-3", "RUNNING")["status"] == "RUNNING"  # the update itself went on
-    again = nb.run("%kx_status hdb-3").result  # re-attaching sees the end and records it
+    assert slow_nb.threads() == []  # an abandoned watch ends its threads
+    assert slow_plane.wait_status("hdb-3", "RUNNING")["status"] == "RUNNING"  # the update itself went on
+    again = slow_nb.run("%kx_status hdb-3").result  # re-attaching sees the end and records it
     assert again.status == "succeeded"
-    assert "updating" not in repr(nb.run("%kx_history hdb-3").result)
+    assert "updating" not in repr(slow_nb.run("%kx_history hdb-3").result)
 
 
 def test_no_wait_submits_and_status_reattaches_through_the_engine(nb):
@@ -127,14 +135,14 @@ def test_the_returned_deployment_displays_as_one_short_line(nb):
     assert "<table" not in formatted["text/html"]  # the live view above already has the detail
 
 
-def test_status_reattaches_to_a_background_update(nb):
-    nb.run('%config KxMagics.view = "html"')
-    d = nb.run("%kx_update --cluster hdb-3 --background").result
-    again = nb.run("%kx_status hdb-3").result  # blocks until the end, with its own view
+def test_status_reattaches_to_a_background_update(slow_nb):
+    slow_nb.run('%config KxMagics.view = "html"')
+    d = slow_nb.run("%kx_update --cluster hdb-3 --background").result
+    again = slow_nb.run("%kx_status hdb-3").result  # blocks until the end, with its own view
     assert again is d and d.status == "succeeded"
-    ids = {p.display_id for p in nb.published if p.display_id}
+    ids = {p.display_id for p in slow_nb.published if p.display_id}
     assert len(ids) == 2  # the background view and the re-attached one
-    assert "deployed" in _final_html(nb)
+    assert "deployed" in _final_html(slow_nb)
 
 
 def test_status_of_an_idle_cluster_shows_its_state(nb):
@@ -216,3 +224,13 @@ def test_widget_view_keeps_an_html_fallback_and_ends_with_the_summary(nb):
     assert model == widget.model_id and "text/html" in first.data
     assert "deployed" in widget.value  # the live widget, changed by the watch thread
     assert last.update and "deployed" in last.html  # what front ends without widgets keep
+
+
+def test_a_failure_on_the_nodes_shows_the_reason_and_the_log_tail(nb):
+    nb.run('%config KxMagics.view = "html"')
+    (Path(nb.config.KxJupyter.workspace) / "lib" / "util.q").write_text("add:{x+y\n")
+    d = nb.run("%kx_update --cluster dev-gp --no-check").result
+    assert d.status == "failed" and d.result["log_tail"]
+    final = _final_html(nb)
+    assert 'data-phase-state="failed"' in final and "log tail" in final
+    assert d.result["reason"].split(":")[0] in final

@@ -78,6 +78,7 @@ def test_bytes_that_are_not_utf8_inside_strings_are_fine_outside_they_are_not():
     files = {"init.q": b's:"caf\xe9"\n', "bad.q": b"x:1+\xe9\n"}
     diags = check_bundle(files, "init.q")
     assert [(d.path, d.line, d.col, d.rule) for d in diags] == [("bad.q", 1, 5, "Q006")]
+    assert diags[0].message.startswith("byte 0xE9 (not UTF-8) outside a string or comment")
 
 
 def test_nul_byte_in_code():
@@ -134,3 +135,9 @@ def test_damaged_scripts_never_crash_the_checker_and_positions_stay_in_the_file(
 def test_init_script_without_q_suffix_is_checked_too():
     diags = check_bundle({"start": b"f:{\n"}, "start")
     assert [(d.path, d.rule) for d in diags] == [("start", "Q002")]
+
+
+def test_pasted_typographic_quotes_are_named():
+    (d,) = check_source("s:\u201cabc\n")
+    assert (d.rule, d.line, d.col) == ("Q006", 1, 3)
+    assert "U+201C), probably pasted where \" was meant, outside a string" in d.message

@@ -77,3 +77,12 @@ def test_malformed_arg_is_a_usage_error(ws, capsys):
 def test_repeated_arg_is_a_usage_error(ws, capsys):
     assert main(["check", str(ws), "--arg", "db=a", "--arg", "db=b"]) == 2
     assert "--arg db is given twice" in capsys.readouterr().err
+
+
+def test_rules_lists_every_rule_id(capsys, kx_home):
+    from kx_jupyter.qcheck import RULES
+
+    assert main(["check", "--rules"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(RULES)
+    assert "Q010  warning  operator from another language that means something else in q" in lines

@@ -103,7 +103,7 @@ def test_text_mode_prints_one_line_per_change_not_per_poll(capsys):
     view.flush()
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3  # the initial state, the first poll, the change
-    assert "nodes 1/2 running" in lines[1] and "nodes 2/2 running" in lines[2]
+    assert "1/2 nodes running" in lines[1] and "2/2 nodes running" in lines[2]
     view.finish({"status": "succeeded", "elapsed": 12.0})
     assert capsys.readouterr().out == ""  # the watcher thread that finishes prints nothing itself
     view.flush()
@@ -157,3 +157,15 @@ def test_detect_mode_terminal_is_text_and_a_preference_wins():
     assert detect_mode(Terminal()) == "text"
     assert detect_mode(Kernel()) in ("widget", "html")
     assert detect_mode(Kernel(), "text") == "text"
+
+
+def test_elapsed_time_moves_between_events_until_the_end():
+    view = StatusView("hdb-3", mode="html")
+    view.update(Event("nodes", "UPDATING", _nodes("PROVISIONING"), 100.0, "0/1 nodes running"))
+    view._clock_zero -= 30  # as if 30 s passed without an event
+    view.tick()
+    assert "elapsed 2m 10s" in view.to_html()
+    view.update(Event("done", "RUNNING", _nodes("RUNNING"), 131.0, "the cluster runs the pushed code"))
+    view._clock_zero -= 600
+    view.tick()
+    assert "elapsed 2m 11s" in view.to_html()  # a finished push keeps its duration

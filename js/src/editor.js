@@ -158,12 +158,18 @@ function render({ model, el: root }) {
       : diags.some((d) => d.severity === "warning") ? "warning" : "ok";
   };
   // Python replaced the text (another file, a reload): a fresh state, so undo cannot
-  // step back into the previous file, and any pending sync of the old text is dropped.
+  // step back into the previous file. Keys typed since the last sync belong to the text
+  // that was shown: they go to Python as a "draft" of that path, never into the new text.
+  let docPath = model.get("path");
   const onValue = () => {
     const text = model.get("value");
     if (text === view.state.doc.toString()) return;
-    clearTimeout(timer);
-    timer = null;
+    if (timer !== null) {
+      clearTimeout(timer);
+      timer = null;
+      model.send({ type: "draft", path: docPath, value: view.state.doc.toString() });
+    }
+    docPath = model.get("path");
     view.setState(makeState(text));
     showDiagnostics();
   };

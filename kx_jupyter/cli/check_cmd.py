@@ -35,6 +35,7 @@ def register(subparsers) -> None:
                         help="command-line argument the deployment passes, repeatable; checks keys, values and "
                         "what the code reads with .Q.opt .z.x")
     parser.add_argument("--json", action="store_true", help="print the diagnostics as a JSON list")
+    parser.add_argument("--rules", action="store_true", help="list every rule id with its severity and what it catches, then exit")
     parser.set_defaults(func=run)
 
 
@@ -56,10 +57,14 @@ def check_workspace(root: Path, init: str | None, args: dict | None) -> list:
 
 
 def run(ns) -> int:
-    from ..qcheck import format_json, format_text, has_errors
+    from ..qcheck import RULES, format_json, format_text, has_errors
 
+    if ns.rules:
+        for rule, (severity, title) in RULES.items():
+            print(f"{rule}  {severity:<7}  {title}")
+        return 0
     settings = _settings()
-    root = Path(ns.dir or settings.workspace).expanduser()
+    root = Path(ns.dir or settings.workspace).expanduser().resolve()
     if not root.is_dir():
         raise KxError(f"{root} is not a directory", hint="Pass the workspace directory: kx-jupyter check DIR")
     init = settings.init_script if ns.init is None else ns.init

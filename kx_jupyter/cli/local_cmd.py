@@ -63,14 +63,15 @@ def _start(args) -> int:
         return 0
     if args.foreground:
         def announce(info, plane):
-            runs = f"q ({plane.q_binary})" if plane.q_binary else "the offline q checker (no q binary found)"
-            print(f"local plane running at {info.endpoint} (state {state_dir}); nodes run {runs}. Ctrl-C stops it.", flush=True)
+            print(f"local plane running at {info.endpoint} (state {state_dir}); nodes run "
+                  f"{daemon.node_runtime(state_dir)}. Ctrl-C stops it.", flush=True)
 
         daemon.start(state_dir, port, foreground=True, node_start_seconds=settings.node_start_seconds,
                      q_binary=settings.q_binary, on_ready=announce)
         return 0
     info = daemon.start(state_dir, port, node_start_seconds=settings.node_start_seconds, q_binary=settings.q_binary)
     print(f"local plane running at {info.endpoint} (pid {info.pid}, state {state_dir})")
+    print(f"nodes run {daemon.node_runtime(state_dir)}")
     print('use it from any AWS client with: eval "$(kx-jupyter local env)"')
     return 0
 
@@ -84,6 +85,7 @@ def _status(args) -> int:
         print(f"local plane not running (state {state_dir})")
         return 1
     print(f"local plane running at {info.endpoint} (pid {info.pid}, region {info.region}, state {state_dir})")
+    print(f"nodes run {daemon.node_runtime(state_dir)}")
     return 0
 
 

@@ -19,7 +19,7 @@ from . import bundle as bundles
 from . import stage as staging
 from .aws_errors import calling, error_code
 from .diff import FileDiff, compare, read_zip
-from .history import FAILED, IN_PROGRESS, SUCCEEDED, TIMED_OUT, History, HistoryEntry
+from .history import FAILED, IN_PROGRESS, REFUSED, SUCCEEDED, TIMED_OUT, History, HistoryEntry
 from .polling import expected_seconds
 from .watch import Deployment, Event, Watch, code_matches, jsonable, node_view
 
@@ -178,15 +178,15 @@ class Engine:
     # -- plan
     def plan(self, cluster=None, env=None, src=None, init=None, args=None, strategy=None,
              force=False, check=True) -> Plan:
-        env, cluster = self.environment(env), self._cluster_name(cluster)
         init = self.settings.init_script if init is None else init
         strategy = strategy or self.settings.strategy
         bucket = self.bucket()
         built = bundles.build(src or self.settings.workspace, self.settings.max_bundle_mb)
-        diagnostics = self._check(built, init, args) if check else []
+        diagnostics = self._check(built, init, args) if check else []  # offline, before any connection
         if init and init not in built.files:
             raise KxError(f"the init script {init} is not in the bundle (files: {', '.join(sorted(built.files)[:8])})",
                           hint="Pass --init with a path relative to the workspace root, e.g. --init init.q.")
+        env, cluster = self.environment(env), self._cluster_name(cluster)
         key = staging.object_key(self.settings.code_prefix, built.sha256)
         request = self._request(env, cluster, {"s3Bucket": bucket, "s3Key": key}, init, args, strategy)
         desc = self._preflight(env, cluster, request)
@@ -250,7 +250,10 @@ class Engine:
         plan = self.plan(cluster, env, src, init, args, strategy, force, check)
         if dry_run:
             deployment = Deployment(plan.environment, plan.cluster, self._base_result(plan), on_event)
+            self._announce(plan, deployment)
             note = "" if plan.staged else " (s3ObjectVersion is added from the upload's answer)"
+            if plan.unchanged:
+                note += "; the cluster already runs this code, so a push changes nothing unless forced"
             deployment.emit(Event("update", plan.current.get("status", ""), [], 0.0,
                                   f"dry run: this request would be sent{note}; nothing was uploaded or changed"))
             deployment.finish("dry-run", request=plan.request)
@@ -277,7 +280,11 @@ class Engine:
         }
 
     def push(self, plan: Plan, wait: bool = True, on_event=None) -> Deployment:
-        """Stage, submit, then (``wait``) watch in a background thread; returns at once."""
+        """Stage, submit, then (``wait``) watch in a background thread; returns at once.
+
+        A plan carries one clientToken, so pushing the same plan again within the service's
+        10 minutes is a harmless repeat, never a second deployment.
+        """
         d = Deployment(plan.environment, plan.cluster, self._base_result(plan), on_event)
         start = time.time()
         self._announce(plan, d)
@@ -300,9 +307,9 @@ class Engine:
         try:
             self._submit(request)
         except KxError as exc:
-            self.history_db.finish(entry.id, "refused", exc.message)
+            self.history_db.finish(entry.id, REFUSED, exc.message)
             raise
-        d.emit(Event("update", "UPDATING", [], time.time() - start,
+        d.emit(Event("update", "", [], time.time() - start,
                      f"update accepted ({request['deploymentConfiguration']['deploymentStrategy']}, "
                      f"clientToken {request['clientToken']})"))
         if not wait:
@@ -373,9 +380,9 @@ class Engine:
         """Watch an update in progress (started here or elsewhere); never changes anything."""
         env, cluster = self.environment(env), self._cluster_name(cluster)
         desc = self.describe(env, cluster)
-        latest = self.history_db.entries(cluster, env, limit=1)
-        # the newest push, when its watch ended early (detached or timed out) and the update may go on
-        entry = latest[0] if latest and latest[0].outcome in (IN_PROGRESS, TIMED_OUT) else None
+        # the newest push that reached the cluster, when its watch ended early (detached or timed out)
+        reached = [e for e in self.history_db.entries(cluster, env, limit=10) if e.outcome != REFUSED]
+        entry = reached[0] if reached and reached[0].outcome in (IN_PROGRESS, TIMED_OUT) else None
         d = Deployment(env, cluster, {"code": entry.code() if entry else jsonable(desc.get("code")),
                                       "history_id": entry.id if entry else None, "reason": "", "log_tail": [],
                                       "nodes": [], "elapsed": 0.0}, on_event)

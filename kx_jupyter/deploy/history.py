@@ -22,6 +22,7 @@ IN_PROGRESS = "updating"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 TIMED_OUT = "timed-out"
+REFUSED = "refused"  # the service refused the update call: nothing reached the cluster
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pushes (
@@ -71,7 +72,7 @@ class HistoryEntry:
     client_token: str = ""
     kind: str = "push"              # push | rollback
     rollback_of: int | None = None
-    outcome: str = IN_PROGRESS      # updating | succeeded | failed | timed-out
+    outcome: str = IN_PROGRESS      # updating | succeeded | failed | timed-out | refused
     reason: str = ""
     duration: float | None = None
     finished_at: float | None = None

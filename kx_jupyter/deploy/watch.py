@@ -273,7 +273,7 @@ class Watch:
 
     def _fail(self, reason: str, outcome: str, status: str, desc: dict | None = None) -> None:
         elapsed = self._elapsed()
-        lines = tail(self.clients.logs, self.d.environment, self.d.cluster, int((self.pushed_at - 5) * 1000),
+        lines = tail(self.clients.logs, self.d.environment, self.d.cluster, int((self.pushed_at - 1) * 1000),
                      settings=self.settings)
         still = ""
         if desc and self.expected_code and desc.get("code") and not code_matches(desc.get("code"), self.expected_code):

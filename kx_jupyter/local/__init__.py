@@ -12,9 +12,9 @@ Admin routes (signed like any request; for tests and reliability suites):
 
 - ``GET /_kxlocal/health`` (unsigned): ``{"ok": true, "pid": N}``.
 - ``GET|POST|DELETE /_kxlocal/faults``: read, set or clear the fault plan for FinSpace
-  requests, a JSON object: ``throttle``/``error``/``drop``/``slow`` (shares 0-1 answering
-  ThrottlingException 429, InternalServerException 500, a dropped connection, or a delay of
-  ``slow_seconds``), ``sequence`` (list of those kinds or ``"ok"``, applied to the next
+  requests, a JSON object: ``throttle``/``error``/``drop``/``slow``/``drop_after`` (shares 0-1
+  answering ThrottlingException 429, InternalServerException 500, a dropped connection, a
+  delay of ``slow_seconds``, or carrying the request out and then dropping the connection), ``sequence`` (list of those kinds or ``"ok"``, applied to the next
   requests in order), ``operations`` (only these operation names). ``daemon.start(faults=...)``
   sets the initial plan.
 - ``GET /_kxlocal/counters``: ``{"appliedUpdates": {clientToken: n}, "requests": {operation: n}}``;

@@ -13,6 +13,7 @@ import json
 import re
 import secrets
 import string
+import threading
 import time
 
 from .wire import ApiError
@@ -80,13 +81,19 @@ class ControlPlane:
         self.objects = objects
         self.region = region
         self.wake = wake  # tells the reconciler there is new work
+        self.runs_q = False  # set by the server: nodes are q processes rather than the checker
+        self._token_lock = threading.Lock()  # a retry racing its original waits and then sees its result
 
     def handle(self, operation: str, params: dict) -> dict:
         token = params.get("clientToken")
         if token is None:
             return getattr(self, operation)(params)
+        with self._token_lock:
+            return self._handle_once(operation, token, params)
+
+    def _handle_once(self, operation: str, token: str, params: dict) -> dict:
         with self.store.tx() as db:
-            seen = self.store.find_token(db, operation, token, "")
+            seen = self.store.find_token(db, operation, token)
         if seen is not None:
             if seen["fingerprint"] == fingerprint(params):
                 return json.loads(seen["response"])
@@ -98,7 +105,7 @@ class ControlPlane:
             )
         result = getattr(self, operation)(params)
         with self.store.tx() as db:
-            self.store.remember_token(db, operation, token, "", fingerprint(params), result)
+            self.store.remember_token(db, operation, token, fingerprint(params), result)
         return result
 
     # environments ------------------------------------------------------------------------
@@ -298,6 +305,9 @@ class ControlPlane:
                 )
             if row["status"] != "RUNNING":
                 raise ApiError("ConflictException", f"cluster {name} is {row['status']} and cannot be updated", reason=f"Cluster is in {row['status']} state")
+            if db.execute("SELECT 1 FROM operations WHERE env_id=? AND cluster=? AND state='pending'", (env_id, name)).fetchone():
+                raise ApiError("ConflictException", f"a node of cluster {name} is being replaced; update when it is RUNNING",
+                               reason="node replacement in progress")
         self._check_code(params)
         current = json.loads(row["config"])
         spec = json.loads(row["spec"])
@@ -333,6 +343,8 @@ class ControlPlane:
             "SELECT port FROM nodes WHERE env_id=? AND cluster=? AND status='RUNNING' AND port IS NOT NULL ORDER BY position",
             (env_id, name),
         ).fetchone()
+        if node is None and self.runs_q:
+            raise ApiError("ConflictException", f"no node of cluster {name} is listening yet; retry shortly", reason="nodes starting")
         if node is None:
             raise ApiError(
                 "ConflictException",

@@ -48,6 +48,15 @@ def state_dir_of(settings) -> Path:
     return settings.home_path / "plane"
 
 
+def node_runtime(state_dir) -> str:
+    """What the running plane's nodes run, for status lines: ``q (<path>)`` or the checker."""
+    try:
+        q_binary = json.loads((Path(state_dir) / STATE_FILE).read_text()).get("q_binary")
+    except (OSError, ValueError):
+        return "unknown"
+    return f"q ({q_binary})" if q_binary else "the offline q checker (no q binary found)"
+
+
 def write_state_file(state_dir: Path, pid: int, port: int, q_binary: str | None) -> None:
     path = Path(state_dir) / STATE_FILE
     tmp = path.with_suffix(".tmp")

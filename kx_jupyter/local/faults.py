@@ -1,6 +1,7 @@
 """Deliberate failures on FinSpace requests, so retry and watch logic can be tested for real.
 
-A fault plan has per-request probabilities (``throttle``, ``error``, ``drop``, ``slow``) and/or
+A fault plan has per-request probabilities (``throttle``, ``error``, ``drop``, ``slow``,
+``drop_after``: the request is carried out, then the connection drops before the answer) and/or
 a ``sequence`` of faults applied to the next matching requests in order (deterministic
 tests). ``operations`` limits faults to the named operations; ``slow_seconds`` sets the delay.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 import random
 import threading
 
-KINDS = ("throttle", "error", "drop", "slow")
+KINDS = ("throttle", "error", "drop", "slow", "drop_after")
 
 
 class FaultPlanError(ValueError):

@@ -7,11 +7,13 @@ node is RUNNING once its runtime is ready and ``node_start_seconds`` have passed
 fails turns an update into a rollback to the previous code; the cluster then returns to
 RUNNING with a ``statusReason`` (the service has no UPDATE_FAILED). After a restart every
 pending operation is re-run from its first phase, so it settles the same way every time.
+A RUNNING node whose q process dies is restarted with the cluster's current code.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -23,6 +25,7 @@ from .api import args_dict, status_reason
 from .runtime import CheckerRuntime, start_runtime, unzip_bundle, write_tree
 
 START_TIMEOUT_SECONDS = 60.0
+CRASH_CHECK_SECONDS = 0.5
 
 
 def log_group(env_id: str, cluster: str) -> str:
@@ -43,6 +46,8 @@ class Reconciler:
         self.tick = tick
         self.runtimes: dict[str, object] = {}
         self._owners: dict[str, tuple[str, str]] = {}  # node id -> (environment id, cluster name)
+        self._unpublished: set[str] = set()  # resumed nodes whose port is not yet announced
+        self._last_crash_check = 0.0
         self._validators: dict[int, CheckerRuntime] = {}
         self._bundles: dict[tuple, dict[str, bytes]] = {}
         self._wake = threading.Event()
@@ -70,8 +75,8 @@ class Reconciler:
         while not self._stopping.is_set():
             try:
                 self.step()
-            except Exception as exc:  # keep the plane alive; the plane log shows what broke
-                print(f"reconciler error: {exc!r}", flush=True)
+            except Exception:  # keep the plane alive; the plane log shows what broke
+                logging.getLogger("kx_jupyter.local").exception("reconciler step failed")
             self._wake.wait(self.tick)
             self._wake.clear()
 
@@ -80,6 +85,38 @@ class Reconciler:
             self._advance(op)
         for node_id in list(self.runtimes):  # output of nodes outside any operation, e.g. after a restart
             self._drain(*self._owners[node_id], node_id)
+        for node_id in list(self._unpublished):
+            runtime = self.runtimes.get(node_id)
+            state = runtime.poll()[0] if runtime is not None else "gone"
+            if state == "ready":
+                with self.store.tx() as db:
+                    db.execute("UPDATE nodes SET port=? WHERE node_id=?", (runtime.port, node_id))
+            if state != "starting":
+                self._unpublished.discard(node_id)
+        if time.monotonic() - self._last_crash_check >= CRASH_CHECK_SECONDS:
+            self._last_crash_check = time.monotonic()
+            self._restart_crashed_nodes()
+
+    def _restart_crashed_nodes(self) -> None:
+        """A RUNNING node whose q process died is restarted with the cluster's code, as the service would."""
+        busy = {n for op in self.store.read("SELECT plan FROM operations WHERE state='pending'") for phase in json.loads(op["plan"]) for n in phase}
+        rows = self.store.read(
+            "SELECT n.node_id, n.env_id, n.cluster, c.config FROM nodes n JOIN clusters c "
+            "ON c.env_id=n.env_id AND c.name=n.cluster WHERE n.status='RUNNING' AND c.status='RUNNING'"
+        )
+        for row in rows:
+            runtime = self.runtimes.get(row["node_id"])
+            if row["node_id"] in busy or runtime is None or runtime.poll()[0] != "failed":
+                continue
+            self._stop_node(row["node_id"])  # also keeps its last output in the node log
+            self._log(row["env_id"], row["cluster"], row["node_id"], [f"{runtime.poll()[1]}: the node is restarted"])
+            with self.store.tx() as db:
+                db.execute("UPDATE nodes SET status='PROVISIONING', launch_time=NULL, port=NULL WHERE node_id=?", (row["node_id"],))
+                db.execute(
+                    "INSERT INTO operations(env_id, cluster, kind, state, plan, target, previous, created) "
+                    "VALUES (?, ?, 'replace', 'pending', ?, ?, 'null', ?)",
+                    (row["env_id"], row["cluster"], json.dumps([[row["node_id"]]]), row["config"], time.time()),
+                )
 
     # recovery ----------------------------------------------------------------------------
     def _recover(self) -> None:
@@ -159,8 +196,9 @@ class Reconciler:
         self.runtimes[node_id] = runtime
         self._owners[node_id] = (env_id, cluster)
         with self.store.tx() as db:
-            if keep_status:
-                db.execute("UPDATE nodes SET pid=?, port=? WHERE node_id=?", (runtime.pid, runtime.port, node_id))
+            if keep_status:  # resumed after a restart: the port is announced once q listens (see step)
+                db.execute("UPDATE nodes SET pid=?, port=NULL WHERE node_id=?", (runtime.pid, node_id))
+                self._unpublished.add(node_id)
             else:
                 db.execute(
                     "UPDATE nodes SET status='PROVISIONING', launch_time=NULL, pid=?, port=NULL WHERE node_id=?",
@@ -182,9 +220,20 @@ class Reconciler:
         if kind == "delete":
             return self._advance_delete(op, now)
         if op["phase_started"] is None:
+            removed = (json.loads(op["previous"]) or {}).get("removed") if kind == "replace" else None
+            if removed:  # DeleteKxClusterNode: the old node goes away as its replacement starts
+                self._log(env_id, cluster, removed, ["node deleted: it is being replaced"])
+                self._stop_node(removed)
+                shutil.rmtree(self.nodes_dir / removed, ignore_errors=True)
             try:
-                if op["phase"] < len(plan):
-                    for node_id in plan[op["phase"]]:
+                if op["phase"] < len(plan):  # stop the whole phase at once (FORCE: every node), then start it
+                    phase = plan[op["phase"]]
+                    with self.store.tx() as db:
+                        db.executemany("UPDATE nodes SET status='PROVISIONING', launch_time=NULL, port=NULL WHERE node_id=?",
+                                       [(n,) for n in phase])
+                    for node_id in phase:
+                        self._stop_node(node_id)
+                    for node_id in phase:
                         self._start_node(env_id, cluster, node_id, target)
                 elif kind == "update":  # NO_RESTART: check the new code without touching q
                     self._validators[op["id"]] = CheckerRuntime(
@@ -200,8 +249,11 @@ class Reconciler:
             validator = self._validators.get(op["id"])
             if validator is not None:
                 state, why = validator.poll()
-                if state == "failed":
+                if state == "failed":  # every node keeps running the old code; each log says why
                     self._validators.pop(op["id"], None)
+                    lines = [*validator.drain_log(), f"NO_RESTART code update refused: {why}"]
+                    for row in self.store.read("SELECT node_id FROM nodes WHERE env_id=? AND cluster=?", (env_id, cluster)):
+                        self._log(env_id, cluster, row["node_id"], lines)
                     return self._fail(op, None, why)
                 if state != "ready":
                     return

@@ -22,7 +22,12 @@ QHOME_ARCH_DIRS = ("l64", "l64arm", "m64", "l32")
 def find_q(configured: str = "") -> str | None:
     """The q executable to use: the configured one, ``$QHOME/<arch>/q``, or ``q`` on PATH."""
     if configured:
-        return configured if os.access(configured, os.X_OK) else None
+        if not (os.path.isfile(configured) and os.access(configured, os.X_OK)):
+            from ..errors import KxError
+
+            raise KxError(f"q_binary {configured} is not an executable file",
+                          hint="fix KxJupyter.q_binary, or set it to '' to use QHOME, PATH or the offline checker")
+        return configured
     qhome = os.environ.get("QHOME")
     if qhome:
         for arch in QHOME_ARCH_DIRS:
@@ -149,7 +154,7 @@ class QProcessRuntime:
             return ("failed", self._failed)
         code = self.proc.poll()
         if code is not None:
-            self._failed = f"q exited with code {code} while starting"
+            self._failed = f"q exited with code {code}"
             self._log.append(f"node start failed: {self._failed}")
             return ("failed", self._failed)
         try:

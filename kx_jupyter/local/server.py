@@ -19,7 +19,9 @@ import sys
 import threading
 import time
 import uuid
+from http import HTTPStatus
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from ..finspace.rules import validate
 from . import wire
@@ -31,29 +33,24 @@ REGION = "us-east-1"
 LOGS_TARGET_PREFIX = "Logs_20140328."
 
 
-def _json_response(start_response, status: int, body: dict, headers=()) -> list[bytes]:
+def _json_response(start_response, status: int, body: dict, headers=(), content_type="application/json") -> list[bytes]:
     data = json.dumps(body).encode()
     start_response(
-        f"{status} {_REASONS.get(status, 'Error')}",
-        [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *headers],
+        f"{status} {HTTPStatus(status).phrase}",
+        [("Content-Type", content_type), ("Content-Length", str(len(data))), *headers],
     )
     return [data]
-
-
-_REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
-            429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 class PlaneApp:
     """The WSGI application; holds no state of its own beyond counters and the fault plan."""
 
-    def __init__(self, plane, backends, credentials: dict, faults: Faults, reconciler=None):
+    def __init__(self, plane, backends, credentials: dict, faults: Faults):
         self.plane = plane
         self.backends = backends
         self.access_key = credentials["access_key"]
         self.secret_key = credentials["secret_key"]
         self.faults = faults
-        self.reconciler = reconciler
         self.requests: dict[str, int] = {}
         self._count_lock = threading.Lock()
 
@@ -97,13 +94,13 @@ class PlaneApp:
             code = "AccessDenied" if "not signed" in message else "SignatureDoesNotMatch"
             xml = (
                 '<?xml version="1.0" encoding="UTF-8"?>\n'
-                f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{uuid.uuid4()}</RequestId></Error>"
+                f"<Error><Code>{code}</Code><Message>{escape(message)}</Message><RequestId>{uuid.uuid4()}</RequestId></Error>"
             ).encode()
             start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(xml)))])
             return [xml]
         if service == "logs":
             return _json_response(start_response, 403, {"__type": "AccessDeniedException", "message": message},
-                                  [("Content-Type", "application/x-amz-json-1.1")])
+                                  content_type="application/x-amz-json-1.1")
         return _json_response(start_response, 403, {"message": message}, [("x-amzn-ErrorType", "AccessDeniedException")])
 
     def _count(self, operation: str) -> None:
@@ -138,6 +135,8 @@ class PlaneApp:
             if violations:
                 raise wire.ApiError("ValidationException", "; ".join(str(v) for v in violations))
             result = self.plane.handle(operation, params)
+            if fault == "drop_after":  # done, but the client never hears: its retry must not redo it
+                return self._drop(environ, start_response)
             data = wire.serialize_response(operation, result)
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data))),
                                       ("x-amzn-RequestId", request_id)])
@@ -195,9 +194,10 @@ class Plane:
         self.api = ControlPlane(self.store, self.backends, REGION)
         seed(self.store, self.backends, self.api)
         self.q_binary = find_q(q_binary)
+        self.api.runs_q = bool(self.q_binary)
         self.reconciler = Reconciler(self.store, self.backends, self.state_dir, node_start_seconds, self.q_binary)
         self.api.wake = self.reconciler.wake
-        self.app = PlaneApp(self.api, self.backends, self.credentials, Faults(faults), self.reconciler)
+        self.app = PlaneApp(self.api, self.backends, self.credentials, Faults(faults))
         handler = type("KeepAliveHandler", (MotoRequestHandler,), {"protocol_version": "HTTP/1.1"})  # reuse connections
         self.server = make_server("127.0.0.1", port, self.app, threaded=True, request_handler=handler)
         self.server.daemon_threads = True
@@ -227,11 +227,10 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     from ..errors import KxError
-    from .daemon import serve
+    from .daemon import node_runtime, serve
 
     def announce(info, plane):
-        runs = f"q ({plane.q_binary})" if plane.q_binary else "the offline q checker (no q binary found)"
-        print(f"kx-jupyter local plane listening on {info.endpoint}; nodes run {runs}", flush=True)
+        print(f"kx-jupyter local plane listening on {info.endpoint}; nodes run {node_runtime(plane.state_dir)}", flush=True)
 
     try:
         serve(Path(args.state_dir), args.port, args.node_start_seconds, args.q_binary,

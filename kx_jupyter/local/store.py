@@ -29,8 +29,8 @@ CREATE TABLE IF NOT EXISTS operations (
     kind TEXT NOT NULL, state TEXT NOT NULL, plan TEXT NOT NULL, phase INTEGER NOT NULL DEFAULT 0,
     phase_started REAL, target TEXT, previous TEXT, reason TEXT, client_token TEXT, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
-    operation TEXT NOT NULL, token TEXT NOT NULL, scope TEXT NOT NULL, fingerprint TEXT NOT NULL,
-    response TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (operation, token, scope));
+    operation TEXT NOT NULL, token TEXT NOT NULL, fingerprint TEXT NOT NULL,
+    response TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (operation, token));
 CREATE TABLE IF NOT EXISTS applied_updates (client_token TEXT PRIMARY KEY, count INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS node_logs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, log_group TEXT NOT NULL, stream TEXT NOT NULL,
@@ -94,17 +94,17 @@ class Store:
         db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
     # idempotency -----------------------------------------------------------------------
-    def find_token(self, db, operation: str, token: str, scope: str):
+    def find_token(self, db, operation: str, token: str):
+        """A client token's earlier request (account-wide per operation, as AWS scopes them)."""
         db.execute("DELETE FROM tokens WHERE created < ?", (time.time() - TOKEN_TTL_SECONDS,))
         return db.execute(
-            "SELECT fingerprint, response FROM tokens WHERE operation=? AND token=? AND scope=?",
-            (operation, token, scope),
+            "SELECT fingerprint, response FROM tokens WHERE operation=? AND token=?", (operation, token)
         ).fetchone()
 
-    def remember_token(self, db, operation: str, token: str, scope: str, fingerprint: str, response: dict) -> None:
+    def remember_token(self, db, operation: str, token: str, fingerprint: str, response: dict) -> None:
         db.execute(
-            "INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, ?, ?)",
-            (operation, token, scope, fingerprint, json.dumps(response), time.time()),
+            "INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, ?)",
+            (operation, token, fingerprint, json.dumps(response), time.time()),
         )
 
     def close(self) -> None:

@@ -26,7 +26,7 @@ CODE_ROOT = "/opt/kx/app/code"
 DATA_ROOTS = ("/opt/kx/app/db", "/opt/kx/app/shared")
 ARGS_PATH = "<args>"
 SCRIPT_SUFFIXES = (".q",)
-SKIP_DIRS = {".git", ".ipynb_checkpoints", "__pycache__", ".venv", "node_modules"}
+SKIP_DIRS = {"__pycache__", "node_modules"}  # and every hidden directory
 
 
 def _norm(name: str) -> str:
@@ -41,6 +41,8 @@ def _decode(data: bytes) -> str:
 
 
 class _Bundle:
+    """The bundle's files and directories, and each script's analysis, made once on demand."""
+
     def __init__(self, files: Mapping[str, bytes], scripts: Iterable[str]):
         self.files = {_norm(k): v for k, v in files.items() if not k.endswith("/")}
         self.dirs = set()
@@ -67,7 +69,7 @@ class _Bundle:
         return self.reports[name]
 
     def suggest(self, rel: str) -> str:
-        close = difflib.get_close_matches(rel, list(self.files), n=1, cutoff=0.6)
+        close = difflib.get_close_matches(rel, list(self.files), n=1, cutoff=0.8)
         return f" (did you mean {close[0]}?)" if close else ""
 
 
@@ -75,7 +77,8 @@ def check_bundle(files: Mapping[str, bytes], init_script: str | None, args: Mapp
     """Every diagnostic for a bundle: each q file, the init script and what it loads, the arguments.
 
     ``files`` maps zip-relative paths to contents; ``args`` are the deployment's command-line
-    arguments (``None``: unknown, so argument checks are skipped).
+    arguments (``None``: unknown, so argument checks are skipped); no ``init_script`` (None or
+    empty) skips the init script and load checks.
     """
     init = _norm(init_script) if init_script else None
     scripts = sorted(n for n in map(_norm, files) if n.endswith(SCRIPT_SUFFIXES) or n == init)
@@ -94,7 +97,11 @@ def check_bundle(files: Mapping[str, bytes], init_script: str | None, args: Mapp
 
 
 def check_dir(root: Path, init_script: str | None, args: Mapping[str, str] | None = None, files: Iterable[str] | None = None) -> list:
-    """``check_bundle`` over a directory; ``files`` (relative paths) limits it to what will be bundled."""
+    """``check_bundle`` over a directory: every non-hidden file, or only ``files`` (relative paths).
+
+    A push bundles what ``deploy.bundle.collect`` selects (``.kxignore``); pass its names as
+    ``files`` to check exactly that.
+    """
     root = Path(root)
     names = sorted(_norm(f) for f in files) if files is not None else _walk(root)
     contents = {}
@@ -179,7 +186,8 @@ def _run(bundle: _Bundle, name: str, cwd, stack: list, reached: set, out: list):
             out.append(diag("Q022", name, line, col, f"'{target}' is relative to a working directory set at run time, which cannot be checked offline"))
             continue
         if zone == "outside":
-            out.append(diag("Q024", name, line, col, f"'{target}' resolves to {full}, outside {CODE_ROOT} (the bundle), /opt/kx/app/db and /opt/kx/app/shared: a cluster has nothing else; load it from the bundle"))
+            fix = "load it from the bundle" if kind == "load" else "stay under those directories"
+            out.append(diag("Q024", name, line, col, f"'{target}' resolves to {full}, outside {CODE_ROOT} (the bundle), /opt/kx/app/db and /opt/kx/app/shared, and a cluster has nothing else: {fix}"))
         elif zone == "code":
             rel = full[len(CODE_ROOT) + 1:]
             if kind == "cd":

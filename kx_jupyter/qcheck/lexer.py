@@ -43,6 +43,10 @@ _TOKEN = re.compile(
     )""",
     re.X | re.A,
 )
+# A line without these needs only its brackets and semicolons (see _walk in source.py).
+_NEEDS_TOKENS = re.compile(r'["`/\x00]|==|!=|&&|\|\||[-+*]=|\.[zQ]\.|system|exit|\bset\b')
+_STRUCTURE = re.compile(r"[()\[\]{};]")
+_BRACKETS = re.compile(r"[()\[\]{}]")
 _STR_REST = re.compile(r'(?:[^"\\]|\\.)*\\?(")?')
 _ESCAPE = re.compile(r"\\([0-7]{3}|.?)")
 _VALID_ESCAPES = {'"', "\\", "n", "r", "t", ""}
@@ -84,6 +88,17 @@ def _escape_diags(body: str, line: int, col: int, path: str, out: list) -> None:
         else:
             hint = 'q knows \\" \\\\ \\n \\r \\t and \\NNN (octal); write \\\\ for a backslash'
         out.append(diag("Q004", path, line, col + m.start(), f"invalid escape {seq} in a string: {hint}"))
+
+
+# characters that arrive by pasting from documents and chat, with what was meant
+_LOOKALIKES = {"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u00a0": "a space", "\u2013": "-", "\u2212": "-"}
+
+
+def _name_char(c: str) -> str:
+    if 0xDC80 <= ord(c) <= 0xDCFF:  # a byte that is not UTF-8, kept by surrogateescape
+        return f"byte 0x{ord(c) - 0xDC00:02X} (not UTF-8)"
+    meant = f", probably pasted where {_LOOKALIKES[c]} was meant," if c in _LOOKALIKES else ""
+    return f"character {c!r} (U+{ord(c):04X}){meant}"
 
 
 def _describe(opener) -> str:
@@ -164,6 +179,21 @@ def lex(text: str, path: str = "<cell>") -> Lexed:
             in_string = None
             append(("str", "\n".join(parts)[:-1], sl, sc))
             pos = m.end()
+        if line.isascii() and not _NEEDS_TOKENS.search(line, pos):
+            # fast path: nothing on this line but brackets matters to any rule, and semicolons
+            # only inside a parameter list (counted by _walk)
+            params = "{[" in line or (stack and stack[-1][0] == "[")
+            for m in (_STRUCTURE if params else _BRACKETS).finditer(line, pos):
+                ch, col = m.group(), m.start() + 1
+                if ch == ";":
+                    append(("other", ch, lineno, col))
+                elif ch in "([{":
+                    stack.append((ch, lineno, col))
+                    append(("open", ch, lineno, col))
+                else:
+                    _close(ch, lineno, col, stack, path, diags)
+                    append(("close", ch, lineno, col))
+            continue
         for m in finditer(line, pos):
             kind = m.lastindex
             if kind == 6:
@@ -175,7 +205,7 @@ def lex(text: str, path: str = "<cell>") -> Lexed:
                 t = m.group(10)
                 if not t.isascii() or "\x00" in t:
                     bad = next(c for c in t if ord(c) > 127 or c == "\x00")
-                    diags.append(diag("Q006", path, lineno, col + t.index(bad), f"character {bad!r} (U+{ord(bad):04X}) outside a string or comment: q fails with 'char; remove it or put it in a string"))
+                    diags.append(diag("Q006", path, lineno, col + t.index(bad), f"{_name_char(bad)} outside a string or comment: q fails with 'char; remove it or put it in a string"))
                 if ":" in t or ";" in t or "," in t or "!" in t:  # the only punctuation the rules read
                     append(("other", t, lineno, col))
             elif kind == 8:

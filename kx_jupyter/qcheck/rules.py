@@ -13,7 +13,7 @@ RULES: dict[str, tuple[str, str]] = {
     # load-breaking: q refuses the file
     "Q001": ("error", "unterminated string"),
     "Q002": ("error", "bracket opened and never closed"),
-    "Q003": ("error", "closing bracket without a matching opener"),
+    "Q003": ("error", "closing bracket that matches no open bracket"),
     "Q004": ("error", "invalid escape in a string"),
     "Q005": ("error", "byte-order mark at the start of the file"),
     "Q006": ("error", "byte q refuses outside strings and comments"),

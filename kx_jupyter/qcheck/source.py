@@ -123,7 +123,8 @@ def _walk(toks: list, rep: FileReport, opt_vars: dict) -> None:
 
 def _param_count(toks, i, rep) -> None:
     count, content, level = 1, False, 0
-    for kind, text, _, _ in toks[i + 1:]:
+    for j in range(i + 1, len(toks)):
+        kind, text = toks[j][0], toks[j][1]
         if kind == "open":
             level += 1
         elif kind == "close":
@@ -179,6 +180,8 @@ def _system_call(toks, i, rep, at_load) -> None:
     built = nxt is not None and nxt[0] == "other" and nxt[1].startswith(",")
     if cmd in ("l", "cd") and built:
         rep.events.append((("load" if cmd == "l" else "cd"), None, line, col, at_load))
+    elif cmd == "p" and built:
+        _system_command(rep, cmd, "<built at run time>", line, col, at_load, f'system "{body}",...')
     else:
         _system_command(rep, cmd, arg, line, col, at_load, f'system "{body}"')
 

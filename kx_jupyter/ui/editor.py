@@ -24,7 +24,8 @@ class QEditor(anywidget.AnyWidget):
     """A q editor: ``value`` is the text, ``dirty`` says it differs from what was last saved.
 
     With ``file`` set, Ctrl/Cmd-S (or ``save()``) writes the text there atomically; callbacks
-    registered with ``on_save`` run after every save either way. A save that would overwrite
+    registered with ``on_save`` run after every save either way. Keys typed just before
+    ``load`` replaced the text reach the ``on_draft`` callbacks as (path, text). A save that would overwrite
     changes made on disk by someone else is refused once, with a message; saving again overwrites.
     """
 
@@ -44,6 +45,7 @@ class QEditor(anywidget.AnyWidget):
         self._saved = value
         self._warned_about: str | None = None  # the disk text a refused save warned about
         self._save_callbacks: list[Callable[[QEditor], None]] = []
+        self._draft_callbacks: list[Callable[[str, str], None]] = []
         super().__init__(value=value, path=path, **kwargs)
         self.observe(self._on_value, names="value")
         self.on_msg(self._on_message)
@@ -86,6 +88,10 @@ class QEditor(anywidget.AnyWidget):
     def on_save(self, callback: Callable[[QEditor], None]) -> None:
         self._save_callbacks.append(callback)
 
+    def on_draft(self, callback: Callable[[str, str], None]) -> None:
+        """``callback(path, text)``: edits of ``path`` that arrived after ``load`` showed another text."""
+        self._draft_callbacks.append(callback)
+
     @property
     def saved_text(self) -> str:
         return self._saved
@@ -95,10 +101,14 @@ class QEditor(anywidget.AnyWidget):
         self._check()
 
     def _on_message(self, _widget, content, _buffers) -> None:
-        if isinstance(content, dict) and content.get("type") == "save":
-            if isinstance(content.get("value"), str):
-                self.value = content["value"]
+        if not isinstance(content, dict) or not isinstance(content.get("value"), str):
+            return
+        if content.get("type") == "save":
+            self.value = content["value"]
             self.save()
+        elif content.get("type") == "draft" and isinstance(content.get("path"), str):
+            for callback in list(self._draft_callbacks):
+                callback(content["path"], content["value"])
 
     def _check(self) -> None:
         from kx_jupyter.qcheck import check_source

@@ -10,7 +10,6 @@ before the second one is read.
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
 from html import escape
 
 import ipywidgets as w
@@ -18,7 +17,7 @@ import ipywidgets as w
 from ..errors import KxError
 from ..finspace.rules import check_value
 from . import render as r
-from .editor import QEditor
+from .filepanel import FilePanel, Quiet, note_html
 from .view import StatusView
 from .workspace import Workspace
 
@@ -26,6 +25,7 @@ STRATEGIES = ("ROLLING", "FORCE")
 GP_ONLY_STRATEGY = "NO_RESTART"  # the API allows it on general-purpose clusters only
 PUSHABLE = "RUNNING"
 NARROW = {"description_width": "initial"}
+ERROR_FG, ERROR_BG = "#cf222e", "#ffebe9"
 
 
 def form(settings=None, engine=None) -> "KxForm":
@@ -41,10 +41,15 @@ def form(settings=None, engine=None) -> "KxForm":
     return KxForm(settings, engine)
 
 
-def _message_html(text: str, tone: str = "bad") -> str:
-    fg, bg = r._TONES[tone]
-    return (f'<div style="font-family:{r.FONT};font-size:12px;white-space:pre-wrap;color:{fg};background:{bg};'
-            f'padding:6px 10px;border-radius:4px">{escape(text)}</div>')
+def _error_html(text: str) -> str:
+    return (f'<div style="font-family:{r.FONT};font-size:12px;white-space:pre-wrap;color:{ERROR_FG};'
+            f'background:{ERROR_BG};padding:6px 10px;border-radius:4px">{escape(text)}</div>')
+
+
+def _clipped(text: str, limit: int = 40) -> str:
+    """Long text cut to fit a table cell; the whole of it shows on hover."""
+    shown = text if len(text) <= limit else text[: limit - 1] + "…"
+    return f'<span title="{escape(text)}">{escape(shown)}</span>'
 
 
 class ArgumentRow(w.HBox):
@@ -72,7 +77,7 @@ class ArgumentRow(w.HBox):
         return [str(v) for v in found]
 
 
-class KxForm(w.VBox):
+class KxForm(Quiet, w.VBox):
     """Environment/cluster pickers, a workspace file panel with the q editor, push, history."""
 
     def __init__(self, settings, engine):
@@ -80,12 +85,11 @@ class KxForm(w.VBox):
         self.engine = engine
         self.workspace = Workspace(settings.workspace)
         self.clusters: dict[str, dict] = {}
-        self.current_file: str | None = None
         self.busy = False
         self.deployment = None  # the last push or rollback started here
-        self._quiet = False
+        self._worker: threading.Thread | None = None  # the thread of that push or rollback
         self._arg_rows: list[ArgumentRow] = []
-        self._file_names: list[str] = []
+        self._args_edited = False  # until the user edits them, the rows follow the selected cluster
 
         # header: where to push
         self.env = w.Dropdown(description="Environment", style=NARROW, layout=w.Layout(width="260px"))
@@ -95,27 +99,8 @@ class KxForm(w.VBox):
         self.cluster_info = w.HTML()
         header = w.VBox([w.HBox([self.env, self.cluster, self.refresh_button]), self.cluster_info])
 
-        # code tab: files and the editor
-        self.files = w.Select(rows=14, layout=w.Layout(width="230px"))
-        self.file_name = w.Text(placeholder="new name, e.g. lib/x.q", layout=w.Layout(width="230px"))
-        self.new_button = w.Button(description="New", tooltip="Create the file named above", layout=w.Layout(width="60px"))
-        self.rename_button = w.Button(description="Rename", tooltip="Rename the open file to the name above",
-                                      layout=w.Layout(width="86px"))
-        self.delete_button = w.Button(description="Delete", tooltip="Delete the open file", layout=w.Layout(width="72px"))
-        self.confirm_delete = w.HBox()
-        self.editor = QEditor(value="", path="")
-        self.editor.layout = w.Layout(flex="1 1 auto", min_width="0")
-        self.save_button = w.Button(description="Save", icon="save", tooltip="Save the open file (Ctrl/Cmd-S)",
-                                    layout=w.Layout(width="90px"))
-        self.code_message = w.HTML()
-        file_panel = w.VBox([self.files, self.file_name,
-                             w.HBox([self.new_button, self.rename_button, self.delete_button], layout=w.Layout(width="230px")),
-                             self.confirm_delete],
-                            layout=w.Layout(width="240px", flex="0 0 240px"))
-        editor_panel = w.VBox([self.editor, w.HBox([self.save_button, self.code_message],
-                                                   layout=w.Layout(align_items="center"))],
-                              layout=w.Layout(flex="1 1 auto", min_width="0"))
-        code_tab = w.HBox([file_panel, editor_panel], layout=w.Layout(width="100%"))
+        # code tab: the workspace's q files and the editor
+        self.code = FilePanel(self.workspace, settings.init_script, self._on_files_changed, self._say)
 
         # push tab
         self.init_script = w.Dropdown(description="Init script", style=NARROW, layout=w.Layout(width="320px"))
@@ -133,7 +118,7 @@ class KxForm(w.VBox):
         self.confirm_push = w.HBox()
         push_tab = w.VBox([
             self.init_script,
-            w.HTML(f'<div style="font-family:{r.FONT};font-size:12px;color:{r.MUTED}">Command-line arguments</div>'),
+            w.HTML(note_html("Command-line arguments")),
             self.args_box, self.add_arg_button, self.strategy, self.review_diff,
             w.HBox([self.push_button, self.diff_button, self.push_reason], layout=w.Layout(align_items="center")),
             self.confirm_push, self.diff_area,
@@ -146,7 +131,7 @@ class KxForm(w.VBox):
                                         layout=w.Layout(width="110px"))
         history_tab = w.VBox([self.history_table, w.HBox([self.rollback_to, self.rollback_button])])
 
-        self.tabs = w.Tab(children=[code_tab, push_tab, history_tab])
+        self.tabs = w.Tab(children=[self.code, push_tab, history_tab])
         self.tabs.titles = ("Code", "Push", "History")
         self.message = w.HTML()
         self.activity = w.VBox()
@@ -157,13 +142,6 @@ class KxForm(w.VBox):
         self.refresh_button.on_click(lambda _: self.refresh())
         self.env.observe(self._on_env, names="value")
         self.cluster.observe(self._on_cluster, names="value")
-        self.files.observe(self._on_file, names="value")
-        self.new_button.on_click(self._on_new)
-        self.rename_button.on_click(self._on_rename)
-        self.delete_button.on_click(self._on_delete)
-        self.save_button.on_click(lambda _: self.editor.save())
-        self.editor.on_save(self._on_saved)
-        self.editor.observe(lambda _: self._update_state(), names=["dirty", "diagnostics"])
         self.add_arg_button.on_click(lambda _: self.add_argument())
         self.strategy.observe(lambda _: self._update_state(), names="value")
         self.init_script.observe(lambda _: self._update_state(), names="value")
@@ -175,17 +153,9 @@ class KxForm(w.VBox):
 
     # -- small helpers ----------------------------------------------------------------------
 
-    @contextmanager
-    def _quietly(self):
-        """Change pickers' options without their observers reacting to the intermediate values."""
-        self._quiet, was = True, self._quiet
-        try:
-            yield
-        finally:
-            self._quiet = was
-
-    def _say(self, text: str = "", tone: str = "bad") -> None:
-        self.message.value = _message_html(text, tone) if text else ""
+    def _say(self, error: str = "") -> None:
+        """Show (or with no text, clear) the one error line under the tabs."""
+        self.message.value = _error_html(error) if error else ""
 
     @property
     def selected(self) -> dict | None:
@@ -196,11 +166,7 @@ class KxForm(w.VBox):
     def refresh(self) -> None:
         """Reload the file list, environments and clusters (keeping the selections)."""
         self._say()
-        self._reload_files(select=self.current_file)
-        if self.current_file and not self.editor.dirty and self.workspace.path(self.current_file).exists():
-            on_disk = self.workspace.read(self.current_file)
-            if on_disk != self.editor.saved_text:  # changed by another tool; nothing unsaved here to lose
-                self.editor.load(on_disk, self.current_file, file=self.workspace.path(self.current_file))
+        self.code.reload()
         try:
             envs = self.engine.environments()
         except KxError as exc:
@@ -252,15 +218,18 @@ class KxForm(w.VBox):
             self.strategy.value = wanted
         self.diff_area.value = ""
         self.confirm_push.children = ()
-        self._show_cluster_details()
+        state = self._show_cluster_details()
+        if not self._args_edited:  # start from what the cluster runs, so no argument is dropped by accident
+            self._set_arguments({a.get("key", ""): a.get("value", "") for a in state.get("commandLineArguments") or []})
         self._load_history()
         self._update_state()
 
-    def _show_cluster_details(self) -> None:
+    def _show_cluster_details(self) -> dict:
+        """Show the selected cluster's state (status, type, nodes, init script, arguments) and return it."""
         cluster = self.selected
         if cluster is None:
-            self.cluster_info.value = f'<span style="font-family:{r.FONT};color:{r.MUTED}">no cluster in this environment</span>'
-            return
+            self.cluster_info.value = note_html("no cluster in this environment")
+            return {}
         try:
             state = self.engine.status(cluster["clusterName"], self.env.value)
         except KxError as exc:
@@ -277,148 +246,59 @@ class KxForm(w.VBox):
             parts.append(f"<b>cannot take an update now</b>{escape(reason)}")
         self.cluster_info.value = (f'<div style="font-family:{r.FONT};font-size:12px;color:{r.FG};padding:2px 0 6px">'
                                    + " · ".join(p for p in parts if p) + "</div>")
+        return state
 
-    # -- workspace files and the editor ----------------------------------------------------
+    # -- workspace files ---------------------------------------------------------------------
 
-    def _reload_files(self, select: str | None) -> None:
-        names = self._file_names = self.workspace.files()
-        select = select if select in names else (self.current_file if self.current_file in names else None)
-        if select is None and names:
-            init = self.settings.init_script
-            select = init if init in names else names[0]
-        with self._quietly():
-            self.files.options = [(self._file_label(n), n) for n in names]
-            self.files.value = select
-            init_keep = self.init_script.value if self.init_script.value in names else (
-                self.settings.init_script if self.settings.init_script in names else (names[0] if names else None))
-            self.init_script.options = names
-            self.init_script.value = init_keep
-        if select != self.current_file or select is None:
-            self._open(select)
-        self._update_state()
-
-    def _file_label(self, name: str) -> str:
-        unsaved = name in self.workspace.drafts or (name == self.current_file and self.editor.dirty)
-        return f"● {name}" if unsaved else name
-
-    def _relabel_files(self) -> None:
-        """Mark files with unsaved edits (●) in the list."""
-        labels = [(self._file_label(n), n) for n in self._file_names]
-        if labels != list(self.files.options):
+    def _on_files_changed(self) -> None:
+        """The init script picker follows the file list; Push follows unsaved state and errors."""
+        names = self.code.names
+        keep = self.init_script.value if self.init_script.value in names else (
+            self.settings.init_script if self.settings.init_script in names else (names[0] if names else None))
+        if list(self.init_script.options) != names or self.init_script.value != keep:
             with self._quietly():
-                value = self.files.value
-                self.files.options = labels
-                self.files.value = value
-
-    def _keep_draft(self) -> None:
-        """Remember the open file's unsaved text before the editor shows another file."""
-        if self.current_file is None:
-            return
-        if self.editor.dirty:
-            self.workspace.drafts[self.current_file] = self.editor.value
-        else:
-            self.workspace.drafts.pop(self.current_file, None)
-
-    def _open(self, name: str | None) -> None:
-        self._keep_draft()
-        self.current_file = name
-        if name is None:
-            self.editor.load("", "", file=None)
-            self.editor.layout.display = "none"
-            self.code_message.value = (f'<span style="font-family:{r.FONT};color:{r.MUTED}">the workspace '
-                                       f"{escape(str(self.workspace.root))} has no q files: type a name and press New</span>")
-            return
-        self.editor.layout.display = None
-        self.code_message.value = ""
-        self.editor.load(self.workspace.read(name), name, file=self.workspace.path(name))
-        draft = self.workspace.drafts.get(name)
-        if draft is not None and draft != self.editor.value:
-            self.editor.value = draft  # the unsaved text comes back, still marked unsaved
-
-    def _on_file(self, change) -> None:
-        if not self._quiet and change["new"] != self.current_file:
-            self._open(change["new"])
-            self._relabel_files()
-            self._update_state()
-
-    def _on_saved(self, _editor) -> None:
-        if self.current_file:
-            self.workspace.drafts.pop(self.current_file, None)
-            self.code_message.value = f'<span style="font-family:{r.FONT};color:{r.MUTED}">saved {escape(self.current_file)}</span>'
+                self.init_script.options = names
+                self.init_script.value = keep
         self._update_state()
-
-    def _file_action(self, action) -> None:
-        self._say()
-        try:
-            action()
-        except (KxError, OSError) as exc:
-            self._say(str(exc))
-
-    def _on_new(self, _button) -> None:
-        def create():
-            name = self.workspace.create(self.file_name.value)
-            self.file_name.value = ""
-            self._reload_files(select=name)
-        self._file_action(create)
-
-    def _on_rename(self, _button) -> None:
-        def rename():
-            if self.current_file is None:
-                raise KxError("no file is open", hint="Pick a file in the list first.")
-            self._keep_draft()
-            old = self.current_file
-            new = self.workspace.rename(old, self.file_name.value)
-            self.current_file = None  # its draft, if any, moved with it
-            self.file_name.value = ""
-            self._reload_files(select=new)
-            self.code_message.value = f'<span style="font-family:{r.FONT};color:{r.MUTED}">renamed {escape(old)} to {escape(new)}</span>'
-        self._file_action(rename)
-
-    def _on_delete(self, _button) -> None:
-        name = self.current_file
-        if name is None:
-            return
-        yes = w.Button(description=f"Delete {name}", button_style="danger", layout=w.Layout(width="auto"))
-        no = w.Button(description="Keep", layout=w.Layout(width="60px"))
-
-        def delete(_):
-            self.confirm_delete.children = ()
-            self.current_file = None
-            self._file_action(lambda: (self.workspace.delete(name), self._reload_files(select=None)))
-
-        yes.on_click(delete)
-        no.on_click(lambda _: setattr(self.confirm_delete, "children", ()))
-        self.confirm_delete.children = (yes, no)
 
     # -- arguments -------------------------------------------------------------------------
 
     def add_argument(self, key: str = "", value: str = "") -> ArgumentRow:
-        row = ArgumentRow(self._update_state, self._remove_argument, key, value)
+        """A new argument row; from now on picking another cluster keeps the rows as they are."""
+        row = ArgumentRow(self._on_arguments_edited, self._remove_argument, key, value)
         self._arg_rows.append(row)
         self.args_box.children = tuple(self._arg_rows)
-        self._update_state()
+        self._on_arguments_edited()
         return row
+
+    def _set_arguments(self, args: dict[str, str]) -> None:
+        """Rows showing a cluster's current arguments (not an edit: another cluster replaces them)."""
+        self._arg_rows = [ArgumentRow(self._on_arguments_edited, self._remove_argument, k, v) for k, v in args.items()]
+        self.args_box.children = tuple(self._arg_rows)
+
+    def _on_arguments_edited(self) -> None:
+        self._args_edited = True
+        self._update_state()
 
     def _remove_argument(self, row: ArgumentRow) -> None:
         self._arg_rows.remove(row)
         self.args_box.children = tuple(self._arg_rows)
-        self._update_state()
+        self._on_arguments_edited()
 
     def arguments(self) -> dict[str, str]:
         return {row.key.value.strip(): row.value.value for row in self._arg_rows if not row.empty}
 
-    def _argument_problems(self) -> list[str]:
-        problems, seen = [], set()
-        for i, row in enumerate(self._arg_rows, 1):
+    def _row_problems(self) -> list[list[str]]:
+        """What is wrong with each argument row (the API's patterns, repeated keys)."""
+        out, seen = [], set()
+        for row in self._arg_rows:
             found = row.problems()
             key = row.key.value.strip()
             if not row.empty and key in seen:
                 found.append(f"key '{key}' is given twice")
             seen.add(key)
-            row.problem.value = (f'<span style="font-family:{r.FONT};font-size:12px;color:#cf222e">'
-                                 f"{escape('; '.join(found))}</span>") if found else ""
-            problems += [f"argument {i}: {p}" for p in found]
-        return problems
+            out.append(found)
+        return out
 
     # -- push state --------------------------------------------------------------------------
 
@@ -432,26 +312,29 @@ class KxForm(w.VBox):
             problems.append("pick a cluster")
         elif cluster.get("status") != PUSHABLE:
             problems.append(f"{cluster['clusterName']} is {cluster.get('status')}: it cannot take an update now")
-        unsaved = sorted(set(self.workspace.drafts) | ({self.current_file} if self.editor.dirty and self.current_file else set()))
+        unsaved = self.code.unsaved()
         if unsaved:
             problems.append(f"save {', '.join(unsaved)} first")
-        if any(d.get("severity") == "error" for d in self.editor.diagnostics) and self.current_file:
-            problems.append(f"fix the q errors in {self.current_file}")
+        if self.code.has_errors():
+            problems.append(f"fix the q errors in {self.code.current_file}")
         if not self.init_script.value:
             problems.append("the workspace needs a q file to use as the init script")
-        problems += self._argument_problems()
+        for i, found in enumerate(self._row_problems(), 1):
+            problems += [f"argument {i}: {p}" for p in found]
         return problems
 
     def _update_state(self) -> None:
+        """Enable or disable Push and Roll back, say why, and mark the argument rows at fault."""
         problems = self.push_problems()
         self.push_button.disabled = bool(problems)
         self.diff_button.disabled = self.selected is None
-        self.push_reason.value = (f'<span style="font-family:{r.FONT};font-size:12px;color:{r.MUTED}">'
-                                    f"{escape('; '.join(problems))}</span>") if problems else ""
+        self.push_reason.value = note_html("; ".join(problems)) if problems else ""
+        for row, found in zip(self._arg_rows, self._row_problems()):
+            row.problem.value = (f'<span style="font-family:{r.FONT};font-size:12px;color:{ERROR_FG}">'
+                                 f"{escape('; '.join(found))}</span>") if found else ""
         cluster = self.selected
         self.rollback_button.disabled = (self.busy or cluster is None or cluster.get("status") != PUSHABLE
                                          or self.rollback_to.value is None)
-        self._relabel_files()
 
     # -- push, diff, rollback --------------------------------------------------------------
 
@@ -496,10 +379,11 @@ class KxForm(w.VBox):
         self.confirm_push.children = (go, cancel)
 
     def _on_rollback(self, _button) -> None:
-        to, cluster, env = self.rollback_to.value, self.cluster.value, self.env.value
-        if self.busy or to is None or cluster is None:
+        choice, cluster, env = self.rollback_to.value, self.cluster.value, self.env.value
+        if self.busy or choice is None or cluster is None:
             return
-        self._run(f"rollback of {cluster} to #{to}",
+        to = choice or None  # 0: the engine picks the newest good push that differs from what runs now
+        self._run(f"rollback of {cluster}" + (f" to #{to}" if to else ""),
                   lambda on_event: self.engine.rollback(cluster, to=to, env=env, wait=True, on_event=on_event))
 
     def _run(self, title: str, start) -> None:
@@ -524,13 +408,28 @@ class KxForm(w.VBox):
                 self.busy = False
                 self._load_clusters()
 
-        threading.Thread(target=work, name=f"kx-form-{title}", daemon=True).start()
+        self._worker = threading.Thread(target=work, name=f"kx-form-{title}", daemon=True)
+        self._worker.start()
+
+    def wait(self, timeout: float | None = None) -> dict | None:
+        """Block until the push or rollback started here and the refresh after it have ended.
+
+        For code that drives the form (a notebook cell, a test): returns the ``Deployment.result``
+        of the last push or rollback that started (a refused one shows why in ``message``).
+        """
+        if self._worker is not None:
+            self._worker.join(timeout)
+        return self.deployment.result if self.deployment is not None else None
 
     # -- history ------------------------------------------------------------------------------
 
     def _load_history(self) -> None:
         cluster = self.cluster.value
-        entries = self.engine.history(cluster, self.env.value, limit=50) if cluster else []
+        try:
+            entries = self.engine.history(cluster, self.env.value, limit=50) if cluster else []
+        except KxError as exc:
+            self._say(str(exc))
+            entries = []
         if not entries:
             self.history_table.value = (f'<div style="font-family:{r.FONT};color:{r.MUTED};padding:6px 0">'
                                         f"no pushes to {escape(cluster or 'this cluster')} recorded yet</div>")
@@ -538,10 +437,12 @@ class KxForm(w.VBox):
             headers = ["#", "when (UTC)", "kind", "outcome", "took", "bundle", "init", "arguments", "by"]
             rows = [[str(e.id), r.timestamp(e.started_at), e.kind + (f" of #{e.rollback_of}" if e.rollback_of else ""),
                      r.badge(e.outcome), r.duration(e.duration), (e.bundle_sha256 or "")[:12], e.init_script or "",
-                     " ".join(f"{k}={v}" for k, v in e.arguments.items()), e.user] for e in entries]
-            self.history_table.value = r.table_html(headers, rows, raw_columns=frozenset({3}))
-        choices = [(f"#{e.id} · {r.timestamp(e.started_at)} · {(e.bundle_sha256 or '')[:12]}", e.id)
-                   for e in entries if e.outcome == "succeeded"]
+                     _clipped(" ".join(f"{k}={v}" for k, v in e.arguments.items())), e.user] for e in entries]
+            self.history_table.value = ('<div style="overflow-x:auto;max-width:100%">'
+                                        + r.table_html(headers, rows, raw_columns=frozenset({3, 7})) + "</div>")
+        good = [(f"#{e.id} · {r.timestamp(e.started_at)} · {(e.bundle_sha256 or '')[:12]}", e.id)
+                for e in entries if e.outcome == "succeeded"]
+        choices = [("the previous good push", 0)] + good if good else []
         with self._quietly():
             self.rollback_to.options = choices
-            self.rollback_to.value = choices[0][1] if choices else None
+            self.rollback_to.value = 0 if choices else None

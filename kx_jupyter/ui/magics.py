@@ -17,7 +17,6 @@ import functools
 import json
 import shlex
 import threading
-import time
 from pathlib import Path
 
 from IPython.core.error import UsageError
@@ -153,9 +152,14 @@ class _Fanout:
         for view in self._views():
             view.flush()
 
+    def tick(self) -> None:
+        for view in self._views():
+            view.tick()
+
 
 class _Watched:
-    """A deployment this shell follows: its views, and the finisher that shows the summary."""
+    """A deployment this shell follows: its views, and the "finisher" thread that keeps their
+    elapsed time moving and shows the summary at the end."""
 
     def __init__(self, deployment, fanout: _Fanout):
         self.deployment = deployment
@@ -163,6 +167,9 @@ class _Watched:
         self.finisher = threading.Thread(target=self._finish, name=f"kx-view-{deployment.cluster}", daemon=True)
 
     def _finish(self) -> None:
+        while not self.deployment.done:
+            self.deployment.wait(timeout=1.0)
+            self.fanout.tick()
         self.deployment.wait()
         self.fanout.finish(self.deployment.result)
 
@@ -228,9 +235,12 @@ class KxMagics(Magics):
         fanout.add(view)
 
         def on_event(event):
-            if not view.shown and threading.get_ident() == owner and not (background and view.mode == "text"):
-                view.show()
+            in_cell = threading.get_ident() == owner
             fanout(event)
+            if not view.shown and in_cell and not (background and view.mode == "text"):
+                view.show()
+            if in_cell:  # text views may print here; a watcher thread never does
+                fanout.flush()
 
         try:
             deployment = start(on_event)
@@ -307,22 +317,9 @@ class KxMagics(Magics):
             if ns.json:
                 return deployment.result
             return _request_view(deployment)
-        started = time.time()
-        plan = engine.plan(**kwargs)
-        return self._follow(lambda on_event: self._push(engine, plan, started, wait, on_event),
+        plan = engine.plan(**kwargs)  # check, bundle, preflight: a refusal here is a UsageError, no view
+        return self._follow(lambda on_event: engine.push(plan, wait=wait, on_event=on_event),
                             plan.cluster, background=ns.background)
-
-    @staticmethod
-    def _push(engine, plan, started, wait, on_event):
-        from ..deploy import Event
-
-        bundle = plan.bundle
-        status = plan.current.get("status", "")
-        findings = f"{len(plan.diagnostics)} checker note{'s' if len(plan.diagnostics) != 1 else ''}"
-        on_event(Event("check", status, [], time.time() - started, f"q check passed ({findings})"))
-        on_event(Event("bundle", status, [], time.time() - started,
-                       f"bundle {bundle.sha256[:12]}, {len(bundle.files)} files, {r.size(bundle.size)}"))
-        return engine.push(plan, wait=wait, on_event=on_event)
 
     @cell_magic
     @user_errors
@@ -460,10 +457,14 @@ def _status_or_none(engine, cluster: str, env: str):
 
 
 def _code_version(code) -> str:
-    """The bundle a cluster runs, as 'name@version': short enough for a table cell."""
+    """The bundle a cluster runs as 'name@version', short enough for a table cell (content-addressed
+    names shortened to 12 hex digits, like git)."""
     if not code or not code.get("s3Key"):
         return "—"
     name = code["s3Key"].rsplit("/", 1)[-1]
+    stem = name[:-4] if name.endswith(".zip") else name
+    if len(stem) == 64 and all(c in "0123456789abcdef" for c in stem):
+        name = stem[:12]
     version = code.get("s3ObjectVersion")
     return f"{name}@{version[:8]}" if version else name
 
@@ -492,7 +493,7 @@ def _state_view(state: dict) -> r.Rich:
     grid = "".join(f'<div style="color:{r.MUTED}">{r.escape(k)}</div><div>{r.escape(str(v))}</div>' for k, v in fields)
     html = (
         f'<div style="font-family:{r.FONT};font-size:13px;color:{r.FG};border:1px solid {r.BORDER};'
-        f'border-radius:6px;padding:12px 14px;max-width:760px"><div style="margin-bottom:8px">'
+        f'border-radius:6px;padding:12px 14px;max-width:880px;line-height:1.45"><div style="margin-bottom:8px">'
         f"<b>{r.escape(title)}</b> {r.badge(state.get('status', ''))}</div>"
         f'<div style="display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin-bottom:8px">{grid}</div>'
         + (r.table_html(["node", "zone", "status", "launched (UTC)"],

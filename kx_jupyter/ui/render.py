@@ -40,7 +40,7 @@ def tone(status: str) -> str:
 def badge(status: str) -> str:
     fg, bg = _TONES[tone(status)]
     return (
-        f'<span style="display:inline-block;padding:1px 8px;border-radius:10px;font-size:11px;'
+        f'<span style="display:inline-block;padding:1px 8px;border-radius:10px;font-size:11px;line-height:16px;'
         f'font-weight:600;letter-spacing:.02em;color:{fg};background:{bg}">{escape(status or "—")}</span>'
     )
 
@@ -102,7 +102,7 @@ def table_html(headers: list[str], rows: list[list[str]], *, raw_columns: frozen
         )
         body.append(f"<tr>{tds}</tr>")
     return (
-        f'<table style="border-collapse:collapse;font-family:{FONT};font-size:12px;color:{FG};margin:2px 0">'
+        f'<table style="border-collapse:collapse;font-family:{FONT};font-size:12px;line-height:1.4;color:{FG};margin:2px 0">'
         f"<thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+import time
 from collections.abc import Mapping
 from html import escape
 
@@ -79,6 +80,7 @@ class StatusView:
         self._shown = False
         self._last_line_key = None
         self._summary_pending = False
+        self._clock_zero: float | None = None  # time.monotonic() when elapsed was 0
 
     @classmethod
     def create(cls, title: str = "", *, mode: str = "auto", shell=None) -> "StatusView":
@@ -101,10 +103,20 @@ class StatusView:
             if event.nodes:
                 self.nodes = [dict(n) for n in event.nodes]
             self.elapsed = max(self.elapsed, float(event.elapsed or 0.0))
+            self._clock_zero = time.monotonic() - self.elapsed
             if event.message:
                 self.message = event.message
             if event.reason:
                 self.reason = event.reason
+        self._redraw()
+
+    def tick(self) -> None:
+        """Advance the elapsed time between events (the engine emits on changes only, and an
+        update can sit in one state for minutes); a watcher thread calls it every second."""
+        with self._lock:
+            if self.outcome or self._clock_zero is None or self.mode == "text":
+                return
+            self.elapsed = time.monotonic() - self._clock_zero
         self._redraw()
 
     def finish(self, result: Mapping) -> None:
@@ -219,11 +231,11 @@ class StatusView:
             parts = [f"[{r.duration(self.elapsed):>7}]", self._headline()]
             if self.cluster_status:
                 parts.append(f"cluster {self.cluster_status}")
-            if self.nodes:
-                running = sum(1 for n in self.nodes if n.get("status") == "RUNNING")
-                parts.append(f"nodes {running}/{len(self.nodes)} running")
             if self.message and not self.outcome:
                 parts.append(self.message)
+            elif self.nodes:
+                running = sum(1 for n in self.nodes if n.get("status") == "RUNNING")
+                parts.append(f"nodes {running}/{len(self.nodes)} running")
             return " · ".join(parts)
 
     def _summary_rows(self) -> list[tuple[str, str]]:
@@ -289,7 +301,7 @@ class StatusView:
         return (
             f'<div class="kx-status-view" style="font-family:{r.FONT};font-size:13px;color:{r.FG};'
             f"background:{r.PANEL};border:1px solid {r.BORDER};border-left:4px solid {accent};"
-            f'border-radius:6px;padding:12px 14px;max-width:760px">'
+            f'border-radius:6px;padding:12px 14px;max-width:880px;line-height:1.45">'
             f"{header}{self._phases_html()}{self._nodes_html()}{self._footer_html(accent)}</div>"
         )
 
@@ -324,12 +336,12 @@ class StatusView:
     def _footer_html(self, accent: str) -> str:
         parts = [f'<div style="margin-top:10px;font-weight:600;color:{accent}">{escape(self._headline())}</div>']
         if self.message and self.outcome in ("", "detached", "unchanged"):
-            parts.append(f'<div style="color:{r.MUTED};margin-top:2px">{escape(self.message)}</div>')
+            parts.append(f'<div style="color:{r.MUTED};margin-top:2px;white-space:pre-line">{escape(self.message)}</div>')
         rows = self._summary_rows()
         if rows:
             cells = "".join(
                 f'<div style="color:{r.MUTED}">{escape(k)}</div>'
-                f'<div style="font-family:{r.MONO};font-size:12px;word-break:break-all">{escape(v)}</div>'
+                f'<div style="font-family:{r.MONO};font-size:12px;overflow-wrap:anywhere">{escape(v)}</div>'
                 for k, v in rows
             )
             parts.append(f'<div style="display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin-top:6px">{cells}</div>')

@@ -63,8 +63,8 @@ class LabServer:
     kx_home: Path
     env: dict
 
-    def page_url(self, path: str) -> str:
-        return f"{self.url}{path}?token={self.token}"
+    def page_url(self, path: str, query: str = "") -> str:
+        return f"{self.url}{path}?token={self.token}{'&' + query if query else ''}"
 
 
 def _wait_for_server(runtime_dir: Path, proc: subprocess.Popen, token: str, log: Path, deadline: float) -> str:
@@ -227,7 +227,10 @@ class LabPage:
         nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
         path = self.server.root / name
         nbformat.write(nb, path)
-        self.page.goto(self.server.page_url(f"/lab/tree/{name}" if app == "lab" else f"/notebooks/{name}"))
+        if app == "lab":  # `reset`: do not reopen the notebooks of earlier tests from the saved layout
+            self.page.goto(self.server.page_url(f"/lab/tree/{name}", "reset"))
+        else:
+            self.page.goto(self.server.page_url(f"/notebooks/{name}"))
         self.page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", timeout=60_000)
         self.wait_for_kernel_idle()
         return path

@@ -23,7 +23,7 @@ def test_edit_check_set_an_argument_and_push_to_the_three_node_cluster(lab, shot
     (ws / "lib").mkdir(parents=True)
     (ws / "init.q").write_text(f"/ entry point of the cluster, pushed from {app}\n\\l lib/analytics.q\n")
     (ws / "lib" / "analytics.q").write_text("/ analytics used by init.q\n")
-    db_dir = f"/opt/kx/hdb_{app}"  # "-" is not allowed in argument values
+    arg_key, db_dir = f"dbdir_{app}", f"/opt/kx/hdb_{app}"  # "-" is not allowed in argument values
 
     lab.open_notebook(f"form-{app}.ipynb", [FORM_CELL.format(workspace=ws.name)], app=app)
     lab.run_all_cells()
@@ -47,14 +47,16 @@ def test_edit_check_set_an_argument_and_push_to_the_three_node_cluster(lab, shot
     page.locator(".kx-qeditor-dirty").wait_for(state="hidden", timeout=10_000)
     assert (ws / "lib" / "analytics.q").read_text().endswith("mavgn:{[n;x] n mavg x}")
 
-    # set an argument, pick the three-node cluster
+    # pick the three-node cluster: its current arguments fill the rows; add one
     form.locator(".lm-TabBar-tab", has_text="Push").click()
-    form.get_by_role("button", name="Add argument").click()
-    form.locator("input[placeholder='key']").fill("dbdir")
-    form.locator("input[placeholder='value']").fill(db_dir)
     cluster_picker = form.locator(".widget-dropdown", has_text="Cluster").locator("select")
     cluster_picker.select_option(label="hdb-3 · HDB · RUNNING")
     form.get_by_text("3 nodes").wait_for(timeout=15_000)
+    form.locator("input[placeholder='key']").first.wait_for(timeout=15_000)
+    current_args = form.locator("input[placeholder='key']").count()
+    form.get_by_role("button", name="Add argument").click()
+    form.locator("input[placeholder='key']").nth(current_args).fill(arg_key)
+    form.locator("input[placeholder='value']").nth(current_args).fill(db_dir)
     page.wait_for_function("b => !b.disabled", arg=push.element_handle(), timeout=15_000)
     shot(form, "3-ready-to-push")
 
@@ -87,6 +89,36 @@ def test_edit_check_set_an_argument_and_push_to_the_three_node_cluster(lab, shot
     form.locator(".lm-TabBar-tab", has_text="History").click()
     history_rows = form.locator("table", has_text="outcome").locator("tbody tr")
     history_rows.first.wait_for(timeout=15_000)
-    assert "dbdir=" + db_dir in history_rows.first.inner_text()
-    assert history_rows.filter(has_text="dbdir=" + db_dir).count() == 1, "a double click pushes once"
+    pushed_args = history_rows.first.locator("[title]").get_attribute("title")  # the arguments cell, in full
+    assert f"{arg_key}={db_dir}" in pushed_args and "role=hdb" in pushed_args, "the cluster's own arguments are kept"
+    mine = page.locator(f"[title*='{arg_key}={db_dir}']")
+    assert history_rows.filter(has=mine).count() == 1, "a double click pushes once"
     shot(form, "5-history")
+
+
+def test_switching_files_right_after_typing_keeps_the_edit_as_a_draft(lab, shot):
+    page = lab.page
+    ws = lab.server.root / "ws-drafts"
+    ws.mkdir()
+    (ws / "init.q").write_text("a:1\n")
+    (ws / "other.q").write_text("b:2\n")
+    lab.open_notebook("drafts.ipynb", [FORM_CELL.format(workspace=ws.name)])
+    lab.run_all_cells()
+    form = page.locator(".kx-form")
+    form.wait_for(timeout=60_000)
+    files = form.locator(".widget-select select")
+
+    page.locator(".kx-qeditor .cm-content").click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("c:3")
+    files.select_option(label="other.q")  # at once: well inside the editor's typing pause
+    page.locator(".kx-qeditor-path", has_text="other.q").wait_for(timeout=15_000)
+    form.locator("option", has_text="● init.q").wait_for(state="attached", timeout=15_000)
+    assert not page.locator(".kx-qeditor-dirty").is_visible()
+
+    files.select_option(label="● init.q")
+    page.locator(".kx-qeditor-path", has_text="init.q").wait_for(timeout=15_000)
+    page.locator(".kx-qeditor .cm-line", has_text="c:3").wait_for(timeout=15_000)
+    assert page.locator(".kx-qeditor-dirty").is_visible()
+    assert (ws / "init.q").read_text() == "a:1\n", "nothing is written before a save"
+    shot(form, "draft-restored")

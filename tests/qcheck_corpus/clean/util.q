@@ -25,7 +25,7 @@ defaults:{[d;k;v] $[k in key d;d k;v]}
 
 / table helpers
 cols2:{cols x}
-rename:{[t;m] (m^c) xcol t:0!t,c:cols t}
+rename:{[t;m] c:cols t; (c^m c) xcol t}
 head:{[n;t] n sublist t}
 fill:{[t] ^[0;t]}
 

@@ -1,0 +1,63 @@
+"""Figure 1: what ``%load_ext kx_jupyter`` adds to an IPython start (target: under 50 ms).
+
+Two fresh IPython processes per round, side by side in random order: one bare, one that
+loads the extension. The figure is the median of the per-round differences of their wall
+times, so machine noise that hits both in a round cancels out. The in-process time of the
+magic itself is reported alongside, as a cross-check.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+
+from common import Figure, median
+
+TARGET_MS = 50.0
+
+BARE = "pass"
+LOADED = "get_ipython().run_line_magic('load_ext', 'kx_jupyter')"
+IN_PROCESS = (
+    "import time; ip = get_ipython(); t = time.perf_counter(); ip.run_line_magic('load_ext', 'kx_jupyter'); "
+    "print('LOAD_EXT', time.perf_counter() - t)"
+)
+
+
+def _ipython(code: str, env: dict) -> tuple[float, str]:
+    argv = [sys.executable, "-m", "IPython", "--quick", "--no-banner", "--HistoryManager.enabled=False",
+            "--colors=NoColor", "-c", code]
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"IPython failed: {done.stderr[-500:]}")
+    return elapsed, done.stdout
+
+
+def run(runs: int) -> list[Figure]:
+    rounds = max(15, runs * 4)  # process starts are noisy: more rounds than the other figures
+    with tempfile.TemporaryDirectory(prefix="kx-bench-ipy-") as tmp:
+        env = dict(os.environ, IPYTHONDIR=tmp, KX_JUPYTER_HOME=tmp, KX_JUPYTER_LOCAL_AUTOSTART="false")
+        _ipython(LOADED, env)  # warm the OS file cache and byte-code for both
+        diffs, bare, loaded, inside = [], [], [], []
+        for _ in range(rounds):
+            pair = [("bare", BARE), ("loaded", LOADED)]
+            random.shuffle(pair)
+            times = {kind: _ipython(code, env)[0] for kind, code in pair}
+            bare.append(times["bare"])
+            loaded.append(times["loaded"])
+            diffs.append(times["loaded"] - times["bare"])
+        for _ in range(max(3, runs)):
+            out = _ipython(IN_PROCESS, env)[1]
+            inside.append(float(next(line.split()[1] for line in out.splitlines() if line.startswith("LOAD_EXT"))))
+    cost = median(diffs) * 1000
+    return [
+        Figure("load_ext cost over bare IPython start", cost, "ms", f"< {TARGET_MS:g}", cost < TARGET_MS,
+               f"{rounds} paired process starts; bare {median(bare) * 1000:.0f} ms, "
+               f"with load_ext {median(loaded) * 1000:.0f} ms"),
+        Figure("  %load_ext itself, in process", median(inside) * 1000, "ms", note="cross-check of the figure above"),
+    ]

@@ -1,0 +1,217 @@
+"""The form's code tab: the workspace's q files (new / rename / delete) next to the q editor.
+
+Switching files never loses an edit: the open file's unsaved text is kept as a draft, marked
+● in the list, and comes back (still unsaved) when the file is opened again. Nothing is
+written to disk except by Save (the button or Ctrl/Cmd-S).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from html import escape
+from typing import Callable
+
+import ipywidgets as w
+
+from ..errors import KxError
+from . import render as r
+from .editor import QEditor
+from .workspace import Workspace
+
+
+def note_html(text: str) -> str:
+    return f'<span style="font-family:{r.FONT};font-size:12px;color:{r.MUTED}">{escape(text)}</span>'
+
+
+class Quiet:
+    """Lets a widget change pickers' options without its own observers reacting to the
+    intermediate values ipywidgets sets on the way (it selects the first option first)."""
+
+    _quiet = False
+
+    @contextmanager
+    def _quietly(self):
+        self._quiet, was = True, self._quiet
+        try:
+            yield
+        finally:
+            self._quiet = was
+
+
+class FilePanel(Quiet, w.HBox):
+    def __init__(self, workspace: Workspace, preferred: str, on_change: Callable[[], None],
+                 on_error: Callable[[str], None]):
+        """``preferred`` is opened first when it exists; ``on_change`` runs after anything that
+        may change whether a push can start (file list, unsaved state, diagnostics);
+        ``on_error`` shows a refused file action."""
+        self.workspace = workspace
+        self.preferred = preferred
+        self.names: list[str] = []
+        self.current_file: str | None = None
+        self._on_change = on_change
+        self._on_error = on_error
+
+        self.files = w.Select(rows=14, layout=w.Layout(width="230px"))
+        self.file_name = w.Text(placeholder="new name, e.g. lib/x.q", layout=w.Layout(width="230px"))
+        self.new_button = w.Button(description="New", tooltip="Create the file named above", layout=w.Layout(width="60px"))
+        self.rename_button = w.Button(description="Rename", tooltip="Rename the open file to the name above",
+                                      layout=w.Layout(width="86px"))
+        self.delete_button = w.Button(description="Delete", tooltip="Delete the open file", layout=w.Layout(width="72px"))
+        self.confirm_delete = w.HBox()
+        self.editor = QEditor(value="", path="")
+        self.editor.layout = w.Layout(flex="1 1 auto", min_width="0")
+        self.save_button = w.Button(description="Save", icon="save", tooltip="Save the open file (Ctrl/Cmd-S)",
+                                    layout=w.Layout(width="90px"))
+        self.message = w.HTML()
+        buttons = w.HBox([self.new_button, self.rename_button, self.delete_button], layout=w.Layout(width="230px"))
+        file_list = w.VBox([self.files, self.file_name, buttons, self.confirm_delete],
+                           layout=w.Layout(width="240px", flex="0 0 240px"))
+        editing = w.VBox([self.editor, w.HBox([self.save_button, self.message], layout=w.Layout(align_items="center"))],
+                         layout=w.Layout(flex="1 1 auto", min_width="0"))
+        super().__init__([file_list, editing], layout=w.Layout(width="100%"))
+
+        self.files.observe(self._on_pick, names="value")
+        self.new_button.on_click(self._on_new)
+        self.rename_button.on_click(self._on_rename)
+        self.delete_button.on_click(self._on_delete)
+        self.save_button.on_click(lambda _: self.editor.save())
+        self.editor.on_save(self._on_saved)
+        self.editor.on_draft(self._on_late_edit)
+        self.editor.observe(self._on_editor, names=["dirty", "diagnostics"])
+
+    # -- what the form asks ------------------------------------------------------------------
+
+    def unsaved(self) -> list[str]:
+        """Files with edits not yet on disk (drafts and the open file)."""
+        names = set(self.workspace.drafts)
+        if self.editor.dirty and self.current_file:
+            names.add(self.current_file)
+        return sorted(names)
+
+    def has_errors(self) -> bool:
+        """True when the open file has q checker errors."""
+        return bool(self.current_file) and any(d.get("severity") == "error" for d in self.editor.diagnostics)
+
+    def reload(self, select: str | None = None) -> None:
+        """Re-read the file list; show a file changed on disk when nothing here is unsaved."""
+        self.names = self.workspace.files()
+        if select not in self.names:
+            select = self.current_file if self.current_file in self.names else None
+        if select is None and self.names:
+            select = self.preferred if self.preferred in self.names else self.names[0]
+        with self._quietly():
+            self.files.options = [(self._label(n), n) for n in self.names]
+            self.files.value = select
+        if select != self.current_file or select is None:
+            self._open(select)
+        elif not self.editor.dirty and self.workspace.read(select) != self.editor.saved_text:
+            self.editor.load(self.workspace.read(select), select, file=self.workspace.path(select))
+        self._on_change()
+
+    # -- inside --------------------------------------------------------------------------------
+
+    def _label(self, name: str) -> str:
+        return f"● {name}" if name in self.unsaved() else name
+
+    def _relabel(self) -> None:
+        labels = [(self._label(n), n) for n in self.names]
+        if labels != list(self.files.options):
+            with self._quietly():
+                value = self.files.value
+                self.files.options = labels
+                self.files.value = value
+
+    def _keep_draft(self) -> None:
+        """Remember the open file's unsaved text before the editor shows another file."""
+        if self.current_file is None:
+            return
+        if self.editor.dirty:
+            self.workspace.drafts[self.current_file] = self.editor.value
+        else:
+            self.workspace.drafts.pop(self.current_file, None)
+
+    def _open(self, name: str | None) -> None:
+        self._keep_draft()
+        self.current_file = name
+        if name is None:
+            self.editor.load("", "", file=None)
+            self.editor.layout.display = "none"
+            self.message.value = note_html(f"the workspace {self.workspace.root} has no q files: type a name and press New")
+            return
+        self.editor.layout.display = None
+        self.message.value = ""
+        self.editor.load(self.workspace.read(name), name, file=self.workspace.path(name))
+        draft = self.workspace.drafts.get(name)
+        if draft is not None and draft != self.editor.value:
+            self.editor.value = draft  # the unsaved text comes back, still marked unsaved
+
+    def _on_pick(self, change) -> None:
+        if not self._quiet and change["new"] != self.current_file:
+            self._open(change["new"])
+            self._relabel()
+            self._on_change()
+
+    def _on_editor(self, _change) -> None:
+        self._relabel()
+        self._on_change()
+
+    def _on_late_edit(self, name: str, text: str) -> None:
+        """Keys typed just before the switch: they join that file's draft (or come back if it is open)."""
+        if name == self.current_file:
+            self.editor.value = text
+        elif name in self.names:
+            self.workspace.drafts[name] = text
+            self._relabel()
+            self._on_change()
+
+    def _on_saved(self, _editor) -> None:
+        if self.current_file:
+            self.workspace.drafts.pop(self.current_file, None)
+            self.message.value = note_html(f"saved {self.current_file}")
+        self._relabel()
+        self._on_change()
+
+    def _act(self, action) -> None:
+        self._on_error("")
+        try:
+            action()
+        except (KxError, OSError) as exc:
+            self._on_error(str(exc))
+
+    def _on_new(self, _button) -> None:
+        def create():
+            name = self.workspace.create(self.file_name.value)
+            self.file_name.value = ""
+            self.reload(select=name)
+
+        self._act(create)
+
+    def _on_rename(self, _button) -> None:
+        def rename():
+            if self.current_file is None:
+                raise KxError("no file is open", hint="Pick a file in the list first.")
+            self._keep_draft()
+            old = self.current_file
+            new = self.workspace.rename(old, self.file_name.value)
+            self.current_file = None  # its draft, if any, moved with it
+            self.file_name.value = ""
+            self.reload(select=new)
+            self.message.value = note_html(f"renamed {old} to {new}")
+
+        self._act(rename)
+
+    def _on_delete(self, _button) -> None:
+        name = self.current_file
+        if name is None:
+            return
+        yes = w.Button(description=f"Delete {name}", button_style="danger", layout=w.Layout(width="auto"))
+        no = w.Button(description="Keep", layout=w.Layout(width="60px"))
+
+        def delete(_):
+            self.confirm_delete.children = ()
+            self.current_file = None
+            self._act(lambda: (self.workspace.delete(name), self.reload()))
+
+        yes.on_click(delete)
+        no.on_click(lambda _: setattr(self.confirm_delete, "children", ()))
+        self.confirm_delete.children = (yes, no)

@@ -1,0 +1,82 @@
+"""Run the tutorial notebooks under nbval, each against the embedded local plane.
+
+`python -m pytest` collects ``notebooks/*.ipynb`` (``--nbval --nbval-current-env`` in
+pyproject's addopts) and checks every cell's output against the stored one, after the
+replacements in ``nbval_sanitize.cfg`` (times, ids, hashes, versions, durations, ports),
+which this file applies to the notebooks without a command-line option.
+
+The kernels never see the caller's kx-jupyter state: they get a private kx-jupyter home
+(one per test run, shared by the notebooks, so a notebook that relies on running alone or
+first fails here), a free port for the plane (a developer's plane on the default 4580 is
+left alone), no ``KX_JUPYTER_*`` or ``AWS_*`` variables from the shell, a fresh IPython
+dir and the user name the stored outputs show. The plane the notebooks start is stopped when the run ends.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+SANITIZE = Path(__file__).with_name("nbval_sanitize.cfg")
+NODE_START_SECONDS = "0.5"  # the tutorials' clusters start quickly under test
+
+_run_dir: Path | None = None
+
+
+def _kernel_environ() -> dict[str, str]:
+    global _run_dir
+    if _run_dir is None:
+        _run_dir = Path(tempfile.mkdtemp(prefix="kx-notebooks-"))
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("KX_JUPYTER_", "AWS_"))}
+    environ.update(
+        KX_JUPYTER_HOME=str(_run_dir / "kx-home"),
+        KX_JUPYTER_LOCAL_PORT="0",
+        KX_JUPYTER_NODE_START_SECONDS=NODE_START_SECONDS,
+        IPYTHONDIR=str(_run_dir / "ipython"),
+        USER="quant",  # the history's "user" column, as stored in the notebooks
+        LOGNAME="quant",
+    )
+    return environ
+
+
+def _is_notebook_cell(item) -> bool:
+    from nbval.plugin import IPyNbCell
+
+    return isinstance(item, IPyNbCell)
+
+
+def pytest_configure(config):
+    if getattr(config.option, "nbval_sanitize_with", "unset") is None:
+        config.option.nbval_sanitize_with = str(SANITIZE)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    """The first cell's setup starts the notebook's kernel: give it the tutorial environment."""
+    if not _is_notebook_cell(item):
+        yield
+        return
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(_kernel_environ())
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def pytest_sessionfinish(session):
+    """Stop the plane the notebooks started (and only that one), then forget their state."""
+    if _run_dir is None:
+        return
+    from kx_jupyter.config import load_settings
+    from kx_jupyter.local import daemon
+
+    settings = load_settings(environ={"KX_JUPYTER_HOME": str(_run_dir / "kx-home")})
+    daemon.stop(daemon.state_dir_of(settings))
+    shutil.rmtree(_run_dir, ignore_errors=True)
