@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -37,6 +38,7 @@ def _kernel_environ() -> dict[str, str]:
         KX_JUPYTER_LOCAL_PORT="0",
         KX_JUPYTER_NODE_START_SECONDS=NODE_START_SECONDS,
         IPYTHONDIR=str(_run_dir / "ipython"),
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),  # `kx-jupyter` in shell cells
         USER="quant",  # the history's "user" column, as stored in the notebooks
         LOGNAME="quant",
     )

@@ -36,3 +36,13 @@ def test_unknown_setting_in_file_is_named(kx_home):
 def test_bad_override_is_a_config_error(kx_home):
     with pytest.raises(ConfigError, match="strategy"):
         load_settings(environ={"KX_JUPYTER_HOME": str(kx_home)}, strategy="FAST")
+
+
+def test_readme_documents_every_setting_with_its_variable():
+    from pathlib import Path
+
+    from kx_jupyter.config import KxJupyter
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = [n for n in KxJupyter.class_trait_names(config=True) if f"| `{n}` | `KX_JUPYTER_{n.upper()}` |" not in readme]
+    assert missing == []

@@ -20,6 +20,7 @@ EPILOG = """exit codes:
   1  the deployment failed on the cluster
   2  stopped before anything was deployed (usage, validation, checker errors,
      cluster busy, missing resources)
+  130 interrupted: watching stopped, the update goes on (re-attach with `status --watch`)
 """
 
 

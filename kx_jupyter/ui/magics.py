@@ -6,8 +6,9 @@ User mistakes (any ``KxError`` before anything is deployed) become one ``UsageEr
 never a traceback.
 
 Threads: widgets and displays are created in the cell's thread; a background watch (the
-engine's watch thread, plus one short "finisher" that shows the summary) only changes widget
-traits or updates a display by id. Both end when the update ends or the watch is stopped.
+engine's watch thread, plus a "finisher" that ticks the elapsed time and shows the summary)
+only changes widget traits or updates a display by id. Both end when the update ends or the
+watch is stopped.
 """
 
 from __future__ import annotations
