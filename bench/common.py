@@ -29,7 +29,10 @@ class Figure:
     note: str = ""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if data["value"] != data["value"]:  # NaN (not measured) is not JSON
+            data["value"] = None
+        return data
 
     @property
     def verdict(self) -> str:

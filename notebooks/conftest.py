@@ -62,9 +62,9 @@ def pytest_runtest_setup(item):
     if not _is_notebook_cell(item):
         yield
         return
-    saved = dict(os.environ)
+    saved, kernel_environ = dict(os.environ), _kernel_environ()
     os.environ.clear()
-    os.environ.update(_kernel_environ())
+    os.environ.update(kernel_environ)
     try:
         yield
     finally:

@@ -146,3 +146,17 @@ def test_files_that_are_not_q_are_written_but_not_checked(ip):
     assert repr(result.result) == "Wrote conf/settings.json (1 line, 9 B)"
     result = ip.run('%%kx_file --no-check lib/wip.q\nf:{x\n')
     assert "q check" not in repr(result.result)
+
+
+def test_kx_check_sees_what_the_push_bundles_and_the_passed_arguments(ip):
+    workspace = _workspace(ip)
+    (workspace / "init.q").write_text("args:.Q.opt .z.x;\nregion:first args`region;\n")
+    (workspace / "scratch.q").write_text("f:{x\n")  # broken, but not bundled
+    (workspace / ".kxignore").write_text("scratch.q\n")
+    without = repr(ip.run("%kx_check").result)
+    assert "scratch.q" not in without
+    assert "Q034" in without and "region" in without  # read by the code, not passed
+    passed = repr(ip.run("%kx_check --arg region=emea").result)
+    assert "no problems" in passed
+    bad = ip.run("%kx_check --arg region")
+    assert isinstance(bad.error_in_exec, UsageError)

@@ -234,3 +234,9 @@ def test_a_failure_on_the_nodes_shows_the_reason_and_the_log_tail(nb):
     final = _final_html(nb)
     assert 'data-phase-state="failed"' in final and "log tail" in final
     assert d.result["reason"].split(":")[0] in final
+
+
+def test_kx_form_returns_the_form_for_the_same_backend(nb):
+    form = nb.run("%kx_form").result
+    assert type(form).__name__ == "KxForm"
+    assert form.engine.settings.workspace == nb.config.KxJupyter.workspace

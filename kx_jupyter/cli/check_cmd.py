@@ -48,14 +48,6 @@ def _settings():
         raise KxError(str(exc), hint="Fix the setting, or unset the KX_JUPYTER_* variable.") from None
 
 
-def check_workspace(root: Path, init: str | None, args: dict | None) -> list:
-    """Diagnostics for the files a push of ``root`` would bundle."""
-    from ..deploy.bundle import collect
-    from ..qcheck import check_bundle
-
-    return check_bundle(collect(root), init, args)
-
-
 def run(ns) -> int:
     from ..qcheck import RULES, format_json, format_text, has_errors
 
@@ -67,8 +59,9 @@ def run(ns) -> int:
     root = Path(ns.dir or settings.workspace).expanduser().resolve()
     if not root.is_dir():
         raise KxError(f"{root} is not a directory", hint="Pass the workspace directory: kx-jupyter check DIR")
-    init = settings.init_script if ns.init is None else ns.init
-    diags = check_workspace(root, init or None, arguments_dict(ns.args))
+    from ..deploy import Engine
+
+    diags = Engine(settings).check(root, ns.init, arguments_dict(ns.args))
     if ns.json:
         print(format_json(diags))
     else:

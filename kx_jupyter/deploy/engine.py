@@ -198,7 +198,7 @@ class Engine:
     def _check(self, built, init, args) -> list:
         from ..qcheck import check_bundle, format_text, has_errors
 
-        diagnostics = check_bundle(built.files, init or None, args)
+        diagnostics = check_bundle(built.files, init or None, args or {})  # exactly what the push passes
         if has_errors(diagnostics):
             raise KxError(f"the q checker found errors; nothing was uploaded:\n{format_text(diagnostics)}",
                           hint="Fix them, or push anyway with --no-check.")
@@ -432,6 +432,15 @@ class Engine:
                 return entry
         raise KxError(f"no earlier successful deployment of {cluster} in the history to roll back to",
                       hint="Roll back by pushing the old code, or name an entry with --to.")
+
+    def check(self, src=None, init=None, args=None) -> list:
+        """The checker's diagnostics for exactly the files a push of ``src`` would bundle; offline."""
+        from ..qcheck import check_bundle
+
+        limit = int(self.settings.max_bundle_mb * 2**20)
+        files = bundles.collect(src or self.settings.workspace, limit)
+        init = self.settings.init_script if init is None else init
+        return check_bundle(files, init or None, args or {})  # no --arg: the push passes none
 
     def diff(self, cluster=None, env=None, src=None) -> list[FileDiff]:
         """The workspace against the code the cluster runs (by its S3 object version)."""

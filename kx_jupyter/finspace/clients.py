@@ -71,7 +71,7 @@ def client_config(max_attempts: int = 6, **extra):
     from botocore.config import Config
 
     return Config(
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
         connect_timeout=5,
         read_timeout=30,
         user_agent_extra="kx-jupyter",

@@ -83,7 +83,7 @@ class FilePanel(Quiet, w.HBox):
 
     def unsaved(self) -> list[str]:
         """Files with edits not yet on disk (drafts and the open file)."""
-        names = set(self.workspace.drafts)
+        names = set(self.workspace.drafts) & set(self.names)  # a file deleted elsewhere cannot be saved
         if self.editor.dirty and self.current_file:
             names.add(self.current_file)
         return sorted(names)
@@ -104,8 +104,10 @@ class FilePanel(Quiet, w.HBox):
             self.files.value = select
         if select != self.current_file or select is None:
             self._open(select)
-        elif not self.editor.dirty and self.workspace.read(select) != self.editor.saved_text:
-            self.editor.load(self.workspace.read(select), select, file=self.workspace.path(select))
+        elif not self.editor.dirty:
+            on_disk = self.workspace.read(select)
+            if on_disk != self.editor.saved_text:  # changed by another tool; nothing here to lose
+                self.editor.load(on_disk, select, file=self.workspace.path(select))
         self._on_change()
 
     # -- inside --------------------------------------------------------------------------------

@@ -67,6 +67,12 @@ def _parser(prog: str, description: str, *arguments) -> argparse.ArgumentParser:
     return parser
 
 
+def _parse_arg(text: str):
+    from ..options import parse_arg
+
+    return parse_arg(text)
+
+
 _ENV = (("--env",), {"help": "kdb environment id (default: KxJupyter.environment or the only one)"})
 _CLUSTER = (("cluster",), {"nargs": "?", "help": "cluster name (default: KxJupyter.cluster)"})
 _BACKGROUND = (("--background",), {"action": "store_true", "help": "return at once; the view keeps updating"})
@@ -89,9 +95,12 @@ PARSERS = {
                                    _BACKGROUND),
     "kx_diff": lambda: _parser("%kx_diff", "The workspace against the code the cluster runs.", _CLUSTER, _ENV,
                                (("--src",), {"help": "workspace directory (default: KxJupyter.workspace)"})),
+    "kx_form": lambda: _parser("%kx_form", "The deploy form: pick a cluster, edit q, set arguments, push, watch."),
     "kx_check": lambda: _parser("%kx_check", "Run the q checker on the workspace.",
                                 (("--src",), {"help": "workspace directory (default: KxJupyter.workspace)"}),
-                                (("--init",), {"help": "init script (default: KxJupyter.init_script)"})),
+                                (("--init",), {"help": "init script (default: KxJupyter.init_script)"}),
+                                (("--arg",), {"dest": "args", "action": "append", "type": _parse_arg, "default": [],
+                                              "metavar": "KEY=VALUE", "help": "argument the deployment passes, repeatable"})),
 }
 
 
@@ -178,7 +187,7 @@ class _Watched:
 @magics_class
 class KxMagics(Magics):
     """``%kx_update``, ``%%kx_file``, ``%kx_clusters``, ``%kx_status``, ``%kx_history``,
-    ``%kx_rollback``, ``%kx_diff``, ``%kx_check``."""
+    ``%kx_rollback``, ``%kx_diff``, ``%kx_check``, ``%kx_form``."""
 
     view = Enum(["auto", "widget", "html", "text"], "auto", help=(
         "How the live status view shows: 'auto' is text in terminal IPython, a widget (with an HTML "
@@ -432,16 +441,23 @@ class KxMagics(Magics):
 
     @line_magic
     @user_errors
+    def kx_form(self, line: str = ""):
+        _parse(PARSERS["kx_form"](), line)
+        from .form import form
+
+        engine = self.engine()
+        return form(engine.settings, engine=engine)
+
+    @line_magic
+    @user_errors
     def kx_check(self, line: str = ""):
         ns = _parse(PARSERS["kx_check"](), line)
-        from ..qcheck import check_dir, format_text
+        from ..options import arguments_dict
+        from ..qcheck import format_text
 
-        settings = self.settings()
-        root = Path(ns.src or settings.workspace).expanduser()
-        if not root.is_dir():
-            raise KxError(f"the workspace {root} is not a directory", hint="Set KxJupyter.workspace or pass --src.")
-        init = settings.init_script if ns.init is None else ns.init
-        diagnostics = check_dir(root, init or None)
+        engine = self.engine()
+        root = Path(ns.src or engine.settings.workspace).expanduser()
+        diagnostics = engine.check(root, ns.init, arguments_dict(ns.args))
         if not diagnostics:
             return r.Rich(f'<div style="font-family:{r.FONT}"><span style="color:#1a7f37">✓</span> q check of '
                           f"{r.escape(str(root))}: no problems</div>", f"q check of {root}: no problems")

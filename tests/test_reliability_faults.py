@@ -1,0 +1,128 @@
+"""Reliability: 100 deployments through the engine while the plane fails 30% of FinSpace requests.
+
+Faults are the plane's own (throttling 429, 500s, dropped connections, slow answers, and
+"drop_after": the request is carried out but the answer is lost). Every deployment must end
+deployed or with a clear KxError, no clientToken may be applied twice, and the workspaces
+must be byte-for-byte untouched. Four clusters take the pushes in parallel to keep the wall
+time down; each cluster gets its pushes one after the other, as a user would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+
+import pytest
+
+from kx_jupyter.config import load_settings
+from kx_jupyter.deploy import Engine
+from kx_jupyter.errors import KxError
+from kx_jupyter.local.seed import VPC
+from plane_fixtures import ENV_ID
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+DEPLOYMENTS = 100
+FAULTS = {"throttle": 0.08, "error": 0.08, "drop": 0.07, "slow": 0.04, "drop_after": 0.03, "slow_seconds": 0.3}
+CLUSTERS = ("dev-gp", "rel-gp-1", "rel-gp-2", "rel-gp-3")
+
+
+def create_gp_cluster(fs, name: str, code: dict) -> None:
+    fs.create_kx_cluster(
+        environmentId=ENV_ID, clusterName=name, clusterType="GP", releaseLabel="1.0", azMode="SINGLE",
+        availabilityZoneId="use1-az1", vpcConfiguration=VPC, initializationScript="init.q", code=code,
+        capacityConfiguration={"nodeType": "kx.s.large", "nodeCount": 1})
+
+
+def tree_digest(root) -> str:
+    """Every path under ``root`` with its mode and content: any change shows."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        digest.update(f"{path.relative_to(root)}\0{st.st_mode:o}\0".encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def make_workspaces(base, count: int) -> list:
+    roots = []
+    for i in range(count):
+        root = base / f"ws{i:03d}"
+        (root / "lib").mkdir(parents=True)
+        (root / "init.q").write_text(f"\\l lib/util.q\nversion:{i}\n")
+        (root / "lib" / "util.q").write_text(f"f:{{x+{i}}}\n")
+        roots.append(root)
+    return roots
+
+
+def is_clear(error: KxError, secret: str) -> bool:
+    text = str(error)
+    return bool(error.message) and "Traceback" not in text and " object at 0x" not in text and secret not in text
+
+
+def test_100_deployments_under_30_percent_faults(plane, tmp_path):
+    steady = plane.client("finspace", attempts=20)  # the test's own reads ride through the faults
+    seed_code = steady.get_kx_cluster(environmentId=ENV_ID, clusterName="dev-gp")["code"]
+    for name in CLUSTERS[1:]:
+        create_gp_cluster(steady, name, seed_code)
+    for name in CLUSTERS:
+        assert plane.wait_status(name, "RUNNING")["status"] == "RUNNING"
+    workspaces = make_workspaces(tmp_path / "workspaces", DEPLOYMENTS)
+    before = [tree_digest(ws) for ws in workspaces]
+
+    plane.set_faults(FAULTS)
+    # 3 attempts per call: enough to ride through most faults, few enough that some pushes are refused
+    settings = load_settings(poll_initial=0.05, poll_max=0.3, max_attempts=2, timeout=60)
+    outcomes: list[tuple[str, str, object, dict | None]] = []  # (cluster, status, error, result)
+    lock = threading.Lock()
+
+    def push_all(cluster: str, mine: list) -> None:
+        engine = Engine(settings)
+        for ws in mine:
+            deadline = time.monotonic() + 30  # a refused push may still have reached the cluster: let it settle
+            while steady.get_kx_cluster(environmentId=ENV_ID, clusterName=cluster)["status"] != "RUNNING":
+                assert time.monotonic() < deadline, f"{cluster} never settled"
+                time.sleep(0.05)
+            try:
+                d = engine.update(cluster=cluster, src=str(ws))
+            except KxError as exc:
+                with lock:
+                    outcomes.append((cluster, "refused", exc, None))
+                continue
+            result = d.wait(timeout=120)
+            with lock:
+                outcomes.append((cluster, d.status, d.error, result))
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=push_all, args=(c, workspaces[i::len(CLUSTERS)])) for i, c in enumerate(CLUSTERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.monotonic() - started
+    plane.set_faults({})
+    print(f"\n{DEPLOYMENTS} deployments under 30% faults took {wall:.0f} s")
+
+    assert len(outcomes) == DEPLOYMENTS
+    secret = plane.info.secret_key
+    statuses = [status for _, status, _, _ in outcomes]
+    assert set(statuses) <= {"succeeded", "refused", "failed"}, statuses  # never 'detached' or still 'watching'
+    for cluster, status, error, result in outcomes:
+        if status != "succeeded":
+            assert isinstance(error, KxError) and is_clear(error, secret), (cluster, status, error)
+    succeeded = [r for _, s, _, r in outcomes if s == "succeeded"]
+    assert len(succeeded) >= DEPLOYMENTS * 0.8, f"only {len(succeeded)} deployed: {statuses}"
+
+    counters = plane.counters()
+    applied = counters["appliedUpdates"]
+    assert all(n == 1 for n in applied.values()), {t: n for t, n in applied.items() if n != 1}
+    for result in succeeded:
+        assert applied.get(result["clientToken"]) == 1
+    # the faults really happened: update calls were retried, so there were more calls than tokens applied
+    assert counters["requests"]["UpdateKxClusterCodeConfiguration"] > len(applied)
+
+    assert [tree_digest(ws) for ws in workspaces] == before
+    history = Engine(settings).history(limit=500)
+    assert sum(e.outcome == "succeeded" for e in history) == len(succeeded)
