@@ -72,9 +72,11 @@ def run(runs: int) -> list[Figure]:
     p, rp = median(push) * 1000, median(repush) * 1000
     return [
         Figure("push 50 files / 1 MB -> update accepted", p, "ms", f"< {TARGET_PUSH_MS:g}", p < TARGET_PUSH_MS,
-               f"{rounds} pushes of {size / 1e6:.2f} MB; {median(uploaded) / 1e3:.0f} KB zip uploaded each"),
+               f"{rounds} pushes of {size / 1e6:.2f} MB; {median(uploaded) / 1e3:.0f} KB zip uploaded each; every push "
+               f"re-runs the q checker on all files and builds new boto3 clients (rows below)"),
         Figure("re-push unchanged code", rp, "ms", f"< {TARGET_REPUSH_MS:g}, 0 B", rp < TARGET_REPUSH_MS and zero,
-               f"uploaded bytes {max(repush_bytes)}, new S3 versions {max(new_versions)}"),
+               f"uploaded bytes {max(repush_bytes)}, new S3 versions {max(new_versions)}; the checker and the "
+               f"clients cost the same as on a first push"),
         Figure("  of which the q checker", parts["check"], "ms", note="check_bundle on the same workspace"),
         Figure("  of which settings+engine+clients", parts["engine"], "ms", note="load_settings, Engine, boto3 clients"),
         Figure("  of which collect+zip+sha256", parts["bundle"], "ms"),
@@ -96,8 +98,8 @@ def _breakdown(ws, rounds: int) -> dict[str, float]:
         check_bundle(built.files, "init.q", None)
         times["check"].append(time.perf_counter() - start)
         start = time.perf_counter()
-        engine = _engine()
-        engine.clients.finspace, engine.clients.s3
+        clients = _engine().clients
+        assert clients.finspace and clients.s3  # created lazily: this is what is timed
         times["engine"].append(time.perf_counter() - start)
     return {k: median(v) * 1000 for k, v in times.items()}
 

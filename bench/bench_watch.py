@@ -81,9 +81,9 @@ def _watched_push(info, ws, i: int, fixed_fs):
     return said_done[0] - running_at, watch_calls, poller, running_at
 
 
-def simulate_watch_calls(duration: float, expected: float, rng: random.Random, only_get: bool = False) -> int:
-    """Calls the engine's watch makes for an update of ``duration`` s (a replay of Watch._loop);
-    ``only_get`` counts its GetKxCluster calls alone."""
+def replay_watch(duration: float, expected: float, rng: random.Random, only_get: bool = False) -> tuple[int, float]:
+    """(calls, detection delay s) of the engine's watch for an update of ``duration`` s: a replay of
+    ``Watch._loop`` with the default settings; ``only_get`` counts its GetKxCluster calls alone."""
     from kx_jupyter.config import KxJupyter
     from kx_jupyter.deploy.polling import PollPolicy
 
@@ -92,24 +92,27 @@ def simulate_watch_calls(duration: float, expected: float, rng: random.Random, o
     t, calls = 0.0, 0
     while True:
         calls += 1                      # GetKxCluster
-        if t >= duration:
-            return calls + (not only_get)  # RUNNING: the final ListKxClusterNodes
+        if t >= duration:               # RUNNING: the final ListKxClusterNodes
+            return calls + (not only_get), t - duration
         calls += not only_get           # ListKxClusterNodes while UPDATING
         t += policy.next(t)
 
 
-def simulate_fixed_calls(duration: float) -> int:
-    return int(duration // FIXED_POLL_SECONDS) + 2 if duration % FIXED_POLL_SECONDS else int(duration // FIXED_POLL_SECONDS) + 1
+def replay_fixed(duration: float) -> tuple[int, float]:
+    """(calls, detection delay s) of a GetKxCluster poll every 10 s starting at 0."""
+    polls = -(-duration // FIXED_POLL_SECONDS)  # ceil
+    return int(polls) + 1, polls * FIXED_POLL_SECONDS - duration
 
 
-def _simulated(duration: float, expected_known: bool, only_get: bool = False) -> tuple[float, float]:
-    """Median (engine calls, fixed calls) over update lengths in [duration, duration + 10) and jitter seeds."""
-    engine, fixed = [], []
+def _replayed(duration: float, expected_known: bool, only_get: bool = False) -> dict[str, float]:
+    """Medians over update lengths in [duration, duration + 10) and jitter seeds."""
+    rows = []
     for k in range(40):
         d = duration + k / 4
-        engine.append(simulate_watch_calls(d, d if expected_known else 0.0, random.Random(k), only_get))
-        fixed.append(simulate_fixed_calls(d))
-    return median(engine), median(fixed)
+        calls, delay = replay_watch(d, d if expected_known else 0.0, random.Random(k), only_get)
+        fixed_calls, fixed_delay = replay_fixed(d)
+        rows.append((calls, delay, fixed_calls, fixed_delay))
+    return {name: median([r[i] for r in rows]) for i, name in enumerate(("calls", "delay", "fixed_calls", "fixed_delay"))}
 
 
 def run(runs: int) -> list[Figure]:
@@ -136,13 +139,15 @@ def run(runs: int) -> list[Figure]:
                           f"{median(calls):.0f} watch calls vs {median(fixed_calls):.0f} for the fixed poll"))
     figures += _long_update()
     for seconds in SIMULATED_SECONDS:
-        with_history, fixed = _simulated(seconds, expected_known=True)
-        first, _ = _simulated(seconds, expected_known=False)
-        gets, _ = _simulated(seconds, expected_known=True, only_get=True)
-        figures.append(Figure(f"API calls, {seconds} s update (replayed)", with_history, "calls",
-                              f"< {fixed:.0f} (fixed)", with_history < fixed,
-                              f"of which GetKxCluster {gets:.0f}; first push (no history) {first:.0f}; "
-                              f"fixed 10 s poll {fixed:.0f} GetKxCluster"))
+        known = _replayed(seconds, expected_known=True)
+        first = _replayed(seconds, expected_known=False)
+        gets = _replayed(seconds, expected_known=True, only_get=True)["calls"]
+        fixed = known["fixed_calls"]
+        figures.append(Figure(f"API calls, {seconds} s update (replayed)", known["calls"], "calls",
+                              f"< {fixed:.0f} (fixed)", known["calls"] < fixed,
+                              f"of which GetKxCluster {gets:.0f}, detection delay {known['delay']:.1f} s (duration "
+                              f"known from history); first push without history: {first['calls']:.0f} calls, delay "
+                              f"{first['delay']:.1f} s; fixed 10 s poll: {fixed:.0f} calls, delay {known['fixed_delay']:.1f} s"))
     return figures
 
 
@@ -156,7 +161,7 @@ def _long_update() -> list[Figure]:
         started = time.time()
         delay, watch_calls, poller, running_at = _watched_push(info, ws, 1, fixed_fs)
         length = running_at - started
-    replayed = median([simulate_watch_calls(length, 0.0, random.Random(k)) for k in range(40)])
+    replayed = median([replay_watch(length, 0.0, random.Random(k))[0] for k in range(40)])
     fixed_delay = (poller.saw_running_at - running_at) if poller.saw_running_at else float("nan")
     return [Figure(f"API calls, real {length:.0f} s update", watch_calls, "calls", note=(
         f"fixed 10 s poll on the same update: {poller.calls} calls, saw RUNNING {fixed_delay:.1f} s late "

@@ -6,6 +6,7 @@ is deleted afterwards, and ``KX_JUPYTER_HOME`` points there only while it runs.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import statistics
@@ -44,10 +45,9 @@ def median(values) -> float:
 
 
 def percentile(values, pct: float) -> float:
-    """Nearest-rank percentile (p99 of 2,000 samples is the 20th slowest)."""
+    """Nearest-rank percentile: the smallest sample that ``pct`` % of the samples do not exceed."""
     ordered = sorted(values)
-    rank = max(1, int(round(pct / 100 * len(ordered) + 0.5 - 1e-9)))
-    return ordered[min(rank, len(ordered)) - 1]
+    return ordered[max(1, math.ceil(pct / 100 * len(ordered))) - 1]
 
 
 @contextmanager

@@ -40,6 +40,7 @@ class KxJupyter(Configurable):
     region = Unicode("", help="AWS region for the 'aws' backend (the profile's or AWS_REGION when empty).").tag(config=True)
     endpoint_url = Unicode("", help="FinSpace API endpoint for the 'aws' backend; empty uses AWS_ENDPOINT_URL_* or AWS's.").tag(config=True)
     s3_endpoint_url = Unicode("", help="S3 endpoint for the 'aws' backend; empty uses AWS_ENDPOINT_URL_S3 or AWS's.").tag(config=True)
+    logs_endpoint_url = Unicode("", help="CloudWatch Logs endpoint for the 'aws' backend (failure log tails); empty uses AWS_ENDPOINT_URL_LOGS or AWS's.").tag(config=True)
 
     # what to deploy
     workspace = Unicode(".", help="Directory whose files form the code bundle (the zip root).").tag(config=True)
@@ -59,7 +60,7 @@ class KxJupyter(Configurable):
     poll_max = Float(15.0, help="Longest poll interval in seconds.").tag(config=True)
     expected_update_seconds = Float(0.0, help="Expected update length; polling speeds up near it (0: learn from history).").tag(config=True)
     timeout = Float(4 * 3600.0, help="Give up watching after this many seconds (the update itself goes on).").tag(config=True)
-    max_attempts = Int(6, help="Attempts per API call, with boto3 standard retries for throttling and 5xx.").tag(config=True)
+    max_attempts = Int(6, min=1, help="Attempts per API call, with boto3 standard retries for throttling and 5xx.").tag(config=True)
 
     # the embedded local control plane
     home = Unicode(help="Directory for kx-jupyter's state: history, the local plane, config.json.").tag(config=True)

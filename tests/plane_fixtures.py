@@ -48,7 +48,7 @@ class RunningPlane:
         from kx_jupyter.finspace.clients import Connection
 
         i = self.info
-        return Connection(i.endpoint, i.endpoint, i.region, i.access_key, i.secret_key)
+        return Connection(i.endpoint, i.endpoint, i.region, i.access_key, i.secret_key, logs_endpoint_url=i.endpoint)
 
     def clients(self):
         """The engine's own ``Clients`` for this plane (its default retry policy)."""

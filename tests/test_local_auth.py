@@ -14,8 +14,9 @@ from plane_fixtures import ENV_ID
 
 def clients_with(plane, secret=None, unsigned=False):
     info = plane.info
-    conn = Connection(info.endpoint, info.endpoint, info.region, info.access_key, secret or info.secret_key)
-    c = Clients(conn, max_attempts=0)
+    conn = Connection(info.endpoint, info.endpoint, info.region, info.access_key, secret or info.secret_key,
+                      logs_endpoint_url=info.endpoint)
+    c = Clients(conn, max_attempts=1)
     if unsigned:
         cfg = Config(signature_version=UNSIGNED, retries={"max_attempts": 1}, s3={"addressing_style": "path"})
         return {name: c._session.client(name, endpoint_url=info.endpoint, config=cfg) for name in ("finspace", "s3", "logs")}

@@ -73,8 +73,7 @@ def test_100_deployments_under_30_percent_faults(plane, tmp_path):
     before = [tree_digest(ws) for ws in workspaces]
 
     plane.set_faults(FAULTS)
-    # 3 attempts per call: enough to ride through most faults, few enough that some pushes are refused
-    settings = load_settings(poll_initial=0.05, poll_max=0.3, max_attempts=2, timeout=60)
+    settings = load_settings(poll_initial=0.05, poll_max=0.3, timeout=60)  # the engine's own retry policy
     outcomes: list[tuple[str, str, object, dict | None]] = []  # (cluster, status, error, result)
     lock = threading.Lock()
 
@@ -104,16 +103,19 @@ def test_100_deployments_under_30_percent_faults(plane, tmp_path):
     wall = time.monotonic() - started
     plane.set_faults({})
     print(f"\n{DEPLOYMENTS} deployments under 30% faults took {wall:.0f} s")
+    for _, status, error, _ in outcomes:
+        if error is not None:
+            print(status, str(error).splitlines()[0])
 
     assert len(outcomes) == DEPLOYMENTS
     secret = plane.info.secret_key
     statuses = [status for _, status, _, _ in outcomes]
     assert set(statuses) <= {"succeeded", "refused", "failed"}, statuses  # never 'detached' or still 'watching'
-    for cluster, status, error, result in outcomes:
+    for cluster, status, error, _ in outcomes:
         if status != "succeeded":
             assert isinstance(error, KxError) and is_clear(error, secret), (cluster, status, error)
     succeeded = [r for _, s, _, r in outcomes if s == "succeeded"]
-    assert len(succeeded) >= DEPLOYMENTS * 0.8, f"only {len(succeeded)} deployed: {statuses}"
+    assert len(succeeded) >= DEPLOYMENTS * 0.9, f"only {len(succeeded)} deployed: {statuses}"
 
     counters = plane.counters()
     applied = counters["appliedUpdates"]
@@ -126,3 +128,22 @@ def test_100_deployments_under_30_percent_faults(plane, tmp_path):
     assert [tree_digest(ws) for ws in workspaces] == before
     history = Engine(settings).history(limit=500)
     assert sum(e.outcome == "succeeded" for e in history) == len(succeeded)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "engine bug: when the UpdateKxClusterCodeConfiguration answer is lost (connection dropped after the plane "
+    "applied it) and the retries fail too, Engine._submit raises KxError (exit 2, 'stopped before anything was "
+    "deployed') and history records 'refused', although the cluster takes the update"))
+def test_a_lost_answer_is_not_reported_as_nothing_deployed(plane, tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "init.q").write_text("a:1\n")
+    plane.set_faults({"sequence": ["drop_after"] + ["error"] * 8, "operations": ["UpdateKxClusterCodeConfiguration"]})
+    engine = Engine(load_settings(poll_initial=0.05, poll_max=0.3, max_attempts=1))
+    with pytest.raises(KxError):
+        engine.update(cluster="dev-gp", src=str(ws))
+    plane.set_faults({})
+    entry = engine.history(limit=1)[0]
+    running = plane.wait_status("dev-gp", "RUNNING")
+    assert running["code"]["s3Key"] == entry.key  # the update did reach the cluster ...
+    assert entry.outcome != "refused"  # ... so the history must not say it was refused

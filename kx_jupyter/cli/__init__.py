@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..config import ConfigError
 from ..errors import KxError
 from . import check_cmd, deploy_cmd, local_cmd  # noqa: F401  (sub-command modules register themselves below)
 
@@ -48,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     except KxError as exc:
         print(f"kx-jupyter: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ConfigError as exc:  # a bad KX_JUPYTER_* value or config file: nothing was done
+        print(f"kx-jupyter: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("kx-jupyter: interrupted", file=sys.stderr)
         return 130

@@ -239,7 +239,7 @@ class Watch:
                 self.d.finish("succeeded", elapsed=elapsed, nodes=final_nodes)
                 return
             else:
-                self._fail(reason, hist.FAILED, status, desc)
+                self._fail(reason, hist.FAILED, status, desc, nodes=self._final_nodes(env, name))
                 return
             self.d.stopping.wait(self.policy.next(elapsed))
 
@@ -271,7 +271,8 @@ class Watch:
         message += f"; {others}" if others else ""
         self.d.emit(Event("nodes", status, nodes, elapsed, message))
 
-    def _fail(self, reason: str, outcome: str, status: str, desc: dict | None = None) -> None:
+    def _fail(self, reason: str, outcome: str, status: str, desc: dict | None = None, nodes=()) -> None:
+        """End as failed; ``nodes``: the cluster's nodes now (after the service kept the previous code)."""
         elapsed = self._elapsed()
         lines = tail(self.clients.logs, self.d.environment, self.d.cluster, int((self.pushed_at - 1) * 1000),
                      settings=self.settings)
@@ -282,5 +283,5 @@ class Watch:
                                                "or `kx-jupyter rollback`.")
         if self.history and self.entry_id:
             self.history.finish(self.entry_id, outcome, reason, "\n".join(lines))
-        self.d.emit(Event("failed", status, [], elapsed, f"the update failed{still}", reason))
-        self.d.finish("failed", error=error, reason=reason, log_tail=lines, elapsed=elapsed)
+        self.d.emit(Event("failed", status, list(nodes), elapsed, f"the update failed{still}", reason))
+        self.d.finish("failed", error=error, reason=reason, log_tail=lines, elapsed=elapsed, nodes=list(nodes))

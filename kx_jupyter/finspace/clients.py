@@ -24,6 +24,7 @@ class Connection:
     access_key: str | None = None
     secret_key: str | None = None
     profile: str | None = None
+    logs_endpoint_url: str | None = None
 
     def __repr__(self) -> str:  # never show the secret
         return f"Connection(endpoint_url={self.endpoint_url!r}, region={self.region!r})"
@@ -58,11 +59,13 @@ def connection(settings) -> Connection:
         from ..local.daemon import ensure_running  # the plane's public entry point
 
         plane = ensure_running(settings)
-        return Connection(plane.endpoint, plane.endpoint, plane.region, plane.access_key, plane.secret_key)
+        return Connection(plane.endpoint, plane.endpoint, plane.region, plane.access_key, plane.secret_key,
+                          logs_endpoint_url=plane.endpoint)
     return Connection(
         endpoint_url=settings.endpoint_url or None,
         s3_endpoint_url=settings.s3_endpoint_url or None,
         region=settings.region or None,
+        logs_endpoint_url=settings.logs_endpoint_url or None,
         profile=settings.profile or None,
     )
 
@@ -105,4 +108,4 @@ class Clients:
 
     @property
     def logs(self):
-        return self._client("logs", self.conn.endpoint_url if self.conn.access_key else None)
+        return self._client("logs", self.conn.logs_endpoint_url)

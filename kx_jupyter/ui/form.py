@@ -58,12 +58,12 @@ class ArgumentRow(w.HBox):
     def __init__(self, on_change, on_remove, key: str = "", value: str = ""):
         self.key = w.Text(value=key, placeholder="key", continuous_update=True, layout=w.Layout(width="200px"))
         self.value = w.Text(value=value, placeholder="value", continuous_update=True, layout=w.Layout(width="260px"))
-        remove = w.Button(icon="times", tooltip="Remove this argument", layout=w.Layout(width="34px"))
+        self.remove = w.Button(icon="times", tooltip="Remove this argument", layout=w.Layout(width="34px"))
         self.problem = w.HTML()
         self.key.observe(lambda _: on_change(), names="value")
         self.value.observe(lambda _: on_change(), names="value")
-        remove.on_click(lambda _: on_remove(self))
-        super().__init__([self.key, self.value, remove, self.problem], layout=w.Layout(align_items="center"))
+        self.remove.on_click(lambda _: on_remove(self))
+        super().__init__([self.key, self.value, self.remove, self.problem], layout=w.Layout(align_items="center"))
 
     @property
     def empty(self) -> bool:

@@ -452,10 +452,11 @@ class KxMagics(Magics):
     @user_errors
     def kx_check(self, line: str = ""):
         ns = _parse(PARSERS["kx_check"](), line)
+        from ..deploy import Engine
         from ..options import arguments_dict
         from ..qcheck import format_text
 
-        engine = self.engine()
+        engine = Engine(self.settings())  # offline: no backend connection, no name warm-up
         root = Path(ns.src or engine.settings.workspace).expanduser()
         diagnostics = engine.check(root, ns.init, arguments_dict(ns.args))
         if not diagnostics:

@@ -101,9 +101,10 @@ def table_html(headers: list[str], rows: list[list[str]], *, raw_columns: frozen
             for i, cell in enumerate(row)
         )
         body.append(f"<tr>{tds}</tr>")
-    return (
-        f'<table style="border-collapse:collapse;font-family:{FONT};font-size:12px;line-height:1.4;color:{FG};margin:2px 0">'
-        f"<thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (  # wide tables (history) scroll inside the cell instead of being cut off
+        f'<div style="overflow-x:auto;max-width:100%"><table style="border-collapse:collapse;font-family:{FONT};'
+        f'font-size:12px;line-height:1.4;color:{FG};margin:2px 0">'
+        f"<thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
 
 
