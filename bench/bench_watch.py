@@ -73,10 +73,10 @@ def _watched_push(info, ws, i: int, fixed_fs):
     deployment = engine.push(plan, wait=True, on_event=on_event)
     deployment.wait()
     assert deployment.status == "succeeded", deployment.result
+    poller.join()  # its last call, too, must be in the counts before they are read
     after = request_counts(info)
     running_at = engine.clients.finspace.get_kx_cluster(environmentId="kxlocaldev", clusterName=CLUSTER)[
         "lastModifiedTimestamp"].timestamp()
-    poller.join()
     watch_calls = sum(after.get(op, 0) - before.get(op, 0) for op in WATCH_OPS) - poller.calls
     return said_done[0] - running_at, watch_calls, poller, running_at
 
