@@ -72,6 +72,11 @@ def test_likely_secrets_are_refused_with_a_way_out(ws, secret):
     assert secret.split("/")[0] in str(err.value) and ".kxignore" in err.value.hint
 
 
+def test_code_merely_named_after_credentials_is_bundled(ws):
+    write(ws, {"lib/credentials.q": "getcred:{x}\n"})
+    assert "lib/credentials.q" in collect(ws)
+
+
 def test_secret_can_be_left_out_or_included_explicitly(ws):
     write(ws, {".env": "A=1", "server.pem": "cert", ".kxignore": ".env\n!server.pem\n"})
     assert sorted(collect(ws)) == ["init.q", "lib/util.q", "server.pem"]

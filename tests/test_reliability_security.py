@@ -48,7 +48,7 @@ def send(plane, method: str, path: str, body: bytes = b"", headers: dict | None 
 
 def signed_headers(plane, method: str, path: str, body: bytes = b"", *, service: str = "finspace",
                    access_key: str | None = None, secret_key: str | None = None, when: dt.datetime | None = None,
-                   extra: dict | None = None) -> dict:
+                   extra: dict | None = None, region: str | None = None) -> dict:
     """SigV4 headers made by botocore's signer, with any part swapped for a wrong one."""
     from unittest import mock
 
@@ -58,7 +58,8 @@ def signed_headers(plane, method: str, path: str, body: bytes = b"", *, service:
 
     info = plane.info
     request = AWSRequest(method=method, url=info.endpoint + path, data=body, headers=dict(extra or {}))
-    signer = SigV4Auth(Credentials(access_key or info.access_key, secret_key or info.secret_key), service, info.region)
+    signer = SigV4Auth(Credentials(access_key or info.access_key, secret_key or info.secret_key), service,
+                       region or info.region)
     if when is None:
         signer.add_auth(request)
     else:
@@ -104,6 +105,10 @@ def _refused_requests(plane):
                                          signed_headers(plane, "PUT", UPDATE_PATH, body)),
         "update signed 20 minutes ago": ("PUT", UPDATE_PATH, body,
                                          signed_headers(plane, "PUT", UPDATE_PATH, body, when=long_ago)),
+        "update signed for another region": ("PUT", UPDATE_PATH, body,
+                                             signed_headers(plane, "PUT", UPDATE_PATH, body, region="eu-west-1")),
+        "update signed as another service": ("PUT", UPDATE_PATH, body,
+                                             signed_headers(plane, "PUT", UPDATE_PATH, body, service="s3")),
         "malformed Authorization header": ("PUT", UPDATE_PATH, body, {"Authorization": "AWS4-HMAC-SHA256 Credential=x"}),
         "unsigned S3 upload": ("PUT", s3_path, s3_body, {}),
         "S3 upload signed with a wrong secret": ("PUT", s3_path, s3_body,

@@ -33,7 +33,8 @@ DEFAULT_EXCLUDES = (
 LIKELY_SECRETS = (
     ".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore",
     "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".ssh/", ".aws/", ".gnupg/",
-    "credentials", "credentials.*", "*credentials.json", ".netrc", ".pgpass", "*.kdbx",
+    "credentials", "credentials.json", "credentials.csv", "credentials.ini", "*credentials.json", ".netrc",
+    ".pgpass", "*.kdbx",
 )
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)

@@ -138,7 +138,7 @@ class QProcessRuntime:
             self._failed = f"initialization script {init} is not in the code bundle"
             self._log.append(f"node start failed: {self._failed}")
             return
-        argv = [q_binary, *([init] if init else []), "-p", str(self.port)]
+        argv = [q_binary, *([init] if init else []), "-p", f"127.0.0.1:{self.port}"]  # loopback only
         for key, value in args.items():
             argv += [f"-{key}", value]
         self._log.append("starting: " + " ".join(argv[1:]))

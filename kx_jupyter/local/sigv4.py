@@ -40,8 +40,9 @@ def _canonical_query(raw_query: str) -> str:
     return "&".join(f"{k}={v}" for k, v in sorted(pairs))
 
 
-def verify(environ: dict, body: bytes, access_key: str, secret_key: str) -> str:
-    """Return the signing service name (``finspace``, ``s3``, ``logs``) of a correctly signed request."""
+def verify(environ: dict, body: bytes, access_key: str, secret_key: str, region: str, service: str) -> None:
+    """Accept only a request signed with these credentials, for this region and this service, as AWS does."""
+    expected_region, expected_service = region, service
     auth = environ.get("HTTP_AUTHORIZATION", "")
     if not auth:
         raise SignatureError("Missing Authentication Token: the request is not signed")
@@ -56,6 +57,10 @@ def verify(environ: dict, body: bytes, access_key: str, secret_key: str) -> str:
         raise SignatureError("malformed credential scope in the Authorization header")
     if not hmac.compare_digest(key_id, access_key):
         raise SignatureError("The security token included in the request is invalid")
+    if region != expected_region:
+        raise SignatureError(f"Credential should be scoped to a valid region, not '{region}' (use '{expected_region}')")
+    if service != expected_service:
+        raise SignatureError(f"Credential should be scoped to correct service: '{expected_service}'")
     amz_date = environ.get("HTTP_X_AMZ_DATE", "")
     try:
         signed_at = timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ"))
@@ -104,4 +109,3 @@ def verify(environ: dict, body: bytes, access_key: str, secret_key: str) -> str:
             "The request signature we calculated does not match the signature you provided. "
             "Check your AWS Secret Access Key and signing method."
         )
-    return service
