@@ -26,7 +26,7 @@ def test_routes_decode_labels():
 def test_status_reason_fits_the_service_pattern():
     reason = status_reason("node 'x' failed: '{' is never closed (init.q:3) " + "z" * 400)
     assert re.fullmatch(r"[a-zA-Z0-9\_\-\.\s]+", reason) and len(reason) <= 250
-    assert reason.startswith("node x failed is never closed init.q 3")
+    assert reason.startswith("node x failed - brace is never closed paren init.q 3 paren")
 
 
 def test_fault_plan_is_checked_and_sequence_comes_first():
@@ -56,3 +56,9 @@ def test_seed_code_passes_the_checker():
     from kx_jupyter.qcheck import check_bundle, has_errors
 
     assert not has_errors(check_bundle(unzip_bundle(seed.seed_bundle()), seed.INIT_SCRIPT))
+
+
+def test_status_reason_fits_the_api_pattern_and_stays_readable():
+    reason = status_reason("Code update failed on node n1: lib/x.q line 3 Q002 '{' is never closed: add the matching '}'.")
+    assert re.fullmatch(r"[a-zA-Z0-9\_\-\.\s]+", reason) and len(reason) <= 250
+    assert reason == "Code update failed on node n1 - lib-x.q line 3 Q002 brace is never closed - add the matching brace."

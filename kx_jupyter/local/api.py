@@ -26,9 +26,15 @@ AZS = ("use1-az1", "use1-az2", "use1-az4")
 _REASON_BAD = re.compile(r"[^a-zA-Z0-9_\-.\s]+")
 
 
+_REASON_WORDS = str.maketrans({"{": " brace ", "}": " brace ", "(": " paren ", ")": " paren ", "[": " bracket ",
+                               "]": " bracket ", ":": " ", ";": " ", "/": "-", "'": "", '"': ""})
+_CLAUSE_BREAK = re.compile(r"[:;]\s+")
+
+
 def status_reason(text: str) -> str:
-    """Text made to fit ``KxClusterStatusReason`` (``^[a-zA-Z0-9\\_\\-\\.\\s]+$``, at most 250)."""
-    cleaned = " ".join(_REASON_BAD.sub(" ", text).split())
+    """Text made to fit ``KxClusterStatusReason`` (``^[a-zA-Z0-9\\_\\-\\.\\s]+$``, at most 250), still readable."""
+    words = _CLAUSE_BREAK.sub(" - ", text).translate(_REASON_WORDS)
+    cleaned = " ".join(_REASON_BAD.sub(" ", words).split()).replace(" .", ".")
     return (cleaned or "failed")[:250].rstrip() or "failed"
 
 
