@@ -68,19 +68,23 @@ def run(runs: int) -> list[Figure]:
             new_versions.append(_versions(s3) - before)
         parts = _breakdown(ws, rounds)
         magic = _magic_pushes(ws, fs, rounds)
+        cold = _cold_cli_pushes(ws, fs, home, rounds)
     zero = all(b == 0 for b in repush_bytes) and all(n == 0 for n in new_versions)
     p, rp = median(push) * 1000, median(repush) * 1000
     return [
         Figure("push 50 files / 1 MB -> update accepted", p, "ms", f"< {TARGET_PUSH_MS:g}", p < TARGET_PUSH_MS,
-               f"{rounds} pushes of {size / 1e6:.2f} MB; {median(uploaded) / 1e3:.0f} KB zip uploaded each; every push "
-               f"re-runs the q checker on all files and builds new boto3 clients (rows below)"),
+               f"{rounds} pushes of {size / 1e6:.2f} MB in one process, as in a notebook session: each builds a new "
+               f"Engine and clients; parsed API models and unchanged files' lexing are reused "
+               f"({median(uploaded) / 1e3:.0f} KB zip uploaded each)"),
         Figure("re-push unchanged code", rp, "ms", f"< {TARGET_REPUSH_MS:g}, 0 B", rp < TARGET_REPUSH_MS and zero,
-               f"uploaded bytes {max(repush_bytes)}, new S3 versions {max(new_versions)}; the checker and the "
-               f"clients cost the same as on a first push"),
+               f"uploaded bytes {max(repush_bytes)}, new S3 versions {max(new_versions)}"),
         Figure("  of which the q checker", parts["check"], "ms", note="check_bundle on the same workspace"),
         Figure("  of which settings+engine+clients", parts["engine"], "ms", note="load_settings, Engine, boto3 clients"),
         Figure("  of which collect+zip+sha256", parts["bundle"], "ms"),
         Figure("  %kx_update --no-wait in IPython", median(magic) * 1000, "ms", note="cross-check of the push figure"),
+        Figure("  cold `kx-jupyter update --no-wait` process", median(cold) * 1000, "ms",
+               note="a new process per push, as a CI job runs it: Python start, imports, model parse and a full "
+                    "check are paid every time (no target)"),
     ]
 
 
@@ -127,4 +131,22 @@ def _magic_pushes(ws, fs, rounds: int) -> list[float]:
             wait_running(fs, CLUSTER)
     finally:
         shell.run_line_magic("unload_ext", "kx_jupyter")
+    return times
+
+
+def _cold_cli_pushes(ws, fs, home, rounds: int) -> list[float]:
+    """``kx-jupyter update --no-wait`` as a new process each time, as a CI job runs it (no caches)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, KX_JUPYTER_HOME=str(home), KX_JUPYTER_LOCAL_AUTOSTART="false")
+    times = []
+    for i in range(rounds):
+        _edit(ws, 2000 + i)
+        start = time.perf_counter()
+        subprocess.run([os.path.join(os.path.dirname(sys.executable), "kx-jupyter"), "update", "--cluster", CLUSTER, "--src", str(ws),
+                        "--no-wait", "--json"], env=env, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+        wait_running(fs, CLUSTER)
     return times

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .diagnostic import sort_key
 from .lexer import lex
@@ -45,9 +46,17 @@ def unescape(body: str) -> str:
     return _ESCAPES.sub(lambda m: chr(int(m.group(1), 8)) if len(m.group(1)) == 3 else _SIMPLE.get(m.group(1), m.group(1)), body)
 
 
+@lru_cache(maxsize=256)  # a workspace's worth of files; bounded because tokens take memory
+def _lexed(text: str, path: str):
+    """Lexing is nearly all of a check's cost, and a push re-checks mostly unchanged files: lex each once.
+
+    The result is shared, so nothing below may change it (``analyze`` copies the diagnostics)."""
+    return lex(text, path)
+
+
 def analyze(text: str, path: str = "<cell>", opt_vars: dict | None = None) -> FileReport:
     """Diagnostics and load-time facts of one file; ``opt_vars``: .Q.opt dictionaries other files define."""
-    lexed = lex(text, path)
+    lexed = _lexed(text, path)
     rep = FileReport(path, list(lexed.diags), suppressions=parse(lexed.comments))
     _walk(lexed.tokens, rep, dict(opt_vars or {}))
     return rep
