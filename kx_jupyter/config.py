@@ -57,7 +57,7 @@ class KxJupyter(Configurable):
 
     # watching
     poll_initial = Float(0.25, help="First poll interval in seconds while watching an update.").tag(config=True)
-    poll_max = Float(15.0, help="Longest poll interval in seconds.").tag(config=True)
+    poll_max = Float(30.0, help="Longest poll interval in seconds (AWS's own wait helper polls every 30 s).").tag(config=True)
     expected_update_seconds = Float(0.0, help="Expected update length; polling speeds up near it (0: learn from history).").tag(config=True)
     timeout = Float(4 * 3600.0, help="Give up watching after this many seconds (the update itself goes on).").tag(config=True)
     max_attempts = Int(6, min=1, help="Attempts per API call, with boto3 standard retries for throttling and 5xx.").tag(config=True)

@@ -7,13 +7,15 @@ import zipfile
 from datetime import datetime, timezone
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.exceptions import (ClientError, ConnectionClosedError, EndpointConnectionError, NoCredentialsError,
+                                 ReadTimeoutError)
 
-from kx_jupyter.deploy.aws_errors import translate
+from kx_jupyter.config import KxJupyter
+from kx_jupyter.deploy.aws_errors import outcome_unknown, translate
 from kx_jupyter.deploy.diff import compare, read_zip, safe_name
 from kx_jupyter.deploy.history import FAILED, IN_PROGRESS, SUCCEEDED, History
 from kx_jupyter.deploy.polling import PollPolicy, expected_seconds
-from kx_jupyter.deploy.watch import judge
+from kx_jupyter.deploy.watch import judge, running_since, took_update
 
 
 # -- polling
@@ -24,13 +26,46 @@ def test_poll_starts_fast_backs_off_and_stays_in_bounds():
     assert all(0.5 <= s <= 15 for s in sleeps)
 
 
-def test_poll_speeds_up_near_expected_end():
-    policy = PollPolicy(0.5, 15, expected=600, rng=random.Random(2))
-    for t in range(0, 400, 10):
-        policy.next(t)
-    assert policy.next(400) > 10          # long into the update: slow
-    assert policy.next(560) < 15 * 0.5    # near the expected end: fast again
-    assert policy.next(2000) > 10         # well past it: back to slow
+def watch_replay(policy, duration):
+    """(poll times, ListKxClusterNodes times) of a watch whose update ends at ``duration``."""
+    t, polls, listed = 0.0, [], []
+    while True:
+        polls.append(t)
+        if t >= duration:
+            return polls, listed + [t]  # the final listing for the done view
+        if policy.list_nodes(t, changed=t == 0):
+            listed.append(t)
+        t += policy.next(t)
+
+
+def test_poll_lands_on_the_expected_end_then_backs_off_again():
+    policy = PollPolicy(0.25, 30, expected=600, rng=random.Random(2))
+    polls, _ = watch_replay(policy, 10_000)
+    gaps = [b - a for a, b in zip(polls, polls[1:])]
+    assert all(g <= 30 + 1e-9 for g in gaps) and gaps[0] > 10  # nothing to see right after the call
+    assert 570 in polls and 600 in polls and 630 in polls       # a handful of polls around the expected end
+    assert max(gaps[polls.index(660):]) > 20                    # overrunning: slow again
+
+
+@pytest.mark.parametrize("seconds", [61, 69, 120, 300, 600])  # "longer than a minute"
+def test_long_updates_cost_fewer_calls_than_a_fixed_10_second_poll(seconds):
+    defaults = KxJupyter()
+    policy = PollPolicy(defaults.poll_initial, defaults.poll_max, expected=seconds, rng=random.Random(seconds))
+    polls, listed = watch_replay(policy, seconds)
+    fixed = -(-seconds // 10) + 1
+    assert len(polls) + len(listed) < fixed and polls[-1] == seconds  # and the end is seen at once
+
+
+def test_nodes_are_listed_with_close_polls_but_at_most_once_a_minute_with_far_ones():
+    policy = PollPolicy(0.25, 30, rng=random.Random(3))
+    polls, listed = watch_replay(policy, 600)
+    assert [t for t in polls if t < 3] == [t for t in listed if t < 3]  # short updates show every node change
+    late = [t for t in listed[:-1] if t > 60]
+    assert late and all(b - a >= 60 for a, b in zip(late, late[1:]))
+    assert len(listed) < len(polls) / 2
+    slow = PollPolicy(5, 30, rng=random.Random(3))
+    assert slow.list_nodes(0) and slow.next(0) >= 4
+    assert not slow.list_nodes(5) and slow.list_nodes(5, changed=True)  # e.g. PENDING -> UPDATING
 
 
 def test_poll_jitter_differs_between_watchers():
@@ -79,6 +114,15 @@ def test_back_to_old_code_is_a_failure_with_the_status_reason():
     assert "does not run the pushed code" in judge(cluster("RUNNING", OLD), CODE, True, T0, T0 + 60)[1]
 
 
+def test_after_a_lost_answer_the_cluster_says_whether_it_took_the_update():
+    before = cluster("RUNNING", OLD)  # what preflight saw
+    assert took_update(cluster("UPDATING", OLD), CODE, before)
+    assert took_update(cluster("RUNNING", CODE, modified=T0 + 9), CODE, before)   # already done
+    assert took_update(cluster("RUNNING", OLD, modified=T0 + 3), CODE, before)    # done and failed: the watch says
+    assert not took_update(cluster("RUNNING", OLD), CODE, before)
+    assert not took_update(cluster("RUNNING", CODE), CODE, cluster("RUNNING", CODE))  # a forced redeploy not taken
+
+
 def test_unexpected_status_fails():
     verdict, reason = judge(cluster("DELETING"), CODE, True, T0, T0 + 60)
     assert verdict == "failed" and "DELETING" in reason
@@ -101,6 +145,22 @@ def test_history_records_every_field_and_orders_newest_first(tmp_path):
     assert ok.duration is not None and ok.user and ok.host
     assert h.durations("c", "e") == [ok.duration]
     assert h.get(first.id).outcome == SUCCEEDED and h.entries("other") == []
+
+
+def test_history_durations_end_when_the_cluster_became_running(tmp_path, monkeypatch):
+    import kx_jupyter.deploy.history as history
+
+    clock = [T0]
+    monkeypatch.setattr(history.time, "time", lambda: clock[0])
+    h = History(tmp_path / "h.sqlite")
+    start = dict(backend="aws", environment="e", cluster="c", bundle_sha256=None, bucket="b", key="k", version=None,
+                 init_script=None, arguments=None, strategy="ROLLING")
+    seen_late, skewed = h.start(**start, client_token="t1"), h.start(**start, client_token="t2")
+    clock[0] = T0 + 100  # the watch saw RUNNING 58 s after it happened
+    h.finish(seen_late.id, SUCCEEDED, finished_at=running_since(cluster("RUNNING", modified=T0 + 42)))
+    h.finish(skewed.id, SUCCEEDED, finished_at=T0 - 5)  # a cluster clock behind ours: fall back to now
+    assert (h.get(seen_late.id).duration, h.get(skewed.id).duration) == (42, 100)
+    assert running_since(cluster("UPDATING")) is None
 
 
 def test_history_in_progress_until_finished(tmp_path):
@@ -143,9 +203,9 @@ def test_zip_bomb_is_refused():
 
 
 # -- error translation
-def client_error(code, status, message="m", op="UpdateKxClusterCodeConfiguration"):
+def client_error(code, status, message="m", op="UpdateKxClusterCodeConfiguration", retries=5):
     return ClientError({"Error": {"Code": code, "Message": message},
-                        "ResponseMetadata": {"HTTPStatusCode": status, "RetryAttempts": 5}}, op)
+                        "ResponseMetadata": {"HTTPStatusCode": status, "RetryAttempts": retries}}, op)
 
 
 @pytest.mark.parametrize("code,status,words", [
@@ -168,6 +228,31 @@ def test_no_credentials_and_unreachable():
     assert "credentials" in translate(NoCredentialsError(), "x").message
     err = translate(EndpointConnectionError(endpoint_url="http://127.0.0.1:9"), "x")
     assert "cannot reach the endpoint http://127.0.0.1:9" in err.message
+
+
+def test_start_the_plane_only_when_it_cannot_be_reached():
+    local = KxJupyter(backend="local")
+    refused = translate(EndpointConnectionError(endpoint_url="http://127.0.0.1:9"), "updating cluster c", local)
+    assert "kx-jupyter local start" in refused.hint
+    for lost in (ConnectionClosedError(endpoint_url="http://127.0.0.1:9"),
+                 ReadTimeoutError(endpoint_url="http://127.0.0.1:9")):
+        err = translate(lost, "updating cluster c", local)
+        assert "connection to http://127.0.0.1:9 was lost while updating cluster c" in err.message
+        assert "local start" not in err.hint and "kx-jupyter status" in err.hint
+
+
+@pytest.mark.parametrize("error,unknown", [
+    (ConnectionClosedError(endpoint_url="u"), True),
+    (ReadTimeoutError(endpoint_url="u"), True),
+    (EndpointConnectionError(endpoint_url="u"), True),   # only the last attempt is reported
+    (client_error("InternalServerException", 500, retries=0), True),
+    (client_error("ThrottlingException", 429, retries=2), True),  # an earlier attempt may have got through
+    (client_error("ThrottlingException", 429, retries=0), False),
+    (client_error("ValidationException", 400, retries=0), False),
+    (NoCredentialsError(), False),
+])
+def test_which_failures_leave_the_outcome_unknown(error, unknown):
+    assert outcome_unknown(error) is unknown
 
 
 def test_access_key_ids_are_scrubbed():

@@ -10,6 +10,7 @@ time down; each cluster gets its pushes one after the other, as a user would.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 
@@ -130,20 +131,66 @@ def test_100_deployments_under_30_percent_faults(plane, tmp_path):
     assert sum(e.outcome == "succeeded" for e in history) == len(succeeded)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: when the UpdateKxClusterCodeConfiguration answer is lost (connection dropped after the plane "
-    "applied it) and the retries fail too, Engine._submit raises KxError (exit 2, 'stopped before anything was "
-    "deployed') and history records 'refused', although the cluster takes the update"))
-def test_a_lost_answer_is_not_reported_as_nothing_deployed(plane, tmp_path):
+UPDATE = "UpdateKxClusterCodeConfiguration"
+
+
+def one_file_workspace(tmp_path, text="a:1\n"):
     ws = tmp_path / "ws"
     ws.mkdir()
-    (ws / "init.q").write_text("a:1\n")
-    plane.set_faults({"sequence": ["drop_after"] + ["error"] * 8, "operations": ["UpdateKxClusterCodeConfiguration"]})
-    engine = Engine(load_settings(poll_initial=0.05, poll_max=0.3, max_attempts=1))
-    with pytest.raises(KxError):
-        engine.update(cluster="dev-gp", src=str(ws))
+    (ws / "init.q").write_text(text)
+    return ws
+
+
+def test_a_lost_answer_is_not_reported_as_nothing_deployed(plane, tmp_path):
+    """The plane applies the update, the answer is lost, and every retry fails: the cluster took it."""
+    plane.set_faults({"sequence": ["drop_after"] + ["error"] * 8, "operations": [UPDATE]})
+    engine = Engine(load_settings(poll_initial=0.05, poll_max=0.3, max_attempts=3))
+    d = engine.update(cluster="dev-gp", src=str(one_file_workspace(tmp_path)))
+    result = d.wait(60)
     plane.set_faults({})
+    assert d.status == "succeeded" and d.exit_code == 0, result
+    assert any("answer to the update call was lost" in w and "took the update" in w for w in result["warnings"])
+    assert any("answer to the update call was lost" in e.message for e in d.events if e.phase == "update")
     entry = engine.history(limit=1)[0]
-    running = plane.wait_status("dev-gp", "RUNNING")
-    assert running["code"]["s3Key"] == entry.key  # the update did reach the cluster ...
-    assert entry.outcome != "refused"  # ... so the history must not say it was refused
+    assert (entry.outcome, entry.key) == ("succeeded", result["code"]["s3Key"])
+    assert plane.wait_status("dev-gp", "RUNNING")["code"]["s3Key"] == entry.key
+    assert plane.counters()["appliedUpdates"] == {result["clientToken"]: 1}
+
+
+def test_a_dropped_call_the_cluster_never_took_is_a_refusal(plane, tmp_path):
+    before = plane.wait_status("dev-gp", "RUNNING")["code"]
+    plane.set_faults({"sequence": ["drop"], "operations": [UPDATE]})  # dropped before the plane acted on it
+    engine = Engine(load_settings(poll_initial=0.05, poll_max=0.3, max_attempts=1))
+    with pytest.raises(KxError) as err:
+        engine.update(cluster="dev-gp", src=str(one_file_workspace(tmp_path)))
+    assert err.value.exit_code == 2 and "nothing was deployed" in err.value.message
+    assert "was lost" in err.value.message and "local start" not in err.value.hint  # the plane is running
+    assert engine.history(limit=1)[0].outcome == "refused"
+    assert plane.counters()["appliedUpdates"] == {}
+    assert plane.wait_status("dev-gp", "RUNNING")["code"] == before
+
+
+def test_when_even_the_cluster_cannot_be_asked_the_outcome_is_unknown(plane, tmp_path):
+    # preflight's GetKxCluster passes, the update is applied but its answer lost, the check fails
+    plane.set_faults({"sequence": ["ok", "drop_after", "error"], "operations": ["GetKxCluster", UPDATE]})
+    engine = Engine(load_settings(poll_initial=0.05, poll_max=0.3, max_attempts=1))
+    with pytest.raises(KxError) as err:
+        engine.update(cluster="dev-gp", src=str(one_file_workspace(tmp_path)))
+    plane.set_faults({})
+    error = err.value
+    assert error.exit_code == 1 and "UNKNOWN" in error.message and "nothing was deployed" not in error.message
+    assert "kx-jupyter status dev-gp --watch" in error.hint and "%kx_status dev-gp" in error.hint
+    assert engine.history(limit=1)[0].outcome == "unknown"
+    again = engine.attach("dev-gp")  # what the hint says to do finds the true outcome and records it
+    assert again.wait(60)["status"] == "succeeded"
+    assert engine.history(limit=1)[0].outcome == "succeeded"
+
+
+def test_the_command_exits_1_with_an_unknown_outcome_not_2(plane, tmp_path, monkeypatch, capsys):
+    from kx_jupyter.cli import main
+
+    monkeypatch.setenv("KX_JUPYTER_MAX_ATTEMPTS", "1")
+    plane.set_faults({"sequence": ["ok", "drop_after", "error"], "operations": ["GetKxCluster", UPDATE]})
+    code = main(["update", "--cluster", "dev-gp", "--src", str(one_file_workspace(tmp_path)), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1 and json.loads(out)["status"] == "unknown" and "kx-jupyter status dev-gp --watch" in err

@@ -6,6 +6,7 @@ started, and stopping the server stops that plane (but never one it only attache
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -16,6 +17,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -66,7 +68,6 @@ class Server:
 
     def run_in_kernel(self, code: str) -> str:
         """Execute ``code`` in a kernel the server launches and return what it printed."""
-        from tornado.ioloop import IOLoop
         from tornado.websocket import websocket_connect
 
         kernel = self.api("POST", "/api/kernels", {"name": "python3"})
@@ -92,8 +93,9 @@ class Server:
                     ws.close()
                     return "".join(out)
 
-        try:
-            return IOLoop.current().run_sync(execute, timeout=120)
+        try:  # in a thread of its own: the session's playwright may own this thread's event loop
+            with ThreadPoolExecutor(1) as pool:
+                return pool.submit(asyncio.run, asyncio.wait_for(execute(), 120)).result()
         finally:
             self.api("DELETE", f"/api/kernels/{kernel['id']}")
 

@@ -19,10 +19,12 @@ submitted|detached), environment, cluster, bundle {sha256, bytes, files}, code {
 s3Key, s3ObjectVersion}, uploaded_bytes, initializationScript, commandLineArguments,
 strategy, clientToken, history_id, elapsed, reason, log_tail, nodes, warnings,
 diagnostics, request (dry-run only), rollback_of. When the push is stopped before
-anything is deployed it is {"status": "refused", "reason", "hint"}.
+anything is deployed it is {"status": "refused", "reason", "hint"}; when the update call's
+answer was lost and the cluster could not be asked, {"status": "unknown", "reason", "hint"}.
 
-exit codes: 0 deployed or nothing to do; 1 the deployment failed on the cluster;
-2 stopped before anything was deployed."""
+exit codes: 0 deployed or nothing to do; 1 the deployment failed on the cluster, or its
+outcome is unknown (find out with `kx-jupyter status CLUSTER --watch`); 2 stopped before
+anything was deployed."""
 
 
 def _engine(**overrides):
@@ -82,7 +84,8 @@ def _refused_as_json(run):
         except KxError as exc:
             if not ns.json:
                 raise
-            _print_json({"status": "refused", "reason": exc.message, "hint": exc.hint})
+            _print_json({"status": "refused" if exc.exit_code == 2 else "unknown", "reason": exc.message,
+                         "hint": exc.hint})
             print(f"kx-jupyter: {exc}", file=sys.stderr)
             return exc.exit_code
     return command

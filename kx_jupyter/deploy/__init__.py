@@ -23,8 +23,8 @@ It never holds credentials.
 """
 
 from .diff import FileDiff
-from .engine import Engine, Plan
+from .engine import Engine, Plan, UpdateOutcomeUnknown
 from .history import HistoryEntry
 from .watch import Deployment, Event
 
-__all__ = ["Engine", "Plan", "Deployment", "Event", "HistoryEntry", "FileDiff"]
+__all__ = ["Engine", "Plan", "UpdateOutcomeUnknown", "Deployment", "Event", "HistoryEntry", "FileDiff"]

@@ -40,13 +40,17 @@ def translate(exc: Exception, doing: str, settings=None) -> KxError:
         return KxError(f"no usable AWS credentials while {doing}: {redact(exc)}",
                        hint="Configure the standard credential chain (aws configure / AWS_PROFILE / SSO login), "
                             "set KxJupyter.profile and KxJupyter.region, or use the local backend.")
-    if isinstance(exc, (be.EndpointConnectionError, be.ConnectTimeoutError, be.ReadTimeoutError,
-                        be.ConnectionClosedError)):
-        where = getattr(exc, "kwargs", {}).get("endpoint_url", "") or ""
+    where = getattr(exc, "kwargs", {}).get("endpoint_url", "") or ""
+    if isinstance(exc, (be.EndpointConnectionError, be.ConnectTimeoutError)):  # no connection: nothing was sent
         hint = ("Start it with `kx-jupyter local start` (or keep KxJupyter.local_autostart on)."
                 if backend == "local" else
                 "Check your network, KxJupyter.endpoint_url / AWS_ENDPOINT_URL_* and the region.")
         return KxError(f"cannot reach the endpoint {where} while {doing}".replace("  ", " "), hint=hint)
+    if isinstance(exc, (be.ReadTimeoutError, be.ConnectionClosedError)):  # sent, but the answer never came
+        return KxError(f"the connection to {where} was lost while {doing}: the request was sent but no answer "
+                       "came back".replace("  ", " "),
+                       hint="The endpoint is up but dropped the connection or answered too slowly; try again "
+                            "(`kx-jupyter status` shows whether a change was carried out).")
     if isinstance(exc, be.ParamValidationError):
         return KxError(f"the request for {doing} is invalid: {redact(exc)}", hint="Fix the values named above.")
     if isinstance(exc, be.ClientError):
@@ -103,3 +107,21 @@ def calling(doing: str, settings=None):
 def error_code(exc: Exception) -> str:
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
+
+
+def outcome_unknown(exc: Exception) -> bool:
+    """Whether a failed call may still have been carried out by the service.
+
+    Yes when no answer came back for a request that may have been sent (a dropped connection
+    or a read timeout; botocore reports only the last attempt, and an earlier one may have got
+    through, so a failed connect counts too), when the service failed (5xx), and when any
+    answer came after retries. Only a first-attempt 4xx is a certain refusal.
+    """
+    import botocore.exceptions as be
+
+    if isinstance(exc, (be.ConnectionError, be.HTTPClientError)):
+        return True
+    if isinstance(exc, be.ClientError):
+        meta = exc.response.get("ResponseMetadata", {})
+        return (meta.get("HTTPStatusCode") or 0) >= 500 or (meta.get("RetryAttempts") or 0) > 0
+    return False

@@ -2,7 +2,9 @@
 
 Everything that can stop a push happens in ``plan``, before a byte is uploaded, so a
 refusal (exit code 2) always means nothing changed. ``push`` stages and submits in the
-caller's thread (failures raise KxError) and watches in a background thread.
+caller's thread (failures raise KxError) and watches in a background thread. When the update
+call's answer is lost, the cluster itself says whether it took the update; only when it
+cannot be asked either is the outcome reported as unknown (UpdateOutcomeUnknown, exit code 1).
 """
 
 from __future__ import annotations
@@ -17,14 +19,21 @@ from ..errors import KxError
 from ..finspace.rules import check_value, validate
 from . import bundle as bundles
 from . import stage as staging
-from .aws_errors import calling, error_code
+from .aws_errors import calling, error_code, outcome_unknown, translate
 from .diff import FileDiff, compare, read_zip
-from .history import FAILED, IN_PROGRESS, REFUSED, SUCCEEDED, TIMED_OUT, History, HistoryEntry
+from .history import FAILED, IN_PROGRESS, REFUSED, SUCCEEDED, TIMED_OUT, UNKNOWN, History, HistoryEntry
 from .polling import expected_seconds
-from .watch import Deployment, Event, Watch, code_matches, jsonable, node_view
+from .watch import Deployment, Event, Watch, code_matches, jsonable, node_view, took_update
 
 LOCAL_BUCKET = "kx-local-code"
 UPDATE_OPERATION = "UpdateKxClusterCodeConfiguration"
+
+
+class UpdateOutcomeUnknown(KxError):
+    """The update call's answer was lost and the cluster could not be asked: it may be updating.
+    Exit code 1, because "nothing was deployed" (2) may be false."""
+
+    exit_code = 1
 
 
 @dataclass
@@ -305,17 +314,27 @@ class Engine:
             kind="rollback" if plan.rollback_of else "push", rollback_of=plan.rollback_of)
         d.result.update(code=staged.code(), uploaded_bytes=staged.uploaded_bytes, history_id=entry.id)
         try:
-            self._submit(request)
+            taken = self._submit(plan, request)
+        except UpdateOutcomeUnknown as exc:
+            self.history_db.finish(entry.id, UNKNOWN, exc.message)
+            raise
         except KxError as exc:
             self.history_db.finish(entry.id, REFUSED, exc.message)
             raise
-        d.emit(Event("update", "", [], time.time() - start,
-                     f"update accepted ({request['deploymentConfiguration']['deploymentStrategy']}, "
-                     f"clientToken {request['clientToken']})"))
+        what = (f"{request['deploymentConfiguration']['deploymentStrategy']}, clientToken {request['clientToken']}")
+        if taken is None:
+            d.emit(Event("update", "", [], time.time() - start, f"update accepted ({what})"))
+        else:
+            lost, desc = taken
+            warning = (f"the answer to the update call was lost ({lost.message}), but {plan.cluster} took the "
+                       f"update ({what}; the cluster is {desc.get('status')})")
+            d.result["warnings"].append(warning)
+            d.emit(Event("update", desc.get("status", ""), [], time.time() - start, "warning: " + warning))
         if not wait:
             d.finish("submitted", elapsed=time.time() - start)
             return d
-        self._watch(d, expected_code=staged.code(), pushed_at=start, seen_updating=False, entry_id=entry.id)
+        self._watch(d, expected_code=staged.code(), pushed_at=start,
+                    seen_updating=taken is not None and taken[1].get("status") == "UPDATING", entry_id=entry.id)
         return d
 
     @staticmethod
@@ -350,22 +369,46 @@ class Engine:
             d.emit(Event("stage", "", [], time.time() - start, "warning: " + warning))
         return staged
 
-    def _submit(self, request: dict) -> None:
+    def _submit(self, plan: Plan, request: dict) -> tuple[KxError, dict] | None:
+        """Send the update. None: accepted. (what went wrong, the cluster now): the answer was
+        lost but the cluster took the update. Raises KxError when it was not taken (nothing
+        deployed) and UpdateOutcomeUnknown when that cannot be found out."""
         import botocore.exceptions as be
 
         cluster = request["clusterName"]
         try:
             self.clients.finspace.update_kx_cluster_code_configuration(**request)
+            return None
         except be.ClientError as exc:
-            if error_code(exc) == "ConflictException":
+            if error_code(exc) == "ConflictException":  # retries reuse the clientToken: never our own update
                 detail = exc.response.get("Error", {}).get("Message", "")
                 raise KxError(f"cluster {cluster} is already being updated; this push was refused ({detail})",
                               hint=f"Wait for the running update (`kx-jupyter status {cluster}`), then push again.") from None
-            with calling(f"updating cluster {cluster}", self.settings):
-                raise
-        except be.BotoCoreError:
-            with calling(f"updating cluster {cluster}", self.settings):
-                raise
+            failure = exc
+        except be.BotoCoreError as exc:
+            failure = exc
+        error = translate(failure, f"updating cluster {cluster}", self.settings)
+        if not outcome_unknown(failure):
+            raise error
+        return error, self._took_update(plan, request, error)
+
+    def _took_update(self, plan: Plan, request: dict, error: KxError) -> dict:
+        """The cluster's state when it took the update whose answer was lost; raises otherwise."""
+        cluster, code = plan.cluster, request["code"]
+        try:
+            with calling(f"checking whether {cluster} took the update", self.settings):
+                desc = self.clients.finspace.get_kx_cluster(environmentId=plan.environment, clusterName=cluster)
+        except KxError as check:
+            raise UpdateOutcomeUnknown(
+                f"the outcome of the update of {cluster} is UNKNOWN: {error.message}, so the service may or may "
+                f"not have carried it out, and {check.message}",
+                hint=f"Find out with `kx-jupyter status {cluster} --watch` (or `%kx_status {cluster}` in a notebook): "
+                     f"it shows whether {cluster} is updating to s3://{code['s3Bucket']}/{code['s3Key']} and follows "
+                     "the update to its end. Do not push again before you know.") from None
+        if took_update(desc, code, plan.current):
+            return desc
+        raise KxError(f"{error.message}; {cluster} is {desc.get('status')} with its previous code and no update "
+                      "in progress: the update was not taken, nothing was deployed", hint=error.hint)
 
     def _watch(self, d: Deployment, *, expected_code, pushed_at, seen_updating, entry_id) -> None:
         expected = expected_seconds(self.settings.expected_update_seconds,
@@ -380,9 +423,9 @@ class Engine:
         """Watch an update in progress (started here or elsewhere); never changes anything."""
         env, cluster = self.environment(env), self._cluster_name(cluster)
         desc = self.describe(env, cluster)
-        # the newest push that reached the cluster, when its watch ended early (detached or timed out)
+        # the newest push that reached the cluster, when its watch ended early (detached, timed out, answer lost)
         reached = [e for e in self.history_db.entries(cluster, env, limit=10) if e.outcome != REFUSED]
-        entry = reached[0] if reached and reached[0].outcome in (IN_PROGRESS, TIMED_OUT) else None
+        entry = reached[0] if reached and reached[0].outcome in (IN_PROGRESS, TIMED_OUT, UNKNOWN) else None
         d = Deployment(env, cluster, {"code": entry.code() if entry else jsonable(desc.get("code")),
                                       "history_id": entry.id if entry else None, "reason": "", "log_tail": [],
                                       "nodes": [], "elapsed": 0.0}, on_event)

@@ -23,6 +23,7 @@ SUCCEEDED = "succeeded"
 FAILED = "failed"
 TIMED_OUT = "timed-out"
 REFUSED = "refused"  # the service refused the update call: nothing reached the cluster
+UNKNOWN = "unknown"  # the update call's answer was lost and the cluster could not be asked
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pushes (
@@ -72,7 +73,7 @@ class HistoryEntry:
     client_token: str = ""
     kind: str = "push"              # push | rollback
     rollback_of: int | None = None
-    outcome: str = IN_PROGRESS      # updating | succeeded | failed | timed-out | refused
+    outcome: str = IN_PROGRESS      # updating | succeeded | failed | timed-out | refused | unknown
     reason: str = ""
     duration: float | None = None
     finished_at: float | None = None
@@ -117,11 +118,16 @@ class History:
             entry.id = cur.lastrowid
         return entry
 
-    def finish(self, entry_id: int, outcome: str, reason: str = "", log_tail: str = "") -> None:
+    def finish(self, entry_id: int, outcome: str, reason: str = "", log_tail: str = "",
+               finished_at: float | None = None) -> None:
+        """``finished_at``: when the update ended by the cluster's clock, if known; else now."""
         now = time.time()
+        end = min(finished_at or now, now)
         with closing(self._connect()) as conn, conn:
-            conn.execute("UPDATE pushes SET outcome=?, reason=?, log_tail=?, finished_at=?, duration=?-started_at "
-                         "WHERE id=?", (outcome, reason, log_tail, now, now, entry_id))
+            conn.execute("UPDATE pushes SET outcome=?, reason=?, log_tail=?, "
+                         "finished_at=CASE WHEN ? > started_at THEN ? ELSE ? END, "
+                         "duration=CASE WHEN ? > started_at THEN ? ELSE ? END - started_at WHERE id=?",
+                         (outcome, reason, log_tail, end, end, now, end, end, now, entry_id))
 
     def get(self, entry_id: int) -> HistoryEntry | None:
         with closing(self._connect()) as conn:

@@ -1,43 +1,92 @@
-"""How long to wait between polls of an update in progress.
+"""When to poll an update in progress, and when a poll also lists the cluster's nodes.
 
-Fast at first (the status flips to UPDATING right after the call and the user is looking),
-then backing off with jitter so long updates (10-13 minutes on the real service) cost few
-calls and many watchers do not poll in step, then fast again around the expected end so
-the finish is seen promptly.
+Every poll is a GetKxCluster call; a real update takes 10-13 minutes, so the policy spends
+calls where something can be seen (the start, node changes, the expected end) and few in
+between, and costs fewer calls than a fixed 10 s poll for any update longer than a minute:
+
+* Expected length unknown (first push to a cluster): start at ``initial`` and double each
+  time (jittered +-20 % so many watchers do not poll in step) up to ``maximum``; a 3 s update
+  is seen within a fraction of a second, a long one soon costs one call per ``maximum``.
+* Expected length E known (the setting, or the median of recent successful updates): the
+  first sleep is already E/4 (at least ``initial``): right after the call nothing but
+  UPDATING can be seen. Sleeps double as above, each shortened just enough that a whole
+  number of them lands exactly on a narrow window around E: WINDOW_POLLS polls ``w = E/20``
+  apart (E - w, E, E + w, E + 2w). After it the doubling resumes from ``w``, so an
+  overrunning update is still seen, at a falling rate.
+* Nodes (ListKxClusterNodes) go with a poll only when polls are close together (the sleep
+  before it under NODES_FAST s: short updates show every node change), when the cluster's
+  status changed, or when the last listing is NODES_EVERY s old outside the end window (the
+  final listing is due there anyway).
 """
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 
 
 class PollPolicy:
-    """``next(elapsed)`` gives the next sleep in seconds, always within [initial, maximum]."""
+    """``next(elapsed)``: the next sleep in seconds, within [initial, maximum] (only the last
+    steps into and through the end window may be shorter); ``list_nodes(elapsed, changed)``:
+    whether the poll made at ``elapsed`` also lists the nodes."""
 
-    GROWTH = 1.5
-    JITTER = 0.2             # +-20 %
-    NEAR_END = (0.8, 1.5)    # poll fast while elapsed is within these fractions of the expected time
+    GROWTH = 2.0
+    JITTER = 0.2             # +-20 % on the free-running sleeps
+    FIRST_SHARE = 1 / 4      # first sleep as a share of the expected length
+    WINDOW_STEP = 1 / 20     # spacing of the polls around the expected end, as a share of it
+    WINDOW_POLLS = 4         # E - w, E, E + w, E + 2w
+    NODES_FAST = 2.0         # list the nodes with every poll that came sooner than this after the last
+    NODES_EVERY = 60.0       # otherwise at most this often (unless the cluster's status changed)
 
     def __init__(self, initial: float, maximum: float, expected: float = 0.0, rng: random.Random | None = None):
         self.initial = max(0.05, initial)
         self.maximum = max(self.initial, maximum)
         self.expected = max(0.0, expected)
         self._rng = rng or random.Random()
-        self._base = self.initial
+        self.step = self._clamp(self.expected * self.WINDOW_STEP)
+        self.window = (self.expected - self.step, self.expected + (self.WINDOW_POLLS - 2) * self.step)
+        self._base = self._clamp(self.expected * self.FIRST_SHARE)
+        self._past_window = False
+        self._last_sleep = 0.0
+        self._listed_at: float | None = None
 
-    def near_end(self, elapsed: float) -> bool:
-        low, high = self.NEAR_END
-        return bool(self.expected) and low * self.expected <= elapsed <= high * self.expected
+    def _clamp(self, seconds: float) -> float:
+        return min(self.maximum, max(self.initial, seconds))
+
+    def _in_window(self, elapsed: float) -> bool:
+        return bool(self.expected) and self.window[0] - 1e-9 <= elapsed < self.window[1] - 1e-9
+
+    def _doubling(self) -> float:
+        base = self._base
+        self._base = min(self.maximum, self._base * self.GROWTH)
+        return self._clamp(base * (1 + self._rng.uniform(-self.JITTER, self.JITTER)))
 
     def next(self, elapsed: float) -> float:
-        if self.near_end(elapsed):
-            base = min(self.maximum, max(self.initial, self.expected / 200))
-        else:
-            base = self._base
-            self._base = min(self.maximum, self._base * self.GROWTH)
-        jittered = base * (1 + self._rng.uniform(-self.JITTER, self.JITTER))
-        return min(self.maximum, max(self.initial, jittered))
+        self._last_sleep = self._next(elapsed)
+        return self._last_sleep
+
+    def _next(self, elapsed: float) -> float:
+        start, _ = self.window
+        if not self.expected:
+            return self._doubling()
+        if elapsed < start - 1e-9:       # a whole number of sleeps ends exactly at the window
+            remaining = start - elapsed
+            return remaining / math.ceil(remaining / self._doubling() - 1e-9)
+        if self._in_window(elapsed):     # the window's next poll
+            k = math.floor((elapsed - start) / self.step + 1e-9) + 1
+            return start + k * self.step - elapsed
+        if not self._past_window:        # overrunning: double again, from w
+            self._past_window, self._base = True, self.step
+        return self._doubling()
+
+    def list_nodes(self, elapsed: float, changed: bool = False) -> bool:
+        """Whether the poll at ``elapsed`` also lists the nodes (remembered when it does)."""
+        due = (self._listed_at is None or changed or self._last_sleep < self.NODES_FAST
+               or (elapsed - self._listed_at >= self.NODES_EVERY and not self._in_window(elapsed)))
+        if due:
+            self._listed_at = elapsed
+        return due
 
 
 def expected_seconds(configured: float, past_durations: list[float]) -> float:

@@ -1,8 +1,8 @@
 """Watching an update: a Deployment whose events come from a polling thread.
 
-The watch only reads (GetKxCluster, ListKxClusterNodes while updating), so stopping it
-(``detach``, Ctrl-C, a closed notebook) never cancels the update; ``Engine.attach`` starts a
-new watch later. Events are emitted on changes (phase, status, nodes), not on every poll.
+The watch only reads (GetKxCluster; ListKxClusterNodes while updating, as often as the
+``PollPolicy`` says), so stopping it (``detach``, Ctrl-C, a closed notebook) never cancels
+the update; ``Engine.attach`` starts a new watch later. Events are emitted on changes (phase, status, nodes), not on every poll.
 """
 
 from __future__ import annotations
@@ -82,6 +82,29 @@ def judge(desc: dict, expected_code: dict | None, seen_updating: bool, pushed_at
     if now - pushed_at > NEVER_STARTED_SECONDS:
         return "failed", reason or "the cluster never started the update and does not run the pushed code"
     return "wait", ""
+
+
+def took_update(desc: dict, pushed_code: dict, before: dict) -> bool:
+    """After an update call whose answer was lost: whether the cluster took the update.
+
+    ``before`` is the cluster as preflight saw it. It took the update when it is updating,
+    runs the pushed code it did not run before, or changed since (an update that already
+    ended; the watch then judges it). Otherwise it is untouched: the call never took effect.
+    Comparing with preflight's answer, not the local clock, keeps clock skew out of it.
+    """
+    if desc.get("status") in ("UPDATING", "PENDING"):
+        return True
+    if code_matches(desc.get("code"), pushed_code) and not code_matches(before.get("code"), pushed_code):
+        return True
+    return jsonable(desc.get("lastModifiedTimestamp")) != jsonable(before.get("lastModifiedTimestamp"))
+
+
+def running_since(desc: dict) -> float | None:
+    """When the cluster became RUNNING, by its own clock (the service stamps
+    ``lastModifiedTimestamp`` then): the history's durations must not include how late the
+    watch saw it, or the poller's expected length would drift later with every push."""
+    modified = desc.get("lastModifiedTimestamp")
+    return modified.timestamp() if isinstance(modified, datetime) and desc.get("status") == "RUNNING" else None
 
 
 def node_view(nodes: list[dict]) -> list[dict]:
@@ -194,6 +217,8 @@ class Watch:
         self.entry_id = entry_id
         self.policy = PollPolicy(settings.poll_initial, settings.poll_max, expected_seconds)
         self._last = None
+        self._status = None       # the cluster status at the previous poll
+        self._nodes_seen: list[dict] = []
 
     def run(self) -> None:
         try:
@@ -221,21 +246,23 @@ class Watch:
             try:
                 with calling(f"reading cluster {name}", self.settings):
                     desc = self.clients.finspace.get_kx_cluster(environmentId=env, clusterName=name)
-                    nodes = self._nodes(env, name) if desc.get("status") == "UPDATING" else None
+                    status = desc.get("status", "")
+                    if status == "UPDATING" and self.policy.list_nodes(elapsed, changed=status != self._status):
+                        self._nodes_seen = self._nodes(env, name)
             except KxError as exc:
                 self.d.emit(Event("nodes", "", [], elapsed, "cannot read the cluster; retrying", exc.message))
                 self.d.stopping.wait(self.policy.next(elapsed))
                 continue
-            status = desc.get("status", "")
+            self._status = status
             self.seen_updating = self.seen_updating or status == "UPDATING"
             verdict, reason = judge(desc, self.expected_code, self.seen_updating, self.pushed_at, time.time())
             if verdict == "wait":
-                self._changed(status, nodes or [], elapsed)
+                self._changed(status, self._nodes_seen if status == "UPDATING" else [], elapsed)
             elif verdict == "succeeded":
                 final_nodes = self._final_nodes(env, name)
                 self.d.emit(Event("done", status, final_nodes, elapsed, "the cluster runs the pushed code"))
                 if self.history and self.entry_id:
-                    self.history.finish(self.entry_id, hist.SUCCEEDED)
+                    self.history.finish(self.entry_id, hist.SUCCEEDED, finished_at=running_since(desc))
                 self.d.finish("succeeded", elapsed=elapsed, nodes=final_nodes)
                 return
             else:

@@ -258,7 +258,8 @@ class KxMagics(Magics):
             if view.shown:  # the view says where it stopped; the error line says what to do
                 from ..deploy import Event
 
-                fanout(Event("failed", "", [], view.elapsed, "stopped before anything was deployed", exc.message))
+                said = "stopped before anything was deployed" if exc.exit_code == 2 else "the outcome is unknown"
+                fanout(Event("failed", "", [], view.elapsed, said, exc.message))
             raise
         except KeyboardInterrupt:
             print(f"Interrupted before the update of {title} was confirmed; %kx_status {title} shows whether it started.")
@@ -399,7 +400,7 @@ class KxMagics(Magics):
                     self._interrupted(watched, detach=False)
             return watched.deployment
         state = engine.status(cluster, env)
-        unfinished = (state.get("last_push") or {}).get("outcome") == "updating"  # nobody saw its end yet
+        unfinished = (state.get("last_push") or {}).get("outcome") in ("updating", "unknown")  # nobody saw its end yet
         if state.get("status") == "UPDATING" or unfinished:
             return self._follow(lambda on_event: engine.attach(cluster, env, on_event=on_event), cluster,
                                 background=ns.background)
