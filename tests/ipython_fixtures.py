@@ -94,15 +94,7 @@ SLOW_NODE_SECONDS = 1.0  # hdb-3 rolls 3 nodes: seconds, so "still running" hold
 @pytest.fixture
 def slow_plane(tmp_path, monkeypatch):
     """Like ``plane`` (tests/plane_fixtures.py), with nodes slow enough to act while an update rolls."""
-    from kx_jupyter.local import daemon
-    from plane_fixtures import start_plane
+    from plane_fixtures import plane_in
 
-    home = tmp_path / "kx-home"
-    home.mkdir(exist_ok=True)
-    monkeypatch.setenv("KX_JUPYTER_HOME", str(home))
-    monkeypatch.setenv("KX_JUPYTER_LOCAL_AUTOSTART", "false")
-    running = start_plane(home, node_start_seconds=SLOW_NODE_SECONDS)
-    try:
+    with plane_in(tmp_path, monkeypatch, node_start_seconds=SLOW_NODE_SECONDS) as running:
         yield running
-    finally:
-        daemon.stop(running.state_dir)

@@ -21,6 +21,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from contextlib import contextmanager
+
 import pytest
 
 FAST_NODE_SECONDS = 0.2
@@ -123,33 +125,31 @@ def start_plane(home: Path, node_start_seconds: float = FAST_NODE_SECONDS, q_bin
     return RunningPlane(info, settings, state_dir)
 
 
-@pytest.fixture
-def plane(tmp_path, monkeypatch):
-    """A fresh local plane (checker runtime, fast nodes) for one test; stopped afterwards."""
+@contextmanager
+def plane_in(tmp_path, monkeypatch, **options):
+    """A plane in ``tmp_path/kx-home`` that ``load_settings()`` reaches (``start_plane`` options); stopped after."""
     from kx_jupyter.local import daemon
 
     home = tmp_path / "kx-home"
     home.mkdir(exist_ok=True)
     monkeypatch.setenv("KX_JUPYTER_HOME", str(home))
     monkeypatch.setenv("KX_JUPYTER_LOCAL_AUTOSTART", "false")
-    running = start_plane(home)
+    running = start_plane(home, **options)
     try:
         yield running
     finally:
         daemon.stop(running.state_dir)
+
+
+@pytest.fixture
+def plane(tmp_path, monkeypatch):
+    """A fresh local plane (checker runtime, fast nodes) for one test; stopped afterwards."""
+    with plane_in(tmp_path, monkeypatch) as running:
+        yield running
 
 
 @pytest.fixture
 def q_plane(tmp_path, monkeypatch):
     """Like ``plane`` but nodes are real processes of the q stand-in (tests/fake_q/q_stand_in)."""
-    from kx_jupyter.local import daemon
-
-    home = tmp_path / "kx-home"
-    home.mkdir(exist_ok=True)
-    monkeypatch.setenv("KX_JUPYTER_HOME", str(home))
-    monkeypatch.setenv("KX_JUPYTER_LOCAL_AUTOSTART", "false")
-    running = start_plane(home, q_binary=str(Q_STAND_IN))
-    try:
+    with plane_in(tmp_path, monkeypatch, q_binary=str(Q_STAND_IN)) as running:
         yield running
-    finally:
-        daemon.stop(running.state_dir)

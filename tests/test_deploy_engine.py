@@ -36,18 +36,10 @@ def engine(plane):
 @pytest.fixture
 def slow_engine(tmp_path, monkeypatch):
     """An engine on a plane whose nodes take 2 s to start, so an update is still running when we act."""
-    from kx_jupyter.local import daemon
-    from plane_fixtures import start_plane
+    from plane_fixtures import plane_in
 
-    home = tmp_path / "kx-home"
-    home.mkdir()
-    monkeypatch.setenv("KX_JUPYTER_HOME", str(home))
-    monkeypatch.setenv("KX_JUPYTER_LOCAL_AUTOSTART", "false")
-    running = start_plane(home, node_start_seconds=2.0)
-    try:
+    with plane_in(tmp_path, monkeypatch, node_start_seconds=2.0):
         yield Engine(load_settings(poll_initial=0.05, poll_max=0.3))
-    finally:
-        daemon.stop(running.state_dir)
 
 
 def cluster_code(engine, name):

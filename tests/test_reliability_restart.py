@@ -17,7 +17,7 @@ import pytest
 from kx_jupyter.cli import main as cli_main
 from kx_jupyter.config import load_settings
 from kx_jupyter.deploy import Engine
-from plane_fixtures import ENV_ID, start_plane
+from plane_fixtures import ENV_ID, plane_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -26,17 +26,8 @@ NODE_SECONDS = 1.0  # hdb-3 rolls three nodes: ~3 s, long enough to kill the pla
 
 @pytest.fixture
 def rolling_plane(tmp_path, monkeypatch):
-    from kx_jupyter.local import daemon
-
-    home = tmp_path / "kx-home"
-    home.mkdir()
-    monkeypatch.setenv("KX_JUPYTER_HOME", str(home))
-    monkeypatch.setenv("KX_JUPYTER_LOCAL_AUTOSTART", "false")
-    running = start_plane(home, node_start_seconds=NODE_SECONDS)
-    try:
+    with plane_in(tmp_path, monkeypatch, node_start_seconds=NODE_SECONDS) as running:
         yield running
-    finally:
-        daemon.stop(running.state_dir)
 
 
 def workspace(base, name: str, text: str):
