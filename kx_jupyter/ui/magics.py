@@ -419,7 +419,9 @@ class KxMagics(Magics):
         rows = [[e.id, r.timestamp(e.started_at), e.cluster, e.kind + (f" of {e.rollback_of}" if e.rollback_of else ""),
                  e.outcome, r.duration(e.duration), (e.bundle_sha256 or "")[:12], e.version or "", e.strategy,
                  e.user, e.reason] for e in entries]
-        html_rows = [row[:4] + [r.badge(row[4])] + row[5:] for row in rows]
+        # the notebook table fits the default width; the text form and `kx-jupyter history --json` keep it all
+        html_rows = [row[:4] + [r.badge(row[4])] + row[5:7] + [_clip(row[7], 9)] + row[8:10] + [_clip(row[10], 48)]
+                     for row in rows]
         return r.Rich(r.table_html(headers, html_rows, raw_columns=frozenset({4})), r.table_text(headers, rows))
 
     @line_magic
@@ -473,6 +475,10 @@ def _status_or_none(engine, cluster: str, env: str):
         return engine.status(cluster, env)
     except KxError:
         return None
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _code_version(code) -> str:
