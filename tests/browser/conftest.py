@@ -249,6 +249,19 @@ class LabPage:
     def run_all_cells(self) -> None:
         self.page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
+    def append_and_run(self, source: str) -> None:
+        """Add a code cell at the end of the open notebook and run it, as a user typing would."""
+        self.page.evaluate(
+            """code => {
+                const panel = window.jupyterapp.shell.currentWidget;
+                const model = panel.content.model;
+                model.sharedModel.insertCell(model.cells.length, {cell_type: 'code', source: code});
+                panel.content.activeCellIndex = model.cells.length - 1;
+                return window.jupyterapp.commands.execute('notebook:run-cell');
+            }""",
+            source,
+        )
+
     def errors(self) -> list[str]:
         """Tracebacks and stderr shown in the notebook (a failing test prints them)."""
         return self.page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()

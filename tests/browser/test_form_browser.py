@@ -64,16 +64,7 @@ def test_edit_check_set_an_argument_and_push_to_the_three_node_cluster(lab, shot
     push.dblclick()
     view = form.locator(".kx-status-view")
     view.wait_for(timeout=30_000)
-    page.evaluate(
-        """code => {
-            const panel = window.jupyterapp.shell.currentWidget;
-            const model = panel.content.model;
-            model.sharedModel.insertCell(model.cells.length, {cell_type: 'code', source: code});
-            panel.content.activeCellIndex = model.cells.length - 1;
-            return window.jupyterapp.commands.execute('notebook:run-cell');
-        }""",
-        PROBE_CELL,
-    )
+    lab.append_and_run(PROBE_CELL)
     page.get_by_text("probe: busy").wait_for(timeout=30_000)
     view.get_by_text("deployed").wait_for(timeout=120_000)
 

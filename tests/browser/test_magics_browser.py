@@ -25,19 +25,6 @@ LATER = [
 ]
 
 
-def _append_and_run(page, source: str) -> None:
-    page.evaluate(
-        """code => {
-            const panel = window.jupyterapp.shell.currentWidget;
-            const model = panel.content.model;
-            model.sharedModel.insertCell(model.cells.length, {cell_type: 'code', source: code});
-            panel.content.activeCellIndex = model.cells.length - 1;
-            return window.jupyterapp.commands.execute('notebook:run-cell');
-        }""",
-        source,
-    )
-
-
 def test_background_update_view_tables_and_diff(lab, shot):
     page = lab.page
     (lab.server.root / "ws-magics").mkdir()
@@ -54,7 +41,7 @@ def test_background_update_view_tables_and_diff(lab, shot):
     shot(view, "2-deployed")
 
     for source in LATER:
-        _append_and_run(page, source)
+        lab.append_and_run(source)
     page.locator("th", has_text="last modified (UTC)").wait_for(timeout=60_000)
     page.get_by_text("mul:").last.wait_for(timeout=60_000)
     page.locator("td", has_text="succeeded").first.wait_for(timeout=60_000)
