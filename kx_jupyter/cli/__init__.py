@@ -18,7 +18,8 @@ SUBCOMMANDS = (check_cmd, deploy_cmd, local_cmd)
 
 EPILOG = """exit codes:
   0  deployed, or nothing to do
-  1  the deployment failed on the cluster
+  1  the deployment failed on the cluster, or its outcome is unknown
+     (find out with `kx-jupyter status CLUSTER --watch`)
   2  stopped before anything was deployed (usage, validation, checker errors,
      cluster busy, missing resources)
   130 interrupted: watching stopped, the update goes on (re-attach with `status --watch`)
