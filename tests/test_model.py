@@ -96,3 +96,10 @@ def test_build_script_output_is_what_is_shipped():
     """The shipped JSON is exactly what scripts/build_model.py writes (sorted, indented)."""
     raw = SERVICE_PATH.read_text()
     assert raw == json.dumps(json.loads(raw), indent=1, sort_keys=True) + "\n"
+
+
+def test_every_client_keeps_the_configured_attempts():
+    c = clients.Clients(local_connection(), max_attempts=2)
+    for client in (c.finspace, c.s3, c.logs):
+        assert client.meta.config.retries["total_max_attempts"] == 2
+    assert c.s3.meta.config.s3["addressing_style"] == "path"

@@ -102,7 +102,10 @@ class Clients:
 
     def _client(self, service: str, endpoint: str | None, **config):
         if service not in self._cache:
-            cfg = self._config.merge(client_config(**config)) if config else self._config
+            from botocore.config import Config
+
+            # merge only the extra options: a whole client_config() would reset retries to its default
+            cfg = self._config.merge(Config(**config)) if config else self._config
             self._cache[service] = self._session.client(service, endpoint_url=endpoint, config=cfg)
         return self._cache[service]
 
