@@ -26,6 +26,7 @@ from traitlets import Enum
 
 from ..config import ConfigError, KxJupyter, load_settings
 from ..errors import KxError
+from ..options import add_update_arguments, arguments_dict, parse_arg, settings_overrides, update_kwargs
 from . import render as r
 from .view import StatusView
 
@@ -50,8 +51,6 @@ class _MagicParser(argparse.ArgumentParser):
 
 def update_parser() -> argparse.ArgumentParser:
     """``kx-jupyter update``'s options (one shared definition) plus the notebook-only --background."""
-    from ..options import add_update_arguments
-
     parser = _MagicParser(prog="%kx_update", description="Check, bundle and push the workspace to a cluster, "
                           "watching the update live. Returns the Deployment.")
     add_update_arguments(parser)
@@ -65,12 +64,6 @@ def _parser(prog: str, description: str, *arguments) -> argparse.ArgumentParser:
     for names, kwargs in arguments:
         parser.add_argument(*names, **kwargs)
     return parser
-
-
-def _parse_arg(text: str):
-    from ..options import parse_arg
-
-    return parse_arg(text)
 
 
 _ENV = (("--env",), {"help": "kdb environment id (default: KxJupyter.environment or the only one)"})
@@ -99,7 +92,7 @@ PARSERS = {
     "kx_check": lambda: _parser("%kx_check", "Run the q checker on the workspace.",
                                 (("--src",), {"help": "workspace directory (default: KxJupyter.workspace)"}),
                                 (("--init",), {"help": "init script (default: KxJupyter.init_script)"}),
-                                (("--arg",), {"dest": "args", "action": "append", "type": _parse_arg, "default": [],
+                                (("--arg",), {"dest": "args", "action": "append", "type": parse_arg, "default": [],
                                               "metavar": "KEY=VALUE", "help": "argument the deployment passes, repeatable"})),
 }
 
@@ -316,8 +309,6 @@ class KxMagics(Magics):
     @user_errors
     def kx_update(self, line: str = ""):
         ns = _parse(update_parser(), line)
-        from ..options import settings_overrides, update_kwargs
-
         engine = self.engine(**settings_overrides(ns))
         kwargs = update_kwargs(ns)
         wait, dry_run = kwargs.pop("wait"), kwargs.pop("dry_run")
@@ -456,7 +447,6 @@ class KxMagics(Magics):
     def kx_check(self, line: str = ""):
         ns = _parse(PARSERS["kx_check"](), line)
         from ..deploy import Engine
-        from ..options import arguments_dict
         from ..qcheck import format_text
 
         engine = Engine(self.settings())  # offline: no backend connection, no name warm-up
