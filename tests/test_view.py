@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 import pytest
 
 from kx_jupyter.deploy import Event
-from kx_jupyter.ui.view import StatusView, detect_mode
+from kx_jupyter.ui.view import ROLLBACK_STEPS, WATCH_STEPS, StatusView, detect_mode
 
 
 def _nodes(*statuses):
@@ -54,6 +54,19 @@ def test_phases_mark_the_current_one_while_nodes_roll():
     assert "elapsed 42s" in html
     text = view.to_text()
     assert "▶ rolling nodes" in text and "node-2" in text and "UPDATING" in text
+
+
+def test_a_rollback_or_a_re_attached_watch_shows_only_its_own_steps():
+    rollback = StatusView("dev-gp", mode="html", steps=ROLLBACK_STEPS)
+    assert _phase_states(rollback.to_html())[0] == ("current", "stage")  # nothing checked or bundled
+    for phase in ("stage", "update", "nodes"):
+        rollback.update(Event(phase, "", [], 1.0, phase))
+    assert _phase_states(rollback.to_html()) == [("ok", "stage"), ("ok", "update"), ("current", "rolling nodes"),
+                                                 ("pending", "done")]
+    watch = StatusView("hdb-3", mode="html", steps=WATCH_STEPS)
+    watch.update(Event("failed", "RUNNING", [], 30.0, "the update failed", "init.q failed"))
+    assert _phase_states(watch.to_html()) == [("failed", "rolling nodes"), ("pending", "done")]
+    assert watch.to_text().splitlines()[1].split() == ["✗", "rolling", "nodes", "·", "done"]
 
 
 def test_success_summary_shows_duration_bundle_and_s3_location():

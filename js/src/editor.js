@@ -53,6 +53,23 @@ const theme = EditorView.theme({
     borderRight: "1px solid var(--jp-border-color2, #e0e0e0)",
   },
   ".cm-content": { caretColor: "var(--jp-editor-cursor-color, #000)" },
+  // CodeMirror's own defaults for these are light-only; JupyterLab's variables follow its theme
+  ".cm-activeLine": { backgroundColor: "var(--jp-cell-editor-active-background, #f3f8fd)" },
+  ".cm-activeLineGutter": {
+    backgroundColor: "var(--jp-layout-color2, #e2f2ff)",
+    color: "var(--jp-ui-font-color1, #333)",
+  },
+  ".cm-selectionBackground, &.cm-focused .cm-selectionBackground, ::selection": {
+    backgroundColor: "var(--jp-editor-selected-focused-background, #d7d4f0) !important",
+  },
+  ".cm-tooltip, .cm-panels": {
+    backgroundColor: "var(--jp-layout-color1, #fff)",
+    color: "var(--jp-ui-font-color1, #333)",
+    border: "1px solid var(--jp-border-color1, #bdbdbd)",
+  },
+  ".cm-matchingBracket, &.cm-focused .cm-matchingBracket": {
+    backgroundColor: "var(--jp-layout-color3, #bad0f847)",
+  },
 });
 
 // Python's diagnostics (1-based line/col) to CodeMirror's (document offsets). The text may

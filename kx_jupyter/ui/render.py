@@ -38,10 +38,15 @@ def tone(status: str) -> str:
 
 
 def badge(status: str) -> str:
-    fg, bg = _TONES[tone(status)]
+    return pill(status or "—", tone(status), size=11)
+
+
+def pill(text: str, tone_name: str, size: int = 13) -> str:
+    """Coloured text on its own light background: as readable in a dark theme as in a light one."""
+    fg, bg = _TONES[tone_name]
     return (
-        f'<span style="display:inline-block;padding:1px 8px;border-radius:10px;font-size:11px;line-height:16px;'
-        f'font-weight:600;letter-spacing:.02em;color:{fg};background:{bg}">{escape(status or "—")}</span>'
+        f'<span style="display:inline-block;padding:1px 8px;border-radius:10px;font-size:{size}px;line-height:16px;'
+        f'font-weight:600;letter-spacing:.02em;color:{fg};background:{bg}">{escape(text)}</span>'
     )
 
 

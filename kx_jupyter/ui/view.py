@@ -38,6 +38,9 @@ PHASES = (
     ("done", "done"),
 )
 _ORDER = [name for name, _ in PHASES]
+PUSH_STEPS = tuple(_ORDER)
+ROLLBACK_STEPS = ("stage", "update", "nodes", "done")  # the code is already in S3: nothing to check or bundle
+WATCH_STEPS = ("nodes", "done")                        # re-attached to an update started earlier
 ENDINGS = ("done", "failed", "unchanged", "detached")
 MODES = ("widget", "html", "text")
 # Deployment.status -> how the view ends
@@ -61,12 +64,14 @@ def detect_mode(shell=None, preference: str = "auto") -> str:
 class StatusView:
     """The state of one push as its events describe it, rendered as widget, HTML or text."""
 
-    def __init__(self, title: str = "", mode: str = "html"):
+    def __init__(self, title: str = "", mode: str = "html", steps: tuple[str, ...] = PUSH_STEPS):
+        """``steps``: the phases this operation goes through (a rollback neither checks nor bundles)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
         self.title = title
         self.mode = mode
-        self.phase = "check"
+        self.steps = tuple(name for name in _ORDER if name in steps)
+        self.phase = self.steps[0]
         self.outcome = ""  # one of ENDINGS once the push (or the watch) ended
         self.cluster_status = ""
         self.nodes: list[dict] = []
@@ -83,8 +88,8 @@ class StatusView:
         self._clock_zero: float | None = None  # time.monotonic() when elapsed was 0
 
     @classmethod
-    def create(cls, title: str = "", *, mode: str = "auto", shell=None) -> "StatusView":
-        return cls(title, detect_mode(shell, mode))
+    def create(cls, title: str = "", *, mode: str = "auto", shell=None, steps=PUSH_STEPS) -> "StatusView":
+        return cls(title, detect_mode(shell, mode), steps)
 
     # -- feeding -----------------------------------------------------------------------------
 
@@ -96,7 +101,7 @@ class StatusView:
                 self.outcome = phase
                 if phase in ("done", "unchanged"):
                     self.phase = "done"
-            elif phase in _ORDER:
+            elif phase in self.steps:
                 self.phase = phase
             if event.cluster_status:
                 self.cluster_status = event.cluster_status
@@ -204,6 +209,8 @@ class StatusView:
         current = _ORDER.index(self.phase)
         states = []
         for i, (name, label) in enumerate(PHASES):
+            if name not in self.steps:
+                continue
             if self.outcome == "done":
                 state = "ok"
             elif self.outcome == "unchanged":
@@ -302,7 +309,7 @@ class StatusView:
             f'<div class="kx-status-view" style="font-family:{r.FONT};font-size:13px;color:{r.FG};'
             f"background:{r.PANEL};border:1px solid {r.BORDER};border-left:4px solid {accent};"
             f'border-radius:6px;padding:12px 14px;max-width:880px;line-height:1.45">'
-            f"{header}{self._phases_html()}{self._nodes_html()}{self._footer_html(accent)}</div>"
+            f"{header}{self._phases_html()}{self._nodes_html()}{self._footer_html()}</div>"
         )
 
     def _phases_html(self) -> str:
@@ -333,8 +340,10 @@ class StatusView:
                  r.timestamp(n.get("launchTime"))] for n in self.nodes]
         return r.table_html(["node", "zone", "status", "launched (UTC)"], rows, raw_columns=frozenset({2}))
 
-    def _footer_html(self, accent: str) -> str:
-        parts = [f'<div style="margin-top:10px;font-weight:600;color:{accent}">{escape(self._headline())}</div>']
+    def _footer_html(self) -> str:
+        ending = {"done": "ok", "unchanged": "ok", "failed": "bad", "detached": "busy"}.get(self.outcome)
+        headline = r.pill(self._headline(), ending) if ending else escape(self._headline())
+        parts = [f'<div style="margin-top:10px;font-weight:600">{headline}</div>']
         if self.message and self.outcome in ("", "detached", "unchanged"):
             parts.append(f'<div style="color:{r.MUTED};margin-top:2px;white-space:pre-line">{escape(self.message)}</div>')
         rows = self._summary_rows()
