@@ -226,14 +226,24 @@ def test_widget_view_keeps_an_html_fallback_and_ends_with_the_summary(nb):
     assert last.update and "deployed" in last.html  # what front ends without widgets keep
 
 
-def test_a_failure_on_the_nodes_shows_the_reason_and_the_log_tail(nb):
+def test_a_failure_on_the_nodes_shows_the_reason_and_the_log_tail_and_fails_the_cell(nb, capsys):
+    from kx_jupyter.ui.magics import PushFailed
+
     nb.run('%config KxMagics.view = "html"')
     (Path(nb.config.KxJupyter.workspace) / "lib" / "util.q").write_text("add:{x+y\n")
-    d = nb.run("%kx_update --cluster dev-gp --no-check").result
-    assert d.status == "failed" and d.result["log_tail"]
+    result = nb.run("%kx_update --cluster dev-gp --no-check")
+    failed = result.error_in_exec  # Run All, nbconvert and papermill stop here
+    assert isinstance(failed, PushFailed) and result.result is None
+    d = failed.deployment
+    assert d.status == "failed" and d.result["log_tail"] and "the update of dev-gp failed" in str(failed)
     final = _final_html(nb)
     assert 'data-phase-state="failed"' in final and "log tail" in final
     assert d.result["reason"].split(":")[0] in final
+    out = capsys.readouterr()
+    assert "PushFailed" in out.out + out.err and "Traceback" not in out.out + out.err  # one line, no traceback
+
+    kept = nb.run("%kx_update --cluster dev-gp --no-check --force --no-raise")  # the notebook goes on
+    assert kept.error_in_exec is None and kept.result.status == "failed"
 
 
 def test_kx_form_returns_the_form_for_the_same_backend(nb):

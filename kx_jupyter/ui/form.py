@@ -18,7 +18,7 @@ from ..errors import KxError
 from ..finspace.rules import check_value
 from . import render as r
 from .filepanel import FilePanel, Quiet, note_html
-from .view import StatusView
+from .view import PUSH_STEPS, ROLLBACK_STEPS, StatusView
 from .workspace import Workspace
 
 STRATEGIES = ("ROLLING", "FORCE")
@@ -384,14 +384,15 @@ class KxForm(Quiet, w.VBox):
             return
         to = choice or None  # 0: the engine picks the newest good push that differs from what runs now
         self._run(f"rollback of {cluster}" + (f" to #{to}" if to else ""),
-                  lambda on_event: self.engine.rollback(cluster, to=to, env=env, wait=True, on_event=on_event))
+                  lambda on_event: self.engine.rollback(cluster, to=to, env=env, wait=True, on_event=on_event),
+                  ROLLBACK_STEPS)
 
-    def _run(self, title: str, start) -> None:
+    def _run(self, title: str, start, steps=PUSH_STEPS) -> None:
         """Run one engine operation in a daemon thread; from there only traits change."""
         self.busy = True
         self._say()
         self._update_state()
-        view = StatusView(title, mode="widget")
+        view = StatusView(title, mode="widget", steps=steps)
         self.activity.children = (view.widget,)
 
         def work():

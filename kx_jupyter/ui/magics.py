@@ -3,7 +3,9 @@
 Settings: ``%config KxJupyter.<name> = ...`` (the instance registered by the extension) wins
 over the IPython config, the config file and ``KX_JUPYTER_*``; magic options win over all.
 User mistakes (any ``KxError`` before anything is deployed) become one ``UsageError`` line,
-never a traceback.
+never a traceback. A foreground push or rollback that fails on the cluster ends its cell with
+one ``PushFailed`` line under the view (unless ``--no-raise``), so Run All, nbconvert and
+papermill stop there instead of running the cells that assumed the new code.
 
 Threads: widgets and displays are created in the cell's thread; a background watch (the
 engine's watch thread, plus a "finisher" that ticks the elapsed time and shows the summary)
@@ -28,7 +30,7 @@ from ..config import ConfigError, KxJupyter, load_settings
 from ..errors import KxError
 from ..options import add_update_arguments, arguments_dict, parse_arg, settings_overrides, update_kwargs
 from . import render as r
-from .view import StatusView
+from .view import PUSH_STEPS, ROLLBACK_STEPS, WATCH_STEPS, StatusView
 
 REATTACH = "the update goes on; re-attach with %kx_status {cluster}"
 
@@ -56,6 +58,7 @@ def update_parser() -> argparse.ArgumentParser:
     add_update_arguments(parser)
     parser.add_argument("--background", action="store_true",
                         help="return at once; the view keeps updating while other cells run")
+    parser.add_argument(*_NO_RAISE[0], **_NO_RAISE[1])
     return parser
 
 
@@ -69,6 +72,8 @@ def _parser(prog: str, description: str, *arguments) -> argparse.ArgumentParser:
 _ENV = (("--env",), {"help": "kdb environment id (default: KxJupyter.environment or the only one)"})
 _CLUSTER = (("cluster",), {"nargs": "?", "help": "cluster name (default: KxJupyter.cluster)"})
 _BACKGROUND = (("--background",), {"action": "store_true", "help": "return at once; the view keeps updating"})
+_NO_RAISE = (("--no-raise",), {"action": "store_true", "help": (
+    "return a failed Deployment instead of ending the cell with an error (which stops Run All)")})
 PARSERS = {
     "kx_file": lambda: _parser("%%kx_file", "Write the cell to a workspace file (atomically) and check it.",
                                (("path",), {"help": "file path relative to the workspace, e.g. lib/analytics.q"}),
@@ -85,7 +90,7 @@ PARSERS = {
                                    (("cluster",), {"help": "cluster name"}), _ENV,
                                    (("--to",), {"type": int, "metavar": "N",
                                                 "help": "history id (default: the last good push with other code)"}),
-                                   _BACKGROUND),
+                                   _BACKGROUND, _NO_RAISE),
     "kx_diff": lambda: _parser("%kx_diff", "The workspace against the code the cluster runs.", _CLUSTER, _ENV,
                                (("--src",), {"help": "workspace directory (default: KxJupyter.workspace)"})),
     "kx_form": lambda: _parser("%kx_form", "The deploy form: pick a cluster, edit q, set arguments, push, watch."),
@@ -117,6 +122,19 @@ def user_errors(method):
             raise UsageError(str(exc)) from None
 
     return wrapper
+
+
+class PushFailed(Exception):
+    """Ends the cell of a foreground push that failed on the cluster. The view above already
+    says why, so it shows as one line, not a traceback; ``deployment`` holds the result."""
+
+    def __init__(self, deployment):
+        super().__init__(deployment.error.message if deployment.error else deployment.result.get("reason", ""))
+        self.deployment = deployment
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows these lines instead of a traceback
+        hint = "(--no-raise returns the failed Deployment instead)"
+        return [f"\x1b[0;31mPushFailed\x1b[0m: {self}", hint]
 
 
 class _Fanout:
@@ -225,16 +243,17 @@ class KxMagics(Magics):
 
     # -- watching ------------------------------------------------------------------------------
 
-    def _new_view(self, title: str) -> StatusView:
-        return StatusView.create(title, mode=self.view, shell=self.shell)
+    def _new_view(self, title: str, steps=PUSH_STEPS) -> StatusView:
+        return StatusView.create(title, mode=self.view, shell=self.shell, steps=steps)
 
-    def _follow(self, start, title: str, background: bool):
+    def _follow(self, start, title: str, background: bool, raise_failure: bool = False, steps=PUSH_STEPS):
         """Run ``start(on_event)`` (an engine call returning a Deployment) with a live view.
 
         The view is shown on the first event delivered in this (the cell's) thread, or after
         ``start`` returns, so a refusal before anything happened shows only the error line.
+        ``raise_failure``: a foreground deployment that failed raises ``PushFailed`` at the end.
         """
-        view, fanout, owner = self._new_view(title), _Fanout(), threading.get_ident()
+        view, fanout, owner = self._new_view(title, steps), _Fanout(), threading.get_ident()
         fanout.add(view)
 
         def on_event(event):
@@ -269,6 +288,9 @@ class KxMagics(Magics):
                 self._wait(watched)
         except KeyboardInterrupt:
             self._interrupted(watched, detach=True)
+            return deployment
+        if raise_failure and not background and deployment.status == "failed":
+            raise PushFailed(deployment)
         return deployment
 
     @staticmethod
@@ -321,7 +343,7 @@ class KxMagics(Magics):
             return _request_view(deployment)
         plan = engine.plan(**kwargs)  # check, bundle, preflight: a refusal here is a UsageError, no view
         return self._follow(lambda on_event: engine.push(plan, wait=wait, on_event=on_event),
-                            plan.cluster, background=ns.background)
+                            plan.cluster, background=ns.background, raise_failure=not ns.no_raise)
 
     @cell_magic
     @user_errors
@@ -394,7 +416,7 @@ class KxMagics(Magics):
         unfinished = (state.get("last_push") or {}).get("outcome") in ("updating", "unknown")  # nobody saw its end yet
         if state.get("status") == "UPDATING" or unfinished:
             return self._follow(lambda on_event: engine.attach(cluster, env, on_event=on_event), cluster,
-                                background=ns.background)
+                                background=ns.background, steps=WATCH_STEPS)
         return _state_view(state)
 
     @line_magic
@@ -421,7 +443,7 @@ class KxMagics(Magics):
         ns = _parse(PARSERS["kx_rollback"](), line)
         engine = self.engine()
         return self._follow(lambda on_event: engine.rollback(ns.cluster, to=ns.to, env=ns.env, on_event=on_event),
-                            ns.cluster, background=ns.background)
+                            ns.cluster, background=ns.background, raise_failure=not ns.no_raise, steps=ROLLBACK_STEPS)
 
     @line_magic
     @user_errors
