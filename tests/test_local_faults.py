@@ -28,6 +28,31 @@ def test_standard_retries_ride_through_faults(plane):
     assert plane.counters()["requests"]["GetKxCluster"] == 4
 
 
+def test_s3_and_logs_faults_take_each_services_own_form(plane):
+    s3, logs = plane.client("s3"), plane.client("logs")
+    plane.set_faults({"sequence": ["throttle", "error"], "operations": ["ListObjectVersions"]})
+    for expected in (("SlowDown", 503), ("InternalError", 500)):
+        with pytest.raises(ClientError) as err:
+            s3.list_object_versions(Bucket="kx-local-code")
+        assert (err.value.response["Error"]["Code"], err.value.response["ResponseMetadata"]["HTTPStatusCode"]) == expected
+    plane.set_faults({"sequence": ["throttle", "error"], "operations": ["DescribeLogGroups"]})
+    for expected in ("ThrottlingException", "ServiceUnavailableException"):
+        with pytest.raises(ClientError) as err:
+            logs.describe_log_groups()
+        assert err.value.response["Error"]["Code"] == expected
+    assert "logGroups" in logs.describe_log_groups()
+
+
+def test_an_upload_rides_through_s3_faults_and_a_lost_answer(plane):
+    plane.set_faults({"sequence": ["throttle", "drop", "error", "drop_after"], "operations": ["PutObject"]})
+    s3 = plane.client("s3", attempts=5)
+    version = s3.put_object(Bucket="kx-local-code", Key="tests/faulty.zip", Body=b"PK\x05\x06" + bytes(18))["VersionId"]
+    assert s3.get_object(Bucket="kx-local-code", Key="tests/faulty.zip", VersionId=version)["Body"].read()[:4] == b"PK\x05\x06"
+    assert plane.counters()["requests"]["PutObject"] == 5  # four faults, then the answer
+    versions = s3.list_object_versions(Bucket="kx-local-code", Prefix="tests/faulty.zip")["Versions"]
+    assert len(versions) == 2  # the lost answer's upload was carried out: the retry stored it again
+
+
 def test_dropped_connection(plane):
     plane.set_faults({"sequence": ["drop"]})
     with pytest.raises((ConnectionClosedError, EndpointConnectionError)):

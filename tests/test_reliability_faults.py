@@ -1,7 +1,8 @@
-"""Reliability: 100 deployments through the engine while the plane fails 30% of FinSpace requests.
+"""Reliability: 100 deployments through the engine while the plane fails 30% of its requests.
 
-Faults are the plane's own (throttling 429, 500s, dropped connections, slow answers, and
-"drop_after": the request is carried out but the answer is lost). Every deployment must end
+Faults are the plane's own, on FinSpace, S3 and CloudWatch Logs requests alike (throttling,
+500s, dropped connections, slow answers, and "drop_after": the request is carried out but
+the answer is lost). Every deployment must end
 deployed or with a clear KxError, no clientToken may be applied twice, and the workspaces
 must be byte-for-byte untouched. Four clusters take the pushes in parallel to keep the wall
 time down; each cluster gets its pushes one after the other, as a user would.
@@ -123,8 +124,9 @@ def test_100_deployments_under_30_percent_faults(plane, tmp_path):
     assert all(n == 1 for n in applied.values()), {t: n for t, n in applied.items() if n != 1}
     for result in succeeded:
         assert applied.get(result["clientToken"]) == 1
-    # the faults really happened: update calls were retried, so there were more calls than tokens applied
+    # the faults really happened: update calls and uploads were retried, so there were more calls than results
     assert counters["requests"]["UpdateKxClusterCodeConfiguration"] > len(applied)
+    assert counters["requests"]["PutObject"] > len({r["code"]["s3Key"] for r in succeeded})
 
     assert [tree_digest(ws) for ws in workspaces] == before
     history = Engine(settings).history(limit=500)

@@ -11,12 +11,15 @@ offline checker per node), ``awsbackends`` (durable moto S3 and Logs), ``store``
 Admin routes (signed like any request; for tests and reliability suites):
 
 - ``GET /_kxlocal/health`` (unsigned): ``{"ok": true, "pid": N}``.
-- ``GET|POST|DELETE /_kxlocal/faults``: read, set or clear the fault plan for FinSpace
-  requests, a JSON object: ``throttle``/``error``/``drop``/``slow``/``drop_after`` (shares 0-1
-  answering ThrottlingException 429, InternalServerException 500, a dropped connection, a
-  delay of ``slow_seconds``, or carrying the request out and then dropping the connection), ``sequence`` (list of those kinds or ``"ok"``, applied to the next
-  requests in order), ``operations`` (only these operation names). ``daemon.start(faults=...)``
-  sets the initial plan.
-- ``GET /_kxlocal/counters``: ``{"appliedUpdates": {clientToken: n}, "requests": {operation: n}}``;
+- ``GET|POST|DELETE /_kxlocal/faults``: read, set or clear the fault plan for every request
+  (FinSpace, S3, CloudWatch Logs), a JSON object: ``throttle``/``error``/``drop``/``slow``/
+  ``drop_after`` (shares 0-1 answering the service's own throttling and internal error (FinSpace
+  429/500, S3 503 SlowDown/500 InternalError, Logs ThrottlingException/ServiceUnavailable), a
+  dropped connection, a delay of ``slow_seconds``, or carrying the request out and then
+  dropping the connection), ``sequence`` (list of those kinds or ``"ok"``, applied to the next
+  requests in order), ``operations`` (only these API operation names, e.g. ``GetKxCluster``,
+  ``PutObject``, ``FilterLogEvents``). ``daemon.start(faults=...)`` sets the initial plan.
+- ``GET /_kxlocal/counters``: ``{"appliedUpdates": {clientToken: n}, "requests": {operation: n}}``
+  (requests of all three services, by API operation name);
   ``appliedUpdates`` counts code updates actually applied, so a test can prove no double deploy.
 """

@@ -1,9 +1,11 @@
-"""Deliberate failures on FinSpace requests, so retry and watch logic can be tested for real.
+"""Deliberate failures on the plane's requests (FinSpace, S3 and CloudWatch Logs alike), so
+retry, staging and watch logic can be tested for real.
 
 A fault plan has per-request probabilities (``throttle``, ``error``, ``drop``, ``slow``,
 ``drop_after``: the request is carried out, then the connection drops before the answer) and/or
 a ``sequence`` of faults applied to the next matching requests in order (deterministic
-tests). ``operations`` limits faults to the named operations; ``slow_seconds`` sets the delay.
+tests). ``operations`` limits faults to the named operations (API names: ``GetKxCluster``,
+``PutObject``, ``FilterLogEvents``, ...); ``slow_seconds`` sets the delay.
 """
 
 from __future__ import annotations

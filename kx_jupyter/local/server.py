@@ -27,10 +27,12 @@ from ..finspace.rules import validate
 from . import wire
 from .admin import admin_response
 from .faults import Faults
+from .s3names import s3_operation
 from .sigv4 import SignatureError, verify
 
 REGION = "us-east-1"
 LOGS_TARGET_PREFIX = "Logs_20140328."
+LOGS_CONTENT_TYPE = "application/x-amz-json-1.1"
 
 
 def _json_response(start_response, status: int, body: dict, headers=(), content_type="application/json") -> list[bytes]:
@@ -40,6 +42,28 @@ def _json_response(start_response, status: int, body: dict, headers=(), content_
         [("Content-Type", content_type), ("Content-Length", str(len(data))), *headers],
     )
     return [data]
+
+
+def _s3_error(start_response, status: str, code: str, message: str) -> list[bytes]:
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{escape(message)}</Message><RequestId>{uuid.uuid4()}</RequestId></Error>"
+    ).encode()
+    start_response(status, [("Content-Type", "application/xml"), ("Content-Length", str(len(xml)))])
+    return [xml]
+
+
+def _injected(service: str, fault: str, start_response) -> list[bytes]:
+    """An injected throttle or internal error, in the form the addressed service uses."""
+    if service == "s3":
+        if fault == "throttle":
+            return _s3_error(start_response, "503 Slow Down", "SlowDown", "Please reduce your request rate. (fault injected by the local plane)")
+        return _s3_error(start_response, "500 Internal Server Error", "InternalError", "internal error (fault injected by the local plane)")
+    if fault == "throttle":
+        body = {"__type": "ThrottlingException", "message": "Rate exceeded (fault injected by the local plane)"}
+        return _json_response(start_response, 400, body, content_type=LOGS_CONTENT_TYPE)
+    body = {"__type": "ServiceUnavailableException", "message": "internal error (fault injected by the local plane)"}
+    return _json_response(start_response, 500, body, content_type=LOGS_CONTENT_TYPE)
 
 
 class PlaneApp:
@@ -70,9 +94,7 @@ class PlaneApp:
             return _json_response(start_response, status, payload)
         if service == "finspace":
             return self._finspace(environ, path, body, start_response)
-        if service == "logs":
-            return self.backends.call_logs(environ, start_response)
-        return self.backends.call_s3(environ, start_response)
+        return self._s3_or_logs(service, environ, path, start_response)
 
     @staticmethod
     def _read_body(environ) -> bytes:
@@ -92,17 +114,30 @@ class PlaneApp:
     @staticmethod
     def _denied(service: str, message: str, start_response):
         if service == "s3":
-            code = "AccessDenied" if "not signed" in message else "SignatureDoesNotMatch"
-            xml = (
-                '<?xml version="1.0" encoding="UTF-8"?>\n'
-                f"<Error><Code>{code}</Code><Message>{escape(message)}</Message><RequestId>{uuid.uuid4()}</RequestId></Error>"
-            ).encode()
-            start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(xml)))])
-            return [xml]
+            return _s3_error(start_response, "403 Forbidden", "AccessDenied" if "not signed" in message else "SignatureDoesNotMatch", message)
         if service == "logs":
             return _json_response(start_response, 403, {"__type": "AccessDeniedException", "message": message},
-                                  content_type="application/x-amz-json-1.1")
+                                  content_type=LOGS_CONTENT_TYPE)
         return _json_response(start_response, 403, {"message": message}, [("x-amzn-ErrorType", "AccessDeniedException")])
+
+    def _s3_or_logs(self, service: str, environ, path: str, start_response):
+        """moto's S3 or CloudWatch Logs, under the same fault plan as the FinSpace routes."""
+        if service == "logs":
+            call, operation = self.backends.call_logs, environ.get("HTTP_X_AMZ_TARGET", "").split(".", 1)[-1]
+        else:
+            call, operation = self.backends.call_s3, s3_operation(environ["REQUEST_METHOD"], path, environ.get("QUERY_STRING", ""))
+        self._count(operation)
+        fault = self.faults.pick(operation)
+        if fault == "drop":
+            return self._drop(environ, start_response)
+        if fault == "slow":
+            time.sleep(self.faults.slow_seconds)
+        elif fault in ("throttle", "error"):
+            return _injected(service, fault, start_response)
+        elif fault == "drop_after":  # carried out, but the client never hears
+            b"".join(call(environ, lambda status, headers, exc_info=None: (lambda data: None)))
+            return self._drop(environ, start_response)
+        return call(environ, start_response)
 
     def _count(self, operation: str) -> None:
         with self._count_lock:
