@@ -147,3 +147,70 @@ def test_a_crashed_q_process_is_restarted(q_plane):
     events = q_plane.clients().logs.get_log_events(
         logGroupName=f"/aws/vendedlogs/finspace/{ENV_ID}/dev-gp", logStreamName=node["nodeId"])["events"]
     assert any("q exited with code -9: the node is restarted" in e["message"] for e in events)
+
+
+@pytest.fixture
+def refusing_q_plane(tmp_path, monkeypatch):
+    """A q stand-in plane whose nodes refuse to start while ``plane.refuse`` (a file) exists."""
+    from plane_fixtures import Q_STAND_IN, plane_in
+
+    marker = tmp_path / "refuse-to-start"
+    monkeypatch.setenv("Q_STAND_IN_REFUSE", str(marker))
+    with plane_in(tmp_path, monkeypatch, q_binary=str(Q_STAND_IN)) as running:
+        running.refuse = marker
+        yield running
+
+
+def _crash_the_node(plane, cluster="dev-gp") -> dict:
+    import signal
+
+    node = plane.clients().finspace.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName=cluster)["nodes"][0]
+    (session,) = node_processes(plane.state_dir / "nodes" / node["nodeId"])
+    os.killpg(session, signal.SIGKILL)
+    return node
+
+
+def _node_log(plane, node_id: str, cluster="dev-gp") -> list[str]:
+    events = plane.clients().logs.get_log_events(
+        logGroupName=f"/aws/vendedlogs/finspace/{ENV_ID}/{cluster}", logStreamName=node_id)["events"]
+    return [e["message"] for e in events]
+
+
+def _wait_for(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_node_that_cannot_start_again_is_retried_until_it_starts(refusing_q_plane):
+    plane = refusing_q_plane
+    fs = plane.clients().finspace
+    plane.refuse.write_text("")
+    node = _crash_the_node(plane)
+    _wait_for(lambda: sum("is started again in" in m for m in _node_log(plane, node["nodeId"])) >= 2)
+    log = _node_log(plane, node["nodeId"])
+    assert any("refusing to start" in m for m in log) and any("in 2s (failure 1)" in m for m in log)
+    assert any("in 4s (failure 2)" in m for m in log)  # a growing delay, every failure in the node's log
+    now = fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName="dev-gp")["nodes"][0]
+    assert now["status"] == "PROVISIONING" and fs.get_kx_cluster(environmentId=ENV_ID, clusterName="dev-gp")["status"] == "RUNNING"
+    plane.refuse.unlink()  # whatever stopped it is gone: the next try starts it
+    _wait_for(lambda: fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName="dev-gp")["nodes"][0]["status"] == "RUNNING")
+
+
+def test_a_code_update_takes_over_from_a_replacement_that_keeps_failing(refusing_q_plane):
+    plane = refusing_q_plane
+    fs = plane.clients().finspace
+    version = plane.upload({"init.q": "fixed:1\n"}, key="tests/fix.zip")
+    plane.refuse.write_text("")
+    node = _crash_the_node(plane)
+    _wait_for(lambda: any("is started again in" in m for m in _node_log(plane, node["nodeId"])))
+    plane.refuse.unlink()  # the next try is seconds away: the update comes first
+    fs.update_kx_cluster_code_configuration(  # not refused as "a node is being replaced"
+        environmentId=ENV_ID, clusterName="dev-gp", clientToken="fix-1",
+        code={"s3Bucket": "kx-local-code", "s3Key": "tests/fix.zip", "s3ObjectVersion": version},
+        initializationScript="init.q", deploymentConfiguration={"deploymentStrategy": "ROLLING"})
+    cluster = plane.wait_status("dev-gp", "RUNNING")
+    assert cluster["code"]["s3Key"] == "tests/fix.zip" and not cluster.get("statusReason")
+    assert fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName="dev-gp")["nodes"][0]["status"] == "RUNNING"
+    assert plane.counters()["appliedUpdates"] == {"fix-1": 1}

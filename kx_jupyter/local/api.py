@@ -311,9 +311,6 @@ class ControlPlane:
                 )
             if row["status"] != "RUNNING":
                 raise ApiError("ConflictException", f"cluster {name} is {row['status']} and cannot be updated", reason=f"Cluster is in {row['status']} state")
-            if db.execute("SELECT 1 FROM operations WHERE env_id=? AND cluster=? AND state='pending'", (env_id, name)).fetchone():
-                raise ApiError("ConflictException", f"a node of cluster {name} is being replaced; update when it is RUNNING",
-                               reason="node replacement in progress")
         self._check_code(params)
         current = json.loads(row["config"])
         spec = json.loads(row["spec"])
@@ -332,12 +329,24 @@ class ControlPlane:
             row = self._cluster_row(db, env_id, name)
             if row["status"] != "RUNNING":  # another request won the race
                 raise ApiError("ConflictException", f"cluster {name} is {row['status']}", reason=f"Cluster is in {row['status']} state")
+            self._replacements_give_way(db, env_id, name)
             node_ids = [r["node_id"] for r in db.execute("SELECT node_id FROM nodes WHERE env_id=? AND cluster=? ORDER BY position", (env_id, name))]
             plan = {"ROLLING": [[n] for n in node_ids], "FORCE": [node_ids], "NO_RESTART": []}[strategy]
             db.execute("UPDATE clusters SET status='UPDATING', modified=? WHERE env_id=? AND name=?", (time.time(), env_id, name))
             self.queue(db, env_id, name, "update", plan, target={**target, "strategy": strategy}, previous=current, token=params.get("clientToken"))
         self.wake()
         return {}
+
+    @staticmethod
+    def _replacements_give_way(db, env_id: str, name: str) -> None:
+        """A node being replaced holds off a code update, unless its replacement keeps failing to
+        start (a crash loop the update may fix): the update restarts every node, so it takes over."""
+        pending = db.execute("SELECT id, reason FROM operations WHERE env_id=? AND cluster=? AND state='pending'",
+                             (env_id, name)).fetchall()
+        if any(not op["reason"] for op in pending):
+            raise ApiError("ConflictException", f"a node of cluster {name} is being replaced; update when it is RUNNING",
+                           reason="node replacement in progress")
+        db.executemany("UPDATE operations SET state='done' WHERE id=?", [(op["id"],) for op in pending])
 
     def GetKxConnectionString(self, params):
         env_id, name = params["environmentId"], params["clusterName"]

@@ -7,7 +7,9 @@ node is RUNNING once its runtime is ready and ``node_start_seconds`` have passed
 fails turns an update into a rollback to the previous code; the cluster then returns to
 RUNNING with a ``statusReason`` (the service has no UPDATE_FAILED). After a restart every
 pending operation is re-run from its first phase, so it settles the same way every time.
-A RUNNING node whose q process dies is restarted with the cluster's current code.
+A RUNNING node whose q process dies is restarted with the cluster's current code. A
+replacement node that cannot start stays PROVISIONING and is started again with a growing
+delay (each failure in its log), until it starts or a code update takes its place.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .runtime import CheckerRuntime, start_runtime, unzip_bundle, write_tree
 
 START_TIMEOUT_SECONDS = 60.0
 CRASH_CHECK_SECONDS = 0.5
+RETRY_MAX_SECONDS = 60.0  # a replacement that keeps failing is tried again at most this far apart
 
 
 def log_group(env_id: str, cluster: str) -> str:
@@ -50,6 +53,7 @@ class Reconciler:
         self._last_crash_check = 0.0
         self._validators: dict[int, CheckerRuntime] = {}
         self._bundles: dict[tuple, dict[str, bytes]] = {}
+        self._retries: dict[int, tuple[int, float]] = {}  # replace operation id -> (failures, when to try again)
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="kx-local-reconciler", daemon=True)
@@ -81,8 +85,11 @@ class Reconciler:
             self._wake.clear()
 
     def step(self) -> None:
-        for op in self.store.read("SELECT * FROM operations WHERE state='pending' ORDER BY id"):
+        ops = self.store.read("SELECT * FROM operations WHERE state='pending' ORDER BY id")
+        for op in ops:
             self._advance(op)
+        pending = {op["id"] for op in ops}
+        self._retries = {op_id: retry for op_id, retry in self._retries.items() if op_id in pending}
         for node_id in list(self.runtimes):  # output of nodes outside any operation, e.g. after a restart
             self._drain(*self._owners[node_id], node_id)
         for node_id in list(self._unpublished):
@@ -219,9 +226,11 @@ class Reconciler:
         now = time.time()
         if kind == "delete":
             return self._advance_delete(op, now)
+        if op["phase_started"] is None and now < self._retries.get(op["id"], (0, 0.0))[1]:
+            return  # a replacement that failed waits for its next try
         if op["phase_started"] is None:
             removed = (json.loads(op["previous"]) or {}).get("removed") if kind == "replace" else None
-            if removed:  # DeleteKxClusterNode: the old node goes away as its replacement starts
+            if removed and op["id"] not in self._retries:  # DeleteKxClusterNode: the old node goes away as its replacement starts
                 self._log(env_id, cluster, removed, ["node deleted: it is being replaced"])
                 self._stop_node(removed)
                 shutil.rmtree(self.nodes_dir / removed, ignore_errors=True)
@@ -378,4 +387,15 @@ class Reconciler:
             with self.store.tx() as db:
                 db.execute("UPDATE operations SET reason=? WHERE id=?", (reason, op["id"]))
             return self._finish({**dict(op), "reason": reason}, json.loads(op["target"]))
-        self._set_op(op["id"], state="done")  # a replacement node that cannot start stays PROVISIONING
+        self._retry_replacement(op, node_id, why)
+
+    def _retry_replacement(self, op, node_id: str | None, why: str) -> None:
+        """The node stays PROVISIONING and is started again later; an update may take over meanwhile
+        (the failure in ``reason`` tells the API this replacement no longer holds the cluster)."""
+        failures = self._retries.get(op["id"], (0, 0.0))[0] + 1
+        delay = min(RETRY_MAX_SECONDS, 2.0 ** failures)
+        self._retries[op["id"]] = (failures, time.time() + delay)
+        if node_id is not None:
+            self._log(op["env_id"], op["cluster"], node_id,
+                      [f"the node is started again in {delay:.0f}s (failure {failures}); a code update replaces it too"])
+        self._set_op(op["id"], phase_started=None, reason=status_reason(f"node {node_id} failed to start: {why}"))
