@@ -171,6 +171,22 @@ def test_new_rename_and_delete_files(ui, workspace):
     assert "is not a workspace file name" in ui.message.value
 
 
+def test_csv_and_k_files_the_code_loads_are_editable_but_only_q_can_be_the_init_script(workspace, engine, kx_home):
+    (workspace / "config").mkdir()
+    (workspace / "config" / "limits.csv").write_text("sym,limit\nAAPL,100\n")
+    (workspace / "lib" / "fast.k").write_text("f:{x+1}\n")
+    (workspace / "notes.bin").write_bytes(b"\x00\x01")
+    ui = form(KxJupyter(workspace=str(workspace), home=str(kx_home)), engine=engine)
+    assert ui.code.names == ["config/limits.csv", "init.q", "lib/fast.k", "lib/util.q"]  # no binary files
+    assert list(ui.init_script.options) == ["init.q", "lib/fast.k", "lib/util.q"]
+    ui.code.files.value = "config/limits.csv"
+    ui.code.editor.set_state({"value": "sym,limit\nAAPL,{100\n"})  # an open brace is just text in a CSV
+    assert ui.code.editor.diagnostics == [] and not ui.code.has_errors()
+    ui.code.file_name.value = "config/desks.csv"
+    ui.code.new_button.click()
+    assert ui.code.current_file == "config/desks.csv" and (workspace / "config" / "desks.csv").exists()
+
+
 def test_a_double_click_pushes_once_in_the_background(ui, engine, workspace):
     engine.release.clear()
     ui.add_argument("s", "1")

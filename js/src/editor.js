@@ -142,7 +142,9 @@ function render({ model, el: root }) {
     timer = setTimeout(flush, SYNC_DELAY_MS);
   });
 
-  const makeState = (text) =>
+  // q and k source is highlighted as q; other workspace files (CSV, JSON, notes) are plain text
+  const isQ = (path) => path === "<cell>" || /\.[qk]$/.test(path);
+  const makeState = (text, path) =>
     EditorState.create({
       doc: text,
       extensions: [
@@ -154,8 +156,7 @@ function render({ model, el: root }) {
         bracketMatching(),
         highlightActiveLine(),
         highlightSelectionMatches(),
-        qLanguage,
-        syntaxHighlighting(qHighlight),
+        ...(isQ(path) ? [qLanguage, syntaxHighlighting(qHighlight)] : []),
         keymap.of([{ key: "Mod-s", run: save, preventDefault: true }, indentWithTab,
           ...defaultKeymap, ...historyKeymap, ...searchKeymap]),
         onEdit,
@@ -165,12 +166,12 @@ function render({ model, el: root }) {
       ],
     });
 
-  const view = new EditorView({ state: makeState(model.get("value")), parent: host });
+  const view = new EditorView({ state: makeState(model.get("value"), model.get("path")), parent: host });
 
   const showDiagnostics = () => {
     const diags = model.get("diagnostics");
     view.dispatch(setDiagnostics(view.state, toCodeMirror(view.state.doc, diags)));
-    problems.textContent = summary(diags);
+    problems.textContent = isQ(model.get("path")) ? summary(diags) : "plain text";
     problems.dataset.severity = diags.some((d) => d.severity === "error") ? "error"
       : diags.some((d) => d.severity === "warning") ? "warning" : "ok";
   };
@@ -187,7 +188,7 @@ function render({ model, el: root }) {
       model.send({ type: "draft", path: docPath, value: view.state.doc.toString() });
     }
     docPath = model.get("path");
-    view.setState(makeState(text));
+    view.setState(makeState(text, docPath));
     showDiagnostics();
   };
   const onPath = () => {

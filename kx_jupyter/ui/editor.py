@@ -15,7 +15,7 @@ from typing import Callable
 import anywidget
 from traitlets import Bool, Dict, List, Unicode
 
-from .workspace import write_atomically
+from .workspace import is_q, write_atomically
 
 STATIC = Path(__file__).parent / "static"
 
@@ -111,7 +111,9 @@ class QEditor(anywidget.AnyWidget):
                 callback(content["path"], content["value"])
 
     def _check(self) -> None:
+        """q source is checked; other files (a CSV the code loads, notes) are plain text."""
         from kx_jupyter.qcheck import check_source
 
-        self.diagnostics = [d.to_dict() for d in check_source(self.value, self.path)]
+        plain = not is_q(self.path) and self.path != "<cell>"
+        self.diagnostics = [] if plain else [d.to_dict() for d in check_source(self.value, self.path)]
 

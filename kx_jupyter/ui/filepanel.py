@@ -1,4 +1,4 @@
-"""The form's code tab: the workspace's q files (new / rename / delete) next to the q editor.
+"""The form's code tab: the workspace's files (new / rename / delete) next to the q editor.
 
 Switching files never loses an edit: the open file's unsaved text is kept as a draft, marked
 ● in the list, and comes back (still unsaved) when the file is opened again. Nothing is
@@ -138,7 +138,7 @@ class FilePanel(Quiet, w.HBox):
         if name is None:
             self.editor.load("", "", file=None)
             self.editor.layout.display = "none"
-            self.message.value = note_html(f"the workspace {self.workspace.root} has no q files: type a name and press New")
+            self.message.value = note_html(f"the workspace {self.workspace.root} has no files to edit yet: type a name and press New")
             return
         self.editor.layout.display = None
         self.message.value = ""

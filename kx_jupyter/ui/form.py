@@ -1,4 +1,4 @@
-"""The deploy form: pick a cluster, edit the workspace's q files, push, watch, roll back.
+"""The deploy form: pick a cluster, edit the workspace's files, push, watch, roll back.
 
 One widget (``form()``) over the engine. Everything slow (plan, upload, the watch, a
 rollback) runs in one daemon thread that only changes widget traits, so the kernel keeps
@@ -19,7 +19,7 @@ from ..finspace.rules import check_value
 from . import render as r
 from .filepanel import FilePanel, Quiet, note_html
 from .view import PUSH_STEPS, ROLLBACK_STEPS, StatusView
-from .workspace import Workspace
+from .workspace import Workspace, is_q
 
 STRATEGIES = ("ROLLING", "FORCE")
 GP_ONLY_STRATEGY = "NO_RESTART"  # the API allows it on general-purpose clusters only
@@ -99,7 +99,7 @@ class KxForm(Quiet, w.VBox):
         self.cluster_info = w.HTML()
         header = w.VBox([w.HBox([self.env, self.cluster, self.refresh_button]), self.cluster_info])
 
-        # code tab: the workspace's q files and the editor
+        # code tab: the workspace's files and the editor
         self.code = FilePanel(self.workspace, settings.init_script, self._on_files_changed, self._say)
 
         # push tab
@@ -251,8 +251,8 @@ class KxForm(Quiet, w.VBox):
     # -- workspace files ---------------------------------------------------------------------
 
     def _on_files_changed(self) -> None:
-        """The init script picker follows the file list; Push follows unsaved state and errors."""
-        names = self.code.names
+        """The init script picker follows the file list (its q files); Push follows unsaved state and errors."""
+        names = [name for name in self.code.names if is_q(name)]
         keep = self.init_script.value if self.init_script.value in names else (
             self.settings.init_script if self.settings.init_script in names else (names[0] if names else None))
         if list(self.init_script.options) != names or self.init_script.value != keep:

@@ -1,8 +1,10 @@
-"""The q files of a workspace directory, as the form's file panel sees them.
+"""The files of a workspace directory that the form's file panel edits.
 
-Names are workspace-relative POSIX paths ending in ``.q``; anything that would leave the
-workspace or is not a plain q file name is refused with a message that says how to fix it.
-Unsaved editor text is kept per file (``drafts``) so switching files never loses an edit.
+q and k scripts, plus the plain-text files q code often loads beside them (CSV parameter
+tables, JSON, YAML, notes). Names are workspace-relative POSIX paths; a name without one of
+those suffixes becomes a ``.q`` file. Anything that would leave the workspace or is not a
+plain file name is refused with a message that says how to fix it. Unsaved editor text is
+kept per file (``drafts``) so switching files never loses an edit.
 """
 
 from __future__ import annotations
@@ -16,6 +18,13 @@ from ..errors import KxError
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _SKIP_DIRS = {"node_modules", "__pycache__"}
+Q_SUFFIXES = (".q", ".k")
+EDITABLE_SUFFIXES = Q_SUFFIXES + (".csv", ".txt", ".json", ".yaml", ".yml", ".md")
+
+
+def is_q(name: str) -> bool:
+    """Whether ``name`` is q (or k) source: checked and highlighted; other files are plain text."""
+    return name.endswith(Q_SUFFIXES)
 
 
 class Workspace:
@@ -24,22 +33,23 @@ class Workspace:
         self.drafts: dict[str, str] = {}
 
     def files(self) -> list[str]:
-        """Every q file under the root, sorted, skipping hidden and tool directories."""
+        """Every editable file under the root, sorted, skipping hidden and tool directories."""
         if not self.root.is_dir():
             return []
         found = []
-        for path in self.root.rglob("*.q"):
+        for path in self.root.rglob("*"):
             rel = path.relative_to(self.root)
-            if path.is_file() and not any(p.startswith(".") or p in _SKIP_DIRS for p in rel.parts):
+            if (path.suffix in EDITABLE_SUFFIXES and path.is_file()
+                    and not any(p.startswith(".") or p in _SKIP_DIRS for p in rel.parts)):
                 found.append(rel.as_posix())
         return sorted(found)
 
     def normalize(self, name: str) -> str:
-        """``lib/x`` -> ``lib/x.q``; refuses absolute paths, ``..`` and odd characters."""
+        """``lib/x`` -> ``lib/x.q`` (``config/limits.csv`` stays); refuses absolute paths, ``..`` and odd characters."""
         name = (name or "").strip().replace("\\", "/")
         if not name:
             raise KxError("no file name given", hint="Type a name such as lib/analytics.q.")
-        if not name.endswith(".q"):
+        if not name.endswith(EDITABLE_SUFFIXES):
             name += ".q"
         parts = PurePosixPath(name).parts
         if name.startswith("/") or any(not _NAME.match(p) for p in parts):
