@@ -70,6 +70,29 @@ def test_push_rolls_node_by_node_to_running(engine, tmp_path):
     json.dumps(result)  # JSON-able
 
 
+def test_first_push_to_a_cluster_expects_what_the_other_clusters_took_per_node(engine, tmp_path, monkeypatch):
+    import kx_jupyter.deploy.watch as watch
+
+    expected = []
+
+    class Recording(watch.PollPolicy):
+        def __init__(self, initial, maximum, expected_seconds=0.0, rng=None):
+            expected.append(expected_seconds)
+            super().__init__(initial, maximum, expected_seconds, rng)
+
+    monkeypatch.setattr(watch, "PollPolicy", Recording)
+    ws = workspace(tmp_path, {"init.q": "x:1\n"})
+    assert engine.update(cluster="dev-gp", src=ws).wait(60)["status"] == "succeeded"
+    assert expected == [0.0]  # nothing known yet
+    one_node = engine.history("dev-gp")[0].duration
+    (ws / "init.q").write_text("x:2\n")
+    assert engine.update(cluster="hdb-3", src=ws).wait(60)["status"] == "succeeded"
+    assert expected[1] == pytest.approx(3 * one_node)  # ROLLING: three nodes restart one after another
+    (ws / "init.q").write_text("x:3\n")
+    assert engine.update(cluster="hdb-3", src=ws).wait(60)["status"] == "succeeded"
+    assert expected[2] == pytest.approx(engine.history("hdb-3")[1].duration)  # then its own history
+
+
 def test_same_code_again_uploads_nothing_and_changes_nothing(engine, tmp_path):
     ws = workspace(tmp_path, {"init.q": "x:1\n"})
     first = engine.update(cluster="dev-gp", src=ws)

@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS pushes (
     outcome TEXT NOT NULL,
     reason TEXT NOT NULL DEFAULT '',
     duration REAL,
-    log_tail TEXT NOT NULL DEFAULT ''
+    log_tail TEXT NOT NULL DEFAULT '',
+    nodes INTEGER
 );
 CREATE INDEX IF NOT EXISTS pushes_cluster ON pushes (environment, cluster, id);
 """
@@ -78,6 +79,7 @@ class HistoryEntry:
     duration: float | None = None
     finished_at: float | None = None
     log_tail: str = ""
+    nodes: int | None = None        # the cluster's node count when pushed: a ROLLING update's length scales with it
 
     def code(self) -> dict:
         code = {"s3Bucket": self.bucket, "s3Key": self.key}
@@ -99,16 +101,18 @@ class History:
             conn = sqlite3.connect(self.path, timeout=10)
             conn.row_factory = sqlite3.Row
             conn.executescript(_SCHEMA)
+            if "nodes" not in {row["name"] for row in conn.execute("PRAGMA table_info(pushes)")}:
+                conn.execute("ALTER TABLE pushes ADD COLUMN nodes INTEGER")  # histories written by earlier versions
             return conn
         except (OSError, sqlite3.Error) as exc:
             raise KxError(f"cannot open the deployment history {self.path}: {exc}",
                           hint="Check that KxJupyter.home is writable.") from None
 
     def start(self, *, backend, environment, cluster, bundle_sha256, bucket, key, version, init_script,
-              arguments, strategy, client_token, kind="push", rollback_of=None) -> HistoryEntry:
+              arguments, strategy, client_token, kind="push", rollback_of=None, nodes=None) -> HistoryEntry:
         entry = HistoryEntry(0, time.time(), _user(), socket.gethostname(), backend, environment, cluster,
                              bundle_sha256, bucket, key, version, init_script, dict(arguments or {}), strategy,
-                             client_token, kind, rollback_of)
+                             client_token, kind, rollback_of, nodes=nodes)
         row = entry.to_dict()
         del row["id"]
         row["arguments"] = json.dumps(row["arguments"])
@@ -145,8 +149,22 @@ class History:
         with closing(self._connect()) as conn:
             return [_entry(row) for row in conn.execute(sql, params + [int(limit)])]
 
-    def durations(self, cluster: str, environment: str, limit: int = 10) -> list[float]:
-        return [e.duration for e in self.entries(cluster, environment, limit, outcome=SUCCEEDED) if e.duration]
+    def durations(self, cluster: str, environment: str, strategy: str, limit: int = 10) -> list[float]:
+        """How long this cluster's recent successful updates with ``strategy`` took, newest first."""
+        sql = ("SELECT duration FROM pushes WHERE cluster=? AND environment=? AND strategy=? AND outcome=? "
+               "AND duration > 0 ORDER BY id DESC LIMIT ?")
+        with closing(self._connect()) as conn:
+            return [row[0] for row in conn.execute(sql, (cluster, environment, strategy, SUCCEEDED, int(limit)))]
+
+    def peer_durations(self, cluster: str, environment: str, backend: str, strategy: str,
+                       limit: int = 20) -> list[tuple[float, int | None]]:
+        """(duration, node count) of recent successful ``strategy`` updates of the environment's other
+        clusters: what a first push to ``cluster`` can expect before it has a history of its own."""
+        sql = ("SELECT duration, nodes FROM pushes WHERE cluster<>? AND environment=? AND backend=? AND strategy=? "
+               "AND outcome=? AND duration > 0 ORDER BY id DESC LIMIT ?")
+        with closing(self._connect()) as conn:
+            return [(row[0], row[1]) for row in
+                    conn.execute(sql, (cluster, environment, backend, strategy, SUCCEEDED, int(limit)))]
 
 
 def _entry(row: sqlite3.Row) -> HistoryEntry:

@@ -2,17 +2,23 @@
 
 Every poll is a GetKxCluster call; a real update takes 10-13 minutes, so the policy spends
 calls where something can be seen (the start, node changes, the expected end) and few in
-between, and costs fewer calls than a fixed 10 s poll for any update longer than a minute:
+between. Once the length is roughly known it costs fewer calls than a fixed 10 s poll for any
+update longer than a minute:
 
-* Expected length unknown (first push to a cluster): start at ``initial`` and double each
+* Expected length unknown (nothing pushed yet to this environment from here, or
+  ``expected_update_seconds`` unset on a fresh CI machine): start at ``initial`` and double each
   time (jittered +-20 % so many watchers do not poll in step) up to ``maximum``; a 3 s update
-  is seen within a fraction of a second, a long one soon costs one call per ``maximum``.
-* Expected length E known (the setting, or the median of recent successful updates): the
-  first sleep is already E/4 (at least ``initial``): right after the call nothing but
-  UPDATING can be seen. Sleeps double as above, each shortened just enough that a whole
-  number of them lands exactly on a narrow window around E: WINDOW_POLLS polls ``w = E/20``
-  apart (E - w, E, E + w, E + 2w). After it the doubling resumes from ``w``, so an
-  overrunning update is still seen, at a falling rate.
+  is seen within a fraction of a second, a long one soon costs one call per ``maximum``. That
+  fast start is why a 1-2 minute update costs more calls than the fixed poll here: seeing
+  short updates at once and polling long ones sparsely cannot both hold without a prior.
+* Expected length E known (the setting, the median of recent successful updates, or for a first
+  push what the environment's other clusters took; see ``expected_seconds``): the
+  first sleep is already E/2 (at least ``initial``, at most ``maximum``): right after the call
+  nothing but UPDATING can be seen. Sleeps double as above, each shortened just enough that a
+  whole number of them lands exactly on a window around E: WINDOW_POLLS polls ``w = E/10``
+  apart (E - w, E, E + w). After it the doubling resumes from ``w``, so an overrunning update
+  is still seen, at a falling rate. The window is that wide because E is a median (or another
+  cluster's length): a narrower one costs more calls as soon as an update runs 10 % long.
 * Nodes (ListKxClusterNodes) go with a poll only when polls are close together (the sleep
   before it under NODES_FAST s: short updates show every node change), when the cluster's
   status changed, or when the last listing is NODES_EVERY s old outside the end window (the
@@ -33,9 +39,9 @@ class PollPolicy:
 
     GROWTH = 2.0
     JITTER = 0.2             # +-20 % on the free-running sleeps
-    FIRST_SHARE = 1 / 4      # first sleep as a share of the expected length
-    WINDOW_STEP = 1 / 20     # spacing of the polls around the expected end, as a share of it
-    WINDOW_POLLS = 4         # E - w, E, E + w, E + 2w
+    FIRST_SHARE = 1 / 2      # first sleep as a share of the expected length
+    WINDOW_STEP = 1 / 10     # spacing of the polls around the expected end, as a share of it
+    WINDOW_POLLS = 3         # E - w, E, E + w
     NODES_FAST = 2.0         # list the nodes with every poll that came sooner than this after the last
     NODES_EVERY = 60.0       # otherwise at most this often (unless the cluster's status changed)
 
@@ -89,8 +95,16 @@ class PollPolicy:
         return due
 
 
-def expected_seconds(configured: float, past_durations: list[float]) -> float:
-    """The configured expectation, else the median of recent successful updates, else 0 (unknown)."""
+def expected_seconds(configured: float, own: list[float], peers: list[tuple[float, int | None]] = (),
+                     nodes: int | None = None, strategy: str = "ROLLING") -> float:
+    """The expected update length: the setting; else the median of this cluster's recent successful
+    updates with the same strategy; else one learned from the environment's other clusters (a ROLLING
+    update restarts the nodes one by one, so per node, times this cluster's nodes); else 0 (unknown)."""
     if configured > 0:
         return configured
-    return statistics.median(past_durations) if past_durations else 0.0
+    if own:
+        return statistics.median(own)
+    if strategy == "ROLLING":
+        per_node = [duration / count for duration, count in peers if count]
+        return statistics.median(per_node) * nodes if per_node and nodes else 0.0
+    return statistics.median([duration for duration, _ in peers]) if peers else 0.0
