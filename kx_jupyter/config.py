@@ -47,6 +47,7 @@ class KxJupyter(Configurable):
     init_script = Unicode("init.q", help="Initialization script, relative to the workspace.").tag(config=True)
     strategy = Enum(list(STRATEGIES), "ROLLING", help="Deployment strategy: ROLLING, FORCE or NO_RESTART (GP clusters only).").tag(config=True)
     max_bundle_mb = Float(256.0, help="Refuse bundles larger than this many MB.").tag(config=True)
+    check_cache_mb = Float(64.0, min=0.0, help="Size bound in MB of the q checker's cache in home, which spares each new process re-checking unchanged files; 0 turns it off.").tag(config=True)
 
     # where the code is staged
     code_bucket = Unicode("", help="S3 bucket for code bundles; the local plane's seeded bucket when empty on 'local'.").tag(config=True)
@@ -63,7 +64,7 @@ class KxJupyter(Configurable):
     max_attempts = Int(6, min=1, help="Attempts per API call, with boto3 standard retries for throttling and 5xx.").tag(config=True)
 
     # the embedded local control plane
-    home = Unicode(help="Directory for kx-jupyter's state: history, the local plane, config.json.").tag(config=True)
+    home = Unicode(help="Directory for kx-jupyter's state: history, the local plane, the checker's cache, config.json.").tag(config=True)
     local_port = Int(4580, help="Port of the local control plane on 127.0.0.1 (0 picks a free one).").tag(config=True)
     local_autostart = Bool(True, help="Start the local control plane on first use when it is not running.").tag(config=True)
     q_binary = Unicode("", help="q executable for local nodes; empty looks in QHOME and on PATH.").tag(config=True)

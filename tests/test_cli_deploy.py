@@ -1,6 +1,8 @@
 """`kx-jupyter update | clusters | status | history | rollback | diff` against the local plane, as a user runs them."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -146,3 +148,17 @@ def test_ctrl_c_stops_watching_not_the_update(tmp_path, monkeypatch, capsys):
         assert json.loads(capsys.readouterr().out)["status"] == "succeeded"
     finally:
         daemon.stop(running.state_dir)
+
+
+def test_a_cli_push_imports_neither_the_plane_nor_the_notebook_stack(plane, tmp_path):
+    """moto and werkzeug belong to the plane's own process, IPython and ipywidgets to notebooks:
+    a CI job's `kx-jupyter update` pays for none of them."""
+    src = ws(tmp_path, "x:1\n")
+    run = subprocess.run([sys.executable, "-X", "importtime", "-c", "import sys; from kx_jupyter.cli import main; sys.exit(main())",
+                          "update", "--cluster", "dev-gp", "--src", str(src), "--no-wait", "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and json.loads(run.stdout)["status"] == "submitted", run.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in run.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "boto3" in imported  # the check below looks at a real push's imports
+    assert imported.isdisjoint({"moto", "werkzeug", "IPython", "ipywidgets", "ipykernel", "jupyter_server"})

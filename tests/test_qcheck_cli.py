@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
@@ -86,3 +87,10 @@ def test_rules_lists_every_rule_id(capsys, kx_home):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == list(RULES)
     assert "Q010  warning  operator from another language that means something else in q" in lines
+
+
+def test_a_caller_of_main_keeps_its_garbage_collector_settings(ws, capsys):
+    """Only the `kx-jupyter` process itself (main() without argv) tunes collection for a short life."""
+    before = gc.get_threshold()
+    assert main(["check", str(ws), "--arg", "db=hdb"]) == 0
+    assert gc.get_threshold() == before

@@ -8,6 +8,8 @@ missing resources).
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import sys
 
 from ..config import ConfigError
@@ -15,6 +17,7 @@ from ..errors import KxError
 from . import check_cmd, deploy_cmd, local_cmd  # noqa: F401  (sub-command modules register themselves below)
 
 SUBCOMMANDS = (check_cmd, deploy_cmd, local_cmd)
+COMMAND_GC_THRESHOLD = 100_000  # container allocations between young collections (Python's default: 700)
 
 EPILOG = """exit codes:
   0  deployed, or nothing to do
@@ -39,7 +42,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _collect_for_a_command() -> None:
+    """Tune the garbage collector for a command process: ~90 ms of a cold push was collection.
+
+    Importing boto3 and parsing the S3 and endpoint models build ~70k objects that live until
+    exit; default thresholds traverse them again and again while they are built, and once more
+    at exit, only for them to be freed anyway. Collection stays on (rarer, still bounded), so a
+    long watch or a foreground plane does not grow; objects still alive at exit are frozen, which
+    skips that last traversal (Python does not promise to finalize them either).
+    """
+    gc.set_threshold(COMMAND_GC_THRESHOLD, *gc.get_threshold()[1:])
+    atexit.register(gc.freeze)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The ``kx-jupyter`` command; ``argv`` None means this process is the command itself."""
+    if argv is None:
+        _collect_for_a_command()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

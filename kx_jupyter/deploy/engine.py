@@ -26,6 +26,7 @@ from .polling import expected_seconds
 from .watch import Deployment, Event, Watch, code_matches, jsonable, node_view, took_update
 
 LOCAL_BUCKET = "kx-local-code"
+CHECK_CACHE_DIR = "qcheck-cache"  # under settings.home
 UPDATE_OPERATION = "UpdateKxClusterCodeConfiguration"
 
 
@@ -207,11 +208,18 @@ class Engine:
     def _check(self, built, init, args) -> list:
         from ..qcheck import check_bundle, format_text, has_errors
 
-        diagnostics = check_bundle(built.files, init or None, args or {})  # exactly what the push passes
+        diagnostics = check_bundle(built.files, init or None, args or {}, self._check_cache())  # exactly what the push passes
         if has_errors(diagnostics):
             raise KxError(f"the q checker found errors; nothing was uploaded:\n{format_text(diagnostics)}",
                           hint="Fix them, or push anyway with --no-check.")
         return diagnostics
+
+    def _check_cache(self):
+        """The checker's on-disk cache of per-file results (None when ``check_cache_mb`` is 0)."""
+        from ..qcheck.cache import ReportCache
+
+        limit = int(self.settings.check_cache_mb * 2**20)
+        return ReportCache(self.settings.home_path / CHECK_CACHE_DIR, limit) if limit else None
 
     def _request(self, env, cluster, code, init, args, strategy) -> dict:
         request = {"environmentId": env, "clusterName": cluster, "clientToken": str(uuid.uuid4()), "code": code,
@@ -311,7 +319,8 @@ class Engine:
             bucket=staged.bucket, key=staged.key, version=staged.version_id,
             init_script=request.get("initializationScript"), arguments=plan.arguments,
             strategy=request["deploymentConfiguration"]["deploymentStrategy"], client_token=request["clientToken"],
-            kind="rollback" if plan.rollback_of else "push", rollback_of=plan.rollback_of)
+            kind="rollback" if plan.rollback_of else "push", rollback_of=plan.rollback_of,
+            nodes=_node_count(plan.current))
         d.result.update(code=staged.code(), uploaded_bytes=staged.uploaded_bytes, history_id=entry.id)
         try:
             taken = self._submit(plan, request)
@@ -334,7 +343,8 @@ class Engine:
             d.finish("submitted", elapsed=time.time() - start)
             return d
         self._watch(d, expected_code=staged.code(), pushed_at=start,
-                    seen_updating=taken is not None and taken[1].get("status") == "UPDATING", entry_id=entry.id)
+                    seen_updating=taken is not None and taken[1].get("status") == "UPDATING", entry_id=entry.id,
+                    strategy=entry.strategy, nodes=entry.nodes)
         return d
 
     @staticmethod
@@ -410,9 +420,11 @@ class Engine:
         raise KxError(f"{error.message}; {cluster} is {desc.get('status')} with its previous code and no update "
                       "in progress: the update was not taken, nothing was deployed", hint=error.hint)
 
-    def _watch(self, d: Deployment, *, expected_code, pushed_at, seen_updating, entry_id) -> None:
-        expected = expected_seconds(self.settings.expected_update_seconds,
-                                    self.history_db.durations(d.cluster, d.environment))
+    def _watch(self, d: Deployment, *, expected_code, pushed_at, seen_updating, entry_id, strategy, nodes) -> None:
+        history = self.history_db
+        expected = expected_seconds(
+            self.settings.expected_update_seconds, history.durations(d.cluster, d.environment, strategy),
+            history.peer_durations(d.cluster, d.environment, self.settings.backend, strategy), nodes, strategy)
         self.clients.logs  # create every client here: boto3 does not create clients thread-safely
         watch = Watch(d, self.clients, self.settings, expected_code=expected_code, pushed_at=pushed_at,
                       seen_updating=seen_updating, history=self.history_db, entry_id=entry_id,
@@ -435,7 +447,8 @@ class Engine:
             return d
         self._watch(d, expected_code=entry.code() if entry else None,
                     pushed_at=entry.started_at if entry else time.time(),
-                    seen_updating=desc.get("status") == "UPDATING", entry_id=entry.id if entry else None)
+                    seen_updating=desc.get("status") == "UPDATING", entry_id=entry.id if entry else None,
+                    strategy=entry.strategy if entry else self.settings.strategy, nodes=_node_count(desc))
         return d
 
     # -- rollback and diff
@@ -483,7 +496,7 @@ class Engine:
         limit = int(self.settings.max_bundle_mb * 2**20)
         files = bundles.collect(src or self.settings.workspace, limit)
         init = self.settings.init_script if init is None else init
-        return check_bundle(files, init or None, args or {})  # no --arg: the push passes none
+        return check_bundle(files, init or None, args or {}, self._check_cache())  # no --arg: the push passes none
 
     def diff(self, cluster=None, env=None, src=None) -> list[FileDiff]:
         """The workspace against the code the cluster runs (by its S3 object version)."""
@@ -497,6 +510,10 @@ class Engine:
         deployed, unsafe = read_zip(data, limit)
         workspace = bundles.collect(src or self.settings.workspace, limit)
         return compare(deployed, workspace, unsafe)
+
+
+def _node_count(desc: dict) -> int | None:
+    return (desc.get("capacityConfiguration") or {}).get("nodeCount")
 
 
 def _refuse(violations) -> None:

@@ -10,7 +10,6 @@ the configured profile/region/endpoint, and ``AWS_ENDPOINT_URL_*`` as boto3 alwa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 from .model import DATA_PATH
 
@@ -31,22 +30,24 @@ class Connection:
         return f"Connection(endpoint_url={self.endpoint_url!r}, region={self.region!r})"
 
 
-@lru_cache(maxsize=1)
-def _shared_loader():
-    """One model loader per process: it caches parsed models, so each new Engine skips ~100 ms of JSON."""
-    import botocore.session
-
-    loader = botocore.session.Session().get_component("data_loader")
-    loader.search_paths.insert(0, str(DATA_PATH))
-    return loader
+_shared_loader = None  # the first session's model loader, with the shipped model's path added
 
 
 def botocore_session():
-    """A botocore session that can load the shipped FinSpace model."""
+    """A botocore session that can load the shipped FinSpace model.
+
+    Every session of the process shares the first one's model loader: it caches parsed models,
+    so each new Engine skips ~100 ms of JSON (and no throw-away session is built to get one)."""
+    global _shared_loader
     import botocore.session
 
     session = botocore.session.Session()
-    session.register_component("data_loader", _shared_loader())
+    if _shared_loader is None:
+        loader = session.get_component("data_loader")
+        loader.search_paths.insert(0, str(DATA_PATH))
+        _shared_loader = loader
+    else:
+        session.register_component("data_loader", _shared_loader)
     return session
 
 

@@ -3,9 +3,10 @@
 Public API (the contract in docs/ARCHITECTURE.md):
 
 - ``check_source(text, path="<cell>")``: one file on its own.
-- ``check_bundle(files, init_script, args=None)``: a whole bundle (zip-relative paths to
-  bytes): every ``.q`` file, the init script and everything it loads (resolved like q,
-  from ``/opt/kx/app/code``, following ``\\cd``), and the deployment's arguments.
+- ``check_bundle(files, init_script, args=None, cache=None)``: a whole bundle (zip-relative
+  paths to bytes): every ``.q`` file, the init script and everything it loads (resolved like q,
+  from ``/opt/kx/app/code``, following ``\\cd``), and the deployment's arguments. ``cache``, a
+  ``cache.ReportCache``, keeps each file's findings on disk for the next process.
 - ``check_dir(root, init_script, args=None, files=None)``: the same over a directory.
 - ``Diagnostic``, ``format_text``, ``format_json``, ``has_errors``; ``RULES`` lists every rule
   id with its severity and title.

@@ -14,13 +14,16 @@ import os
 import posixpath
 import re
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from ..finspace.rules import check_value
 from ..finspace.model import shape
 from .diagnostic import sort_key
 from .rules import diag
 from .source import FileReport, analyze
+
+if TYPE_CHECKING:
+    from .cache import ReportCache
 
 CODE_ROOT = "/opt/kx/app/code"
 DATA_ROOTS = ("/opt/kx/app/db", "/opt/kx/app/shared")
@@ -43,8 +46,9 @@ def _decode(data: bytes) -> str:
 class _Bundle:
     """The bundle's files and directories, and each script's analysis, made once on demand."""
 
-    def __init__(self, files: Mapping[str, bytes], scripts: Iterable[str]):
+    def __init__(self, files: Mapping[str, bytes], scripts: Iterable[str], cache: ReportCache | None):
         self.files = {_norm(k): v for k, v in files.items() if not k.endswith("/")}
+        self.cache = cache
         self.dirs = set()
         for name in self.files:
             parts = name.split("/")[:-1]
@@ -56,33 +60,41 @@ class _Bundle:
         self.shared: dict = {}
         defining = [n for n in scripts if n in self.files and b".Q.opt" in self.files[n]]
         for name in defining:
-            self.reports[name] = analyze(_decode(self.files[name]), name)
+            self.reports[name] = self._analyze(name)
             self.shared.update(self.reports[name].opt_vars)
         for name in defining:
             foreign = {v: d for v, d in self.shared.items() if v not in self.reports[name].opt_vars}
             if any(v.encode() in self.files[name] for v in foreign):
-                self.reports[name] = analyze(_decode(self.files[name]), name, foreign)
+                self.reports[name] = self._analyze(name, foreign)
 
     def report(self, name: str) -> FileReport:
         if name not in self.reports:
-            self.reports[name] = analyze(_decode(self.files[name]), name, self.shared)
+            self.reports[name] = self._analyze(name, self.shared)
         return self.reports[name]
+
+    def _analyze(self, name: str, opt_vars: dict | None = None) -> FileReport:
+        data = self.files[name]
+        if self.cache is None:
+            return analyze(_decode(data), name, opt_vars)
+        return self.cache.report(data, name, opt_vars, lambda: analyze(_decode(data), name, opt_vars))
 
     def suggest(self, rel: str) -> str:
         close = difflib.get_close_matches(rel, list(self.files), n=1, cutoff=0.8)
         return f" (did you mean {close[0]}?)" if close else ""
 
 
-def check_bundle(files: Mapping[str, bytes], init_script: str | None, args: Mapping[str, str] | None = None) -> list:
+def check_bundle(files: Mapping[str, bytes], init_script: str | None, args: Mapping[str, str] | None = None,
+                 cache: ReportCache | None = None) -> list:
     """Every diagnostic for a bundle: each q file, the init script and what it loads, the arguments.
 
     ``files`` maps zip-relative paths to contents; ``args`` are the deployment's command-line
     arguments (``None``: unknown, so argument checks are skipped); no ``init_script`` (None or
-    empty) skips the init script and load checks.
+    empty) skips the init script and load checks. ``cache`` keeps each file's own findings
+    across processes; the result is the same with or without it.
     """
     init = _norm(init_script) if init_script else None
     scripts = sorted(n for n in map(_norm, files) if n.endswith(SCRIPT_SUFFIXES) or n == init)
-    bundle = _Bundle(files, scripts)
+    bundle = _Bundle(files, scripts, cache)
     out: list = []
     for name in scripts:
         if name in bundle.files:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from functools import lru_cache
 
-from .diagnostic import sort_key
+from .diagnostic import Diagnostic, sort_key
 from .lexer import lex
 from .rules import diag
 from .suppress import Suppressions, parse
@@ -40,6 +40,29 @@ class FileReport:
     arg_reads: list = field(default_factory=list)  # (key, line, col, has_default)
     opt_vars: dict = field(default_factory=dict)  # global holding .Q.opt .z.x -> keys with .Q.def defaults
     suppressions: Suppressions = field(default_factory=Suppressions)
+
+    def to_json(self) -> dict:
+        """A JSON-able form that ``from_json`` turns back into an equal report (the on-disk cache stores it)."""
+        return {
+            "path": self.path,
+            "diags": [astuple(d) for d in self.diags],
+            "events": self.events,
+            "arg_reads": self.arg_reads,
+            "opt_vars": {var: sorted(keys) for var, keys in self.opt_vars.items()},
+            "suppress_file": sorted(self.suppressions.file),
+            "suppress_lines": [[line, sorted(rules)] for line, rules in self.suppressions.lines.items()],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "FileReport":
+        return cls(
+            data["path"],
+            [Diagnostic(*d) for d in data["diags"]],
+            [tuple(e) for e in data["events"]],
+            [tuple(a) for a in data["arg_reads"]],
+            {var: set(keys) for var, keys in data["opt_vars"].items()},
+            Suppressions(set(data["suppress_file"]), {line: set(rules) for line, rules in data["suppress_lines"]}),
+        )
 
 
 def unescape(body: str) -> str:
