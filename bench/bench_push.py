@@ -4,7 +4,8 @@ From invocation (settings loaded, engine and clients created, as every ``%kx_upd
 ``kx-jupyter update`` does) to the update accepted by the plane (``wait=False`` returns
 then): target under 250 ms. Then the same code pushed again: under 150 ms with 0 bytes
 uploaded (checked in the result and by the bucket's version count). The magic's own
-``%kx_update --no-wait`` in an IPython shell is timed alongside as a cross-check.
+``%kx_update --no-wait`` in an IPython shell is timed alongside as a cross-check, and a cold
+``kx-jupyter update --no-wait`` process (a CI job's invocation) is held to the same target.
 """
 
 from __future__ import annotations
@@ -69,8 +70,9 @@ def run(runs: int) -> list[Figure]:
         parts = _breakdown(ws, rounds)
         magic = _magic_pushes(ws, fs, rounds)
         cold = _cold_cli_pushes(ws, fs, home, rounds)
+        uncached = _cold_cli_pushes(ws, fs, home, rounds, KX_JUPYTER_CHECK_CACHE_MB="0")
     zero = all(b == 0 for b in repush_bytes) and all(n == 0 for n in new_versions)
-    p, rp = median(push) * 1000, median(repush) * 1000
+    p, rp, c = median(push) * 1000, median(repush) * 1000, median(cold) * 1000
     return [
         Figure("push 50 files / 1 MB -> update accepted", p, "ms", f"< {TARGET_PUSH_MS:g}", p < TARGET_PUSH_MS,
                f"{rounds} pushes of {size / 1e6:.2f} MB in one process, as in a notebook session: each builds a new "
@@ -82,9 +84,12 @@ def run(runs: int) -> list[Figure]:
         Figure("  of which settings+engine+clients", parts["engine"], "ms", note="load_settings, Engine, boto3 clients"),
         Figure("  of which collect+zip+sha256", parts["bundle"], "ms"),
         Figure("  %kx_update --no-wait in IPython", median(magic) * 1000, "ms", note="cross-check of the push figure"),
-        Figure("  cold `kx-jupyter update --no-wait` process", median(cold) * 1000, "ms",
-               note="a new process per push, as a CI job runs it: Python start, imports and model parse are paid "
-                    "every time; unchanged files' checks come from the checker's on-disk cache (no target)"),
+        Figure("cold `kx-jupyter update --no-wait` process", c, "ms", f"< {TARGET_PUSH_MS:g}", c < TARGET_PUSH_MS,
+               "a new process per push, as a terminal user (or a CI job that keeps its home) runs it: Python start, imports (boto3 ~55 ms, traitlets), "
+               "client creation inside botocore (~50 ms) and the plane round trips are paid every time; unchanged "
+               "files' checks come from the checker's on-disk cache; bytecode compiled, as pip installs it"),
+        Figure("  the same without the checker's cache", median(uncached) * 1000, "ms",
+               note="a fresh CI machine whose kx-jupyter home is not kept between jobs: every file is checked"),
     ]
 
 
@@ -134,19 +139,21 @@ def _magic_pushes(ws, fs, rounds: int) -> list[float]:
     return times
 
 
-def _cold_cli_pushes(ws, fs, home, rounds: int) -> list[float]:
+def _cold_cli_pushes(ws, fs, home, rounds: int, **settings: str) -> list[float]:
     """``kx-jupyter update --no-wait`` as a new process each time, as a CI job runs it (only on-disk caches carry over)."""
     import os
     import subprocess
     import sys
 
-    env = dict(os.environ, KX_JUPYTER_HOME=str(home), KX_JUPYTER_LOCAL_AUTOSTART="false")
+    env = dict(os.environ, KX_JUPYTER_HOME=str(home), KX_JUPYTER_LOCAL_AUTOSTART="false", **settings)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed package has its bytecode; the first, untimed run writes it
     times = []
-    for i in range(rounds):
+    for i in range(-1, rounds):
         _edit(ws, 2000 + i)
         start = time.perf_counter()
         subprocess.run([os.path.join(os.path.dirname(sys.executable), "kx-jupyter"), "update", "--cluster", CLUSTER, "--src", str(ws),
                         "--no-wait", "--json"], env=env, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
+        if i >= 0:
+            times.append(time.perf_counter() - start)
         wait_running(fs, CLUSTER)
     return times
