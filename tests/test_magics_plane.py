@@ -164,8 +164,9 @@ def test_history_rollback_and_diff(nb):
     assert nb.run("%kx_update --cluster dev-gp").result.status == "succeeded"
     (workspace / "lib" / "util.q").write_text("add:{x+y}\nmul:{x*y}\n")
     assert nb.run("%kx_update --cluster dev-gp").result.status == "succeeded"
-    history = repr(nb.run("%kx_history dev-gp").result)
-    assert history.count("succeeded") == 2
+    history = nb.run("%kx_history dev-gp").result
+    assert repr(history).count("succeeded") == 2
+    assert ">cluster<" not in history._repr_html_() and ">cluster<" in nb.run("%kx_history").result._repr_html_()
     diff = nb.run("%kx_diff dev-gp").result
     assert "no differences" in repr(diff)
     (workspace / "lib" / "util.q").write_text("add:{x+y}\n")

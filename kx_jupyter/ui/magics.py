@@ -424,7 +424,8 @@ class KxMagics(Magics):
     def kx_history(self, line: str = ""):
         ns = _parse(PARSERS["kx_history"](), line)
         engine = self.engine()
-        entries = engine.history(ns.cluster or engine.settings.cluster or None, ns.env, limit=ns.limit)
+        cluster = ns.cluster or engine.settings.cluster or None
+        entries = engine.history(cluster, ns.env, limit=ns.limit)
         if not entries:
             return r.Rich("<i>no pushes recorded yet</i>", "no pushes recorded yet")
         headers = ["id", "when (UTC)", "cluster", "kind", "outcome", "duration", "bundle", "version", "strategy",
@@ -432,10 +433,14 @@ class KxMagics(Magics):
         rows = [[e.id, r.timestamp(e.started_at), e.cluster, e.kind + (f" of {e.rollback_of}" if e.rollback_of else ""),
                  e.outcome, r.duration(e.duration), (e.bundle_sha256 or "")[:12], e.version or "", e.strategy,
                  e.user, e.reason] for e in entries]
-        # the notebook table fits the default width; the text form and `kx-jupyter history --json` keep it all
-        html_rows = [row[:4] + [r.badge(row[4])] + row[5:7] + [_clip(row[7], 9)] + row[8:10] + [_clip(row[10], 48)]
-                     for row in rows]
-        return r.Rich(r.table_html(headers, html_rows, raw_columns=frozenset({4})), r.table_text(headers, rows))
+        # the notebook table fits the default width (one cluster's history leaves out the cluster);
+        # the text form and `kx-jupyter history --json` keep it all
+        shown = [i for i in range(len(headers)) if not (cluster and headers[i] == "cluster")]
+        clip = {"outcome": r.badge, "bundle": lambda v: v[:8], "version": lambda v: _clip(v, 9),
+                "reason": lambda v: _clip(v, 48)}
+        html_rows = [[clip.get(headers[i], lambda v: v)(row[i]) for i in shown] for row in rows]
+        return r.Rich(r.table_html([headers[i] for i in shown], html_rows, raw_columns=frozenset({shown.index(4)})),
+                      r.table_text(headers, rows))
 
     @line_magic
     @user_errors
