@@ -90,6 +90,10 @@ def test_expected_seconds_prefers_setting_then_own_history_then_other_clusters()
     assert expected_seconds(0, [], peers, 4, "FORCE") == 90        # all nodes at once: the node count does not matter
     assert expected_seconds(0, [], [(600.0, None)], 4, "ROLLING") == 0  # a length per node needs the node count
     assert expected_seconds(0, [], [], 4) == 0
+    # the embedded plane says how long a node takes to start: better than other clusters' lengths
+    assert expected_seconds(0, [], peers, 3, "ROLLING", node_seconds=2.0) == 6.0
+    assert expected_seconds(0, [], peers, 3, "FORCE", node_seconds=2.0) == 2.0
+    assert expected_seconds(0, [30.0], peers, 3, "ROLLING", node_seconds=2.0) == 30.0  # own history first
 
 
 # -- verdicts

@@ -424,12 +424,21 @@ class Engine:
         history = self.history_db
         expected = expected_seconds(
             self.settings.expected_update_seconds, history.durations(d.cluster, d.environment, strategy),
-            history.peer_durations(d.cluster, d.environment, self.settings.backend, strategy), nodes, strategy)
+            history.peer_durations(d.cluster, d.environment, self.settings.backend, strategy), nodes, strategy,
+            self._plane_node_seconds())
         self.clients.logs  # create every client here: boto3 does not create clients thread-safely
         watch = Watch(d, self.clients, self.settings, expected_code=expected_code, pushed_at=pushed_at,
                       seen_updating=seen_updating, history=self.history_db, entry_id=entry_id,
                       expected_seconds=expected)
         d.start(watch.run)
+
+    def _plane_node_seconds(self) -> float:
+        """On the embedded plane, how long it takes to start a node (0 elsewhere)."""
+        if self.settings.backend != "local":
+            return 0.0
+        from ..local.daemon import node_start_seconds, state_dir_of
+
+        return node_start_seconds(state_dir_of(self.settings))
 
     def attach(self, cluster=None, env=None, on_event=None) -> Deployment:
         """Watch an update in progress (started here or elsewhere); never changes anything."""

@@ -5,14 +5,15 @@ calls where something can be seen (the start, node changes, the expected end) an
 between. Once the length is roughly known it costs fewer calls than a fixed 10 s poll for any
 update longer than a minute:
 
-* Expected length unknown (nothing pushed yet to this environment from here, or
-  ``expected_update_seconds`` unset on a fresh CI machine): start at ``initial`` and double each
+* Expected length unknown (a remote endpoint, nothing pushed yet to its environment from here,
+  and ``expected_update_seconds`` unset, as on a fresh CI machine): start at ``initial`` and double each
   time (jittered +-20 % so many watchers do not poll in step) up to ``maximum``; a 3 s update
   is seen within a fraction of a second, a long one soon costs one call per ``maximum``. That
   fast start is why a 1-2 minute update costs more calls than the fixed poll here: seeing
   short updates at once and polling long ones sparsely cannot both hold without a prior.
 * Expected length E known (the setting, the median of recent successful updates, or for a first
-  push what the environment's other clusters took; see ``expected_seconds``): the
+  push the embedded plane's node start time or what the environment's other clusters took;
+  see ``expected_seconds``): the
   first sleep is already E/2 (at least ``initial``, at most ``maximum``): right after the call
   nothing but UPDATING can be seen. Sleeps double as above, each shortened just enough that a
   whole number of them lands exactly on a window around E: WINDOW_POLLS polls ``w = E/10``
@@ -96,15 +97,19 @@ class PollPolicy:
 
 
 def expected_seconds(configured: float, own: list[float], peers: list[tuple[float, int | None]] = (),
-                     nodes: int | None = None, strategy: str = "ROLLING") -> float:
+                     nodes: int | None = None, strategy: str = "ROLLING", node_seconds: float = 0.0) -> float:
     """The expected update length: the setting; else the median of this cluster's recent successful
-    updates with the same strategy; else one learned from the environment's other clusters (a ROLLING
-    update restarts the nodes one by one, so per node, times this cluster's nodes); else 0 (unknown)."""
+    updates with the same strategy; else, on the embedded plane, how long it takes to start a node
+    (``node_seconds``); else one learned from the environment's other clusters; else 0 (unknown).
+    A ROLLING update restarts the nodes one after another, so the last two count per node."""
     if configured > 0:
         return configured
     if own:
         return statistics.median(own)
-    if strategy == "ROLLING":
+    rolling = strategy == "ROLLING"
+    if node_seconds > 0:
+        return node_seconds * ((nodes or 1) if rolling else 1)
+    if rolling:
         per_node = [duration / count for duration, count in peers if count]
         return statistics.median(per_node) * nodes if per_node and nodes else 0.0
     return statistics.median([duration for duration, _ in peers]) if peers else 0.0

@@ -48,19 +48,31 @@ def state_dir_of(settings) -> Path:
     return settings.home_path / "plane"
 
 
+def _state(state_dir) -> dict:
+    try:
+        return json.loads((Path(state_dir) / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def node_runtime(state_dir) -> str:
     """What the running plane's nodes run, for status lines: ``q (<path>)`` or the checker."""
-    try:
-        q_binary = json.loads((Path(state_dir) / STATE_FILE).read_text()).get("q_binary")
-    except (OSError, ValueError):
+    state = _state(state_dir)
+    if not state:
         return "unknown"
+    q_binary = state.get("q_binary")
     return f"q ({q_binary})" if q_binary else "the offline q checker (no q binary found)"
 
 
-def write_state_file(state_dir: Path, pid: int, port: int, q_binary: str | None) -> None:
+def node_start_seconds(state_dir) -> float:
+    """How long the running plane takes to start a node (0 if unknown): what a first push can expect."""
+    return float(_state(state_dir).get("node_start_seconds") or 0.0)
+
+
+def write_state_file(state_dir: Path, pid: int, port: int, q_binary: str | None, node_start_seconds: float) -> None:
     path = Path(state_dir) / STATE_FILE
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": pid, "port": port, "q_binary": q_binary}))
+    tmp.write_text(json.dumps({"pid": pid, "port": port, "q_binary": q_binary, "node_start_seconds": node_start_seconds}))
     tmp.replace(path)
 
 
@@ -154,7 +166,7 @@ def serve(state_dir: Path, port: int, node_start_seconds: float = 2.0, q_binary:
         plane = Plane(state_dir, port, node_start_seconds, q_binary, faults)
     except OSError as exc:
         raise KxError(f"cannot start the local plane on port {port}: {exc}", hint="use --port 0 for a free port") from None
-    write_state_file(state_dir, os.getpid(), plane.port, plane.q_binary)
+    write_state_file(state_dir, os.getpid(), plane.port, plane.q_binary, node_start_seconds)
     creds = plane.credentials
     info = PlaneInfo(plane.endpoint, REGION, creds["access_key"], creds["secret_key"], os.getpid(), Path(state_dir))
     # shutdown() waits for the serving loop, so it must run outside the signal handler's thread
