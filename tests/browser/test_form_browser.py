@@ -113,3 +113,67 @@ def test_switching_files_right_after_typing_keeps_the_edit_as_a_draft(lab, shot)
     assert page.locator(".kx-qeditor-dirty").is_visible()
     assert (ws / "init.q").read_text() == "a:1\n", "nothing is written before a save"
     shot(form, "draft-restored")
+
+
+ROLLBACK_FORM_CELL = """\
+from kx_jupyter.config import load_settings
+from kx_jupyter.ui.form import form
+ui = form(load_settings(workspace="{workspace}", cluster="dev-gp"))
+ui
+"""
+CODE_CELL = 'print("runs:", ui.engine.status("dev-gp")["code"]["s3Key"])'
+
+
+def test_review_the_diff_push_then_roll_back_from_the_history_tab(lab, shot):
+    page = lab.page
+    ws = lab.server.root / "ws-rollback"
+    ws.mkdir()
+    (ws / "init.q").write_text("limit:100\n")
+    lab.open_notebook("rollback.ipynb", [ROLLBACK_FORM_CELL.format(workspace=ws.name)])
+    lab.run_all_cells()
+    form = page.locator(".kx-form")
+    form.wait_for(timeout=60_000)
+    form.get_by_text("dev-gp · GP · RUNNING").first.wait_for(state="attached", timeout=30_000)
+
+    # first push, as it is
+    form.locator(".lm-TabBar-tab", has_text="Push").click()
+    push = form.locator("button.kx-push")
+    page.wait_for_function("b => !b.disabled", arg=push.element_handle(), timeout=15_000)
+    push.click()
+    form.locator(".kx-status-view").get_by_text("deployed").wait_for(timeout=60_000)
+    lab.append_and_run(CODE_CELL)
+    first_key = page.locator(".jp-OutputArea-output", has_text="runs:").last.inner_text().split()[-1]
+
+    # change the limit, ask for the diff first: nothing is pushed until it is confirmed
+    form.locator(".lm-TabBar-tab", has_text="Code").click()
+    page.locator(".kx-qeditor .cm-content").click()
+    page.keyboard.press("Control+a")
+    page.keyboard.type("limit:250")
+    page.keyboard.press("Control+s")
+    page.locator(".kx-qeditor-dirty").wait_for(state="hidden", timeout=10_000)
+    form.locator(".lm-TabBar-tab", has_text="Push").click()
+    form.get_by_text("Show the diff against the running code before pushing").click()
+    page.wait_for_function("b => !b.disabled", arg=push.element_handle(), timeout=15_000)
+    push.click()
+    form.get_by_text("+limit:250").wait_for(timeout=30_000)
+    assert form.get_by_text("-limit:100").count() == 1
+    shot(form, "1-diff-to-confirm")
+    form.get_by_role("button", name="Push these changes").click()
+    form.locator(".kx-status-view").get_by_text("deployed").wait_for(timeout=60_000)
+
+    # roll back to the first push from the history tab: the view shows a rollback's own steps
+    form.locator(".lm-TabBar-tab", has_text="History").click()
+    picker = form.locator(".widget-dropdown", has_text="Roll back to").locator("select")
+    first_entry = picker.locator("option").nth(2)  # newest first: the previous good push, then #2, then #1
+    picker.select_option(value=first_entry.get_attribute("value"))
+    form.get_by_role("button", name="Roll back").click()
+    view = form.locator(".kx-status-view")
+    view.get_by_text("rollback of dev-gp").wait_for(timeout=30_000)
+    view.get_by_text("deployed").wait_for(timeout=60_000)
+    assert view.locator("[data-phase-state]").all_inner_texts()[0].endswith("stage"), "nothing was checked or bundled"
+    form.locator("table", has_text="outcome").get_by_text("rollback of #1").wait_for(timeout=15_000)
+    shot(form, "2-rolled-back")
+    lab.append_and_run(CODE_CELL)
+    page.locator(".jp-OutputArea-output", has_text="runs:").nth(1).wait_for(timeout=30_000)
+    assert page.locator(".jp-OutputArea-output", has_text="runs:").nth(1).inner_text().split()[-1] == first_key
+    assert not lab.errors()
