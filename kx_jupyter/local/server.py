@@ -126,22 +126,24 @@ class PlaneApp:
             call, operation = self.backends.call_logs, environ.get("HTTP_X_AMZ_TARGET", "").split(".", 1)[-1]
         else:
             call, operation = self.backends.call_s3, s3_operation(environ["REQUEST_METHOD"], path, environ.get("QUERY_STRING", ""))
-        self._count(operation)
-        fault = self.faults.pick(operation)
+        fault = self._fault(operation)
         if fault == "drop":
             return self._drop(environ, start_response)
-        if fault == "slow":
-            time.sleep(self.faults.slow_seconds)
-        elif fault in ("throttle", "error"):
+        if fault in ("throttle", "error"):
             return _injected(service, fault, start_response)
-        elif fault == "drop_after":  # carried out, but the client never hears
+        if fault == "drop_after":  # carried out, but the client never hears
             b"".join(call(environ, lambda status, headers, exc_info=None: (lambda data: None)))
             return self._drop(environ, start_response)
         return call(environ, start_response)
 
-    def _count(self, operation: str) -> None:
+    def _fault(self, operation: str) -> str | None:
+        """Count the request and pick its fault from the plan; a slow one is served here (it then goes on)."""
         with self._count_lock:
             self.requests[operation] = self.requests.get(operation, 0) + 1
+        fault = self.faults.pick(operation)
+        if fault == "slow":
+            time.sleep(self.faults.slow_seconds)
+        return fault
 
     def _finspace(self, environ, path, body, start_response):
         request_id = str(uuid.uuid4())
@@ -150,13 +152,10 @@ class PlaneApp:
             if found is None:
                 raise wire.ApiError("ValidationException", f"no FinSpace kx operation at {environ['REQUEST_METHOD']} {path}")
             operation, labels = found
-            self._count(operation)
-            fault = self.faults.pick(operation)
+            fault = self._fault(operation)
             if fault == "drop":
                 return self._drop(environ, start_response)
-            if fault == "slow":
-                time.sleep(self.faults.slow_seconds)
-            elif fault == "throttle":
+            if fault == "throttle":
                 raise wire.ApiError("ThrottlingException", "Rate exceeded (fault injected by the local plane)")
             elif fault == "error":
                 raise wire.ApiError("InternalServerException", "internal error (fault injected by the local plane)")
