@@ -223,6 +223,13 @@ def test_history_lists_pushes_and_rolls_back_to_the_chosen_one(ui, engine):
     assert engine.rollbacks == [("hdb-3", None, "kxlocaldev"), ("hdb-3", 7, "kxlocaldev")]
 
 
+def test_a_refresh_keeps_the_rollback_target_the_user_picked(ui):
+    ui.cluster.value = "hdb-3"
+    ui.rollback_to.value = 7
+    ui.refresh_button.click()  # as the refresh after a push that just ended does
+    assert ui.rollback_to.value == 7
+
+
 def test_reviewing_the_diff_first_pushes_only_after_confirming(ui, engine):
     ui.review_diff.value = True
     ui.push_button.click()

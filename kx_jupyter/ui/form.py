@@ -444,6 +444,7 @@ class KxForm(Quiet, w.VBox):
         good = [(f"#{e.id} · {r.timestamp(e.started_at)} · {(e.bundle_sha256 or '')[:12]}", e.id)
                 for e in entries if e.outcome == "succeeded"]
         choices = [("the previous good push", 0)] + good if good else []
+        picked = self.rollback_to.value  # a refresh (e.g. right after a push ends) keeps the user's choice
         with self._quietly():
             self.rollback_to.options = choices
-            self.rollback_to.value = 0 if choices else None
+            self.rollback_to.value = picked if picked in [value for _, value in choices] else (0 if choices else None)

@@ -122,6 +122,7 @@ ui = form(load_settings(workspace="{workspace}", cluster="dev-gp"))
 ui
 """
 CODE_CELL = 'print("runs:", ui.engine.status("dev-gp")["code"]["s3Key"])'
+FIRST_PUSH_CELL = 'print("first push:", ui.deployment.result["history_id"], ui.deployment.result["code"]["s3Key"])'
 
 
 def test_review_the_diff_push_then_roll_back_from_the_history_tab(lab, shot):
@@ -141,8 +142,10 @@ def test_review_the_diff_push_then_roll_back_from_the_history_tab(lab, shot):
     page.wait_for_function("b => !b.disabled", arg=push.element_handle(), timeout=15_000)
     push.click()
     form.locator(".kx-status-view").get_by_text("deployed").wait_for(timeout=60_000)
-    lab.append_and_run(CODE_CELL)
-    first_key = page.locator(".jp-OutputArea-output", has_text="runs:").last.inner_text().split()[-1]
+    lab.append_and_run(FIRST_PUSH_CELL)
+    first = page.locator(".jp-OutputArea-output", has_text="first push:").last
+    first.wait_for(timeout=30_000)
+    first_id, first_key = first.inner_text().split()[-2:]  # the session's other tests push to dev-gp too
 
     # change the limit, ask for the diff first: nothing is pushed until it is confirmed
     form.locator(".lm-TabBar-tab", has_text="Code").click()
@@ -164,16 +167,19 @@ def test_review_the_diff_push_then_roll_back_from_the_history_tab(lab, shot):
     # roll back to the first push from the history tab: the view shows a rollback's own steps
     form.locator(".lm-TabBar-tab", has_text="History").click()
     picker = form.locator(".widget-dropdown", has_text="Roll back to").locator("select")
-    first_entry = picker.locator("option").nth(2)  # newest first: the previous good push, then #2, then #1
-    picker.select_option(value=first_entry.get_attribute("value"))
+    picker.locator("option", has_text=f"#{first_id} ·").wait_for(state="attached", timeout=15_000)
+    picker.select_option(value=picker.locator("option", has_text=f"#{first_id} ·").get_attribute("value"))
+    lab.append_and_run('print("picked:", ui.rollback_to.value)')  # the kernel has the choice before the click
+    page.get_by_text(f"picked: {first_id}").wait_for(timeout=30_000)
     form.get_by_role("button", name="Roll back").click()
     view = form.locator(".kx-status-view")
-    view.get_by_text("rollback of dev-gp").wait_for(timeout=30_000)
+    view.get_by_text(f"rollback of dev-gp to #{first_id}").wait_for(timeout=30_000)
     view.get_by_text("deployed").wait_for(timeout=60_000)
     assert view.locator("[data-phase-state]").all_inner_texts()[0].endswith("stage"), "nothing was checked or bundled"
-    form.locator("table", has_text="outcome").get_by_text("rollback of #1").wait_for(timeout=15_000)
+    form.locator("table", has_text="outcome").get_by_text(f"rollback of #{first_id}").wait_for(timeout=15_000)
     shot(form, "2-rolled-back")
     lab.append_and_run(CODE_CELL)
-    page.locator(".jp-OutputArea-output", has_text="runs:").nth(1).wait_for(timeout=30_000)
-    assert page.locator(".jp-OutputArea-output", has_text="runs:").nth(1).inner_text().split()[-1] == first_key
+    runs = page.locator(".jp-OutputArea-output", has_text="runs:").last
+    runs.wait_for(timeout=30_000)
+    assert runs.inner_text().split()[-1] == first_key
     assert not lab.errors()
