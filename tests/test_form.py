@@ -171,14 +171,17 @@ def test_new_rename_and_delete_files(ui, workspace):
     assert "is not a workspace file name" in ui.message.value
 
 
-def test_csv_and_k_files_the_code_loads_are_editable_but_only_q_can_be_the_init_script(workspace, engine, kx_home):
+def test_csv_and_k_files_the_code_loads_are_editable_as_text_and_only_q_can_be_the_init_script(workspace, engine, kx_home):
     (workspace / "config").mkdir()
     (workspace / "config" / "limits.csv").write_text("sym,limit\nAAPL,100\n")
     (workspace / "lib" / "fast.k").write_text("f:{x+1}\n")
     (workspace / "notes.bin").write_bytes(b"\x00\x01")
     ui = form(KxJupyter(workspace=str(workspace), home=str(kx_home)), engine=engine)
     assert ui.code.names == ["config/limits.csv", "init.q", "lib/fast.k", "lib/util.q"]  # no binary files
-    assert list(ui.init_script.options) == ["init.q", "lib/fast.k", "lib/util.q"]
+    assert list(ui.init_script.options) == ["init.q", "lib/util.q"]
+    ui.code.files.value = "lib/fast.k"
+    ui.code.editor.set_state({"value": "f:{x+1\n"})  # k is not q: not checked here, never blocks a push
+    assert ui.code.editor.diagnostics == []
     ui.code.files.value = "config/limits.csv"
     ui.code.editor.set_state({"value": "sym,limit\nAAPL,{100\n"})  # an open brace is just text in a CSV
     assert ui.code.editor.diagnostics == [] and not ui.code.has_errors()

@@ -142,8 +142,8 @@ function render({ model, el: root }) {
     timer = setTimeout(flush, SYNC_DELAY_MS);
   });
 
-  // q and k source is highlighted as q; other workspace files (CSV, JSON, notes) are plain text
-  const isQ = (path) => path === "<cell>" || /\.[qk]$/.test(path);
+  // q source is highlighted as q; other workspace files (k, CSV, JSON, notes) are plain text
+  const isQ = (path) => path === "<cell>" || /\.q$/.test(path);
   const makeState = (text, path) =>
     EditorState.create({
       doc: text,

@@ -251,7 +251,7 @@ class KxForm(Quiet, w.VBox):
     # -- workspace files ---------------------------------------------------------------------
 
     def _on_files_changed(self) -> None:
-        """The init script picker follows the file list (its q files); Push follows unsaved state and errors."""
+        """The init script picker follows the file list (its q scripts); Push follows unsaved state and errors."""
         names = [name for name in self.code.names if is_q(name)]
         keep = self.init_script.value if self.init_script.value in names else (
             self.settings.init_script if self.settings.init_script in names else (names[0] if names else None))

@@ -1,7 +1,7 @@
 """The files of a workspace directory that the form's file panel edits.
 
-q and k scripts, plus the plain-text files q code often loads beside them (CSV parameter
-tables, JSON, YAML, notes). Names are workspace-relative POSIX paths; a name without one of
+q scripts, plus the plain-text files q code often loads beside them (k scripts, CSV
+parameter tables, JSON, YAML, notes). Names are workspace-relative POSIX paths; a name without one of
 those suffixes becomes a ``.q`` file. Anything that would leave the workspace or is not a
 plain file name is refused with a message that says how to fix it. Unsaved editor text is
 kept per file (``drafts``) so switching files never loses an edit.
@@ -18,13 +18,12 @@ from ..errors import KxError
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _SKIP_DIRS = {"node_modules", "__pycache__"}
-Q_SUFFIXES = (".q", ".k")
-EDITABLE_SUFFIXES = Q_SUFFIXES + (".csv", ".txt", ".json", ".yaml", ".yml", ".md")
+EDITABLE_SUFFIXES = (".q", ".k", ".csv", ".txt", ".json", ".yaml", ".yml", ".md")
 
 
 def is_q(name: str) -> bool:
-    """Whether ``name`` is q (or k) source: checked and highlighted; other files are plain text."""
-    return name.endswith(Q_SUFFIXES)
+    """Whether ``name`` is q source: checked and highlighted (k is another syntax: plain text, as other files)."""
+    return name.endswith(".q")
 
 
 class Workspace:

@@ -83,3 +83,16 @@ def test_q_comment_rules_and_tokens_are_highlighted(lab, shot):
     assert style_of("3") != comment
     assert style_of("`trade.sym") not in (comment, style_of("3"))
     shot(page.locator(".kx-qeditor"), "highlighting")
+
+
+def test_a_text_file_beside_the_code_is_shown_plain_and_unchecked(lab):
+    page = lab.page
+    lab.open_notebook("plain.ipynb", [
+        "from kx_jupyter.ui.editor import QEditor\nQEditor(value='sym,limit\\n/ not a comment,{1\\n', path='config/limits.csv')",
+    ])
+    lab.run_all_cells()
+    page.locator(".kx-qeditor .cm-content").wait_for(timeout=30_000)
+    page.locator(".kx-qeditor-problems", has_text="plain text").wait_for(timeout=15_000)
+    assert page.locator(".kx-qeditor .cm-content span").count() == 0, "no q highlighting in a CSV"
+    assert page.locator(".kx-qeditor .cm-lint-marker").count() == 0
+    assert not lab.errors()
