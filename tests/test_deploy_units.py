@@ -77,6 +77,13 @@ def test_nodes_are_listed_with_close_polls_but_at_most_once_a_minute_with_far_on
     assert not slow.list_nodes(5) and slow.list_nodes(5, changed=True)  # e.g. PENDING -> UPDATING
 
 
+def test_a_short_expected_update_lists_the_nodes_with_every_poll():
+    polls, listed = watch_replay(PollPolicy(0.25, 30, expected=6.0, rng=random.Random(1)), 6.5)
+    assert listed == polls and len(polls) <= 7  # a handful of polls, each showing how far the nodes are
+    polls, listed = watch_replay(PollPolicy(0.25, 30, expected=600.0, rng=random.Random(1)), 600)
+    assert len(listed) < len(polls) / 2
+
+
 def test_poll_jitter_differs_between_watchers():
     a, b = PollPolicy(1, 15, rng=random.Random(1)), PollPolicy(1, 15, rng=random.Random(2))
     assert [a.next(t) for t in range(5)] != [b.next(t) for t in range(5)]

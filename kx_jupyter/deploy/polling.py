@@ -21,9 +21,10 @@ update longer than a minute:
   is still seen, at a falling rate. The window is that wide because E is a median (or another
   cluster's length): a narrower one costs more calls as soon as an update runs 10 % long.
 * Nodes (ListKxClusterNodes) go with a poll only when polls are close together (the sleep
-  before it under NODES_FAST s: short updates show every node change), when the cluster's
-  status changed, or when the last listing is NODES_EVERY s old outside the end window (the
-  final listing is due there anyway).
+  before it under NODES_FAST s), when the update is expected to last under NODES_EVERY s (it
+  is a handful of polls: each shows how far the nodes are), when the cluster's status
+  changed, or when the last listing is NODES_EVERY s old outside the end window (the final
+  listing is due there anyway).
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ class PollPolicy:
 
     def list_nodes(self, elapsed: float, changed: bool = False) -> bool:
         """Whether the poll at ``elapsed`` also lists the nodes (remembered when it does)."""
-        due = (self._listed_at is None or changed or self._last_sleep < self.NODES_FAST
+        short = 0 < self.expected < self.NODES_EVERY
+        due = (self._listed_at is None or changed or short or self._last_sleep < self.NODES_FAST
                or (elapsed - self._listed_at >= self.NODES_EVERY and not self._in_window(elapsed)))
         if due:
             self._listed_at = elapsed
