@@ -241,6 +241,9 @@ def test_reviewing_the_diff_first_pushes_only_after_confirming(ui, engine):
     go.click()
     ui.wait(10)
     assert len(engine.pushes) == 1 and ui.confirm_push.children == ()
+    assert ui.activity.children, "the push's live view"
+    ui.push_button.click()  # the next review: the last push's view is not about these changes
+    assert ui.activity.children == () and len(engine.pushes) == 1
 
 
 def test_refresh_shows_a_file_changed_by_another_tool_when_nothing_here_is_unsaved(ui, workspace):

@@ -342,6 +342,7 @@ class KxForm(Quiet, w.VBox):
         if self.busy or self.push_problems():
             return
         if self.review_diff.value:
+            self.activity.children = ()  # the last push's view is not about these changes
             self._show_diff(confirm=True)
         else:
             self.push()
