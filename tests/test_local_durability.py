@@ -129,12 +129,8 @@ def test_multipart_uploads_and_odd_keys_survive_restart(plane):
 
 
 def test_a_crashed_q_process_is_restarted(q_plane):
-    import signal
-
     fs = q_plane.clients().finspace
-    node = fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName="dev-gp")["nodes"][0]
-    (session,) = node_processes(q_plane.state_dir / "nodes" / node["nodeId"])
-    os.killpg(session, signal.SIGKILL)
+    node = _crash_the_node(q_plane)
     statuses = []
     for _ in range(600):
         now = fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName="dev-gp")["nodes"][0]
@@ -165,7 +161,9 @@ def _crash_the_node(plane, cluster="dev-gp") -> dict:
     import signal
 
     node = plane.clients().finspace.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName=cluster)["nodes"][0]
-    (session,) = node_processes(plane.state_dir / "nodes" / node["nodeId"])
+    root = plane.state_dir / "nodes" / node["nodeId"]
+    _wait_for(lambda: node_processes(root))  # a plane that just started may still be starting its nodes' q
+    (session,) = node_processes(root)
     os.killpg(session, signal.SIGKILL)
     return node
 
