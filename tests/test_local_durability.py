@@ -212,3 +212,26 @@ def test_a_code_update_takes_over_from_a_replacement_that_keeps_failing(refusing
     assert cluster["code"]["s3Key"] == "tests/fix.zip" and not cluster.get("statusReason")
     assert fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName="dev-gp")["nodes"][0]["status"] == "RUNNING"
     assert plane.counters()["appliedUpdates"] == {"fix-1": 1}
+
+
+def test_after_a_restart_a_node_whose_code_is_gone_is_provisioning_until_an_update_fixes_it(plane):
+    fs = lambda: plane.clients().finspace  # noqa: E731  (a restarted plane listens on another port)
+
+    def push(key, text, token):
+        version = plane.upload({"init.q": text}, key=key)
+        fs().update_kx_cluster_code_configuration(
+            environmentId=ENV_ID, clusterName="dev-gp", clientToken=token, initializationScript="init.q",
+            code={"s3Bucket": "kx-local-code", "s3Key": key, "s3ObjectVersion": version},
+            deploymentConfiguration={"deploymentStrategy": "ROLLING"})
+        assert plane.wait_status("dev-gp", "RUNNING")["code"]["s3Key"] == key
+        return version
+
+    gone = push("tests/gone.zip", "a:1\n", "gone-1")
+    plane.clients().s3.delete_object(Bucket="kx-local-code", Key="tests/gone.zip", VersionId=gone)  # its code is gone
+    plane.restart()
+    node = lambda: fs().list_kx_cluster_nodes(environmentId=ENV_ID, clusterName="dev-gp")["nodes"][0]  # noqa: E731
+    _wait_for(lambda: any("is started again in" in m for m in _node_log(plane, node()["nodeId"])))
+    assert node()["status"] == "PROVISIONING", "not RUNNING without a process"
+    assert any("can no longer be read" in m for m in _node_log(plane, node()["nodeId"]))
+    push("tests/fixed.zip", "a:2\n", "fixed-1")  # not refused: the update takes over from the retries
+    assert node()["status"] == "RUNNING"

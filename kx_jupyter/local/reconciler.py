@@ -7,9 +7,10 @@ node is RUNNING once its runtime is ready and ``node_start_seconds`` have passed
 fails turns an update into a rollback to the previous code; the cluster then returns to
 RUNNING with a ``statusReason`` (the service has no UPDATE_FAILED). After a restart every
 pending operation is re-run from its first phase, so it settles the same way every time.
-A RUNNING node whose q process dies is restarted with the cluster's current code. A
-replacement node that cannot start stays PROVISIONING and is started again with a growing
-delay (each failure in its log), until it starts or a code update takes its place.
+A RUNNING node whose q process dies (or that cannot start again after a plane restart) is
+restarted with the cluster's current code. A replacement node that cannot start stays
+PROVISIONING and is started again with a growing delay (each failure in its log), until it
+starts or a code update takes its place.
 """
 
 from __future__ import annotations
@@ -117,13 +118,18 @@ class Reconciler:
                 continue
             self._stop_node(row["node_id"])  # also keeps its last output in the node log
             self._log(row["env_id"], row["cluster"], row["node_id"], [f"{runtime.poll()[1]}: the node is restarted"])
-            with self.store.tx() as db:
-                db.execute("UPDATE nodes SET status='PROVISIONING', launch_time=NULL, port=NULL WHERE node_id=?", (row["node_id"],))
-                db.execute(
-                    "INSERT INTO operations(env_id, cluster, kind, state, plan, target, previous, created) "
-                    "VALUES (?, ?, 'replace', 'pending', ?, ?, 'null', ?)",
-                    (row["env_id"], row["cluster"], json.dumps([[row["node_id"]]]), row["config"], time.time()),
-                )
+            self._queue_restart(row["env_id"], row["cluster"], row["node_id"], row["config"])
+
+    def _queue_restart(self, env_id: str, cluster: str, node_id: str, config: str, failed: str | None = None) -> None:
+        """The node goes PROVISIONING and a replace operation starts it again with ``config``.
+        ``failed``: why it could not start just now (it is then retried with a delay, see ``_retry_replacement``)."""
+        with self.store.tx() as db:
+            db.execute("UPDATE nodes SET status='PROVISIONING', launch_time=NULL, port=NULL WHERE node_id=?", (node_id,))
+            db.execute(
+                "INSERT INTO operations(env_id, cluster, kind, state, plan, target, previous, reason, created) "
+                "VALUES (?, ?, 'replace', 'pending', ?, ?, 'null', ?, ?)",
+                (env_id, cluster, json.dumps([[node_id]]), config, failed, time.time()),
+            )
 
     # recovery ----------------------------------------------------------------------------
     def _recover(self) -> None:
@@ -147,6 +153,9 @@ class Reconciler:
                     self._start_node(cluster["env_id"], cluster["name"], node["node_id"], config, keep_status=True)
                 except NodeStartError as exc:
                     self._log(cluster["env_id"], cluster["name"], node["node_id"], [f"node restart failed: {exc}"])
+                    if cluster["status"] == "RUNNING":  # an update in progress restarts its nodes anyway
+                        self._queue_restart(cluster["env_id"], cluster["name"], node["node_id"], cluster["config"],
+                                            status_reason(f"node {node['node_id']} failed to start: {exc}"))
 
     def _kill_orphan(self, pid: int) -> None:
         try:
