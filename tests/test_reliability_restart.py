@@ -77,7 +77,8 @@ def node_log(plane, cluster: str) -> list[str]:
 
 
 def test_the_running_watch_rides_through_a_kill_and_reports_success(rolling_plane, tmp_path):
-    settings = load_settings(poll_initial=0.05, poll_max=0.3)
+    # one attempt per call: botocore's own retries (random back-off) could otherwise span the outage unseen
+    settings = load_settings(poll_initial=0.05, poll_max=0.3, max_attempts=1)
     engine = Engine(settings)
     first = engine.update(cluster="hdb-3", src=str(workspace(tmp_path, "v1", "x:1\n")))
     assert first.wait(60)["status"] == "succeeded"
