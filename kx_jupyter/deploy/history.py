@@ -94,15 +94,18 @@ class HistoryEntry:
 class History:
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._schema_ready = False  # created (and migrated) by this instance's first connection
 
     def _connect(self) -> sqlite3.Connection:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=10)
             conn.row_factory = sqlite3.Row
-            conn.executescript(_SCHEMA)
-            if "nodes" not in {row["name"] for row in conn.execute("PRAGMA table_info(pushes)")}:
-                conn.execute("ALTER TABLE pushes ADD COLUMN nodes INTEGER")  # histories written by earlier versions
+            if not self._schema_ready:
+                conn.executescript(_SCHEMA)
+                if "nodes" not in {row["name"] for row in conn.execute("PRAGMA table_info(pushes)")}:
+                    conn.execute("ALTER TABLE pushes ADD COLUMN nodes INTEGER")  # histories written by earlier versions
+                self._schema_ready = True
             return conn
         except (OSError, sqlite3.Error) as exc:
             raise KxError(f"cannot open the deployment history {self.path}: {exc}",

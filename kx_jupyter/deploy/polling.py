@@ -55,6 +55,7 @@ class PollPolicy:
         self.step = self._clamp(self.expected * self.WINDOW_STEP)
         self.window = (self.expected - self.step, self.expected + (self.WINDOW_POLLS - 2) * self.step)
         self._base = self._clamp(self.expected * self.FIRST_SHARE)
+        self._short = 0 < self.expected < self.NODES_EVERY  # a handful of polls: each lists the nodes
         self._past_window = False
         self._last_sleep = 0.0
         self._listed_at: float | None = None
@@ -90,8 +91,7 @@ class PollPolicy:
 
     def list_nodes(self, elapsed: float, changed: bool = False) -> bool:
         """Whether the poll at ``elapsed`` also lists the nodes (remembered when it does)."""
-        short = 0 < self.expected < self.NODES_EVERY
-        due = (self._listed_at is None or changed or short or self._last_sleep < self.NODES_FAST
+        due = (self._listed_at is None or changed or self._short or self._last_sleep < self.NODES_FAST
                or (elapsed - self._listed_at >= self.NODES_EVERY and not self._in_window(elapsed)))
         if due:
             self._listed_at = elapsed
