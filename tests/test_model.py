@@ -103,3 +103,15 @@ def test_every_client_keeps_the_configured_attempts():
     for client in (c.finspace, c.s3, c.logs):
         assert client.meta.config.retries["total_max_attempts"] == 2
     assert c.s3.meta.config.s3["addressing_style"] == "path"
+
+
+def test_one_definition_of_an_argument_key_accepts_what_the_service_ran_and_nothing_longer():
+    from kx_jupyter.finspace.rules import check_value
+
+    for key in ("s", "g", "tp", "procName", "hdbProc", "AWS_ZIP_DEFAULT"):
+        assert check_value("KxCommandLineArgumentKey", key, "key") == [], key
+    for key in ("bad key!", "awsRegion", "AWSx", "1abc", "-port", "tp-1", "g\n"):
+        problems = check_value("KxCommandLineArgumentKey", key, "key")
+        assert problems and "a letter followed by letters" in str(problems[0]), key
+    assert check_value("KxCommandLineArgumentValue", "17,2,6", "value") == []
+    assert check_value("KxCommandLineArgumentValue", "x\n", "value")

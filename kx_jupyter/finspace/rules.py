@@ -24,9 +24,37 @@ class Violation:
         return f"{self.field}: {self.message}"
 
 
+# Where the real service accepted what the model's pattern, read literally, refuses, the observed
+# behaviour wins. AWS's basic-tick example ran clusters with argument keys g, tp, procName and
+# AWS_ZIP_DEFAULT; the model's key pattern allows no single letter but 's'.
+OBSERVED_PATTERNS = {
+    "KxCommandLineArgumentKey": r"(?![Aa][Ww][Ss])[a-zA-Z][a-zA-Z0-9_]*|AWS_ZIP_DEFAULT",
+}
+
+# One wording per rule that users meet often, used by the plane, the engine, the checker and the form.
+PLAIN_RULES = {
+    "KxCommandLineArgumentKey": "a letter followed by letters, digits or '_', not starting with 'aws' "
+                                "(or AWS_ZIP_DEFAULT), at most 1024 characters",
+    "KxCommandLineArgumentValue": "1-1024 of letters, digits, space and _ : . / , ; (no '-', quotes or '$')",
+}
+
+
 @lru_cache(maxsize=None)
 def _pattern(expr: str) -> re.Pattern:
     return re.compile(expr)
+
+
+def _matches(shape_name: str, spec: dict, value: str) -> bool:
+    """Our own patterns and anchored model patterns must match the whole value (no prefix, no
+    trailing newline); an unanchored model pattern such as ARN's ``^arn:*:*`` is searched, as the
+    service evidently does (read as a full match it would refuse every ARN)."""
+    expr = OBSERVED_PATTERNS.get(shape_name)
+    if expr is not None:
+        return _pattern(expr).fullmatch(value) is not None
+    expr = spec["pattern"]
+    if expr.startswith("^") and expr.endswith("$"):
+        return _pattern(expr).fullmatch(value) is not None
+    return _pattern(expr).search(value) is not None
 
 
 def validate(operation_name: str, params: dict) -> list[Violation]:
@@ -46,7 +74,9 @@ def check_value(shape_name: str, value, field: str) -> list[Violation]:
     return out
 
 
-def _describe(spec: dict) -> str:
+def _describe(spec: dict, shape_name: str = "") -> str:
+    if shape_name in PLAIN_RULES:
+        return PLAIN_RULES[shape_name]
     parts = []
     if "min" in spec or "max" in spec:
         parts.append(f"{spec.get('min', 0)}-{spec.get('max', '…')} characters")
@@ -90,9 +120,10 @@ def _check(shape_name: str, value, field: str, out: list[Violation]) -> None:
         if "enum" in spec and value not in spec["enum"]:
             out.append(Violation(label, f"'{value}' is not one of {', '.join(spec['enum'])}"))
             return
-        bad_length = _check_length(spec, len(value), label, out, unit="characters", described=_describe(spec))
-        if not bad_length and "pattern" in spec and not _pattern(spec["pattern"]).search(value):
-            out.append(Violation(label, f"'{value}' must be {_describe(spec)}"))
+        described = _describe(spec, shape_name)
+        bad_length = _check_length(spec, len(value), label, out, unit="characters", described=described)
+        if not bad_length and "pattern" in spec and not _matches(shape_name, spec, value):
+            out.append(Violation(label, f"'{value}' must be {described}"))
     elif kind in ("integer", "long"):
         if isinstance(value, bool) or not isinstance(value, int):
             out.append(Violation(label, "must be an integer"))

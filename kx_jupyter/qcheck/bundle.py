@@ -12,12 +12,10 @@ from __future__ import annotations
 import difflib
 import os
 import posixpath
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping
 
-from ..finspace.rules import check_value
-from ..finspace.model import shape
+from ..finspace.rules import PLAIN_RULES, check_value
 from .diagnostic import sort_key
 from .rules import diag
 from .source import FileReport, analyze
@@ -222,21 +220,19 @@ def _run(bundle: _Bundle, name: str, cwd, stack: list, reached: set, out: list):
 
 
 def _check_args(args: Mapping[str, str]) -> list:
-    """Keys and values the API would refuse; the service matches keys with a search, we need the whole key."""
+    """Keys and values the API would refuse, in the words the plane and the form use too."""
     out = []
-    key_pattern = re.compile(shape("KxCommandLineArgumentKey")["pattern"])
     for i, (key, value) in enumerate(args.items()):
         line, field = i + 1, f"commandLineArguments[{i}]"
         if key.startswith("-"):
             bare = key.lstrip("-")
             out.append(diag("Q032", ARGS_PATH, line, 1, f"argument key {key!r}: write {bare!r} without the '-'; q receives it as -{bare}"))
-        elif check_value("KxCommandLineArgumentKey", key, f"{field}.key") or not key_pattern.fullmatch(key):
-            out.append(diag("Q032", ARGS_PATH, line, 1, f"argument key {key!r} is rejected by the API: a key is 's', 'AWS_ZIP_DEFAULT', "
-                            "or a letter then at least one letter, digit or '_' (at most 1024 characters, not starting with 'aws')"))
+        elif check_value("KxCommandLineArgumentKey", key, f"{field}.key"):
+            out.append(diag("Q032", ARGS_PATH, line, 1, f"argument key {key!r} is rejected by the API: use {PLAIN_RULES['KxCommandLineArgumentKey']}"))
         text = value if isinstance(value, str) else str(value)
         if check_value("KxCommandLineArgumentValue", text, f"{field}.value"):
-            out.append(diag("Q033", ARGS_PATH, line, 1, f"value {text!r} of argument {key!r} is rejected by the API: use 1-1024 of "
-                            "letters, digits, space and _ : . / , ; (no '-', quotes or '$')"))
+            out.append(diag("Q033", ARGS_PATH, line, 1, f"value {text!r} of argument {key!r} is rejected by the API: use "
+                            f"{PLAIN_RULES['KxCommandLineArgumentValue']}"))
     return out
 
 
