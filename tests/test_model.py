@@ -20,7 +20,8 @@ def test_client_has_every_kx_operation_on_installed_botocore():
     client = clients.Clients(local_connection()).finspace
     ops = set(client.meta.service_model.operation_names)
     assert {"UpdateKxClusterCodeConfiguration", "GetKxCluster", "ListKxClusterNodes", "CreateKxCluster"} <= ops
-    assert all("Kx" in op for op in ops), "the shipped model is trimmed to the kx operations"
+    tagging = {"TagResource", "UntagResource", "ListTagsForResource"}
+    assert tagging <= ops and all("Kx" in op for op in ops - tagging), "trimmed to the kx and tagging operations"
     assert client.meta.service_model.metadata["protocol"] == "rest-json"
     assert hasattr(client, "update_kx_cluster_code_configuration")
 
@@ -38,8 +39,9 @@ def test_global_boto3_environment_is_left_alone():
 def test_model_has_no_documentation_and_keeps_patterns():
     text = SERVICE_PATH.read_text()
     assert '"documentation"' not in text
-    model = service_model()
-    assert model["shapes"]["KxClusterName"]["pattern"] == "^[a-zA-Z0-9][a-zA-Z0-9-_]*[a-zA-Z0-9]$"
+    model = service_model()  # botocore's ServiceModel, loaded once through the shared loader
+    assert model.shape_for("KxClusterName").metadata["pattern"] == "^[a-zA-Z0-9][a-zA-Z0-9-_]*[a-zA-Z0-9]$"
+    assert model is service_model() and model.operation_model("TagResource").http["requestUri"] == "/tags/{resourceArn}"
     assert (DATA_PATH / "NOTICE").read_text().count("Apache License") == 1
 
 
