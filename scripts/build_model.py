@@ -2,8 +2,9 @@
 
 botocore stopped shipping the ``finspace`` model after 1.43.116. This script takes that
 release's wheel (downloaded with pip unless ``--wheel`` names a local copy), keeps the
-Kx operations and the tagging ones, and the shapes they reach, strips documentation text, and writes the model
-under ``kx_jupyter/finspace/data/finspace/2021-03-12/`` in botocore's loader layout.
+Kx operations, the tagging ones and the shapes they reach, strips documentation text, and
+writes the model under ``kx_jupyter/finspace/data/finspace/2021-03-12/`` in botocore's
+loader layout.
 
     python scripts/build_model.py [--wheel botocore-1.43.116-py3-none-any.whl]
 """
