@@ -83,6 +83,11 @@ def fingerprint(params: dict) -> str:
     return json.dumps({k: v for k, v in params.items() if k != "clientToken"}, sort_keys=True)
 
 
+def shown_status(row) -> str:
+    """A cluster's status as clients see it: PENDING while its create waits for the reconciler."""
+    return "PENDING" if row["status"] == "CREATING" and row["queued"] else row["status"]
+
+
 def args_dict(arguments: list[dict] | None) -> dict[str, str]:
     return {a["key"]: a["value"] for a in (arguments or [])}
 
@@ -189,9 +194,8 @@ class ControlPlane:
     def cluster_view(row) -> dict:
         config = json.loads(row["config"])
         view = {**json.loads(row["spec"]), **{k: config[k] for k in CONFIG_FIELDS if config.get(k) is not None}}
-        status = "PENDING" if row["status"] == "CREATING" and row["queued"] else row["status"]
         view.update(
-            clusterName=row["name"], environmentId=row["env_id"], status=status,
+            clusterName=row["name"], environmentId=row["env_id"], status=shown_status(row),
             statusReason=row["status_reason"], createdTimestamp=row["created"], lastModifiedTimestamp=row["modified"],
         )
         return view
@@ -277,7 +281,7 @@ class ControlPlane:
         with self.store.tx() as db:
             row = self._cluster_row(db, env_id, name)
             if row["status"] in ("DELETING", "CREATING", "UPDATING"):
-                raise ApiError("ConflictException", f"cluster {name} is {row['status']}; wait until it is RUNNING", reason=f"cluster is {row['status']}")
+                raise ApiError("ConflictException", f"cluster {name} is {shown_status(row)}; wait until it is RUNNING", reason=f"cluster is {shown_status(row)}")
             db.execute("UPDATE clusters SET status='DELETING', modified=? WHERE env_id=? AND name=?", (time.time(), env_id, name))
             db.execute("DELETE FROM operations WHERE env_id=? AND cluster=? AND state='pending'", (env_id, name))
             self.queue(db, env_id, name, "delete", [])
@@ -304,7 +308,7 @@ class ControlPlane:
             if node is None:
                 raise ApiError("ResourceNotFoundException", f"node {node_id} not found in cluster {name}")
             if row["status"] != "RUNNING":
-                raise ApiError("ValidationException", f"cluster {name} is {row['status']}; nodes can be deleted only while it is RUNNING")
+                raise ApiError("ValidationException", f"cluster {name} is {shown_status(row)}; nodes can be deleted only while it is RUNNING")
             replacement = new_node_id()
             db.execute("DELETE FROM nodes WHERE node_id=?", (node_id,))
             db.execute(
@@ -325,11 +329,11 @@ class ControlPlane:
             if row["status"] in BUSY:
                 raise ApiError(
                     "ConflictException",
-                    f"cluster {name} is {row['status']}; wait until it is RUNNING before updating its code",
-                    reason=f"Cluster is in {row['status']} state",
+                    f"cluster {name} is {shown_status(row)}; wait until it is RUNNING before updating its code",
+                    reason=f"Cluster is in {shown_status(row)} state",
                 )
             if row["status"] != "RUNNING":
-                raise ApiError("ConflictException", f"cluster {name} is {row['status']} and cannot be updated", reason=f"Cluster is in {row['status']} state")
+                raise ApiError("ConflictException", f"cluster {name} is {shown_status(row)} and cannot be updated", reason=f"Cluster is in {shown_status(row)} state")
         self._check_code(params)
         current = json.loads(row["config"])
         spec = json.loads(row["spec"])
@@ -341,7 +345,7 @@ class ControlPlane:
         with self.store.tx() as db:
             row = self._cluster_row(db, env_id, name)
             if row["status"] != "RUNNING":  # another request won the race
-                raise ApiError("ConflictException", f"cluster {name} is {row['status']}", reason=f"Cluster is in {row['status']} state")
+                raise ApiError("ConflictException", f"cluster {name} is {shown_status(row)}", reason=f"Cluster is in {shown_status(row)} state")
             self._replacements_give_way(db, env_id, name)
             node_ids = [r["node_id"] for r in db.execute("SELECT node_id FROM nodes WHERE env_id=? AND cluster=? ORDER BY position", (env_id, name))]
             plan = {"ROLLING": [[n] for n in node_ids], "FORCE": [node_ids], "NO_RESTART": []}[strategy]
@@ -386,7 +390,7 @@ class ControlPlane:
         row = self._cluster_row(db, env_id, name)
         user = self._user(db, env_id, self._user_name_of(params["userArn"], env_id))
         if row["status"] not in ("RUNNING", "UPDATING"):
-            raise ApiError("ConflictException", f"cluster {name} is {row['status']}; it has no running nodes", reason=f"Cluster is in {row['status']} state")
+            raise ApiError("ConflictException", f"cluster {name} is {shown_status(row)}; it has no running nodes", reason=f"Cluster is in {shown_status(row)} state")
         node = db.execute(
             "SELECT port FROM nodes WHERE env_id=? AND cluster=? AND status='RUNNING' AND port IS NOT NULL ORDER BY position",
             (env_id, name),
