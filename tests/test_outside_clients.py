@@ -219,15 +219,18 @@ def test_aws_cli_with_only_the_exported_environment(outside_plane, tmp_path):
 def test_profile_based_script_with_a_written_profile(outside_plane, tmp_path):
     env = user_shell_env(tmp_path / "user")
     profile_dir = tmp_path / "plane-profile"
-    profile_dir.mkdir(mode=0o755)
+    profile_dir.mkdir()
     (profile_dir / "config").write_text("# my notes\n[profile prod]\nregion = eu-west-1\n\n[default]\nregion = old\n")
     out = run_script(tmp_path, PROFILE_SCRIPT, env=env,
                      setup=f'eval "$(kx-jupyter local env --profile default --write {shlex.quote(str(profile_dir))})"')
     assert out == {"clusters": ["dev-gp", "hdb-3"], "keys": ["seed/code.zip"], "region": "us-east-1"}
     assert {p.name: p.stat().st_mode & 0o777 for p in profile_dir.iterdir()} == {"config": 0o600, "credentials": 0o600}
-    assert profile_dir.stat().st_mode & 0o777 == 0o700
     config = (profile_dir / "config").read_text()  # other profiles and notes are kept; the old default is replaced
     assert config.startswith("# my notes\n[profile prod]\nregion = eu-west-1\n") and "region = old" not in config
+    for wrong, says in ((["--write", str(profile_dir)], "--write needs --profile NAME"),
+                        (["--profile", "my profile"], "not usable in an AWS config file")):
+        refused = subprocess.run(["kx-jupyter", "local", "env", *wrong], env=env, capture_output=True, text=True)
+        assert refused.returncode == 2 and says in refused.stderr.splitlines()[0] and "Traceback" not in refused.stderr
 
 
 MALFORMED = {  # (what a script sends, the field the 400 names)

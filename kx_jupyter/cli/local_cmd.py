@@ -156,10 +156,9 @@ def _env(args) -> int:
 
 
 def _write_profile(directory: Path, profile: str, info) -> dict[str, str]:
-    """Profile ``profile`` -> the plane, in ``directory``'s config and credentials files (0600, in a
-    0700 directory); returns the exports that point AWS clients at those two files."""
+    """Profile ``profile`` -> the plane, in ``directory``'s config and credentials files (0600; a new
+    directory is 0700); returns the exports that point AWS clients at those two files."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)
     config, credentials = directory / "config", directory / "credentials"
     _put_section(config, "default" if profile == "default" else f"profile {profile}", [
         f"region = {info.region}", f"endpoint_url = {info.endpoint}", "s3 =", "    addressing_style = path"])

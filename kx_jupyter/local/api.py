@@ -129,10 +129,7 @@ class ControlPlane:
 
     # environments ------------------------------------------------------------------------
     def _environment(self, env_id: str) -> dict:
-        row = self.store.one("SELECT body FROM environments WHERE id=?", (env_id,))
-        if row is None:
-            raise ApiError("ResourceNotFoundException", f"environment {env_id} not found")
-        return json.loads(row["body"])
+        return self._environment_in(self.store.conn(), env_id)
 
     def create_environment(self, db, name: str, env_id: str | None = None, **extra) -> dict:
         env_id = env_id or new_environment_id()
