@@ -89,6 +89,8 @@ def _classes():
         def report(self, name, reason, **details):
             super().report(name, reason, **details)
             spec = self.shapes.get(name)
+            if spec is None and name.endswith("]"):  # an item of a list of scalars, checked without a visit
+                spec = getattr(self.shapes.get(name[: name.rindex("[")]), "member", None)
             path = name[1:] if name.startswith(".") else name
             field = path or (spec.name if spec is not None else "input")
             if reason == "missing required field":
