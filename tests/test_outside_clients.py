@@ -137,7 +137,7 @@ def user_shell_env(home: Path) -> dict[str, str]:
     aws = home / ".aws"
     aws.mkdir(parents=True, exist_ok=True)
     (aws / "config").write_text("[default]\nregion = eu-west-1\n")
-    (aws / "credentials").write_text("[default]\naws_access_key_id = AKIAREALACCOUNTKEY00\n"
+    (aws / "credentials").write_text("[default]\naws_access_key_id = AKIDEXAMPLE\n"
                                      "aws_secret_access_key = not-the-plane-secret\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(HOME=str(home), PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}")
