@@ -2,8 +2,9 @@
 
 botocore stopped shipping the ``finspace`` model after 1.43.116. This script takes that
 release's wheel (downloaded with pip unless ``--wheel`` names a local copy), keeps the
-Kx operations and the shapes they reach, strips documentation text, and writes the model
-under ``kx_jupyter/finspace/data/finspace/2021-03-12/`` in botocore's loader layout.
+Kx operations, the tagging ones and the shapes they reach, strips documentation text, and
+writes the model under ``kx_jupyter/finspace/data/finspace/2021-03-12/`` in botocore's
+loader layout.
 
     python scripts/build_model.py [--wheel botocore-1.43.116-py3-none-any.whl]
 """
@@ -20,6 +21,8 @@ import zipfile
 from pathlib import Path
 
 BOTOCORE_VERSION = "1.43.116"
+# The service's tagging operations apply to kx resources (environments, clusters, users) too.
+TAG_OPERATIONS = ("TagResource", "UntagResource", "ListTagsForResource")
 API_VERSION = "2021-03-12"
 SOURCE = f"botocore/data/finspace/{API_VERSION}/"
 TARGET = Path(__file__).resolve().parents[1] / "kx_jupyter" / "finspace" / "data" / "finspace" / API_VERSION
@@ -71,7 +74,7 @@ def reachable_shapes(model: dict, operations: dict) -> set[str]:
 
 
 def trim(model: dict) -> dict:
-    operations = {name: op for name, op in model["operations"].items() if "Kx" in name}
+    operations = {name: op for name, op in model["operations"].items() if "Kx" in name or name in TAG_OPERATIONS}
     keep = reachable_shapes(model, operations)
     trimmed = {
         "version": model.get("version", "2.0"),

@@ -196,6 +196,15 @@ def test_no_restart_only_on_gp(engine, tmp_path):
         engine.update(cluster="hdb-3", src=workspace(tmp_path, {"init.q": "x:1\n"}), strategy="NO_RESTART")
 
 
+def test_no_restart_sends_code_only_and_the_cluster_keeps_its_init_script(engine, tmp_path):
+    ws = workspace(tmp_path, {"init.q": "x:1\n", "lib.q": "f:{x}\n"})
+    dry = engine.update(cluster="dev-gp", src=ws, strategy="NO_RESTART", dry_run=True)
+    assert {"initializationScript", "commandLineArguments"}.isdisjoint(dry.result["request"])  # as AWS's example sends it
+    assert engine.update(cluster="dev-gp", src=ws, strategy="NO_RESTART").wait(60)["status"] == "succeeded"
+    status = engine.status("dev-gp")
+    assert status["initializationScript"] == "init.q" and status["code"]["s3Key"] == dry.result["request"]["code"]["s3Key"]
+
+
 def test_missing_cluster_and_bucket(engine, tmp_path):
     ws = workspace(tmp_path, {"init.q": "x:1\n"})
     with pytest.raises(KxError, match="cluster nope does not exist .*dev-gp, hdb-3"):

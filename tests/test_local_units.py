@@ -12,15 +12,20 @@ from kx_jupyter.local.faults import FaultPlanError, Faults
 
 
 def test_every_model_operation_routes_to_itself():
-    for name, op in service_model()["operations"].items():
-        path = re.sub(r"\{(\w+)\+?\}", "abc", op["http"]["requestUri"].split("?")[0])
-        assert wire.match(op["http"]["method"], path)[0] == name
+    model = service_model()
+    for name in model.operation_names:
+        http = model.operation_model(name).http
+        path = re.sub(r"\{(\w+)\+?\}", "abc", http["requestUri"].split("?")[0])
+        assert wire.match(http["method"], path)[0] == name
 
 
 def test_routes_decode_labels():
     assert wire.match("GET", "/kx/environments/env1/clusters/my-cluster/nodes") == (
         "ListKxClusterNodes", {"environmentId": "env1", "clusterName": "my-cluster"})
     assert wire.match("GET", "/not/finspace") is None
+    arn = "arn%3Aaws%3Afinspace%3Aus-east-1%3A123456789012%3AkxEnvironment%2Fenv1%2FkxCluster%2Fgp"  # as botocore sends it
+    assert wire.match("GET", f"/tags/{arn}") == (
+        "ListTagsForResource", {"resourceArn": "arn:aws:finspace:us-east-1:123456789012:kxEnvironment/env1/kxCluster/gp"})
 
 
 def test_status_reason_fits_the_service_pattern():

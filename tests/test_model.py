@@ -20,7 +20,8 @@ def test_client_has_every_kx_operation_on_installed_botocore():
     client = clients.Clients(local_connection()).finspace
     ops = set(client.meta.service_model.operation_names)
     assert {"UpdateKxClusterCodeConfiguration", "GetKxCluster", "ListKxClusterNodes", "CreateKxCluster"} <= ops
-    assert all("Kx" in op for op in ops), "the shipped model is trimmed to the kx operations"
+    tagging = {"TagResource", "UntagResource", "ListTagsForResource"}
+    assert tagging <= ops and all("Kx" in op for op in ops - tagging), "trimmed to the kx and tagging operations"
     assert client.meta.service_model.metadata["protocol"] == "rest-json"
     assert hasattr(client, "update_kx_cluster_code_configuration")
 
@@ -38,8 +39,9 @@ def test_global_boto3_environment_is_left_alone():
 def test_model_has_no_documentation_and_keeps_patterns():
     text = SERVICE_PATH.read_text()
     assert '"documentation"' not in text
-    model = service_model()
-    assert model["shapes"]["KxClusterName"]["pattern"] == "^[a-zA-Z0-9][a-zA-Z0-9-_]*[a-zA-Z0-9]$"
+    model = service_model()  # botocore's ServiceModel, loaded once through the shared loader
+    assert model.shape_for("KxClusterName").metadata["pattern"] == "^[a-zA-Z0-9][a-zA-Z0-9-_]*[a-zA-Z0-9]$"
+    assert model is service_model() and model.operation_model("TagResource").http["requestUri"] == "/tags/{resourceArn}"
     assert (DATA_PATH / "NOTICE").read_text().count("Apache License") == 1
 
 
@@ -115,3 +117,36 @@ def test_one_definition_of_an_argument_key_accepts_what_the_service_ran_and_noth
         assert problems and "a letter followed by letters" in str(problems[0]), key
     assert check_value("KxCommandLineArgumentValue", "17,2,6", "value") == []
     assert check_value("KxCommandLineArgumentValue", "x\n", "value")
+
+
+def test_rules_refuse_what_the_service_could_not_carry_out():
+    base = {"environmentId": "kxlocaldev", "clusterName": "dev-gp", "code": {"s3Bucket": "kx-local-code", "s3Key": "c.zip"}}
+    cases = {
+        "commandLineArguments[0].value: is required": {"commandLineArguments": [{"key": "g"}]},
+        "commandLineArguments[0].key: is required": {"commandLineArguments": [{"value": "1"}]},
+        "code.s3Key: is required": {"code": {"s3Bucket": "kx-local-code"}},
+        "code.s3Bucket: is required": {"code": {"s3Key": "c.zip"}},
+        "code: must be an object": {"code": "s3://kx-local-code/c.zip"},
+        "commandLineArguments[0]: must be an object": {"commandLineArguments": ["g=1"]},
+    }
+    for expected, change in cases.items():
+        assert expected in [str(v) for v in validate("UpdateKxClusterCodeConfiguration", {**base, **change})], change
+    assert [str(v) for v in validate("UpdateKxClusterCodeConfiguration", {**base, "code": {}})] == [
+        "code.s3Bucket: is required", "code.s3Key: is required"]
+    for operation, params in (("ListKxClusters", {"environmentId": "kxlocaldev"}), ("ListKxEnvironments", {})):
+        assert [str(v) for v in validate(operation, {**params, "maxResults": 0})] == ["maxResults: must be at least 1"]
+        assert validate(operation, {**params, "maxResults": 1}) == []
+
+
+def test_rules_build_on_botocores_validator_and_add_what_it_skips():
+    from botocore.validate import ParamValidator
+
+    from kx_jupyter.finspace.model import operation
+
+    too_long = {"environmentId": "kxlocaldev", "clusterName": "dev-gp",
+                "code": {"s3Bucket": "kx-local-code", "s3Key": "c.zip"}, "initializationScript": "x" * 300}
+    assert not ParamValidator().validate(too_long, operation("UpdateKxClusterCodeConfiguration").input_shape).has_errors()
+    (problem,) = validate("UpdateKxClusterCodeConfiguration", too_long)  # the service's maximum, which botocore skips
+    assert problem.field == "initializationScript" and problem.message.startswith("has 300 characters; it must be 1-255")
+    (missing,) = validate("UpdateKxClusterCodeConfiguration", {"environmentId": "kxlocaldev", "clusterName": "dev-gp"})
+    assert str(missing) == "code: is required"  # botocore's own finding, in the same wording

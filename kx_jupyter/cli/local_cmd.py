@@ -1,11 +1,15 @@
 """`kx-jupyter local start|status|stop|reset|env`: run the embedded FinSpace-compatible plane.
 
-`env` is the one command that prints the plane's (local-only) credentials, as shell exports,
-so any AWS client can talk to the plane: `eval "$(kx-jupyter local env)"`.
+`env` is the one command that hands out the plane's (local-only) credentials: as shell exports,
+so any AWS client can talk to the plane (`eval "$(kx-jupyter local env)"`), or with `--profile
+NAME` as a named profile in owner-only config and credentials files, for scripts that pick a
+profile (`boto3.Session(profile_name=...)`) and so ignore exported keys.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shlex
 from pathlib import Path
 
@@ -31,6 +35,11 @@ def register(subparsers) -> None:
         sub.set_defaults(func=func)
         if name == "reset":
             sub.add_argument("--yes", action="store_true", help="confirm deleting clusters, code and logs of the plane")
+        if name == "env":
+            sub.add_argument("--profile", metavar="NAME", help="write the plane as AWS profile NAME (config and "
+                                                               "credentials files) and export where they are")
+            sub.add_argument("--write", metavar="DIR", help="with --profile: the directory of those files "
+                                                           "(default: <KX_JUPYTER_HOME>/aws); other profiles in them are kept")
     for sub in (start, *[actions.choices[n] for n in ("status", "stop", "reset", "env")]):
         sub.add_argument("--state-dir", default=None, help="plane state directory (default: <KX_JUPYTER_HOME>/plane)")
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
@@ -116,6 +125,11 @@ def _env(args) -> int:
     from ..local import daemon
 
     settings = _settings()
+    if args.write and not args.profile:
+        raise KxError("--write needs --profile NAME", hint="e.g. `kx-jupyter local env --profile kxlocal --write DIR`")
+    if args.profile and not re.fullmatch(r"[A-Za-z0-9_.+-]+", args.profile):
+        raise KxError(f"profile name {args.profile!r} is not usable in an AWS config file",
+                      hint="use letters, digits and _ . + - only")
     state_dir = _state_dir(args, settings)
     info = daemon.status(state_dir)
     if info is None:
@@ -123,15 +137,50 @@ def _env(args) -> int:
             raise KxError(f"the local plane is not running (state {state_dir})", hint="run `kx-jupyter local start`")
         info = daemon.start(state_dir, settings.local_port, node_start_seconds=settings.node_start_seconds,
                             q_binary=settings.q_binary)
-    exports = {
-        "AWS_ENDPOINT_URL": info.endpoint,
-        "AWS_REGION": info.region,
-        "AWS_DEFAULT_REGION": info.region,
-        "AWS_ACCESS_KEY_ID": info.access_key,
-        "AWS_SECRET_ACCESS_KEY": info.secret_key,
-    }
+    if args.profile:
+        directory = Path(args.write).expanduser() if args.write else settings.home_path / "aws"
+        exports = _write_profile(directory, args.profile, info)
+    else:
+        exports = {
+            "AWS_ENDPOINT_URL": info.endpoint,
+            "AWS_REGION": info.region,
+            "AWS_DEFAULT_REGION": info.region,
+            "AWS_ACCESS_KEY_ID": info.access_key,
+            "AWS_SECRET_ACCESS_KEY": info.secret_key,
+        }
     for name, value in exports.items():
         print(f"export {name}={shlex.quote(value)}")
     # keep any model directories the user already has on the path
     print(f'export AWS_DATA_PATH={shlex.quote(str(DATA_PATH))}"${{AWS_DATA_PATH:+:$AWS_DATA_PATH}}"')
     return 0
+
+
+def _write_profile(directory: Path, profile: str, info) -> dict[str, str]:
+    """Profile ``profile`` -> the plane, in ``directory``'s config and credentials files (0600; a new
+    directory is 0700); returns the exports that point AWS clients at those two files."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    config, credentials = directory / "config", directory / "credentials"
+    _put_section(config, "default" if profile == "default" else f"profile {profile}", [
+        f"region = {info.region}", f"endpoint_url = {info.endpoint}", "s3 =", "    addressing_style = path"])
+    _put_section(credentials, profile, [
+        f"aws_access_key_id = {info.access_key}", f"aws_secret_access_key = {info.secret_key}"])
+    return {"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(credentials)}
+
+
+def _put_section(path: Path, header: str, lines: list[str]) -> None:
+    """Replace (or add) ``[header]`` of an AWS config-style file, keeping every other line as written."""
+    kept, inside = [], False
+    for line in (path.read_text().splitlines() if path.exists() else []):
+        if line.strip().startswith("["):
+            inside = line.strip() == f"[{header}]"
+        if not inside:
+            kept.append(line)
+    while kept and not kept[-1].strip():
+        kept.pop()
+    text = "\n".join([*kept, *([""] if kept else []), f"[{header}]", *lines]) + "\n"
+    partial = path.with_name(path.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)  # also when a partial file was left behind with other modes
+        out.write(text)
+    os.replace(partial, path)

@@ -76,6 +76,15 @@ def _arg_list(args) -> list[dict]:
     return [{"key": str(k), "value": str(v)} for k, v in (args or {}).items()]
 
 
+def as_sent(request: dict) -> dict:
+    """The update as it goes on the wire. NO_RESTART carries code and deploymentConfiguration only,
+    as AWS's published example sends it: the cluster keeps its init script and arguments (preflight
+    has checked that the push asks for the same ones)."""
+    if request["deploymentConfiguration"]["deploymentStrategy"] != "NO_RESTART":
+        return request
+    return {k: v for k, v in request.items() if k not in ("initializationScript", "commandLineArguments")}
+
+
 def _args_of(desc: dict) -> dict:
     return {a.get("key"): a.get("value") for a in desc.get("commandLineArguments") or []}
 
@@ -273,7 +282,7 @@ class Engine:
                 note += "; the cluster already runs this code, so a push changes nothing unless forced"
             deployment.emit(Event("update", plan.current.get("status", ""), [], 0.0,
                                   f"dry run: this request would be sent{note}; nothing was uploaded or changed"))
-            deployment.finish("dry-run", request=plan.request)
+            deployment.finish("dry-run", request=as_sent(plan.request))
             return deployment
         return self.push(plan, wait=wait, on_event=on_event)
 
@@ -387,7 +396,7 @@ class Engine:
 
         cluster = request["clusterName"]
         try:
-            self.clients.finspace.update_kx_cluster_code_configuration(**request)
+            self.clients.finspace.update_kx_cluster_code_configuration(**as_sent(request))
             return None
         except be.ClientError as exc:
             if error_code(exc) == "ConflictException":  # retries reuse the clientToken: never our own update
@@ -478,7 +487,7 @@ class Engine:
         plan = self._plan(env, cluster, request, desc, None, staged, force, [], rollback_of=entry.id)
         if dry_run:
             d = Deployment(env, cluster, self._base_result(plan), on_event)
-            d.finish("dry-run", request=plan.request)
+            d.finish("dry-run", request=as_sent(plan.request))
             return d
         return self.push(plan, wait=wait, on_event=on_event)
 

@@ -1,9 +1,11 @@
-"""The service's request rules, read from the model: what botocore checks and what it does not.
+"""The service's request rules: botocore's own checks, then those the service makes and botocore skips.
 
-botocore validates required members, types, lengths and enums, but not regex patterns, so a
-name like ``ABC!`` leaves the client and is refused by the service. The local control plane
-uses ``validate`` to refuse what the service refuses; the deploy engine uses it to refuse
-the same things before anything leaves the machine.
+botocore's ``ParamValidator`` checks required and unknown members, types and minimum lengths.
+The service also refuses what breaks a maximum, an enum or a pattern (a name like ``ABC!``
+leaves the client and is refused there), and a request it could not carry out (an argument
+without a value, code without its object). ``validate`` applies both, in one wording, so the
+local plane refuses what the service refuses and the engine refuses it before anything
+leaves the machine. botocore is imported on first use, so importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -31,6 +33,16 @@ OBSERVED_PATTERNS = {
     "KxCommandLineArgumentKey": r"(?![Aa][Ww][Ss])[a-zA-Z][a-zA-Z0-9_]*|AWS_ZIP_DEFAULT",
 }
 
+# Members the model leaves optional but without which the service cannot carry a request out
+# (a q argument needs both halves; code is read from an object), refused as malformed.
+OBSERVED_REQUIRED = {
+    "KxCommandLineArgument": ("key", "value"),
+    "CodeConfiguration": ("s3Bucket", "s3Key"),
+}
+
+# Smallest values the service takes where the model says less: maxResults=0 is a 400.
+OBSERVED_MINIMUM = {"maxResults": 1}
+
 # One wording per rule that users meet often, used by the plane, the engine, the checker and the form.
 PLAIN_RULES = {
     "KxCommandLineArgumentKey": "a letter followed by letters, digits or '_', not starting with 'aws' "
@@ -38,109 +50,158 @@ PLAIN_RULES = {
     "KxCommandLineArgumentValue": "1-1024 of letters, digits, space and _ : . / , ; (no '-', quotes or '$')",
 }
 
+_KINDS = {"structure": "an object", "map": "an object", "list": "a list", "string": "a string",
+          "integer": "an integer", "long": "an integer", "boolean": "true or false", "timestamp": "a timestamp"}
+
+
+def validate(operation_name: str, params: dict) -> list[Violation]:
+    """Every way ``params`` breaks the input shape of ``operation_name``, as the service sees it."""
+    input_shape = operation(operation_name).input_shape
+    return _violations(input_shape, params, "") if input_shape is not None else []
+
+
+def check_value(shape_name: str, value, field: str) -> list[Violation]:
+    """Check one value against one named shape, e.g. ``check_value("KxClusterName", "ab", "cluster")``."""
+    return _violations(shape(shape_name), value, field)
+
+
+def _violations(root, value, field: str) -> list[Violation]:
+    collector, validator = _classes()
+    found = collector()
+    validator()._validate(value, root, found, field)  # botocore's checks, reported with each value's shape
+    _check(root, value, field, found.violations)  # then the ones botocore leaves to the service
+    return found.violations
+
+
+@lru_cache(maxsize=1)
+def _classes():
+    """botocore's validator reporting into a collector that knows the shape of every value it saw."""
+    from botocore.validate import ParamValidator, ValidationErrors
+
+    class Collector(ValidationErrors):
+        """Turns botocore's findings into Violations worded like the service's own checks."""
+
+        def __init__(self):
+            super().__init__()
+            self.shapes: dict = {}  # name -> shape of the value validated there
+            self.violations: list[Violation] = []
+
+        def report(self, name, reason, **details):
+            super().report(name, reason, **details)
+            spec = self.shapes.get(name)
+            if spec is None and name.endswith("]"):  # an item of a list of scalars, checked without a visit
+                spec = getattr(self.shapes.get(name[: name.rindex("[")]), "member", None)
+            path = name[1:] if name.startswith(".") else name
+            field = path or (spec.name if spec is not None else "input")
+            if reason == "missing required field":
+                self.violations.append(Violation(_join(path, details["required_name"]), "is required"))
+            elif reason == "unknown field":
+                self.violations.append(Violation(_join(path, details["unknown_param"]),
+                                                 f"is not a member; expected one of {', '.join(details['valid_names'])}"))
+            elif reason == "invalid type":
+                kind = spec.type_name if spec is not None else ""
+                self.violations.append(Violation(field, f"must be {_KINDS.get(kind, 'of another type')}"))
+            elif reason == "invalid length":
+                unit = "characters" if spec is not None and spec.type_name == "string" else "items"
+                described = _describe(spec) if unit == "characters" else ""
+                self.violations.append(Violation(field, _length_message(spec, details["param"], unit, described)))
+            elif reason == "invalid range":
+                low = max(details["min_allowed"], OBSERVED_MINIMUM.get(path.rsplit(".", 1)[-1], details["min_allowed"]))
+                self.violations.append(Violation(field, f"must be at least {low}"))
+            else:
+                self.violations.append(Violation(field, self._format_error((reason, name, details))))
+
+    class Validator(ParamValidator):
+        def _validate(self, params, shape, errors, name):
+            errors.shapes[name] = shape
+            super()._validate(params, shape, errors, name)
+
+    return Collector, Validator
+
 
 @lru_cache(maxsize=None)
 def _pattern(expr: str) -> re.Pattern:
     return re.compile(expr)
 
 
-def _matches(shape_name: str, spec: dict, value: str) -> bool:
+def _matches(spec, value: str) -> bool:
     """Our own patterns and anchored model patterns must match the whole value (no prefix, no
     trailing newline); an unanchored model pattern such as ARN's ``^arn:*:*`` is searched, as the
     service evidently does (read as a full match it would refuse every ARN)."""
-    expr = OBSERVED_PATTERNS.get(shape_name)
+    expr = OBSERVED_PATTERNS.get(spec.name)
     if expr is not None:
         return _pattern(expr).fullmatch(value) is not None
-    expr = spec["pattern"]
+    expr = spec.metadata["pattern"]
     if expr.startswith("^") and expr.endswith("$"):
         return _pattern(expr).fullmatch(value) is not None
     return _pattern(expr).search(value) is not None
 
 
-def validate(operation_name: str, params: dict) -> list[Violation]:
-    """Every way ``params`` breaks the input shape of ``operation_name``, as the service sees it."""
-    input_shape = operation(operation_name).get("input")
-    if not input_shape:
-        return []
-    out: list[Violation] = []
-    _check(input_shape["shape"], params, "", out)
-    return out
-
-
-def check_value(shape_name: str, value, field: str) -> list[Violation]:
-    """Check one value against one named shape, e.g. ``check_value("KxClusterName", "ab", "cluster")``."""
-    out: list[Violation] = []
-    _check(shape_name, value, field, out)
-    return out
-
-
-def _describe(spec: dict, shape_name: str = "") -> str:
-    if shape_name in PLAIN_RULES:
-        return PLAIN_RULES[shape_name]
+def _describe(spec) -> str:
+    if spec.name in PLAIN_RULES:
+        return PLAIN_RULES[spec.name]
+    meta = spec.metadata
     parts = []
-    if "min" in spec or "max" in spec:
-        parts.append(f"{spec.get('min', 0)}-{spec.get('max', '…')} characters")
-    if "pattern" in spec:
-        parts.append(f"matching {spec['pattern']}")
+    if "min" in meta or "max" in meta:
+        parts.append(f"{meta.get('min', 0)}-{meta.get('max', '…')} characters")
+    if "pattern" in meta:
+        parts.append(f"matching {meta['pattern']}")
     return ", ".join(parts)
 
 
-def _check(shape_name: str, value, field: str, out: list[Violation]) -> None:
-    spec = shape(shape_name)
-    kind = spec["type"]
-    label = field or shape_name
-    if kind == "structure":
-        if not isinstance(value, dict):
-            out.append(Violation(label, "must be an object"))
-            return
-        for name in spec.get("required", []):
-            if value.get(name) in (None, ""):
+def _length_message(spec, length: int, unit: str, described: str = "") -> str:
+    meta = spec.metadata if spec is not None else {}
+    detail = described or f"{meta.get('min', 0)}-{meta.get('max', '…')} {unit}"
+    return f"has {length} {unit}; it must be {detail}"
+
+
+def _check(spec, value, field: str, out: list[Violation]) -> None:
+    """What botocore skips: maximums, enums, patterns and the OBSERVED_* rules. A value of the
+    wrong type was already reported by botocore and is not looked into."""
+    kind, label = spec.type_name, field or spec.name
+    if kind == "structure" and isinstance(value, dict):
+        for name in OBSERVED_REQUIRED.get(spec.name, ()):
+            if name not in value and name not in spec.required_members:
                 out.append(Violation(_join(field, name), "is required"))
-        for name, member in spec.get("members", {}).items():
+        for name, member in spec.members.items():
             if value.get(name) is not None:
-                _check(member["shape"], value[name], _join(field, name), out)
-    elif kind == "list":
-        if not isinstance(value, list):
-            out.append(Violation(label, "must be a list"))
-            return
-        _check_length(spec, len(value), label, out, unit="items")
+                _check_member(name, member, value[name], _join(field, name), out)
+    elif kind == "list" and isinstance(value, (list, tuple)):
+        _check_max(spec, len(value), label, out, "items")
         for i, item in enumerate(value):
-            _check(spec["member"]["shape"], item, f"{label}[{i}]", out)
-    elif kind == "map":
-        if not isinstance(value, dict):
-            out.append(Violation(label, "must be an object"))
-            return
+            _check(spec.member, item, f"{label}[{i}]", out)
+    elif kind == "map" and isinstance(value, dict):
+        _check_max(spec, len(value), label, out, "items")
         for key, item in value.items():
-            _check(spec["key"]["shape"], key, f"{label} key", out)
-            _check(spec["value"]["shape"], item, f"{label}[{key}]", out)
-    elif kind == "string":
-        if not isinstance(value, str):
-            out.append(Violation(label, "must be a string"))
-            return
-        if "enum" in spec and value not in spec["enum"]:
-            out.append(Violation(label, f"'{value}' is not one of {', '.join(spec['enum'])}"))
-            return
-        described = _describe(spec, shape_name)
-        bad_length = _check_length(spec, len(value), label, out, unit="characters", described=described)
-        if not bad_length and "pattern" in spec and not _matches(shape_name, spec, value):
-            out.append(Violation(label, f"'{value}' must be {described}"))
-    elif kind in ("integer", "long"):
-        if isinstance(value, bool) or not isinstance(value, int):
+            _check(spec.key, key, f"{label} key", out)
+            _check(spec.value, item, f"{label}.{key}", out)
+    elif kind == "string" and isinstance(value, str):
+        if spec.enum and value not in spec.enum:
+            out.append(Violation(label, f"'{value}' is not one of {', '.join(spec.enum)}"))
+        elif not _check_max(spec, len(value), label, out, "characters") and len(value) >= spec.metadata.get("min", 0) \
+                and "pattern" in spec.metadata and not _matches(spec, value):
+            out.append(Violation(label, f"'{value}' must be {_describe(spec)}"))
+    elif kind in ("integer", "long") and isinstance(value, int):
+        if isinstance(value, bool):
             out.append(Violation(label, "must be an integer"))
-            return
-        if "min" in spec and value < spec["min"]:
-            out.append(Violation(label, f"must be at least {spec['min']}"))
-        if "max" in spec and value > spec["max"]:
-            out.append(Violation(label, f"must be at most {spec['max']}"))
-    elif kind == "boolean" and not isinstance(value, bool):
-        out.append(Violation(label, "must be true or false"))
+        elif "max" in spec.metadata and value > spec.metadata["max"]:
+            out.append(Violation(label, f"must be at most {spec.metadata['max']}"))
 
 
-def _check_length(spec, length, label, out, unit, described=""):
-    low, high = spec.get("min"), spec.get("max")
-    if (low is not None and length < low) or (high is not None and length > high):
-        detail = described or f"{low if low is not None else 0}-{high if high is not None else '…'} {unit}"
-        out.append(Violation(label, f"has {length} {unit}; it must be {detail}"))
+def _check_member(name: str, spec, value, field: str, out: list[Violation]) -> None:
+    low = OBSERVED_MINIMUM.get(name)
+    if low is not None and isinstance(value, int) and not isinstance(value, bool) and value < low \
+            and value >= spec.metadata.get("min", value):  # below the model's own minimum botocore spoke already
+        out.append(Violation(field, f"must be at least {low}"))
+        return
+    _check(spec, value, field, out)
+
+
+def _check_max(spec, length: int, label: str, out: list[Violation], unit: str) -> bool:
+    high = spec.metadata.get("max")
+    if high is not None and length > high:
+        described = _describe(spec) if unit == "characters" else ""
+        out.append(Violation(label, _length_message(spec, length, unit, described)))
         return True
     return False
 

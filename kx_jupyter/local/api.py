@@ -20,9 +20,17 @@ from .wire import ApiError
 
 ACCOUNT_ID = "123456789012"
 CONFIG_FIELDS = ("code", "initializationScript", "commandLineArguments")
-NOT_SPEC = {"environmentId", "clusterName", "clientToken", "tags", *CONFIG_FIELDS}
+KEPT_BY_NO_RESTART = ("initializationScript", "commandLineArguments")
+NOT_SPEC = {"environmentId", "clusterName", "clientToken", *CONFIG_FIELDS}
 BUSY = {"CREATING", "UPDATING", "DELETING", "PENDING"}
 AZS = ("use1-az1", "use1-az2", "use1-az4")
+# A cluster with its create still queued reads PENDING (as the service's first answer does), then CREATING.
+CLUSTER_SQL = (
+    "SELECT c.*, EXISTS (SELECT 1 FROM operations o WHERE o.env_id=c.env_id AND o.cluster=c.name AND o.kind='create' "
+    "AND o.state='pending' AND o.phase=0 AND o.phase_started IS NULL) AS queued FROM clusters c"
+)
+# The kx resources of the plane that carry tags: an environment, and its clusters and users.
+_TAGGABLE_ARN = re.compile(r"arn:aws:finspace:[^:]*:\d+:kxEnvironment/(?P<env>[^/]+)(?:/(?P<kind>kxCluster|kxUser)/(?P<name>[^/]+))?")
 _REASON_BAD = re.compile(r"[^a-zA-Z0-9_\-.\s]+")
 
 
@@ -75,6 +83,11 @@ def fingerprint(params: dict) -> str:
     return json.dumps({k: v for k, v in params.items() if k != "clientToken"}, sort_keys=True)
 
 
+def shown_status(row) -> str:
+    """A cluster's status as clients see it: PENDING while its create waits for the reconciler."""
+    return "PENDING" if row["status"] == "CREATING" and row["queued"] else row["status"]
+
+
 def args_dict(arguments: list[dict] | None) -> dict[str, str]:
     return {a["key"]: a["value"] for a in (arguments or [])}
 
@@ -116,10 +129,7 @@ class ControlPlane:
 
     # environments ------------------------------------------------------------------------
     def _environment(self, env_id: str) -> dict:
-        row = self.store.one("SELECT body FROM environments WHERE id=?", (env_id,))
-        if row is None:
-            raise ApiError("ResourceNotFoundException", f"environment {env_id} not found")
-        return json.loads(row["body"])
+        return self._environment_in(self.store.conn(), env_id)
 
     def create_environment(self, db, name: str, env_id: str | None = None, **extra) -> dict:
         env_id = env_id or new_environment_id()
@@ -138,8 +148,18 @@ class ControlPlane:
             taken = [json.loads(r["body"])["name"] for r in db.execute("SELECT body FROM environments")]
             if params["name"] in taken:
                 raise ApiError("ConflictException", f"an environment named {params['name']} already exists", reason="name in use")
-            extra = {k: params[k] for k in ("description", "kmsKeyId") if k in params}
+            extra = {k: params[k] for k in ("description", "kmsKeyId", "tags") if k in params}
             return self.create_environment(db, params["name"], **extra)
+
+    @staticmethod
+    def _save_environment(db, body: dict) -> None:
+        db.execute("UPDATE environments SET body=? WHERE id=?", (json.dumps(body), body["environmentId"]))
+
+    def _environment_in(self, db, env_id: str) -> dict:
+        row = db.execute("SELECT body FROM environments WHERE id=?", (env_id,)).fetchone()
+        if row is None:
+            raise ApiError("ResourceNotFoundException", f"environment {env_id} not found")
+        return json.loads(row["body"])
 
     def GetKxEnvironment(self, params):
         return self._environment(params["environmentId"])
@@ -160,7 +180,7 @@ class ControlPlane:
 
     # clusters ----------------------------------------------------------------------------
     def _cluster_row(self, db, env_id: str, name: str):
-        row = db.execute("SELECT * FROM clusters WHERE env_id=? AND name=?", (env_id, name)).fetchone()
+        row = db.execute(f"{CLUSTER_SQL} WHERE c.env_id=? AND c.name=?", (env_id, name)).fetchone()
         if row is None:
             if db.execute("SELECT 1 FROM environments WHERE id=?", (env_id,)).fetchone() is None:
                 raise ApiError("ResourceNotFoundException", f"environment {env_id} not found")
@@ -172,7 +192,7 @@ class ControlPlane:
         config = json.loads(row["config"])
         view = {**json.loads(row["spec"]), **{k: config[k] for k in CONFIG_FIELDS if config.get(k) is not None}}
         view.update(
-            clusterName=row["name"], environmentId=row["env_id"], status=row["status"],
+            clusterName=row["name"], environmentId=row["env_id"], status=shown_status(row),
             statusReason=row["status_reason"], createdTimestamp=row["created"], lastModifiedTimestamp=row["modified"],
         )
         return view
@@ -246,7 +266,7 @@ class ControlPlane:
     def ListKxClusters(self, params):
         env_id = params["environmentId"]
         self._environment(env_id)
-        rows = self.store.read("SELECT * FROM clusters WHERE env_id=? ORDER BY created, name", (env_id,))
+        rows = self.store.read(f"{CLUSTER_SQL} WHERE c.env_id=? ORDER BY c.created, c.name", (env_id,))
         views = [self.cluster_view(r) for r in rows]
         if params.get("clusterType"):
             views = [v for v in views if v.get("clusterType") == params["clusterType"]]
@@ -258,7 +278,7 @@ class ControlPlane:
         with self.store.tx() as db:
             row = self._cluster_row(db, env_id, name)
             if row["status"] in ("DELETING", "CREATING", "UPDATING"):
-                raise ApiError("ConflictException", f"cluster {name} is {row['status']}; wait until it is RUNNING", reason=f"cluster is {row['status']}")
+                raise ApiError("ConflictException", f"cluster {name} is {shown_status(row)}; wait until it is RUNNING", reason=f"cluster is {shown_status(row)}")
             db.execute("UPDATE clusters SET status='DELETING', modified=? WHERE env_id=? AND name=?", (time.time(), env_id, name))
             db.execute("DELETE FROM operations WHERE env_id=? AND cluster=? AND state='pending'", (env_id, name))
             self.queue(db, env_id, name, "delete", [])
@@ -285,7 +305,7 @@ class ControlPlane:
             if node is None:
                 raise ApiError("ResourceNotFoundException", f"node {node_id} not found in cluster {name}")
             if row["status"] != "RUNNING":
-                raise ApiError("ValidationException", f"cluster {name} is {row['status']}; nodes can be deleted only while it is RUNNING")
+                raise ApiError("ValidationException", f"cluster {name} is {shown_status(row)}; nodes can be deleted only while it is RUNNING")
             replacement = new_node_id()
             db.execute("DELETE FROM nodes WHERE node_id=?", (node_id,))
             db.execute(
@@ -306,29 +326,23 @@ class ControlPlane:
             if row["status"] in BUSY:
                 raise ApiError(
                     "ConflictException",
-                    f"cluster {name} is {row['status']}; wait until it is RUNNING before updating its code",
-                    reason=f"Cluster is in {row['status']} state",
+                    f"cluster {name} is {shown_status(row)}; wait until it is RUNNING before updating its code",
+                    reason=f"Cluster is in {shown_status(row)} state",
                 )
             if row["status"] != "RUNNING":
-                raise ApiError("ConflictException", f"cluster {name} is {row['status']} and cannot be updated", reason=f"Cluster is in {row['status']} state")
+                raise ApiError("ConflictException", f"cluster {name} is {shown_status(row)} and cannot be updated", reason=f"Cluster is in {shown_status(row)} state")
         self._check_code(params)
         current = json.loads(row["config"])
         spec = json.loads(row["spec"])
         if strategy == "NO_RESTART":
-            if spec.get("clusterType") != "GP":
-                raise ApiError("ValidationException", f"deploymentConfiguration.deploymentStrategy: NO_RESTART is only supported on GP clusters; {name} is {spec.get('clusterType')}")
-            if params.get("initializationScript") != current.get("initializationScript") or args_dict(
-                params.get("commandLineArguments")
-            ) != args_dict(current.get("commandLineArguments")):
-                raise ApiError(
-                    "ValidationException",
-                    "deploymentConfiguration.deploymentStrategy: NO_RESTART cannot change initializationScript or commandLineArguments; use ROLLING or FORCE",
-                )
+            self._check_no_restart(name, spec, current, params)
         target = self.config_from(params)
+        if strategy == "NO_RESTART":  # what the request leaves out, the cluster keeps (AWS's example sends neither)
+            target = {**{k: current[k] for k in KEPT_BY_NO_RESTART if k in current}, **target}
         with self.store.tx() as db:
             row = self._cluster_row(db, env_id, name)
             if row["status"] != "RUNNING":  # another request won the race
-                raise ApiError("ConflictException", f"cluster {name} is {row['status']}", reason=f"Cluster is in {row['status']} state")
+                raise ApiError("ConflictException", f"cluster {name} is {shown_status(row)}", reason=f"Cluster is in {shown_status(row)} state")
             self._replacements_give_way(db, env_id, name)
             node_ids = [r["node_id"] for r in db.execute("SELECT node_id FROM nodes WHERE env_id=? AND cluster=? ORDER BY position", (env_id, name))]
             plan = {"ROLLING": [[n] for n in node_ids], "FORCE": [node_ids], "NO_RESTART": []}[strategy]
@@ -336,6 +350,23 @@ class ControlPlane:
             self.queue(db, env_id, name, "update", plan, target={**target, "strategy": strategy}, previous=current, token=params.get("clientToken"))
         self.wake()
         return {}
+
+    @staticmethod
+    def _check_no_restart(name: str, spec: dict, current: dict, params: dict) -> None:
+        """NO_RESTART runs on GP clusters only and keeps the init script and arguments: left out or given
+        unchanged is fine, a different value is refused (q is not restarted, so it could not take effect)."""
+        if spec.get("clusterType") != "GP":
+            raise ApiError("ValidationException", f"deploymentConfiguration.deploymentStrategy: NO_RESTART is only "
+                                                  f"supported on GP clusters; {name} is {spec.get('clusterType')}")
+        same = {
+            "initializationScript": params.get("initializationScript") == current.get("initializationScript"),
+            "commandLineArguments": args_dict(params.get("commandLineArguments")) == args_dict(current.get("commandLineArguments")),
+        }
+        changed = [field for field in KEPT_BY_NO_RESTART if field in params and not same[field]]
+        if changed:
+            raise ApiError("ValidationException", f"{changed[0]}: NO_RESTART cannot change initializationScript or "
+                                                  f"commandLineArguments ({name} keeps its own); leave them out to keep "
+                                                  "the cluster's, or use ROLLING or FORCE")
 
     @staticmethod
     def _replacements_give_way(db, env_id: str, name: str) -> None:
@@ -349,11 +380,14 @@ class ControlPlane:
         db.executemany("UPDATE operations SET state='done' WHERE id=?", [(op["id"],) for op in pending])
 
     def GetKxConnectionString(self, params):
+        """``:tcps://HOST:PORT:USER:TOKEN``, the service's form (AWS's helper splits it on ':' and takes
+        parts 2-5); the user must exist, as the service signs the token for that user's role."""
         env_id, name = params["environmentId"], params["clusterName"]
         db = self.store.conn()
         row = self._cluster_row(db, env_id, name)
+        user = self._user(db, env_id, self._user_name_of(params["userArn"], env_id))
         if row["status"] not in ("RUNNING", "UPDATING"):
-            raise ApiError("ConflictException", f"cluster {name} is {row['status']}; it has no running nodes", reason=f"Cluster is in {row['status']} state")
+            raise ApiError("ConflictException", f"cluster {name} is {shown_status(row)}; it has no running nodes", reason=f"Cluster is in {shown_status(row)} state")
         node = db.execute(
             "SELECT port FROM nodes WHERE env_id=? AND cluster=? AND status='RUNNING' AND port IS NOT NULL ORDER BY position",
             (env_id, name),
@@ -366,5 +400,93 @@ class ControlPlane:
                 f"cluster {name} has no q process to connect to: its nodes run the offline q checker because no q binary was found. Set q_binary or QHOME and restart the plane.",
                 reason="no q process",
             )
-        user = params["userArn"].rsplit("/", 1)[-1]
-        return {"signedConnectionString": f":127.0.0.1:{node['port']}:{user}:"}
+        return {"signedConnectionString": f":tcps://127.0.0.1:{node['port']}:{user['userName']}:{secrets.token_urlsafe(32)}"}
+
+    # users -------------------------------------------------------------------------------
+    def _user_arn(self, env_id: str, user: str) -> str:
+        return f"arn:aws:finspace:{self.region}:{ACCOUNT_ID}:kxEnvironment/{env_id}/kxUser/{user}"
+
+    @staticmethod
+    def _user_name_of(arn: str, env_id: str) -> str:
+        found = _TAGGABLE_ARN.fullmatch(arn)
+        if found is None or found["kind"] != "kxUser" or found["env"] != env_id:
+            raise ApiError("ResourceNotFoundException", f"userArn {arn} is not a user of environment {env_id}")
+        return found["name"]
+
+    def _user(self, db, env_id: str, user: str) -> dict:
+        found = self._environment_in(db, env_id).get("users", {}).get(user)
+        if found is None:
+            raise ApiError("ResourceNotFoundException", f"user {user} not found in environment {env_id}; create it with CreateKxUser")
+        return found
+
+    def CreateKxUser(self, params):
+        env_id, user = params["environmentId"], params["userName"]
+        with self.store.tx() as db:
+            env = self._environment_in(db, env_id)
+            users = env.setdefault("users", {})
+            if user in users:
+                raise ApiError("ConflictException", f"user {user} already exists in environment {env_id}", reason="user name in use")
+            now = time.time()
+            users[user] = {"userName": user, "userArn": self._user_arn(env_id, user), "environmentId": env_id,
+                           "iamRole": params["iamRole"], "createTimestamp": now, "updateTimestamp": now,
+                           "tags": params.get("tags", {})}
+            self._save_environment(db, env)
+        return users[user]
+
+    def GetKxUser(self, params):
+        return self._user(self.store.conn(), params["environmentId"], params["userName"])
+
+    def ListKxUsers(self, params):
+        users = self._environment(params["environmentId"]).get("users", {})
+        chunk, token = page(sorted(users.values(), key=lambda u: (u["createTimestamp"], u["userName"])), params)
+        return {"users": chunk, "nextToken": token}
+
+    def DeleteKxUser(self, params):
+        env_id, user = params["environmentId"], params["userName"]
+        with self.store.tx() as db:
+            self._user(db, env_id, user)
+            env = self._environment_in(db, env_id)
+            del env["users"][user]
+            self._save_environment(db, env)
+        return {}
+
+    # tags --------------------------------------------------------------------------------
+    def _tagged(self, db, arn: str):
+        """The tags of the resource ``arn`` names, and how to store new ones (in the resource's own row)."""
+        found = _TAGGABLE_ARN.fullmatch(arn)
+        if found is None:
+            raise ApiError("ResourceNotFoundException", f"{arn} names no kx environment, cluster or user of the local plane")
+        env = self._environment_in(db, found["env"])
+        if found["kind"] is None:
+            def save(tags):
+                self._save_environment(db, {**env, "tags": tags})
+            return env.get("tags", {}), save
+        if found["kind"] == "kxUser":
+            user = self._user(db, found["env"], found["name"])
+
+            def save(tags):
+                env["users"][found["name"]] = {**user, "tags": tags}
+                self._save_environment(db, env)
+            return user.get("tags", {}), save
+        spec = json.loads(self._cluster_row(db, found["env"], found["name"])["spec"])
+
+        def save(tags):
+            db.execute("UPDATE clusters SET spec=? WHERE env_id=? AND name=?",
+                       (json.dumps({**spec, "tags": tags}), found["env"], found["name"]))
+        return spec.get("tags", {}), save
+
+    def TagResource(self, params):
+        with self.store.tx() as db:
+            tags, save = self._tagged(db, params["resourceArn"])
+            save({**tags, **params["tags"]})
+        return {}
+
+    def UntagResource(self, params):
+        with self.store.tx() as db:
+            tags, save = self._tagged(db, params["resourceArn"])
+            save({k: v for k, v in tags.items() if k not in params["tagKeys"]})
+        return {}
+
+    def ListTagsForResource(self, params):
+        with self.store.tx() as db:
+            return {"tags": self._tagged(db, params["resourceArn"])[0]}

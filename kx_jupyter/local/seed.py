@@ -55,7 +55,7 @@ def seed(store, backends, plane) -> None:
         }
         configs.append((params, plane.config_from(params)))
     with store.tx() as db:
-        plane.create_environment(db, ENVIRONMENT_NAME, env_id=ENVIRONMENT_ID, description="seeded by kx-jupyter")
+        plane.create_environment(db, ENVIRONMENT_NAME, env_id=ENVIRONMENT_ID, description="Seeded by the kx jupyter local plane.")
         for params, config in configs:
             plane.insert_cluster(db, ENVIRONMENT_ID, params, "RUNNING", config)
         store.set_meta(db, "seeded", True)

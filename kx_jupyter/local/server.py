@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from http import HTTPStatus
+from urllib.parse import quote
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -105,7 +106,7 @@ class PlaneApp:
 
     @staticmethod
     def _service_of(environ, path: str) -> str:
-        if path == "/kx" or path.startswith("/kx/"):
+        if wire.is_finspace_path(path):
             return "finspace"
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith(LOGS_TARGET_PREFIX):
             return "logs"
@@ -146,11 +147,14 @@ class PlaneApp:
         return fault
 
     def _finspace(self, environ, path, body, start_response):
+        """Route on the model's requestUris, validate as the service does, run, shape the answer."""
         request_id = str(uuid.uuid4())
+        method = environ["REQUEST_METHOD"]
         try:
-            found = wire.match(environ["REQUEST_METHOD"], path)
+            raw_path = (environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(path)).split("?", 1)[0]
+            found = wire.match(method, raw_path)
             if found is None:
-                raise wire.ApiError("ValidationException", f"no FinSpace kx operation at {environ['REQUEST_METHOD']} {path}")
+                raise wire.ApiError("ValidationException", f"no FinSpace kx operation at {method} {path}")
             operation, labels = found
             fault = self._fault(operation)
             if fault == "drop":
@@ -160,15 +164,11 @@ class PlaneApp:
             elif fault == "error":
                 raise wire.ApiError("InternalServerException", "internal error (fault injected by the local plane)")
             if operation not in wire.SUPPORTED:
-                raise wire.ApiError(
-                    "ValidationException",
-                    f"The kx-jupyter local control plane does not support {operation}. "
-                    f"It supports: {', '.join(sorted(wire.SUPPORTED))}.",
-                )
+                raise wire.unsupported(operation)
             params = wire.parse_request(operation, labels, environ.get("QUERY_STRING", ""), _Headers(environ), body)
             violations = validate(operation, params)
             if violations:
-                raise wire.ApiError("ValidationException", "; ".join(str(v) for v in violations))
+                raise wire.bad_request(operation, "; ".join(str(v) for v in violations))
             result = self.plane.handle(operation, params)
             if fault == "drop_after":  # done, but the client never hears: its retry must not redo it
                 return self._drop(environ, start_response)
@@ -210,11 +210,10 @@ class Plane:
     def __init__(self, state_dir: Path, port: int = 0, node_start_seconds: float = 2.0, q_binary: str = "",
                  faults: dict | None = None):
         from werkzeug.serving import make_server
-        from moto.moto_server.werkzeug_app import MotoRequestHandler
-
         from .api import ControlPlane
         from .awsbackends import AwsBackends
         from .credentials import load_or_create
+        from .keepalive import keep_alive_handler
         from .reconciler import Reconciler
         from .runtime import find_q
         from .seed import seed
@@ -233,8 +232,7 @@ class Plane:
         self.reconciler = Reconciler(self.store, self.backends, self.state_dir, node_start_seconds, self.q_binary)
         self.api.wake = self.reconciler.wake
         self.app = PlaneApp(self.api, self.backends, self.credentials, Faults(faults))
-        handler = type("KeepAliveHandler", (MotoRequestHandler,), {"protocol_version": "HTTP/1.1"})  # reuse connections
-        self.server = make_server("127.0.0.1", port, self.app, threaded=True, request_handler=handler)
+        self.server = make_server("127.0.0.1", port, self.app, threaded=True, request_handler=keep_alive_handler())
         self.server.daemon_threads = True
         self.port = self.server.server_port
         self.endpoint = f"http://127.0.0.1:{self.port}"
