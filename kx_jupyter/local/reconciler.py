@@ -11,6 +11,10 @@ A RUNNING node whose q process dies (or that cannot start again after a plane re
 restarted with the cluster's current code. A replacement node that cannot start stays
 PROVISIONING and is started again with a growing delay (each failure in its log), until it
 starts or a code update takes its place.
+
+Faults are isolated per operation: an unexpected error while advancing one ends that operation
+as failed (an update leaves its cluster RUNNING on the previous code, with a ``statusReason``
+saying so), is logged once, and every other cluster goes on.
 """
 
 from __future__ import annotations
@@ -41,8 +45,10 @@ class NodeStartError(Exception):
 
 
 class Reconciler:
-    def __init__(self, store, backends, state_dir: Path, node_start_seconds: float, q_binary: str | None, tick: float = 0.05):
+    def __init__(self, store, backends, state_dir: Path, node_start_seconds: float, q_binary: str | None,
+                 tick: float = 0.05, faults=None):
         self.store = store
+        self.faults = faults  # the plane's fault plan: its ``step_error`` clusters fail here
         self.backends = backends
         self.nodes_dir = Path(state_dir) / "nodes"
         self.node_start_seconds = node_start_seconds
@@ -55,6 +61,7 @@ class Reconciler:
         self._validators: dict[int, CheckerRuntime] = {}
         self._bundles: dict[tuple, dict[str, bytes]] = {}
         self._retries: dict[int, tuple[int, float]] = {}  # replace operation id -> (failures, when to try again)
+        self._last_error = ""  # the last unexpected error outside an operation, so a repeat is not logged again
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="kx-local-reconciler", daemon=True)
@@ -80,15 +87,23 @@ class Reconciler:
         while not self._stopping.is_set():
             try:
                 self.step()
-            except Exception:  # keep the plane alive; the plane log shows what broke
-                logging.getLogger("kx_jupyter.local").exception("reconciler step failed")
+                self._last_error = ""
+            except Exception as exc:  # keep the plane alive; the plane log shows what broke, once
+                if repr(exc) != self._last_error:
+                    logging.getLogger("kx_jupyter.local").exception("reconciler step failed")
+                self._last_error = repr(exc)
             self._wake.wait(self.tick)
             self._wake.clear()
 
     def step(self) -> None:
         ops = self.store.read("SELECT * FROM operations WHERE state='pending' ORDER BY id")
         for op in ops:
-            self._advance(op)
+            try:
+                if self.faults is not None and self.faults.step_fails(op["cluster"]):
+                    raise RuntimeError("internal error injected by the fault plan")
+                self._advance(op)
+            except Exception as exc:  # one cluster's fault must not stop the others
+                self._abandon(op, exc)
         pending = {op["id"] for op in ops}
         self._retries = {op_id: retry for op_id, retry in self._retries.items() if op_id in pending}
         for node_id in list(self.runtimes):  # output of nodes outside any operation, e.g. after a restart
@@ -397,6 +412,36 @@ class Reconciler:
                 db.execute("UPDATE operations SET reason=? WHERE id=?", (reason, op["id"]))
             return self._finish({**dict(op), "reason": reason}, json.loads(op["target"]))
         self._retry_replacement(op, node_id, why)
+
+    def _abandon(self, op, exc: Exception) -> None:
+        """End an operation that hit an unexpected error: logged once, marked failed, the cluster settled.
+
+        An update or rollback leaves the cluster RUNNING on the code it last ran successfully (its
+        ``config`` is only changed when an update finishes); a create ends CREATE_FAILED, a delete
+        DELETE_FAILED; nodes of the operation that were starting are stopped and marked with the reason."""
+        env_id, cluster, kind = op["env_id"], op["cluster"], op["kind"]
+        logging.getLogger("kx_jupyter.local").error(
+            "operation %s (%s of %s/%s) failed with an internal error; other clusters go on",
+            op["id"], kind, env_id, cluster, exc_info=exc)
+        what = {"update": "Code update", "rollback": "Code update", "create": "Cluster creation",
+                "delete": "Cluster deletion", "replace": "Node replacement"}.get(kind, "Operation")
+        reason = status_reason(f"{what} failed with an internal error of the local plane ({type(exc).__name__}: {exc}). "
+                               "The cluster keeps its previous code; see the plane log")
+        status = {"create": "CREATE_FAILED", "delete": "DELETE_FAILED"}.get(kind, "RUNNING")
+        plan = json.loads(op["plan"] or "[]") if kind != "delete" else []
+        touched = [n for phase in plan[: op["phase"] + 1] for n in phase]
+        with self.store.tx() as db:
+            db.execute("UPDATE operations SET state='failed', reason=? WHERE id=?", (reason, op["id"]))
+            db.execute("UPDATE clusters SET status=?, status_reason=?, modified=? WHERE env_id=? AND name=?",
+                       (status, reason, time.time(), env_id, cluster))
+            row = db.execute("SELECT config FROM clusters WHERE env_id=? AND name=?", (env_id, cluster)).fetchone()
+        self._validators.pop(op["id"], None)
+        self._retries.pop(op["id"], None)
+        for node_id in touched:
+            self._stop_node(node_id)
+            self._log(env_id, cluster, node_id, [reason])
+            if kind in ("update", "rollback") and row is not None:  # its nodes go back to the previous code
+                self._queue_restart(env_id, cluster, node_id, row["config"], reason)
 
     def _retry_replacement(self, op, node_id: str | None, why: str) -> None:
         """The node stays PROVISIONING and is started again later; an update may take over meanwhile

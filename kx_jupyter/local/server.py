@@ -230,9 +230,11 @@ class Plane:
         seed(self.store, self.backends, self.api)
         self.q_binary = find_q(q_binary)
         self.api.runs_q = bool(self.q_binary)
-        self.reconciler = Reconciler(self.store, self.backends, self.state_dir, node_start_seconds, self.q_binary)
+        fault_plan = Faults(faults)
+        self.reconciler = Reconciler(self.store, self.backends, self.state_dir, node_start_seconds, self.q_binary,
+                                     faults=fault_plan)
         self.api.wake = self.reconciler.wake
-        self.app = PlaneApp(self.api, self.backends, self.credentials, Faults(faults))
+        self.app = PlaneApp(self.api, self.backends, self.credentials, fault_plan)
         handler = type("KeepAliveHandler", (MotoRequestHandler,), {"protocol_version": "HTTP/1.1"})  # reuse connections
         self.server = make_server("127.0.0.1", port, self.app, threaded=True, request_handler=handler)
         self.server.daemon_threads = True
