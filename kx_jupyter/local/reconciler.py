@@ -26,10 +26,11 @@ import shutil
 import signal
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 from .api import args_dict, status_reason
-from .runtime import CheckerRuntime, start_runtime, unzip_bundle, write_tree
+from .runtime import CheckerRuntime, extract_bundle, start_runtime
 
 START_TIMEOUT_SECONDS = 60.0
 CRASH_CHECK_SECONDS = 0.5
@@ -59,7 +60,6 @@ class Reconciler:
         self._unpublished: set[str] = set()  # resumed nodes whose port is not yet announced
         self._last_crash_check = 0.0
         self._validators: dict[int, CheckerRuntime] = {}
-        self._bundles: dict[tuple, dict[str, bytes]] = {}
         self._retries: dict[int, tuple[int, float]] = {}  # replace operation id -> (failures, when to try again)
         self._last_error = ""  # the last unexpected error outside an operation, so a repeat is not logged again
         self._wake = threading.Event()
@@ -184,19 +184,18 @@ class Reconciler:
                 pass
 
     # nodes -------------------------------------------------------------------------------
-    def _files(self, config: dict) -> dict[str, bytes]:
+    def _unpack(self, config: dict, code_dir: Path) -> list[str]:
+        """Unpack the config's code bundle into ``code_dir`` from its blob file (nothing kept in memory)."""
         code = config.get("code")
         if not code:
-            return {}
+            return extract_bundle(None, code_dir)
         ref = (code["s3Bucket"], code["s3Key"], config.get("resolvedVersion"))
-        if ref not in self._bundles:
-            try:
-                self._bundles[ref] = unzip_bundle(self.backends.read_object(*ref))
-            except KeyError:
-                raise NodeStartError(f"the code object s3://{ref[0]}/{ref[1]} version {ref[2]} can no longer be read") from None
-            except Exception as exc:
-                raise NodeStartError(f"the code object s3://{ref[0]}/{ref[1]} is not a readable zip file: {exc}") from None
-        return self._bundles[ref]
+        try:
+            return extract_bundle(self.backends.object_path(*ref), code_dir)
+        except KeyError:
+            raise NodeStartError(f"the code object s3://{ref[0]}/{ref[1]} version {ref[2]} can no longer be read") from None
+        except (OSError, zipfile.BadZipFile, ValueError) as exc:
+            raise NodeStartError(f"the code object s3://{ref[0]}/{ref[1]} is not a readable zip file: {exc}") from None
 
     def _log(self, env_id: str, cluster: str, node_id: str, lines: list[str]) -> None:
         self.backends.append_log(log_group(env_id, cluster), node_id, lines)
@@ -214,14 +213,15 @@ class Reconciler:
 
     def _start_node(self, env_id: str, cluster: str, node_id: str, config: dict, keep_status: bool = False) -> None:
         self._stop_node(node_id)
-        files = self._files(config)
+        code_dir = self.nodes_dir / node_id / "code"
+        names = self._unpack(config, code_dir)
         code = config.get("code") or {}
         self._log(env_id, cluster, node_id, [
             f"starting node with s3://{code.get('s3Bucket', '-')}/{code.get('s3Key', '-')} "
             f"init {config.get('initializationScript', '-')}"
         ])
         runtime = start_runtime(
-            self.q_binary, self.nodes_dir / node_id / "code", files,
+            self.q_binary, code_dir, names,
             config.get("initializationScript"), args_dict(config.get("commandLineArguments")),
         )
         self.runtimes[node_id] = runtime
@@ -269,8 +269,9 @@ class Reconciler:
                     for node_id in phase:
                         self._start_node(env_id, cluster, node_id, target)
                 elif kind == "update":  # NO_RESTART: check the new code without touching q
+                    check_dir = self.nodes_dir / f"op-{op['id']}" / "code"
                     self._validators[op["id"]] = CheckerRuntime(
-                        self.nodes_dir / f"op-{op['id']}" / "code", self._files(target),
+                        check_dir, self._unpack(target, check_dir),
                         target.get("initializationScript"), args_dict(target.get("commandLineArguments")),
                     )
             except NodeStartError as exc:
@@ -368,9 +369,8 @@ class Reconciler:
             nodes = [r["node_id"] for r in db.execute("SELECT node_id FROM nodes WHERE env_id=? AND cluster=?", (env_id, cluster))]
         if kind == "update":
             if target.get("strategy") == "NO_RESTART":
-                files = self._files(target)
                 for node_id in nodes:
-                    write_tree(self.nodes_dir / node_id / "code", files)
+                    self._unpack(target, self.nodes_dir / node_id / "code")
             code = target.get("code") or {}
             for node_id in nodes:
                 self._log(env_id, cluster, node_id, [
