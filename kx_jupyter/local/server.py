@@ -10,6 +10,8 @@ credentials; the error for a bad one is the addressed service's own 403 form.
 from __future__ import annotations
 
 import argparse
+import base64
+import functools
 import io
 import json
 import logging
@@ -28,11 +30,14 @@ from . import wire
 from .admin import admin_response
 from .faults import Faults
 from .s3names import s3_operation
-from .sigv4 import SignatureError, verify
+from .bodies import INLINE_BYTES, BodyError, StagedBody
+from .sigv4 import SignatureError, check_headers, check_payload, verify
 
 REGION = "us-east-1"
 LOGS_TARGET_PREFIX = "Logs_20140328."
 LOGS_CONTENT_TYPE = "application/x-amz-json-1.1"
+MAX_S3_BODY_BYTES = 5 * 1024**3  # S3's own limit for one PutObject
+MAX_API_BODY_BYTES = 1024**2  # FinSpace and CloudWatch Logs requests are small JSON (PutLogEvents: 1 MiB)
 
 
 def _json_response(start_response, status: int, body: dict, headers=(), content_type="application/json") -> list[bytes]:
@@ -75,6 +80,7 @@ class PlaneApp:
         self.access_key = credentials["access_key"]
         self.secret_key = credentials["secret_key"]
         self.faults = faults
+        self.spill_dir = Path(plane.store.path).parent / "uploads"  # large bodies, until they become blobs
         self.requests: dict[str, int] = {}
         self._count_lock = threading.Lock()
 
@@ -82,26 +88,54 @@ class PlaneApp:
         path = environ.get("PATH_INFO", "/")
         if path == "/_kxlocal/health":
             return _json_response(start_response, 200, {"ok": True, "pid": os.getpid()})
-        body = self._read_body(environ)
         service = self._service_of(environ, path)
+        signing_service = "finspace" if service == "admin" else service  # admin routes sign like FinSpace
+        try:  # what the headers alone decide comes before reading a byte of the body
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        limit = MAX_S3_BODY_BYTES if service == "s3" else MAX_API_BODY_BYTES
+        if not 0 <= length <= limit:
+            return self._too_large(service, length, limit, start_response)
         try:
-            signing_service = "finspace" if service == "admin" else service  # admin routes sign like FinSpace
-            verify(environ, body, self.access_key, self.secret_key, REGION, signing_service)
+            signed = check_headers(environ, self.access_key, REGION, signing_service)
+            if length > INLINE_BYTES and not signed.body_digest_declared:
+                raise SignatureError(f"a request body over {INLINE_BYTES // 2**20} MiB must be signed with its "
+                                     "SHA-256 in x-amz-content-sha256")
+            if signed.payload_hash is not None:
+                verify(environ, signed, None, self.access_key, self.secret_key, REGION, signing_service)
         except SignatureError as exc:
             return self._denied(service, str(exc), start_response)
-        if path.startswith("/_kxlocal/"):
-            status, payload = admin_response(self, environ["REQUEST_METHOD"], path, body)
-            return _json_response(start_response, status, payload)
-        if service == "finspace":
-            return self._finspace(environ, path, body, start_response)
-        return self._s3_or_logs(service, environ, path, start_response)
+        try:
+            staged = StagedBody(environ["wsgi.input"], length, self.spill_dir)
+        except (BodyError, OSError) as exc:
+            return self._denied(service, f"the request body could not be read: {exc}", start_response)
+        try:
+            if signed.payload_hash is None:
+                verify(environ, signed, staged.data, self.access_key, self.secret_key, REGION, signing_service)
+            check_payload(signed, staged.sha256)
+        except SignatureError as exc:
+            staged.discard()
+            return self._denied(service, str(exc), start_response)
+        try:
+            environ["wsgi.input"] = staged.as_input()
+            if path.startswith("/_kxlocal/"):
+                status, payload = admin_response(self, environ["REQUEST_METHOD"], path, staged.data or b"")
+                return _json_response(start_response, status, payload)
+            if service == "finspace":
+                return self._finspace(environ, path, staged.data or b"", start_response)
+            return self._s3_or_logs(service, environ, path, start_response, staged)
+        finally:
+            staged.discard()
 
     @staticmethod
-    def _read_body(environ) -> bytes:
-        length = environ.get("CONTENT_LENGTH")
-        body = environ["wsgi.input"].read(int(length)) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        return body
+    def _too_large(service: str, length: int, limit: int, start_response):
+        message = (f"the request body of {length} bytes is over the {limit} bytes this service accepts"
+                   if length >= 0 else "the Content-Length header is not a number")
+        if service == "s3":
+            return _s3_error(start_response, "400 Bad Request", "EntityTooLarge", message)
+        return _json_response(start_response, 413, {"__type": "ValidationException", "message": message},
+                              [("x-amzn-ErrorType", "ValidationException")])
 
     @staticmethod
     def _service_of(environ, path: str) -> str:
@@ -114,18 +148,30 @@ class PlaneApp:
     @staticmethod
     def _denied(service: str, message: str, start_response):
         if service == "s3":
-            return _s3_error(start_response, "403 Forbidden", "AccessDenied" if "not signed" in message else "SignatureDoesNotMatch", message)
+            code = "AccessDenied" if "not signed" in message else (
+                "XAmzContentSHA256Mismatch" if "x-amz-content-sha256" in message.lower() and "match" in message
+                else "SignatureDoesNotMatch")
+            return _s3_error(start_response, "403 Forbidden", code, message)
         if service == "logs":
             return _json_response(start_response, 403, {"__type": "AccessDeniedException", "message": message},
                                   content_type=LOGS_CONTENT_TYPE)
         return _json_response(start_response, 403, {"message": message}, [("x-amzn-ErrorType", "AccessDeniedException")])
 
-    def _s3_or_logs(self, service: str, environ, path: str, start_response):
+    def _s3_or_logs(self, service: str, environ, path: str, start_response, staged: StagedBody):
         """moto's S3 or CloudWatch Logs, under the same fault plan as the FinSpace routes."""
         if service == "logs":
             call, operation = self.backends.call_logs, environ.get("HTTP_X_AMZ_TARGET", "").split(".", 1)[-1]
         else:
-            call, operation = self.backends.call_s3, s3_operation(environ["REQUEST_METHOD"], path, environ.get("QUERY_STRING", ""))
+            operation = s3_operation(environ["REQUEST_METHOD"], path, environ.get("QUERY_STRING", ""))
+            call = self.backends.call_s3
+            if operation == "PutObject" and staged.on_disk and "HTTP_X_AMZ_COPY_SOURCE" not in environ:
+                if environ.get("HTTP_CONTENT_MD5") and base64.b64encode(bytes.fromhex(staged.md5)).decode() != environ["HTTP_CONTENT_MD5"]:
+                    return _s3_error(start_response, "400 Bad Request", "BadDigest",
+                                     "The Content-MD5 you specified did not match what we received.")
+                # moto stores an empty body; the body already on disk becomes the version's blob
+                environ.update({"CONTENT_LENGTH": "0", "wsgi.input": io.BytesIO(b"")})
+                environ.pop("HTTP_CONTENT_MD5", None)
+                call = functools.partial(self.backends.call_s3, staged=staged)
         fault = self._fault(operation)
         if fault == "drop":
             return self._drop(environ, start_response)
