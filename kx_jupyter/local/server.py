@@ -264,12 +264,12 @@ class Plane:
         from .reconciler import Reconciler
         from .runtime import find_q
         from .seed import seed
-        from .store import Store
+        from .store import DB_FILE, Store
 
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.credentials = load_or_create(self.state_dir)
-        self.store = Store(self.state_dir / "state.db")
+        self.store = Store(self.state_dir / DB_FILE)
         self.backends = AwsBackends(self.store, self.state_dir / "s3", REGION)
         self.backends.restore()
         self.api = ControlPlane(self.store, self.backends, REGION)
@@ -299,6 +299,71 @@ class Plane:
         self.server.shutdown()
 
 
+def preflight(state_dir: Path) -> None:
+    """Refuse, in one line that says how to recover, a state dir whose credentials or database are broken."""
+    import sqlite3
+    from contextlib import closing
+
+    from ..errors import KxError
+    from .credentials import load_or_create
+    from .store import DB_FILE
+
+    load_or_create(state_dir)
+    db = Path(state_dir) / DB_FILE
+    if not db.exists():
+        return
+    try:
+        with closing(sqlite3.connect(db)) as conn:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            problem = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        problem = str(exc)
+    if problem != "ok":
+        raise KxError(f"the local plane's state database {db} is damaged ({problem})",
+                      hint=f"move it aside to start with fresh state (clusters, code and logs are then new), "
+                           f"or delete the whole state with `kx-jupyter local reset --yes --state-dir {state_dir}`")
+
+
+def serve(state_dir: Path, port: int, node_start_seconds: float = 2.0, q_binary: str = "",
+          faults: dict | None = None, on_ready=None):
+    """Run a plane in this process until SIGTERM or Ctrl-C (the detached child runs this too),
+    holding the state dir's lock: a second plane on the same state refuses to start."""
+    import signal
+
+    from ..errors import KxError
+    from .statefiles import PlaneInfo, hold_lock, mark, read_state, remove_state, write_state
+
+    state_dir = Path(state_dir)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lock = hold_lock(state_dir)
+    if lock is None:
+        raise KxError(f"another local plane (pid {read_state(state_dir).get('pid', 'unknown')}) already serves {state_dir}",
+                      hint="use that one (`kx-jupyter local status`), or stop it with `kx-jupyter local stop`")
+    try:
+        mark(state_dir)
+        try:
+            plane = Plane(state_dir, port, node_start_seconds, q_binary, faults)
+        except OSError as exc:
+            raise KxError(f"cannot start the local plane on port {port}: {exc}", hint="use --port 0 for a free port") from None
+        write_state(state_dir, os.getpid(), plane.port, plane.q_binary, node_start_seconds)
+        creds = plane.credentials
+        info = PlaneInfo(plane.endpoint, REGION, creds["access_key"], creds["secret_key"], os.getpid(), state_dir)
+        # shutdown() waits for the serving loop, so it must run outside the signal handler's thread
+        previous = signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=plane.shutdown, daemon=True).start())
+        if on_ready:
+            on_ready(info, plane)
+        try:
+            plane.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            remove_state(state_dir, os.getpid())
+        return info
+    finally:
+        lock.close()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kx_jupyter.local.server")
     parser.add_argument("--state-dir", required=True)
@@ -310,10 +375,10 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     from ..errors import KxError
-    from .daemon import node_runtime, serve
 
     def announce(info, plane):
-        print(f"kx-jupyter local plane listening on {info.endpoint}; nodes run {node_runtime(plane.state_dir)}", flush=True)
+        runs = f"q ({plane.q_binary})" if plane.q_binary else "the offline q checker (no q binary found)"
+        print(f"kx-jupyter local plane listening on {info.endpoint}; nodes run {runs}", flush=True)
 
     try:
         serve(Path(args.state_dir), args.port, args.node_start_seconds, args.q_binary,
