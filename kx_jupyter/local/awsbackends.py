@@ -153,10 +153,10 @@ class AwsBackends:
             self.record_key(name, key)
 
     def record_key(self, bucket_name: str, key: str) -> None:
-        """Record one key's versions: only versions new since the last record are hashed and inserted."""
+        """Record one key's versions: only versions new since the last record are looked at, hashed and
+        inserted (a key with many versions costs what a new one does)."""
         bucket = self.s3.buckets.get(bucket_name)
         versions = bucket.keys.getlist(key, []) if bucket is not None else []
-        wanted = [(str(v.version_id), self._blob_of(v) if _is_object(v) else None) for v in versions]
         where = (bucket_name, key)
         with self.store.tx() as db:
             count, first, last = db.execute(
@@ -164,12 +164,16 @@ class AwsBackends:
             ends = [tuple(db.execute("SELECT version_id, sha256 FROM s3_versions WHERE bucket=? AND key=? AND seq=?",
                                      (*where, seq)).fetchone()) for seq in (first, last)] if count else []
             # each request is recorded as it happens, so unchanged ends mean the only change is new versions
-            if count and (count > len(wanted) or ends != [wanted[0], wanted[count - 1]]):
+            if count and (count > len(versions) or ends != [self._entry(versions[0]), self._entry(versions[count - 1])]):
                 db.execute("DELETE FROM s3_versions WHERE bucket=? AND key=?", where)
                 count, last = 0, -1
             start = 0 if last is None else last + 1
             db.executemany("INSERT INTO s3_versions VALUES (?, ?, ?, ?, ?)",
-                           [(*where, start + i, vid, digest) for i, (vid, digest) in enumerate(wanted[count:])])
+                           [(*where, start + i, *self._entry(v)) for i, v in enumerate(versions[count:])])
+
+    def _entry(self, version) -> tuple[str, str | None]:
+        """(version id, blob digest) of a version; a delete marker has no blob."""
+        return str(version.version_id), self._blob_of(version) if _is_object(version) else None
 
     def _blob_of(self, version) -> str:
         """The blob digest of an object version; its body is written out (once) and read from disk after."""

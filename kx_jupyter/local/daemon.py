@@ -27,7 +27,7 @@ from .statefiles import LOG_FILE, PlaneInfo, is_marked, lock_holder, read_state,
 REGION = "us-east-1"
 READY_TIMEOUT_SECONDS = 60.0
 STOP_SECONDS = 15.0
-EXIT_SECONDS = 5.0
+EXIT_SECONDS = 3.0
 
 
 def state_dir_of(settings) -> Path:
@@ -73,12 +73,14 @@ def status(state_dir) -> PlaneInfo | None:
 
 
 def unresponsive_pid(state_dir) -> int | None:
-    """The pid (0 if unknown) of a plane that holds ``state_dir`` but does not answer, else ``None``."""
+    """The pid (0 if unknown) of a plane that holds ``state_dir`` but does not answer, else ``None``.
+    A plane that was just killed holds its lock until its exit completes, so the lock must stay
+    held for ``EXIT_SECONDS`` to count."""
     state_dir = Path(state_dir).expanduser()
     deadline = time.monotonic() + EXIT_SECONDS
-    while (pid := lock_holder(state_dir)) and not _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)  # a plane that was just killed lets go of its lock as its exit completes
-    if pid is None or (pid and not _alive(pid)) or status(state_dir) is not None:
+    while (pid := lock_holder(state_dir)) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if pid is None or status(state_dir) is not None:
         return None
     return pid
 
