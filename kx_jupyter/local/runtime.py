@@ -64,6 +64,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _forget_lexed_files() -> None:
+    """The checker keeps up to 256 lexed files for a session's re-checks (about 1.5 MB per 88 KB file);
+    a long-lived plane checks each pushed bundle once, so it lets them go rather than grow by hundreds of MB."""
+    from ..qcheck import source
+
+    lexed = getattr(source, "_lexed", None)
+    if lexed is not None and hasattr(lexed, "cache_clear"):
+        lexed.cache_clear()
+
+
 class CheckerRuntime:
     """Without q, a node 'starts' by running the offline q checker over its bundle."""
 
@@ -103,6 +113,8 @@ class CheckerRuntime:
                 self._result = ("ready", "")
         except Exception as exc:  # a checker bug must fail the node, not the plane
             self._fail(f"the q checker failed: {exc}")
+        finally:
+            _forget_lexed_files()
 
     def _fail(self, why: str) -> None:
         self._log.append(f"node start failed: {why}")
