@@ -199,6 +199,18 @@ def reset(state_dir) -> None:
     shutil.rmtree(state_dir)
 
 
+def connection(settings):
+    """The clients' ``Connection`` to the plane of these settings (started if need be); it follows the
+    plane to another port if it is restarted (the state file says where it is now)."""
+    import functools
+
+    from ..finspace.clients import Connection
+
+    plane = ensure_running(settings)
+    return Connection(plane.endpoint, plane.endpoint, plane.region, plane.access_key, plane.secret_key,
+                      logs_endpoint_url=plane.endpoint, follow=functools.partial(endpoint_of, state_dir_of(settings)))
+
+
 def ensure_running(settings) -> PlaneInfo:
     """The plane for these settings, started detached if needed and ``local_autostart`` allows it
     (saying so in one line on stderr, so a first command's new background process is no surprise)."""
