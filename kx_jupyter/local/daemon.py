@@ -132,7 +132,8 @@ def start(state_dir, port: int = 4580, foreground: bool = False, node_start_seco
             proc = subprocess.Popen(
                 _server_argv(state_dir, port, node_start_seconds, q_binary, faults),
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
+                env={**os.environ, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")},
+            )  # a thread per request: glibc's default of 8 arenas per core holds freed memory in each
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             info = status(state_dir)

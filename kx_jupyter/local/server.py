@@ -117,8 +117,8 @@ class PlaneApp:
         except SignatureError as exc:
             staged.discard()
             return self._denied(service, str(exc), start_response)
+        environ["wsgi.input"] = body_input = staged.as_input()
         try:
-            environ["wsgi.input"] = staged.as_input()
             if path.startswith("/_kxlocal/"):
                 status, payload = admin_response(self, environ["REQUEST_METHOD"], path, staged.data or b"")
                 return _json_response(start_response, status, payload)
@@ -126,6 +126,7 @@ class PlaneApp:
                 return self._finspace(environ, path, staged.data or b"", start_response)
             return self._s3_or_logs(service, environ, path, start_response, staged)
         finally:
+            body_input.close()
             staged.discard()
 
     @staticmethod
