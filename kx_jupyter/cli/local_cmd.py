@@ -84,7 +84,7 @@ def _status(args) -> int:
     if info is None:
         pid = daemon.unresponsive_pid(state_dir)
         if pid is not None:
-            print(f"local plane running but not answering (pid {pid or 'unknown'}, state {state_dir}); "
+            print(f"local plane running but not answering (pid {pid}, state {state_dir}); "
                   "`kx-jupyter local stop` stops it")
             return 1
         print(f"local plane not running (state {state_dir})")

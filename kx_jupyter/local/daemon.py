@@ -27,7 +27,7 @@ from .statefiles import LOG_FILE, PlaneInfo, is_marked, lock_holder, read_state,
 REGION = "us-east-1"
 READY_TIMEOUT_SECONDS = 60.0
 STOP_SECONDS = 15.0
-EXIT_SECONDS = 3.0
+EXIT_SECONDS = 1.0
 
 
 def state_dir_of(settings) -> Path:
@@ -73,20 +73,24 @@ def status(state_dir) -> PlaneInfo | None:
 
 
 def unresponsive_pid(state_dir) -> int | None:
-    """The pid (0 if unknown) of a plane that holds ``state_dir`` but does not answer, else ``None``.
-    A plane that was just killed holds its lock until its exit completes, so the lock must stay
-    held for ``EXIT_SECONDS`` to count."""
+    """The pid of a plane that serves ``state_dir`` (holds its lock, wrote its state file) but does
+    not answer, else ``None``. A plane still starting is not one (its state file comes once it
+    serves); one just killed holds its lock until its exit completes, so the lock must stay held
+    for ``EXIT_SECONDS`` to count."""
     state_dir = Path(state_dir).expanduser()
     deadline = time.monotonic() + EXIT_SECONDS
-    while (pid := lock_holder(state_dir)) is not None and time.monotonic() < deadline:
+    while True:
+        pid = lock_holder(state_dir)
+        if pid is None or pid != read_state(state_dir).get("pid"):
+            return None
+        if time.monotonic() >= deadline:
+            break
         time.sleep(0.05)
-    if pid is None or status(state_dir) is not None:
-        return None
-    return pid
+    return None if status(state_dir) is not None else pid
 
 
 def _not_answering(state_dir: Path, pid: int) -> KxError:
-    return KxError(f"the local plane (pid {pid or 'unknown'}) of {state_dir} is running but not answering",
+    return KxError(f"the local plane (pid {pid}) of {state_dir} is running but not answering",
                    hint="wait and retry (it may be busy or swapping), or stop it with `kx-jupyter local stop`")
 
 
