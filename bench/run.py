@@ -22,6 +22,7 @@ from pathlib import Path
 
 import bench_bundle
 import bench_kernel
+import bench_plane
 import bench_pollers
 import bench_push
 import bench_qcheck_figure
@@ -37,6 +38,7 @@ BENCHMARKS = {
     "pollers": bench_pollers,          # 5. 50 concurrent pollers
     "kernel": bench_kernel,            # 6. kernel responsiveness during a background watch
     "qcheck": bench_qcheck_figure,     # 7. the q checker on 5 MB
+    "plane": bench_plane,              # 8. the local plane flat at any age: S3 versions, RSS per push
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

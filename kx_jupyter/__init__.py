@@ -5,6 +5,10 @@ Import is cheap on purpose: boto3, moto and ipywidgets load only when first used
 
 __version__ = "0.1.0"
 
+# Backends other than 'aws', and the function that makes each one's finspace.clients.Connection:
+# the API layer finds the embedded plane through this table instead of importing it.
+BACKENDS = {"local": "kx_jupyter.local.daemon:connection"}
+
 
 def _jupyter_server_extension_points():
     """Jupyter Server finds the extension here; the import happens only inside the server."""

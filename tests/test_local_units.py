@@ -56,11 +56,15 @@ def test_seeded_clusters_pass_the_services_rules():
         assert validate("CreateKxCluster", params) == []
 
 
-def test_seed_code_passes_the_checker():
-    from kx_jupyter.local.runtime import unzip_bundle
-    from kx_jupyter.qcheck import check_bundle, has_errors
+def test_seed_code_passes_the_checker(tmp_path):
+    from kx_jupyter.local.runtime import extract_bundle
+    from kx_jupyter.qcheck import has_errors
+    from kx_jupyter.qcheck.bundle import check_dir
 
-    assert not has_errors(check_bundle(unzip_bundle(seed.seed_bundle()), seed.INIT_SCRIPT))
+    (tmp_path / "code.zip").write_bytes(seed.seed_bundle())
+    names = extract_bundle(tmp_path / "code.zip", tmp_path / "code")
+    assert names == [seed.INIT_SCRIPT]
+    assert not has_errors(check_dir(tmp_path / "code", seed.INIT_SCRIPT, files=names))
 
 
 def test_status_reason_fits_the_api_pattern_and_stays_readable():

@@ -91,6 +91,11 @@ def _status(args) -> int:
     state_dir = _state_dir(args, _settings())
     info = daemon.status(state_dir)
     if info is None:
+        pid = daemon.unresponsive_pid(state_dir)
+        if pid is not None:
+            print(f"local plane running but not answering (pid {pid}, state {state_dir}); "
+                  "`kx-jupyter local stop` stops it")
+            return 1
         print(f"local plane not running (state {state_dir})")
         return 1
     print(f"local plane running at {info.endpoint} (pid {info.pid}, region {info.region}, state {state_dir})")

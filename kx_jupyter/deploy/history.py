@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import socket
 import sqlite3
 import time
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,16 @@ CREATE TABLE IF NOT EXISTS pushes (
 );
 CREATE INDEX IF NOT EXISTS pushes_cluster ON pushes (environment, cluster, id);
 """
+
+
+def _v1(conn: sqlite3.Connection) -> None:
+    """The table as it is; files written before versioning may lack the ``nodes`` column."""
+    conn.executescript(_SCHEMA)
+    if "nodes" not in {row[1] for row in conn.execute("PRAGMA table_info(pushes)")}:
+        conn.execute("ALTER TABLE pushes ADD COLUMN nodes INTEGER")
+
+
+_MIGRATIONS = (_v1,)  # step i takes user_version i to i + 1
 
 
 @dataclass
@@ -96,20 +107,49 @@ class History:
         self.path = Path(path)
         self._schema_ready = False  # created (and migrated) by this instance's first connection
 
+    def _damaged(self, exc: Exception) -> KxError:
+        return KxError(f"the deployment history {self.path} is damaged ({exc})",
+                       hint=f"move it aside (e.g. `mv {self.path} {self.path}.bad`): a new history starts, "
+                            "and rollback and update-time estimates begin again from the next push")
+
     def _connect(self) -> sqlite3.Connection:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=10)
             conn.row_factory = sqlite3.Row
             if not self._schema_ready:
-                conn.executescript(_SCHEMA)
-                if "nodes" not in {row["name"] for row in conn.execute("PRAGMA table_info(pushes)")}:
-                    conn.execute("ALTER TABLE pushes ADD COLUMN nodes INTEGER")  # histories written by earlier versions
+                os.chmod(self.path, 0o600)
+                self._migrate(conn)
                 self._schema_ready = True
             return conn
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from None
         except (OSError, sqlite3.Error) as exc:
             raise KxError(f"cannot open the deployment history {self.path}: {exc}",
                           hint="Check that KxJupyter.home is writable.") from None
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(_MIGRATIONS):
+            raise KxError(f"the deployment history {self.path} was written by a newer kx-jupyter (schema {version})",
+                          hint="upgrade kx-jupyter to read it")
+        for target, step in enumerate(_MIGRATIONS[version:], start=version + 1):
+            with conn:
+                step(conn)
+                conn.execute(f"PRAGMA user_version={target}")
+
+    @contextmanager
+    def _session(self, write: bool = False):
+        """A connection for one call (committed if ``write``); a damaged file becomes one clear error."""
+        with closing(self._connect()) as conn:
+            try:
+                if write:
+                    with conn:
+                        yield conn
+                else:
+                    yield conn
+            except sqlite3.DatabaseError as exc:
+                raise self._damaged(exc) from None
 
     def start(self, *, backend, environment, cluster, bundle_sha256, bucket, key, version, init_script,
               arguments, strategy, client_token, kind="push", rollback_of=None, nodes=None) -> HistoryEntry:
@@ -120,7 +160,7 @@ class History:
         del row["id"]
         row["arguments"] = json.dumps(row["arguments"])
         names = ", ".join(row)
-        with closing(self._connect()) as conn, conn:
+        with self._session(write=True) as conn:
             cur = conn.execute(f"INSERT INTO pushes ({names}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
             entry.id = cur.lastrowid
         return entry
@@ -130,14 +170,14 @@ class History:
         """``finished_at``: when the update ended by the cluster's clock, if known; else now."""
         now = time.time()
         end = min(finished_at or now, now)
-        with closing(self._connect()) as conn, conn:
+        with self._session(write=True) as conn:
             conn.execute("UPDATE pushes SET outcome=?, reason=?, log_tail=?, "
                          "finished_at=CASE WHEN ? > started_at THEN ? ELSE ? END, "
                          "duration=CASE WHEN ? > started_at THEN ? ELSE ? END - started_at WHERE id=?",
                          (outcome, reason, log_tail, end, end, now, end, end, now, entry_id))
 
     def get(self, entry_id: int) -> HistoryEntry | None:
-        with closing(self._connect()) as conn:
+        with self._session() as conn:
             row = conn.execute("SELECT * FROM pushes WHERE id=?", (entry_id,)).fetchone()
         return _entry(row) if row else None
 
@@ -149,14 +189,14 @@ class History:
                 where.append(f"{column}=?")
                 params.append(value)
         sql = "SELECT * FROM pushes" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
-        with closing(self._connect()) as conn:
+        with self._session() as conn:
             return [_entry(row) for row in conn.execute(sql, params + [int(limit)])]
 
     def durations(self, cluster: str, environment: str, strategy: str, limit: int = 10) -> list[float]:
         """How long this cluster's recent successful updates with ``strategy`` took, newest first."""
         sql = ("SELECT duration FROM pushes WHERE cluster=? AND environment=? AND strategy=? AND outcome=? "
                "AND duration > 0 ORDER BY id DESC LIMIT ?")
-        with closing(self._connect()) as conn:
+        with self._session() as conn:
             return [row[0] for row in conn.execute(sql, (cluster, environment, strategy, SUCCEEDED, int(limit)))]
 
     def peer_durations(self, cluster: str, environment: str, backend: str, strategy: str,
@@ -165,7 +205,7 @@ class History:
         clusters: what a first push to ``cluster`` can expect before it has a history of its own."""
         sql = ("SELECT duration, nodes FROM pushes WHERE cluster<>? AND environment=? AND backend=? AND strategy=? "
                "AND outcome=? AND duration > 0 ORDER BY id DESC LIMIT ?")
-        with closing(self._connect()) as conn:
+        with self._session() as conn:
             return [(row[0], row[1]) for row in
                     conn.execute(sql, (cluster, environment, backend, strategy, SUCCEEDED, int(limit)))]
 

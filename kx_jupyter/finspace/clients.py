@@ -5,11 +5,16 @@ The shipped model is added to a private botocore session's loader search path, s
 With the 'local' backend the clients point at the embedded control plane (started on first
 use) and sign with its own credentials; with 'aws' they use the standard credential chain,
 the configured profile/region/endpoint, and ``AWS_ENDPOINT_URL_*`` as boto3 always does.
+This module never imports a backend: ``kx_jupyter.BACKENDS`` names where each non-'aws'
+backend makes its ``Connection``. A connection may ``follow`` its endpoint: after a connection
+error the clients ask it where the endpoint is now (a local plane restarted on another port).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
+from urllib.parse import urlsplit
 
 from .model import DATA_PATH
 
@@ -25,6 +30,7 @@ class Connection:
     secret_key: str | None = None
     profile: str | None = None
     logs_endpoint_url: str | None = None
+    follow: Callable[[], str | None] | None = field(default=None, compare=False)  # where the endpoint is now
 
     def __repr__(self) -> str:  # never show the secret
         return f"Connection(endpoint_url={self.endpoint_url!r}, region={self.region!r})"
@@ -65,12 +71,8 @@ def boto3_session(conn: Connection):
 
 def connection(settings) -> Connection:
     """The connection the settings describe; for 'local' this starts the plane if needed."""
-    if settings.backend == "local":
-        from ..local.daemon import ensure_running  # the plane's public entry point
-
-        plane = ensure_running(settings)
-        return Connection(plane.endpoint, plane.endpoint, plane.region, plane.access_key, plane.secret_key,
-                          logs_endpoint_url=plane.endpoint)
+    if settings.backend != "aws":
+        return _backend(settings.backend)(settings)
     return Connection(
         endpoint_url=settings.endpoint_url or None,
         s3_endpoint_url=settings.s3_endpoint_url or None,
@@ -78,6 +80,16 @@ def connection(settings) -> Connection:
         logs_endpoint_url=settings.logs_endpoint_url or None,
         profile=settings.profile or None,
     )
+
+
+def _backend(name: str):
+    """The function that makes a backend's Connection, found by name (see ``kx_jupyter.BACKENDS``)."""
+    import importlib
+
+    from .. import BACKENDS
+
+    module, _, attr = BACKENDS[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def client_config(max_attempts: int = 6, **extra):
@@ -100,6 +112,8 @@ class Clients:
         self._session = boto3_session(conn)
         self._config = client_config(max_attempts)
         self._cache: dict[str, object] = {}
+        self._moved_to: str | None = None  # the endpoint a followed connection moved to
+        self._lost = False  # a connection error since the endpoint was last looked up
 
     def _client(self, service: str, endpoint: str | None, **config):
         if service not in self._cache:
@@ -107,8 +121,29 @@ class Clients:
 
             # merge only the extra options: a whole client_config() would reset retries to its default
             cfg = self._config.merge(Config(**config)) if config else self._config
-            self._cache[service] = self._session.client(service, endpoint_url=endpoint, config=cfg)
+            client = self._session.client(service, endpoint_url=endpoint, config=cfg)
+            if self.conn.follow is not None:
+                client.meta.events.register("needs-retry", self._note_lost)
+                client.meta.events.register("before-sign", self._redirect)
+            self._cache[service] = client
         return self._cache[service]
+
+    def _note_lost(self, caught_exception=None, **_):
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+
+        if isinstance(caught_exception, BotoConnectionError):
+            self._lost = True  # the next attempt asks where the endpoint is now
+
+    def _redirect(self, request, **_):
+        """Send this attempt to where the followed endpoint is now (before it is signed, so the
+        signature covers the new host)."""
+        if self._lost:
+            now = self.conn.follow()
+            if now:
+                self._moved_to, self._lost = now, False
+        if self._moved_to:
+            target = urlsplit(self._moved_to)
+            request.url = urlsplit(request.url)._replace(scheme=target.scheme, netloc=target.netloc).geturl()
 
     @property
     def finspace(self):

@@ -4,9 +4,11 @@ One endpoint on 127.0.0.1 serves the FinSpace kx REST routes, S3 (path-style) an
 Logs; every request must be SigV4-signed with the plane's own credentials (``kx-jupyter local
 env`` prints them). ``daemon.ensure_running(settings)`` is the only entry point the engine uses.
 
-Modules: ``daemon`` (start/status/stop/reset), ``server`` (WSGI dispatch), ``wire`` (model-driven
-rest-json), ``api`` (operation rules), ``reconciler`` (lifecycle), ``runtime`` (q process or
-offline checker per node), ``awsbackends`` (durable moto S3 and Logs), ``store`` (SQLite WAL).
+Modules: ``daemon`` (start/status/stop/reset), ``statefiles`` (which plane serves a state dir,
+its lock and marker), ``server`` (WSGI dispatch), ``sigv4`` and ``bodies`` (signature first, then
+the body, hashed as read), ``wire`` (model-driven rest-json), ``api`` (operation rules),
+``reconciler`` (lifecycle), ``runtime`` (q process or offline checker per node), ``awsbackends``
+(durable moto S3 and Logs), ``store`` (SQLite WAL).
 
 Admin routes (signed like any request; for tests and reliability suites):
 
@@ -18,7 +20,8 @@ Admin routes (signed like any request; for tests and reliability suites):
   dropped connection, a delay of ``slow_seconds``, or carrying the request out and then
   dropping the connection), ``sequence`` (list of those kinds or ``"ok"``, applied to the next
   requests in order), ``operations`` (only these API operation names, e.g. ``GetKxCluster``,
-  ``PutObject``, ``FilterLogEvents``). ``daemon.start(faults=...)`` sets the initial plan.
+  ``PutObject``, ``FilterLogEvents``), ``step_error`` (cluster names whose reconciler step raises
+an internal error). ``daemon.start(faults=...)`` sets the initial plan.
 - ``GET /_kxlocal/counters``: ``{"appliedUpdates": {clientToken: n}, "requests": {operation: n}}``
   (requests of all three services, by API operation name);
   ``appliedUpdates`` counts code updates actually applied, so a test can prove no double deploy.

@@ -14,7 +14,20 @@ FILE_NAME = "credentials.json"
 def load_or_create(state_dir: Path) -> dict:
     path = Path(state_dir) / FILE_NAME
     if path.exists():
-        return json.loads(path.read_text())
+        try:
+            creds = json.loads(path.read_text())
+            if isinstance(creds, dict) and creds.get("access_key") and creds.get("secret_key"):
+                return creds
+            problem = "holds no access_key and secret_key"
+        except ValueError:
+            problem = "is empty" if not path.read_bytes().strip() else "is not JSON"
+        except OSError as exc:
+            problem = f"cannot be read ({exc.strerror})"
+        from ..errors import KxError
+
+        raise KxError(f"the local plane's credentials file {path} {problem}",
+                      hint="delete it: the plane makes new credentials on its next start "
+                           "(then run `eval \"$(kx-jupyter local env)\"` again in shells that use the plane)")
     upper = string.ascii_uppercase + string.digits
     creds = {
         "access_key": "KXLOCAL" + "".join(secrets.choice(upper) for _ in range(13)),

@@ -5,7 +5,9 @@ A fault plan has per-request probabilities (``throttle``, ``error``, ``drop``, `
 ``drop_after``: the request is carried out, then the connection drops before the answer) and/or
 a ``sequence`` of faults applied to the next matching requests in order (deterministic
 tests). ``operations`` limits faults to the named operations (API names: ``GetKxCluster``,
-``PutObject``, ``FilterLogEvents``, ...); ``slow_seconds`` sets the delay.
+``PutObject``, ``FilterLogEvents``, ...); ``slow_seconds`` sets the delay. ``step_error`` (a list
+of cluster names) makes the reconciler's step for those clusters raise an internal error, so
+fault isolation between clusters can be shown on a running plane.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class Faults:
     def set(self, plan: dict) -> None:
         if not isinstance(plan, dict):
             raise FaultPlanError("the fault plan must be a JSON object")
-        unknown = set(plan) - {*KINDS, "sequence", "operations", "slow_seconds"}
+        unknown = set(plan) - {*KINDS, "sequence", "operations", "slow_seconds", "step_error"}
         if unknown:
             raise FaultPlanError(f"unknown fault settings: {', '.join(sorted(unknown))}")
         for kind in KINDS:
@@ -39,6 +41,9 @@ class Faults:
         bad = [k for k in plan.get("sequence", []) if k not in (*KINDS, "ok")]
         if bad:
             raise FaultPlanError(f"sequence entries must be one of {', '.join((*KINDS, 'ok'))}; got {bad[0]}")
+        clusters = plan.get("step_error", [])
+        if not isinstance(clusters, list) or not all(isinstance(c, str) for c in clusters):
+            raise FaultPlanError("step_error must be a list of cluster names")
         with self._lock:
             self.plan = dict(plan)
             self._sequence = list(plan.get("sequence", []))
@@ -63,6 +68,11 @@ class Faults:
                     return kind
                 roll -= share
             return None
+
+    def step_fails(self, cluster: str) -> bool:
+        """Whether the reconciler's step for ``cluster`` is to raise an internal error."""
+        with self._lock:
+            return cluster in self.plan.get("step_error", [])
 
     @property
     def slow_seconds(self) -> float:

@@ -11,6 +11,10 @@ A RUNNING node whose q process dies (or that cannot start again after a plane re
 restarted with the cluster's current code. A replacement node that cannot start stays
 PROVISIONING and is started again with a growing delay (each failure in its log), until it
 starts or a code update takes its place.
+
+Faults are isolated per operation: an unexpected error while advancing one ends that operation
+as failed (an update leaves its cluster RUNNING on the previous code, with a ``statusReason``
+saying so), is logged once, and every other cluster goes on.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ import shutil
 import signal
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 from .api import args_dict, status_reason
-from .runtime import CheckerRuntime, start_runtime, unzip_bundle, write_tree
+from .runtime import CheckerRuntime, extract_bundle, start_runtime
 
 START_TIMEOUT_SECONDS = 60.0
 CRASH_CHECK_SECONDS = 0.5
@@ -36,13 +41,26 @@ def log_group(env_id: str, cluster: str) -> str:
     return f"/aws/vendedlogs/finspace/{env_id}/{cluster}"
 
 
+def _return_freed_memory() -> None:
+    """Hand memory freed by a finished operation (unpacking, checking, its requests) back to the OS,
+    so a plane that lives for months stays at its idle size (glibc keeps it otherwise)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
 class NodeStartError(Exception):
     """A node could not even begin to start (its code cannot be read)."""
 
 
 class Reconciler:
-    def __init__(self, store, backends, state_dir: Path, node_start_seconds: float, q_binary: str | None, tick: float = 0.05):
+    def __init__(self, store, backends, state_dir: Path, node_start_seconds: float, q_binary: str | None,
+                 tick: float = 0.05, faults=None):
         self.store = store
+        self.faults = faults  # the plane's fault plan: its ``step_error`` clusters fail here
         self.backends = backends
         self.nodes_dir = Path(state_dir) / "nodes"
         self.node_start_seconds = node_start_seconds
@@ -53,8 +71,8 @@ class Reconciler:
         self._unpublished: set[str] = set()  # resumed nodes whose port is not yet announced
         self._last_crash_check = 0.0
         self._validators: dict[int, CheckerRuntime] = {}
-        self._bundles: dict[tuple, dict[str, bytes]] = {}
         self._retries: dict[int, tuple[int, float]] = {}  # replace operation id -> (failures, when to try again)
+        self._last_error = ""  # the last unexpected error outside an operation, so a repeat is not logged again
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="kx-local-reconciler", daemon=True)
@@ -80,15 +98,23 @@ class Reconciler:
         while not self._stopping.is_set():
             try:
                 self.step()
-            except Exception:  # keep the plane alive; the plane log shows what broke
-                logging.getLogger("kx_jupyter.local").exception("reconciler step failed")
+                self._last_error = ""
+            except Exception as exc:  # keep the plane alive; the plane log shows what broke, once
+                if repr(exc) != self._last_error:
+                    logging.getLogger("kx_jupyter.local").exception("reconciler step failed")
+                self._last_error = repr(exc)
             self._wake.wait(self.tick)
             self._wake.clear()
 
     def step(self) -> None:
         ops = self.store.read("SELECT * FROM operations WHERE state='pending' ORDER BY id")
         for op in ops:
-            self._advance(op)
+            try:
+                if self.faults is not None and self.faults.step_fails(op["cluster"]):
+                    raise RuntimeError("internal error injected by the fault plan")
+                self._advance(op)
+            except Exception as exc:  # one cluster's fault must not stop the others
+                self._abandon(op, exc)
         pending = {op["id"] for op in ops}
         self._retries = {op_id: retry for op_id, retry in self._retries.items() if op_id in pending}
         for node_id in list(self.runtimes):  # output of nodes outside any operation, e.g. after a restart
@@ -169,19 +195,18 @@ class Reconciler:
                 pass
 
     # nodes -------------------------------------------------------------------------------
-    def _files(self, config: dict) -> dict[str, bytes]:
+    def _unpack(self, config: dict, code_dir: Path) -> list[str]:
+        """Unpack the config's code bundle into ``code_dir`` from its blob file (nothing kept in memory)."""
         code = config.get("code")
         if not code:
-            return {}
+            return extract_bundle(None, code_dir)
         ref = (code["s3Bucket"], code["s3Key"], config.get("resolvedVersion"))
-        if ref not in self._bundles:
-            try:
-                self._bundles[ref] = unzip_bundle(self.backends.read_object(*ref))
-            except KeyError:
-                raise NodeStartError(f"the code object s3://{ref[0]}/{ref[1]} version {ref[2]} can no longer be read") from None
-            except Exception as exc:
-                raise NodeStartError(f"the code object s3://{ref[0]}/{ref[1]} is not a readable zip file: {exc}") from None
-        return self._bundles[ref]
+        try:
+            return extract_bundle(self.backends.object_path(*ref), code_dir)
+        except KeyError:
+            raise NodeStartError(f"the code object s3://{ref[0]}/{ref[1]} version {ref[2]} can no longer be read") from None
+        except (OSError, zipfile.BadZipFile, ValueError) as exc:
+            raise NodeStartError(f"the code object s3://{ref[0]}/{ref[1]} is not a readable zip file: {exc}") from None
 
     def _log(self, env_id: str, cluster: str, node_id: str, lines: list[str]) -> None:
         self.backends.append_log(log_group(env_id, cluster), node_id, lines)
@@ -199,14 +224,15 @@ class Reconciler:
 
     def _start_node(self, env_id: str, cluster: str, node_id: str, config: dict, keep_status: bool = False) -> None:
         self._stop_node(node_id)
-        files = self._files(config)
+        code_dir = self.nodes_dir / node_id / "code"
+        names = self._unpack(config, code_dir)
         code = config.get("code") or {}
         self._log(env_id, cluster, node_id, [
             f"starting node with s3://{code.get('s3Bucket', '-')}/{code.get('s3Key', '-')} "
             f"init {config.get('initializationScript', '-')}"
         ])
         runtime = start_runtime(
-            self.q_binary, self.nodes_dir / node_id / "code", files,
+            self.q_binary, code_dir, names,
             config.get("initializationScript"), args_dict(config.get("commandLineArguments")),
         )
         self.runtimes[node_id] = runtime
@@ -254,8 +280,9 @@ class Reconciler:
                     for node_id in phase:
                         self._start_node(env_id, cluster, node_id, target)
                 elif kind == "update":  # NO_RESTART: check the new code without touching q
+                    check_dir = self.nodes_dir / f"op-{op['id']}" / "code"
                     self._validators[op["id"]] = CheckerRuntime(
-                        self.nodes_dir / f"op-{op['id']}" / "code", self._files(target),
+                        check_dir, self._unpack(target, check_dir),
                         target.get("initializationScript"), args_dict(target.get("commandLineArguments")),
                     )
             except NodeStartError as exc:
@@ -329,6 +356,10 @@ class Reconciler:
             shutil.rmtree(self.nodes_dir / row["node_id"], ignore_errors=True)
 
     def _finish(self, op, target: dict) -> None:
+        self._settle(op, target)
+        _return_freed_memory()
+
+    def _settle(self, op, target: dict) -> None:
         env_id, cluster, kind = op["env_id"], op["cluster"], op["kind"]
         now = time.time()
         with self.store.tx() as db:
@@ -353,9 +384,8 @@ class Reconciler:
             nodes = [r["node_id"] for r in db.execute("SELECT node_id FROM nodes WHERE env_id=? AND cluster=?", (env_id, cluster))]
         if kind == "update":
             if target.get("strategy") == "NO_RESTART":
-                files = self._files(target)
                 for node_id in nodes:
-                    write_tree(self.nodes_dir / node_id / "code", files)
+                    self._unpack(target, self.nodes_dir / node_id / "code")
             code = target.get("code") or {}
             for node_id in nodes:
                 self._log(env_id, cluster, node_id, [
@@ -397,6 +427,36 @@ class Reconciler:
                 db.execute("UPDATE operations SET reason=? WHERE id=?", (reason, op["id"]))
             return self._finish({**dict(op), "reason": reason}, json.loads(op["target"]))
         self._retry_replacement(op, node_id, why)
+
+    def _abandon(self, op, exc: Exception) -> None:
+        """End an operation that hit an unexpected error: logged once, marked failed, the cluster settled.
+
+        An update or rollback leaves the cluster RUNNING on the code it last ran successfully (its
+        ``config`` is only changed when an update finishes); a create ends CREATE_FAILED, a delete
+        DELETE_FAILED; nodes of the operation that were starting are stopped and marked with the reason."""
+        env_id, cluster, kind = op["env_id"], op["cluster"], op["kind"]
+        logging.getLogger("kx_jupyter.local").error(
+            "operation %s (%s of %s/%s) failed with an internal error; other clusters go on",
+            op["id"], kind, env_id, cluster, exc_info=exc)
+        what = {"update": "Code update", "rollback": "Code update", "create": "Cluster creation",
+                "delete": "Cluster deletion", "replace": "Node replacement"}.get(kind, "Operation")
+        reason = status_reason(f"{what} failed with an internal error of the local plane ({type(exc).__name__}: {exc}). "
+                               "The cluster keeps its previous code; see the plane log")
+        status = {"create": "CREATE_FAILED", "delete": "DELETE_FAILED"}.get(kind, "RUNNING")
+        plan = json.loads(op["plan"] or "[]") if kind != "delete" else []
+        touched = [n for phase in plan[: op["phase"] + 1] for n in phase]
+        with self.store.tx() as db:
+            db.execute("UPDATE operations SET state='failed', reason=? WHERE id=?", (reason, op["id"]))
+            db.execute("UPDATE clusters SET status=?, status_reason=?, modified=? WHERE env_id=? AND name=?",
+                       (status, reason, time.time(), env_id, cluster))
+            row = db.execute("SELECT config FROM clusters WHERE env_id=? AND name=?", (env_id, cluster)).fetchone()
+        self._validators.pop(op["id"], None)
+        self._retries.pop(op["id"], None)
+        for node_id in touched:
+            self._stop_node(node_id)
+            self._log(env_id, cluster, node_id, [reason])
+            if kind in ("update", "rollback") and row is not None:  # its nodes go back to the previous code
+                self._queue_restart(env_id, cluster, node_id, row["config"], reason)
 
     def _retry_replacement(self, op, node_id: str | None, why: str) -> None:
         """The node stays PROVISIONING and is started again later; an update may take over meanwhile

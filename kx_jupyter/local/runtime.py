@@ -1,13 +1,13 @@
 """What runs on a local node: a real q process when a q binary exists, else the offline checker.
 
-Either runtime starts from its own unpacked copy of the code bundle and reports through
+Either runtime starts from its own unpacked copy of the code bundle (``extract_bundle`` streams
+it from the zip file to the node's directory; nothing of it is kept in memory) and reports through
 ``poll()``: ``("starting", "")``, ``("ready", "")`` or ``("failed", why)``. Output worth keeping
 is returned by ``drain_log()`` so the reconciler can write it to the node's CloudWatch stream.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import socket
@@ -37,31 +37,41 @@ def find_q(configured: str = "") -> str | None:
     return shutil.which("q")
 
 
-def unzip_bundle(data: bytes) -> dict[str, bytes]:
-    """The files of a code bundle by zip-relative path; entries escaping the root are skipped."""
-    files = {}
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+def extract_bundle(zip_path: Path | None, root: Path) -> list[str]:
+    """Unpack a code bundle into ``root`` (replacing what was there), streaming each entry to disk;
+    the zip-relative paths written. Entries escaping the root are skipped."""
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    names = []
+    if zip_path is None:
+        return names
+    with zipfile.ZipFile(zip_path) as zf:
         for info in zf.infolist():
             path = PurePosixPath(info.filename)
             if info.is_dir() or path.is_absolute() or ".." in path.parts:
                 continue
-            files[str(path)] = zf.read(info)
-    return files
-
-
-def write_tree(root: Path, files: dict[str, bytes]) -> None:
-    shutil.rmtree(root, ignore_errors=True)
-    for rel, data in files.items():
-        target = root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-    root.mkdir(parents=True, exist_ok=True)
+            target = root / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            names.append(str(path))
+    return names
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _forget_lexed_files() -> None:
+    """The checker keeps up to 256 lexed files for a session's re-checks (about 1.5 MB per 88 KB file);
+    a long-lived plane checks each pushed bundle once, so it lets them go rather than grow by hundreds of MB."""
+    from ..qcheck import source
+
+    lexed = getattr(source, "_lexed", None)
+    if lexed is not None and hasattr(lexed, "cache_clear"):
+        lexed.cache_clear()
 
 
 class CheckerRuntime:
@@ -71,30 +81,29 @@ class CheckerRuntime:
     port = None
     pid = None
 
-    def __init__(self, code_dir: Path, files: dict[str, bytes], init: str | None, args: dict[str, str]):
+    def __init__(self, code_dir: Path, names: list[str], init: str | None, args: dict[str, str]):
         self._log = ["no q binary found: this node runs the kx-jupyter offline q checker instead of q"]
         self._result: tuple[str, str] | None = None
-        write_tree(code_dir, files)
-        threading.Thread(target=self._check, args=(files, init, args), daemon=True).start()
+        threading.Thread(target=self._check, args=(code_dir, names, init, args), daemon=True).start()
 
-    def _check(self, files, init, args) -> None:
+    def _check(self, code_dir, names, init, args) -> None:
         try:
-            from ..qcheck import check_bundle  # the checker is optional until it is installed
-        except ImportError:
-            check_bundle = None
+            from ..qcheck.bundle import check_dir  # reads only the q scripts, from the unpacked code
+        except ImportError:  # the checker is optional until it is installed
+            check_dir = None
         try:
             if init is None:
                 self._log.append("no initialization script: the node starts empty")
                 self._result = ("ready", "")
                 return
-            if init not in files:
+            if init not in names:
                 self._fail(f"initialization script {init} is not in the code bundle")
                 return
-            if check_bundle is None:
+            if check_dir is None:
                 self._log.append("the q checker is not available; only the init script's presence was checked")
                 self._result = ("ready", "")
                 return
-            diags = check_bundle(files, init, args)
+            diags = check_dir(code_dir, init, args, files=names)
             errors = [d for d in diags if d.severity == "error"]
             self._log.extend(str(d) for d in diags)
             if errors:
@@ -104,6 +113,8 @@ class CheckerRuntime:
                 self._result = ("ready", "")
         except Exception as exc:  # a checker bug must fail the node, not the plane
             self._fail(f"the q checker failed: {exc}")
+        finally:
+            _forget_lexed_files()
 
     def _fail(self, why: str) -> None:
         self._log.append(f"node start failed: {why}")
@@ -125,8 +136,7 @@ class QProcessRuntime:
 
     kind = "q"
 
-    def __init__(self, q_binary: str, code_dir: Path, files: dict[str, bytes], init: str | None, args: dict[str, str]):
-        write_tree(code_dir, files)
+    def __init__(self, q_binary: str, code_dir: Path, names: list[str], init: str | None, args: dict[str, str]):
         self.port = free_port()
         self._log_path = code_dir.parent / "q.log"
         self._log_offset = 0
@@ -134,7 +144,7 @@ class QProcessRuntime:
         self._failed = ""
         self.proc = None
         self.pid = None
-        if init is not None and init not in files:
+        if init is not None and init not in names:
             self._failed = f"initialization script {init} is not in the code bundle"
             self._log.append(f"node start failed: {self._failed}")
             return
@@ -186,7 +196,8 @@ class QProcessRuntime:
             self.proc.wait()
 
 
-def start_runtime(q_binary: str | None, code_dir: Path, files, init: str | None, args: dict[str, str]):
+def start_runtime(q_binary: str | None, code_dir: Path, names: list[str], init: str | None, args: dict[str, str]):
+    """A node's runtime over its unpacked code in ``code_dir`` (``names``: the bundle's files)."""
     if q_binary:
-        return QProcessRuntime(q_binary, code_dir, files, init, args)
-    return CheckerRuntime(code_dir, files, init, args)
+        return QProcessRuntime(q_binary, code_dir, names, init, args)
+    return CheckerRuntime(code_dir, names, init, args)

@@ -10,6 +10,8 @@ credentials; the error for a bad one is the addressed service's own 403 form.
 from __future__ import annotations
 
 import argparse
+import base64
+import functools
 import io
 import json
 import logging
@@ -29,11 +31,14 @@ from . import wire
 from .admin import admin_response
 from .faults import Faults
 from .s3names import s3_operation
-from .sigv4 import SignatureError, verify
+from .bodies import INLINE_BYTES, BodyError, StagedBody
+from .sigv4 import SignatureError, check_headers, check_payload, verify
 
 REGION = "us-east-1"
 LOGS_TARGET_PREFIX = "Logs_20140328."
 LOGS_CONTENT_TYPE = "application/x-amz-json-1.1"
+MAX_S3_BODY_BYTES = 5 * 1024**3  # S3's own limit for one PutObject
+MAX_API_BODY_BYTES = 1024**2  # FinSpace and CloudWatch Logs requests are small JSON (PutLogEvents: 1 MiB)
 
 
 def _json_response(start_response, status: int, body: dict, headers=(), content_type="application/json") -> list[bytes]:
@@ -76,6 +81,7 @@ class PlaneApp:
         self.access_key = credentials["access_key"]
         self.secret_key = credentials["secret_key"]
         self.faults = faults
+        self.spill_dir = Path(plane.store.path).parent / "uploads"  # large bodies, until they become blobs
         self.requests: dict[str, int] = {}
         self._count_lock = threading.Lock()
 
@@ -83,26 +89,55 @@ class PlaneApp:
         path = environ.get("PATH_INFO", "/")
         if path == "/_kxlocal/health":
             return _json_response(start_response, 200, {"ok": True, "pid": os.getpid()})
-        body = self._read_body(environ)
         service = self._service_of(environ, path)
+        signing_service = "finspace" if service == "admin" else service  # admin routes sign like FinSpace
+        try:  # what the headers alone decide comes before reading a byte of the body
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        limit = MAX_S3_BODY_BYTES if service == "s3" else MAX_API_BODY_BYTES
+        if not 0 <= length <= limit:
+            return self._too_large(service, length, limit, start_response)
         try:
-            signing_service = "finspace" if service == "admin" else service  # admin routes sign like FinSpace
-            verify(environ, body, self.access_key, self.secret_key, REGION, signing_service)
+            signed = check_headers(environ, self.access_key, REGION, signing_service)
+            if length > INLINE_BYTES and not signed.body_digest_declared:
+                raise SignatureError(f"a request body over {INLINE_BYTES // 2**20} MiB must be signed with its "
+                                     "SHA-256 in x-amz-content-sha256")
+            if signed.payload_hash is not None:
+                verify(environ, signed, None, self.access_key, self.secret_key, REGION, signing_service)
         except SignatureError as exc:
             return self._denied(service, str(exc), start_response)
-        if path.startswith("/_kxlocal/"):
-            status, payload = admin_response(self, environ["REQUEST_METHOD"], path, body)
-            return _json_response(start_response, status, payload)
-        if service == "finspace":
-            return self._finspace(environ, path, body, start_response)
-        return self._s3_or_logs(service, environ, path, start_response)
+        try:
+            staged = StagedBody(environ["wsgi.input"], length, self.spill_dir)
+        except (BodyError, OSError) as exc:
+            return self._denied(service, f"the request body could not be read: {exc}", start_response)
+        try:
+            if signed.payload_hash is None:
+                verify(environ, signed, staged.data, self.access_key, self.secret_key, REGION, signing_service)
+            check_payload(signed, staged.sha256)
+        except SignatureError as exc:
+            staged.discard()
+            return self._denied(service, str(exc), start_response)
+        environ["wsgi.input"] = body_input = staged.as_input()
+        try:
+            if path.startswith("/_kxlocal/"):
+                status, payload = admin_response(self, environ["REQUEST_METHOD"], path, staged.data or b"")
+                return _json_response(start_response, status, payload)
+            if service == "finspace":
+                return self._finspace(environ, path, staged.data or b"", start_response)
+            return self._s3_or_logs(service, environ, path, start_response, staged)
+        finally:
+            body_input.close()
+            staged.discard()
 
     @staticmethod
-    def _read_body(environ) -> bytes:
-        length = environ.get("CONTENT_LENGTH")
-        body = environ["wsgi.input"].read(int(length)) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        return body
+    def _too_large(service: str, length: int, limit: int, start_response):
+        message = (f"the request body of {length} bytes is over the {limit} bytes this service accepts"
+                   if length >= 0 else "the Content-Length header is not a number")
+        if service == "s3":
+            return _s3_error(start_response, "400 Bad Request", "EntityTooLarge", message)
+        return _json_response(start_response, 413, {"__type": "ValidationException", "message": message},
+                              [("x-amzn-ErrorType", "ValidationException")])
 
     @staticmethod
     def _service_of(environ, path: str) -> str:
@@ -115,18 +150,30 @@ class PlaneApp:
     @staticmethod
     def _denied(service: str, message: str, start_response):
         if service == "s3":
-            return _s3_error(start_response, "403 Forbidden", "AccessDenied" if "not signed" in message else "SignatureDoesNotMatch", message)
+            code = "AccessDenied" if "not signed" in message else (
+                "XAmzContentSHA256Mismatch" if "x-amz-content-sha256" in message.lower() and "match" in message
+                else "SignatureDoesNotMatch")
+            return _s3_error(start_response, "403 Forbidden", code, message)
         if service == "logs":
             return _json_response(start_response, 403, {"__type": "AccessDeniedException", "message": message},
                                   content_type=LOGS_CONTENT_TYPE)
         return _json_response(start_response, 403, {"message": message}, [("x-amzn-ErrorType", "AccessDeniedException")])
 
-    def _s3_or_logs(self, service: str, environ, path: str, start_response):
+    def _s3_or_logs(self, service: str, environ, path: str, start_response, staged: StagedBody):
         """moto's S3 or CloudWatch Logs, under the same fault plan as the FinSpace routes."""
         if service == "logs":
             call, operation = self.backends.call_logs, environ.get("HTTP_X_AMZ_TARGET", "").split(".", 1)[-1]
         else:
-            call, operation = self.backends.call_s3, s3_operation(environ["REQUEST_METHOD"], path, environ.get("QUERY_STRING", ""))
+            operation = s3_operation(environ["REQUEST_METHOD"], path, environ.get("QUERY_STRING", ""))
+            call = self.backends.call_s3
+            if operation == "PutObject" and staged.on_disk and "HTTP_X_AMZ_COPY_SOURCE" not in environ:
+                if environ.get("HTTP_CONTENT_MD5") and base64.b64encode(bytes.fromhex(staged.md5)).decode() != environ["HTTP_CONTENT_MD5"]:
+                    return _s3_error(start_response, "400 Bad Request", "BadDigest",
+                                     "The Content-MD5 you specified did not match what we received.")
+                # moto stores an empty body; the body already on disk becomes the version's blob
+                environ.update({"CONTENT_LENGTH": "0", "wsgi.input": io.BytesIO(b"")})
+                environ.pop("HTTP_CONTENT_MD5", None)
+                call = functools.partial(self.backends.call_s3, staged=staged)
         fault = self._fault(operation)
         if fault == "drop":
             return self._drop(environ, start_response)
@@ -217,21 +264,23 @@ class Plane:
         from .reconciler import Reconciler
         from .runtime import find_q
         from .seed import seed
-        from .store import Store
+        from .store import DB_FILE, Store
 
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.credentials = load_or_create(self.state_dir)
-        self.store = Store(self.state_dir / "state.db")
+        self.store = Store(self.state_dir / DB_FILE)
         self.backends = AwsBackends(self.store, self.state_dir / "s3", REGION)
         self.backends.restore()
         self.api = ControlPlane(self.store, self.backends, REGION)
         seed(self.store, self.backends, self.api)
         self.q_binary = find_q(q_binary)
         self.api.runs_q = bool(self.q_binary)
-        self.reconciler = Reconciler(self.store, self.backends, self.state_dir, node_start_seconds, self.q_binary)
+        fault_plan = Faults(faults)
+        self.reconciler = Reconciler(self.store, self.backends, self.state_dir, node_start_seconds, self.q_binary,
+                                     faults=fault_plan)
         self.api.wake = self.reconciler.wake
-        self.app = PlaneApp(self.api, self.backends, self.credentials, Faults(faults))
+        self.app = PlaneApp(self.api, self.backends, self.credentials, fault_plan)
         self.server = make_server("127.0.0.1", port, self.app, threaded=True, request_handler=keep_alive_handler())
         self.server.daemon_threads = True
         self.port = self.server.server_port
@@ -249,6 +298,71 @@ class Plane:
         self.server.shutdown()
 
 
+def preflight(state_dir: Path) -> None:
+    """Refuse, in one line that says how to recover, a state dir whose credentials or database are broken."""
+    import sqlite3
+    from contextlib import closing
+
+    from ..errors import KxError
+    from .credentials import load_or_create
+    from .store import DB_FILE
+
+    load_or_create(state_dir)
+    db = Path(state_dir) / DB_FILE
+    if not db.exists():
+        return
+    try:
+        with closing(sqlite3.connect(db)) as conn:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            problem = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        problem = str(exc)
+    if problem != "ok":
+        raise KxError(f"the local plane's state database {db} is damaged ({problem})",
+                      hint=f"move it aside to start with fresh state (clusters, code and logs are then new), "
+                           f"or delete the whole state with `kx-jupyter local reset --yes --state-dir {state_dir}`")
+
+
+def serve(state_dir: Path, port: int, node_start_seconds: float = 2.0, q_binary: str = "",
+          faults: dict | None = None, on_ready=None):
+    """Run a plane in this process until SIGTERM or Ctrl-C (the detached child runs this too),
+    holding the state dir's lock: a second plane on the same state refuses to start."""
+    import signal
+
+    from ..errors import KxError
+    from .statefiles import PlaneInfo, hold_lock, mark, read_state, remove_state, write_state
+
+    state_dir = Path(state_dir)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lock = hold_lock(state_dir)
+    if lock is None:
+        raise KxError(f"another local plane (pid {read_state(state_dir).get('pid', 'unknown')}) already serves {state_dir}",
+                      hint="use that one (`kx-jupyter local status`), or stop it with `kx-jupyter local stop`")
+    try:
+        mark(state_dir)
+        try:
+            plane = Plane(state_dir, port, node_start_seconds, q_binary, faults)
+        except OSError as exc:
+            raise KxError(f"cannot start the local plane on port {port}: {exc}", hint="use --port 0 for a free port") from None
+        write_state(state_dir, os.getpid(), plane.port, plane.q_binary, node_start_seconds)
+        creds = plane.credentials
+        info = PlaneInfo(plane.endpoint, REGION, creds["access_key"], creds["secret_key"], os.getpid(), state_dir)
+        # shutdown() waits for the serving loop, so it must run outside the signal handler's thread
+        previous = signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=plane.shutdown, daemon=True).start())
+        if on_ready:
+            on_ready(info, plane)
+        try:
+            plane.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            remove_state(state_dir, os.getpid())
+        return info
+    finally:
+        lock.close()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kx_jupyter.local.server")
     parser.add_argument("--state-dir", required=True)
@@ -260,10 +374,10 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     from ..errors import KxError
-    from .daemon import node_runtime, serve
 
     def announce(info, plane):
-        print(f"kx-jupyter local plane listening on {info.endpoint}; nodes run {node_runtime(plane.state_dir)}", flush=True)
+        runs = f"q ({plane.q_binary})" if plane.q_binary else "the offline q checker (no q binary found)"
+        print(f"kx-jupyter local plane listening on {info.endpoint}; nodes run {runs}", flush=True)
 
     try:
         serve(Path(args.state_dir), args.port, args.node_start_seconds, args.q_binary,

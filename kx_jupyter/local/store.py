@@ -2,18 +2,22 @@
 
 Every FinSpace request and every reconciler step is one short transaction; readers never
 block the reconciler. Rows hold plain JSON so the wire layer can answer from them directly.
+The schema's version is the database's ``PRAGMA user_version``: a later change of columns adds
+a step to ``MIGRATIONS`` and existing state is carried forward on the next start.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
-SCHEMA = """
+DB_FILE = "state.db"
+SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS environments (
     id TEXT PRIMARY KEY, body TEXT NOT NULL, created REAL NOT NULL);
@@ -41,6 +45,7 @@ CREATE TABLE IF NOT EXISTS s3_versions (
     sha256 TEXT, PRIMARY KEY (bucket, key, seq));
 """
 
+MIGRATIONS = (SCHEMA_V1,)  # step i takes user_version i to i + 1 (CREATE IF NOT EXISTS: unversioned stores are v0)
 TOKEN_TTL_SECONDS = 600.0  # FinSpace client tokens expire after 10 minutes
 
 
@@ -52,7 +57,19 @@ class Store:
         self._local = threading.local()
         self._write_lock = threading.RLock()
         with self._write_lock:
-            self.conn().executescript(SCHEMA)  # executescript manages its own transaction
+            self._migrate(self.conn())
+        os.chmod(self.path, 0o600)
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            from ..errors import KxError
+
+            raise KxError(f"the local plane's state was written by a newer kx-jupyter (schema {version})",
+                          hint="upgrade kx-jupyter, or start over with `kx-jupyter local reset --yes`")
+        for target, step in enumerate(MIGRATIONS[version:], start=version + 1):
+            conn.executescript(f"BEGIN IMMEDIATE;\n{step}\nPRAGMA user_version={target};\nCOMMIT;")
 
     def conn(self) -> sqlite3.Connection:
         """This thread's connection; use it directly for reads (WAL readers never wait for writers)."""
