@@ -204,9 +204,11 @@ def test_a_failure_headlines_the_failing_nodes_first_error_line_from_this_push()
 
 
 def test_first_error_is_the_earliest_matching_line_verbatim():
-    lines = {"a": [(5.0, "loading"), (7.0, "'type")], "b": [(6.0, "Exception: boom"), (8.0, "error again")]}
+    lines = {"a": [(5.0, 1, "loading"), (7.0, 3, "'type")], "b": [(6.0, 2, "Exception: boom"), (8.0, 4, "error again")]}
     assert first_error(lines) == ("b", "Exception: boom")
-    assert first_error({"a": [(1.0, "all good")]}) is None
+    same_instant = {"a": [(5.0, 1, "init.q:1:3: error Q002"), (5.0, 2, "a failed start")]}
+    assert first_error(same_instant) == ("a", "init.q:1:3: error Q002")  # in the order they came, not by text
+    assert first_error({"a": [(1.0, 1, "all good")]}) is None
 
 
 def test_a_timeout_stops_watching_at_the_deadline_as_still_updating():

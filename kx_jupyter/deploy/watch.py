@@ -149,10 +149,11 @@ def node_view(nodes: list[dict]) -> list[dict]:
     return sorted((jsonable({k: n[k] for k in keep if k in n}) for n in nodes), key=lambda n: n.get("nodeId", ""))
 
 
-def first_error(lines: dict[str, list[tuple[float, str]]]) -> tuple[str, str] | None:
-    """(node, line): the earliest log line since the push that says something went wrong, verbatim."""
-    found = [(ts, node, text) for node, entries in lines.items() for ts, text in entries if ERROR_LINE.search(text)]
-    return (min(found)[1], min(found)[2]) if found else None
+def first_error(lines: dict[str, list[tuple]]) -> tuple[str, str] | None:
+    """(node, line): the earliest log line since the push that says something went wrong, verbatim.
+    ``lines``: {node: [(timestamp, arrival, line)]}; lines of one instant keep the order they came in."""
+    found = [(ts, n, node, text) for node, entries in lines.items() for ts, n, text in entries if ERROR_LINE.search(text)]
+    return (min(found)[2], min(found)[3]) if found else None
 
 
 # -- the pure watch -------------------------------------------------------------------------------
@@ -190,11 +191,11 @@ class WatchState:
     nodes: list = field(default_factory=list)
     restarted: set = field(default_factory=set)      # nodes seen PROVISIONING during this watch
     launched: dict = field(default_factory=dict)     # {node: launchTime at its first listing}
-    logs: dict = field(default_factory=dict)         # {node: [(timestamp s, line)]}
+    logs: dict = field(default_factory=dict)         # {node: [(timestamp s, arrival, line)]}
     log_ids: set = field(default_factory=set)
     error: tuple | None = None                       # (node, first error line)
     failing_since: float | None = None               # epoch s when the first error line was logged
-    checked: float | None = None                     # elapsed at the last cluster read
+    checked: float | None = None                     # elapsed at the last read of the cluster or its nodes
     anchor: float = 0.0                              # last node change, seconds since the call
     ending: Verdict | None = None                    # decided; waiting for the final node listing
     signature: tuple = ()
@@ -247,6 +248,7 @@ def step(state: WatchState, obs: Observation, now: float) -> tuple[list[Event], 
             events.append(Event("log", state.status, [], elapsed, checked=state.checked, log=fresh))
     if obs.nodes is not None:
         _take_nodes(state, obs.nodes)
+        state.checked = elapsed
     if state.ending is not None:  # the final listing is in (or could not be read: end anyway)
         return events + [_ending_event(state, elapsed)], now, state.ending
     if obs.error:
@@ -313,18 +315,18 @@ def _progress(state: WatchState) -> str:
 def _take_logs(state: WatchState, events: list) -> dict:
     fresh: dict[str, list[str]] = {}
     since_ms = state.submitted * 1000
-    for e in sorted(events, key=lambda e: (e.get("timestamp", 0), e.get("eventId", ""))):
+    for e in sorted(events, key=lambda e: e.get("timestamp", 0)):  # stable: one instant's lines keep their order
         key = e.get("eventId") or (e.get("logStreamName"), e.get("timestamp"), e.get("message"))
         if key in state.log_ids or e.get("timestamp", 0) < since_ms:
             continue
         state.log_ids.add(key)
         node, text = e.get("logStreamName", ""), (e.get("message") or "").rstrip()
-        state.logs.setdefault(node, []).append((e.get("timestamp", 0) / 1000, text))
+        state.logs.setdefault(node, []).append((e.get("timestamp", 0) / 1000, len(state.log_ids), text))
         fresh.setdefault(node, []).append(text)
     if state.error is None:
         state.error = first_error(state.logs)
         if state.error is not None:
-            state.failing_since = min(ts for ts, text in state.logs[state.error[0]] if text == state.error[1])
+            state.failing_since = min(ts for ts, _, text in state.logs[state.error[0]] if text == state.error[1])
     return fresh
 
 
@@ -359,8 +361,8 @@ def _ending_event(state: WatchState, elapsed: float) -> Event:
 
 def log_tail(state: WatchState, lines: int = LOG_TAIL_LINES) -> list[str]:
     """The last ``lines`` node log lines since this push, oldest first, each "node: message"."""
-    merged = sorted((ts, node, text) for node, entries in state.logs.items() for ts, text in entries)
-    return [f"{node}: {text}" for _, node, text in merged[-lines:]]
+    merged = sorted((ts, n, node, text) for node, entries in state.logs.items() for ts, n, text in entries)
+    return [f"{node}: {text}" for _, _, node, text in merged[-lines:]]
 
 
 # -- the calls ----------------------------------------------------------------------------------

@@ -123,9 +123,10 @@ class StatusView:
                 self.outcome = phase
                 if phase in ("done", "unchanged"):
                     self.phase = "done"
-            elif phase in self.steps:
-                self.phase = phase
-                self.reached.setdefault(phase, self.elapsed)  # the event of a phase comes when it ends
+            elif phase in self.steps:  # bundle .. update report their end: the next step is under way
+                later = self.steps[self.steps.index(phase) + 1:] if phase != "nodes" else ()
+                self.phase = later[0] if later and later[0] != "done" else phase
+                self.reached.setdefault(phase, self.elapsed)
             if event.cluster_status:
                 self.cluster_status = event.cluster_status
             if event.nodes:
@@ -331,7 +332,7 @@ class StatusView:
             moving = [f"{n.get('nodeId')} {n.get('code')}" for n in self.nodes if n.get("code") in ("restarting", "failed")]
             if moving and not self.outcome:
                 parts.append(", ".join(moving))
-            elif self.message and not self.outcome and self.phase != "nodes":
+            elif self.message and not self.outcome and not self.node_headline():
                 parts.append(self.message)
             return " · ".join(parts)
 
@@ -364,8 +365,7 @@ class StatusView:
 
     def _reattach(self) -> str:
         name = self.summary.get("cluster") or self.title
-        return (f"the update goes on; re-attach with %kx_status {name} (or `kx-jupyter status {name} --watch`); "
-                "the next look at the cluster records how it ended")
+        return f"the update goes on; %kx_status {name} follows it again, and the next look at the cluster records how it ended"
 
     def timeline(self) -> list[tuple[str, float, float, str]]:
         """(row, start, end, state) bars: the phases, then each node's code state over time."""
@@ -397,7 +397,7 @@ class StatusView:
                          r.timestamp(n.get("launchTime"))] for n in self.nodes]
                 lines.append(r.table_text(["node", "code", "status", "zone", "launched"], rows))
             lines.append(self._headline() + (f": {self.message}" if self.message and not self.outcome
-                                             and self.phase != "nodes" else ""))
+                                             and not self.node_headline() else ""))
             error = self.first_error()
             if self.outcome == "failed" and error:
                 lines.append(f"  {error[0]}: {error[1]}")
@@ -501,7 +501,7 @@ class StatusView:
 
     def _footer_html(self) -> str:
         parts = []
-        if self.message and self.outcome in ("", "unchanged") and self.phase != "nodes":
+        if self.message and self.outcome in ("", "unchanged") and not self.node_headline():
             parts.append(f'<div style="color:{r.MUTED};margin-top:6px;white-space:pre-line">{escape(self.message)}</div>')
         rows = self._summary_rows()
         if rows:
