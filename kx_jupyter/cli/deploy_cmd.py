@@ -50,12 +50,13 @@ def _follow(deployment, as_json: bool) -> int:
     """Follow a deployment in this thread, print its outcome, return the exit code."""
     try:
         deployment.wait()
-    except KeyboardInterrupt:  # the deployment already says still-updating, and so does the history
-        if as_json:
-            _print_json(deployment.result)
-        print(f"still updating, stopped watching (Ctrl-C): the update goes on. "
-              f"Re-attach: kx-jupyter status {deployment.cluster} --watch", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt:  # the deployment (and the history) says still-updating, unless it had just ended
+        if deployment.status == "still-updating":
+            if as_json:
+                _print_json(deployment.result)
+            print(f"still updating, stopped watching (Ctrl-C): the update goes on. "
+                  f"Re-attach: kx-jupyter status {deployment.cluster} --watch", file=sys.stderr)
+            return 130
     result = deployment.result
     if as_json:
         _print_json(result)

@@ -374,7 +374,6 @@ class Reader:
         self.clients, self.settings = clients, settings
         self.environment, self.cluster = environment, cluster
         self.since_ms = int(since * 1000)
-        self.calls = {"GetKxCluster": 0, "ListKxClusterNodes": 0, "FilterLogEvents": 0}
 
     def read(self, poll: Poll) -> Observation:
         obs = Observation()
@@ -382,7 +381,6 @@ class Reader:
         try:
             with calling(f"reading cluster {name}", self.settings):
                 if poll.cluster:
-                    self.calls["GetKxCluster"] += 1
                     obs.cluster = self.clients.finspace.get_kx_cluster(environmentId=env, clusterName=name)
                 if poll.nodes:
                     obs.nodes = self._nodes()
@@ -395,7 +393,6 @@ class Reader:
     def _nodes(self) -> list[dict]:
         pages, kwargs = [], {"environmentId": self.environment, "clusterName": self.cluster, "maxResults": 100}
         while True:
-            self.calls["ListKxClusterNodes"] += 1
             page = self.clients.finspace.list_kx_cluster_nodes(**kwargs)
             pages.extend(page.get("nodes", []))
             if not page.get("nextToken"):
@@ -409,7 +406,6 @@ class Reader:
         try:
             with calling(f"reading the log group {group}", self.settings):
                 while True:
-                    self.calls["FilterLogEvents"] += 1
                     page = self.clients.logs.filter_log_events(**kwargs)
                     found.extend(page.get("events", []))
                     if not page.get("nextToken"):
