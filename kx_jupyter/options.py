@@ -20,6 +20,17 @@ def parse_arg(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
+def positive_seconds(text: str) -> float:
+    """``--timeout``'s value: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a positive number of seconds (e.g. --timeout 600)")
+    return value
+
+
 def add_update_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--env", help="kdb environment id (default: KxJupyter.environment, or the backend's only one)")
     parser.add_argument("--cluster", help="cluster to update (default: KxJupyter.cluster)")
@@ -32,8 +43,9 @@ def add_update_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument("--bucket", help="S3 bucket for the bundle (default: KxJupyter.code_bucket)")
     parser.add_argument("--prefix", help="S3 key prefix for the bundle (default: KxJupyter.code_prefix)")
     parser.add_argument("--no-wait", action="store_true", help="submit the update and return without watching it")
-    parser.add_argument("--timeout", type=float, metavar="SECONDS",
-                        help="stop watching after this long (the update goes on; default: KxJupyter.timeout)")
+    parser.add_argument("--timeout", type=positive_seconds, metavar="SECONDS",
+                        help="stop watching after this long: exit code 3, still updating (the update goes on; "
+                             "default: KxJupyter.timeout)")
     parser.add_argument("--dry-run", action="store_true",
                         help="check, bundle and preflight, then show the request that would be sent; change nothing")
     parser.add_argument("--no-check", action="store_true", help="push even when the q checker reports errors")

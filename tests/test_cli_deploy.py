@@ -36,7 +36,8 @@ def test_update_shows_progress_then_nothing_to_do(cli, tmp_path):
     code, out, _ = cli("update", "--cluster", "hdb-3", "--src", src, "--arg", "mode=prod")
     assert code == 0
     phases = [line.split("]", 1)[1].split()[0] for line in out.splitlines() if line.startswith("[")]
-    assert phases[:3] == ["bundle", "stage", "update"] and "nodes" in phases and phases[-1] == "done"
+    assert phases[:4] == ["bundle", "check", "stage", "update"] and phases[-1] == "done"
+    assert "checked" not in phases and "log" not in phases  # a line per change, not per read
     assert "deployed s3://kx-local-code/kx-jupyter/" in out
     code, out, _ = cli("update", "--cluster", "hdb-3", "--src", src, "--arg", "mode=prod")
     assert code == 0 and "already runs this code" in out
@@ -54,7 +55,9 @@ def test_exit_code_2_for_checker_errors_and_1_for_failure_on_the_cluster(cli, tm
     code, out, err = cli("update", "--cluster", "dev-gp", "--src", src)
     assert code == 2 and "init.q:1" in err and "--no-check" in err
     code, out, err = cli("update", "--cluster", "dev-gp", "--src", src, "--no-check")
-    assert code == 1 and "failed" in err and "last lines of the cluster's log" in err and "never closed" in err
+    assert code == 1 and "failed" in err and "node log since this push" in err
+    headline = err.splitlines()[0]  # the failing node's first error line, verbatim, first
+    assert "init.q:1:3: error Q002 '{' is never closed" in headline
 
 
 def test_json_refusal_is_still_json(cli, tmp_path):
@@ -115,39 +118,58 @@ def test_no_wait_then_status_watch_reattaches(cli, tmp_path):
     assert json.loads(out)[0]["outcome"] == "succeeded"
 
 
-def test_ctrl_c_stops_watching_not_the_update(tmp_path, monkeypatch, capsys):
-    import os
-    import signal
-    import threading
-    import time
+@pytest.fixture
+def slow_cli(tmp_path, monkeypatch, capsys):
+    """The command on a plane whose nodes take 2 s: an update outlasts what the test does first."""
+    from plane_fixtures import plane_in
 
-    from kx_jupyter.deploy.history import History
-    from kx_jupyter.local import daemon
-    from plane_fixtures import start_plane
+    with plane_in(tmp_path, monkeypatch, node_start_seconds=2.0) as running:
+        def run(*argv):
+            code = main([str(a) for a in argv])
+            out, err = capsys.readouterr()
+            return code, out, err
 
-    home = tmp_path / "kx-home"
-    home.mkdir()
-    monkeypatch.setenv("KX_JUPYTER_HOME", str(home))
-    monkeypatch.setenv("KX_JUPYTER_LOCAL_AUTOSTART", "false")
-    running = start_plane(home, node_start_seconds=2.0)  # the update outlasts the interrupt
-    try:
-        def interrupt_once_submitted():
-            history = History(home / "history.sqlite")
-            while not history.entries("hdb-3"):
-                time.sleep(0.05)
-            time.sleep(0.3)  # the command is now in its watch
-            os.kill(os.getpid(), signal.SIGINT)
+        run.plane = running
+        yield run
 
-        ctrl_c = threading.Thread(target=interrupt_once_submitted)
-        ctrl_c.start()
-        code = main(["update", "--cluster", "hdb-3", "--src", str(ws(tmp_path, "x:1\n"))])
-        ctrl_c.join()
-        err = capsys.readouterr().err
-        assert code == 130 and "the update goes on" in err and "kx-jupyter status hdb-3 --watch" in err
-        assert main(["status", "hdb-3", "--watch", "--json"]) == 0
-        assert json.loads(capsys.readouterr().out)["status"] == "succeeded"
-    finally:
-        daemon.stop(running.state_dir)
+
+def test_ctrl_c_stops_watching_not_the_update(slow_cli, tmp_path, monkeypatch):
+    from kx_jupyter.deploy.watch import Reader
+
+    read = Reader.read
+
+    def ctrl_c_during_the_first_read(reader, poll):  # no read completes: the watch cannot have seen the end
+        monkeypatch.setattr(Reader, "read", read)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Reader, "read", ctrl_c_during_the_first_read)
+    code, _, err = slow_cli("update", "--cluster", "hdb-3", "--src", ws(tmp_path, "x:1\n"))
+    assert code == 130 and "still updating, stopped watching" in err and "kx-jupyter status hdb-3 --watch" in err
+    assert json.loads(slow_cli("history", "hdb-3", "--json")[1])[0]["outcome"] == "still-updating"
+    code, out, _ = slow_cli("status", "hdb-3", "--watch", "--json")  # whether it already ended or not
+    assert code == 0 and json.loads(out)["status"] == "succeeded"
+    assert json.loads(slow_cli("history", "hdb-3", "--json")[1])[0]["outcome"] == "succeeded"
+
+
+def test_a_timeout_is_still_updating_with_its_own_exit_code(slow_cli, tmp_path):
+    code, out, err = slow_cli("update", "--cluster", "hdb-3", "--src", ws(tmp_path, "x:1\n"), "--timeout", "0.5",
+                              "--json")
+    result = json.loads(out)
+    assert code == 3 and result["status"] == "still-updating" and "timed out" in result["reason"]
+    assert "failed" not in out + err
+    slow_cli.plane.wait_status("hdb-3", "RUNNING")
+    code, out, _ = slow_cli("status", "hdb-3")  # the next look at the cluster settles the push
+    assert "succeeded" in out.splitlines()[-1]
+    assert json.loads(slow_cli("history", "hdb-3", "--json")[1])[0]["outcome"] == "succeeded"
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "abc", "nan"])
+def test_a_timeout_that_is_not_a_positive_number_is_refused_in_one_line(capsys, value):
+    with pytest.raises(SystemExit) as stopped:
+        main(["update", "--cluster", "dev-gp", "--timeout", value])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--timeout" in err and "positive number of seconds" in err
 
 
 def test_a_cli_push_imports_neither_the_plane_nor_the_notebook_stack(plane, tmp_path):

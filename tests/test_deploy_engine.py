@@ -34,19 +34,29 @@ def engine(plane):
 
 
 @pytest.fixture
-def slow_engine(tmp_path, monkeypatch):
-    """An engine on a plane whose nodes take 2 s to start, so an update is still running when we act."""
+def slow_plane(tmp_path, monkeypatch):
+    """A plane whose nodes take 2 s to start, so an update is still running when we act."""
     from plane_fixtures import plane_in
 
-    with plane_in(tmp_path, monkeypatch, node_start_seconds=2.0):
-        yield Engine(load_settings(poll_initial=0.05, poll_max=0.3))
+    with plane_in(tmp_path, monkeypatch, node_start_seconds=2.0) as running:
+        yield running
+
+
+@pytest.fixture
+def slow_engine(slow_plane):
+    return Engine(load_settings(poll_initial=0.05, poll_max=0.3))
+
+
+@pytest.fixture
+def plane_wait(slow_plane):
+    return slow_plane.wait_status
 
 
 def cluster_code(engine, name):
     return engine.status(name)["code"]
 
 
-def test_push_rolls_node_by_node_to_running(engine, tmp_path):
+def test_push_deploys_to_every_node_and_streams_their_logs(engine, tmp_path):
     ws = workspace(tmp_path, {"init.q": "\\l lib/util.q\nx:f 1\n", "lib/util.q": "f:{x+1}\n"})
     seen_threads = set()
     events = []
@@ -56,13 +66,16 @@ def test_push_rolls_node_by_node_to_running(engine, tmp_path):
         events.append(event)
 
     d = engine.update(cluster="hdb-3", src=ws, on_event=on_event)
-    result = d.wait(60)
+    result = d.wait()
     assert d.status == "succeeded" and d.exit_code == 0, result
-    running_counts = [sum(n["status"] == "RUNNING" for n in e.nodes) for e in events if e.phase == "nodes" and e.nodes]
-    assert running_counts and min(running_counts) < 3  # a node at a time went down
     assert [e.phase for e in events][-1] == "done" and len(result["nodes"]) == 3
-    assert {n["status"] for n in result["nodes"]} == {"RUNNING"}
-    assert any(name.startswith("kx-watch") for name in seen_threads)
+    assert {(n["status"], n["code"]) for n in result["nodes"]} == {("RUNNING", "new code")}
+    logged = {node for e in events if e.phase == "log" for node, lines in e.log.items() if "node is RUNNING" in lines}
+    assert logged == {n["nodeId"] for n in result["nodes"]}  # each node's log since this push came along
+    assert seen_threads == {threading.current_thread().name}  # followed in the caller's thread, no other
+    phases = [e.phase for e in events if e.phase not in ("checked", "log", "nodes")]
+    assert phases == ["bundle", "check", "stage", "update", "done"]
+    assert [e.elapsed for e in events] == sorted(e.elapsed for e in events)  # one clock, from the command's start
     assert cluster_code(engine, "hdb-3") == result["code"] and result["uploaded_bytes"] > 0
     entry = engine.history("hdb-3")[0]
     assert (entry.outcome, entry.key, entry.version, entry.bundle_sha256) == (
@@ -71,36 +84,36 @@ def test_push_rolls_node_by_node_to_running(engine, tmp_path):
 
 
 def test_a_first_push_expects_the_planes_node_start_time_then_its_own_history(slow_engine, tmp_path, monkeypatch):
-    import kx_jupyter.deploy.watch as watch
+    import kx_jupyter.deploy.engine as engine_module
 
     expected = []
 
-    class Recording(watch.PollPolicy):
-        def __init__(self, initial, maximum, expected_seconds=0.0, rng=None):
+    class Recording(engine_module.PollPolicy):
+        def __init__(self, initial, maximum, expected_seconds=0.0, *args):
             expected.append(expected_seconds)
-            super().__init__(initial, maximum, expected_seconds, rng)
+            super().__init__(initial, maximum, expected_seconds, *args)
 
-    monkeypatch.setattr(watch, "PollPolicy", Recording)
+    monkeypatch.setattr(engine_module, "PollPolicy", Recording)
     ws = workspace(tmp_path, {"init.q": "x:1\n"})
     first = slow_engine.update(cluster="hdb-3", src=ws)
-    assert first.wait(60)["status"] == "succeeded"
-    assert expected == [3 * 2.0]  # nothing pushed yet: three nodes of 2 s, restarted one after another
+    assert first.wait()["status"] == "succeeded"
+    assert expected == [pytest.approx(3 * 2.1)]  # nothing pushed yet: three nodes of 2 s (and a tick), one after another
     took = slow_engine.history("hdb-3")[0].duration
     assert took == pytest.approx(expected[0], rel=0.5)  # and that is about what it took
     (ws / "init.q").write_text("x:2\n")
-    assert slow_engine.update(cluster="hdb-3", src=ws).wait(60)["status"] == "succeeded"
+    assert slow_engine.update(cluster="hdb-3", src=ws).wait()["status"] == "succeeded"
     assert expected[1] == pytest.approx(took)  # then its own history
 
 
 def test_same_code_again_uploads_nothing_and_changes_nothing(engine, tmp_path):
     ws = workspace(tmp_path, {"init.q": "x:1\n"})
     first = engine.update(cluster="dev-gp", src=ws)
-    assert first.wait(60)["status"] == "succeeded"
+    assert first.wait()["status"] == "succeeded"
     again = engine.update(cluster="dev-gp", src=ws)
     assert again.status == "unchanged" and again.exit_code == 0 and again.result["uploaded_bytes"] == 0
     assert "already runs this code" in again.events[-1].message
     forced = engine.update(cluster="dev-gp", src=ws, force=True)
-    assert forced.wait(60)["status"] == "succeeded"
+    assert forced.wait()["status"] == "succeeded"
     assert forced.result["uploaded_bytes"] == 0 and forced.result["code"] == first.result["code"]
     assert len(bucket_keys(engine, versions=True)) == 1  # one object, one version
     assert [e.outcome for e in engine.history("dev-gp")] == ["succeeded", "succeeded"]
@@ -116,9 +129,9 @@ def test_broken_code_is_stopped_before_upload_with_the_checker_message(engine, t
 
 def test_code_failing_on_nodes_reports_reason_and_log_tail_and_keeps_old_code(engine, tmp_path):
     good = engine.update(cluster="hdb-3", src=workspace(tmp_path / "good", {"init.q": "x:1\n"}))
-    assert good.wait(60)["status"] == "succeeded"
+    assert good.wait()["status"] == "succeeded"
     bad = engine.update(cluster="hdb-3", src=workspace(tmp_path / "bad", {"init.q": "f:{x+1\n"}), check=False)
-    result = bad.wait(60)
+    result = bad.wait()
     assert bad.status == "failed" and bad.exit_code == 1
     assert result["reason"] and "still runs" in bad.error.message
     assert any("never closed" in line for line in result["log_tail"])
@@ -130,17 +143,17 @@ def test_code_failing_on_nodes_reports_reason_and_log_tail_and_keeps_old_code(en
 def test_code_failing_in_a_real_q_process(q_plane, tmp_path):
     engine = Engine(load_settings(poll_initial=0.05, poll_max=0.3))
     d = engine.update(cluster="dev-gp", src=workspace(tmp_path, {"init.q": "x:1\nexit 3\n"}), check=False)
-    assert d.wait(60)["status"] == "failed" and d.result["reason"]
+    assert d.wait()["status"] == "failed" and d.result["reason"]
     assert engine.status("dev-gp")["code"]["s3Key"] == "seed/code.zip"
 
 
 def test_rollback_redeploys_the_exact_earlier_object_and_settings(engine, tmp_path):
     a = engine.update(cluster="dev-gp", src=workspace(tmp_path / "a", {"init.q": "x:1\n"}), args={"mode": "a"})
-    assert a.wait(60)["status"] == "succeeded"
+    assert a.wait()["status"] == "succeeded"
     b = engine.update(cluster="dev-gp", src=workspace(tmp_path / "b", {"init.q": "x:2\n"}), strategy="FORCE")
-    assert b.wait(60)["status"] == "succeeded"
+    assert b.wait()["status"] == "succeeded"
     back = engine.rollback("dev-gp")
-    assert back.wait(60)["status"] == "succeeded"
+    assert back.wait()["status"] == "succeeded"
     status = engine.status("dev-gp")
     assert status["code"] == a.result["code"]
     assert {x["key"]: x["value"] for x in status["commandLineArguments"]} == {"mode": "a"}
@@ -157,7 +170,7 @@ def test_rollback_with_nothing_to_go_back_to_is_refused(engine):
 
 def test_diff_compares_workspace_with_running_code(engine, tmp_path):
     ws = workspace(tmp_path, {"init.q": "x:1\n", "old.q": "o:1\n", "same.q": "s:1\n"})
-    assert engine.update(cluster="dev-gp", src=ws).wait(60)["status"] == "succeeded"
+    assert engine.update(cluster="dev-gp", src=ws).wait()["status"] == "succeeded"
     (ws / "init.q").write_text("x:2\n")
     (ws / "old.q").unlink()
     (ws / "new.q").write_text("n:1\n")
@@ -225,20 +238,20 @@ def test_busy_cluster_and_second_push_are_refused(slow_engine, tmp_path):
     assert err.value.exit_code == 2
     with pytest.raises(KxError, match=r"hdb-3 is UPDATING since .*must be RUNNING"):
         engine.update(cluster="hdb-3", src=workspace(tmp_path / "c", {"init.q": "x:3\n"}))
-    assert engine.attach("hdb-3").wait(60)["status"] == "succeeded"
+    assert engine.attach("hdb-3").wait()["status"] == "succeeded"
     assert [e.outcome for e in engine.history("hdb-3")] == ["refused", "succeeded"]
 
 
 def test_detach_never_cancels_and_attach_picks_up(slow_engine, tmp_path):
     engine = slow_engine
     d = engine.update(cluster="hdb-3", src=workspace(tmp_path, {"init.q": "x:1\n"}))
+    d.follow_in_background()
     d.detach()
-    d.wait(10)
-    assert d.status == "detached" and d.exit_code == 0
+    assert d.status == "still-updating" and d.exit_code == 3 and d.events[-1].phase == "still-updating"
     assert not [t for t in threading.enumerate() if t.name.startswith("kx-watch")]
-    assert engine.history("hdb-3")[0].outcome == "updating"
+    assert engine.history("hdb-3")[0].outcome == "still-updating"
     again = engine.attach("hdb-3")
-    assert again.wait(60)["status"] == "succeeded"
+    assert again.wait()["status"] == "succeeded"
     assert engine.history("hdb-3")[0].outcome == "succeeded"
     assert engine.status("hdb-3")["code"] == d.result["code"]
 
@@ -250,7 +263,7 @@ def test_retries_reuse_one_client_token_and_deploy_once(engine, plane, tmp_path)
         "before-send.finspace.UpdateKxClusterCodeConfiguration",
         lambda request, **_: sent.append(json.loads(request.body)["clientToken"]))
     d = engine.update(cluster="dev-gp", src=workspace(tmp_path, {"init.q": "x:1\n"}))
-    assert d.wait(60)["status"] == "succeeded"
+    assert d.wait()["status"] == "succeeded"
     token = d.result["clientToken"]
     assert sent == [token] * 4
     assert plane.counters()["appliedUpdates"] == {token: 1}
@@ -259,7 +272,7 @@ def test_retries_reuse_one_client_token_and_deploy_once(engine, plane, tmp_path)
 def test_watch_survives_throttled_polls(engine, plane, tmp_path):
     plane.set_faults({"throttle": 0.5, "operations": ["GetKxCluster", "ListKxClusterNodes"]})
     d = engine.update(cluster="hdb-3", src=workspace(tmp_path, {"init.q": "x:1\n"}))
-    assert d.wait(120)["status"] == "succeeded"
+    assert d.wait()["status"] == "succeeded"
 
 
 def test_exhausted_throttling_is_a_clear_refusal(engine, plane, tmp_path):
@@ -273,7 +286,7 @@ def test_exhausted_throttling_is_a_clear_refusal(engine, plane, tmp_path):
 
 def test_results_and_history_hold_no_credentials(engine, tmp_path):
     d = engine.update(cluster="dev-gp", src=workspace(tmp_path, {"init.q": "x:1\n"}))
-    text = json.dumps(d.wait(60)) + json.dumps([e.to_dict() for e in engine.history()]) + repr(d)
+    text = json.dumps(d.wait()) + json.dumps([e.to_dict() for e in engine.history()]) + repr(d)
     conn = engine.clients.conn
     assert conn.secret_key not in text and conn.access_key not in text
 
@@ -283,18 +296,27 @@ def test_unversioned_bucket_warns_and_owner_and_encryption_are_sent(engine, tmp_
     settings = engine.settings.with_overrides(code_bucket="plain-code", expected_bucket_owner="123456789012",
                                               sse="AES256")
     d = Engine(settings).update(cluster="dev-gp", src=workspace(tmp_path, {"init.q": "x:1\n"}))
-    assert d.wait(60)["status"] == "succeeded"
+    assert d.wait()["status"] == "succeeded"
     assert any("not versioned" in w for w in d.result["warnings"]) and "s3ObjectVersion" not in d.result["code"]
     head = engine.clients.s3.head_object(Bucket="plain-code", Key=d.result["code"]["s3Key"], ChecksumMode="ENABLED")
     assert head["ServerSideEncryption"] == "AES256" and head.get("ChecksumSHA256")
 
 
-def test_watch_timeout_is_a_failure_but_the_update_goes_on(slow_engine, tmp_path):
+def test_a_watch_timeout_is_still_updating_and_the_next_look_settles_it(slow_engine, tmp_path):
     impatient = Engine(slow_engine.settings.with_overrides(timeout=0.5))
     d = impatient.update(cluster="hdb-3", src=workspace(tmp_path, {"init.q": "x:1\n"}))
-    assert d.wait(30)["status"] == "failed" and d.exit_code == 1
-    assert "no result after watching" in d.result["reason"]
-    assert slow_engine.history("hdb-3")[0].outcome == "timed-out"
-    assert slow_engine.attach("hdb-3").wait(60)["status"] == "succeeded"
+    assert d.wait()["status"] == "still-updating" and d.exit_code == 3
+    assert "timed out" in d.result["reason"] and not d.error
+    assert slow_engine.history("hdb-3")[0].outcome == "still-updating"
+    slow_engine.attach("hdb-3").wait()  # (or merely wait) until the update is over ...
     assert slow_engine.status("hdb-3")["code"] == d.result["code"]
     assert slow_engine.history("hdb-3")[0].outcome == "succeeded"
+
+
+def test_a_no_wait_push_is_settled_by_the_next_status(slow_engine, plane_wait, tmp_path):
+    d = slow_engine.update(cluster="hdb-3", src=workspace(tmp_path, {"init.q": "x:1\n"}), wait=False)
+    assert d.status == "submitted" and slow_engine.history("hdb-3")[0].outcome == "updating"
+    plane_wait("hdb-3", "RUNNING")
+    assert slow_engine.status("hdb-3")["last_push"]["outcome"] == "succeeded"
+    entry = slow_engine.history("hdb-3")[0]
+    assert entry.outcome == "succeeded" and entry.duration > 0

@@ -1,7 +1,7 @@
-"""Pieces of the engine that need no control plane: polling, history, verdicts, diff, error messages."""
+"""Pieces of the engine that need no control plane: history, verdicts, diff, error messages (the watch's
+steps and poll policy: test_deploy_watch.py)."""
 
 import io
-import random
 import re
 import zipfile
 from datetime import datetime, timezone
@@ -14,93 +14,7 @@ from kx_jupyter.config import KxJupyter
 from kx_jupyter.deploy.aws_errors import outcome_unknown, translate
 from kx_jupyter.deploy.diff import compare, read_zip, safe_name
 from kx_jupyter.deploy.history import FAILED, IN_PROGRESS, SUCCEEDED, History
-from kx_jupyter.deploy.polling import PollPolicy, expected_seconds
 from kx_jupyter.deploy.watch import judge, running_since, took_update
-
-
-# -- polling
-def test_poll_starts_fast_backs_off_and_stays_in_bounds():
-    policy = PollPolicy(0.5, 15, rng=random.Random(1))
-    sleeps = [policy.next(t) for t in range(30)]
-    assert sleeps[0] < 1 and max(sleeps[-5:]) > 10
-    assert all(0.5 <= s <= 15 for s in sleeps)
-
-
-def watch_replay(policy, duration):
-    """(poll times, ListKxClusterNodes times) of a watch whose update ends at ``duration``."""
-    t, polls, listed = 0.0, [], []
-    while True:
-        polls.append(t)
-        if t >= duration:
-            return polls, listed + [t]  # the final listing for the done view
-        if policy.list_nodes(t, changed=t == 0):
-            listed.append(t)
-        t += policy.next(t)
-
-
-def test_poll_lands_on_the_expected_end_then_backs_off_again():
-    policy = PollPolicy(0.25, 30, expected=600, rng=random.Random(2))
-    polls, _ = watch_replay(policy, 10_000)
-    gaps = [b - a for a, b in zip(polls, polls[1:])]
-    assert all(g <= 30 + 1e-9 for g in gaps) and gaps[0] > 10  # nothing to see right after the call
-    assert 570 in polls and 600 in polls and 630 in polls       # a handful of polls around the expected end
-    assert min(gaps[polls.index(630):]) > 20                    # overrunning: slow again
-
-
-@pytest.mark.parametrize("seconds", [61, 69, 120, 300, 600])  # "longer than a minute"
-def test_long_updates_cost_fewer_calls_than_a_fixed_10_second_poll(seconds):
-    defaults = KxJupyter()
-    policy = PollPolicy(defaults.poll_initial, defaults.poll_max, expected=seconds, rng=random.Random(seconds))
-    polls, listed = watch_replay(policy, seconds)
-    fixed = -(-seconds // 10) + 1
-    assert len(polls) + len(listed) < fixed and polls[-1] == seconds  # and the end is seen at once
-
-
-@pytest.mark.parametrize("seconds", [120, 300, 600])
-@pytest.mark.parametrize("off", [0.75, 0.9, 1.1, 1.25])
-def test_an_expectation_a_quarter_off_still_costs_fewer_calls_than_the_fixed_poll(seconds, off):
-    defaults = KxJupyter()
-    policy = PollPolicy(defaults.poll_initial, defaults.poll_max, expected=seconds * off, rng=random.Random(seconds))
-    polls, listed = watch_replay(policy, seconds)
-    assert len(polls) + len(listed) < -(-seconds // 10) + 1
-
-
-def test_nodes_are_listed_with_close_polls_but_at_most_once_a_minute_with_far_ones():
-    policy = PollPolicy(0.25, 30, rng=random.Random(3))
-    polls, listed = watch_replay(policy, 600)
-    assert [t for t in polls if t < 3] == [t for t in listed if t < 3]  # short updates show every node change
-    late = [t for t in listed[:-1] if t > 60]
-    assert late and all(b - a >= 60 for a, b in zip(late, late[1:]))
-    assert len(listed) < len(polls) / 2
-    slow = PollPolicy(5, 30, rng=random.Random(3))
-    assert slow.list_nodes(0) and slow.next(0) >= 4
-    assert not slow.list_nodes(5) and slow.list_nodes(5, changed=True)  # e.g. PENDING -> UPDATING
-
-
-def test_a_short_expected_update_lists_the_nodes_with_every_poll():
-    polls, listed = watch_replay(PollPolicy(0.25, 30, expected=6.0, rng=random.Random(1)), 6.5)
-    assert listed == polls and len(polls) <= 7  # a handful of polls, each showing how far the nodes are
-    polls, listed = watch_replay(PollPolicy(0.25, 30, expected=600.0, rng=random.Random(1)), 600)
-    assert len(listed) < len(polls) / 2
-
-
-def test_poll_jitter_differs_between_watchers():
-    a, b = PollPolicy(1, 15, rng=random.Random(1)), PollPolicy(1, 15, rng=random.Random(2))
-    assert [a.next(t) for t in range(5)] != [b.next(t) for t in range(5)]
-
-
-def test_expected_seconds_prefers_setting_then_own_history_then_other_clusters():
-    peers = [(40.0, 2), (90.0, 3), (600.0, None)]
-    assert expected_seconds(300, [10, 20], peers, 4) == 300
-    assert expected_seconds(0, [10, 20, 600], peers, 4) == 20
-    assert expected_seconds(0, [], peers, 4, "ROLLING") == 4 * 25  # 20 and 30 s per node restarted in turn
-    assert expected_seconds(0, [], peers, 4, "FORCE") == 90        # all nodes at once: the node count does not matter
-    assert expected_seconds(0, [], [(600.0, None)], 4, "ROLLING") == 0  # a length per node needs the node count
-    assert expected_seconds(0, [], [], 4) == 0
-    # the embedded plane says how long a node takes to start: better than other clusters' lengths
-    assert expected_seconds(0, [], peers, 3, "ROLLING", node_seconds=2.0) == 6.0
-    assert expected_seconds(0, [], peers, 3, "FORCE", node_seconds=2.0) == 2.0
-    assert expected_seconds(0, [30.0], peers, 3, "ROLLING", node_seconds=2.0) == 30.0  # own history first
 
 
 # -- verdicts

@@ -1,20 +1,27 @@
 """The deploy form's behaviour, driven as a user would (clicks, typing) against an injected engine.
 
-The engine here is a stand-in that follows the engine contract (docs/ARCHITECTURE.md) and
-records calls; the real engine and plane are exercised by tests/browser/test_form_browser.py.
+The engine here is ``create_autospec(Engine)`` answering from fixed clusters and recording calls
+(so it has exactly the real engine's methods and signatures); its updates are followed by the
+real Deployment in the form's one worker thread. The real engine and plane are exercised by
+tests/browser/test_form_browser.py.
 """
 
 import subprocess
 import sys
 import threading
+import time
+from datetime import datetime, timezone
+from unittest.mock import create_autospec
 
 import pytest
 
 pytest.importorskip("anywidget")
 
 from kx_jupyter.config import KxJupyter  # noqa: E402
+from kx_jupyter.deploy import Engine  # noqa: E402
 from kx_jupyter.deploy.history import HistoryEntry  # noqa: E402
-from kx_jupyter.deploy.watch import Deployment, Event  # noqa: E402
+from kx_jupyter.deploy.polling import PollPolicy  # noqa: E402
+from kx_jupyter.deploy.watch import Deployment, Observation, new_state  # noqa: E402
 from kx_jupyter.errors import KxError  # noqa: E402
 from kx_jupyter.ui.form import form  # noqa: E402
 
@@ -25,52 +32,65 @@ CLUSTERS = [
 ]
 
 
-class StandInEngine:
-    def __init__(self):
-        self.pushes = []
-        self.rollbacks = []
-        self.release = threading.Event()
-        self.release.set()
-        self.refuse_with = None
+CODE = {"s3Bucket": "kx-local-code", "s3Key": "kx-jupyter/ab.zip"}
 
-    def environments(self):
-        return [{"environmentId": "kxlocaldev", "name": "local-dev"}]
 
-    def clusters(self, env=None):
-        return [dict(c, environmentId=env) for c in CLUSTERS]
+class RunningService:
+    """The reads of a one-node update that ends once ``release`` is set."""
 
-    def status(self, cluster, env=None):
+    def __init__(self, release: threading.Event):
+        self.release = release
+
+    def read(self, poll) -> Observation:
+        self.release.wait(10)
+        now = datetime.now(timezone.utc)
+        return Observation(cluster={"status": "RUNNING", "code": CODE, "lastModifiedTimestamp": now},
+                           nodes=[{"nodeId": "n1", "status": "RUNNING", "launchTime": now}] if poll.nodes else None)
+
+
+def stand_in_engine():
+    """The engine's own interface (``create_autospec``: a call the real Engine would refuse fails here
+    too, so this stand-in cannot drift), answering from fixed clusters; updates are followed for real."""
+    engine = create_autospec(Engine, instance=True)
+    engine.pushes, engine.rollbacks, engine.release, engine.refuse_with = [], [], threading.Event(), None
+    engine.release.set()
+    engine.environments.return_value = [{"environmentId": "kxlocaldev", "name": "local-dev"}]
+    engine.clusters.side_effect = lambda env=None: [dict(c, environmentId=env) for c in CLUSTERS]
+
+    def status(cluster=None, env=None):
         found = next(c for c in CLUSTERS if c["clusterName"] == cluster)
         args = [{"key": "role", "value": "hdb"}] if cluster == "hdb-3" else []
         return dict(found, commandLineArguments=args, nodes=[{"nodeId": f"n{i}", "status": "RUNNING"} for i in range(3)])
 
-    def history(self, cluster=None, env=None, limit=50):
+    def history(cluster=None, env=None, limit=50):
         return [HistoryEntry(7, 1_700_000_000.0, "quant", "host", "local", env, cluster, "ab" * 32, "b", "k", "v1",
                              "init.q", {"s": "1"}, "ROLLING", outcome="succeeded", duration=12.0)]
 
-    def _deployment(self, env, cluster, on_event):
-        d = Deployment(env, cluster, {}, on_event)
-
-        def watch():
-            self.release.wait(10)
-            d.emit(Event("done", "RUNNING", [{"nodeId": "n1", "status": "RUNNING"}], 1.0, "all nodes run the new code"))
-            d.finish("succeeded")
-
-        d.start(watch)
+    def deployment(env, cluster, on_event):
+        d = Deployment(env, cluster, {"code": CODE}, on_event)
+        now = time.time()
+        state = new_state(PollPolicy(0.05, 0.1, expected=0.05), started=now, submitted=now, deadline=now + 60,
+                          expected_code=CODE)
+        d.follow(state, RunningService(engine.release), lambda verdict, state: None)
         return d
 
-    def update(self, cluster=None, env=None, src=None, init=None, args=None, strategy=None, wait=True, on_event=None):
-        if self.refuse_with:
-            raise KxError(self.refuse_with)
-        self.pushes.append(dict(cluster=cluster, env=env, src=src, init=init, args=args, strategy=strategy))
-        return self._deployment(env, cluster, on_event)
+    def update(cluster=None, env=None, src=None, init=None, args=None, strategy=None, force=False, check=True,
+               wait=True, on_event=None, dry_run=False):
+        if engine.refuse_with:
+            raise KxError(engine.refuse_with)
+        engine.pushes.append(dict(cluster=cluster, env=env, src=src, init=init, args=args, strategy=strategy))
+        return deployment(env, cluster, on_event)
 
-    def rollback(self, cluster=None, to=None, env=None, wait=True, on_event=None):
-        self.rollbacks.append((cluster, to, env))
-        return self._deployment(env, cluster, on_event)
+    def rollback(cluster=None, to=None, env=None, wait=True, on_event=None, force=False, dry_run=False):
+        engine.rollbacks.append((cluster, to, env))
+        return deployment(env, cluster, on_event)
 
-    def diff(self, cluster=None, env=None, src=None):
-        return []
+    engine.status.side_effect = status
+    engine.history.side_effect = history
+    engine.update.side_effect = update
+    engine.rollback.side_effect = rollback
+    engine.diff.return_value = []
+    return engine
 
 
 @pytest.fixture
@@ -84,7 +104,7 @@ def workspace(tmp_path):
 
 @pytest.fixture
 def engine():
-    return StandInEngine()
+    return stand_in_engine()
 
 
 @pytest.fixture
@@ -201,8 +221,10 @@ def test_a_double_click_pushes_once_in_the_background(ui, engine, workspace):
     ui.wait(10)
     assert engine.pushes == [dict(cluster="hdb-3", env="kxlocaldev", src=str(workspace), init="init.q",
                                   args={"s": "1"}, strategy="ROLLING")]
-    (view,) = ui.activity.children
-    assert "RUNNING" in view.value
+    (box,) = ui.activity.children
+    view = box.children[0]
+    assert "RUNNING" in view.value and "deployed" in view.value
+    assert not [t for t in threading.enumerate() if t.name.startswith("kx-watch")]  # the form's one worker followed it
     assert not ui.push_button.disabled
 
 

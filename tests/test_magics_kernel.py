@@ -76,9 +76,9 @@ def test_background_update_keeps_updating_while_other_cells_run(kernel, tmp_path
     assert _text(end).strip() == "succeeded"
     _drain(kernel, seen)
 
-    updates = [m for m in seen if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == model_id
-               and "value" in m["content"]["data"].get("state", {})]
-    assert any("deployed" in m["content"]["data"]["state"]["value"] for m in updates)
+    updates = [m for m in seen if m["msg_type"] == "comm_msg" and "value" in m["content"]["data"].get("state", {})]
+    assert any("deployed" in m["content"]["data"]["state"]["value"] for m in updates)  # the view inside the box
+    assert any(m["msg_type"] == "comm_open" and m["content"]["comm_id"] == model_id for m in seen)
     finals = [m for m in seen if m["msg_type"] == "update_display_data"
               and m["content"]["transient"]["display_id"] == display_id]
     assert finals and "deployed" in finals[-1]["content"]["data"]["text/html"]

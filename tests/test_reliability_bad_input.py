@@ -132,7 +132,8 @@ CLI_CASES = {  # every one must stop with exit code 2 (nothing deployed)
     "argument given twice": (push("--arg", "a=1", "--arg", "a=2"), ["given twice"]),
     "unknown strategy": (push("--strategy", "SLOW"), ["invalid choice"]),
     "NO_RESTART on an HDB cluster": (push("--strategy", "NO_RESTART", cluster="hdb-3"), ["only on GP"]),
-    "timeout that is not a number": (push("--timeout", "soon"), ["invalid float"]),
+    "timeout that is not a number": (push("--timeout", "soon"), ["--timeout", "not a positive number of seconds"]),
+    "timeout that is not positive": (push("--timeout", "-5"), ["--timeout", "not a positive number of seconds"]),
     "history limit that is not a number": (["history", "--limit", "ten"], ["invalid int"]),
     "rollback to a history id that does not exist": (["rollback", "dev-gp", "--to", "9999"], ["9999"]),
     # init paths

@@ -25,7 +25,9 @@ EPILOG = """exit codes:
      (find out with `kx-jupyter status CLUSTER --watch`)
   2  stopped before anything was deployed (usage, validation, checker errors,
      cluster busy, missing resources)
-  130 interrupted: watching stopped, the update goes on (re-attach with `status --watch`)
+  3  still updating, stopped watching (--timeout): the update goes on, and the next
+     look at the cluster (`status`) records how it ended
+  130 interrupted: the same after Ctrl-C (re-attach with `status --watch`)
 """
 
 

@@ -12,19 +12,21 @@ import json
 import sys
 
 from ..errors import KxError
-from ..options import add_update_arguments, settings_overrides, update_kwargs
+from ..options import add_update_arguments, positive_seconds, settings_overrides, update_kwargs
 
 RESULT_HELP = """With --json one object is printed: status (succeeded|failed|unchanged|dry-run|
-submitted|detached), environment, cluster, bundle {sha256, bytes, files}, code {s3Bucket,
+submitted|still-updating), environment, cluster, bundle {sha256, bytes, files}, code {s3Bucket,
 s3Key, s3ObjectVersion}, uploaded_bytes, initializationScript, commandLineArguments,
-strategy, clientToken, history_id, elapsed, reason, log_tail, nodes, warnings,
-diagnostics, request (dry-run only), rollback_of. When the push is stopped before
-anything is deployed it is {"status": "refused", "reason", "hint"}; when the update call's
-answer was lost and the cluster could not be asked, {"status": "unknown", "reason", "hint"}.
+strategy, clientToken, history_id, elapsed (from the command's start), reason, first_error
+{node, line}, status_reason, log_tail, nodes [{nodeId, status, code: old code|restarting|new
+code|failed, ...}], warnings, diagnostics, request (dry-run only), rollback_of. When the push
+is stopped before anything is deployed it is {"status": "refused", "reason", "hint"}; when the
+update call's answer was lost and the cluster could not be asked, {"status": "unknown", ...}.
 
 exit codes: 0 deployed or nothing to do; 1 the deployment failed on the cluster, or its
 outcome is unknown (find out with `kx-jupyter status CLUSTER --watch`); 2 stopped before
-anything was deployed."""
+anything was deployed; 3 still updating, stopped watching (--timeout): the update goes on and
+the next `status` settles it; 130 the same after Ctrl-C."""
 
 
 def _engine(**overrides):
@@ -39,19 +41,22 @@ def _print_json(value) -> None:
 
 
 def _progress(event) -> None:
-    print(event, flush=True)
+    """One line per change: reads that saw nothing new, and node log lines, are for the views."""
+    if event.phase not in ("checked", "log"):
+        print(event, flush=True)
 
 
 def _follow(deployment, as_json: bool) -> int:
-    """Wait for a deployment, print its outcome, return the exit code."""
+    """Follow a deployment in this thread, print its outcome, return the exit code."""
     try:
         deployment.wait()
-    except KeyboardInterrupt:
-        deployment.detach()
-        deployment.wait()
-        print(f"stopped watching; the update goes on. Re-attach: kx-jupyter status {deployment.cluster} --watch",
-              file=sys.stderr)
-        return 130
+    except KeyboardInterrupt:  # the deployment (and the history) says still-updating, unless it had just ended
+        if deployment.status == "still-updating":
+            if as_json:
+                _print_json(deployment.result)
+            print(f"still updating, stopped watching (Ctrl-C): the update goes on. "
+                  f"Re-attach: kx-jupyter status {deployment.cluster} --watch", file=sys.stderr)
+            return 130
     result = deployment.result
     if as_json:
         _print_json(result)
@@ -67,10 +72,13 @@ def _follow(deployment, as_json: bool) -> int:
               f"({result.get('uploaded_bytes', 0)} bytes uploaded)")
     elif deployment.status == "submitted":
         print(f"update submitted; follow it with: kx-jupyter status {deployment.cluster} --watch")
+    elif deployment.status == "still-updating":
+        print(f"still updating, stopped watching after {result.get('elapsed', 0):.1f}s ({result.get('reason')}): "
+              f"the update goes on. Re-attach: kx-jupyter status {deployment.cluster} --watch", file=sys.stderr)
     elif deployment.status == "failed":
         print(f"kx-jupyter: {deployment.error}", file=sys.stderr)
         if result.get("log_tail"):
-            print("last lines of the cluster's log:", file=sys.stderr)
+            print("node log since this push:", file=sys.stderr)
             for line in result["log_tail"]:
                 print(f"  {line}", file=sys.stderr)
     return deployment.exit_code
@@ -185,12 +193,18 @@ def _target(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
+def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """A mistake in an option is one line naming it (not the whole usage), exit code 2."""
+    parser.error = lambda message: parser.exit(2, f"{parser.prog}: {message} (see {parser.prog} --help)\n")
+    return parser
+
+
 def register(sub) -> None:
     fmt = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser("update", help="check, bundle and push code to a cluster, and watch the update",
                        description="Check, bundle, stage and push the workspace as a code-configuration update, "
                                    "then watch the cluster roll to RUNNING.", epilog=RESULT_HELP, formatter_class=fmt)
-    add_update_arguments(p)
+    add_update_arguments(_one_line_errors(p))
     p.set_defaults(func=cmd_update)
 
     p = sub.add_parser("clusters", help="list the clusters of an environment")
@@ -212,10 +226,11 @@ def register(sub) -> None:
                        description="Re-deploy the code object version, init script, arguments and strategy of a "
                                    "history entry (default: the newest successful push whose code differs from "
                                    "what the cluster runs).", epilog=RESULT_HELP, formatter_class=fmt)
-    _target(p)
+    _target(_one_line_errors(p))
     p.add_argument("--to", type=int, metavar="ID", help="history entry id (see `kx-jupyter history`)")
     p.add_argument("--no-wait", action="store_true", help="submit and return without watching")
-    p.add_argument("--timeout", type=float, metavar="SECONDS", help="stop watching after this long")
+    p.add_argument("--timeout", type=positive_seconds, metavar="SECONDS",
+                   help="stop watching after this long (exit code 3; the update goes on)")
     p.add_argument("--dry-run", action="store_true", help="show the request that would be sent")
     p.add_argument("--force", action="store_true", help="redeploy even when the cluster already runs that code")
     p.set_defaults(func=cmd_rollback)

@@ -22,8 +22,11 @@ from . import stage as staging
 from .aws_errors import calling, error_code, outcome_unknown, translate
 from .diff import FileDiff, compare, read_zip
 from .history import FAILED, IN_PROGRESS, REFUSED, SUCCEEDED, TIMED_OUT, UNKNOWN, History, HistoryEntry
-from .polling import expected_seconds
-from .watch import Deployment, Event, Watch, code_matches, jsonable, node_view, took_update
+from .polling import PollPolicy, expected_seconds
+from .watch import (STILL_UPDATING, Deployment, Event, Reader, code_matches, failure, jsonable, judge, log_tail,
+                    new_state, node_view, running_since, took_update)
+
+UNSETTLED = (IN_PROGRESS, STILL_UPDATING, TIMED_OUT, UNKNOWN)  # outcomes nobody has seen the end of
 
 LOCAL_BUCKET = "kx-local-code"
 CHECK_CACHE_DIR = "qcheck-cache"  # under settings.home
@@ -52,6 +55,8 @@ class Plan:
     diagnostics: list = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     rollback_of: int | None = None
+    started: float = field(default_factory=time.time)   # the command's start: every elapsed counts from it
+    timings: dict = field(default_factory=dict)          # {"bundle": s, "check": s}: when each ended, from started
 
     @property
     def arguments(self) -> dict:
@@ -183,6 +188,7 @@ class Engine:
     def status(self, cluster: str | None = None, env: str | None = None) -> dict:
         env, cluster = self.environment(env), self._cluster_name(cluster)
         desc = self.describe(env, cluster)
+        self.settle(env, cluster, desc)
         with calling(f"listing the nodes of {cluster}", self.settings):
             nodes = self.clients.finspace.list_kx_cluster_nodes(environmentId=env, clusterName=cluster).get("nodes", [])
         last = self.history_db.entries(cluster, env, limit=1)
@@ -194,14 +200,33 @@ class Engine:
     def history(self, cluster: str | None = None, env: str | None = None, limit: int = 50) -> list[HistoryEntry]:
         return self.history_db.entries(cluster, env, limit)
 
+    def settle(self, env: str, cluster: str, desc: dict) -> HistoryEntry | None:
+        """Record the end of the newest push to ``cluster`` when nobody watched it end (``--no-wait``,
+        a stopped watch, a lost answer) and ``desc`` (GetKxCluster now) shows it ended; returns it."""
+        reached = [e for e in self.history_db.entries(cluster, env, limit=10) if e.outcome != REFUSED]
+        if not reached or reached[0].outcome not in UNSETTLED or desc.get("status") in ("UPDATING", "PENDING"):
+            return None
+        entry = reached[0]
+        verdict, reason = judge(desc, entry.code(), False, entry.started_at, time.time())
+        if verdict == "succeeded":
+            self.history_db.finish(entry.id, SUCCEEDED, finished_at=running_since(desc))
+        elif verdict == "failed":
+            self.history_db.finish(entry.id, FAILED, reason)
+        else:
+            return None
+        return self.history_db.get(entry.id)
+
     # -- plan
     def plan(self, cluster=None, env=None, src=None, init=None, args=None, strategy=None,
              force=False, check=True) -> Plan:
+        started = time.time()
         init = self.settings.init_script if init is None else init
         strategy = strategy or self.settings.strategy
         bucket = self.bucket()
         built = bundles.build(src or self.settings.workspace, self.settings.max_bundle_mb)
+        timings = {"bundle": time.time() - started}
         diagnostics = self._check(built, init, args) if check else []  # offline, before any connection
+        timings["check"] = time.time() - started if check else None
         if init and init not in built.files:
             raise KxError(f"the init script {init} is not in the bundle (files: {', '.join(sorted(built.files)[:8])})",
                           hint="Pass --init with a path relative to the workspace root, e.g. --init init.q.")
@@ -212,7 +237,9 @@ class Engine:
         staged = staging.find(self.clients.s3, bucket, key, built.sha256, self.settings)
         if staged:
             request["code"] = staged.code()
-        return self._plan(env, cluster, request, desc, built, staged, force, diagnostics)
+        plan = self._plan(env, cluster, request, desc, built, staged, force, diagnostics)
+        plan.started, plan.timings = started, timings
+        return plan
 
     def _check(self, built, init, args) -> list:
         from ..qcheck import check_bundle, format_text, has_errors
@@ -242,6 +269,7 @@ class Engine:
 
     def _preflight(self, env, cluster, request) -> dict:
         desc = self.describe(env, cluster)
+        self.settle(env, cluster, desc)
         status = desc.get("status")
         if status != "RUNNING":
             since = desc.get("lastModifiedTimestamp")
@@ -275,12 +303,12 @@ class Engine:
                check=True, wait=True, on_event=None, dry_run=False) -> Deployment:
         plan = self.plan(cluster, env, src, init, args, strategy, force, check)
         if dry_run:
-            deployment = Deployment(plan.environment, plan.cluster, self._base_result(plan), on_event)
+            deployment = Deployment(plan.environment, plan.cluster, self._base_result(plan), on_event, plan.started)
             self._announce(plan, deployment)
             note = "" if plan.staged else " (s3ObjectVersion is added from the upload's answer)"
             if plan.unchanged:
                 note += "; the cluster already runs this code, so a push changes nothing unless forced"
-            deployment.emit(Event("update", plan.current.get("status", ""), [], 0.0,
+            deployment.emit(Event("update", plan.current.get("status", ""), [], time.time() - plan.started,
                                   f"dry run: this request would be sent{note}; nothing was uploaded or changed"))
             deployment.finish("dry-run", request=as_sent(plan.request))
             return deployment
@@ -306,16 +334,17 @@ class Engine:
         }
 
     def push(self, plan: Plan, wait: bool = True, on_event=None) -> Deployment:
-        """Stage, submit, then (``wait``) watch in a background thread; returns at once.
+        """Stage and submit in the caller's thread; with ``wait`` the Deployment then has the update
+        to follow: ``wait()`` follows it in the calling thread, ``follow_in_background()`` in one thread.
 
         A plan carries one clientToken, so pushing the same plan again within the service's
         10 minutes is a harmless repeat, never a second deployment.
         """
-        d = Deployment(plan.environment, plan.cluster, self._base_result(plan), on_event)
-        start = time.time()
+        d = Deployment(plan.environment, plan.cluster, self._base_result(plan), on_event, plan.started)
+        start = plan.started
         self._announce(plan, d)
         if plan.unchanged and not plan.force:
-            d.emit(Event("unchanged", plan.current.get("status", ""), [], 0.0,
+            d.emit(Event("unchanged", plan.current.get("status", ""), [], time.time() - start,
                          f"{plan.cluster} already runs this code, init script and arguments; nothing changed",
                          "use --force to redeploy the same object"))
             d.finish("unchanged")
@@ -351,20 +380,25 @@ class Engine:
         if not wait:
             d.finish("submitted", elapsed=time.time() - start)
             return d
-        self._watch(d, expected_code=staged.code(), pushed_at=start,
+        self._watch(d, expected_code=staged.code(), submitted=entry.started_at,
                     seen_updating=taken is not None and taken[1].get("status") == "UPDATING", entry_id=entry.id,
                     strategy=entry.strategy, nodes=entry.nodes)
         return d
 
     @staticmethod
     def _announce(plan: Plan, d: Deployment) -> None:
+        """The bundle and check phases, timed from the command's start."""
         if plan.bundle is None:
             return
-        if plan.diagnostics:
-            d.emit(Event("check", "", [], 0.0, f"q checker: {len(plan.diagnostics)} warning(s)\n"
+        d.emit(Event("bundle", "", [], plan.timings.get("bundle", 0.0), f"{len(plan.bundle.files)} files, "
+                     f"{plan.bundle.size} bytes, sha256 {plan.bundle.sha256[:12]}"))
+        if plan.timings.get("check") is None:
+            d.emit(Event("check", "", [], plan.timings.get("bundle", 0.0), "q checker skipped (--no-check)"))
+        elif plan.diagnostics:
+            d.emit(Event("check", "", [], plan.timings["check"], f"q checker: {len(plan.diagnostics)} warning(s)\n"
                          + "\n".join(f"  {diag}" for diag in plan.diagnostics)))
-        d.emit(Event("bundle", "", [], 0.0, f"{len(plan.bundle.files)} files, {plan.bundle.size} bytes, "
-                                            f"sha256 {plan.bundle.sha256[:12]}"))
+        else:
+            d.emit(Event("check", "", [], plan.timings["check"], "q checker: no problems"))
 
     def _sha_of_rollback(self, plan: Plan) -> str | None:
         source = self.history_db.get(plan.rollback_of) if plan.rollback_of else None
@@ -429,17 +463,32 @@ class Engine:
         raise KxError(f"{error.message}; {cluster} is {desc.get('status')} with its previous code and no update "
                       "in progress: the update was not taken, nothing was deployed", hint=error.hint)
 
-    def _watch(self, d: Deployment, *, expected_code, pushed_at, seen_updating, entry_id, strategy, nodes) -> None:
+    def _watch(self, d: Deployment, *, expected_code, submitted, seen_updating, entry_id, strategy, nodes) -> None:
+        """Give ``d`` its update to follow (the caller picks the thread; see ``Deployment``)."""
         history = self.history_db
-        expected = expected_seconds(
+        expected, spread = expected_seconds(
             self.settings.expected_update_seconds, history.durations(d.cluster, d.environment, strategy),
             history.peer_durations(d.cluster, d.environment, self.settings.backend, strategy), nodes, strategy,
             self._plane_node_seconds())
         self.clients.logs  # create every client here: boto3 does not create clients thread-safely
-        watch = Watch(d, self.clients, self.settings, expected_code=expected_code, pushed_at=pushed_at,
-                      seen_updating=seen_updating, history=self.history_db, entry_id=entry_id,
-                      expected_seconds=expected)
-        d.start(watch.run)
+        policy = PollPolicy(self.settings.poll_initial, self.settings.poll_max, expected, spread, nodes, strategy)
+        state = new_state(policy, started=d.started, submitted=submitted, deadline=time.time() + self.settings.timeout,
+                          expected_code=expected_code, seen_updating=seen_updating)
+        reader = Reader(self.clients, self.settings, d.environment, d.cluster, since=submitted)
+        d.result["expected_seconds"] = round(expected, 3)
+
+        def record(verdict, state):
+            if verdict.status == "failed":
+                error = failure(d.cluster, verdict, state)
+                if entry_id:
+                    history.finish(entry_id, FAILED, verdict.reason, "\n".join(log_tail(state)))
+                return error
+            if entry_id:
+                outcome = SUCCEEDED if verdict.status == "succeeded" else STILL_UPDATING
+                history.finish(entry_id, outcome, verdict.reason, finished_at=verdict.finished_at)
+            return None
+
+        d.follow(state, reader, record)
 
     def _plane_node_seconds(self) -> float:
         """On the embedded plane, how long it takes to start a node (0 elsewhere)."""
@@ -455,7 +504,7 @@ class Engine:
         desc = self.describe(env, cluster)
         # the newest push that reached the cluster, when its watch ended early (detached, timed out, answer lost)
         reached = [e for e in self.history_db.entries(cluster, env, limit=10) if e.outcome != REFUSED]
-        entry = reached[0] if reached and reached[0].outcome in (IN_PROGRESS, TIMED_OUT, UNKNOWN) else None
+        entry = reached[0] if reached and reached[0].outcome in UNSETTLED else None
         d = Deployment(env, cluster, {"code": entry.code() if entry else jsonable(desc.get("code")),
                                       "history_id": entry.id if entry else None, "reason": "", "log_tail": [],
                                       "nodes": [], "elapsed": 0.0}, on_event)
@@ -464,7 +513,7 @@ class Engine:
             d.finish("unchanged")
             return d
         self._watch(d, expected_code=entry.code() if entry else None,
-                    pushed_at=entry.started_at if entry else time.time(),
+                    submitted=entry.started_at if entry else time.time(),
                     seen_updating=desc.get("status") == "UPDATING", entry_id=entry.id if entry else None,
                     strategy=entry.strategy if entry else self.settings.strategy, nodes=_node_count(desc))
         return d
@@ -486,7 +535,7 @@ class Engine:
         staged = staging.StagedObject(entry.bucket, entry.key, entry.version, 0)
         plan = self._plan(env, cluster, request, desc, None, staged, force, [], rollback_of=entry.id)
         if dry_run:
-            d = Deployment(env, cluster, self._base_result(plan), on_event)
+            d = Deployment(env, cluster, self._base_result(plan), on_event, plan.started)
             d.finish("dry-run", request=as_sent(plan.request))
             return d
         return self.push(plan, wait=wait, on_event=on_event)

@@ -1,117 +1,148 @@
-"""When to poll an update in progress, and when a poll also lists the cluster's nodes.
+"""When to read an update in progress, and what each read asks for.
 
-Every poll is a GetKxCluster call; a real update takes 10-13 minutes, so the policy spends
-calls where something can be seen (the start, node changes, the expected end) and few in
-between. Once the length is roughly known it costs fewer calls than a fixed 10 s poll for any
-update longer than a minute:
+Times here are seconds since the update call (``t``); a ``Poll`` says when the next read is
+due and whether it reads the cluster (GetKxCluster), lists its nodes (ListKxClusterNodes,
+which also brings the node logs along) or both. Every call is spent where something can be
+seen; the figures are in bench/bench_watch.py.
 
-* Expected length unknown (a remote endpoint, nothing pushed yet to its environment from here,
-  and ``expected_update_seconds`` unset, as on a fresh CI machine): start at ``initial`` and double each
-  time (jittered +-20 % so many watchers do not poll in step) up to ``maximum``; a 3 s update
-  is seen within a fraction of a second, a long one soon costs one call per ``maximum``. That
-  fast start is why a 1-2 minute update costs more calls than the fixed poll here: seeing
-  short updates at once and polling long ones sparsely cannot both hold without a prior.
-* Expected length E known (the setting, the median of recent successful updates, or for a first
-  push the embedded plane's node start time or what the environment's other clusters took;
-  see ``expected_seconds``): the
-  first sleep is already E/2 (at least ``initial``, at most ``maximum``): right after the call
-  nothing but UPDATING can be seen. Sleeps double as above, each shortened just enough that a
-  whole number of them lands exactly on a window around E: WINDOW_POLLS polls ``w = E/10``
-  apart (E - w, E, E + w). After it the doubling resumes from ``w``, so an overrunning update
-  is still seen, at a falling rate. The window is that wide because E is a median (or another
-  cluster's length): a narrower one costs more calls as soon as an update runs 10 % long.
-* Nodes (ListKxClusterNodes) go with a poll only when polls are close together (the sleep
-  before it under NODES_FAST s), when the update is expected to last under NODES_EVERY s (it
-  is a handful of polls: each shows how far the nodes are), when the cluster's status
-  changed, or when the last listing is NODES_EVERY s old outside the end window (the final
-  listing is due there anyway).
+* Expected length E known (the setting, this cluster's history, the embedded plane's node start
+  time, or the environment's other clusters; see ``expected_seconds``), with an uncertainty
+  ``spread``: no read right after the call (nothing but UPDATING can be seen then). Coarse reads
+  of the cluster, evenly spaced and at most ``2 * maximum`` apart, lead up to the end window
+  ``E +- spread``, read every ``fine`` seconds (at most 6 reads wide, at least 0.5 s apart) so the
+  end is seen within ``fine`` of it. Short updates (window within ``COARSE_FROM`` s) get no
+  coarse read at all: one read just after the expected end, one listing, and done.
+  In a ROLLING update whose nodes take at least ``NODE_POLL_FROM`` s each, a node listing lands
+  just after each node's expected turn (re-anchored on what the last listing showed) and is
+  repeated ``fine`` apart, at most ``NODE_RETRIES`` times, while that node is PROVISIONING.
+  An update that overruns the window is read ``fine`` apart again, doubling up to ``maximum``.
+* Nothing known (a remote endpoint, no history, no setting): one read of the cluster and its
+  nodes at ``BLIND_FIRST`` s (a quick failure, or a very short update, is seen at once), then
+  reads on AWS's helper's 30 s grid from ``BLIND_GRID_FROM`` on: the same calls and the same
+  detection delay as that helper (a fixed ``maximum`` poll) for any update longer than that.
+  The price: an update that ends between ``BLIND_FIRST`` and ``BLIND_GRID_FROM`` s is seen at
+  ``BLIND_GRID_FROM`` s. One push teaches the length, and the next one is followed closely.
 """
 
 from __future__ import annotations
 
 import math
-import random
 import statistics
+from dataclasses import dataclass
+
+EPS = 1e-3  # times are differences of epoch seconds: ~1e-7 s of float noise
+
+
+@dataclass(frozen=True)
+class Poll:
+    at: float               # seconds since the update call
+    cluster: bool = True    # GetKxCluster
+    nodes: bool = False     # ListKxClusterNodes (and the node logs since the last read)
 
 
 class PollPolicy:
-    """``next(elapsed)``: the next sleep in seconds, within [initial, maximum] (only the last
-    steps into and through the end window may be shorter); ``list_nodes(elapsed, changed)``:
-    whether the poll made at ``elapsed`` also lists the nodes."""
+    """``first()``: the first read; ``after(t, nodes_left, anchor)``: the read after the one at ``t``.
 
-    GROWTH = 2.0
-    JITTER = 0.2             # +-20 % on the free-running sleeps
-    FIRST_SHARE = 1 / 2      # first sleep as a share of the expected length
-    WINDOW_STEP = 1 / 10     # spacing of the polls around the expected end, as a share of it
-    WINDOW_POLLS = 3         # E - w, E, E + w
-    NODES_FAST = 2.0         # list the nodes with every poll that came sooner than this after the last
-    NODES_EVERY = 60.0       # otherwise at most this often (unless the cluster's status changed)
+    ``nodes_left``: nodes of a ROLLING update still to restart as the read at ``t`` saw them
+    (None when not listed); ``anchor``: when the last node change happened (seconds since the call)."""
 
-    def __init__(self, initial: float, maximum: float, expected: float = 0.0, rng: random.Random | None = None):
+    FINE_MIN = 0.5
+    FINE_MAX = 10.0
+    WINDOW_READS = 6
+    COARSE_FROM = 10.0       # a window this close to the call needs no read before it
+    NODE_POLL_FROM = 10.0    # per-node time from which a ROLLING update's node changes are listed as they happen
+    NODE_RETRIES = 3
+    BLIND_FIRST = 2.0
+    BLIND_GRID_FROM = 90.0   # the first grid read after the blind first one (the listings pay for 30 and 60)
+
+    def __init__(self, initial: float, maximum: float, expected: float = 0.0, spread: float = 0.0,
+                 nodes: int | None = None, strategy: str = "ROLLING"):
         self.initial = max(0.05, initial)
         self.maximum = max(self.initial, maximum)
         self.expected = max(0.0, expected)
-        self._rng = rng or random.Random()
-        self.step = self._clamp(self.expected * self.WINDOW_STEP)
-        self.window = (self.expected - self.step, self.expected + (self.WINDOW_POLLS - 2) * self.step)
-        self._base = self._clamp(self.expected * self.FIRST_SHARE)
-        self._short = 0 < self.expected < self.NODES_EVERY  # a handful of polls: each lists the nodes
-        self._past_window = False
-        self._last_sleep = 0.0
-        self._listed_at: float | None = None
+        self.spread = max(0.1, spread) if self.expected else 0.0
+        self.fine = min(self.FINE_MAX, max(self.FINE_MIN, 2 * self.spread / self.WINDOW_READS))
+        self.window = (self.expected - self.spread, self.expected + self.spread)
+        count = nodes or 1
+        self.nodes = count
+        self.per_node = self.expected / count if strategy == "ROLLING" and count > 1 else 0.0
+        self._node_polls = self.per_node >= self.NODE_POLL_FROM
+        self._retries = 0
+        self._overrun = 0.0
 
-    def _clamp(self, seconds: float) -> float:
-        return min(self.maximum, max(self.initial, seconds))
+    @property
+    def known(self) -> bool:
+        return bool(self.expected)
 
-    def _in_window(self, elapsed: float) -> bool:
-        return bool(self.expected) and self.window[0] - 1e-9 <= elapsed < self.window[1] - 1e-9
+    def first(self) -> Poll:
+        if not self.known:
+            return Poll(self.BLIND_FIRST, cluster=True, nodes=True)
+        return self.after(0.0, self.nodes, 0.0)
 
-    def _doubling(self) -> float:
-        base = self._base
-        self._base = min(self.maximum, self._base * self.GROWTH)
-        return self._clamp(base * (1 + self._rng.uniform(-self.JITTER, self.JITTER)))
+    def after(self, t: float, nodes_left: int | None = None, anchor: float = 0.0) -> Poll:
+        if not self.known:
+            grid = self.maximum * math.floor(t / self.maximum + 1 + EPS)
+            return Poll(max(grid, self.BLIND_GRID_FROM), cluster=True)
+        end = self._end_read(t)
+        node = self._node_read(t, nodes_left, anchor)
+        if node is not None and node < end - EPS:
+            return Poll(node, cluster=False, nodes=True)
+        if t + EPS < self.window[0] and end > self.COARSE_FROM:
+            gap = 2 * self.maximum
+            coarse = t + (end - t) / max(1, math.ceil((end - t) / gap - EPS))
+            if coarse < end - EPS:
+                return Poll(coarse)
+        return Poll(end)
 
-    def next(self, elapsed: float) -> float:
-        self._last_sleep = self._next(elapsed)
-        return self._last_sleep
+    def _end_read(self, t: float) -> float:
+        """The next read in (or after) the end window: ``fine`` apart, then doubling once past it."""
+        start, stop = self.window
+        first = start + self.fine
+        if t + EPS < first:
+            return first
+        if t + EPS < stop:
+            return first + self.fine * (math.floor((t - first) / self.fine + EPS) + 1)
+        self._overrun = min(self.maximum, max(self.fine, self._overrun * 2))
+        return t + self._overrun
 
-    def _next(self, elapsed: float) -> float:
-        start, _ = self.window
-        if not self.expected:
-            return self._doubling()
-        if elapsed < start - 1e-9:       # a whole number of sleeps ends exactly at the window
-            remaining = start - elapsed
-            return remaining / math.ceil(remaining / self._doubling() - 1e-9)
-        if self._in_window(elapsed):     # the window's next poll
-            k = math.floor((elapsed - start) / self.step + 1e-9) + 1
-            return start + k * self.step - elapsed
-        if not self._past_window:        # overrunning: double again, from w
-            self._past_window, self._base = True, self.step
-        return self._doubling()
-
-    def list_nodes(self, elapsed: float, changed: bool = False) -> bool:
-        """Whether the poll at ``elapsed`` also lists the nodes (remembered when it does)."""
-        due = (self._listed_at is None or changed or self._short or self._last_sleep < self.NODES_FAST
-               or (elapsed - self._listed_at >= self.NODES_EVERY and not self._in_window(elapsed)))
-        if due:
-            self._listed_at = elapsed
-        return due
+    def _node_read(self, t: float, nodes_left: int | None, anchor: float) -> float | None:
+        """A listing just after the next node's expected turn in a slow ROLLING update (None: none due)."""
+        if not self._node_polls or nodes_left is None or nodes_left <= 1:
+            self._retries = 0
+            return None
+        due = anchor + self.per_node + self.fine
+        if due > t + EPS:
+            self._retries = 0
+            return due
+        if self._retries >= self.NODE_RETRIES:
+            return None
+        self._retries += 1
+        return t + self.fine
 
 
 def expected_seconds(configured: float, own: list[float], peers: list[tuple[float, int | None]] = (),
-                     nodes: int | None = None, strategy: str = "ROLLING", node_seconds: float = 0.0) -> float:
-    """The expected update length: the setting; else the median of this cluster's recent successful
-    updates with the same strategy; else, on the embedded plane, how long it takes to start a node
-    (``node_seconds``); else one learned from the environment's other clusters; else 0 (unknown).
-    A ROLLING update restarts the nodes one after another, so the last two count per node."""
+                     nodes: int | None = None, strategy: str = "ROLLING",
+                     node_seconds: float = 0.0) -> tuple[float, float]:
+    """(expected update length, its uncertainty), both in seconds; (0, 0) when nothing is known.
+
+    The setting (+-5 %); else the median of this cluster's recent successful updates with the
+    same strategy (+- their largest deviation, at least 1 %; +-2 % from a single one); else, on
+    the embedded plane, how long it takes to start a node (the plane adds a few ticks per node);
+    else one learned from the environment's other clusters (+-25 %). A ROLLING update restarts
+    the nodes one after another, so the last two count per node."""
     if configured > 0:
-        return configured
+        return configured, 0.05 * configured
     if own:
-        return statistics.median(own)
+        median = statistics.median(own)
+        deviation = max(abs(d - median) for d in own) if len(own) > 1 else 0.02 * median
+        return median, max(deviation, 0.01 * median)
     rolling = strategy == "ROLLING"
+    count = (nodes or 1) if rolling else 1
     if node_seconds > 0:
-        return node_seconds * ((nodes or 1) if rolling else 1)
+        return node_seconds * count + 0.1 * count, 0.1 * count
     if rolling:
-        per_node = [duration / count for duration, count in peers if count]
-        return statistics.median(per_node) * nodes if per_node and nodes else 0.0
-    return statistics.median([duration for duration, _ in peers]) if peers else 0.0
+        per_node = [duration / n for duration, n in peers if n]
+        expected = statistics.median(per_node) * nodes if per_node and nodes else 0.0
+    else:
+        expected = statistics.median([duration for duration, _ in peers]) if peers else 0.0
+    return expected, 0.25 * expected

@@ -1,42 +1,69 @@
-"""Watching an update: a Deployment whose events come from a polling thread.
+"""Following an update: a pure step over what the service answered, and a Deployment of events.
 
-The watch only reads (GetKxCluster; ListKxClusterNodes while updating, as often as the
-``PollPolicy`` says), so stopping it (``detach``, Ctrl-C, a closed notebook) never cancels
-the update; ``Engine.attach`` starts a new watch later. Events are emitted on changes (phase, status, nodes), not on every poll.
+``step(state, observation, now) -> (events, next_poll_at, verdict)`` holds the whole watch: the
+poll policy (``PollPolicy``), what each node runs (old code, restarting, new code, failed), the
+node logs since this push, and every verdict (succeeded, failed, still updating when watching
+stops). It makes no call and reads no clock, so it is tested with recorded observations and a
+fake clock. ``Reader`` makes the calls a ``Poll`` asks for; ``Deployment.wait`` (the caller's
+thread: the CLI, a foreground cell, the form's worker) or ``Deployment.follow_in_background``
+(one thread, for a background cell) is the one loop that joins them.
+
+Stopping the watch (a timeout, Ctrl-C, ``detach``) never cancels the update: the outcome is
+"still updating, stopped watching" (status ``still-updating``), and the next command that looks
+at the cluster settles it (``Engine.settle``).
 """
 
 from __future__ import annotations
 
 import html
+import re
 import threading
 import time
 import warnings
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from ..errors import DeploymentFailed, KxError
-from . import history as hist
 from .aws_errors import calling
-from .logs import tail
-from .polling import PollPolicy
+from .logs import log_group
+from .polling import Poll, PollPolicy
 
 # Deployment.status values that mean "deployed or nothing to do" (exit code 0)
-OK_STATUSES = ("succeeded", "unchanged", "dry-run", "submitted", "detached")
+OK_STATUSES = ("succeeded", "unchanged", "dry-run", "submitted")
+STILL_UPDATING = "still-updating"   # the watch stopped (timeout, Ctrl-C, detach); the update goes on
+EXIT_STILL_UPDATING = 3
+ENDINGS = ("done", "failed", "unchanged", STILL_UPDATING)
 
 NEVER_STARTED_SECONDS = 60.0  # RUNNING with the old code this long after the call: the update did not happen
+OLD, RESTARTING, NEW, FAILED = "old code", "restarting", "new code", "failed"
+LOG_TAIL_LINES = 40
+# a node log line that says something went wrong (q's own errors start with a quote)
+ERROR_LINE = re.compile(r"^'|\berror\b|\bfailed\b|\bexception\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Event:
+    """One thing that happened; ``elapsed`` counts from the command's start.
+
+    phase: check, bundle, stage, update, nodes (a change), checked (a read, nothing new), log
+    (new node log lines in ``log``), done, failed, unchanged, still-updating. Ending events carry
+    the final ``Deployment.result`` in ``result``."""
+
     phase: str
-    cluster_status: str
-    nodes: list = field(default_factory=list)   # [{"nodeId", "status", "availabilityZoneId", "launchTime"}]
-    elapsed: float = 0.0                        # seconds since the push started
+    cluster_status: str = ""
+    nodes: list = field(default_factory=list)   # [{"nodeId", "status", "code", "availabilityZoneId", "launchTime"}]
+    elapsed: float = 0.0
     message: str = ""
     reason: str = ""
+    checked: float | None = None                # elapsed at the last read of the cluster
+    log: dict = field(default_factory=dict)     # {nodeId: [new lines]}
+    result: dict | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("result")
+        return out
 
     def __str__(self) -> str:
         head = f"[{self.elapsed:6.1f}s] {self.phase:<9}"
@@ -56,6 +83,17 @@ def jsonable(value):
     return value
 
 
+def _seconds(value) -> float | None:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
 def code_matches(running: dict | None, expected: dict) -> bool:
     running = running or {}
     if running.get("s3Bucket") != expected.get("s3Bucket") or running.get("s3Key") != expected.get("s3Key"):
@@ -72,8 +110,8 @@ def judge(desc: dict, expected_code: dict | None, seen_updating: bool, pushed_at
         return "wait", ""
     if status != "RUNNING":
         return "failed", f"the cluster is {status}" + (f": {reason}" if reason else "")
-    modified = desc.get("lastModifiedTimestamp")
-    touched = seen_updating or (isinstance(modified, datetime) and modified.timestamp() >= pushed_at - 1)
+    modified = _seconds(desc.get("lastModifiedTimestamp"))
+    touched = seen_updating or (modified is not None and modified >= pushed_at - 1)
     applied = expected_code is None or code_matches(desc.get("code"), expected_code)
     if touched and applied:
         return "succeeded", ""
@@ -103,8 +141,7 @@ def running_since(desc: dict) -> float | None:
     """When the cluster became RUNNING, by its own clock (the service stamps
     ``lastModifiedTimestamp`` then): the history's durations must not include how late the
     watch saw it, or the poller's expected length would drift later with every push."""
-    modified = desc.get("lastModifiedTimestamp")
-    return modified.timestamp() if isinstance(modified, datetime) and desc.get("status") == "RUNNING" else None
+    return _seconds(desc.get("lastModifiedTimestamp")) if desc.get("status") == "RUNNING" else None
 
 
 def node_view(nodes: list[dict]) -> list[dict]:
@@ -112,60 +149,351 @@ def node_view(nodes: list[dict]) -> list[dict]:
     return sorted((jsonable({k: n[k] for k in keep if k in n}) for n in nodes), key=lambda n: n.get("nodeId", ""))
 
 
-class Deployment:
-    """One push (or watch) and what became of it.
+def first_error(lines: dict[str, list[tuple]]) -> tuple[str, str] | None:
+    """(node, line): the earliest log line since the push that says something went wrong, verbatim.
+    ``lines``: {node: [(timestamp, arrival, line)]}; lines of one instant keep the order they came in."""
+    found = [(ts, n, node, text) for node, entries in lines.items() for ts, n, text in entries if ERROR_LINE.search(text)]
+    return (min(found)[2], min(found)[3]) if found else None
 
-    ``status``: watching | succeeded | failed | unchanged | dry-run | submitted | detached.
-    ``events`` grows as the watch runs; ``on_event`` is called from the watching thread.
-    ``wait()`` blocks until the watch ends and returns ``result`` (a JSON-able dict, see
-    ``kx_jupyter.deploy``); it does not raise: a failure is in ``status``, ``error`` and ``result``.
-    ``detach()`` stops watching and never cancels the update.
+
+# -- the pure watch -------------------------------------------------------------------------------
+
+@dataclass
+class Observation:
+    """What one read returned: each part None when it was not asked for (or could not be read)."""
+
+    cluster: dict | None = None
+    nodes: list | None = None
+    logs: list | None = None      # FilterLogEvents events since the last read
+    error: str = ""               # why a read failed (the watch retries)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str                   # succeeded | failed | still-updating
+    reason: str = ""
+    finished_at: float | None = None   # succeeded: when the cluster became RUNNING, by its clock
+
+
+@dataclass
+class WatchState:
+    """Everything the watch knows; ``step`` updates it in place."""
+
+    policy: PollPolicy
+    started: float                # the command's start: every elapsed counts from it
+    submitted: float              # just before the update call: the poll policy and the logs count from it
+    deadline: float               # stop watching then (the update goes on)
+    expected_code: dict | None = None
+    seen_updating: bool = False
+    poll: Poll = field(default_factory=lambda: Poll(0.0, cluster=True, nodes=True))
+    status: str = ""
+    reason: str = ""
+    nodes: list = field(default_factory=list)
+    restarted: set = field(default_factory=set)      # nodes seen PROVISIONING during this watch
+    launched: dict = field(default_factory=dict)     # {node: launchTime at its first listing}
+    logs: dict = field(default_factory=dict)         # {node: [(timestamp s, arrival, line)]}
+    log_ids: set = field(default_factory=set)
+    error: tuple | None = None                       # (node, first error line)
+    failing_since: float | None = None               # epoch s when the first error line was logged
+    checked: float | None = None                     # elapsed at the last read of the cluster or its nodes
+    anchor: float = 0.0                              # last node change, seconds since the call
+    ending: Verdict | None = None                    # decided; waiting for the final node listing
+    signature: tuple = ()
+    desc: dict = field(default_factory=dict)
+
+    @property
+    def next_poll_at(self) -> float:
+        return min(self.submitted + self.poll.at, self.deadline)
+
+
+def new_state(policy: PollPolicy, *, started: float, submitted: float, deadline: float, expected_code=None,
+              seen_updating: bool = False) -> WatchState:
+    """``deadline``: when to stop watching (epoch s); the first read is the policy's."""
+    state = WatchState(policy, started, submitted, deadline, expected_code, seen_updating)
+    state.poll = policy.first()
+    return state
+
+
+def _code_of(state: WatchState, node: dict) -> str:
+    node_id = node.get("nodeId")
+    if state.error and state.error[0] == node_id:
+        return FAILED
+    if node.get("status") != "RUNNING":
+        return RESTARTING
+    launched = _seconds(node.get("launchTime"))
+    if state.failing_since is not None and launched is not None and launched >= state.failing_since - 1:
+        return OLD  # restarted after the failure: the service puts the previous code back
+    if node_id in state.restarted:
+        return NEW
+    if node_id in state.launched:  # on the old code at its first listing: new once launched again
+        return NEW if launched != state.launched[node_id] else OLD
+    return NEW if launched is not None and launched >= state.submitted else OLD
+
+
+def headline(nodes: list[dict]) -> str:
+    if not nodes:
+        return ""
+    new = sum(1 for n in nodes if n.get("code") == NEW)
+    return f"{new}/{len(nodes)} node{'s' if len(nodes) != 1 else ''} on the new code"
+
+
+def step(state: WatchState, obs: Observation, now: float) -> tuple[list[Event], float, Verdict | None]:
+    """Apply one read made at ``now``: the events it causes, when to read next, and the verdict
+    (None while the update goes on). No calls, no clock: ``now`` is the caller's."""
+    elapsed = max(0.0, now - state.started)
+    events: list[Event] = []
+    if obs.logs:
+        fresh = _take_logs(state, obs.logs)
+        if fresh:
+            events.append(Event("log", state.status, [], elapsed, checked=state.checked, log=fresh))
+    if obs.nodes is not None:
+        _take_nodes(state, obs.nodes)
+        state.checked = elapsed
+    if state.ending is not None:  # the final listing is in (or could not be read: end anyway)
+        return events + [_ending_event(state, elapsed)], now, state.ending
+    if obs.error:
+        events.append(Event("checked", state.status, [], elapsed, "cannot read the cluster; retrying", obs.error,
+                            checked=state.checked))
+        state.poll = Poll(max(state.poll.at, now - state.submitted) + state.policy.fine * 2, cluster=True,
+                          nodes=state.poll.nodes)
+        return events, state.next_poll_at, None
+    verdict = None
+    if obs.cluster is not None:
+        state.desc = obs.cluster
+        state.status = obs.cluster.get("status", "")
+        state.reason = obs.cluster.get("statusReason") or ""
+        state.checked = elapsed
+        state.seen_updating = state.seen_updating or state.status == "UPDATING"
+        said, reason = judge(obs.cluster, state.expected_code, state.seen_updating, state.submitted, now)
+        if said == "succeeded":
+            verdict = Verdict("succeeded", finished_at=running_since(obs.cluster))
+        elif said == "failed":
+            verdict = Verdict("failed", reason)
+    signature = (state.status, tuple((n.get("nodeId"), n.get("status"), n.get("code")) for n in state.nodes),
+                 state.error)
+    if verdict is not None:
+        pass  # the ending event follows the final listing
+    elif signature != state.signature:
+        state.signature = signature
+        events.append(Event("nodes", state.status, [dict(n) for n in state.nodes], elapsed, _progress(state),
+                            checked=state.checked))
+    elif obs.cluster is not None or obs.nodes is not None:
+        events.append(Event("checked", state.status, [], elapsed, checked=state.checked))
+    if verdict is not None:
+        state.ending = verdict
+        state.poll = Poll(now - state.submitted, cluster=False, nodes=True)  # the final listing, at once
+        return events, now, None
+    if now >= state.deadline:
+        return events + [_stopped(state, elapsed, "timeout")], now, Verdict(STILL_UPDATING, _stop_reason("timeout"))
+    left = sum(1 for n in state.nodes if n.get("code") != NEW) if obs.nodes is not None else None
+    state.poll = state.policy.after(now - state.submitted, left, state.anchor)
+    return events, state.next_poll_at, None
+
+
+def stop(state: WatchState, now: float, why: str) -> tuple[list[Event], Verdict]:
+    """Stop watching (why: timeout, interrupted, detached): the update goes on."""
+    elapsed = max(0.0, now - state.started)
+    return [_stopped(state, elapsed, why)], Verdict(STILL_UPDATING, _stop_reason(why))
+
+
+def _stop_reason(why: str) -> str:
+    return {"timeout": "the watch timed out (KxJupyter.timeout / --timeout)", "interrupted": "interrupted (Ctrl-C)",
+            }.get(why, "the watch was stopped")
+
+
+def _stopped(state: WatchState, elapsed: float, why: str) -> Event:
+    return Event(STILL_UPDATING, state.status, [dict(n) for n in state.nodes], elapsed,
+                 "still updating, stopped watching: the update goes on", _stop_reason(why), checked=state.checked)
+
+
+def _progress(state: WatchState) -> str:
+    text = headline(state.nodes) or f"cluster {state.status.lower()}"
+    moving = ", ".join(f"{n.get('nodeId')} {n.get('code')}" for n in state.nodes if n.get("code") in (RESTARTING, FAILED))
+    return text + (f"; {moving}" if moving else "")
+
+
+def _take_logs(state: WatchState, events: list) -> dict:
+    fresh: dict[str, list[str]] = {}
+    since_ms = state.submitted * 1000
+    for e in sorted(events, key=lambda e: e.get("timestamp", 0)):  # stable: one instant's lines keep their order
+        key = e.get("eventId") or (e.get("logStreamName"), e.get("timestamp"), e.get("message"))
+        if key in state.log_ids or e.get("timestamp", 0) < since_ms:
+            continue
+        state.log_ids.add(key)
+        node, text = e.get("logStreamName", ""), (e.get("message") or "").rstrip()
+        state.logs.setdefault(node, []).append((e.get("timestamp", 0) / 1000, len(state.log_ids), text))
+        fresh.setdefault(node, []).append(text)
+    if state.error is None:
+        state.error = first_error(state.logs)
+        if state.error is not None:
+            state.failing_since = min(ts for ts, _, text in state.logs[state.error[0]] if text == state.error[1])
+    return fresh
+
+
+def _take_nodes(state: WatchState, nodes: list) -> None:
+    view = node_view(nodes)
+    for n in view:
+        n["code"] = _code_of(state, n)
+        node_id = n.get("nodeId")
+        if n["code"] in (RESTARTING, NEW):
+            state.restarted.add(node_id)
+        elif n["code"] == OLD:
+            state.launched.setdefault(node_id, _seconds(n.get("launchTime")))
+    launches = [_seconds(n.get("launchTime")) for n in view if n["code"] == NEW]
+    launches = [ts for ts in launches if ts is not None and ts >= state.submitted]
+    if launches:
+        state.anchor = max(state.anchor, max(launches) - state.submitted)
+    state.nodes = view
+
+
+def _ending_event(state: WatchState, elapsed: float) -> Event:
+    verdict = state.ending
+    if verdict.status == "succeeded":
+        for n in state.nodes:
+            n["code"] = NEW
+        return Event("done", state.status, [dict(n) for n in state.nodes], elapsed, "the cluster runs the pushed code",
+                     checked=state.checked)
+    for n in state.nodes:
+        n["code"] = FAILED if state.error and state.error[0] == n.get("nodeId") else OLD
+    return Event("failed", state.status, [dict(n) for n in state.nodes], elapsed,
+                 state.error[1] if state.error else "the update failed", verdict.reason, checked=state.checked)
+
+
+def log_tail(state: WatchState, lines: int = LOG_TAIL_LINES) -> list[str]:
+    """The last ``lines`` node log lines since this push, oldest first, each "node: message"."""
+    merged = sorted((ts, n, node, text) for node, entries in state.logs.items() for ts, n, text in entries)
+    return [f"{node}: {text}" for _, _, node, text in merged[-lines:]]
+
+
+# -- the calls ----------------------------------------------------------------------------------
+
+class Reader:
+    """Makes the calls a ``Poll`` asks for; node logs come with every node listing."""
+
+    def __init__(self, clients, settings, environment: str, cluster: str, since: float):
+        self.clients, self.settings = clients, settings
+        self.environment, self.cluster = environment, cluster
+        self.since_ms = int(since * 1000)
+
+    def read(self, poll: Poll) -> Observation:
+        obs = Observation()
+        env, name = self.environment, self.cluster
+        try:
+            with calling(f"reading cluster {name}", self.settings):
+                if poll.cluster:
+                    obs.cluster = self.clients.finspace.get_kx_cluster(environmentId=env, clusterName=name)
+                if poll.nodes:
+                    obs.nodes = self._nodes()
+        except KxError as exc:
+            return Observation(error=exc.message)
+        if poll.nodes:
+            obs.logs = self._logs()
+        return obs
+
+    def _nodes(self) -> list[dict]:
+        pages, kwargs = [], {"environmentId": self.environment, "clusterName": self.cluster, "maxResults": 100}
+        while True:
+            page = self.clients.finspace.list_kx_cluster_nodes(**kwargs)
+            pages.extend(page.get("nodes", []))
+            if not page.get("nextToken"):
+                return pages
+            kwargs["nextToken"] = page["nextToken"]
+
+    def _logs(self) -> list[dict]:
+        """New node log events; a log that cannot be read never hides the update's state."""
+        group = log_group(self.environment, self.cluster)
+        found, kwargs = [], {"logGroupName": group, "startTime": self.since_ms}
+        try:
+            with calling(f"reading the log group {group}", self.settings):
+                while True:
+                    page = self.clients.logs.filter_log_events(**kwargs)
+                    found.extend(page.get("events", []))
+                    if not page.get("nextToken"):
+                        break
+                    kwargs["nextToken"] = page["nextToken"]
+        except KxError:
+            return []
+        if found:
+            self.since_ms = max(e.get("timestamp", 0) for e in found)  # events at that instant are de-duplicated
+        return found
+
+
+# -- the deployment -----------------------------------------------------------------------------
+
+class Deployment:
+    """One push (or watch): a future and an append-only list of events.
+
+    ``status``: watching | succeeded | failed | unchanged | dry-run | submitted | still-updating.
+    ``wait()`` follows the update in the calling thread until it ends (or ``timeout`` s pass)
+    and returns ``result`` (see ``kx_jupyter.deploy``); it does not raise for a failure (that is
+    in ``status``, ``error`` and ``result``), but Ctrl-C while it follows ends the watch as
+    still-updating and is raised again. ``follow_in_background()`` follows in one thread
+    instead. ``detach()`` stops following; it never cancels the update.
+    Listeners (``on_event``, ``on_tick``) run in the following thread.
     """
 
-    def __init__(self, environment: str, cluster: str, result: dict, on_event=None):
+    def __init__(self, environment: str, cluster: str, result: dict, on_event=None, started: float | None = None):
         self.environment = environment
         self.cluster = cluster
-        self.status = "watching"
+        self.started = time.time() if started is None else started
         self.events: list[Event] = []
-        self.result = {"status": self.status, "environment": environment, "cluster": cluster, **result}
+        self.result = {"status": "watching", "environment": environment, "cluster": cluster, **result}
         self.error: KxError | None = None
-        self._on_event = on_event
+        self.future: Future = Future()
+        self._listeners = [on_event] if on_event else []
+        self._tickers: list = []
+        self._follow = None           # (state, reader, on_end) while there is an update to follow
         self._lock = threading.Lock()
-        self._done = threading.Event()
+        self._driving = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    # -- used by the engine and the watch
+    @property
+    def status(self) -> str:
+        return self.result["status"]
+
+    # -- used by the engine
+    def listen(self, on_event) -> None:
+        self._listeners.append(on_event)
+
+    def on_tick(self, callback) -> None:
+        """``callback()`` about once a second while waiting between reads (clocks in views)."""
+        self._tickers.append(callback)
+
     def emit(self, event: Event) -> None:
         with self._lock:
             self.events.append(event)
-        if self._on_event is not None:
+            listeners = list(self._listeners)
+        for listener in listeners:
             try:
-                self._on_event(event)
+                listener(event)
+            except KeyboardInterrupt:
+                raise
             except Exception as exc:  # a broken view must not stop the watch
                 warnings.warn(f"kx-jupyter: an on_event callback failed: {exc!r}", RuntimeWarning, stacklevel=2)
 
     def finish(self, status: str, error: KxError | None = None, **result) -> None:
         with self._lock:
-            self.status = status
             self.error = error
             self.result.update(result, status=status)
             if error is not None:
                 self.result.setdefault("reason", error.message)
-        self._done.set()
+        if not self.future.done():
+            self.future.set_result(self.result)
 
-    def start(self, target) -> None:
-        self._thread = threading.Thread(target=target, name=f"kx-watch-{self.cluster}", daemon=True)
-        self._thread.start()
-
-    @property
-    def stopping(self) -> threading.Event:
-        return self._stop
+    def follow(self, state: WatchState, reader: Reader, on_end) -> None:
+        """Give the deployment an update to follow; ``on_end(verdict, state)`` records the outcome."""
+        self._follow = (state, reader, on_end)
 
     # -- public
     @property
+    def following(self) -> bool:
+        """There is an update to follow and it has not ended."""
+        return self._follow is not None and not self.done
+
+    @property
     def done(self) -> bool:
-        return self._done.is_set()
+        return self.future.done()
 
     @property
     def ok(self) -> bool:
@@ -175,20 +503,96 @@ class Deployment:
     def exit_code(self) -> int:
         if self.status == "failed":
             return self.error.exit_code if self.error else 1
-        return 0
+        return EXIT_STILL_UPDATING if self.status == STILL_UPDATING else 0
 
     def wait(self, timeout: float | None = None) -> dict:
-        self._done.wait(timeout)
-        if self._done.is_set() and self._thread is not None:
-            self._thread.join()
+        until = None if timeout is None else time.time() + timeout
+        if self._follow is not None and self._driving.acquire(blocking=False):
+            try:
+                self._drive(until)
+            except KeyboardInterrupt:
+                self._end_watch(time.time(), "interrupted")
+                raise
+            finally:
+                self._driving.release()
+        else:  # another thread follows it: wait for the end, ticking this thread's listeners
+            self._wait_for_end(until)
         return self.result
 
-    def detach(self) -> None:
-        """Stop watching; the update goes on (re-attach with ``Engine.attach``).
+    def follow_in_background(self) -> None:
+        """Follow the update in one daemon thread (a kernel's background watch)."""
+        if self._follow is None or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self.wait, name=f"kx-watch-{self.cluster}", daemon=True)
+        self._thread.start()
 
-        Returns at once; the thread ends after its current call (``wait()`` joins it).
-        """
+    def detach(self, timeout: float | None = 10.0) -> None:
+        """Stop following (the update goes on); returns once the following loop has ended."""
         self._stop.set()
+        if self._follow is not None and not self.done and self._driving.acquire(blocking=False):
+            try:  # nobody follows right now: end it here
+                self._end_watch(time.time(), "detached")
+            finally:
+                self._driving.release()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def _wait_for_end(self, until: float | None) -> None:
+        while not self.done and (until is None or time.time() < until):
+            wake = 1.0 if until is None else max(0.0, min(1.0, until - time.time()))
+            try:
+                self.future.result(wake)
+            except Exception:  # noqa: BLE001 - a timeout: tick and go on
+                pass
+        if self._thread is not None and self.done and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _drive(self, until: float | None) -> None:
+        state, reader, _ = self._follow
+        while not self.done:
+            now = time.time()
+            if self._stop.is_set():
+                self._end_watch(now, "detached")
+                return
+            if until is not None and now >= until:
+                return
+            if now + 1e-3 >= state.next_poll_at:
+                obs = reader.read(state.poll)
+                events, _, verdict = step(state, obs, time.time())
+                for event in events[:-1] if verdict else events:
+                    self.emit(event)
+                if verdict is not None:
+                    self._settle(verdict, events[-1] if events else None)
+                continue
+            wake = min(state.next_poll_at, now + 1.0, until if until is not None else now + 1.0)
+            self._stop.wait(max(0.0, wake - now))
+            for tick in list(self._tickers):
+                tick()
+
+    def _end_watch(self, now: float, why: str) -> None:
+        if self.done or self._follow is None:
+            return
+        events, verdict = stop(self._follow[0], now, why)
+        self._settle(verdict, events[-1])
+
+    def _settle(self, verdict: Verdict, last: Event | None) -> None:
+        """Record the outcome, then tell the listeners (the last event carries the result)."""
+        state, _, on_end = self._follow
+        error = on_end(verdict, state)
+        elapsed = max(0.0, time.time() - self.started)
+        self.result.update(elapsed=round(elapsed, 3), nodes=[dict(n) for n in state.nodes], reason=verdict.reason,
+                           first_error=({"node": state.error[0], "line": state.error[1]} if state.error else None),
+                           status_reason=state.reason)
+        if verdict.status == "failed":
+            self.result["log_tail"] = log_tail(state)
+        with self._lock:
+            self.error = error
+            self.result["status"] = verdict.status
+        if last is not None:
+            self.emit(Event(last.phase, last.cluster_status, last.nodes, last.elapsed, last.message, last.reason,
+                            last.checked, last.log, result=dict(self.result)))
+        if not self.future.done():
+            self.future.set_result(self.result)
 
     def __repr__(self) -> str:
         last = f": {self.events[-1]}" if self.events else ""
@@ -197,118 +601,18 @@ class Deployment:
     def _repr_html_(self) -> str:
         rows = "".join(f"<tr><td>{e.elapsed:.1f}s</td><td>{html.escape(e.phase)}</td>"
                        f"<td>{html.escape(e.cluster_status)}</td><td>{html.escape(e.message)}</td>"
-                       f"<td>{html.escape(e.reason)}</td></tr>" for e in self.events)
+                       f"<td>{html.escape(e.reason)}</td></tr>" for e in self.events if e.phase not in ("checked", "log"))
         return (f"<div><b>{html.escape(self.environment)}/{html.escape(self.cluster)}</b>: "
                 f"{html.escape(self.status)}<table>{rows}</table></div>")
 
 
-class Watch:
-    """The polling loop behind a Deployment (run in its thread)."""
-
-    def __init__(self, deployment: Deployment, clients, settings, *, expected_code, pushed_at: float,
-                 seen_updating: bool, history: hist.History | None, entry_id: int | None, expected_seconds: float):
-        self.d = deployment
-        self.clients = clients
-        self.settings = settings
-        self.expected_code = expected_code
-        self.pushed_at = pushed_at
-        self.seen_updating = seen_updating
-        self.history = history
-        self.entry_id = entry_id
-        self.policy = PollPolicy(settings.poll_initial, settings.poll_max, expected_seconds)
-        self._last = None
-        self._status = None       # the cluster status at the previous poll
-        self._nodes_seen: list[dict] = []
-
-    def run(self) -> None:
-        try:
-            self._loop()
-        except Exception as exc:  # never die silently in a thread: end the deployment with the reason
-            error = exc if isinstance(exc, KxError) else KxError(f"watching stopped: {exc!r}")
-            self.d.emit(Event("detached", "", [], self._elapsed(), "stopped watching; the update goes on", error.message))
-            self.d.finish("detached", error=None, reason=error.message)
-
-    def _elapsed(self) -> float:
-        return max(0.0, time.time() - self.pushed_at)
-
-    def _loop(self) -> None:
-        env, name = self.d.environment, self.d.cluster
-        while True:
-            if self.d.stopping.is_set():
-                self.d.emit(Event("detached", "", [], self._elapsed(), "stopped watching; the update goes on"))
-                self.d.finish("detached", elapsed=self._elapsed())
-                return
-            elapsed = self._elapsed()
-            if elapsed > self.settings.timeout:
-                self._fail(f"no result after watching {elapsed:.0f}s (KxJupyter.timeout); the update goes on",
-                           hist.TIMED_OUT, "")
-                return
-            try:
-                with calling(f"reading cluster {name}", self.settings):
-                    desc = self.clients.finspace.get_kx_cluster(environmentId=env, clusterName=name)
-                    status = desc.get("status", "")
-                    if status == "UPDATING" and self.policy.list_nodes(elapsed, changed=status != self._status):
-                        self._nodes_seen = self._nodes(env, name)
-            except KxError as exc:
-                self.d.emit(Event("nodes", "", [], elapsed, "cannot read the cluster; retrying", exc.message))
-                self.d.stopping.wait(self.policy.next(elapsed))
-                continue
-            self._status = status
-            self.seen_updating = self.seen_updating or status == "UPDATING"
-            verdict, reason = judge(desc, self.expected_code, self.seen_updating, self.pushed_at, time.time())
-            if verdict == "wait":
-                self._changed(status, self._nodes_seen if status == "UPDATING" else [], elapsed)
-            elif verdict == "succeeded":
-                final_nodes = self._final_nodes(env, name)
-                self.d.emit(Event("done", status, final_nodes, elapsed, "the cluster runs the pushed code"))
-                if self.history and self.entry_id:
-                    self.history.finish(self.entry_id, hist.SUCCEEDED, finished_at=running_since(desc))
-                self.d.finish("succeeded", elapsed=elapsed, nodes=final_nodes)
-                return
-            else:
-                self._fail(reason, hist.FAILED, status, desc, nodes=self._final_nodes(env, name))
-                return
-            self.d.stopping.wait(self.policy.next(elapsed))
-
-    def _nodes(self, env, name) -> list[dict]:
-        pages, kwargs = [], {"environmentId": env, "clusterName": name, "maxResults": 100}
-        for _ in range(10):
-            page = self.clients.finspace.list_kx_cluster_nodes(**kwargs)
-            pages.extend(page.get("nodes", []))
-            if not page.get("nextToken"):
-                break
-            kwargs["nextToken"] = page["nextToken"]
-        return node_view(pages)
-
-    def _final_nodes(self, env, name) -> list[dict]:
-        try:
-            with calling(f"listing the nodes of {name}", self.settings):
-                return self._nodes(env, name)
-        except KxError:
-            return []
-
-    def _changed(self, status: str, nodes: list[dict], elapsed: float) -> None:
-        signature = (status, tuple((n.get("nodeId"), n.get("status")) for n in nodes))
-        if signature == self._last:
-            return
-        self._last = signature
-        running = sum(1 for n in nodes if n.get("status") == "RUNNING")
-        others = ", ".join(f"{n.get('nodeId')} {n.get('status')}" for n in nodes if n.get("status") != "RUNNING")
-        message = f"{running}/{len(nodes)} nodes running" if nodes else f"cluster {status.lower()}"
-        message += f"; {others}" if others else ""
-        self.d.emit(Event("nodes", status, nodes, elapsed, message))
-
-    def _fail(self, reason: str, outcome: str, status: str, desc: dict | None = None, nodes=()) -> None:
-        """End as failed; ``nodes``: the cluster's nodes now (after the service kept the previous code)."""
-        elapsed = self._elapsed()
-        lines = tail(self.clients.logs, self.d.environment, self.d.cluster, int((self.pushed_at - 1) * 1000),
-                     settings=self.settings)
-        still = ""
-        if desc and self.expected_code and desc.get("code") and not code_matches(desc.get("code"), self.expected_code):
-            still = f"; the cluster still runs s3://{desc['code'].get('s3Bucket')}/{desc['code'].get('s3Key')}"
-        error = DeploymentFailed(f"the update of {self.d.cluster} failed: {reason}{still}", hint="See the log tail below; fix the code and push again, "
-                                               "or `kx-jupyter rollback`.")
-        if self.history and self.entry_id:
-            self.history.finish(self.entry_id, outcome, reason, "\n".join(lines))
-        self.d.emit(Event("failed", status, list(nodes), elapsed, f"the update failed{still}", reason))
-        self.d.finish("failed", error=error, reason=reason, log_tail=lines, elapsed=elapsed, nodes=list(nodes))
+def failure(cluster: str, verdict: Verdict, state: WatchState) -> DeploymentFailed:
+    """The error of a failed update: the failing node's first error line first, the service's reason after."""
+    still = ""
+    code = (state.desc or {}).get("code")
+    if code and state.expected_code and not code_matches(code, state.expected_code):
+        still = f"; the cluster still runs s3://{code.get('s3Bucket')}/{code.get('s3Key')}"
+    said = f"{state.error[0]}: {state.error[1]}" if state.error else verdict.reason
+    more = f" ({verdict.reason})" if state.error and verdict.reason else ""
+    return DeploymentFailed(f"the update of {cluster} failed: {said}{more}{still}",
+                            hint="See the node log below; fix the code and push again, or `kx-jupyter rollback`.")

@@ -1,7 +1,7 @@
 """The deploy form: pick a cluster, edit the workspace's files, push, watch, roll back.
 
-One widget (``form()``) over the engine. Everything slow (plan, upload, the watch, a
-rollback) runs in one daemon thread that only changes widget traits, so the kernel keeps
+One widget (``form()``) over the engine. Everything slow (plan, upload, following the update,
+a rollback) runs in one daemon thread that only changes widget traits, so the kernel keeps
 running cells during an update; the clicks themselves are handled in the kernel's thread,
 which is what makes "a double click pushes once" hold: the first click marks the form busy
 before the second one is read.
@@ -389,17 +389,19 @@ class KxForm(Quiet, w.VBox):
                   ROLLBACK_STEPS)
 
     def _run(self, title: str, start, steps=PUSH_STEPS) -> None:
-        """Run one engine operation in a daemon thread; from there only traits change."""
+        """Run one engine operation, and follow the update it starts, in the form's one worker
+        thread; from there only traits change (the view's widgets, the form's own)."""
         self.busy = True
         self._say()
         self._update_state()
         view = StatusView(title, mode="widget", steps=steps)
-        self.activity.children = (view.widget,)
+        self.activity.children = (view.box,)
 
         def work():
             try:
                 self.deployment = start(view.update)
-                view.finish(self.deployment.wait())
+                self.deployment.on_tick(view.tick)
+                view.finish(self.deployment.wait())  # follows the update here
             except KxError as exc:
                 self.activity.children = ()
                 self._say(str(exc))

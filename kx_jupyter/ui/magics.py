@@ -7,10 +7,10 @@ never a traceback. A foreground push or rollback that fails on the cluster ends 
 one ``PushFailed`` line under the view (unless ``--no-raise``), so Run All, nbconvert and
 papermill stop there instead of running the cells that assumed the new code.
 
-Threads: widgets and displays are created in the cell's thread; a background watch (the
-engine's watch thread, plus a "finisher" that ticks the elapsed time and shows the summary)
-only changes widget traits or updates a display by id. Both end when the update ends or the
-watch is stopped.
+Threads: widgets and displays are created in the cell's thread. A foreground push is followed
+in the cell's thread (``Deployment.wait``); ``--background`` follows it in the Deployment's one
+thread, which only changes widget traits or updates a display by id, and ends when the update
+ends or the watch is stopped (``%unload_ext`` stops it).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import functools
 import json
 import shlex
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from IPython.core.error import UsageError
@@ -33,6 +34,7 @@ from . import render as r
 from .view import PUSH_STEPS, ROLLBACK_STEPS, WATCH_STEPS, StatusView
 
 REATTACH = "the update goes on; re-attach with %kx_status {cluster}"
+UNSETTLED = ("updating", "unknown", "still-updating", "timed-out")  # history outcomes nobody saw the end of
 
 
 class _HelpShown(Exception):
@@ -138,12 +140,11 @@ class PushFailed(Exception):
 
 
 class _Fanout:
-    """The on_event callback of one Deployment, feeding every view shown for it."""
+    """The listener of one Deployment feeding every view shown for it (a late view catches up)."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self.views: list[StatusView] = []
-        self.result: dict | None = None  # set once the deployment ended
 
     def _views(self) -> list[StatusView]:
         with self._lock:
@@ -158,16 +159,7 @@ class _Fanout:
         with self._lock:
             for event in past_events:
                 view.update(event)
-            if self.result is not None:
-                view.finish(self.result)
             self.views.append(view)
-
-    def finish(self, result: dict) -> None:
-        with self._lock:
-            self.result = result
-            views = list(self.views)
-        for view in views:
-            view.finish(result)
 
     def flush(self) -> None:
         for view in self._views():
@@ -178,21 +170,12 @@ class _Fanout:
             view.tick()
 
 
+@dataclass
 class _Watched:
-    """A deployment this shell follows: its views, and the "finisher" thread that keeps their
-    elapsed time moving and shows the summary at the end."""
+    """A deployment this shell follows, and the views shown for it."""
 
-    def __init__(self, deployment, fanout: _Fanout):
-        self.deployment = deployment
-        self.fanout = fanout
-        self.finisher = threading.Thread(target=self._finish, name=f"kx-view-{deployment.cluster}", daemon=True)
-
-    def _finish(self) -> None:
-        while not self.deployment.done:
-            self.deployment.wait(timeout=1.0)
-            self.fanout.tick()
-        self.deployment.wait()
-        self.fanout.finish(self.deployment.result)
+    deployment: object
+    fanout: _Fanout
 
 
 @magics_class
@@ -247,10 +230,12 @@ class KxMagics(Magics):
         return StatusView.create(title, mode=self.view, shell=self.shell, steps=steps)
 
     def _follow(self, start, title: str, background: bool, raise_failure: bool = False, steps=PUSH_STEPS):
-        """Run ``start(on_event)`` (an engine call returning a Deployment) with a live view.
+        """Run ``start(on_event)`` (an engine call returning a Deployment) with a live view, then follow it:
+        in this (the cell's) thread, or with ``background`` in the Deployment's one thread.
 
-        The view is shown on the first event delivered in this (the cell's) thread, or after
-        ``start`` returns, so a refusal before anything happened shows only the error line.
+        The view is shown on the first event delivered in the cell's thread, or after ``start``
+        returns, so a refusal before anything happened shows only the error line. The following
+        thread only changes widget traits or updates a display by id; text is printed from here.
         ``raise_failure``: a foreground deployment that failed raises ``PushFailed`` at the end.
         """
         view, fanout, owner = self._new_view(title, steps), _Fanout(), threading.get_ident()
@@ -261,7 +246,7 @@ class KxMagics(Magics):
             fanout(event)
             if not view.shown and in_cell and not (background and view.mode == "text"):
                 view.show()
-            if in_cell:  # text views may print here; a watcher thread never does
+            if in_cell:  # text views may print here; the following thread never does
                 fanout.flush()
 
         try:
@@ -276,54 +261,34 @@ class KxMagics(Magics):
         except KeyboardInterrupt:
             print(f"Interrupted before the update of {title} was confirmed; %kx_status {title} shows whether it started.")
             return None
-        watched = _Watched(deployment, fanout)
-        try:
-            self._watched[(deployment.environment, deployment.cluster)] = watched
-            watched.finisher.start()
-            if background and view.mode == "text":
+        deployment.on_tick(fanout.tick)
+        if background and deployment.following:
+            self._watched[(deployment.environment, deployment.cluster)] = _Watched(deployment, fanout)
+            if view.mode == "text":
                 print(f"watching {deployment.cluster} in the background; %kx_status {deployment.cluster} shows progress")
             elif not view.shown:
                 view.show()
-            if not background:
-                self._wait(watched)
-        except KeyboardInterrupt:
-            self._interrupted(watched, detach=True)
+            deployment.follow_in_background()
             return deployment
-        if raise_failure and not background and deployment.status == "failed":
+        if not view.shown:
+            view.show()
+        try:
+            deployment.wait()  # follows the update here: events, ticks and text lines come from this thread
+        except KeyboardInterrupt:
+            fanout.flush()
+            print(f"Stopped watching {deployment.cluster}: still updating; {REATTACH.format(cluster=deployment.cluster)}.")
+            return deployment
+        fanout.flush()
+        if raise_failure and deployment.status == "failed":
             raise PushFailed(deployment)
         return deployment
 
-    @staticmethod
-    def _wait(watched: _Watched) -> None:
-        """Wait in the cell for the end; text views print from here (the cell's thread)."""
-        while not watched.deployment.done:
-            watched.deployment.wait(timeout=0.25)
-            watched.fanout.flush()
-        watched.finisher.join()
-        watched.fanout.flush()
-
-    @staticmethod
-    def _interrupted(watched: _Watched, detach: bool) -> None:
-        """Ctrl-C while waiting: stop watching (``detach``), never the update; say how to come back."""
-        cluster = watched.deployment.cluster
-        if detach:
-            watched.deployment.detach()
-            watched.deployment.wait()
-            if watched.finisher.ident is not None:
-                watched.finisher.join()
-        watched.fanout.flush()
-        print(f"Stopped watching {cluster}: {REATTACH.format(cluster=cluster)}.")
-
     def stop_watching(self, timeout: float = 10.0) -> None:
-        """Detach every watch of this shell and wait for their threads to end (extension unload)."""
+        """Stop following every background watch of this shell; their thread ends (extension unload)."""
         watched = list(self._watched.values())
         self._watched.clear()
         for w in watched:
-            w.deployment.detach()
-        for w in watched:
-            w.deployment.wait(timeout)  # joins the engine's watch thread once it has ended
-            if w.finisher.ident is not None:
-                w.finisher.join(timeout)
+            w.deployment.detach(timeout)
 
     # -- magics --------------------------------------------------------------------------------
 
@@ -407,13 +372,16 @@ class KxMagics(Magics):
             if not (ns.background and view.mode == "text"):
                 view.show()
             if not ns.background:
-                try:
-                    self._wait(watched)
+                try:  # the background thread follows it; this cell waits and prints text views' lines
+                    while not watched.deployment.done:
+                        watched.deployment.wait(timeout=0.25)
+                        watched.fanout.flush()
+                    watched.fanout.flush()
                 except KeyboardInterrupt:  # the watch belongs to the cell that started it: keep it
-                    self._interrupted(watched, detach=False)
+                    print(f"Stopped waiting here; the background watch of {cluster} goes on.")
             return watched.deployment
         state = engine.status(cluster, env)
-        unfinished = (state.get("last_push") or {}).get("outcome") in ("updating", "unknown")  # nobody saw its end yet
+        unfinished = (state.get("last_push") or {}).get("outcome") in UNSETTLED  # nobody saw its end yet
         if state.get("status") == "UPDATING" or unfinished:
             return self._follow(lambda on_event: engine.attach(cluster, env, on_event=on_event), cluster,
                                 background=ns.background, steps=WATCH_STEPS)

@@ -28,7 +28,7 @@ _STATUS_TONE = {
     "RUNNING": "ok", "DEPLOYED": "ok", "SUCCEEDED": "ok", "UNCHANGED": "ok", "done": "ok",
     "UPDATING": "busy", "PENDING": "busy", "CREATING": "busy", "PROVISIONING": "busy", "DELETING": "busy",
     "CREATE_FAILED": "bad", "DELETE_FAILED": "bad", "FAILED": "bad", "failed": "bad",
-    "succeeded": "ok", "updating": "busy", "timed-out": "bad",
+    "succeeded": "ok", "updating": "busy", "timed-out": "busy", "still-updating": "busy",
     "error": "bad", "warning": "busy",  # q checker severities
 }
 
@@ -91,21 +91,24 @@ def timestamp(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def table_html(headers: list[str], rows: list[list[str]], *, raw_columns: frozenset[int] = frozenset()) -> str:
-    """A compact table; cells are escaped unless their column index is in ``raw_columns``."""
+def table_html(headers: list[str], rows: list[list[str]], *, raw_columns: frozenset[int] = frozenset(),
+               row_styles: list[str] | None = None) -> str:
+    """A compact table; cells are escaped unless their column index is in ``raw_columns``;
+    ``row_styles``: extra inline style per row (e.g. a failed node's red row)."""
     th = "".join(
         f'<th style="text-align:left;padding:4px 10px;border-bottom:1px solid {BORDER};color:{MUTED};'
         f'font-weight:600;font-size:11px;text-transform:uppercase;letter-spacing:.04em">{escape(h)}</th>'
         for h in headers
     )
     body = []
-    for row in rows:
+    for n, row in enumerate(rows):
+        extra = (row_styles[n] if row_styles and n < len(row_styles) else "") or ""
         tds = "".join(
             f'<td style="text-align:left;padding:4px 10px;border-bottom:1px solid {BORDER};white-space:nowrap">'
             f"{cell if i in raw_columns else escape(str(cell))}</td>"
             for i, cell in enumerate(row)
         )
-        body.append(f"<tr>{tds}</tr>")
+        body.append(f'<tr style="{extra}">{tds}</tr>' if extra else f"<tr>{tds}</tr>")
     return (  # wide tables (history) scroll inside the cell instead of being cut off
         f'<div style="overflow-x:auto;max-width:100%"><table style="border-collapse:collapse;font-family:{FONT};'
         f'font-size:12px;line-height:1.4;color:{FG};margin:2px 0">'

@@ -1,19 +1,21 @@
-"""The live status view of one push: one component for the magics and the widget form.
+"""The live status view of one push: a renderer over the Deployment's events, for the magics and the form.
 
-It turns engine ``Event`` objects into a picture of the push (phases with the current one
-marked, cluster status, each node, elapsed time) and, at the end, a summary or the failure.
+It folds engine ``Event`` objects into a picture of the push: the phases (timed from the
+command's start), what each node runs (old code, restarting, new code, failed) with a headline
+such as "2/3 nodes on the new code", how long ago the cluster was last read, each node's log
+since this push (collapsed), and at the end a summary, the failure (the failing node's first
+error line, verbatim, with the service's ``statusReason`` below it) or "still updating,
+stopped watching", and a timeline of the phases and of each node.
 
 How it shows itself (``mode``), chosen by ``detect_mode``:
 
-- ``widget``: an ``ipywidgets.HTML`` whose ``value`` is replaced on each event. Only a trait
-  changes, so a background thread may drive it (comm messages reach the front end from any
-  thread; ipykernel 7 loses *printed* output from threads). The displayed bundle also carries
-  ``text/html``, and the final state is written into it by display id, so front ends without
-  a widget manager (nbconvert, a notebook opened elsewhere) still show the outcome.
-- ``html``: an HTML output replaced in place by display id on each event.
-- ``text``: terminal IPython, which cannot redraw: one line per *change* (phase, cluster
-  status or a node's status), never one per poll, then the full summary. Text is printed
-  only by ``flush()``, which the magic calls from the cell's thread while it waits.
+- ``widget``: an ``ipywidgets.HTML`` (``widget``) whose ``value`` is replaced on each event, and
+  one collapsed accordion of node logs (``logs``) below it, in a VBox (``box``). Only traits
+  change, so the following thread may drive it. The display also carries ``text/html``,
+  rewritten at the end by display id, for front ends without a widget manager.
+- ``html``: an HTML output replaced in place by display id.
+- ``text``: terminal IPython, which cannot redraw: one line per *change*, never one per read,
+  then the full summary. Text is printed only by ``flush()``, from the cell's thread.
 
 ``auto`` picks ``text`` outside a Jupyter kernel, ``widget`` in a kernel when ipywidgets is
 installed, ``html`` otherwise; ``%config KxMagics.view = "html"`` forces a mode.
@@ -30,8 +32,8 @@ from html import escape
 from . import render as r
 
 PHASES = (
-    ("check", "check"),
     ("bundle", "bundle"),
+    ("check", "check"),
     ("stage", "stage"),
     ("update", "update"),
     ("nodes", "rolling nodes"),
@@ -41,11 +43,15 @@ _ORDER = [name for name, _ in PHASES]
 PUSH_STEPS = tuple(_ORDER)
 ROLLBACK_STEPS = ("stage", "update", "nodes", "done")  # the code is already in S3: nothing to check or bundle
 WATCH_STEPS = ("nodes", "done")                        # re-attached to an update started earlier
-ENDINGS = ("done", "failed", "unchanged", "detached")
+STILL = "still-updating"
+ENDINGS = ("done", "failed", "unchanged", STILL)
 MODES = ("widget", "html", "text")
-# Deployment.status -> how the view ends
-_OUTCOME = {"succeeded": "done", "failed": "failed", "unchanged": "unchanged", "detached": "detached",
-            "submitted": "detached"}
+_OUTCOME = {"succeeded": "done", "failed": "failed", "unchanged": "unchanged", STILL: STILL, "submitted": STILL}
+# node code state -> (tone for the pill, colour of its timeline bar)
+_CODE = {"old code": ("idle", "#8c959f"), "restarting": ("busy", "#d4a72c"), "new code": ("ok", "#1a7f37"),
+         "failed": ("bad", "#cf222e")}
+_PHASE_BAR = "#0969da"
+FAILED_ROW = "color:#a40e26;background:#ffebe9;font-weight:600"
 
 
 def detect_mode(shell=None, preference: str = "auto") -> str:
@@ -76,11 +82,17 @@ class StatusView:
         self.cluster_status = ""
         self.nodes: list[dict] = []
         self.elapsed = 0.0
+        self.checked: float | None = None   # elapsed at the last read of the cluster
         self.message = ""
         self.reason = ""
         self.summary: dict = {}
+        self.reached: dict[str, float] = {}          # phase -> elapsed when it ended (or began, for nodes)
+        self.node_changes: list[tuple[float, str, str]] = []  # (elapsed, node, code state)
+        self.logs: dict[str, list[str]] = {}
         self._lock = threading.RLock()
         self._widget = None
+        self._box = None
+        self._log_widgets: dict[str, object] = {}
         self._handle = None
         self._shown = False
         self._last_line_key = None
@@ -94,30 +106,47 @@ class StatusView:
     # -- feeding -----------------------------------------------------------------------------
 
     def update(self, event) -> None:
-        """Apply one engine Event and redraw; safe to call from a watcher thread."""
+        """Apply one engine Event and redraw; safe to call from the following thread."""
         with self._lock:
             phase = event.phase
-            if phase in ENDINGS:
+            self.elapsed = max(self.elapsed, float(event.elapsed or 0.0))
+            self._clock_zero = time.monotonic() - self.elapsed
+            if event.checked is not None:
+                self.checked = event.checked
+            if phase == "log":
+                for node, lines in event.log.items():
+                    self.logs.setdefault(node, []).extend(lines)
+            elif phase == "checked":
+                if event.reason:
+                    self.reason = event.reason
+            elif phase in ENDINGS:
                 self.outcome = phase
                 if phase in ("done", "unchanged"):
                     self.phase = "done"
-            elif phase in self.steps:
-                self.phase = phase
+            elif phase in self.steps:  # bundle .. update report their end: the next step is under way
+                later = self.steps[self.steps.index(phase) + 1:] if phase != "nodes" else ()
+                self.phase = later[0] if later and later[0] != "done" else phase
+                self.reached.setdefault(phase, self.elapsed)
             if event.cluster_status:
                 self.cluster_status = event.cluster_status
             if event.nodes:
+                before = {n.get("nodeId"): n.get("code") for n in self.nodes}
                 self.nodes = [dict(n) for n in event.nodes]
-            self.elapsed = max(self.elapsed, float(event.elapsed or 0.0))
-            self._clock_zero = time.monotonic() - self.elapsed
-            if event.message:
+                for n in self.nodes:
+                    if n.get("code") and before.get(n.get("nodeId")) != n.get("code"):
+                        self.node_changes.append((self.elapsed, n.get("nodeId", "?"), n["code"]))
+            if event.message and phase not in ("log", "checked"):
                 self.message = event.message
-            if event.reason:
+            if event.reason and phase not in ("log", "checked"):
                 self.reason = event.reason
-        self._redraw()
+            result = getattr(event, "result", None)
+        if result is not None:
+            self.finish(result)
+        else:
+            self._redraw()
 
     def tick(self) -> None:
-        """Advance the elapsed time between events (the engine emits on changes only, and an
-        update can sit in one state for minutes); a watcher thread calls it every second."""
+        """Move the clocks ("elapsed", "checked 4 s ago") between events; the following loop calls it."""
         with self._lock:
             if self.outcome or self._clock_zero is None or self.mode == "text":
                 return
@@ -125,7 +154,7 @@ class StatusView:
         self._redraw()
 
     def finish(self, result: Mapping) -> None:
-        """Show the end of the push from ``Deployment.result``: the summary or the failure."""
+        """Show the end of the push from ``Deployment.result``: the summary, the failure, or still updating."""
         with self._lock:
             self.summary = dict(result or {})
             outcome = _OUTCOME.get(str(self.summary.get("status", "")))
@@ -137,18 +166,34 @@ class StatusView:
                 self.reason = str(self.summary["reason"])
             if self.summary.get("elapsed") is not None:
                 self.elapsed = float(self.summary["elapsed"])
+            for n in self.summary.get("nodes") or []:
+                if n.get("code"):
+                    self.nodes = [dict(x) for x in self.summary["nodes"]]
+                    break
         self._redraw(final=True)
 
     # -- showing -----------------------------------------------------------------------------
 
     @property
     def widget(self):
-        """An ``ipywidgets.HTML`` kept current by ``update``; created on first use."""
+        """The ``ipywidgets.HTML`` of the view kept current by ``update``; created on first use."""
         if self._widget is None:
             import ipywidgets
 
             self._widget = ipywidgets.HTML(value=self.to_html())
         return self._widget
+
+    @property
+    def box(self):
+        """``widget`` with the node logs (an accordion, collapsed) below it: what is displayed."""
+        if self._box is None:
+            import ipywidgets
+
+            logs = ipywidgets.Accordion(children=[], layout=ipywidgets.Layout(max_width="880px"))
+            logs.add_class("kx-node-logs")
+            self._box = ipywidgets.VBox([self.widget, logs])
+            self._sync_logs()
+        return self._box
 
     @property
     def shown(self) -> bool:
@@ -167,11 +212,13 @@ class StatusView:
             self.flush()
 
     def _redraw(self, final: bool = False) -> None:
-        """Widget: set the trait (and, at the end, rewrite the display's HTML fallback);
+        """Widget: set the traits (and, at the end, rewrite the display's HTML fallback);
         html: update the display in place; text: leave printing to ``flush``."""
         if self.mode == "widget":
             if self._widget is not None:
                 self._widget.value = self.to_html()
+            if self._box is not None:
+                self._sync_logs()
             if final and self._handle is not None:
                 self._handle.update(_WidgetWithFallback(self))
         elif self.mode == "html":
@@ -180,14 +227,36 @@ class StatusView:
         elif final:
             self._summary_pending = True
 
+    def _sync_logs(self) -> None:
+        """One collapsed accordion item per node: its log lines since this push (traits only)."""
+        import ipywidgets
+
+        logs = self._box.children[1]
+        with self._lock:
+            nodes = [n.get("nodeId") for n in self.nodes] + [n for n in self.logs if n not in {x.get("nodeId") for x in self.nodes}]
+            texts = {node: "\n".join(self.logs.get(node, [])) for node in nodes}
+        added = False
+        for node in nodes:
+            if node not in self._log_widgets:
+                self._log_widgets[node] = ipywidgets.HTML()
+                added = True
+            html = (f'<pre style="margin:0;font-family:{r.MONO};font-size:11.5px;white-space:pre-wrap;'
+                    f'max-height:220px;overflow:auto;color:{r.FG}">{escape(texts[node]) or "(no lines yet)"}</pre>')
+            if self._log_widgets[node].value != html:
+                self._log_widgets[node].value = html
+        if added:
+            logs.children = [self._log_widgets[n] for n in nodes]
+        titles = tuple(f"node log · {node} ({len(self.logs.get(node, []))} lines since this push)" for node in nodes)
+        if tuple(logs.titles) != titles:
+            logs.titles = titles
+
     def flush(self) -> None:
-        """Text mode: print what changed since the last flush. Call it from the cell's thread
-        (the caller's loop), never from a watcher: ipykernel 7 drops output printed by threads."""
+        """Text mode: print what changed since the last flush. Call it from the cell's thread."""
         if self.mode != "text" or not self._shown:
             return
         with self._lock:
             key = (self.phase, self.outcome, self.cluster_status,
-                   tuple((n.get("nodeId"), n.get("status")) for n in self.nodes), self.message)
+                   tuple((n.get("nodeId"), n.get("status"), n.get("code")) for n in self.nodes), self.message)
             line = self.status_line() if key != self._last_line_key else None
             self._last_line_key = key
             summary, self._summary_pending = self._summary_pending, False
@@ -202,7 +271,7 @@ class StatusView:
     def __repr__(self) -> str:
         return self.to_text()
 
-    # -- rendering ---------------------------------------------------------------------------
+    # -- what it says ------------------------------------------------------------------------
 
     def _phase_states(self) -> list[tuple[str, str]]:
         """(label, state) per phase; state in ok, current, failed, paused, skipped, pending."""
@@ -218,19 +287,41 @@ class StatusView:
             elif i < current:
                 state = "ok"
             elif i == current:
-                state = {"failed": "failed", "detached": "paused"}.get(self.outcome, "current")
+                state = {"failed": "failed", STILL: "paused"}.get(self.outcome, "current")
             else:
                 state = "pending"
             states.append((label, state))
         return states
 
+    def node_headline(self) -> str:
+        if not self.nodes or not any(n.get("code") for n in self.nodes):
+            return ""
+        new = sum(1 for n in self.nodes if n.get("code") == "new code")
+        return f"{new}/{len(self.nodes)} node{'s' if len(self.nodes) != 1 else ''} on the new code"
+
     def _headline(self) -> str:
-        return {
-            "done": "deployed",
-            "failed": "failed",
-            "unchanged": "already running this code: nothing changed",
-            "detached": "not watching; the update goes on",
-        }.get(self.outcome, dict(PHASES)[self.phase] + "…")
+        if self.outcome == "done":
+            return "deployed"
+        if self.outcome == "failed":
+            return "failed"
+        if self.outcome == "unchanged":
+            return "already running this code: nothing changed"
+        if self.outcome == STILL:
+            return "still updating, stopped watching"
+        if self.phase == "nodes" and self.node_headline():
+            return self.node_headline()
+        return dict(PHASES)[self.phase] + "…"
+
+    def checked_ago(self) -> str:
+        if self.checked is None or self.outcome:
+            return ""
+        return f"checked {r.duration(max(0.0, self.elapsed - self.checked))} ago"
+
+    def first_error(self) -> tuple[str, str] | None:
+        found = self.summary.get("first_error")
+        if found:
+            return found.get("node", ""), found.get("line", "")
+        return None
 
     def status_line(self) -> str:
         """One line for terminals: what changed, never the same line twice in a row."""
@@ -238,18 +329,18 @@ class StatusView:
             parts = [f"[{r.duration(self.elapsed):>7}]", self._headline()]
             if self.cluster_status:
                 parts.append(f"cluster {self.cluster_status}")
-            if self.message and not self.outcome:
+            moving = [f"{n.get('nodeId')} {n.get('code')}" for n in self.nodes if n.get("code") in ("restarting", "failed")]
+            if moving and not self.outcome:
+                parts.append(", ".join(moving))
+            elif self.message and not self.outcome and not self.node_headline():
                 parts.append(self.message)
-            elif self.nodes:
-                running = sum(1 for n in self.nodes if n.get("status") == "RUNNING")
-                parts.append(f"nodes {running}/{len(self.nodes)} running")
             return " · ".join(parts)
 
     def _summary_rows(self) -> list[tuple[str, str]]:
         s = self.summary
         rows = []
-        if s.get("elapsed") is not None and self.outcome in ("done", "failed"):
-            rows.append(("duration", r.duration(s["elapsed"])))
+        if s.get("elapsed") is not None and self.outcome in ("done", "failed", STILL):
+            rows.append(("duration", r.duration(s["elapsed"]) + " from the command's start"))
         bundle = s.get("bundle") or {}
         if bundle.get("sha256"):
             files = bundle.get("files") or []
@@ -269,47 +360,89 @@ class StatusView:
         tail = self.summary.get("log_tail") or ""
         return "\n".join(map(str, tail)) if isinstance(tail, (list, tuple)) else str(tail)
 
+    def _service_reason(self) -> str:
+        return str(self.summary.get("status_reason") or "") or (self.reason if self.outcome == "failed" else "")
+
+    def _reattach(self) -> str:
+        name = self.summary.get("cluster") or self.title
+        return f"the update goes on; %kx_status {name} follows it again, and the next look at the cluster records how it ended"
+
+    def timeline(self) -> list[tuple[str, float, float, str]]:
+        """(row, start, end, state) bars: the phases, then each node's code state over time."""
+        end = max(self.elapsed, 0.0)
+        bars, start = [], 0.0
+        for name in self.steps:
+            if name == "nodes" and ("nodes" in self.reached or self.node_changes):
+                bars.append((dict(PHASES)[name], start, end, "phase"))
+            elif name in self.reached and name != "done":
+                bars.append((dict(PHASES)[name], start, max(start, self.reached[name]), "phase"))
+                start = max(start, self.reached[name])
+        by_node: dict[str, list[tuple[float, str]]] = {}
+        for at, node, code in self.node_changes:
+            by_node.setdefault(node, []).append((at, code))
+        for node, changes in sorted(by_node.items()):
+            for i, (at, code) in enumerate(changes):
+                stop = changes[i + 1][0] if i + 1 < len(changes) else end
+                bars.append((node, at, stop, code))
+        return bars
+
     def to_text(self) -> str:
         with self._lock:
             head = f"kx update{' · ' + self.title if self.title else ''}"
-            status = " · ".join(x for x in (self.cluster_status, r.duration(self.elapsed)) if x)
+            status = " · ".join(x for x in (self.cluster_status, r.duration(self.elapsed), self.checked_ago()) if x)
             marks = {"ok": "✓", "current": "▶", "failed": "✗", "paused": "‖", "skipped": "–", "pending": "·"}
             lines = [f"{head}  [{status}]", "  ".join(f"{marks[s]} {label}" for label, s in self._phase_states())]
             if self.nodes:
-                rows = [[n.get("nodeId", "?"), n.get("availabilityZoneId", ""), n.get("status", ""),
+                rows = [[n.get("nodeId", "?"), n.get("code", ""), n.get("status", ""), n.get("availabilityZoneId", ""),
                          r.timestamp(n.get("launchTime"))] for n in self.nodes]
-                lines.append(r.table_text(["node", "zone", "status", "launched"], rows))
-            lines.append(self._headline() + (f": {self.message}" if self.message and not self.outcome else ""))
+                lines.append(r.table_text(["node", "code", "status", "zone", "launched"], rows))
+            lines.append(self._headline() + (f": {self.message}" if self.message and not self.outcome
+                                             and not self.node_headline() else ""))
+            error = self.first_error()
+            if self.outcome == "failed" and error:
+                lines.append(f"  {error[0]}: {error[1]}")
             lines += [f"  {k}: {v}" for k, v in self._summary_rows()]
-            if self.outcome == "failed" and self.reason:
-                lines.append(f"  reason: {self.reason}")
+            if self.outcome == "failed" and self._service_reason():
+                lines.append(f"  reason: {self._service_reason()}")
             if self.outcome == "failed" and self._log_tail():
-                lines.append("  log tail:")
+                lines.append("  node log since this push:")
                 lines += ["    " + ln for ln in self._log_tail().splitlines()]
-            if self.outcome == "detached" and self.message:
-                lines.append("  " + self.message)
+            if self.outcome == STILL:
+                lines.append(f"  {self.reason}: {self._reattach()}" if self.reason else f"  {self._reattach()}")
+            if self.outcome in ("done", "failed", STILL):
+                lines += self._timeline_text()
             return "\n".join(lines)
+
+    def _timeline_text(self) -> list[str]:
+        bars = self.timeline()
+        if not bars:
+            return []
+        width = max(len(row) for row, *_ in bars)
+        return ["  timeline:"] + [f"    {row:<{width}}  {r.duration(a):>6} → {r.duration(b):>6}  {'' if s == 'phase' else s}".rstrip()
+                                  for row, a, b, s in bars]
 
     def to_html(self) -> str:
         with self._lock:
             return self._html()
 
     def _html(self) -> str:
-        accent = {"done": "#1a7f37", "unchanged": "#1a7f37", "failed": "#cf222e", "detached": "#9a6700"}.get(
+        accent = {"done": "#1a7f37", "unchanged": "#1a7f37", "failed": "#cf222e", STILL: "#9a6700"}.get(
             self.outcome, "#0969da")
         title = escape(self.title) if self.title else "update"
+        clock = " · ".join(x for x in (f"elapsed {r.duration(self.elapsed)}", self.checked_ago()) if x)
         header = (
             f'<div style="display:flex;align-items:center;gap:10px;margin-bottom:10px">'
             f'<span style="font-weight:600;font-size:14px">kx update · {title}</span>'
             f"{r.badge(self.cluster_status) if self.cluster_status else ''}"
-            f'<span style="margin-left:auto;color:{r.MUTED};font-variant-numeric:tabular-nums">'
-            f"elapsed {r.duration(self.elapsed)}</span></div>"
+            f'<span class="kx-clock" style="margin-left:auto;color:{r.MUTED};font-variant-numeric:tabular-nums">'
+            f"{escape(clock)}</span></div>"
         )
         return (
             f'<div class="kx-status-view" style="font-family:{r.FONT};font-size:13px;color:{r.FG};'
             f"background:{r.PANEL};border:1px solid {r.BORDER};border-left:4px solid {accent};"
             f'border-radius:6px;padding:12px 14px;max-width:880px;line-height:1.45">'
-            f"{header}{self._phases_html()}{self._nodes_html()}{self._footer_html()}</div>"
+            f"{header}{self._phases_html()}{self._headline_html()}{self._nodes_html()}{self._footer_html()}"
+            f"{self._timeline_html()}{self._logs_html()}</div>"
         )
 
     def _phases_html(self) -> str:
@@ -318,34 +451,58 @@ class StatusView:
             "current": ("#ffffff", "#0969da", "●"),
             "failed": ("#ffffff", "#cf222e", "✗"),
             "paused": ("#9a6700", "#fff8c5", "‖"),
-            "skipped": (r.MUTED, r.SUBTLE, "–"),
-            "pending": (r.MUTED, r.SUBTLE, "○"),
+            "skipped": ("#57606a", "#eaeef2", "–"),
+            "pending": ("#57606a", "#eaeef2", "○"),
         }
         steps = []
         for label, state in self._phase_states():
             fg, bg, mark = styles[state]
             weight = "600" if state in ("current", "failed") else "400"
+            name = next(n for n, lab in PHASES if lab == label)
+            at = f' title="{escape(r.duration(self.reached[name]))} from the start"' if name in self.reached else ""
             steps.append(
-                f'<span data-phase-state="{state}" style="display:inline-flex;align-items:center;gap:4px;'
+                f'<span data-phase-state="{state}"{at} style="display:inline-flex;align-items:center;gap:4px;'
                 f"padding:2px 10px;border-radius:12px;color:{fg};background:{bg};font-weight:{weight};"
                 f'white-space:nowrap">{mark} {escape(label)}</span>'
             )
         arrow = f'<span style="color:{r.MUTED}">›</span>'
         return f'<div style="display:flex;flex-wrap:wrap;align-items:center;gap:6px;margin-bottom:10px">{arrow.join(steps)}</div>'
 
+    def _headline_html(self) -> str:
+        ending = {"done": "ok", "unchanged": "ok", "failed": "bad", STILL: "busy"}.get(self.outcome)
+        text = self._headline()
+        said = r.pill(text, ending) if ending else f'<span class="kx-headline">{escape(text)}</span>'
+        parts = [f'<div style="font-weight:600;margin-bottom:6px">{said}</div>']
+        error = self.first_error()
+        if self.outcome == "failed" and error:
+            parts.append(
+                f'<div class="kx-first-error" style="margin:2px 0 6px;padding:6px 10px;border-radius:4px;'
+                f'background:#ffebe9;color:#82071e;font-family:{r.MONO};font-size:12px;white-space:pre-wrap;'
+                f'overflow-wrap:anywhere"><b>{escape(error[0])}</b>: {escape(error[1])}</div>')
+        if self.outcome == "failed" and self._service_reason():
+            parts.append(f'<div style="color:{r.MUTED};margin-bottom:6px;font-size:12px">the service says: '
+                         f"{escape(self._service_reason())}</div>")
+        if self.outcome == STILL:
+            parts.append(f'<div style="color:{r.MUTED};margin-bottom:6px">{escape(self.reason)}{": " if self.reason else ""}'
+                         f"{escape(self._reattach())}</div>")
+        return "".join(parts)
+
     def _nodes_html(self) -> str:
         if not self.nodes:
             return ""
-        rows = [[n.get("nodeId", "?"), n.get("availabilityZoneId", ""), r.badge(n.get("status", "")),
-                 r.timestamp(n.get("launchTime"))] for n in self.nodes]
-        return r.table_html(["node", "zone", "status", "launched (UTC)"], rows, raw_columns=frozenset({2}))
+        rows, styles = [], []
+        for n in self.nodes:
+            code = n.get("code", "")
+            rows.append([n.get("nodeId", "?"), r.pill(code, _CODE[code][0], size=11) if code in _CODE else "—",
+                         r.badge(n.get("status", "")), n.get("availabilityZoneId", ""), r.timestamp(n.get("launchTime"))])
+            styles.append(FAILED_ROW if code == "failed" else "")  # the failing node's row is red
+        return r.table_html(["node", "code", "status", "zone", "launched (UTC)"], rows, raw_columns=frozenset({1, 2}),
+                            row_styles=styles)
 
     def _footer_html(self) -> str:
-        ending = {"done": "ok", "unchanged": "ok", "failed": "bad", "detached": "busy"}.get(self.outcome)
-        headline = r.pill(self._headline(), ending) if ending else escape(self._headline())
-        parts = [f'<div style="margin-top:10px;font-weight:600">{headline}</div>']
-        if self.message and self.outcome in ("", "detached", "unchanged"):
-            parts.append(f'<div style="color:{r.MUTED};margin-top:2px;white-space:pre-line">{escape(self.message)}</div>')
+        parts = []
+        if self.message and self.outcome in ("", "unchanged") and not self.node_headline():
+            parts.append(f'<div style="color:{r.MUTED};margin-top:6px;white-space:pre-line">{escape(self.message)}</div>')
         rows = self._summary_rows()
         if rows:
             cells = "".join(
@@ -353,19 +510,55 @@ class StatusView:
                 f'<div style="font-family:{r.MONO};font-size:12px;overflow-wrap:anywhere">{escape(v)}</div>'
                 for k, v in rows
             )
-            parts.append(f'<div style="display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin-top:6px">{cells}</div>')
-        if self.outcome == "failed":
-            if self.reason:
-                parts.append(f'<div style="margin-top:6px"><b>reason:</b> {escape(self.reason)}</div>')
-            tail = self._log_tail()
-            if tail:
-                parts.append(
-                    f'<div style="margin-top:6px;color:{r.MUTED}">log tail</div>'
-                    f'<pre style="margin:2px 0 0;padding:8px;background:{r.SUBTLE};border-radius:4px;'
-                    f'font-family:{r.MONO};font-size:11.5px;max-height:220px;overflow:auto;white-space:pre-wrap">'
-                    f"{escape(tail)}</pre>"
-                )
+            parts.append(f'<div style="display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin-top:8px">{cells}</div>')
+        if self.outcome == "failed" and self._log_tail():
+            parts.append(
+                f'<div style="margin-top:8px;color:{r.MUTED}">node log since this push</div>'
+                f'<pre style="margin:2px 0 0;padding:8px;background:{r.SUBTLE};color:{r.FG};border-radius:4px;'
+                f'font-family:{r.MONO};font-size:11.5px;max-height:220px;overflow:auto;white-space:pre-wrap">'
+                f"{escape(self._log_tail())}</pre>"
+            )
         return "".join(parts)
+
+    def _timeline_html(self) -> str:
+        if self.outcome not in ("done", "failed", STILL):
+            return ""
+        bars = self.timeline()
+        total = max([b for _, _, b, _ in bars] + [self.elapsed, 0.001])
+        rows, seen = [], []
+        for row, *_ in bars:
+            if row not in seen:
+                seen.append(row)
+        for row in seen:
+            segments = ""
+            for name, a, b, state in bars:
+                if name != row:
+                    continue
+                colour = _PHASE_BAR if state == "phase" else _CODE.get(state, ("", "#8c959f"))[1]
+                left, width = 100 * a / total, max(0.6, 100 * (b - a) / total)
+                tip = f"{row}: {'' if state == 'phase' else state + ' '}{r.duration(a)} → {r.duration(b)}"
+                segments += (f'<div title="{escape(tip)}" style="position:absolute;top:3px;bottom:3px;left:{left:.2f}%;'
+                             f'width:{width:.2f}%;background:{colour};border-radius:2px"></div>')
+            rows.append(f'<div style="display:flex;align-items:center;gap:8px;height:18px">'
+                        f'<div style="width:150px;color:{r.MUTED};font-size:11px;overflow:hidden;text-overflow:ellipsis;'
+                        f'white-space:nowrap">{escape(row)}</div><div style="position:relative;flex:1;height:100%;'
+                        f'background:{r.SUBTLE};border-radius:3px">{segments}</div></div>')
+        legend = " ".join(f'<span style="display:inline-block;width:9px;height:9px;border-radius:2px;background:{c}"></span>'
+                          f" {escape(k)}" for k, (_, c) in _CODE.items())
+        return (f'<div class="kx-timeline" style="margin-top:10px"><div style="color:{r.MUTED};margin-bottom:2px">'
+                f"timeline (0 → {r.duration(total)}) · {legend}</div>{''.join(rows)}</div>")
+
+    def _logs_html(self) -> str:
+        """Node logs as collapsed sections; the widget shows them in its own accordion instead."""
+        if self.mode == "widget" or not self.logs:
+            return ""
+        items = "".join(
+            f'<details style="margin-top:4px"><summary style="cursor:pointer;color:{r.MUTED}">node log · '
+            f"{escape(node)} ({len(lines)} lines since this push)</summary>"
+            f'<pre style="margin:2px 0 0;padding:6px;background:{r.SUBTLE};color:{r.FG};font-family:{r.MONO};'
+            f'font-size:11.5px;white-space:pre-wrap;max-height:220px;overflow:auto">{escape(chr(10).join(lines))}</pre>'
+            f"</details>" for node, lines in self.logs.items())
+        return f'<div style="margin-top:8px">{items}</div>'
 
 
 class _WidgetWithFallback:
@@ -375,7 +568,7 @@ class _WidgetWithFallback:
         self.view = view
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        bundle = dict(self.view.widget._repr_mimebundle_() or {})
+        bundle = dict(self.view.box._repr_mimebundle_() or {})
         bundle["text/plain"] = self.view.to_text()
         bundle["text/html"] = self.view.to_html()
         return bundle

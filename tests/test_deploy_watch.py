@@ -1,0 +1,257 @@
+"""The watch as a pure step: recorded-style observations of a simulated update and a fake clock.
+
+``Service`` answers GetKxCluster, ListKxClusterNodes and FilterLogEvents the way the service
+(and the local plane) does during a ROLLING update; ``follow`` drives ``step`` with it, the
+clock jumping straight to each ``next_poll_at``. Poll-policy tests assert properties (calls,
+detection delay, every node change seen), never poll instants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import pytest
+
+from kx_jupyter.config import KxJupyter
+from kx_jupyter.deploy.polling import PollPolicy, expected_seconds
+from kx_jupyter.deploy.watch import (FAILED, NEW, OLD, RESTARTING, STILL_UPDATING, Observation, first_error, log_tail,
+                                     new_state, step, stop)
+
+T0 = 1_800_000_000.0          # the update call, by both clocks
+NEW_CODE = {"s3Bucket": "b", "s3Key": "k/new.zip", "s3ObjectVersion": "v2"}
+OLD_CODE = {"s3Bucket": "b", "s3Key": "k/old.zip", "s3ObjectVersion": "v1"}
+DEFAULTS = KxJupyter()
+
+
+def _ts(seconds: float) -> datetime:
+    return datetime.fromtimestamp(T0 + seconds, timezone.utc)
+
+
+@dataclass
+class Service:
+    """A ROLLING update of ``nodes`` nodes taking ``duration`` s; ``fail_on``: the node whose new code fails."""
+
+    duration: float
+    nodes: int = 3
+    fail_on: int | None = None
+    calls: dict = field(default_factory=lambda: {"get": 0, "list": 0, "logs": 0})
+
+    @property
+    def per_node(self) -> float:
+        return self.duration / self.nodes
+
+    def cluster(self, t: float) -> dict:
+        self.calls["get"] += 1
+        if t < self.duration:
+            return {"status": "UPDATING", "code": OLD_CODE, "lastModifiedTimestamp": _ts(0)}
+        if self.fail_on is not None:
+            return {"status": "RUNNING", "code": OLD_CODE, "lastModifiedTimestamp": _ts(self.duration),
+                    "statusReason": f"Code update failed on node node-{self.fail_on}"}
+        return {"status": "RUNNING", "code": NEW_CODE, "lastModifiedTimestamp": _ts(self.duration)}
+
+    def node_list(self, t: float) -> list[dict]:
+        self.calls["list"] += 1
+        out = []
+        for k in range(self.nodes):
+            start, end = k * self.per_node, (k + 1) * self.per_node
+            if t < start or (self.fail_on is not None and k > self.fail_on):
+                out.append({"nodeId": f"node-{k}", "status": "RUNNING", "launchTime": _ts(-3600)})
+            elif t < end or k == self.fail_on and t < self.duration:
+                out.append({"nodeId": f"node-{k}", "status": "PROVISIONING"})
+            else:
+                out.append({"nodeId": f"node-{k}", "status": "RUNNING", "launchTime": _ts(end)})
+        return out
+
+    def logs(self, t: float) -> list[dict]:
+        self.calls["logs"] += 1
+        events = [{"logStreamName": "node-0", "timestamp": int((T0 - 30) * 1000), "eventId": "old",
+                   "message": "init.q:9:1: error from the previous push"}]
+        for k in range(self.nodes):
+            at = k * self.per_node
+            if at <= t:
+                events.append({"logStreamName": f"node-{k}", "timestamp": int((T0 + at) * 1000), "eventId": f"s{k}",
+                               "message": "starting node with s3://b/k/new.zip"})
+            if k == self.fail_on and at + 1 <= t:
+                events.append({"logStreamName": f"node-{k}", "timestamp": int((T0 + at + 1) * 1000),
+                               "eventId": f"e{k}", "message": "/opt/kx/app/code/init.q:1:3: error Q002 '{' is never closed"})
+                events.append({"logStreamName": f"node-{k}", "timestamp": int((T0 + at + 1.5) * 1000),
+                               "eventId": f"f{k}", "message": "node failed to start"})
+        return [e for e in events if e["timestamp"] <= (T0 + t) * 1000]
+
+    def read(self, poll, t: float) -> Observation:
+        return Observation(cluster=self.cluster(t) if poll.cluster else None,
+                           nodes=self.node_list(t) if poll.nodes else None,
+                           logs=self.logs(t) if poll.nodes else None)
+
+
+def follow(service: Service, policy: PollPolicy, timeout: float = 4 * 3600.0):
+    """Drive ``step`` on a fake clock; (verdict, events, seconds after the end it was seen, the state)."""
+    state = new_state(policy, started=T0 - 2, submitted=T0, deadline=T0 + timeout, expected_code=NEW_CODE)
+    now, events = state.next_poll_at, []
+    for _ in range(10_000):
+        new, next_at, verdict = step(state, service.read(state.poll, now - T0), now)
+        events += new
+        assert next_at >= now  # the clock never runs backwards
+        if verdict is not None:
+            seen = [e for e in events if e.phase in ("done", "failed")]
+            return verdict, events, (seen[0].elapsed - 2 - service.duration) if seen else None, state
+        now = next_at
+    raise AssertionError("the watch never ended")
+
+
+def status_calls(service: Service) -> int:
+    return service.calls["get"] + service.calls["list"]
+
+
+def fixed_poll_calls(duration: float, every: float) -> int:
+    """GetKxCluster at 0, every, 2 * every, ... until it sees RUNNING."""
+    return int(-(-duration // every)) + 1
+
+
+def known(duration: float, nodes: int = 3, off: float = 1.0, spread: float | None = None) -> PollPolicy:
+    """The policy after one earlier push of this cluster took ``duration * off`` s."""
+    expected, learned = expected_seconds(0, [duration * off], [], nodes)
+    return PollPolicy(DEFAULTS.poll_initial, DEFAULTS.poll_max, expected, spread if spread is not None else learned, nodes)
+
+
+# -- the poll policy, as properties -------------------------------------------------------------
+
+@pytest.mark.parametrize("seconds", [2, 6, 30, 60, 120])
+@pytest.mark.parametrize("off", [1.0, 0.995, 1.005])
+def test_a_known_length_is_seen_within_a_second_with_no_more_calls_than_a_fixed_10_s_poll(seconds, off):
+    service = Service(seconds + 0.15)  # the plane adds a few ticks to the expected length
+    verdict, _, delay, _ = follow(service, known(seconds + 0.15, off=off))
+    assert verdict.status == "succeeded"
+    assert 0 <= delay < 1.0
+    assert status_calls(service) <= fixed_poll_calls(service.duration, 10)
+
+
+@pytest.mark.parametrize("minutes", [5, 7.5, 10, 12.5, 15])
+def test_with_nothing_known_long_updates_cost_no_more_than_aws_helper_on_calls_or_delay(minutes):
+    worse_calls, delays, helper_delays = 0, [], []
+    for k in range(30):  # lengths spread over one 30 s period
+        service = Service(minutes * 60 + k)
+        verdict, _, delay, _ = follow(service, PollPolicy(DEFAULTS.poll_initial, DEFAULTS.poll_max))
+        assert verdict.status == "succeeded"
+        worse_calls += status_calls(service) > fixed_poll_calls(service.duration, 30)
+        delays.append(delay)
+        helper_delays.append(30 * -(-service.duration // 30) - service.duration)
+    assert worse_calls == 0 and sorted(delays)[15] <= sorted(helper_delays)[15]
+
+
+@pytest.mark.parametrize("minutes", [5, 10, 15])
+def test_after_one_push_long_updates_are_seen_within_5_s_with_no_more_calls_than_aws_helper(minutes):
+    seconds = minutes * 60
+    for off in (0.99, 1.0, 1.01):  # this update within 1 % of the one before
+        service = Service(seconds)
+        verdict, _, delay, _ = follow(service, known(seconds, off=off))
+        assert verdict.status == "succeeded" and delay < 5
+        assert status_calls(service) <= fixed_poll_calls(seconds, 30)
+
+
+def test_short_updates_with_nothing_known_are_seen_at_the_first_read_or_on_the_helpers_grid():
+    quick = Service(1.5)
+    assert follow(quick, PollPolicy(DEFAULTS.poll_initial, DEFAULTS.poll_max))[2] < 1
+    short = Service(20)
+    _, _, delay, _ = follow(short, PollPolicy(DEFAULTS.poll_initial, DEFAULTS.poll_max))
+    assert delay < PollPolicy.BLIND_GRID_FROM and status_calls(short) <= 4  # the price of knowing nothing
+
+
+def test_every_node_change_of_a_slow_rolling_update_is_seen_soon_after_it_happens():
+    service = Service(60)  # 20 s per node
+    _, events, _, _ = follow(service, known(60))
+    changes = {}
+    for e in events:
+        for n in e.nodes:
+            changes.setdefault((n["nodeId"], n["code"]), e.elapsed - 2)
+    for k in range(3):
+        assert changes[(f"node-{k}", NEW)] - (k + 1) * 20 < 1.5  # each node on the new code, seen within 1.5 s
+    for k in (1, 2):
+        assert changes[(f"node-{k}", RESTARTING)] - k * 20 < 1.5
+    assert status_calls(service) <= fixed_poll_calls(60, 10)
+
+
+def test_calls_stay_bounded_when_the_expected_length_is_badly_wrong():
+    for off in (0.5, 2.0):
+        service = Service(300)
+        verdict, _, delay, _ = follow(service, known(300, off=off, spread=300 * 0.02))
+        assert verdict.status == "succeeded" and delay <= DEFAULTS.poll_max
+        assert status_calls(service) <= 2 * fixed_poll_calls(300, 10)
+
+
+# -- what the watch says ------------------------------------------------------------------------
+
+def test_success_shows_each_node_on_the_new_code_and_records_when_it_ended():
+    verdict, events, _, state = follow(Service(30), known(30))
+    assert verdict.status == "succeeded" and verdict.finished_at == T0 + 30
+    done = events[-1]
+    assert done.phase == "done" and [n["code"] for n in done.nodes] == [NEW, NEW, NEW]
+    heads = [e.message for e in events if e.phase == "nodes"]
+    assert any("1/3 nodes on the new code" in m for m in heads) and any("2/3" in m for m in heads)
+    assert all(e.elapsed >= 2 for e in events)  # counted from the command's start, 2 s before the call
+
+
+def test_a_failure_headlines_the_failing_nodes_first_error_line_from_this_push():
+    verdict, events, _, state = follow(Service(30, fail_on=1), known(30))
+    failed = events[-1]
+    assert verdict.status == "failed" and failed.phase == "failed"
+    assert failed.message == "/opt/kx/app/code/init.q:1:3: error Q002 '{' is never closed"  # verbatim
+    assert failed.reason == "Code update failed on node node-1"  # the service's statusReason, below it
+    assert {n["nodeId"]: n["code"] for n in failed.nodes} == {"node-0": OLD, "node-1": FAILED, "node-2": OLD}
+    tail = log_tail(state)
+    assert tail[0].startswith("node-0: starting node") and not [ln for ln in tail if "previous push" in ln]
+
+
+def test_first_error_is_the_earliest_matching_line_verbatim():
+    lines = {"a": [(5.0, 1, "loading"), (7.0, 3, "'type")], "b": [(6.0, 2, "Exception: boom"), (8.0, 4, "error again")]}
+    assert first_error(lines) == ("b", "Exception: boom")
+    same_instant = {"a": [(5.0, 1, "init.q:1:3: error Q002"), (5.0, 2, "a failed start")]}
+    assert first_error(same_instant) == ("a", "init.q:1:3: error Q002")  # in the order they came, not by text
+    assert first_error({"a": [(1.0, 1, "all good")]}) is None
+
+
+def test_a_timeout_stops_watching_at_the_deadline_as_still_updating():
+    service = Service(600)
+    policy = known(600)
+    state = new_state(policy, started=T0, submitted=T0, deadline=T0 + 2, expected_code=NEW_CODE)
+    assert state.next_poll_at == T0 + 2  # the first read would be minutes away: the deadline comes first
+    events, _, verdict = step(state, service.read(state.poll, 2), T0 + 2)
+    assert verdict.status == STILL_UPDATING and "timed out" in verdict.reason
+    assert events[-1].phase == STILL_UPDATING and "still updating, stopped watching" in events[-1].message
+
+
+def test_stopping_is_still_updating_never_failed():
+    state = new_state(known(60), started=T0, submitted=T0, deadline=T0 + 3600, expected_code=NEW_CODE)
+    events, verdict = stop(state, T0 + 5, "interrupted")
+    assert verdict.status == STILL_UPDATING and events[0].phase == STILL_UPDATING and "Ctrl-C" in verdict.reason
+
+
+def test_an_unreadable_cluster_is_retried_not_judged():
+    state = new_state(known(60), started=T0, submitted=T0, deadline=T0 + 3600, expected_code=NEW_CODE)
+    events, next_at, verdict = step(state, Observation(error="throttled"), T0 + 30)
+    assert verdict is None and next_at > T0 + 30 and "retrying" in events[0].message
+
+
+def test_a_read_with_nothing_new_is_a_checked_event_not_a_change():
+    service = Service(600)
+    state = new_state(PollPolicy(0.25, 30), started=T0, submitted=T0, deadline=T0 + 3600, expected_code=NEW_CODE)
+    first, _, _ = step(state, service.read(state.poll, 2), T0 + 2)
+    again, _, _ = step(state, Observation(cluster=service.cluster(90)), T0 + 90)
+    assert "nodes" in [e.phase for e in first] and [e.phase for e in again] == ["checked"]
+    assert again[0].checked == 90
+
+
+# -- the expected length --------------------------------------------------------------------------
+
+def test_expected_seconds_prefers_setting_then_own_history_then_the_plane_then_other_clusters():
+    peers = [(40.0, 2), (90.0, 3), (600.0, None)]
+    assert expected_seconds(300, [10, 20], peers, 4)[0] == 300
+    assert expected_seconds(0, [10, 20, 600], peers, 4)[0] == 20
+    assert expected_seconds(0, [], peers, 4, "ROLLING")[0] == 4 * 25  # 20 and 30 s per node restarted in turn
+    assert expected_seconds(0, [], peers, 4, "FORCE")[0] == 90        # all nodes at once: the node count does not matter
+    assert expected_seconds(0, [], [(600.0, None)], 4, "ROLLING") == (0, 0)  # a length per node needs the node count
+    assert expected_seconds(0, [], [], 4) == (0, 0)
+    assert expected_seconds(0, [], peers, 3, "ROLLING", node_seconds=2.0)[0] == pytest.approx(6.3)
+    assert expected_seconds(0, [30.0], peers, 3, "ROLLING", node_seconds=2.0)[0] == 30.0  # own history first
+    assert expected_seconds(0, [100.0, 104.0, 98.0], [], 3)[1] == 4.0  # the spread: the largest deviation
