@@ -19,14 +19,19 @@ from ..finspace.rules import PLAIN_RULES, check_value
 from .diagnostic import sort_key
 from .rules import diag
 from .source import FileReport, analyze
+from .symbols import SymbolTable
 
 if TYPE_CHECKING:
     from .cache import ReportCache
 
+APP_ROOT = "/opt/kx/app"  # AWS's examples \\cd here on purpose, so db-relative reads work
 CODE_ROOT = "/opt/kx/app/code"
 DATA_ROOTS = ("/opt/kx/app/db", "/opt/kx/app/shared")
 ARGS_PATH = "<args>"
 SCRIPT_SUFFIXES = (".q",)
+LOADED_SUFFIXES = (".q", ".k")  # a .k file is lexed when the load graph reaches it
+# rules about what FinSpace refuses: errors only in files the initialization script loads
+POLICY_RULES = {"Q030", "Q031"}
 SKIP_DIRS = {"__pycache__", "node_modules"}  # and every hidden directory
 
 
@@ -94,16 +99,30 @@ def check_bundle(files: Mapping[str, bytes], init_script: str | None, args: Mapp
     scripts = sorted(n for n in map(_norm, files) if n.endswith(SCRIPT_SUFFIXES) or n == init)
     bundle = _Bundle(files, scripts, cache)
     out: list = []
-    for name in scripts:
-        if name in bundle.files:
-            out.extend(bundle.report(name).diags)
-    reachable = set(bundle.reports)
+    reachable = None
+    dynamic = False
     if init_script:
-        reachable = _check_init(bundle, init_script, out)
+        reachable, dynamic = _check_init(bundle, init_script, out)
+    for name in sorted(set(scripts) | (reachable or set())):
+        if name in bundle.files:
+            out.extend(_policy(bundle.report(name).diags, reachable, dynamic, init))
     if args is not None:
         out.extend(_check_args(args))
-        out.extend(_unpassed_args(bundle, reachable, args))
+        out.extend(_unpassed_args(bundle, reachable if reachable is not None else set(bundle.reports), args))
     return _visible(bundle, out)
+
+
+def _policy(diags, reachable, dynamic, init):
+    """FinSpace-policy errors count where the initialization script loads the file; elsewhere they warn."""
+    if reachable is None:
+        return diags
+    out = []
+    for d in diags:
+        if d.rule in POLICY_RULES and d.severity == "error" and d.path not in reachable:
+            maybe = (" unless a load built at run time reaches it" if dynamic else "")
+            d = diag("Q037", d.path, d.line, d.col, f"{init} does not load this file{maybe}, so this is not an error here: {d.message}")
+        out.append(d)
+    return out
 
 
 def check_dir(root: Path, init_script: str | None, args: Mapping[str, str] | None = None, files: Iterable[str] | None = None) -> list:
@@ -151,10 +170,10 @@ def _check_init(bundle: _Bundle, init_script: str, out: list) -> set:
     init = _norm(init_script)
     if init not in bundle.files:
         out.append(diag("Q020", init_script, 1, 1, f"initialization script {init} is not in the bundle{bundle.suggest(init)}: add it or fix the initialization script setting"))
-        return set()
-    reached: set = set()
-    _run(bundle, init, CODE_ROOT, [], reached, out)
-    return reached
+        return None, False
+    run = _Run(bundle, out)
+    run.script(init, CODE_ROOT)
+    return run.reached, run.dynamic
 
 
 def _where(cwd: str | None, target: str):
@@ -167,56 +186,109 @@ def _where(cwd: str | None, target: str):
         full = posixpath.normpath(posixpath.join(cwd, target))
     if full == CODE_ROOT or full.startswith(CODE_ROOT + "/"):
         return full, "code"
-    if any(full == r or full.startswith(r + "/") for r in DATA_ROOTS):
+    if full == APP_ROOT or any(full == r or full.startswith(r + "/") for r in DATA_ROOTS):
         return full, "data"
     return full, "outside"
 
 
-def _run(bundle: _Bundle, name: str, cwd, stack: list, reached: set, out: list):
-    """Follow ``name`` as q runs it at load time; returns the working directory it leaves behind."""
-    reached.add(name)
-    rep = bundle.report(name)
-    stack.append(name)
-    for kind, target, line, col, at_load in rep.events:
-        if kind == "quit":
-            if at_load:
-                what = "the initialization script" if not stack[:-1] else f"{name}, which the initialization script loads,"
-                out.append(diag("Q023", name, line, col, f"{what} quits the q process here, so the cluster node stops: remove it"))
-            continue
-        if kind == "cd" and not at_load:
-            continue  # a function's cd runs when it is called, with a directory we cannot know
-        if target is None:
-            verb = "loads a file" if kind == "load" else "changes directory"
-            out.append(diag("Q022", name, line, col, f"{verb} through a path built at run time, which cannot be checked offline: make sure it names a file of the bundle"))
-            if kind == "cd":
-                cwd = None
-            continue
-        full, zone = _where(cwd, target)
-        if zone == "unknown":
-            out.append(diag("Q022", name, line, col, f"'{target}' is relative to a working directory set at run time, which cannot be checked offline"))
-            continue
-        if zone == "outside":
-            fix = "load it from the bundle" if kind == "load" else "stay under those directories"
-            out.append(diag("Q024", name, line, col, f"'{target}' resolves to {full}, outside {CODE_ROOT} (the bundle), /opt/kx/app/db and /opt/kx/app/shared, and a cluster has nothing else: {fix}"))
-        elif zone == "code":
-            rel = full[len(CODE_ROOT) + 1:]
-            if kind == "cd":
-                if rel and rel not in bundle.dirs:
-                    out.append(diag("Q021", name, line, col, f"'\\cd {target}' changes to {full}, but the bundle has no directory {rel}: add it or fix the path"))
-            elif rel in bundle.files:
-                if at_load and rel.endswith(SCRIPT_SUFFIXES) and rel not in stack:
-                    cwd = _run(bundle, rel, cwd, stack, reached, out)
-            elif rel not in bundle.dirs:
-                where = "" if cwd == CODE_ROOT or target.startswith("/") else f" (working directory {cwd})"
-                fix = f"add {rel} to the bundle or fix the path"
+class _Run:
+    """One start of a node: the init script and what it loads, in load order, with the symbol table."""
+
+    def __init__(self, bundle: _Bundle, out: list):
+        self.bundle, self.out = bundle, out
+        self.reached: set = set()
+        self.stack: list = []
+        self.table = SymbolTable()
+        self.dynamic = False  # a load built at run time: any file may be reached
+
+    def unknown_load(self) -> None:
+        self.table.opaque = True  # what it defines is not known
+
+    def script(self, name: str, cwd):
+        """Follow ``name`` as q runs it at load time; returns the working directory it leaves behind."""
+        bundle, out, stack = self.bundle, self.out, self.stack
+        self.reached.add(name)
+        rep = bundle.report(name)
+        stack.append(name)
+        steps = sorted(rep.events + rep.symbols, key=lambda e: (e[2], e[3], e[0] != "defs"))
+        for kind, target, line, col, at_load in steps:
+            if kind in ("defs", "use", "opaque"):
+                self._symbol(name, kind, target, line, col, at_load)
+                continue
+            if kind == "quit":
                 if at_load:
-                    out.append(diag("Q021", name, line, col, f"loads '{target}', which resolves to {full}{where} and is not in the bundle{bundle.suggest(rel)}: {fix}"))
+                    what = "the initialization script" if not stack[:-1] else f"{name}, which the initialization script loads,"
+                    out.append(diag("Q023", name, line, col, f"{what} quits the q process here, so the cluster node stops: remove it"))
+                continue
+            if kind == "cd" and not at_load:
+                continue  # a function's cd runs when it is called, with a directory we cannot know
+            if target is None:
+                verb = "loads a file" if kind == "load" else "changes directory"
+                out.append(diag("Q022", name, line, col, f"{verb} through a path built at run time, which cannot be checked offline: make sure it names a file of the bundle"))
+                if kind == "cd":
+                    cwd = None
+                elif at_load:
+                    self.dynamic = True
+                    self.unknown_load()
+                continue
+            full, zone = _where(cwd, target)
+            if zone == "unknown":
+                out.append(diag("Q022", name, line, col, f"'{target}' is relative to a working directory set at run time, which cannot be checked offline"))
+                if kind == "load" and at_load:
+                    self.dynamic = True
+                    self.unknown_load()
+                continue
+            if zone != "code" and kind == "load" and at_load:
+                self.unknown_load()  # a database or a file outside the bundle: its names are not known
+            if zone == "outside":
+                fix = "load it from the bundle" if kind == "load" else "stay under those directories"
+                out.append(diag("Q024", name, line, col, f"'{target}' resolves to {full}, outside {CODE_ROOT} (the bundle), /opt/kx/app/db and /opt/kx/app/shared, and a cluster has nothing else: {fix}"))
+            elif zone == "code":
+                rel = full[len(CODE_ROOT) + 1:]
+                if kind == "cd":
+                    if rel and rel not in bundle.dirs:
+                        out.append(diag("Q021", name, line, col, f"'\\cd {target}' changes to {full}, but the bundle has no directory {rel}: add it or fix the path"))
+                elif rel in bundle.files:
+                    if at_load and rel.endswith(LOADED_SUFFIXES) and rel not in stack:
+                        cwd = self.script(rel, cwd)
+                    elif at_load and not rel.endswith(LOADED_SUFFIXES):
+                        self.unknown_load()
+                elif not rel or rel in bundle.dirs:
+                    if at_load:
+                        self.unknown_load()  # \\l . or \\l db: a database (re)load defines its tables
                 else:
-                    out.append(diag("Q026", name, line, col, f"a function here loads '{target}'; from the working directory at load time that is {full}{where}, which is not in the bundle{bundle.suggest(rel)}: {fix}"))
-        if kind == "cd":
-            cwd = full
-    stack.pop()
-    return cwd
+                    where = "" if cwd == CODE_ROOT or target.startswith("/") else f" (working directory {cwd})"
+                    fix = f"add {rel} to the bundle or fix the path"
+                    if at_load:
+                        self.unknown_load()
+                        out.append(diag("Q021", name, line, col, f"loads '{target}', which resolves to {full}{where} and is not in the bundle{bundle.suggest(rel)}: {fix}"))
+                    else:
+                        out.append(diag("Q026", name, line, col, f"a function here loads '{target}'; from the working directory at load time that is {full}{where}, which is not in the bundle{bundle.suggest(rel)}: {fix}"))
+            if kind == "cd":
+                cwd = full
+        stack.pop()
+        return cwd
+
+    def _symbol(self, name, kind, target, line, col, ns) -> None:
+        table = self.table
+        if kind == "defs":
+            table.define(target)
+        elif kind == "opaque":
+            table.opaque = True
+        elif not table.knows(target, ns):
+            self.out.append(diag("Q028", name, line, col, f"'{target}' is used here while {name} loads, but no file loaded before this line "
+                                 f"and no q built-in defines it: q stops with '{target}; define or load it first"))
+
+
+def defined_names(files: Mapping[str, bytes], init_script: str) -> list:
+    """The globals the initialization script and what it loads define, in load order's union (for autocomplete)."""
+    bundle = _Bundle(files, [], None)
+    init = _norm(init_script)
+    if init not in bundle.files:
+        return []
+    run = _Run(bundle, [])
+    run.script(init, CODE_ROOT)
+    return sorted(run.table.names)
 
 
 def _check_args(args: Mapping[str, str]) -> list:
@@ -237,13 +309,31 @@ def _check_args(args: Mapping[str, str]) -> list:
 
 
 def _unpassed_args(bundle: _Bundle, names: set, args: Mapping[str, str]) -> list:
-    out = []
+    reads = {"Q034": [], "Q035": []}
     for name in sorted(names):
         for key, line, col, has_default in bundle.report(name).arg_reads:
-            if key in args:
-                continue
-            if has_default:
-                out.append(diag("Q035", name, line, col, f"the deployment does not pass '{key}', so its .Q.def default is used; add --arg {key}=... to set it"))
-            else:
-                out.append(diag("Q034", name, line, col, f"reads argument '{key}' from .Q.opt .z.x, but the deployment does not pass it (it will be missing): add --arg {key}=... or give it a default with .Q.def"))
+            if key not in args:
+                reads["Q035" if has_default else "Q034"].append((name, line, col, key))
+    if not args:
+        return _no_args_given(reads)
+    out = []
+    for name, line, col, key in reads["Q035"]:
+        out.append(diag("Q035", name, line, col, f"the deployment does not pass '{key}', so its .Q.def default is used; add --arg {key}=... to set it"))
+    for name, line, col, key in reads["Q034"]:
+        out.append(diag("Q034", name, line, col, f"reads argument '{key}' from .Q.opt .z.x, but the deployment does not pass it (it will be missing): add --arg {key}=... or give it a default with .Q.def"))
+    return out
+
+
+def _no_args_given(reads: dict) -> list:
+    """No arguments at all: one line per rule naming every key read, not one per read."""
+    out = []
+    for rule, what in (("Q034", "reads"), ("Q035", "has .Q.def defaults for")):
+        found = reads[rule]
+        if not found:
+            continue
+        keys = sorted({key for *_, key in found})
+        name, line, col, _ = found[0]
+        tail = "add --arg KEY=VALUE for each" if rule == "Q034" else "their defaults are used"
+        out.append(diag(rule, name, line, col, f"no arguments are given, and the code {what} {len(keys)} with .Q.opt .z.x "
+                        f"({', '.join(keys)}; first here): {tail}"))
     return out

@@ -11,7 +11,9 @@ How q reads a script (and so how this lexer does):
 - A line starting with ``\\`` at column 0 is a system command (``\\l file``, ``\\d .ns``,
   ``\\\\``). A comment may follow its argument (``\\l lib.q / helpers``), but the argument
   itself may start with ``/`` (``\\cd /opt/kx/app/db``). Indented lines after it continue it.
-- ``k)`` / ``q)`` at the start of a line pick the language (k lexes like q); ``s)`` lines are SQL.
+- ``k)`` / ``q)`` at the start of a line pick the language (k lexes like q). Any other single
+  letter, ``x)``, hands the line and its indented continuation lines to ``.x.e`` (``s)`` SQL,
+  ``p)`` Python from embedPy/PyKX, a test suite's own ``t)``): they are not q and are skipped.
 - Strings hold anything but an unescaped ``"``; escapes are ``\\" \\\\ \\n \\r \\t \\NNN``.
 
 The lexer yields only the tokens the rules need (strings, symbols, names, numbers,
@@ -44,7 +46,7 @@ _TOKEN = re.compile(
     re.X | re.A,
 )
 # A line without these needs only its brackets and semicolons (see _walk in source.py).
-_NEEDS_TOKENS = re.compile(r'["`/\x00]|==|!=|&&|\|\||[-+*]=|\.[zQ]\.|system|exit|\bset\b')
+_NEEDS_TOKENS = re.compile(r'["`/\x00]|==|!=|&&|\|\||[-+*]=|::|\.[zQ]\.|\.z\[|system|exit|\bset\b|\bvalue\b|\beval\b')
 _STRUCTURE = re.compile(r"[()\[\]{};]")
 _BRACKETS = re.compile(r"[()\[\]{}]")
 _STR_REST = re.compile(r'(?:[^"\\]|\\.)*\\?(")?')
@@ -162,11 +164,13 @@ def lex(text: str, path: str = "<cell>") -> Lexed:
                     out.comments.append((lineno, comment))
                 append(("sys", (cmd, arg), lineno, 1))
                 continue
-            if line[1:2] == ")" and first in "kqs":
-                if first == "s":  # SQL, not q: skip it and its continuation lines
+            if line[1:2] == ")" and first.isalpha() and first.isascii():
+                if first not in "kq":  # another language (.x.e runs it): skip it and its continuation lines
                     in_system = True
                     continue
                 pos = 2  # k) and q) prefixes pick the language of the line
+                if first == "k":
+                    append(("lang", "k", lineno, 1))  # k names are not q's: the symbol table skips the line
         elif in_string:
             m = _STR_REST.match(line)
             seg = m.group(0)
@@ -179,9 +183,9 @@ def lex(text: str, path: str = "<cell>") -> Lexed:
             in_string = None
             append(("str", "\n".join(parts)[:-1], sl, sc))
             pos = m.end()
-        if line.isascii() and not _NEEDS_TOKENS.search(line, pos):
-            # fast path: nothing on this line but brackets matters to any rule, and semicolons
-            # only inside a parameter list (counted by _walk)
+        if line.isascii() and not _NEEDS_TOKENS.search(line, pos) and _in_function(stack):
+            # fast path: inside a function body (which does not run at load) nothing on this line
+            # but brackets matters to any rule, and semicolons only inside a parameter list
             params = "{[" in line or (stack and stack[-1][0] == "[")
             for m in (_STRUCTURE if params else _BRACKETS).finditer(line, pos):
                 ch, col = m.group(), m.start() + 1
@@ -206,7 +210,7 @@ def lex(text: str, path: str = "<cell>") -> Lexed:
                 if not t.isascii() or "\x00" in t:
                     bad = next(c for c in t if ord(c) > 127 or c == "\x00")
                     diags.append(diag("Q006", path, lineno, col + t.index(bad), f"{_name_char(bad)} outside a string or comment: q fails with 'char; remove it or put it in a string"))
-                if ":" in t or ";" in t or "," in t or "!" in t:  # the only punctuation the rules read
+                if ":" in t or ";" in t or "," in t or "!" in t or "$" in t:  # the only punctuation the rules read
                     append(("other", t, lineno, col))
             elif kind == 8:
                 ch = m.group(8)
@@ -238,6 +242,13 @@ def lex(text: str, path: str = "<cell>") -> Lexed:
         diags.append(diag("Q001", path, sl, sc, 'string is never closed: add the closing "'))
     _bracket_diags(path, stack, boundaries, diags)
     return out
+
+
+def _in_function(stack) -> bool:
+    for opener in stack:
+        if opener[0] == "{":
+            return True
+    return False
 
 
 def _close(ch, lineno, col, stack, path, diags) -> None:

@@ -1,0 +1,171 @@
+"""What a file defines and uses at load time, for the symbol table over the load graph.
+
+q runs a script's top-level expressions in order as it loads it; a function body runs only when
+called. So a top-level expression that names a global nothing has defined yet fails with
+``'name`` and stops the node. This pass reads one file's tokens and yields, in file order:
+
+- ``("defs", names, line, col, ns)``: globals an expression (or a function body, at the latest when
+  it could first be called) may define: ``a:``, ``a::``, every symbol literal (`` `a set ``,
+  ``@[`.;`a;:;1]``), in the namespace ``\\d`` set;
+- ``("use", name, line, col, ns)``: a global a top-level expression reads;
+- ``("opaque", None, line, col, ns)``: from here on anything may be defined (``value``/``eval`` at
+  top level, ``set`` of a computed name, ``.Q.l`` of a database), so uses are no longer checked.
+
+Everything uncertain errs towards "defined": a false error blocks a push, a miss does not.
+"""
+
+from __future__ import annotations
+
+# .Q.res: the control words and keywords (KX reference, .Q.res); assigning one fails with 'assign
+RESERVED = frozenset(
+    "abs acos asin atan avg bin binr cor cos cov delete dev div do enlist exec exit exp getenv hopen if in insert "
+    "last like log max min prd select setenv sin sqrt ss sum tan update var wavg while within wsum xexp".split())
+# key `.q: the functions that extend k to q (with .Q.res, the full list of reserved words)
+Q_WORDS = frozenset(
+    "aj aj0 ajf ajf0 all and any asc asof attr avgs ceiling cols count cross csv cut deltas desc differ distinct "
+    "dsave each ej ema eval except fby fills first fkeys flip floor get group gtime hclose hcount hdel hsym iasc "
+    "idesc ij ijf inter inv key keys lj ljf load lower lsq ltime ltrim mavg maxs mcount md5 mdev med meta mins mmax "
+    "mmin mmu mod msum neg next not null or over parse peach pj prds prev prior rand rank ratios raze read0 read1 "
+    "reciprocal reval reverse rload rotate rsave rtrim save scan scov sdev set show signum ssr string sublist sums "
+    "sv svar system tables til trim type uj ujf ungroup union upper upsert value view views vs where wj wj1 xasc "
+    "xbar xcol xcols xdesc xgroup xkey xlog xprev xrank".split())
+BUILTINS = RESERVED | Q_WORDS | {"x", "y", "z", "from", "by", "i"}
+# namespaces q (and FinSpace: .aws, .awscust) provide
+SYSTEM_NAMESPACES = (".q", ".Q", ".z", ".h", ".j", ".o", ".m", ".aws", ".awscust")
+_QSQL = {"select", "exec", "update", "delete", "from", "by"}
+_CONDITIONAL = {"if", "while", "do"}  # and $[...]: their branches may never run
+_DYNAMIC = {"value", "eval", "reval", ".Q.l", ".Q.lo"}
+
+
+def is_builtin(name: str) -> bool:
+    if name in BUILTINS:
+        return True
+    if name.startswith("."):
+        root = name.split(".", 2)[1]
+        return "." + root in SYSTEM_NAMESPACES
+    return False
+
+
+def qualify(name: str, ns: str) -> str:
+    return name if name.startswith(".") or not ns else f"{ns}.{name}"
+
+
+def _expressions(toks):
+    """Top-level expressions: each starts at a token in column 1 (or a system command)."""
+    start = 0
+    for i, tok in enumerate(toks):
+        if i > start and (tok[3] == 1 or tok[0] == "sys"):
+            yield start, i
+            start = i
+    if start < len(toks):
+        yield start, len(toks)
+
+
+def load_facts(toks) -> list:
+    """The defs/use/opaque events of one file, in order (see the module docstring)."""
+    out: list = []
+    ns = ""
+    for start, end in _expressions(toks):
+        first = toks[start]
+        if first[0] == "sys":
+            cmd, arg = first[1]
+            if cmd == "d" and arg:
+                ns = "" if arg == "." else arg
+            continue
+        if first[0] == "lang":
+            continue  # a k line: k's names are not q's
+        _expression(toks, start, end, ns, out)
+    return out
+
+
+def _expression(toks, start, end, ns, out) -> None:
+    defs, uses = set(), []
+    opaque = None
+    qsql = False
+    depth = 0  # '{' nesting
+    brackets: list = []  # (kind, is_conditional) of open '[' '(' at top level
+    line0, col0 = toks[start][2], toks[start][3]
+    for i in range(start, end):
+        kind, text, line, col = toks[i]
+        if kind == "open":
+            if text == "{":
+                depth += 1
+            elif depth == 0:
+                prev = toks[i - 1] if i > start else None
+                cond = text == "[" and prev is not None and (
+                    (prev[0] == "name" and prev[1] in _CONDITIONAL) or (prev[0] == "other" and prev[1].endswith("$")))
+                brackets.append(cond or bool(brackets and brackets[-1]))
+        elif kind == "close":
+            if text == "}":
+                depth = max(depth - 1, 0)
+            elif depth == 0 and brackets:
+                brackets.pop()
+        elif kind == "sym":
+            if len(text) > 1 and text[1] != ":":
+                for name in text[1:].split("`"):
+                    if name:
+                        defs.add(qualify(name, ns))
+        elif kind == "name":
+            nxt = toks[i + 1] if i + 1 < end else None
+            assigns = nxt is not None and nxt[0] == "other" and nxt[1].startswith(":")
+            if depth:
+                if assigns and nxt[1].startswith("::"):
+                    defs.add(qualify(text, ns))
+                continue
+            if text in _QSQL:
+                qsql = True
+            if assigns:
+                defs.add(qualify(text, ns))
+            elif text in _DYNAMIC or (text == "set" and not (i > start and toks[i - 1][0] == "sym")):
+                if opaque is None:
+                    opaque = (line, col)
+            elif not is_builtin(text) and not (brackets and brackets[-1]) and not _amended(toks, i, end):
+                uses.append((text, line, col))
+    out.append(("defs", sorted(defs), line0, col0, ns))
+    if not qsql:
+        for name, line, col in uses:
+            out.append(("use", name, line, col, ns))
+    if opaque:
+        out.append(("opaque", None, opaque[0], opaque[1], ns))
+
+
+def _amended(toks, i, end) -> bool:
+    """``name[...]:value`` amends (or, for a dictionary made on the fly, creates) ``name``: not a plain read."""
+    j = i + 1
+    if j >= end or toks[j][0] != "open" or toks[j][1] != "[":
+        return False
+    level = 0
+    while j < end:
+        if toks[j][0] == "open":
+            level += 1
+        elif toks[j][0] == "close":
+            level -= 1
+            if level == 0:
+                nxt = toks[j + 1] if j + 1 < end else None
+                return nxt is not None and nxt[0] == "other" and nxt[1].startswith(":")
+        j += 1
+    return False
+
+
+class SymbolTable:
+    """The globals defined so far in load order; ``knows`` errs towards yes."""
+
+    def __init__(self):
+        self.names: set = set()
+        self.leaves: set = set()
+        self.roots: set = set()  # namespaces with something in them: .ns.missing is then a null, not an error
+        self.opaque = False
+
+    def define(self, names) -> None:
+        for name in names:
+            self.names.add(name)
+            self.leaves.add(name.rsplit(".", 1)[-1])
+            if name.startswith("."):
+                self.roots.add(name.split(".", 2)[1])
+
+    def knows(self, name: str, ns: str) -> bool:
+        if self.opaque or is_builtin(name):
+            return True
+        if not name.startswith("."):
+            return name in self.leaves  # the namespace a bare name resolves in is not always known
+        return name.split(".", 2)[1] in self.roots
