@@ -61,7 +61,17 @@ def run(ns) -> int:
         raise KxError(f"{root} is not a directory", hint="Pass the workspace directory: kx-jupyter check DIR")
     from ..deploy import Engine
 
-    diags = Engine(settings).check(root, ns.init, arguments_dict(ns.args))
+    init = ns.init
+    skipped = None
+    if init is None and settings.init_script and not (root / settings.init_script).is_file():
+        # no init script to follow: check each file on its own rather than report it missing
+        skipped, init = settings.init_script, ""
+    diags = Engine(settings).check(root, init, arguments_dict(ns.args))
+    if skipped:
+        from ..qcheck.rules import diag
+
+        diags.append(diag("Q027", skipped, 1, 1, f"{root} has no {skipped} and no --init was given: each file was checked on its own, "
+                          "without the bundle rules (loads, arguments, the symbol table); pass --init to check them"))
     if ns.json:
         print(format_json(diags))
     else:
