@@ -29,7 +29,7 @@ Q_WORDS = frozenset(
     "reciprocal reval reverse rload rotate rsave rtrim save scan scov sdev set show signum ssr string sublist sums "
     "sv svar system tables til trim type uj ujf ungroup union upper upsert value view views vs where wj wj1 xasc "
     "xbar xcol xcols xdesc xgroup xkey xlog xprev xrank".split())
-BUILTINS = RESERVED | Q_WORDS | {"x", "y", "z", "from", "by", "i"}
+BUILTINS = RESERVED | Q_WORDS | {"x", "y", "z", "from", "by", "i", "use"}  # use: KDB-X modules
 # namespaces q (and FinSpace: .aws, .awscust) provide
 SYSTEM_NAMESPACES = (".q", ".Q", ".z", ".h", ".j", ".o", ".m", ".aws", ".awscust")
 _QSQL = {"select", "exec", "update", "delete", "from", "by"}
@@ -72,16 +72,14 @@ def load_facts(toks) -> list:
             if cmd == "d" and arg:
                 ns = "" if arg == "." else arg
             continue
-        if first[0] == "lang":
-            continue  # a k line: k's names are not q's
-        _expression(toks, start, end, ns, out)
+        _expression(toks, start, end, ns, out, check_uses=first[0] != "lang")  # k's names are not q's
     return out
 
 
-def _expression(toks, start, end, ns, out) -> None:
+def _expression(toks, start, end, ns, out, check_uses=True) -> None:
     defs, uses = set(), []
     opaque = None
-    qsql = False
+    qsql = not check_uses
     depth = 0  # '{' nesting
     brackets: list = []  # (kind, is_conditional) of open '[' '(' at top level
     line0, col0 = toks[start][2], toks[start][3]
@@ -100,6 +98,10 @@ def _expression(toks, start, end, ns, out) -> None:
                 depth = max(depth - 1, 0)
             elif depth == 0 and brackets:
                 brackets.pop()
+                nxt = toks[i + 1] if i + 1 < end else None
+                if nxt is not None and nxt[0] == "other" and nxt[1].startswith(":"):
+                    defs.update(qualify(name, ns) for name, _, _ in uses)  # ([a;b]):... assigns what it names
+                    uses.clear()
         elif kind == "sym":
             if len(text) > 1 and text[1] != ":":
                 for name in text[1:].split("`"):
@@ -159,13 +161,14 @@ class SymbolTable:
     def define(self, names) -> None:
         for name in names:
             self.names.add(name)
-            self.leaves.add(name.rsplit(".", 1)[-1])
+            parts = name.split(".")
             if name.startswith("."):
-                self.roots.add(name.split(".", 2)[1])
+                self.roots.add(parts[1])
+            self.leaves.update(parts)  # a.b is a dictionary a (or .ns.a.b seen from \\d .ns): any part may be what a use names
 
     def knows(self, name: str, ns: str) -> bool:
         if self.opaque or is_builtin(name):
             return True
         if not name.startswith("."):
-            return name in self.leaves  # the namespace a bare name resolves in is not always known
+            return name.split(".", 1)[0] in self.leaves  # the namespace a bare name resolves in is not always known
         return name.split(".", 2)[1] in self.roots
