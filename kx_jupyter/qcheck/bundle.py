@@ -62,6 +62,8 @@ class _Bundle:
         # file is analyzed once knowing them
         self.shared: dict = {}
         defining = [n for n in scripts if n in self.files and b".Q.opt" in self.files[n]]
+        if cache is not None:
+            cache.prefetch((self.files[n], n, None) for n in defining)
         for name in defining:
             self.reports[name] = self._analyze(name)
             self.shared.update(self.reports[name].opt_vars)
@@ -69,6 +71,8 @@ class _Bundle:
             foreign = {v: d for v, d in self.shared.items() if v not in self.reports[name].opt_vars}
             if any(v.encode() in self.files[name] for v in foreign):
                 self.reports[name] = self._analyze(name, foreign)
+        if cache is not None:  # every other file's stored report, in a few queries
+            cache.prefetch((self.files[n], n, self.shared) for n in scripts if n in self.files and n not in self.reports)
 
     def report(self, name: str) -> FileReport:
         if name not in self.reports:
@@ -109,6 +113,8 @@ def check_bundle(files: Mapping[str, bytes], init_script: str | None, args: Mapp
     if args is not None:
         out.extend(_check_args(args))
         out.extend(_unpassed_args(bundle, reachable if reachable is not None else set(bundle.reports), args))
+    if cache is not None:
+        cache.flush()
     return _visible(bundle, out)
 
 
