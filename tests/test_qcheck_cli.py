@@ -111,3 +111,13 @@ def test_the_symbol_table_reports_a_name_used_before_its_file_is_loaded(ws, caps
     (ws / "init.q").write_text("x:f 1\n\\l lib.q\n")
     assert main(["check", str(ws)]) == 1
     assert "init.q:1:3: error Q028 'f' is used here while init.q loads" in capsys.readouterr().out
+
+
+def test_folders_linked_to_each_other_stop_with_the_link_named(ws, capsys):
+    (ws / "a").mkdir()
+    (ws / "b").mkdir()
+    (ws / "a" / "to_b").symlink_to(ws / "b")
+    (ws / "b" / "to_a").symlink_to(ws / "a")
+    assert main(["check", str(ws)]) == 2
+    err = capsys.readouterr().err
+    assert "a/to_b/to_a in the workspace is a symbolic link back to a, which contains it" in err

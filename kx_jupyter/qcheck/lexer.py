@@ -206,42 +206,51 @@ def lex(text: str, path: str = "<cell>") -> Lexed:
                     _close(ch, lineno, col, stack, path, diags)
                     append(("close", ch, lineno, col))
             continue
-        for m in finditer(line, pos):
-            kind = m.lastindex
-            if kind == 6:
-                continue
-            col = m.start(kind) + 1
-            if kind == 5 or kind == 4:
-                append(("name" if kind == 5 else "sym", m.group(kind), lineno, col))
-            elif kind == 10:
-                t = m.group(10)
-                if not t.isascii() or "\x00" in t:
-                    bad = next(c for c in t if ord(c) > 127 or c == "\x00")
-                    diags.append(diag("Q006", path, lineno, col + t.index(bad), f"{_name_char(bad)} outside a string or comment: q fails with 'char; remove it or put it in a string"))
-                if ":" in t or ";" in t or "," in t or "!" in t or "$" in t:  # the only punctuation the rules read
-                    append(("other", t, lineno, col))
-            elif kind == 8:
-                ch = m.group(8)
-                stack.append((ch, lineno, col))
-                append(("open", ch, lineno, col))
-            elif kind == 9:
-                ch = m.group(9)
-                _close(ch, lineno, col, stack, path, diags)
-                append(("close", ch, lineno, col))
-            elif kind == 3 or kind == 2:
-                col = m.start(2)  # the opening quote
-                body = m.group(2)
-                if "\\" in body:
-                    _escape_diags(body, lineno, col + 1, path, diags)
-                if kind == 2:
-                    in_string = (lineno, col, [body])
+        ascii_line = line.isascii()
+        while pos is not None:
+            start_pos, pos = pos, None
+            for m in finditer(line, start_pos):
+                kind = m.lastindex
+                if kind == 6:
+                    continue
+                col = m.start(kind) + 1
+                if kind == 5 or kind == 4:
+                    append(("name" if kind == 5 else "sym", m.group(kind), lineno, col))
+                elif kind == 10:
+                    t = m.group(10)
+                    if not t.isascii() or "\x00" in t:
+                        bad = next(c for c in t if ord(c) > 127 or c == "\x00")
+                        diags.append(diag("Q006", path, lineno, col + t.index(bad), f"{_name_char(bad)} outside a string or comment: q fails with 'char; remove it or put it in a string"))
+                    if ":" in t or ";" in t or "," in t or "!" in t or "$" in t:  # the only punctuation the rules read
+                        append(("other", t, lineno, col))
+                elif kind == 8:
+                    ch = m.group(8)
+                    top = ch == "{" and not _in_function(stack)
+                    stack.append((ch, lineno, col))
+                    append(("open", ch, lineno, col))
+                    if top and ascii_line and not _NEEDS_TOKENS.search(line, m.end()):
+                        # a function body starts and the rest of the line holds nothing but
+                        # brackets that matters: scan it like a body line, resume after its '}'
+                        pos = _scan_body(line, m.end(), lineno, stack, append, path, diags)
+                        break
+                elif kind == 9:
+                    ch = m.group(9)
+                    _close(ch, lineno, col, stack, path, diags)
+                    append(("close", ch, lineno, col))
+                elif kind == 3 or kind == 2:
+                    col = m.start(2)  # the opening quote
+                    body = m.group(2)
+                    if "\\" in body:
+                        _escape_diags(body, lineno, col + 1, path, diags)
+                    if kind == 2:
+                        in_string = (lineno, col, [body])
+                    else:
+                        append(("str", body, lineno, col))
+                elif kind == 1:
+                    if "kxcheck" in m.group(1):
+                        out.comments.append((lineno, m.group(1)))
                 else:
-                    append(("str", body, lineno, col))
-            elif kind == 1:
-                if "kxcheck" in m.group(1):
-                    out.comments.append((lineno, m.group(1)))
-            else:
-                append(("op", m.group(7), lineno, col))
+                    append(("op", m.group(7), lineno, col))
 
     if in_block:
         diags.append(diag("Q007", path, in_block, 1, "block comment opened by this lone '/' is never closed by a lone '\\' line: everything after it is ignored; add a line holding only '\\'"))
@@ -250,6 +259,25 @@ def lex(text: str, path: str = "<cell>") -> Lexed:
         diags.append(diag("Q001", path, sl, sc, 'string is never closed: add the closing "'))
     _bracket_diags(path, stack, boundaries, diags)
     return out
+
+
+def _scan_body(line, pos, lineno, stack, append, path, diags):
+    """Brackets (and parameter-list semicolons) of a one-line function body from ``pos``.
+
+    Returns where top-level code resumes after the body's closing '}', or None at the line's end."""
+    for m in (_STRUCTURE if "{[" in line else _BRACKETS).finditer(line, pos):
+        ch, col = m.group(), m.start() + 1
+        if ch == ";":
+            append(("other", ch, lineno, col))
+        elif ch in "([{":
+            stack.append((ch, lineno, col))
+            append(("open", ch, lineno, col))
+        else:
+            _close(ch, lineno, col, stack, path, diags)
+            append(("close", ch, lineno, col))
+            if ch == "}" and not _in_function(stack):
+                return m.end()
+    return None
 
 
 def _in_function(stack) -> bool:
