@@ -25,6 +25,7 @@ import bench_kernel
 import bench_pollers
 import bench_push
 import bench_qcheck_figure
+import bench_qcheck_scale
 import bench_startup
 import bench_watch
 from common import Figure
@@ -37,6 +38,7 @@ BENCHMARKS = {
     "pollers": bench_pollers,          # 5. 50 concurrent pollers
     "kernel": bench_kernel,            # 6. kernel responsiveness during a background watch
     "qcheck": bench_qcheck_figure,     # 7. the q checker on 5 MB
+    "qcheck_scale": bench_qcheck_scale,  # 8. the checker cold in a fresh process, warm on 100,000 files, a 50 MB string
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -116,7 +116,9 @@ def _describe(opener) -> str:
     return f"'{ch}' opened at {line}:{col}"
 
 
-def lex(text: str, path: str = "<cell>") -> Lexed:
+def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
+    """Tokens and structural diagnostics; ``every_name`` also yields the names inside function bodies
+    (skipped by default: nothing in a body runs at load, and most rules look only at brackets there)."""
     out = Lexed()
     toks, diags = out.tokens, out.diags
     append = toks.append
@@ -191,7 +193,7 @@ def lex(text: str, path: str = "<cell>") -> Lexed:
             in_string = None
             append(("str", "\n".join(parts)[:-1], sl, sc))
             pos = m.end()
-        if line.isascii() and not _NEEDS_TOKENS.search(line, pos) and _in_function(stack):
+        if not every_name and line.isascii() and not _NEEDS_TOKENS.search(line, pos) and _in_function(stack):
             # fast path: inside a function body (which does not run at load) nothing on this line
             # but brackets matters to any rule, and semicolons only inside a parameter list
             params = "{[" in line or (stack and stack[-1][0] == "[")
@@ -206,7 +208,7 @@ def lex(text: str, path: str = "<cell>") -> Lexed:
                     _close(ch, lineno, col, stack, path, diags)
                     append(("close", ch, lineno, col))
             continue
-        ascii_line = line.isascii()
+        ascii_line = line.isascii() and not every_name
         while pos is not None:
             start_pos, pos = pos, None
             for m in finditer(line, start_pos):

@@ -41,6 +41,7 @@ RULES: dict[str, tuple[str, str]] = {
     "Q036": ("info", "port set only when none was given (never runs on FinSpace, which always gives one)"),
     "Q037": ("warning", "FinSpace incompatibility in a file the initialization script does not load"),
     "Q038": ("error", "assignment to a reserved word ('assign)"),
+    "Q039": ("error", "function over q's limit of 110 locals or 110 globals"),
 }
 
 

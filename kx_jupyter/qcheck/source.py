@@ -8,6 +8,7 @@ from functools import lru_cache
 
 from .diagnostic import Diagnostic, sort_key
 from .lexer import lex
+from .limits import function_limits
 from .rules import diag
 from .suppress import Suppressions, parse
 from .symbols import RESERVED, load_facts
@@ -87,6 +88,7 @@ def analyze(text: str, path: str = "<cell>", opt_vars: dict | None = None) -> Fi
     rep = FileReport(path, list(lexed.diags), suppressions=parse(lexed.comments))
     _walk(lexed.tokens, rep, dict(opt_vars or {}))
     rep.symbols = load_facts(lexed.tokens)
+    rep.diags.extend(function_limits(text, lexed.tokens, path))
     return rep
 
 
