@@ -68,6 +68,7 @@ class ReportCache:
             self.fingerprint = None
         self._db: sqlite3.Connection | None = None
         self._known: dict[str, bytes] = {}  # prefetched bodies by key
+        self._asked: set = set()  # keys already looked up (a miss is not asked again)
         self._stale: list = []  # keys of hits to mark as recently used
         self._pending: dict[str, bytes] = {}  # new bodies by key, written by flush()
         self._base = None  # the SHA-256 state after the fingerprint, copied for every key
@@ -80,6 +81,7 @@ class ReportCache:
         if self.fingerprint is None:
             return
         keys = [self._key(data, path, opt_vars) for data, path, opt_vars in items]
+        self._asked.update(keys)
         db = self._open()
         if db is None:
             return
@@ -101,7 +103,7 @@ class ReportCache:
             return analyze()
         key = self._key(data, path, opt_vars)
         body = self._known.get(key)
-        if body is None and key not in self._pending:
+        if body is None and key not in self._asked:
             self.prefetch([(data, path, opt_vars)])
             body = self._known.get(key)
         if body is not None:

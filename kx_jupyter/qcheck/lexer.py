@@ -50,7 +50,7 @@ _TOKEN = re.compile(
     re.X | re.A,
 )
 # A line without these needs only its brackets and semicolons (see _walk in source.py).
-_NEEDS_TOKENS = re.compile(r'["`/\x00]|==|!=|&&|\|\||[-+*]=|::|\.[zQ]\.|\.z\[|system|exit|\bset\b|\bvalue\b|\beval\b')
+_NEEDS_TOKENS = re.compile(r'["`\x00]|==|!=|&&|\|\||[-+*]=|::|\.[zQ]\.|\.z\[|system|exit|\bset\b|\bvalue\b|\beval\b')
 _STRUCTURE = re.compile(r"[()\[\]{};]")
 _BRACKETS = re.compile(r"[()\[\]{}]")
 # unrolled (runs of plain characters, then one escape): linear time and constant memory on a 50 MB string
@@ -59,6 +59,7 @@ _STR_REST = re.compile(r'(?:[^"\\]+P|\\.)*P\\?(")?'.replace("P", _POSSESSIVE))
 _BAD_ESCAPE = re.compile(r'(?:[^\\]+P|\\(?:[0-7]{3}|["\\nrt]))*P\\([0-7]{1,2}(?![0-7])|[^0-7"\\nrt])'.replace("P", _POSSESSIVE))
 _SYS = re.compile(r"\\(\\|[A-Za-z_0-9]*)[ \t]*(.*)")
 _SYS_COMMENT = re.compile(r"[ \t]+/")
+_COMMENT = re.compile(r"[ \t]/")  # outside strings, a comment starts at a blank followed by '/'
 
 CLOSER_OF = {"(": ")", "[": "]", "{": "}"}
 OPENER_OF = {v: k for k, v in CLOSER_OF.items()}
@@ -193,20 +194,32 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
             in_string = None
             append(("str", "\n".join(parts)[:-1], sl, sc))
             pos = m.end()
-        if not every_name and line.isascii() and not _NEEDS_TOKENS.search(line, pos) and _in_function(stack):
+        code_end = len(line)
+        cut = _COMMENT.search(line, pos) if "/" in line else None
+        if cut and '"' not in line[pos:cut.start()]:  # else the '/' may be inside a string
+            code_end = cut.start()
+        else:
+            cut = None
+        if not every_name and line.isascii() and not _NEEDS_TOKENS.search(line, pos, code_end) and _in_function(stack):
             # fast path: inside a function body (which does not run at load) nothing on this line
-            # but brackets matters to any rule, and semicolons only inside a parameter list
+            # but brackets matters to any rule, and semicolons only inside a parameter list; with
+            # no string before it, a blank and '/' start the comment
+            if cut and "kxcheck" in line:
+                out.comments.append((lineno, line[cut.end() - 1:]))
+            # only braces become tokens (function depth), unless a parameter list needs counting
             params = "{[" in line or (stack and stack[-1][0] == "[")
-            for m in (_STRUCTURE if params else _BRACKETS).finditer(line, pos):
+            for m in (_STRUCTURE if params else _BRACKETS).finditer(line, pos, code_end):
                 ch, col = m.group(), m.start() + 1
                 if ch == ";":
                     append(("other", ch, lineno, col))
                 elif ch in "([{":
                     stack.append((ch, lineno, col))
-                    append(("open", ch, lineno, col))
+                    if params or ch == "{":
+                        append(("open", ch, lineno, col))
                 else:
                     _close(ch, lineno, col, stack, path, diags)
-                    append(("close", ch, lineno, col))
+                    if params or ch == "}":
+                        append(("close", ch, lineno, col))
             continue
         ascii_line = line.isascii() and not every_name
         while pos is not None:
@@ -230,10 +243,12 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
                     top = ch == "{" and not _in_function(stack)
                     stack.append((ch, lineno, col))
                     append(("open", ch, lineno, col))
-                    if top and ascii_line and not _NEEDS_TOKENS.search(line, m.end()):
+                    if top and ascii_line and not _NEEDS_TOKENS.search(line, m.end(), code_end):
                         # a function body starts and the rest of the line holds nothing but
                         # brackets that matters: scan it like a body line, resume after its '}'
-                        pos = _scan_body(line, m.end(), lineno, stack, append, path, diags)
+                        pos = _scan_body(line, m.end(), code_end, lineno, stack, append, path, diags)
+                        if pos is None and cut and "kxcheck" in line:
+                            out.comments.append((lineno, line[cut.end() - 1:]))
                         break
                 elif kind == 9:
                     ch = m.group(9)
@@ -263,20 +278,23 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
     return out
 
 
-def _scan_body(line, pos, lineno, stack, append, path, diags):
-    """Brackets (and parameter-list semicolons) of a one-line function body from ``pos``.
+def _scan_body(line, pos, end, lineno, stack, append, path, diags):
+    """Brackets (and parameter-list semicolons) of a one-line function body from ``pos`` to ``end`` (a comment).
 
     Returns where top-level code resumes after the body's closing '}', or None at the line's end."""
-    for m in (_STRUCTURE if "{[" in line else _BRACKETS).finditer(line, pos):
+    params = "{[" in line
+    for m in (_STRUCTURE if params else _BRACKETS).finditer(line, pos, end):
         ch, col = m.group(), m.start() + 1
         if ch == ";":
             append(("other", ch, lineno, col))
         elif ch in "([{":
             stack.append((ch, lineno, col))
-            append(("open", ch, lineno, col))
+            if params or ch == "{":
+                append(("open", ch, lineno, col))
         else:
             _close(ch, lineno, col, stack, path, diags)
-            append(("close", ch, lineno, col))
+            if params or ch == "}":
+                append(("close", ch, lineno, col))
             if ch == "}" and not _in_function(stack):
                 return m.end()
     return None
