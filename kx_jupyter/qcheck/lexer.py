@@ -270,7 +270,7 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
                     append(("op", m.group(7), lineno, col))
 
     if in_block:
-        diags.append(diag("Q007", path, in_block, 1, "block comment opened by this lone '/' is never closed by a lone '\\' line: everything after it is ignored; add a line holding only '\\'"))
+        diags.append(diag("Q007", path, in_block, 1, "block comment opened by this lone '/' is never closed by a lone '\\' line, so everything after it is ignored: fine if meant; else add a line holding only '\\'"))
     if in_string:
         sl, sc, _ = in_string
         diags.append(diag("Q001", path, sl, sc, 'string is never closed: add the closing "'))
