@@ -167,7 +167,7 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
                 diags.append(diag("Q001", path, sl, sc, f"string is not closed before line {lineno}, which starts a new expression at column 0: add the closing \""))
                 in_string = None
             if stack:
-                boundaries.append((lineno, first, tuple(stack)))
+                boundaries.append((lineno, first, tuple(stack[:8])))  # the outermost openers: bounded, so a broken file stays linear
             in_system = first == "\\"
             if in_system:
                 cmd, arg, comment = split_system(line)
