@@ -9,7 +9,9 @@ called. So a top-level expression that names a global nothing has defined yet fa
   ``@[`.;`a;:;1]``), in the namespace ``\\d`` set;
 - ``("use", name, line, col, ns)``: a global a top-level expression reads;
 - ``("opaque", None, line, col, ns)``: from here on anything may be defined (``value``/``eval`` at
-  top level, ``set`` of a computed name, ``.Q.l`` of a database), so uses are no longer checked.
+  top level, ``set`` of a computed name, ``.Q.l`` of a database, or a function body that loads,
+  sets a computed name or evaluates an assignment in a string: it may be called at load), so uses
+  are no longer checked.
 
 Everything uncertain errs towards "defined": a false error blocks a push, a miss does not.
 """
@@ -113,6 +115,8 @@ def _expression(toks, start, end, ns, out, check_uses=True) -> None:
             if depth:
                 if assigns and nxt[1].startswith("::"):
                     defs.add(qualify(text, ns))
+                elif opaque is None and _defines_unknown(toks, i, end):
+                    opaque = (line, col)  # once this function runs, anything may be defined
                 continue
             if text in _QSQL:
                 qsql = True
@@ -129,6 +133,26 @@ def _expression(toks, start, end, ns, out, check_uses=True) -> None:
             out.append(("use", name, line, col, ns))
     if opaque:
         out.append(("opaque", None, opaque[0], opaque[1], ns))
+
+
+def _defines_unknown(toks, i, end) -> bool:
+    """In a function body: a load, a database load, ``set`` of a computed name, or ``value "a:..."``.
+
+    The function may run at load (``init[]``), so from its definition on, uses are not judged."""
+    text = toks[i][1]
+    if text in (".Q.l", ".Q.lo"):
+        return True
+    prev = toks[i - 1] if i else None
+    if text == "set":
+        return prev is None or prev[0] != "sym"
+    nxt = toks[i + 1] if i + 1 < end else None
+    if nxt is not None and nxt[0] == "open" and nxt[1] == "(":
+        nxt = toks[i + 2] if i + 2 < end else None
+    if nxt is None or nxt[0] != "str":
+        return False
+    if text == "system":
+        return nxt[1].lstrip("\\").startswith("l")
+    return text in ("value", "eval") and ":" in nxt[1]
 
 
 def _amended(toks, i, end) -> bool:
