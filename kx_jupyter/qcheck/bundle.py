@@ -235,7 +235,8 @@ class _Run:
         self.reached.add(name)
         rep = bundle.report(name)
         stack.append(name)
-        steps = sorted(rep.events + rep.symbols, key=lambda e: (e[2], e[3], e[0] != "defs"))
+        symbols = rep.symbols if not name.endswith(".k") else [e for e in rep.symbols if e[0] != "use"]  # k's names are not q's
+        steps = sorted(rep.events + symbols, key=lambda e: (e[2], e[3], e[0] != "defs"))
         for kind, target, line, col, at_load in steps:
             if kind in ("defs", "use", "opaque"):
                 self._symbol(name, kind, target, line, col, at_load)
