@@ -127,7 +127,8 @@ def _expression(toks, start, end, ns, out, check_uses=True) -> None:
                     opaque = (line, col)
             elif not is_builtin(text) and not (brackets and brackets[-1]) and not _amended(toks, i, end):
                 uses.append((text, line, col))
-    out.append(("defs", sorted(defs), line0, col0, ns))
+    if defs:
+        out.append(("defs", sorted(defs), line0, col0, ns))
     if not qsql:
         for name, line, col in uses:
             out.append(("use", name, line, col, ns))
