@@ -22,8 +22,8 @@ _QSQL = {"select", "exec", "update", "delete"}
 
 def function_limits(text: str, toks: list, path: str) -> list:
     """Diagnostics for functions over q's locals/globals limits; ``toks`` are the file's tokens."""
-    if len(text) < SHORTEST:
-        return []
+    if len(text) < SHORTEST or (text.count(":") <= LOCALS_LIMIT and text.count(".") <= GLOBALS_LIMIT):
+        return []  # every local and every counted global needs a ':' or a '.' of its own
     lines = text.split("\n")
     out = []
     for start, end in _long_functions(toks, lines):

@@ -87,7 +87,27 @@ def _expression(toks, start, end, ns, out, check_uses=True) -> None:
     line0, col0 = toks[start][2], toks[start][3]
     for i in range(start, end):
         kind, text, line, col = toks[i]
-        if kind == "open":
+        if kind == "name":
+            nxt = toks[i + 1] if i + 1 < end else None
+            assigns = nxt is not None and nxt[0] == "other" and nxt[1].startswith(":")
+            if depth:
+                if assigns and nxt[1].startswith("::"):
+                    defs.add(qualify(text, ns))
+                elif opaque is None and _defines_unknown(toks, i, end):
+                    opaque = (line, col)  # once this function runs, anything may be defined
+                continue
+            if text in _QSQL:
+                qsql = True
+            if assigns:
+                defs.add(qualify(text, ns))
+            elif text in _DYNAMIC or (text == "set" and not (i > start and toks[i - 1][0] == "sym")):
+                if opaque is None:
+                    opaque = (line, col)
+            elif not is_builtin(text) and not (brackets and brackets[-1]) and not _amended(toks, i, end):
+                uses.append((text, line, col))
+        elif kind == "other":
+            continue  # read through the name before it
+        elif kind == "open":
             if text == "{":
                 depth += 1
             elif depth == 0:
@@ -109,24 +129,6 @@ def _expression(toks, start, end, ns, out, check_uses=True) -> None:
                 for name in text[1:].split("`"):
                     if name:
                         defs.add(qualify(name, ns))
-        elif kind == "name":
-            nxt = toks[i + 1] if i + 1 < end else None
-            assigns = nxt is not None and nxt[0] == "other" and nxt[1].startswith(":")
-            if depth:
-                if assigns and nxt[1].startswith("::"):
-                    defs.add(qualify(text, ns))
-                elif opaque is None and _defines_unknown(toks, i, end):
-                    opaque = (line, col)  # once this function runs, anything may be defined
-                continue
-            if text in _QSQL:
-                qsql = True
-            if assigns:
-                defs.add(qualify(text, ns))
-            elif text in _DYNAMIC or (text == "set" and not (i > start and toks[i - 1][0] == "sym")):
-                if opaque is None:
-                    opaque = (line, col)
-            elif not is_builtin(text) and not (brackets and brackets[-1]) and not _amended(toks, i, end):
-                uses.append((text, line, col))
     if defs:
         out.append(("defs", sorted(defs), line0, col0, ns))
     if not qsql:
