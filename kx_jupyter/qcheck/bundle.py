@@ -238,7 +238,7 @@ class _Run:
         symbols = rep.symbols if not name.endswith(".k") else [e for e in rep.symbols if e[0] != "use"]  # k's names are not q's
         steps = sorted(rep.events + symbols, key=lambda e: (e[2], e[3], e[0] != "defs"))
         for kind, target, line, col, at_load in steps:
-            if kind in ("defs", "use", "opaque"):
+            if kind in ("defs", "use", "call", "opaque", "loader", "fn"):
                 self._symbol(name, kind, target, line, col, at_load)
                 continue
             if kind == "quit":
@@ -301,7 +301,13 @@ class _Run:
             table.define(target)
         elif kind == "opaque":
             table.opaque = True
-        elif not table.knows(target, ns):
+        elif kind == "loader":
+            table.loaders.add(target.rsplit(".", 1)[-1])
+        elif kind == "fn":
+            table.functions[target[0].rsplit(".", 1)[-1]] = target[1]
+        elif table.loaders and not table.opaque and table.may_load(target):
+            table.opaque = True  # this may call a function that loads files: its names are unknown
+        elif kind == "use" and not table.knows(target, ns):
             self.out.append(diag("Q028", name, line, col, f"'{target}' is used here while {name} loads, but no file loaded before this line "
                                  f"and no q built-in defines it: q stops with '{target}; define or load it first"))
 

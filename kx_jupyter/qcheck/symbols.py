@@ -8,6 +8,11 @@ called. So a top-level expression that names a global nothing has defined yet fa
   it could first be called) may define: ``a:``, ``a::``, every symbol literal (`` `a set ``,
   ``@[`.;`a;:;1]``), in the namespace ``\\d`` set;
 - ``("use", name, line, col, ns)``: a global a top-level expression reads;
+- ``("call", name, line, col, ns)``: one it may read but that is not judged (a branch, q-sql);
+- ``("fn", [name, names its body uses], line, col, ns)``: ``name:{...}`` defines a function;
+- ``("loader", name, line, col, ns)``: that function loads files (or sets computed names, or
+  evaluates an assignment string): a top-level use of it, or of a function that may call it, makes
+  anything possible from there on;
 - ``("opaque", None, line, col, ns)``: from here on anything may be defined (``value``/``eval`` at
   top level, ``set`` of a computed name, ``.Q.l`` of a database, or a function body that loads,
   sets a computed name or evaluates an assignment in a string: it may be called at load), so uses
@@ -17,6 +22,8 @@ Everything uncertain errs towards "defined": a false error blocks a push, a miss
 """
 
 from __future__ import annotations
+
+import re
 
 # .Q.res: the control words and keywords (KX reference, .Q.res); assigning one fails with 'assign
 RESERVED = frozenset(
@@ -37,6 +44,7 @@ SYSTEM_NAMESPACES = (".q", ".Q", ".z", ".h", ".j", ".o", ".m", ".aws", ".awscust
 _QSQL = {"select", "exec", "update", "delete", "from", "by"}
 _CONDITIONAL = {"if", "while", "do"}  # and $[...]: their branches may never run
 _DYNAMIC = {"value", "eval", "reval", ".Q.l", ".Q.lo"}
+_NAME = re.compile(r"\.?[a-zA-Z][\w.]*")
 
 
 def is_builtin(name: str) -> bool:
@@ -63,9 +71,10 @@ def _expressions(toks):
         yield start, len(toks)
 
 
-def load_facts(toks) -> list:
+def load_facts(toks, text: str = "") -> list:
     """The defs/use/opaque events of one file, in order (see the module docstring)."""
     out: list = []
+    lines = text.split("\n")
     ns = ""
     for start, end in _expressions(toks):
         first = toks[start]
@@ -74,13 +83,15 @@ def load_facts(toks) -> list:
             if cmd == "d" and arg:
                 ns = "" if arg == "." else arg
             continue
-        _expression(toks, start, end, ns, out, check_uses=first[0] != "lang")  # k's names are not q's
+        _expression(toks, start, end, ns, out, lines, check_uses=first[0] != "lang")  # k's names are not q's
     return out
 
 
-def _expression(toks, start, end, ns, out, check_uses=True) -> None:
-    defs, uses = set(), []
-    opaque = None
+def _expression(toks, start, end, ns, out, lines, check_uses=True) -> None:
+    defs, uses, calls = set(), [], []
+    opaque = loader = None
+    # name:{...}: a function defined, not run; if it loads or defines computed names, calling it may define anything
+    lambda_def = end - start > 2 and toks[start][0] == "name" and toks[start + 1][1] == ":" and toks[start + 2][1] == "{"
     qsql = not check_uses
     depth = 0  # '{' nesting
     brackets: list = []  # (kind, is_conditional) of open '[' '(' at top level
@@ -93,8 +104,11 @@ def _expression(toks, start, end, ns, out, check_uses=True) -> None:
             if depth:
                 if assigns and nxt[1].startswith("::"):
                     defs.add(qualify(text, ns))
-                elif opaque is None and _defines_unknown(toks, i, end):
-                    opaque = (line, col)  # once this function runs, anything may be defined
+                elif opaque is None and loader is None and _defines_unknown(toks, i, end):
+                    if lambda_def:
+                        loader = (line, col)  # once this function runs, anything may be defined
+                    else:
+                        opaque = (line, col)
                 continue
             if text in _QSQL:
                 qsql = True
@@ -103,8 +117,11 @@ def _expression(toks, start, end, ns, out, check_uses=True) -> None:
             elif text in _DYNAMIC or (text == "set" and not (i > start and toks[i - 1][0] == "sym")):
                 if opaque is None:
                     opaque = (line, col)
-            elif not is_builtin(text) and not (brackets and brackets[-1]) and not _amended(toks, i, end):
-                uses.append((text, line, col))
+            elif not is_builtin(text):
+                if not (brackets and brackets[-1]) and not _amended(toks, i, end):
+                    uses.append((text, line, col))
+                else:
+                    calls.append((text, line, col))
         elif kind == "other":
             continue  # read through the name before it
         elif kind == "open":
@@ -131,11 +148,35 @@ def _expression(toks, start, end, ns, out, check_uses=True) -> None:
                         defs.add(qualify(name, ns))
     if defs:
         out.append(("defs", sorted(defs), line0, col0, ns))
-    if not qsql:
-        for name, line, col in uses:
-            out.append(("use", name, line, col, ns))
+    if lambda_def:
+        name = qualify(toks[start][1], ns)
+        out.append(("fn", [name, _body_names(toks, start + 2, end, lines)], line0, col0, ns))
+        if loader:
+            out.append(("loader", name, loader[0], loader[1], ns))
+    if qsql:
+        calls, uses = calls + uses, []
+    for name, line, col in uses:
+        out.append(("use", name, line, col, ns))
+    for name, line, col in calls:
+        out.append(("call", name, line, col, ns))
     if opaque:
         out.append(("opaque", None, opaque[0], opaque[1], ns))
+
+
+def _body_names(toks, i, end, lines) -> list:
+    """Last parts of every name in the function body opening at ``toks[i]`` (from its source text:
+    the lexer skips names in bodies; names in strings and comments only make it more careful)."""
+    level = 0
+    for j in range(i, end):
+        if toks[j][0] == "open" and toks[j][1] == "{":
+            level += 1
+        elif toks[j][0] == "close" and toks[j][1] == "}":
+            level -= 1
+            if level == 0:
+                break
+    (sl, sc), (el, ec) = toks[i][2:4], toks[j][2:4]
+    body = lines[sl - 1][sc:ec - 1] if sl == el else "\n".join([lines[sl - 1][sc:], *lines[sl:el - 1], lines[el - 1][:ec - 1]])
+    return sorted({part for name in _NAME.findall(body) for part in name.split(".") if part})
 
 
 def _defines_unknown(toks, i, end) -> bool:
@@ -184,6 +225,8 @@ class SymbolTable:
         self.leaves: set = set()
         self.roots: set = set()  # namespaces with something in them: .ns.missing is then a null, not an error
         self.opaque = False
+        self.functions: dict = {}  # last part of a name defined as name:{...} -> last parts of the names its body uses
+        self.loaders: set = set()  # last parts of functions that load files or define computed names
 
     def define(self, names) -> None:
         for name in names:
@@ -192,6 +235,18 @@ class SymbolTable:
             if name.startswith("."):
                 self.roots.add(parts[1])
             self.leaves.update(parts)  # a.b is a dictionary a (or .ns.a.b seen from \\d .ns): any part may be what a use names
+
+    def may_load(self, name: str) -> bool:
+        """Could using ``name`` run a loader, directly or through the functions it calls?"""
+        todo, seen = [p for p in name.split(".") if p], set()
+        while todo:
+            part = todo.pop()
+            if part in self.loaders:
+                return True
+            if part not in seen:
+                seen.add(part)
+                todo.extend(self.functions.get(part, ()))
+        return False
 
     def knows(self, name: str, ns: str) -> bool:
         if self.opaque or is_builtin(name):
