@@ -197,7 +197,8 @@ def _walk(toks: list, rep: FileReport, opt_vars: dict) -> None:
         elif kind == "sym":
             if i + 3 < n and toks[i + 1][0] == "name" and toks[i + 1][1] == "in" and toks[i + 2][1] == "key" and toks[i + 3][1] in opt_vars:
                 guarded.add(text[1:])  # `k in key d: the code looks before it reads
-            elif text == "`.z" and i + 2 < n and toks[i + 1][1].startswith(";") and toks[i + 2][0] == "sym" and toks[i + 2][1][1:] in Z_HANDLERS:
+            elif (text == "`.z" and i + 3 < n and toks[i + 1][1].startswith(";") and toks[i + 2][0] == "sym" and toks[i + 2][1][1:] in Z_HANDLERS
+                  and toks[i + 3][0] == "other" and ":" in toks[i + 3][1]):  # @[`.z;`ts;:;f] amends; @[`.z;`ts] reads
                 _, h, hl, hc = toks[i + 2]
                 diags.append(diag("Q030", path, hl, hc, _z_message(f".z.{h[1:]}", f"amending `.z with {h}")))
     if guarded or rep.arg_reads:
