@@ -21,7 +21,7 @@ from ..finspace.rules import PLAIN_RULES, check_value
 from .diagnostic import sort_key
 from .rules import diag
 from .source import FileReport, analyze
-from .symbols import SymbolTable
+from .symbols import SymbolTable, body_names
 
 if TYPE_CHECKING:
     from .cache import ReportCache
@@ -304,7 +304,8 @@ class _Run:
         elif kind == "loader":
             table.loaders.add(target.rsplit(".", 1)[-1])
         elif kind == "fn":
-            table.functions[target[0].rsplit(".", 1)[-1]] = target[1]
+            data, span = self.bundle.files[name], target[1:]
+            table.functions[target[0].rsplit(".", 1)[-1]] = lambda: body_names(_decode(data), span)
         elif table.loaders and not table.opaque and table.may_load(target):
             table.opaque = True  # this may call a function that loads files: its names are unknown
         elif kind == "use" and not table.knows(target, ns):

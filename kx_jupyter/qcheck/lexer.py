@@ -50,7 +50,8 @@ _TOKEN = re.compile(
     re.X | re.A,
 )
 # A line without these needs only its brackets and semicolons (see _walk in source.py).
-_NEEDS_TOKENS = re.compile(r'["`\x00]|==|!=|&&|\|\||[-+*]=|::|\.[zQ]\.|\.z\[|system|exit|\bset\b|\bvalue\b|\beval\b')
+# (value/eval matter in a body only with a string, which '"' already catches; exit only at top level)
+_NEEDS_TOKENS = re.compile(r'["`\x00]|==|!=|&&|\|\||[-+*]=|::|\.[zQ]\.|\.z\[|system|\bset\b')
 _STRUCTURE = re.compile(r"[()\[\]{};]")
 _BRACKETS = re.compile(r"[()\[\]{}]")
 # unrolled (runs of plain characters, then one escape): linear time and constant memory on a 50 MB string

@@ -87,7 +87,7 @@ def analyze(text: str, path: str = "<cell>", opt_vars: dict | None = None) -> Fi
     lexed = _lexed(text, path)
     rep = FileReport(path, list(lexed.diags), suppressions=parse(lexed.comments))
     _walk(lexed.tokens, rep, dict(opt_vars or {}))
-    rep.symbols = load_facts(lexed.tokens, text)
+    rep.symbols = load_facts(lexed.tokens)
     rep.diags.extend(function_limits(text, lexed.tokens, path))
     return rep
 

@@ -9,7 +9,8 @@ called. So a top-level expression that names a global nothing has defined yet fa
   ``@[`.;`a;:;1]``), in the namespace ``\\d`` set;
 - ``("use", name, line, col, ns)``: a global a top-level expression reads;
 - ``("call", name, line, col, ns)``: one it may read but that is not judged (a branch, q-sql);
-- ``("fn", [name, names its body uses], line, col, ns)``: ``name:{...}`` defines a function;
+- ``("fn", [name, line, col, line, col], line, col, ns)``: ``name:{...}`` defines a function whose
+  body spans those positions (its names are read from the source only if a loader exists);
 - ``("loader", name, line, col, ns)``: that function loads files (or sets computed names, or
   evaluates an assignment string): a top-level use of it, or of a function that may call it, makes
   anything possible from there on;
@@ -71,10 +72,9 @@ def _expressions(toks):
         yield start, len(toks)
 
 
-def load_facts(toks, text: str = "") -> list:
+def load_facts(toks) -> list:
     """The defs/use/opaque events of one file, in order (see the module docstring)."""
     out: list = []
-    lines = text.split("\n")
     ns = ""
     for start, end in _expressions(toks):
         first = toks[start]
@@ -83,11 +83,11 @@ def load_facts(toks, text: str = "") -> list:
             if cmd == "d" and arg:
                 ns = "" if arg == "." else arg
             continue
-        _expression(toks, start, end, ns, out, lines, check_uses=first[0] != "lang")  # k's names are not q's
+        _expression(toks, start, end, ns, out, check_uses=first[0] != "lang")  # k's names are not q's
     return out
 
 
-def _expression(toks, start, end, ns, out, lines, check_uses=True) -> None:
+def _expression(toks, start, end, ns, out, check_uses=True) -> None:
     defs, uses, calls = set(), [], []
     opaque = loader = None
     # name:{...}: a function defined, not run; if it loads or defines computed names, calling it may define anything
@@ -150,7 +150,7 @@ def _expression(toks, start, end, ns, out, lines, check_uses=True) -> None:
         out.append(("defs", sorted(defs), line0, col0, ns))
     if lambda_def:
         name = qualify(toks[start][1], ns)
-        out.append(("fn", [name, _body_names(toks, start + 2, end, lines)], line0, col0, ns))
+        out.append(("fn", [name, *_body_span(toks, start + 2, end)], line0, col0, ns))
         if loader:
             out.append(("loader", name, loader[0], loader[1], ns))
     if qsql:
@@ -163,10 +163,9 @@ def _expression(toks, start, end, ns, out, lines, check_uses=True) -> None:
         out.append(("opaque", None, opaque[0], opaque[1], ns))
 
 
-def _body_names(toks, i, end, lines) -> list:
-    """Last parts of every name in the function body opening at ``toks[i]`` (from its source text:
-    the lexer skips names in bodies; names in strings and comments only make it more careful)."""
-    level = 0
+def _body_span(toks, i, end) -> tuple:
+    """(line, col, line, col) of the function body opening at ``toks[i]``, braces excluded."""
+    level, j = 0, i
     for j in range(i, end):
         if toks[j][0] == "open" and toks[j][1] == "{":
             level += 1
@@ -174,9 +173,18 @@ def _body_names(toks, i, end, lines) -> list:
             level -= 1
             if level == 0:
                 break
-    (sl, sc), (el, ec) = toks[i][2:4], toks[j][2:4]
+    return toks[i][2], toks[i][3], toks[j][2], toks[j][3]
+
+
+def body_names(text: str, span) -> set:
+    """Every name in a function body's source (the lexer skips names in bodies; names in strings
+    and comments only make the symbol table more careful). Read only once a loader exists."""
+    lines = text.split("\n")
+    sl, sc, el, ec = span
+    if el > len(lines):
+        return set()
     body = lines[sl - 1][sc:ec - 1] if sl == el else "\n".join([lines[sl - 1][sc:], *lines[sl:el - 1], lines[el - 1][:ec - 1]])
-    return sorted({part for name in _NAME.findall(body) for part in name.split(".") if part})
+    return set(_NAME.findall(body))
 
 
 def _defines_unknown(toks, i, end) -> bool:
@@ -225,7 +233,7 @@ class SymbolTable:
         self.leaves: set = set()
         self.roots: set = set()  # namespaces with something in them: .ns.missing is then a null, not an error
         self.opaque = False
-        self.functions: dict = {}  # last part of a name defined as name:{...} -> last parts of the names its body uses
+        self.functions: dict = {}  # last part of a name defined as name:{...} -> names its body uses, or a callable giving them
         self.loaders: set = set()  # last parts of functions that load files or define computed names
 
     def define(self, names) -> None:
@@ -245,7 +253,11 @@ class SymbolTable:
                 return True
             if part not in seen:
                 seen.add(part)
-                todo.extend(self.functions.get(part, ()))
+                used = self.functions.get(part, ())
+                if callable(used):
+                    used = self.functions[part] = used()
+                for name in used:
+                    todo.extend(p for p in name.split(".") if p)
         return False
 
     def knows(self, name: str, ns: str) -> bool:
