@@ -347,26 +347,21 @@ def _unpassed_args(bundle: _Bundle, names: set, args: Mapping[str, str]) -> list
         for key, line, col, has_default in bundle.report(name).arg_reads:
             if key not in args:
                 reads["Q035" if has_default else "Q034"].append((name, line, col, key))
-    if not args:
-        return _no_args_given(reads)
     out = []
     for name, line, col, key in reads["Q035"]:
         out.append(diag("Q035", name, line, col, f"the deployment does not pass '{key}', so its .Q.def default is used; add --arg {key}=... to set it"))
+    if not args:
+        return out + _no_args_given(reads["Q034"])
     for name, line, col, key in reads["Q034"]:
         out.append(diag("Q034", name, line, col, f"reads argument '{key}' from .Q.opt .z.x, but the deployment does not pass it (it will be missing): add --arg {key}=... or give it a default with .Q.def"))
     return out
 
 
-def _no_args_given(reads: dict) -> list:
-    """No arguments at all: one line per rule naming every key read, not one per read."""
-    out = []
-    for rule, what in (("Q034", "reads"), ("Q035", "has .Q.def defaults for")):
-        found = reads[rule]
-        if not found:
-            continue
-        keys = sorted({key for *_, key in found})
-        name, line, col, _ = found[0]
-        tail = "add --arg KEY=VALUE for each" if rule == "Q034" else "their defaults are used"
-        out.append(diag(rule, name, line, col, f"no arguments are given, and the code {what} {len(keys)} with .Q.opt .z.x "
-                        f"({', '.join(keys)}; first here): {tail}"))
-    return out
+def _no_args_given(reads: list) -> list:
+    """No arguments at all: one line naming every key read without a default, not one per read."""
+    if not reads:
+        return []
+    keys = sorted({key for *_, key in reads})
+    name, line, col, _ = reads[0]
+    return [diag("Q034", name, line, col, f"no arguments are given, and the code reads {len(keys)} with .Q.opt .z.x and no default "
+                 f"({', '.join(keys)}; first here): add --arg KEY=VALUE for each, or give them defaults with .Q.def")]
