@@ -82,19 +82,22 @@ def _lexed(text: str, path: str):
     return lex(text, path)
 
 
-def analyze(text: str, path: str = "<cell>", opt_vars: dict | None = None) -> FileReport:
-    """Diagnostics and load-time facts of one file; ``opt_vars``: .Q.opt dictionaries other files define."""
+def analyze(text: str, path: str = "<cell>", opt_vars: dict | None = None, symbols: bool = True) -> FileReport:
+    """Diagnostics and load-time facts of one file; ``opt_vars``: .Q.opt dictionaries other files define.
+
+    ``symbols=False`` skips what only the load graph's symbol table reads (a cell or the editor)."""
     lexed = _lexed(text, path)
     rep = FileReport(path, list(lexed.diags), suppressions=parse(lexed.comments))
     _walk(lexed.tokens, rep, dict(opt_vars or {}))
-    rep.symbols = load_facts(lexed.tokens)
+    if symbols:
+        rep.symbols = load_facts(lexed.tokens)
     rep.diags.extend(function_limits(text, lexed.tokens, path))
     return rep
 
 
 def check_source(text: str, path: str = "<cell>") -> list:
     """Diagnostics for one file on its own (no bundle context), suppressions applied."""
-    rep = analyze(text, path)
+    rep = analyze(text, path, symbols=False)
     return sorted((d for d in rep.diags if not rep.suppressions.silences(d.rule, d.line)), key=sort_key)
 
 
