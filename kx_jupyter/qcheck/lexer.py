@@ -51,7 +51,8 @@ _TOKEN = re.compile(
 )
 # A line without these needs only its brackets and semicolons (see _walk in source.py).
 # (value/eval matter in a body only with a string, which '"' already catches; exit only at top level)
-_NEEDS_TOKENS = re.compile(r'["`\x00]|==|!=|&&|\|\||[-+*]=|::|\.[zQ]\.|\.z\[|system|\bset\b')
+# The lookahead lets the engine skip, in one step, every position no alternative can start at.
+_NEEDS_TOKENS = re.compile(r'(?=[-"`\x00=!&|+*:.s])(?:["`\x00]|[-=!+*]=|&&|\|\||::|\.(?:[zQ]\.|z\[)|system|\bset\b)')
 _STRUCTURE = re.compile(r"[()\[\]{};]")
 _BRACKETS = re.compile(r"[()\[\]{}]")
 # unrolled (runs of plain characters, then one escape): linear time and constant memory on a 50 MB string
@@ -201,7 +202,7 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
             code_end = cut.start()
         else:
             cut = None
-        if not every_name and line.isascii() and not _NEEDS_TOKENS.search(line, pos, code_end) and _in_function(stack):
+        if not every_name and stack and _in_function(stack) and line.isascii() and not _NEEDS_TOKENS.search(line, pos, code_end):
             # fast path: inside a function body (which does not run at load) nothing on this line
             # but brackets matters to any rule, and semicolons only inside a parameter list; with
             # no string before it, a blank and '/' start the comment
@@ -218,7 +219,10 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
                     if params or ch == "{":
                         append(("open", ch, lineno, col))
                 else:
-                    _close(ch, lineno, col, stack, path, diags)
+                    if stack and stack[-1][0] == OPENER_OF[ch]:
+                        stack.pop()  # the common case, without a call
+                    else:
+                        _close(ch, lineno, col, stack, path, diags)
                     if params or ch == "}":
                         append(("close", ch, lineno, col))
             continue
@@ -253,7 +257,10 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
                         break
                 elif kind == 9:
                     ch = m.group(9)
-                    _close(ch, lineno, col, stack, path, diags)
+                    if stack and stack[-1][0] == OPENER_OF[ch]:
+                        stack.pop()  # the common case, without a call
+                    else:
+                        _close(ch, lineno, col, stack, path, diags)
                     append(("close", ch, lineno, col))
                 elif kind == 3 or kind == 2:
                     col = m.start(2)  # the opening quote
@@ -293,7 +300,10 @@ def _scan_body(line, pos, end, lineno, stack, append, path, diags):
             if params or ch == "{":
                 append(("open", ch, lineno, col))
         else:
-            _close(ch, lineno, col, stack, path, diags)
+            if stack and stack[-1][0] == OPENER_OF[ch]:
+                stack.pop()  # the common case, without a call
+            else:
+                _close(ch, lineno, col, stack, path, diags)
             if params or ch == "}":
                 append(("close", ch, lineno, col))
             if ch == "}" and not _in_function(stack):
