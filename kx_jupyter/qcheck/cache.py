@@ -232,9 +232,14 @@ def _writing(db: sqlite3.Connection):
     db.execute("COMMIT")
 
 
+# Bodies are ASCII (json.dumps escapes the rest): decoding them to str first spares json.loads
+# its encoding detection, a fifth of a warm check of 100,000 tiny files.
+_JSON_DECODE = json.JSONDecoder().decode
+
+
 def _decode(body: bytes, key: str) -> FileReport | None:
     try:
-        stored = json.loads(body)
+        stored = _JSON_DECODE(body.decode("ascii"))
         if stored["key"] != key:
             return None
         return FileReport.from_json(stored["report"])

@@ -63,13 +63,13 @@ def qualify(name: str, ns: str) -> str:
 
 def _expressions(toks):
     """Top-level expressions: each starts at a token in column 1 (or a system command)."""
-    start = 0
-    for i, tok in enumerate(toks):
-        if i > start and (tok[3] == 1 or tok[0] == "sys"):
-            yield start, i
-            start = i
-    if start < len(toks):
-        yield start, len(toks)
+    starts = [i for i, tok in enumerate(toks) if tok[3] == 1 or tok[0] == "sys"]  # one tight loop over every token
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    starts.append(len(toks))
+    for k in range(len(starts) - 1):
+        if starts[k] < starts[k + 1]:
+            yield starts[k], starts[k + 1]
 
 
 def load_facts(toks) -> list:
@@ -97,10 +97,15 @@ def _expression(toks, start, end, ns, out, check_uses=True) -> None:
     brackets: list = []  # (kind, is_conditional) of open '[' '(' at top level
     line0, col0 = toks[start][2], toks[start][3]
     for i in range(start, end):
-        kind, text, line, col = toks[i]
+        tok = toks[i]
+        kind = tok[0]
+        if kind == "other":
+            continue  # read through the name before it (the commonest kind: skipped first)
+        text = tok[1]
         if kind == "name":
+            line, col = tok[2], tok[3]
             nxt = toks[i + 1] if i + 1 < end else None
-            assigns = nxt is not None and nxt[0] == "other" and nxt[1].startswith(":")
+            assigns = nxt is not None and nxt[0] == "other" and nxt[1][0] == ":"
             if depth:
                 if assigns and nxt[1].startswith("::"):
                     defs.add(qualify(text, ns))
@@ -113,7 +118,7 @@ def _expression(toks, start, end, ns, out, check_uses=True) -> None:
             if text in _QSQL:
                 qsql = True
             if assigns:
-                defs.add(qualify(text, ns))
+                defs.add(text if not ns or text[0] == "." else f"{ns}.{text}")  # qualify(), inlined: the hot case
             elif text in _DYNAMIC or (text == "set" and not (i > start and toks[i - 1][0] == "sym")):
                 if opaque is None:
                     opaque = (line, col)
@@ -122,8 +127,6 @@ def _expression(toks, start, end, ns, out, check_uses=True) -> None:
                     uses.append((text, line, col))
                 else:
                     calls.append((text, line, col))
-        elif kind == "other":
-            continue  # read through the name before it
         elif kind == "open":
             if text == "{":
                 depth += 1
