@@ -9,7 +9,6 @@ Absolute paths under the code root name bundle files; paths under ``/opt/kx/app/
 
 from __future__ import annotations
 
-import difflib
 import gc
 import os
 import posixpath
@@ -88,6 +87,8 @@ class _Bundle:
         return self.cache.report(data, name, opt_vars, lambda: analyze(_decode(data), name, opt_vars))
 
     def suggest(self, rel: str) -> str:
+        import difflib  # only for a missing file's suggestion: not on every start
+
         close = difflib.get_close_matches(rel, list(self.files), n=1, cutoff=0.8)
         return f" (did you mean {close[0]}?)" if close else ""
 

@@ -96,6 +96,7 @@ def _expression(toks, start, end, ns, out, check_uses=True) -> None:
     depth = 0  # '{' nesting
     brackets: list = []  # (kind, is_conditional) of open '[' '(' at top level
     line0, col0 = toks[start][2], toks[start][3]
+    body_end = None
     for i in range(start, end):
         tok = toks[i]
         kind = tok[0]
@@ -138,6 +139,8 @@ def _expression(toks, start, end, ns, out, check_uses=True) -> None:
         elif kind == "close":
             if text == "}":
                 depth = max(depth - 1, 0)
+                if depth == 0 and body_end is None:
+                    body_end = i  # a name:{...} body's closing brace (read here, not by a second scan)
             elif depth == 0 and brackets:
                 brackets.pop()
                 nxt = toks[i + 1] if i + 1 < end else None
@@ -153,7 +156,8 @@ def _expression(toks, start, end, ns, out, check_uses=True) -> None:
         out.append(("defs", sorted(defs), line0, col0, ns))
     if lambda_def:
         name = qualify(toks[start][1], ns)
-        out.append(("fn", [name, *_body_span(toks, start + 2, end)], line0, col0, ns))
+        last = toks[body_end if body_end is not None else end - 1]  # an unclosed body runs to the expression's end
+        out.append(("fn", [name, toks[start + 2][2], toks[start + 2][3], last[2], last[3]], line0, col0, ns))
         if loader:
             out.append(("loader", name, loader[0], loader[1], ns))
     if qsql:
@@ -164,19 +168,6 @@ def _expression(toks, start, end, ns, out, check_uses=True) -> None:
         out.append(("call", name, line, col, ns))
     if opaque:
         out.append(("opaque", None, opaque[0], opaque[1], ns))
-
-
-def _body_span(toks, i, end) -> tuple:
-    """(line, col, line, col) of the function body opening at ``toks[i]``, braces excluded."""
-    level, j = 0, i
-    for j in range(i, end):
-        if toks[j][0] == "open" and toks[j][1] == "{":
-            level += 1
-        elif toks[j][0] == "close" and toks[j][1] == "}":
-            level -= 1
-            if level == 0:
-                break
-    return toks[i][2], toks[i][3], toks[j][2], toks[j][3]
 
 
 def body_names(text: str, span) -> set:
