@@ -231,11 +231,14 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
             start_pos, pos = pos, None
             for m in finditer(line, start_pos):
                 kind = m.lastindex
+                if kind == 5:  # names first: the commonest token
+                    append(("name", m.group(5), lineno, m.start(5) + 1))
+                    continue
                 if kind == 6:
                     continue
                 col = m.start(kind) + 1
-                if kind == 5 or kind == 4:
-                    append(("name" if kind == 5 else "sym", m.group(kind), lineno, col))
+                if kind == 4:
+                    append(("sym", m.group(4), lineno, col))
                 elif kind == 10:
                     t = m.group(10)
                     if not t.isascii() or "\x00" in t:
