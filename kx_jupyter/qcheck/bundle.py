@@ -68,10 +68,15 @@ class _Bundle:
         for name in defining:
             self.reports[name] = self._analyze(name)
             self.shared.update(self.reports[name].opt_vars)
+        again = {}  # files that read another file's dictionary: analyzed again knowing it
         for name in defining:
             foreign = {v: d for v, d in self.shared.items() if v not in self.reports[name].opt_vars}
             if any(v.encode() in self.files[name] for v in foreign):
-                self.reports[name] = self._analyze(name, foreign)
+                again[name] = foreign
+        if cache is not None and again:  # their stored reports in a few queries, not one each
+            cache.prefetch((self.files[n], n, foreign) for n, foreign in again.items())
+        for name, foreign in again.items():
+            self.reports[name] = self._analyze(name, foreign)
         if cache is not None:  # every other file's stored report, in a few queries
             cache.prefetch((self.files[n], n, self.shared) for n in scripts if n in self.files and n not in self.reports)
 
