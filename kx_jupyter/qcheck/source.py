@@ -145,9 +145,10 @@ def _walk(toks: list, rep: FileReport, opt_vars: dict) -> None:
     scopes: list = []  # per open '{': names that are its parameters or locals, and its own .Q.opt locals
     guarded: set = set()  # keys read only after `k in key d
     for i in range(n):
-        kind, text, line, col = toks[i]
-        if kind == "other":
-            continue
+        tok = toks[i]
+        if tok[0] == "other":
+            continue  # a third of all tokens: skipped before unpacking
+        kind, text, line, col = tok
         if kind == "open":
             if text == "{":
                 depth += 1
