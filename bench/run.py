@@ -27,6 +27,7 @@ import bench_plane
 import bench_pollers
 import bench_push
 import bench_qcheck_figure
+import bench_qcheck_scale
 import bench_startup
 import bench_watch
 from common import Figure
@@ -41,6 +42,7 @@ BENCHMARKS = {
     "kernel": bench_kernel,            # 6. kernel responsiveness during a background watch
     "qcheck": bench_qcheck_figure,     # 7. the q checker on 5 MB
     "plane": bench_plane,              # 8. the local plane flat at any age: S3 versions, RSS per push
+    "qcheck_scale": bench_qcheck_scale,  # 9. the checker cold in a fresh process, warm on 100,000 files, a 50 MB string
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -141,3 +141,11 @@ def test_pasted_typographic_quotes_are_named():
     (d,) = check_source("s:\u201cabc\n")
     assert (d.rule, d.line, d.col) == ("Q006", 1, 3)
     assert "U+201C), probably pasted where \" was meant, outside a string" in d.message
+
+
+def test_defined_names_follow_the_load_graph_for_autocomplete():
+    from kx_jupyter.qcheck import defined_names
+
+    files = {"init.q": b"\\l lib/util.q\ncfg:1\n", "lib/util.q": b"\\d .util\nadd:{x+y}\n\\d .\n`tbl set ([] a:1 2)\n", "unused.q": b"nope:1\n"}
+    # a column name counts too: the table is erring towards "defined", never towards a false error
+    assert defined_names(files, "init.q") == [".util.add", "a", "cfg", "tbl"]

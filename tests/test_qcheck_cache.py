@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
+import sqlite3
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +14,7 @@ from test_qcheck_corpus import CLEAN, CORPUS, _case, _parse, _text
 
 from kx_jupyter.qcheck import bundle as bundle_module
 from kx_jupyter.qcheck import check_bundle
-from kx_jupyter.qcheck.cache import SHARDS, TMP_PREFIX, ReportCache
+from kx_jupyter.qcheck.cache import STORE, ReportCache, disk_usage
 from kx_jupyter.qcheck.source import analyze
 
 MB = 2**20
@@ -37,15 +36,18 @@ def corpus_bundles():
 BUNDLES = list(corpus_bundles())
 
 
-def entries(directory: Path) -> list[Path]:
-    return [p for p in directory.rglob("*") if p.is_file()]
+def stored(directory: Path) -> dict[str, bytes]:
+    """The store's entries, key -> body, read as another process would."""
+    with sqlite3.connect(directory / STORE) as db:
+        return dict(db.execute("SELECT key, body FROM entries"))
 
 
 def test_cached_check_is_the_uncached_check_for_the_whole_corpus(tmp_path, monkeypatch):
     cache = ReportCache(tmp_path / "cache", 64 * MB)
     uncached = [check_bundle(files, init, args) for files, init, args in BUNDLES]
     assert [check_bundle(files, init, args, cache) for files, init, args in BUNDLES] == uncached  # filling it
-    assert entries(tmp_path / "cache")
+    assert stored(tmp_path / "cache")
+    assert [p.name for p in (tmp_path / "cache").iterdir() if not p.name.startswith(STORE)] == []  # one store, no file per entry
 
     def no_analysis(*_args, **_kwargs):
         raise AssertionError("a file was analyzed again although its report is in the cache")
@@ -61,8 +63,12 @@ def test_a_stored_report_equals_the_analysis_field_by_field(tmp_path):
         for name, data in files.items():
             text = data.decode("utf-8", errors="surrogateescape")
             cache.report(data, name, None, lambda: analyze(text, name))
-            stored = cache.report(data, name, None, lambda: pytest.fail("not read from the cache"))
-            assert stored == analyze(text, name)
+    cache.flush()
+    fresh = ReportCache(tmp_path / "cache", 64 * MB)
+    for files, _, _ in BUNDLES:
+        for name, data in files.items():
+            text = data.decode("utf-8", errors="surrogateescape")
+            assert fresh.report(data, name, None, lambda: pytest.fail("not read from the cache")) == analyze(text, name)
 
 
 def test_a_changed_file_is_checked_again(tmp_path):
@@ -70,8 +76,8 @@ def test_a_changed_file_is_checked_again(tmp_path):
     good, broken = {"init.q": b"x:1\n"}, {"init.q": b"f:{x+1\n"}
     assert check_bundle(good, "init.q", None, cache) == []
     assert [d.rule for d in check_bundle(broken, "init.q", None, cache)] == ["Q002"]
-    assert check_bundle(good, "init.q", None, cache) == []
-    assert len(entries(tmp_path / "cache")) == 2
+    assert check_bundle(good, "init.q", None, ReportCache(tmp_path / "cache", 64 * MB)) == []
+    assert len(stored(tmp_path / "cache")) == 2
 
 
 def test_a_file_is_checked_again_when_another_file_changes_what_it_reads(tmp_path):
@@ -89,65 +95,53 @@ def test_the_same_bytes_under_another_path_keep_their_own_path(tmp_path):
     assert check_bundle({"b.q": b"f:{\n"}, None, None, cache)[0].path == "b.q"
 
 
-def intact(entry: Path) -> bool:
-    """The entry's checksum matches its body, and the body is filed under its own key."""
-    checksum, _, body = entry.read_bytes().partition(b"\n")
-    return (hashlib.sha256(body).hexdigest().encode() == checksum
-            and json.loads(body)["key"] == entry.parent.name + entry.name)
-
-
-def damaged(raw: bytes, damage: str) -> bytes:
-    if damage == "other key":  # intact, but filed under another key
-        doc = json.loads(raw.partition(b"\n")[2])
-        doc["key"] = "0" * 64
-        body = json.dumps(doc).encode()
-        return hashlib.sha256(body).hexdigest().encode() + b"\n" + body
-    return {"truncate": raw[: len(raw) // 2], "flip": raw[:-2] + bytes([raw[-2] ^ 1]) + raw[-1:],
-            "garbage": b"\x00\xff not an entry", "empty": b""}[damage]
+def damage_store(directory: Path, damage: str) -> None:
+    store = directory / STORE
+    if damage in ("flip", "other key"):
+        with sqlite3.connect(store) as db:
+            for key, body in list(db.execute("SELECT key, body FROM entries")):
+                if damage == "flip":
+                    body = body[:-2] + bytes([body[-2] ^ 1]) + body[-1:]
+                else:  # intact, but filed under another key
+                    doc = json.loads(body)
+                    doc["key"] = "0" * 64
+                    body = json.dumps(doc).encode()
+                db.execute("UPDATE entries SET body = ? WHERE key = ?", (body, key))
+        return
+    with sqlite3.connect(store) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    raw = store.read_bytes()
+    store.write_bytes({"truncate": raw[: len(raw) // 2], "garbage": b"\x00\xff not a database" * 100, "empty": b""}[damage])
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty", "other key"])
-def test_damaged_entries_are_misses_and_are_rewritten(tmp_path, damage):
+def test_a_damaged_store_or_entry_is_a_miss_and_is_rewritten(tmp_path, damage):
     files, init, args = BUNDLES[-1]
     expected = check_bundle(files, init, args)
     assert check_bundle(files, init, args, ReportCache(tmp_path / "cache", 64 * MB)) == expected
-    stored = entries(tmp_path / "cache")
-    for entry in stored:
-        entry.write_bytes(damaged(entry.read_bytes(), damage))
-        assert not intact(entry)
+    before = stored(tmp_path / "cache")
+    damage_store(tmp_path / "cache", damage)
     assert check_bundle(files, init, args, ReportCache(tmp_path / "cache", 64 * MB)) == expected
-    assert all(intact(entry) for entry in stored)
+    assert stored(tmp_path / "cache") == before  # every entry rewritten as it was
 
 
-def test_the_cache_stays_within_its_bound(tmp_path):
-    limit = SHARDS * 2048
-    cache = ReportCache(tmp_path / "cache", limit)
-    files = {f"m{n}.q": f"f{n}:{{x+{n}}}\n".encode() for n in range(2000)}
-    assert check_bundle(files, None, None, cache) == check_bundle(files, None, None)
-    for shard in (tmp_path / "cache").iterdir():
-        assert sum(p.stat().st_size for p in shard.iterdir()) <= limit // SHARDS
-    assert sum(p.stat().st_size for p in entries(tmp_path / "cache")) <= limit
-    assert check_bundle(files, None, None, ReportCache(tmp_path / "cache", limit)) == check_bundle(files, None, None)
+def test_the_cache_stays_within_its_bound_in_disk_blocks(tmp_path):
+    limit = 256 * 1024
+    files = {f"m{n}.q": f"f{n}:{{x+{n}}}\nx{n}:a==b\n".encode() for n in range(3000)}
+    expected = check_bundle(files, None, None)
+    assert check_bundle(files, None, None, ReportCache(tmp_path / "cache", limit)) == expected
+    assert 0 < disk_usage(tmp_path / "cache" / STORE) <= limit
+    assert 0 < len(stored(tmp_path / "cache")) < len(files)  # the least recently used were dropped
+    assert check_bundle(files, None, None, ReportCache(tmp_path / "cache", limit)) == expected
+    assert disk_usage(tmp_path / "cache" / STORE) <= limit
 
 
-def test_a_report_larger_than_its_share_is_not_stored(tmp_path):
-    cache = ReportCache(tmp_path / "cache", SHARDS * 512)
-    noisy = b"".join(b"x:a==b\n" for _ in range(200))  # 200 warnings: far over 512 bytes
+def test_a_report_larger_than_a_sixteenth_of_the_bound_is_not_stored(tmp_path):
+    cache = ReportCache(tmp_path / "cache", 16 * 1024)
+    noisy = b"".join(b"x:a==b\n" for _ in range(200))  # 200 warnings: far over 1 KB
     assert check_bundle({"n.q": noisy}, None, None, cache) == check_bundle({"n.q": noisy}, None, None)
-    assert entries(tmp_path / "cache") == []
-
-
-def test_abandoned_temporary_files_are_removed_and_live_ones_kept(tmp_path):
-    cache = ReportCache(tmp_path / "cache", 64 * MB)
-    check_bundle({"a.q": b"x:1\n"}, None, None, cache)
-    (entry,) = entries(tmp_path / "cache")
-    abandoned, live = entry.parent / f"{TMP_PREFIX}dead", entry.parent / f"{TMP_PREFIX}writing"
-    abandoned.write_bytes(b"half")
-    live.write_bytes(b"half")
-    os.utime(abandoned, (0, 0))
-    entry.unlink()  # so the next check writes into this shard again, which tidies it
-    check_bundle({"a.q": b"x:1\n"}, None, None, cache)
-    assert entry.exists() and live.exists() and not abandoned.exists()
+    assert check_bundle({"a.q": b"x:1\n"}, None, None, cache) == []
+    assert len(stored(tmp_path / "cache")) == 1
 
 
 def test_concurrent_threads_and_processes_share_one_cache(tmp_path):
@@ -162,7 +156,7 @@ def test_concurrent_threads_and_processes_share_one_cache(tmp_path):
         "from pathlib import Path\n"
         "from kx_jupyter.qcheck import check_bundle, format_json\n"
         "from kx_jupyter.qcheck.cache import ReportCache\n"
-        f"clean = sorted(Path({str(CLEAN)!r}).glob('*.q'))\n"
+        f"clean = sorted(Path({str((CORPUS / 'clean').resolve())!r}).glob('*.q'))\n"
         "files = {f'lib/{p.name}': p.read_bytes() for p in clean}\n"
         "print(format_json(check_bundle(files, None, {}, ReportCache(Path(sys.argv[1]), 64 * 2**20))))\n"
     )
@@ -171,7 +165,8 @@ def test_concurrent_threads_and_processes_share_one_cache(tmp_path):
     outputs = {run.communicate(timeout=120)[0] for run in runs}
     assert all(run.returncode == 0 for run in runs)
     assert len(outputs) == 1
-    assert not [p for p in entries(tmp_path / "shared") if p.name.startswith(TMP_PREFIX)]
+    assert json.loads(outputs.pop()) == [d.to_dict() for d in check_bundle(files, init, args)]
+    assert stored(tmp_path / "shared")
 
 
 def test_engine_check_uses_the_cache_in_home_unless_turned_off(kx_home, tmp_path):
@@ -182,7 +177,7 @@ def test_engine_check_uses_the_cache_in_home_unless_turned_off(kx_home, tmp_path
     src.mkdir()
     (src / "init.q").write_text("f:{x+1\n")
     assert Engine(load_settings(check_cache_mb=0)).check(src) == Engine(load_settings()).check(src) != []
-    assert entries(kx_home / "qcheck-cache")
+    assert stored(kx_home / "qcheck-cache")
     off = tmp_path / "off-home"
     assert Engine(load_settings(home=str(off), check_cache_mb=0)).check(src) != []
     assert not (off / "qcheck-cache").exists()

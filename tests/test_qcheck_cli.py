@@ -94,3 +94,30 @@ def test_a_caller_of_main_keeps_its_garbage_collector_settings(ws, capsys):
     before = gc.get_threshold()
     assert main(["check", str(ws), "--arg", "db=hdb"]) == 0
     assert gc.get_threshold() == before
+
+
+def test_a_folder_without_init_q_is_checked_file_by_file_and_says_so(tmp_path, kx_home, capsys):
+    root = tmp_path / "feeds"
+    root.mkdir()
+    (root / "feed.q").write_text("\\l helpers.q\nf:{x+\n")
+    assert main(["check", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "Q020" not in out and "Q021" not in out  # no bundle rules without an init script
+    assert "feed.q:2:3: error Q002" in out
+    assert f"init.q:1:1: info Q027 {root} has no init.q and no --init was given" in out
+
+
+def test_the_symbol_table_reports_a_name_used_before_its_file_is_loaded(ws, capsys):
+    (ws / "init.q").write_text("x:f 1\n\\l lib.q\n")
+    assert main(["check", str(ws)]) == 1
+    assert "init.q:1:3: error Q028 'f' is used here while init.q loads" in capsys.readouterr().out
+
+
+def test_folders_linked_to_each_other_stop_with_the_link_named(ws, capsys):
+    (ws / "a").mkdir()
+    (ws / "b").mkdir()
+    (ws / "a" / "to_b").symlink_to(ws / "b")
+    (ws / "b" / "to_a").symlink_to(ws / "a")
+    assert main(["check", str(ws)]) == 2
+    err = capsys.readouterr().err
+    assert "a/to_b/to_a in the workspace is a symbolic link back to a, which contains it" in err

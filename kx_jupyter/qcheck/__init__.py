@@ -8,6 +8,8 @@ Public API (the contract in docs/ARCHITECTURE.md):
   from ``/opt/kx/app/code``, following ``\\cd``), and the deployment's arguments. ``cache``, a
   ``cache.ReportCache``, keeps each file's findings on disk for the next process.
 - ``check_dir(root, init_script, args=None, files=None)``: the same over a directory.
+- ``defined_names(files, init_script)``: the globals the init script and what it loads define
+  (the symbol table's names, e.g. for an editor's autocomplete).
 - ``Diagnostic``, ``format_text``, ``format_json``, ``has_errors``; ``RULES`` lists every rule
   id with its severity and title.
 
@@ -22,9 +24,9 @@ findings about the deployment's arguments are reported against ``<args>`` (line 
 argument's position, 1-based).
 """
 
-from .bundle import check_bundle, check_dir
+from .bundle import check_bundle, check_dir, defined_names
 from .diagnostic import Diagnostic, format_json, format_text, has_errors
 from .rules import RULES
 from .source import check_source
 
-__all__ = ["Diagnostic", "RULES", "check_bundle", "check_dir", "check_source", "format_json", "format_text", "has_errors"]
+__all__ = ["Diagnostic", "RULES", "check_bundle", "check_dir", "check_source", "defined_names", "format_json", "format_text", "has_errors"]

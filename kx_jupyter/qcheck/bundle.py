@@ -9,9 +9,10 @@ Absolute paths under the code root name bundle files; paths under ``/opt/kx/app/
 
 from __future__ import annotations
 
-import difflib
+import gc
 import os
 import posixpath
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping
 
@@ -19,14 +20,19 @@ from ..finspace.rules import PLAIN_RULES, check_value
 from .diagnostic import sort_key
 from .rules import diag
 from .source import FileReport, analyze
+from .symbols import SymbolTable, body_names
 
 if TYPE_CHECKING:
     from .cache import ReportCache
 
+APP_ROOT = "/opt/kx/app"  # AWS's examples \\cd here on purpose, so db-relative reads work
 CODE_ROOT = "/opt/kx/app/code"
 DATA_ROOTS = ("/opt/kx/app/db", "/opt/kx/app/shared")
 ARGS_PATH = "<args>"
 SCRIPT_SUFFIXES = (".q",)
+LOADED_SUFFIXES = (".q", ".k")  # a .k file is lexed when the load graph reaches it
+# rules about what FinSpace refuses: errors only in files the initialization script loads
+POLICY_RULES = {"Q030", "Q031"}
 SKIP_DIRS = {"__pycache__", "node_modules"}  # and every hidden directory
 
 
@@ -57,13 +63,22 @@ class _Bundle:
         # file is analyzed once knowing them
         self.shared: dict = {}
         defining = [n for n in scripts if n in self.files and b".Q.opt" in self.files[n]]
+        if cache is not None:
+            cache.prefetch((self.files[n], n, None) for n in defining)
         for name in defining:
             self.reports[name] = self._analyze(name)
             self.shared.update(self.reports[name].opt_vars)
+        again = {}  # files that read another file's dictionary: analyzed again knowing it
         for name in defining:
             foreign = {v: d for v, d in self.shared.items() if v not in self.reports[name].opt_vars}
             if any(v.encode() in self.files[name] for v in foreign):
-                self.reports[name] = self._analyze(name, foreign)
+                again[name] = foreign
+        if cache is not None and again:  # their stored reports in a few queries, not one each
+            cache.prefetch((self.files[n], n, foreign) for n, foreign in again.items())
+        for name, foreign in again.items():
+            self.reports[name] = self._analyze(name, foreign)
+        if cache is not None:  # every other file's stored report, in a few queries
+            cache.prefetch((self.files[n], n, self.shared) for n in scripts if n in self.files and n not in self.reports)
 
     def report(self, name: str) -> FileReport:
         if name not in self.reports:
@@ -77,8 +92,22 @@ class _Bundle:
         return self.cache.report(data, name, opt_vars, lambda: analyze(_decode(data), name, opt_vars))
 
     def suggest(self, rel: str) -> str:
+        import difflib  # only for a missing file's suggestion: not on every start
+
         close = difflib.get_close_matches(rel, list(self.files), n=1, cutoff=0.8)
         return f" (did you mean {close[0]}?)" if close else ""
+
+
+@contextmanager
+def _no_collection():
+    """Checking allocates millions of small acyclic tuples; the cyclic collector re-scanning them cost ~25%."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def check_bundle(files: Mapping[str, bytes], init_script: str | None, args: Mapping[str, str] | None = None,
@@ -90,20 +119,41 @@ def check_bundle(files: Mapping[str, bytes], init_script: str | None, args: Mapp
     empty) skips the init script and load checks. ``cache`` keeps each file's own findings
     across processes; the result is the same with or without it.
     """
+    with _no_collection():
+        return _check_bundle(files, init_script, args, cache)
+
+
+def _check_bundle(files, init_script, args, cache) -> list:
     init = _norm(init_script) if init_script else None
     scripts = sorted(n for n in map(_norm, files) if n.endswith(SCRIPT_SUFFIXES) or n == init)
     bundle = _Bundle(files, scripts, cache)
     out: list = []
-    for name in scripts:
-        if name in bundle.files:
-            out.extend(bundle.report(name).diags)
-    reachable = set(bundle.reports)
+    reachable = None
+    dynamic = False
     if init_script:
-        reachable = _check_init(bundle, init_script, out)
+        reachable, dynamic = _check_init(bundle, init_script, out)
+    for name in sorted(set(scripts) | (reachable or set())):
+        if name in bundle.files:
+            out.extend(_policy(bundle.report(name).diags, reachable, dynamic, init))
     if args is not None:
         out.extend(_check_args(args))
-        out.extend(_unpassed_args(bundle, reachable, args))
+        out.extend(_unpassed_args(bundle, reachable if reachable is not None else set(bundle.reports), args))
+    if cache is not None:
+        cache.flush()
     return _visible(bundle, out)
+
+
+def _policy(diags, reachable, dynamic, init):
+    """FinSpace-policy errors count where the initialization script loads the file; elsewhere they warn."""
+    if reachable is None:
+        return diags
+    out = []
+    for d in diags:
+        if d.rule in POLICY_RULES and d.severity == "error" and d.path not in reachable:
+            maybe = (" unless a load built at run time reaches it" if dynamic else "")
+            d = diag("Q037", d.path, d.line, d.col, f"{init} does not load this file{maybe}, so this is not an error here: {d.message}")
+        out.append(d)
+    return out
 
 
 def check_dir(root: Path, init_script: str | None, args: Mapping[str, str] | None = None, files: Iterable[str] | None = None) -> list:
@@ -151,10 +201,10 @@ def _check_init(bundle: _Bundle, init_script: str, out: list) -> set:
     init = _norm(init_script)
     if init not in bundle.files:
         out.append(diag("Q020", init_script, 1, 1, f"initialization script {init} is not in the bundle{bundle.suggest(init)}: add it or fix the initialization script setting"))
-        return set()
-    reached: set = set()
-    _run(bundle, init, CODE_ROOT, [], reached, out)
-    return reached
+        return None, False
+    run = _Run(bundle, out)
+    run.script(init, CODE_ROOT)
+    return run.reached, run.dynamic
 
 
 def _where(cwd: str | None, target: str):
@@ -167,56 +217,117 @@ def _where(cwd: str | None, target: str):
         full = posixpath.normpath(posixpath.join(cwd, target))
     if full == CODE_ROOT or full.startswith(CODE_ROOT + "/"):
         return full, "code"
-    if any(full == r or full.startswith(r + "/") for r in DATA_ROOTS):
+    if full == APP_ROOT or any(full == r or full.startswith(r + "/") for r in DATA_ROOTS):
         return full, "data"
     return full, "outside"
 
 
-def _run(bundle: _Bundle, name: str, cwd, stack: list, reached: set, out: list):
-    """Follow ``name`` as q runs it at load time; returns the working directory it leaves behind."""
-    reached.add(name)
-    rep = bundle.report(name)
-    stack.append(name)
-    for kind, target, line, col, at_load in rep.events:
-        if kind == "quit":
-            if at_load:
-                what = "the initialization script" if not stack[:-1] else f"{name}, which the initialization script loads,"
-                out.append(diag("Q023", name, line, col, f"{what} quits the q process here, so the cluster node stops: remove it"))
-            continue
-        if kind == "cd" and not at_load:
-            continue  # a function's cd runs when it is called, with a directory we cannot know
-        if target is None:
-            verb = "loads a file" if kind == "load" else "changes directory"
-            out.append(diag("Q022", name, line, col, f"{verb} through a path built at run time, which cannot be checked offline: make sure it names a file of the bundle"))
-            if kind == "cd":
-                cwd = None
-            continue
-        full, zone = _where(cwd, target)
-        if zone == "unknown":
-            out.append(diag("Q022", name, line, col, f"'{target}' is relative to a working directory set at run time, which cannot be checked offline"))
-            continue
-        if zone == "outside":
-            fix = "load it from the bundle" if kind == "load" else "stay under those directories"
-            out.append(diag("Q024", name, line, col, f"'{target}' resolves to {full}, outside {CODE_ROOT} (the bundle), /opt/kx/app/db and /opt/kx/app/shared, and a cluster has nothing else: {fix}"))
-        elif zone == "code":
-            rel = full[len(CODE_ROOT) + 1:]
-            if kind == "cd":
-                if rel and rel not in bundle.dirs:
-                    out.append(diag("Q021", name, line, col, f"'\\cd {target}' changes to {full}, but the bundle has no directory {rel}: add it or fix the path"))
-            elif rel in bundle.files:
-                if at_load and rel.endswith(SCRIPT_SUFFIXES) and rel not in stack:
-                    cwd = _run(bundle, rel, cwd, stack, reached, out)
-            elif rel not in bundle.dirs:
-                where = "" if cwd == CODE_ROOT or target.startswith("/") else f" (working directory {cwd})"
-                fix = f"add {rel} to the bundle or fix the path"
+class _Run:
+    """One start of a node: the init script and what it loads, in load order, with the symbol table."""
+
+    def __init__(self, bundle: _Bundle, out: list):
+        self.bundle, self.out = bundle, out
+        self.reached: set = set()
+        self.stack: list = []
+        self.table = SymbolTable()
+        self.dynamic = False  # a load built at run time: any file may be reached
+
+    def unknown_load(self) -> None:
+        self.table.opaque = True  # what it defines is not known
+
+    def script(self, name: str, cwd):
+        """Follow ``name`` as q runs it at load time; returns the working directory it leaves behind."""
+        bundle, out, stack = self.bundle, self.out, self.stack
+        self.reached.add(name)
+        rep = bundle.report(name)
+        stack.append(name)
+        symbols = rep.symbols if not name.endswith(".k") else [e for e in rep.symbols if e[0] != "use"]  # k's names are not q's
+        steps = sorted(rep.events + symbols, key=lambda e: (e[2], e[3], e[0] != "defs"))
+        for kind, target, line, col, at_load in steps:
+            if kind in ("defs", "use", "call", "opaque", "loader", "fn"):
+                self._symbol(name, kind, target, line, col, at_load)
+                continue
+            if kind == "quit":
                 if at_load:
-                    out.append(diag("Q021", name, line, col, f"loads '{target}', which resolves to {full}{where} and is not in the bundle{bundle.suggest(rel)}: {fix}"))
+                    what = "the initialization script" if not stack[:-1] else f"{name}, which the initialization script loads,"
+                    out.append(diag("Q023", name, line, col, f"{what} quits the q process here, so the cluster node stops: remove it"))
+                continue
+            if kind == "cd" and not at_load:
+                continue  # a function's cd runs when it is called, with a directory we cannot know
+            if target is None:
+                verb = "loads a file" if kind == "load" else "changes directory"
+                out.append(diag("Q022", name, line, col, f"{verb} through a path built at run time, which cannot be checked offline: make sure it names a file of the bundle"))
+                if kind == "cd":
+                    cwd = None
+                elif at_load:
+                    self.dynamic = True
+                    self.unknown_load()
+                continue
+            full, zone = _where(cwd, target)
+            if zone == "unknown":
+                out.append(diag("Q022", name, line, col, f"'{target}' is relative to a working directory set at run time, which cannot be checked offline"))
+                if kind == "load" and at_load:
+                    self.dynamic = True
+                    self.unknown_load()
+                continue
+            if zone != "code" and kind == "load" and at_load:
+                self.unknown_load()  # a database or a file outside the bundle: its names are not known
+            if zone == "outside":
+                fix = "load it from the bundle" if kind == "load" else "stay under those directories"
+                out.append(diag("Q024", name, line, col, f"'{target}' resolves to {full}, outside {CODE_ROOT} (the bundle), /opt/kx/app/db and /opt/kx/app/shared, and a cluster has nothing else: {fix}"))
+            elif zone == "code":
+                rel = full[len(CODE_ROOT) + 1:]
+                if kind == "cd":
+                    if rel and rel not in bundle.dirs:
+                        out.append(diag("Q021", name, line, col, f"'\\cd {target}' changes to {full}, but the bundle has no directory {rel}: add it or fix the path"))
+                elif rel in bundle.files:
+                    if at_load and rel.endswith(LOADED_SUFFIXES) and rel not in stack:
+                        cwd = self.script(rel, cwd)
+                    elif at_load and not rel.endswith(LOADED_SUFFIXES):
+                        self.unknown_load()
+                elif not rel or rel in bundle.dirs:
+                    if at_load:
+                        self.unknown_load()  # \\l . or \\l db: a database (re)load defines its tables
                 else:
-                    out.append(diag("Q026", name, line, col, f"a function here loads '{target}'; from the working directory at load time that is {full}{where}, which is not in the bundle{bundle.suggest(rel)}: {fix}"))
-        if kind == "cd":
-            cwd = full
-    stack.pop()
-    return cwd
+                    where = "" if cwd == CODE_ROOT or target.startswith("/") else f" (working directory {cwd})"
+                    fix = f"add {rel} to the bundle or fix the path"
+                    if at_load:
+                        self.unknown_load()
+                        out.append(diag("Q021", name, line, col, f"loads '{target}', which resolves to {full}{where} and is not in the bundle{bundle.suggest(rel)}: {fix}"))
+                    else:
+                        out.append(diag("Q026", name, line, col, f"a function here loads '{target}'; from the working directory at load time that is {full}{where}, which is not in the bundle{bundle.suggest(rel)}: {fix}"))
+            if kind == "cd":
+                cwd = full
+        stack.pop()
+        return cwd
+
+    def _symbol(self, name, kind, target, line, col, ns) -> None:
+        table = self.table
+        if kind == "defs":
+            table.define(target)
+        elif kind == "opaque":
+            table.opaque = True
+        elif kind == "loader":
+            table.loaders.add(target.rsplit(".", 1)[-1])
+        elif kind == "fn":
+            data, span = self.bundle.files[name], target[1:]
+            table.functions[target[0].rsplit(".", 1)[-1]] = lambda: body_names(_decode(data), span)
+        elif table.loaders and not table.opaque and table.may_load(target):
+            table.opaque = True  # this may call a function that loads files: its names are unknown
+        elif kind == "use" and not table.knows(target, ns):
+            self.out.append(diag("Q028", name, line, col, f"'{target}' is used here while {name} loads, but no file loaded before this line "
+                                 f"and no q built-in defines it: q stops with '{target}; define or load it first"))
+
+
+def defined_names(files: Mapping[str, bytes], init_script: str) -> list:
+    """The globals the initialization script and what it loads define, in load order's union (for autocomplete)."""
+    bundle = _Bundle(files, [], None)
+    init = _norm(init_script)
+    if init not in bundle.files:
+        return []
+    run = _Run(bundle, [])
+    run.script(init, CODE_ROOT)
+    return sorted(run.table.names)
 
 
 def _check_args(args: Mapping[str, str]) -> list:
@@ -237,13 +348,26 @@ def _check_args(args: Mapping[str, str]) -> list:
 
 
 def _unpassed_args(bundle: _Bundle, names: set, args: Mapping[str, str]) -> list:
-    out = []
+    reads = {"Q034": [], "Q035": []}
     for name in sorted(names):
         for key, line, col, has_default in bundle.report(name).arg_reads:
-            if key in args:
-                continue
-            if has_default:
-                out.append(diag("Q035", name, line, col, f"the deployment does not pass '{key}', so its .Q.def default is used; add --arg {key}=... to set it"))
-            else:
-                out.append(diag("Q034", name, line, col, f"reads argument '{key}' from .Q.opt .z.x, but the deployment does not pass it (it will be missing): add --arg {key}=... or give it a default with .Q.def"))
+            if key not in args:
+                reads["Q035" if has_default else "Q034"].append((name, line, col, key))
+    out = []
+    for name, line, col, key in reads["Q035"]:
+        out.append(diag("Q035", name, line, col, f"the deployment does not pass '{key}', so its .Q.def default is used; add --arg {key}=... to set it"))
+    if not args:
+        return out + _no_args_given(reads["Q034"])
+    for name, line, col, key in reads["Q034"]:
+        out.append(diag("Q034", name, line, col, f"reads argument '{key}' from .Q.opt .z.x, but the deployment does not pass it (it will be missing): add --arg {key}=... or give it a default with .Q.def"))
     return out
+
+
+def _no_args_given(reads: list) -> list:
+    """No arguments at all: one line naming every key read without a default, not one per read."""
+    if not reads:
+        return []
+    keys = sorted({key for *_, key in reads})
+    name, line, col, _ = reads[0]
+    return [diag("Q034", name, line, col, f"no arguments are given, and the code reads {len(keys)} with .Q.opt .z.x and no default "
+                 f"({', '.join(keys)}; first here): add --arg KEY=VALUE for each, or give them defaults with .Q.def")]

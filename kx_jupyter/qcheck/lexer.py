@@ -11,7 +11,9 @@ How q reads a script (and so how this lexer does):
 - A line starting with ``\\`` at column 0 is a system command (``\\l file``, ``\\d .ns``,
   ``\\\\``). A comment may follow its argument (``\\l lib.q / helpers``), but the argument
   itself may start with ``/`` (``\\cd /opt/kx/app/db``). Indented lines after it continue it.
-- ``k)`` / ``q)`` at the start of a line pick the language (k lexes like q); ``s)`` lines are SQL.
+- ``k)`` / ``q)`` at the start of a line pick the language (k lexes like q). Any other single
+  letter, ``x)``, hands the line and its indented continuation lines to ``.x.e`` (``s)`` SQL,
+  ``p)`` Python from embedPy/PyKX, a test suite's own ``t)``): they are not q and are skipped.
 - Strings hold anything but an unescaped ``"``; escapes are ``\\" \\\\ \\n \\r \\t \\NNN``.
 
 The lexer yields only the tokens the rules need (strings, symbols, names, numbers,
@@ -22,17 +24,21 @@ the structural diagnostics q's loader would fail on.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 
 from .rules import diag
 
+# Possessive repeats (Python 3.11+) keep no backtracking state: a 50 MB string lexes in constant
+# extra memory. Older Pythons get the same matches with the plain repeats.
+_POSSESSIVE = "+" if sys.version_info >= (3, 11) else ""
 # Leading blanks are part of each match (fewer matches: this loop is the checker's hot path).
 # Groups: 1 comment, 2 string body, 3 closing quote, 4 symbol, 5 name, 6 number,
 # 7 operator from another language, 8 opener, 9 closer, 10 other punctuation.
 _TOKEN = re.compile(
     r"""[ \t]*(?:
      (?<=[ \t])(/.*)
-    |"((?:[^"\\]|\\.)*\\?)(")?
+    |"((?:[^"\\]+POSSESSIVE|\\.)*POSSESSIVE\\?)(")?
     |(`[\w.:/]*)
     |(\.?[a-zA-Z][\w.]*)
     |([0-9][\w.:]*)
@@ -40,18 +46,22 @@ _TOKEN = re.compile(
     |([(\[{])
     |([)\]}])
     |([^ \t"`\w.(\[{)\]}=!&|+*-]+|.)
-    )""",
+    )""".replace("POSSESSIVE", _POSSESSIVE),
     re.X | re.A,
 )
 # A line without these needs only its brackets and semicolons (see _walk in source.py).
-_NEEDS_TOKENS = re.compile(r'["`/\x00]|==|!=|&&|\|\||[-+*]=|\.[zQ]\.|system|exit|\bset\b')
+# (value/eval matter in a body only with a string, which '"' already catches; exit only at top level)
+# The lookahead lets the engine skip, in one step, every position no alternative can start at.
+_NEEDS_TOKENS = re.compile(r'(?=[-"`\x00=!&|+*:.s])(?:["`\x00]|[-=!+*]=|&&|\|\||::|\.(?:[zQ]\.|z\[)|system|\bset\b)')
 _STRUCTURE = re.compile(r"[()\[\]{};]")
 _BRACKETS = re.compile(r"[()\[\]{}]")
-_STR_REST = re.compile(r'(?:[^"\\]|\\.)*\\?(")?')
-_ESCAPE = re.compile(r"\\([0-7]{3}|.?)")
-_VALID_ESCAPES = {'"', "\\", "n", "r", "t", ""}
+# unrolled (runs of plain characters, then one escape): linear time and constant memory on a 50 MB string
+_STR_REST = re.compile(r'(?:[^"\\]+P|\\.)*P\\?(")?'.replace("P", _POSSESSIVE))
+# the next escape q does not know, skipping the valid ones inside the regex engine
+_BAD_ESCAPE = re.compile(r'(?:[^\\]+P|\\(?:[0-7]{3}|["\\nrt]))*P\\([0-7]{1,2}(?![0-7])|[^0-7"\\nrt])'.replace("P", _POSSESSIVE))
 _SYS = re.compile(r"\\(\\|[A-Za-z_0-9]*)[ \t]*(.*)")
 _SYS_COMMENT = re.compile(r"[ \t]+/")
+_COMMENT = re.compile(r"[ \t]/")  # outside strings, a comment starts at a blank followed by '/'
 
 CLOSER_OF = {"(": ")", "[": "]", "{": "}"}
 OPENER_OF = {v: k for k, v in CLOSER_OF.items()}
@@ -79,15 +89,18 @@ def split_system(body: str) -> tuple[str, str, str]:
 
 
 def _escape_diags(body: str, line: int, col: int, path: str, out: list) -> None:
-    for m in _ESCAPE.finditer(body):
-        if len(m.group(1)) == 3 or m.group(1) in _VALID_ESCAPES:
-            continue
+    pos = 0
+    while True:
+        m = _BAD_ESCAPE.match(body, pos)
+        if m is None:
+            return
+        pos = m.end()
         seq = "\\" + m.group(1)
         if m.group(1).isdigit():
             hint = "an octal escape needs exactly three digits 0-7, e.g. \\012"
         else:
             hint = 'q knows \\" \\\\ \\n \\r \\t and \\NNN (octal); write \\\\ for a backslash'
-        out.append(diag("Q004", path, line, col + m.start(), f"invalid escape {seq} in a string: {hint}"))
+        out.append(diag("Q004", path, line, col + m.start(1) - 1, f"invalid escape {seq} in a string: {hint}"))
 
 
 # characters that arrive by pasting from documents and chat, with what was meant
@@ -106,7 +119,9 @@ def _describe(opener) -> str:
     return f"'{ch}' opened at {line}:{col}"
 
 
-def lex(text: str, path: str = "<cell>") -> Lexed:
+def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
+    """Tokens and structural diagnostics; ``every_name`` also yields the names inside function bodies
+    (skipped by default: nothing in a body runs at load, and most rules look only at brackets there)."""
     out = Lexed()
     toks, diags = out.tokens, out.diags
     append = toks.append
@@ -154,7 +169,7 @@ def lex(text: str, path: str = "<cell>") -> Lexed:
                 diags.append(diag("Q001", path, sl, sc, f"string is not closed before line {lineno}, which starts a new expression at column 0: add the closing \""))
                 in_string = None
             if stack:
-                boundaries.append((lineno, first, tuple(stack)))
+                boundaries.append((lineno, first, tuple(stack[:8])))  # the outermost openers: bounded, so a broken file stays linear
             in_system = first == "\\"
             if in_system:
                 cmd, arg, comment = split_system(line)
@@ -162,11 +177,13 @@ def lex(text: str, path: str = "<cell>") -> Lexed:
                     out.comments.append((lineno, comment))
                 append(("sys", (cmd, arg), lineno, 1))
                 continue
-            if line[1:2] == ")" and first in "kqs":
-                if first == "s":  # SQL, not q: skip it and its continuation lines
+            if line[1:2] == ")" and first.isalpha() and first.isascii():
+                if first not in "kq":  # another language (.x.e runs it): skip it and its continuation lines
                     in_system = True
                     continue
                 pos = 2  # k) and q) prefixes pick the language of the line
+                if first == "k":
+                    append(("lang", "k", lineno, 1))  # k names are not q's: the symbol table skips the line
         elif in_string:
             m = _STR_REST.match(line)
             seg = m.group(0)
@@ -179,65 +196,129 @@ def lex(text: str, path: str = "<cell>") -> Lexed:
             in_string = None
             append(("str", "\n".join(parts)[:-1], sl, sc))
             pos = m.end()
-        if line.isascii() and not _NEEDS_TOKENS.search(line, pos):
-            # fast path: nothing on this line but brackets matters to any rule, and semicolons
-            # only inside a parameter list (counted by _walk)
+        code_end = len(line)
+        cut = _COMMENT.search(line, pos) if "/" in line else None
+        if cut and '"' not in line[pos:cut.start()]:  # else the '/' may be inside a string
+            code_end = cut.start()
+        else:
+            cut = None
+        if not every_name and stack and _in_function(stack) and line.isascii() and not _NEEDS_TOKENS.search(line, pos, code_end):
+            # fast path: inside a function body (which does not run at load) nothing on this line
+            # but brackets matters to any rule, and semicolons only inside a parameter list; with
+            # no string before it, a blank and '/' start the comment
+            if cut and "kxcheck" in line:
+                out.comments.append((lineno, line[cut.end() - 1:]))
+            # only braces become tokens (function depth), unless a parameter list needs counting
             params = "{[" in line or (stack and stack[-1][0] == "[")
-            for m in (_STRUCTURE if params else _BRACKETS).finditer(line, pos):
+            for m in (_STRUCTURE if params else _BRACKETS).finditer(line, pos, code_end):
                 ch, col = m.group(), m.start() + 1
                 if ch == ";":
                     append(("other", ch, lineno, col))
                 elif ch in "([{":
                     stack.append((ch, lineno, col))
-                    append(("open", ch, lineno, col))
+                    if params or ch == "{":
+                        append(("open", ch, lineno, col))
                 else:
-                    _close(ch, lineno, col, stack, path, diags)
-                    append(("close", ch, lineno, col))
+                    if stack and stack[-1][0] == OPENER_OF[ch]:
+                        stack.pop()  # the common case, without a call
+                    else:
+                        _close(ch, lineno, col, stack, path, diags)
+                    if params or ch == "}":
+                        append(("close", ch, lineno, col))
             continue
-        for m in finditer(line, pos):
-            kind = m.lastindex
-            if kind == 6:
-                continue
-            col = m.start(kind) + 1
-            if kind == 5 or kind == 4:
-                append(("name" if kind == 5 else "sym", m.group(kind), lineno, col))
-            elif kind == 10:
-                t = m.group(10)
-                if not t.isascii() or "\x00" in t:
-                    bad = next(c for c in t if ord(c) > 127 or c == "\x00")
-                    diags.append(diag("Q006", path, lineno, col + t.index(bad), f"{_name_char(bad)} outside a string or comment: q fails with 'char; remove it or put it in a string"))
-                if ":" in t or ";" in t or "," in t or "!" in t:  # the only punctuation the rules read
-                    append(("other", t, lineno, col))
-            elif kind == 8:
-                ch = m.group(8)
-                stack.append((ch, lineno, col))
-                append(("open", ch, lineno, col))
-            elif kind == 9:
-                ch = m.group(9)
-                _close(ch, lineno, col, stack, path, diags)
-                append(("close", ch, lineno, col))
-            elif kind == 3 or kind == 2:
-                col = m.start(2)  # the opening quote
-                body = m.group(2)
-                if "\\" in body:
-                    _escape_diags(body, lineno, col + 1, path, diags)
-                if kind == 2:
-                    in_string = (lineno, col, [body])
+        ascii_line = line.isascii() and not every_name
+        while pos is not None:
+            start_pos, pos = pos, None
+            for m in finditer(line, start_pos):
+                kind = m.lastindex
+                if kind == 5:  # names first: the commonest token
+                    append(("name", m.group(5), lineno, m.start(5) + 1))
+                    continue
+                if kind == 6:
+                    continue
+                col = m.start(kind) + 1
+                if kind == 4:
+                    append(("sym", m.group(4), lineno, col))
+                elif kind == 10:
+                    t = m.group(10)
+                    if not t.isascii() or "\x00" in t:
+                        bad = next(c for c in t if ord(c) > 127 or c == "\x00")
+                        diags.append(diag("Q006", path, lineno, col + t.index(bad), f"{_name_char(bad)} outside a string or comment: q fails with 'char; remove it or put it in a string"))
+                    if ":" in t or ";" in t or "," in t or "!" in t or "$" in t:  # the only punctuation the rules read
+                        append(("other", t, lineno, col))
+                elif kind == 8:
+                    ch = m.group(8)
+                    top = ch == "{" and not _in_function(stack)
+                    stack.append((ch, lineno, col))
+                    append(("open", ch, lineno, col))
+                    if top and ascii_line and not _NEEDS_TOKENS.search(line, m.end(), code_end):
+                        # a function body starts and the rest of the line holds nothing but
+                        # brackets that matters: scan it like a body line, resume after its '}'
+                        pos = _scan_body(line, m.end(), code_end, lineno, stack, append, path, diags)
+                        if pos is None and cut and "kxcheck" in line:
+                            out.comments.append((lineno, line[cut.end() - 1:]))
+                        break
+                elif kind == 9:
+                    ch = m.group(9)
+                    if stack and stack[-1][0] == OPENER_OF[ch]:
+                        stack.pop()  # the common case, without a call
+                    else:
+                        _close(ch, lineno, col, stack, path, diags)
+                    append(("close", ch, lineno, col))
+                elif kind == 3 or kind == 2:
+                    col = m.start(2)  # the opening quote
+                    body = m.group(2)
+                    if "\\" in body:
+                        _escape_diags(body, lineno, col + 1, path, diags)
+                    if kind == 2:
+                        in_string = (lineno, col, [body])
+                    else:
+                        append(("str", body, lineno, col))
+                elif kind == 1:
+                    if "kxcheck" in m.group(1):
+                        out.comments.append((lineno, m.group(1)))
                 else:
-                    append(("str", body, lineno, col))
-            elif kind == 1:
-                if "kxcheck" in m.group(1):
-                    out.comments.append((lineno, m.group(1)))
-            else:
-                append(("op", m.group(7), lineno, col))
+                    append(("op", m.group(7), lineno, col))
 
     if in_block:
-        diags.append(diag("Q007", path, in_block, 1, "block comment opened by this lone '/' is never closed by a lone '\\' line: everything after it is ignored; add a line holding only '\\'"))
+        diags.append(diag("Q007", path, in_block, 1, "block comment opened by this lone '/' is never closed by a lone '\\' line, so everything after it is ignored: fine if meant; else add a line holding only '\\'"))
     if in_string:
         sl, sc, _ = in_string
         diags.append(diag("Q001", path, sl, sc, 'string is never closed: add the closing "'))
     _bracket_diags(path, stack, boundaries, diags)
     return out
+
+
+def _scan_body(line, pos, end, lineno, stack, append, path, diags):
+    """Brackets (and parameter-list semicolons) of a one-line function body from ``pos`` to ``end`` (a comment).
+
+    Returns where top-level code resumes after the body's closing '}', or None at the line's end."""
+    params = "{[" in line
+    for m in (_STRUCTURE if params else _BRACKETS).finditer(line, pos, end):
+        ch, col = m.group(), m.start() + 1
+        if ch == ";":
+            append(("other", ch, lineno, col))
+        elif ch in "([{":
+            stack.append((ch, lineno, col))
+            if params or ch == "{":
+                append(("open", ch, lineno, col))
+        else:
+            if stack and stack[-1][0] == OPENER_OF[ch]:
+                stack.pop()  # the common case, without a call
+            else:
+                _close(ch, lineno, col, stack, path, diags)
+            if params or ch == "}":
+                append(("close", ch, lineno, col))
+            if ch == "}" and not _in_function(stack):
+                return m.end()
+    return None
+
+
+def _in_function(stack) -> bool:
+    for opener in stack:
+        if opener[0] == "{":
+            return True
+    return False
 
 
 def _close(ch, lineno, col, stack, path, diags) -> None:

@@ -17,7 +17,7 @@ RULES: dict[str, tuple[str, str]] = {
     "Q004": ("error", "invalid escape in a string"),
     "Q005": ("error", "byte-order mark at the start of the file"),
     "Q006": ("error", "byte q refuses outside strings and comments"),
-    "Q007": ("warning", "block comment never closed: the rest of the file is ignored"),
+    "Q007": ("info", "block comment never closed: the rest of the file is ignored"),
     "Q008": ("error", "line at column 0 inside a multi-line definition"),
     "Q009": ("error", "more than 8 parameters"),
     "Q010": ("warning", "operator from another language that means something else in q"),
@@ -29,6 +29,8 @@ RULES: dict[str, tuple[str, str]] = {
     "Q024": ("warning", "load or cd target outside the code, database and volume directories"),
     "Q025": ("error", "initialization script path the API rejects"),
     "Q026": ("warning", "load inside a function names a file not in the bundle"),
+    "Q027": ("info", "no initialization script: files checked on their own, without the bundle rules"),
+    "Q028": ("error", "name used at load time before any loaded file or q defines it"),
     # FinSpace compatibility
     "Q030": ("error", "direct assignment of a .z handler (FinSpace denies it)"),
     "Q031": ("error", "changing the port (FinSpace does not support it)"),
@@ -36,6 +38,10 @@ RULES: dict[str, tuple[str, str]] = {
     "Q033": ("error", "command-line argument value the API rejects"),
     "Q034": ("warning", "argument read with .Q.opt .z.x that the deployment does not pass"),
     "Q035": ("info", "argument with a .Q.def default that the deployment does not pass"),
+    "Q036": ("info", "port set only when none was given (never runs on FinSpace, which always gives one)"),
+    "Q037": ("warning", "FinSpace incompatibility in a file the initialization script does not load"),
+    "Q038": ("error", "assignment to a reserved word ('assign)"),
+    "Q039": ("error", "function over q's limit of 110 locals or 110 globals"),
 }
 
 

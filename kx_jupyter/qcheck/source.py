@@ -8,8 +8,10 @@ from functools import lru_cache
 
 from .diagnostic import Diagnostic, sort_key
 from .lexer import lex
+from .limits import function_limits
 from .rules import diag
 from .suppress import Suppressions, parse
+from .symbols import RESERVED, load_facts
 
 # callbacks q calls by name; FinSpace denies assigning them ('access)
 Z_HANDLERS = {"ac", "bm", "exit", "pc", "pd", "pg", "ph", "pi", "pm", "po", "pp", "pq", "ps", "pw", "ts", "vs", "wc", "wo", "ws"}
@@ -38,30 +40,36 @@ class FileReport:
     # ("load"|"cd", target or None when built at run time, line, col, runs_at_load) and ("quit", None, line, col, True)
     events: list = field(default_factory=list)
     arg_reads: list = field(default_factory=list)  # (key, line, col, has_default)
+    symbols: list = field(default_factory=list)  # defs/use/opaque events in file order (symbols.load_facts)
     opt_vars: dict = field(default_factory=dict)  # global holding .Q.opt .z.x -> keys with .Q.def defaults
     suppressions: Suppressions = field(default_factory=Suppressions)
 
-    def to_json(self) -> dict:
-        """A JSON-able form that ``from_json`` turns back into an equal report (the on-disk cache stores it)."""
-        return {
-            "path": self.path,
-            "diags": [astuple(d) for d in self.diags],
-            "events": self.events,
-            "arg_reads": self.arg_reads,
-            "opt_vars": {var: sorted(keys) for var, keys in self.opt_vars.items()},
-            "suppress_file": sorted(self.suppressions.file),
-            "suppress_lines": [[line, sorted(rules)] for line, rules in self.suppressions.lines.items()],
-        }
+    def to_json(self) -> list:
+        """A JSON-able form that ``from_json`` turns back into an equal report (the on-disk cache stores it).
+
+        Positional, not keyed: a warm check decodes one per file, and field names were half the parsing."""
+        return [
+            self.path,
+            [astuple(d) for d in self.diags],
+            self.events,
+            self.arg_reads,
+            self.symbols,
+            {var: sorted(keys) for var, keys in self.opt_vars.items()},
+            sorted(self.suppressions.file),
+            [[line, sorted(rules)] for line, rules in self.suppressions.lines.items()],
+        ]
 
     @classmethod
-    def from_json(cls, data: dict) -> "FileReport":
+    def from_json(cls, data: list) -> "FileReport":
+        path, diags, events, arg_reads, symbols, opt_vars, suppress_file, suppress_lines = data
         return cls(
-            data["path"],
-            [Diagnostic(*d) for d in data["diags"]],
-            [tuple(e) for e in data["events"]],
-            [tuple(a) for a in data["arg_reads"]],
-            {var: set(keys) for var, keys in data["opt_vars"].items()},
-            Suppressions(set(data["suppress_file"]), {line: set(rules) for line, rules in data["suppress_lines"]}),
+            path,
+            [Diagnostic(*d) for d in diags],
+            list(map(tuple, events)),  # map() over comprehensions: 100,000 reports at a time
+            list(map(tuple, arg_reads)),
+            list(map(tuple, symbols)),
+            {var: set(keys) for var, keys in opt_vars.items()},
+            Suppressions(set(suppress_file), {line: set(rules) for line, rules in suppress_lines}),
         )
 
 
@@ -77,17 +85,22 @@ def _lexed(text: str, path: str):
     return lex(text, path)
 
 
-def analyze(text: str, path: str = "<cell>", opt_vars: dict | None = None) -> FileReport:
-    """Diagnostics and load-time facts of one file; ``opt_vars``: .Q.opt dictionaries other files define."""
+def analyze(text: str, path: str = "<cell>", opt_vars: dict | None = None, symbols: bool = True) -> FileReport:
+    """Diagnostics and load-time facts of one file; ``opt_vars``: .Q.opt dictionaries other files define.
+
+    ``symbols=False`` skips what only the load graph's symbol table reads (a cell or the editor)."""
     lexed = _lexed(text, path)
     rep = FileReport(path, list(lexed.diags), suppressions=parse(lexed.comments))
     _walk(lexed.tokens, rep, dict(opt_vars or {}))
+    if symbols:
+        rep.symbols = load_facts(lexed.tokens)
+    rep.diags.extend(function_limits(text, lexed.tokens, path))
     return rep
 
 
 def check_source(text: str, path: str = "<cell>") -> list:
     """Diagnostics for one file on its own (no bundle context), suppressions applied."""
-    rep = analyze(text, path)
+    rep = analyze(text, path, symbols=False)
     return sorted((d for d in rep.diags if not rep.suppressions.silences(d.rule, d.line)), key=sort_key)
 
 
@@ -102,24 +115,53 @@ def _system_command(rep: FileReport, cmd: str, arg: str, line: int, col: int, at
         rep.diags.append(diag("Q031", rep.path, line, col, f"{label} changes the port, which FinSpace manages and does not let q change: remove it"))
 
 
+def _port_guard(toks, i) -> bool:
+    """``if[not system"p";system"p 5010"]``: the port is set only when none was given, and FinSpace always gives one."""
+    level, j = 0, i - 1
+    while j >= 0:
+        kind, text = toks[j][0], toks[j][1]
+        if kind == "close":
+            level += 1
+        elif kind == "open":
+            if level == 0:
+                if text != "[" or j == 0 or toks[j - 1][:2] != ("name", "if"):
+                    return False
+                k = j + 1
+                while k < i and toks[k][1] != ";":  # the condition
+                    if toks[k][:2] == ("name", "system") and k + 1 < i and toks[k + 1][0] == "str" and toks[k + 1][1].strip() == "p":
+                        return True
+                    k += 1
+                return False
+            level -= 1
+        j -= 1
+    return False
+
+
 def _walk(toks: list, rep: FileReport, opt_vars: dict) -> None:
     path, diags = rep.path, rep.diags
     n = len(toks)
     depth = 0  # open '{' count: code inside a function body does not run at load time
     namespace = ""  # set by \\d: a bare name assigned there is global as .ns.name
+    scopes: list = []  # per open '{': names that are its parameters or locals, and its own .Q.opt locals
+    guarded: set = set()  # keys read only after `k in key d
     for i in range(n):
-        kind, text, line, col = toks[i]
-        if kind == "other":
-            continue
+        tok = toks[i]
+        if tok[0] == "other":
+            continue  # a third of all tokens: skipped before unpacking
+        kind, text, line, col = tok
         if kind == "open":
             if text == "{":
                 depth += 1
                 nxt = toks[i + 1] if i + 1 < n else None
+                params = set()
                 if nxt and nxt[0] == "open" and nxt[1] == "[" and nxt[2] == line and nxt[3] == col + 1:
                     _param_count(toks, i, rep)
+                    params = _params(toks, i + 1)
+                scopes.append((params, set()))
         elif kind == "close":
             if text == "}" and depth:
                 depth -= 1
+                scopes.pop()
         elif kind == "op":
             diags.append(diag("Q010", path, line, col, f"'{text}': {OPERATOR_HINTS[text]}"))
         elif kind == "sys":
@@ -128,18 +170,28 @@ def _walk(toks: list, rep: FileReport, opt_vars: dict) -> None:
                 namespace = "" if arg == "." else arg
             _system_command(rep, cmd, arg, line, col, True, f"\\{cmd} {arg}")
         elif kind == "name":
-            if text.startswith(".z."):
+            nxt = toks[i + 1] if i + 1 < n else None
+            assigns = nxt is not None and nxt[0] == "other" and nxt[1].startswith(":")
+            if assigns and depth and not nxt[1].startswith("::"):
+                scopes[-1][0].add(text)  # a local
+            if text.startswith(".z"):
                 _z_assignment(toks, i, rep)
+            elif namespace == ".z" and depth == 0 and assigns and text in Z_HANDLERS:
+                diags.append(diag("Q030", path, line, col, _z_message(f".z.{text}", f"\\d .z then {text}:")))
             elif text == "system":
                 _system_call(toks, i, rep, depth == 0)
             elif text == ".Q.opt":
-                _qopt(toks, i, rep, opt_vars, namespace if depth == 0 else None)
+                var = _qopt(toks, i, rep, opt_vars, namespace if depth == 0 else None)
+                if var and depth:
+                    scopes[-1][1].add(var)
             elif text == ".Q.def":
                 for key, kl, kc in _def_keys(toks, i):
                     rep.arg_reads.append((key, kl, kc, True))
             elif text == "exit" and col == 1 and depth == 0:
                 rep.events.append(("quit", None, line, col, True))
-            elif text in opt_vars:
+            elif text in opt_vars and not assigns:
+                if depth and text in scopes[-1][0] and text not in scopes[-1][1]:
+                    continue  # a parameter or local that only shares the dictionary's name
                 for key, kl, kc in _lookups(toks, i):
                     if key not in opt_vars[text]:
                         rep.arg_reads.append((key, kl, kc, False))
@@ -147,10 +199,56 @@ def _walk(toks: list, rep: FileReport, opt_vars: dict) -> None:
                 _z_set(toks[i - 1], rep)
             elif text == "set" and i + 2 < n and toks[i + 1][1] == "[" and toks[i + 2][0] == "sym":
                 _z_set(toks[i + 2], rep)
-        elif kind == "sym" and i + 3 < n and toks[i + 1][0] == "name" and toks[i + 1][1] == "in" and toks[i + 2][1] == "key" and toks[i + 3][1] in opt_vars:
-            key = text[1:]
-            if key not in opt_vars[toks[i + 3][1]]:
-                rep.arg_reads.append((key, line, col, False))
+            elif assigns and depth == 0 and not namespace and text in RESERVED and _starts_statement(toks, i):
+                diags.append(diag("Q038", path, line, col, f"'{text}' is a reserved word (.Q.res): assigning it fails with 'assign; rename the variable"))
+        elif kind == "sym":
+            if i + 3 < n and toks[i + 1][0] == "name" and toks[i + 1][1] == "in" and toks[i + 2][1] == "key" and toks[i + 3][1] in opt_vars:
+                guarded.add(text[1:])  # `k in key d: the code looks before it reads
+            elif (text == "`.z" and i + 3 < n and toks[i + 1][1].startswith(";") and toks[i + 2][0] == "sym" and toks[i + 2][1][1:] in Z_HANDLERS
+                  and toks[i + 3][0] == "other" and ":" in toks[i + 3][1]):  # @[`.z;`ts;:;f] amends; @[`.z;`ts] reads
+                _, h, hl, hc = toks[i + 2]
+                diags.append(diag("Q030", path, hl, hc, _z_message(f".z.{h[1:]}", f"amending `.z with {h}")))
+    if guarded or rep.arg_reads:
+        seen = set()
+        kept = []
+        for key, kl, kc, has_default in rep.arg_reads:
+            if (key, kl) in seen or (key in guarded and not has_default):
+                continue
+            seen.add((key, kl))
+            kept.append((key, kl, kc, has_default))
+        rep.arg_reads = kept
+
+
+def _starts_statement(toks, i) -> bool:
+    """``count:3`` as a statement, not ``([key:...]`` (a column name) or ``f[a;count:3]``."""
+    if i == 0 or toks[i][3] == 1:
+        return True
+    prev = toks[i - 1]
+    return prev[0] == "other" and prev[1].endswith(";") and prev[2] == toks[i][2] and _bracket_free_line(toks, i)
+
+
+def _bracket_free_line(toks, i) -> bool:
+    level, j = 0, i - 1
+    while j >= 0 and toks[j][2] == toks[i][2]:
+        if toks[j][0] == "open":
+            if level == 0:
+                return False
+            level -= 1
+        elif toks[j][0] == "close":
+            level += 1
+        j -= 1
+    return True
+
+
+def _params(toks, i) -> set:
+    """Names in the parameter list ``[a;b]`` that starts at ``toks[i]``."""
+    names = set()
+    for j in range(i + 1, len(toks)):
+        if toks[j][0] in ("close", "open"):
+            break
+        if toks[j][0] == "name":
+            names.add(toks[j][1])
+    return names
 
 
 def _param_count(toks, i, rep) -> None:
@@ -173,16 +271,24 @@ def _param_count(toks, i, rep) -> None:
         rep.diags.append(diag("Q009", rep.path, line, col, f"function has {params} parameters; q allows at most 8 ('params): pass a dictionary or a list instead"))
 
 
-def _z_message(name: str) -> str:
+def _z_message(name: str, how: str = "") -> str:
     handler = name[3:]
+    via = f" (here by {how})" if how else ""
     if handler in AWSCUST_HOOKS:
-        return f"FinSpace denies assigning {name} ('access): assign your function to .awscust.z.{handler} instead"
-    return f"FinSpace denies assigning {name} ('access) and has no hook for it: remove the assignment"
+        return f"FinSpace denies assigning {name}{via} ('access): assign your function to .awscust.z.{handler} instead"
+    return f"FinSpace denies assigning {name}{via} ('access) and has no hook for it: remove the assignment"
 
 
 def _z_assignment(toks, i, rep) -> None:
     kind, name, line, col = toks[i]
-    if name[3:] not in Z_HANDLERS or i + 1 >= len(toks):
+    if name == ".z" and i + 3 < len(toks) and toks[i + 1][1] == "[" and toks[i + 2][0] == "sym" and toks[i + 3][1] == "]":
+        # .z[`pg]:f
+        handler = toks[i + 2][1][1:]
+        after = toks[i + 4] if i + 4 < len(toks) else None
+        if handler in Z_HANDLERS and after is not None and after[0] == "other" and after[1].startswith(":"):
+            rep.diags.append(diag("Q030", rep.path, line, col, _z_message(f".z.{handler}", f".z[`{handler}]:")))
+        return
+    if not name.startswith(".z.") or name[3:] not in Z_HANDLERS or i + 1 >= len(toks):
         return
     nxt = toks[i + 1]
     if nxt[0] == "other" and nxt[1].startswith(":"):
@@ -212,6 +318,10 @@ def _system_call(toks, i, rep, at_load) -> None:
     built = nxt is not None and nxt[0] == "other" and nxt[1].startswith(",")
     if cmd in ("l", "cd") and built:
         rep.events.append((("load" if cmd == "l" else "cd"), None, line, col, at_load))
+    elif cmd == "p" and built and body == "p":
+        return  # system"p",... reads the port (the comma joins it to what follows)
+    elif cmd == "p" and arg and _port_guard(toks, i):
+        rep.diags.append(diag("Q036", rep.path, line, col, f'system "{body}" only runs when no port was given, and FinSpace always gives one: it never runs there'))
     elif cmd == "p" and built:
         _system_command(rep, cmd, "<built at run time>", line, col, at_load, f'system "{body}",...')
     else:
@@ -232,7 +342,7 @@ def _def_before(toks, i):
     return j - 1 if toks[j - 1][1] == ".Q.def" else None
 
 
-def _qopt(toks, i, rep, opt_vars, namespace) -> None:
+def _qopt(toks, i, rep, opt_vars, namespace):
     """``args:.Q.opt .z.x`` (optionally through ``.Q.def``): remember ``args``; ``namespace`` is None inside functions."""
     d = _def_before(toks, i)
     defaults = {key for key, _, _ in _def_keys(toks, d)} if d is not None else set()
@@ -251,6 +361,7 @@ def _qopt(toks, i, rep, opt_vars, namespace) -> None:
     if j > i + 1:
         for key, kl, kc in _syms_from(toks, j):
             rep.arg_reads.append((key, kl, kc, key in defaults))
+    return var
 
 
 def _def_keys(toks, i):
@@ -276,4 +387,10 @@ def _lookups(toks, i):
     j = i + 1
     if j < len(toks) and toks[j][1] == "[":
         j += 1
-    return list(_syms_from(toks, j))
+    keys = list(_syms_from(toks, j))
+    end = j + len(keys)
+    if end < len(toks) and toks[end][1] == "]":
+        end += 1
+    if end < len(toks) and toks[end][0] == "other" and toks[end][1].startswith(":"):
+        return []  # args`port:5010 sets the key, it does not read it
+    return keys

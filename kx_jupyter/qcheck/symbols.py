@@ -1,0 +1,262 @@
+"""What a file defines and uses at load time, for the symbol table over the load graph.
+
+q runs a script's top-level expressions in order as it loads it; a function body runs only when
+called. So a top-level expression that names a global nothing has defined yet fails with
+``'name`` and stops the node. This pass reads one file's tokens and yields, in file order:
+
+- ``("defs", names, line, col, ns)``: globals an expression (or a function body, at the latest when
+  it could first be called) may define: ``a:``, ``a::``, every symbol literal (`` `a set ``,
+  ``@[`.;`a;:;1]``), in the namespace ``\\d`` set;
+- ``("use", name, line, col, ns)``: a global a top-level expression reads;
+- ``("call", name, line, col, ns)``: one it may read but that is not judged (a branch, q-sql);
+- ``("fn", [name, line, col, line, col], line, col, ns)``: ``name:{...}`` defines a function whose
+  body spans those positions (its names are read from the source only if a loader exists);
+- ``("loader", name, line, col, ns)``: that function loads files (or sets computed names, or
+  evaluates an assignment string): a top-level use of it, or of a function that may call it, makes
+  anything possible from there on;
+- ``("opaque", None, line, col, ns)``: from here on anything may be defined (``value``/``eval`` at
+  top level, ``set`` of a computed name, ``.Q.l`` of a database, or a function body that loads,
+  sets a computed name or evaluates an assignment in a string: it may be called at load), so uses
+  are no longer checked.
+
+Everything uncertain errs towards "defined": a false error blocks a push, a miss does not.
+"""
+
+from __future__ import annotations
+
+import re
+
+# .Q.res: the control words and keywords (KX reference, .Q.res); assigning one fails with 'assign
+RESERVED = frozenset(
+    "abs acos asin atan avg bin binr cor cos cov delete dev div do enlist exec exit exp getenv hopen if in insert "
+    "last like log max min prd select setenv sin sqrt ss sum tan update var wavg while within wsum xexp".split())
+# key `.q: the functions that extend k to q (with .Q.res, the full list of reserved words)
+Q_WORDS = frozenset(
+    "aj aj0 ajf ajf0 all and any asc asof attr avgs ceiling cols count cross csv cut deltas desc differ distinct "
+    "dsave each ej ema eval except fby fills first fkeys flip floor get group gtime hclose hcount hdel hsym iasc "
+    "idesc ij ijf inter inv key keys lj ljf load lower lsq ltime ltrim mavg maxs mcount md5 mdev med meta mins mmax "
+    "mmin mmu mod msum neg next not null or over parse peach pj prds prev prior rand rank ratios raze read0 read1 "
+    "reciprocal reval reverse rload rotate rsave rtrim save scan scov sdev set show signum ssr string sublist sums "
+    "sv svar system tables til trim type uj ujf ungroup union upper upsert value view views vs where wj wj1 xasc "
+    "xbar xcol xcols xdesc xgroup xkey xlog xprev xrank".split())
+BUILTINS = RESERVED | Q_WORDS | {"x", "y", "z", "from", "by", "i", "use"}  # use: KDB-X modules
+# namespaces q (and FinSpace: .aws, .awscust) provide
+SYSTEM_NAMESPACES = (".q", ".Q", ".z", ".h", ".j", ".o", ".m", ".aws", ".awscust")
+_QSQL = {"select", "exec", "update", "delete", "from", "by"}
+_CONDITIONAL = {"if", "while", "do"}  # and $[...]: their branches may never run
+_DYNAMIC = {"value", "eval", "reval", ".Q.l", ".Q.lo"}
+_NAME = re.compile(r"\.?[a-zA-Z][\w.]*")
+
+
+def is_builtin(name: str) -> bool:
+    if name in BUILTINS:
+        return True
+    if name.startswith("."):
+        root = name.split(".", 2)[1]
+        return "." + root in SYSTEM_NAMESPACES
+    return False
+
+
+def qualify(name: str, ns: str) -> str:
+    return name if name.startswith(".") or not ns else f"{ns}.{name}"
+
+
+def _expressions(toks):
+    """Top-level expressions: each starts at a token in column 1 (or a system command)."""
+    starts = [i for i, tok in enumerate(toks) if tok[3] == 1 or tok[0] == "sys"]  # one tight loop over every token
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    starts.append(len(toks))
+    for k in range(len(starts) - 1):
+        if starts[k] < starts[k + 1]:
+            yield starts[k], starts[k + 1]
+
+
+def load_facts(toks) -> list:
+    """The defs/use/opaque events of one file, in order (see the module docstring)."""
+    out: list = []
+    ns = ""
+    for start, end in _expressions(toks):
+        first = toks[start]
+        if first[0] == "sys":
+            cmd, arg = first[1]
+            if cmd == "d" and arg:
+                ns = "" if arg == "." else arg
+            continue
+        _expression(toks, start, end, ns, out, check_uses=first[0] != "lang")  # k's names are not q's
+    return out
+
+
+def _expression(toks, start, end, ns, out, check_uses=True) -> None:
+    defs, uses, calls = set(), [], []
+    opaque = loader = None
+    # name:{...}: a function defined, not run; if it loads or defines computed names, calling it may define anything
+    lambda_def = end - start > 2 and toks[start][0] == "name" and toks[start + 1][1] == ":" and toks[start + 2][1] == "{"
+    qsql = not check_uses
+    depth = 0  # '{' nesting
+    brackets: list = []  # (kind, is_conditional) of open '[' '(' at top level
+    line0, col0 = toks[start][2], toks[start][3]
+    body_end = None
+    for i in range(start, end):
+        tok = toks[i]
+        kind = tok[0]
+        if kind == "other":
+            continue  # read through the name before it (the commonest kind: skipped first)
+        text = tok[1]
+        if kind == "name":
+            line, col = tok[2], tok[3]
+            nxt = toks[i + 1] if i + 1 < end else None
+            assigns = nxt is not None and nxt[0] == "other" and nxt[1][0] == ":"
+            if depth:
+                if assigns and nxt[1].startswith("::"):
+                    defs.add(qualify(text, ns))
+                elif opaque is None and loader is None and _defines_unknown(toks, i, end):
+                    if lambda_def:
+                        loader = (line, col)  # once this function runs, anything may be defined
+                    else:
+                        opaque = (line, col)
+                continue
+            if text in _QSQL:
+                qsql = True
+            if assigns:
+                defs.add(text if not ns or text[0] == "." else f"{ns}.{text}")  # qualify(), inlined: the hot case
+            elif text in _DYNAMIC or (text == "set" and not (i > start and toks[i - 1][0] == "sym")):
+                if opaque is None:
+                    opaque = (line, col)
+            elif not is_builtin(text):
+                if not (brackets and brackets[-1]) and not _amended(toks, i, end):
+                    uses.append((text, line, col))
+                else:
+                    calls.append((text, line, col))
+        elif kind == "open":
+            if text == "{":
+                depth += 1
+            elif depth == 0:
+                prev = toks[i - 1] if i > start else None
+                cond = text == "[" and prev is not None and (
+                    (prev[0] == "name" and prev[1] in _CONDITIONAL) or (prev[0] == "other" and prev[1].endswith("$")))
+                brackets.append(cond or bool(brackets and brackets[-1]))
+        elif kind == "close":
+            if text == "}":
+                depth = max(depth - 1, 0)
+                if depth == 0 and body_end is None:
+                    body_end = i  # a name:{...} body's closing brace (read here, not by a second scan)
+            elif depth == 0 and brackets:
+                brackets.pop()
+                nxt = toks[i + 1] if i + 1 < end else None
+                if nxt is not None and nxt[0] == "other" and nxt[1].startswith(":"):
+                    defs.update(qualify(name, ns) for name, _, _ in uses)  # ([a;b]):... assigns what it names
+                    uses.clear()
+        elif kind == "sym":
+            if len(text) > 1 and text[1] != ":":
+                for name in text[1:].split("`"):
+                    if name:
+                        defs.add(qualify(name, ns))
+    if defs:
+        out.append(("defs", sorted(defs), line0, col0, ns))
+    if lambda_def:
+        name = qualify(toks[start][1], ns)
+        last = toks[body_end if body_end is not None else end - 1]  # an unclosed body runs to the expression's end
+        out.append(("fn", [name, toks[start + 2][2], toks[start + 2][3], last[2], last[3]], line0, col0, ns))
+        if loader:
+            out.append(("loader", name, loader[0], loader[1], ns))
+    if qsql:
+        calls, uses = calls + uses, []
+    for name, line, col in uses:
+        out.append(("use", name, line, col, ns))
+    for name, line, col in calls:
+        out.append(("call", name, line, col, ns))
+    if opaque:
+        out.append(("opaque", None, opaque[0], opaque[1], ns))
+
+
+def body_names(text: str, span) -> set:
+    """Every name in a function body's source (the lexer skips names in bodies; names in strings
+    and comments only make the symbol table more careful). Read only once a loader exists."""
+    lines = text.split("\n")
+    sl, sc, el, ec = span
+    if el > len(lines):
+        return set()
+    body = lines[sl - 1][sc:ec - 1] if sl == el else "\n".join([lines[sl - 1][sc:], *lines[sl:el - 1], lines[el - 1][:ec - 1]])
+    return set(_NAME.findall(body))
+
+
+def _defines_unknown(toks, i, end) -> bool:
+    """In a function body: a load, a database load, ``set`` of a computed name, or ``value "a:..."``.
+
+    The function may run at load (``init[]``), so from its definition on, uses are not judged."""
+    text = toks[i][1]
+    if text in (".Q.l", ".Q.lo"):
+        return True
+    prev = toks[i - 1] if i else None
+    if text == "set":
+        return prev is None or prev[0] != "sym"
+    nxt = toks[i + 1] if i + 1 < end else None
+    if nxt is not None and nxt[0] == "open" and nxt[1] == "(":
+        nxt = toks[i + 2] if i + 2 < end else None
+    if nxt is None or nxt[0] != "str":
+        return False
+    if text == "system":
+        return nxt[1].lstrip("\\").startswith("l")
+    return text in ("value", "eval") and ":" in nxt[1]
+
+
+def _amended(toks, i, end) -> bool:
+    """``name[...]:value`` amends (or, for a dictionary made on the fly, creates) ``name``: not a plain read."""
+    j = i + 1
+    if j >= end or toks[j][0] != "open" or toks[j][1] != "[":
+        return False
+    level = 0
+    while j < end:
+        if toks[j][0] == "open":
+            level += 1
+        elif toks[j][0] == "close":
+            level -= 1
+            if level == 0:
+                nxt = toks[j + 1] if j + 1 < end else None
+                return nxt is not None and nxt[0] == "other" and nxt[1].startswith(":")
+        j += 1
+    return False
+
+
+class SymbolTable:
+    """The globals defined so far in load order; ``knows`` errs towards yes."""
+
+    def __init__(self):
+        self.names: set = set()
+        self.leaves: set = set()
+        self.roots: set = set()  # namespaces with something in them: .ns.missing is then a null, not an error
+        self.opaque = False
+        self.functions: dict = {}  # last part of a name defined as name:{...} -> names its body uses, or a callable giving them
+        self.loaders: set = set()  # last parts of functions that load files or define computed names
+
+    def define(self, names) -> None:
+        for name in names:
+            self.names.add(name)
+            parts = name.split(".")
+            if name.startswith("."):
+                self.roots.add(parts[1])
+            self.leaves.update(parts)  # a.b is a dictionary a (or .ns.a.b seen from \\d .ns): any part may be what a use names
+
+    def may_load(self, name: str) -> bool:
+        """Could using ``name`` run a loader, directly or through the functions it calls?"""
+        todo, seen = [p for p in name.split(".") if p], set()
+        while todo:
+            part = todo.pop()
+            if part in self.loaders:
+                return True
+            if part not in seen:
+                seen.add(part)
+                used = self.functions.get(part, ())
+                if callable(used):
+                    used = self.functions[part] = used()
+                for name in used:
+                    todo.extend(p for p in name.split(".") if p)
+        return False
+
+    def knows(self, name: str, ns: str) -> bool:
+        if self.opaque or is_builtin(name):
+            return True
+        if not name.startswith("."):
+            return name.split(".", 1)[0] in self.leaves  # the namespace a bare name resolves in is not always known
+        return name.split(".", 2)[1] in self.roots
