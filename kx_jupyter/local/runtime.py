@@ -64,16 +64,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _forget_lexed_files() -> None:
-    """The checker keeps up to 256 lexed files for a session's re-checks (about 1.5 MB per 88 KB file);
-    a long-lived plane checks each pushed bundle once, so it lets them go rather than grow by hundreds of MB."""
-    from ..qcheck import source
-
-    lexed = getattr(source, "_lexed", None)
-    if lexed is not None and hasattr(lexed, "cache_clear"):
-        lexed.cache_clear()
-
-
 class CheckerRuntime:
     """Without q, a node 'starts' by running the offline q checker over its bundle."""
 
@@ -87,10 +77,8 @@ class CheckerRuntime:
         threading.Thread(target=self._check, args=(code_dir, names, init, args), daemon=True).start()
 
     def _check(self, code_dir, names, init, args) -> None:
-        try:
-            from ..qcheck.bundle import check_dir  # reads only the q scripts, from the unpacked code
-        except ImportError:  # the checker is optional until it is installed
-            check_dir = None
+        from ..qcheck import check_dir, forget_lexed_files  # reads only the q scripts, from the unpacked code
+
         try:
             if init is None:
                 self._log.append("no initialization script: the node starts empty")
@@ -98,10 +86,6 @@ class CheckerRuntime:
                 return
             if init not in names:
                 self._fail(f"initialization script {init} is not in the code bundle")
-                return
-            if check_dir is None:
-                self._log.append("the q checker is not available; only the init script's presence was checked")
-                self._result = ("ready", "")
                 return
             diags = check_dir(code_dir, init, args, files=names)
             errors = [d for d in diags if d.severity == "error"]
@@ -114,7 +98,7 @@ class CheckerRuntime:
         except Exception as exc:  # a checker bug must fail the node, not the plane
             self._fail(f"the q checker failed: {exc}")
         finally:
-            _forget_lexed_files()
+            forget_lexed_files()  # a plane checks each bundle once; keeping 256 lexed files grew it by hundreds of MB
 
     def _fail(self, why: str) -> None:
         self._log.append(f"node start failed: {why}")

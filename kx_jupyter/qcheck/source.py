@@ -85,6 +85,12 @@ def _lexed(text: str, path: str):
     return lex(text, path)
 
 
+def forget_lexed_files() -> None:
+    """Let the lexed files go: a long-lived process that checks each text once (the plane's
+    checker nodes) gains nothing from keeping them."""
+    _lexed.cache_clear()
+
+
 def analyze(text: str, path: str = "<cell>", opt_vars: dict | None = None, symbols: bool = True) -> FileReport:
     """Diagnostics and load-time facts of one file; ``opt_vars``: .Q.opt dictionaries other files define.
 
