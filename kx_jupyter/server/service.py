@@ -61,7 +61,7 @@ class LabService:
         env = engine.environment()
         clusters = [self._cluster(engine, env, c) for c in engine.clusters(env)]
         return {"environment": env, "backend": engine.settings.backend, "workspace": str(self.workspace(notebook)),
-                "strategy": engine.settings.strategy, "clusters": clusters, "runs": self.runs.snapshot(),
+                "strategy": engine.settings.strategy, "cluster": engine.settings.cluster, "clusters": clusters, "runs": self.runs.snapshot(),
                 "now": time.time()}
 
     def _cluster(self, engine, env: str, summary: dict) -> dict:
