@@ -58,8 +58,13 @@ async function lintCell(view) {
   }));
 }
 
+// Providing the language facet at all switches on CodeMirror's parsing, which needs some
+// language: plain text, at the lowest precedence, stands in until JupyterLab sets its own.
+const plainText = StreamLanguage.define({ name: "text", token: (stream) => void stream.skipToEnd() || null });
+
 // Highest precedence, so the q language wins over the notebook's (Python) one in these cells only.
 export const qCellExtension = [
   Prec.highest(language.computeN(["doc"], (state) => (isKxFileCell(state) ? [qCellLanguage] : []))),
+  Prec.lowest(language.of(plainText)),
   linter(lintCell, { delay: 400 }),
 ];
