@@ -60,9 +60,18 @@ class LabService:
         engine = self.engine()
         env = engine.environment()
         clusters = [self._cluster(engine, env, c) for c in engine.clusters(env)]
-        return {"environment": env, "backend": engine.settings.backend, "workspace": str(self.workspace(notebook)),
+        workspace = self.workspace(notebook)
+        return {"environment": env, "backend": engine.settings.backend, "workspace": str(workspace),
+                "workspaceLabel": self._label(workspace),
                 "strategy": engine.settings.strategy, "cluster": engine.settings.cluster, "clusters": clusters, "runs": self.runs.snapshot(),
                 "now": time.time()}
+
+    def _label(self, path: Path) -> str:
+        """A workspace as the file browser shows it (relative to the root), else its full path."""
+        try:
+            return "/" + path.relative_to(self.root).as_posix() if path != self.root else "/ (the root)"
+        except ValueError:
+            return str(path)
 
     def _cluster(self, engine, env: str, summary: dict) -> dict:
         from ..deploy.watch import code_matches
@@ -105,7 +114,7 @@ class LabService:
         engine = self.engine()
         workspace = self.workspace(notebook)
         diags = engine.check(src=str(workspace))
-        return {"workspace": str(workspace), "errors": has_errors(diags), "diagnostics": [d.to_dict() for d in diags]}
+        return {"workspace": str(workspace), "workspaceLabel": self._label(workspace), "errors": has_errors(diags), "diagnostics": [d.to_dict() for d in diags]}
 
     def activity(self, since: float) -> dict:
         """From the history alone (no network): updates running now and those that ended after ``since``.

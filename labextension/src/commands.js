@@ -27,7 +27,7 @@ class PushBody extends Widget {
         .map((s) => h("option", { value: s, selected: s === strategy }, s)));
     const nodes = cluster.nodeCount ? `${cluster.nodeCount} node${cluster.nodeCount === 1 ? "" : "s"}` : "its nodes";
     this.node.append(
-      h("p", {}, "Push the workspace ", h("code", {}, workspace), " to cluster ", h("b", {}, cluster.name),
+      h("p", {}, "Push the workspace ", h("code", { title: workspace.path }, workspace.label), " to cluster ", h("b", {}, cluster.name),
         ` (${cluster.type}, ${nodes}).`),
       h("label", {}, "Strategy ", this.select),
       h("p", { class: "kx-Sidebar-muted" }, "ROLLING restarts the nodes one by one; FORCE stops them all at once; "
@@ -87,8 +87,8 @@ export function addCommands(app, { sidebar, monitor, tracker, palette, openSideb
         sidebar.showCheck(result);
         openSidebar();
         const n = result.diagnostics.length;
-        if (result.errors) Notification.error(`q check of ${result.workspace}: ${n} finding${n === 1 ? "" : "s"}, with errors`, { autoClose: 8000 });
-        else Notification.success(`q check of ${result.workspace}: ${n ? `${n} warning${n === 1 ? "" : "s"}` : "no problems"}`, { autoClose: 5000 });
+        if (result.errors) Notification.error(`q check of ${result.workspaceLabel}: ${n} finding${n === 1 ? "" : "s"}, with errors`, { autoClose: 8000 });
+        else Notification.success(`q check of ${result.workspaceLabel}: ${n ? `${n} warning${n === 1 ? "" : "s"}` : "no problems"}`, { autoClose: 5000 });
         return result;
       } catch (error) {
         fail("q check", error);
@@ -103,7 +103,7 @@ export function addCommands(app, { sidebar, monitor, tracker, palette, openSideb
       try {
         const [cluster, o] = await pickCluster(args.cluster, "Push the workspace");
         if (!cluster) return;
-        const body = new PushBody(cluster, o.workspace, args.strategy || o.strategy);
+        const body = new PushBody(cluster, { path: o.workspace, label: o.workspaceLabel }, args.strategy || o.strategy);
         const answer = await showDialog({
           title: `Push to ${cluster.name}?`,
           body,

@@ -4,12 +4,11 @@ export function shortSha(sha) {
   return sha ? sha.slice(0, 12) : "?";
 }
 
-export function ago(seconds, now = Date.now() / 1000) {
-  const d = Math.max(0, now - seconds);
-  if (d < 60) return `${Math.round(d)}s ago`;
-  if (d < 3600) return `${Math.round(d / 60)} min ago`;
-  if (d < 86400) return `${Math.round(d / 3600)} h ago`;
-  return new Date(seconds * 1000).toLocaleDateString();
+// When something happened: the time today, else the date and time (local).
+export function at(seconds) {
+  const when = new Date(seconds * 1000);
+  const time = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return when.toDateString() === new Date().toDateString() ? `at ${time}` : `on ${when.toLocaleDateString()} ${time}`;
 }
 
 export function duration(seconds) {
@@ -42,7 +41,7 @@ export function h(tag, attrs = {}, ...children) {
     else if (key === "class") el.className = value;
     else el.setAttribute(key, value === true ? "" : value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     el.append(child instanceof Node ? child : String(child));
   }

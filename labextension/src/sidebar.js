@@ -4,7 +4,7 @@
 import { Poll } from "@lumino/polling";
 import { Widget } from "@lumino/widgets";
 import { api, query } from "./api";
-import { ago, duration, entryName, h, shortSha } from "./format";
+import { at, duration, entryName, h, shortSha } from "./format";
 
 const BUSY_INTERVAL = 2000; // while an update runs
 const IDLE_INTERVAL = 10000;
@@ -48,6 +48,15 @@ export class KdbSidebar extends Widget {
     }
     const busy = this.overview && (this.overview.clusters.some((c) => c.status === "UPDATING" || c.inProgress)
       || this.overview.runs.some((r) => r.status === "running"));
+    const d = this.detail;
+    if (d && d.kind === "history" && d.data) { // an open history follows new pushes
+      try {
+        const data = await api("history" + query({ cluster: d.cluster }));
+        if (this.detail === d) this.detail = { ...d, data };
+      } catch {
+        // keep what is shown; the overview's error line says what is wrong
+      }
+    }
     const interval = busy ? BUSY_INTERVAL : IDLE_INTERVAL;
     if (this.poll.frequency.interval !== interval) this.poll.frequency = { interval, backoff: false };
     this.render();
@@ -77,7 +86,13 @@ export class KdbSidebar extends Widget {
     this.render();
   }
 
+  // Re-built only when what it shows changed, so a poll never resets an open diff, the
+  // scroll position or the focused button.
   render() {
+    const { now, ...shown } = this.overview || {};
+    const key = JSON.stringify([shown, this.detail, this.check, this.error && this.error.message]);
+    if (key === this.rendered) return;
+    this.rendered = key;
     const o = this.overview;
     const head = h("div", { class: "kx-Sidebar-header" },
       h("span", { class: "kx-Sidebar-title" }, "kdb clusters"),
@@ -89,7 +104,7 @@ export class KdbSidebar extends Widget {
     if (o) {
       body.push(h("div", { class: "kx-Sidebar-meta" },
         h("div", {}, `environment ${o.environment} · ${o.backend}`),
-        h("div", { title: o.workspace }, `workspace ${o.workspace}`)));
+        h("div", { title: o.workspace }, "workspace ", h("span", { class: "kx-Mono" }, o.workspaceLabel))));
       body.push(h("div", { class: "kx-Sidebar-toolbar" },
         this.button("Check workspace", "kx-jupyter:check-workspace", {}),
         this.button("Push workspace…", "kx-jupyter:push-workspace", {})));
@@ -126,19 +141,18 @@ export class KdbSidebar extends Widget {
       const what = progress ? `${progress.id ? entryName(progress) : run.kind} (${progress.strategy || "…"})` : "an update";
       lines.push(h("div", { class: "kx-Cluster-progress" },
         h("span", { class: "kx-Spinner", "aria-hidden": "true" }),
-        ` updating: ${what}`, progress && progress.started_at ? `, started ${ago(progress.started_at)}` : "",
+        ` updating: ${what}`, progress && progress.started_at ? `, started ${at(progress.started_at)}` : "",
         last ? h("div", { class: "kx-Sidebar-muted" }, last) : null));
     }
     const failed = o.runs.find((r) => r.cluster === c.name && r.status === "refused");
     if (failed && (!c.lastPush || failed.finished_at > c.lastPush.started_at)) {
       lines.push(h("div", { class: "kx-Sidebar-error" }, `last push from here refused: ${failed.message}`));
     }
-    lines.push(h("div", { class: "kx-Cluster-actions" },
+    lines.push(h("div", { class: "kx-Cluster-actions", role: "toolbar", "aria-label": `${c.name} actions` },
       this.button("History", "kx-jupyter:cluster-history", { cluster: c.name }, { title: `History of ${c.name}` }),
       this.button("Diff", "kx-jupyter:cluster-diff", { cluster: c.name }, { title: `The workspace against what ${c.name} runs` }),
       this.button("Form", "kx-jupyter:open-form", { cluster: c.name }, { title: `Open the deploy form on ${c.name} in the notebook` }),
-      this.button("Push…", "kx-jupyter:push-workspace", { cluster: c.name }, { title: `Push the workspace to ${c.name}` }),
-      this.button("Roll back…", "kx-jupyter:rollback", { cluster: c.name }, { title: `Roll ${c.name} back to its previous good push` })));
+      this.button("Push…", "kx-jupyter:push-workspace", { cluster: c.name }, { title: `Push the workspace to ${c.name}` })));
     if (this.detail && this.detail.cluster === c.name) lines.push(this.detailView(c));
     return h("section", { class: "kx-Cluster", "data-cluster": c.name }, lines);
   }
@@ -151,16 +165,20 @@ export class KdbSidebar extends Widget {
     if (d.error) return box(d.kind === "history" ? "History" : "Diff", errorLine(d.error));
     if (d.kind === "history") {
       if (!d.data.length) return box("History", h("div", { class: "kx-Sidebar-muted" }, `nothing pushed to ${c.name} yet`));
-      return box(`History of ${c.name}`, h("table", { class: "kx-History" },
-        h("tr", {}, h("th", {}, "#"), h("th", {}, "when"), h("th", {}, "outcome"), h("th", {}, "bundle"), h("th", {}, "")),
-        d.data.map((e) => h("tr", { title: e.reason || "" },
-          h("td", {}, entryName(e)),
-          h("td", {}, `${ago(e.started_at)} · ${e.user}`),
-          h("td", { class: `kx-Outcome kx-Outcome-${e.outcome}` }, e.outcome, e.duration ? ` ${duration(e.duration)}` : ""),
-          h("td", { class: "kx-Mono" }, shortSha(e.bundle_sha256), ` ${e.strategy}`),
-          h("td", {}, e.outcome === "succeeded"
-            ? this.button("Roll back", "kx-jupyter:rollback", { cluster: c.name, to: e.id }, { title: `Re-deploy ${entryName(e)}` })
-            : "")))));
+      return box(`History of ${c.name}`,
+        this.button("Roll back…", "kx-jupyter:rollback", { cluster: c.name },
+          { title: `Roll ${c.name} back to the newest good push whose code differs from what it runs now` }),
+        h("ol", { class: "kx-History" }, d.data.map((e) => h("li", { class: "kx-History-entry", title: e.reason || "" },
+          h("div", { class: "kx-History-head" },
+            h("span", { class: "kx-History-name" }, entryName(e)),
+            h("span", { class: `kx-Outcome kx-Outcome-${e.outcome}` }, e.outcome, e.duration ? ` ${duration(e.duration)}` : ""),
+            c.running && c.running.id === e.id ? h("span", { class: "kx-RunningNow" }, "running now")
+              : e.outcome === "succeeded"
+                ? this.button("Roll back", "kx-jupyter:rollback", { cluster: c.name, to: e.id }, { title: `Re-deploy ${entryName(e)}` })
+                : null),
+          h("div", { class: "kx-Sidebar-muted" }, `${at(e.started_at)} · ${e.user}@${e.host} · `,
+            h("span", { class: "kx-Mono" }, shortSha(e.bundle_sha256)), ` · ${e.strategy}`),
+          e.reason ? h("div", { class: "kx-Sidebar-error" }, e.reason) : null))));
     }
     const changed = d.data.files.filter((f) => f.status !== "unchanged");
     if (!changed.length) return box(`Diff: ${c.name}`, h("div", {}, `the workspace matches what ${c.name} runs`));
@@ -174,16 +192,18 @@ function runsLine(c) {
   const r = c.running;
   if (r) {
     return [h("span", { class: "kx-Mono", title: r.bundle_sha256 || "" }, shortSha(r.bundle_sha256)),
-      ` · ${entryName(r)} ${ago(r.finished_at || r.started_at)} by ${r.user}@${r.host} (${r.strategy})`];
+      ` · ${entryName(r)} ${at(r.finished_at || r.started_at)} by ${r.user}@${r.host} (${r.strategy})`];
   }
-  if (c.code && c.code.s3Key) return h("span", { title: `s3://${c.code.s3Bucket}/${c.code.s3Key}` }, "runs code not pushed from this history");
+  if (c.code && c.code.s3Key) {
+    return h("span", { title: `s3://${c.code.s3Bucket}/${c.code.s3Key}` }, "runs code pushed outside this history");
+  }
   return h("span", { class: "kx-Sidebar-muted" }, "no code pushed yet");
 }
 
 function diffLine(line) {
   const cls = line.startsWith("+") && !line.startsWith("+++") ? "kx-Diff-add"
     : line.startsWith("-") && !line.startsWith("---") ? "kx-Diff-del" : line.startsWith("@@") ? "kx-Diff-hunk" : "";
-  return h("span", { class: cls }, line + "\n");
+  return h("span", { class: cls }, line || " ");
 }
 
 function checkView(check) {

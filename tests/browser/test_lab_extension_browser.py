@@ -63,6 +63,19 @@ def test_the_sidebar_shows_the_environments_clusters_live(lab, shot):
         _dark(page, False)
 
 
+def test_the_sidebar_opens_the_form_on_a_cluster_in_the_notebook(lab, shot):
+    page = lab.page
+    _notebook(lab, "form.ipynb", ["1"])
+    sidebar = _open_sidebar(page)
+    sidebar.locator("[data-cluster='hdb-3']").get_by_role("button", name="Form").click()
+    cell = page.locator(".jp-CodeCell", has_text="%kx_form")
+    cell.locator(".jp-OutputArea-output").first.wait_for(timeout=60_000)
+    source = cell.locator(".jp-InputArea-editor").inner_text()
+    assert source.splitlines() == ["%load_ext kx_jupyter", '%config KxJupyter.cluster = "hdb-3"', "%kx_form"]
+    assert lab.errors() == []
+    shot(cell, "form")
+
+
 def test_a_kx_file_cell_is_q_with_the_checkers_marks(lab, shot):
     page = lab.page
     _notebook(lab, "qcell.ipynb", [Q_CELL, "global x  # python"])
@@ -120,8 +133,28 @@ def test_a_push_from_the_sidebar_asks_first_then_notifies_its_outcome(lab, shot)
     center = _notification_center(page)
     center.get_by_text("dev-gp: push #", exact=False).get_by_text("succeeded", exact=False).first.wait_for(timeout=120_000)
     shot(center, "notification")
+    page.keyboard.press("Escape")  # close the notification list
     dev.get_by_text("push #").wait_for(timeout=30_000)  # the sidebar now says which push dev-gp runs
-    assert "dev-gp" in dev.inner_text()
+    dev.get_by_role("button", name="History").click()
+    history = dev.locator(".kx-Detail[data-kind='history']")
+    history.get_by_text("running now").wait_for(timeout=30_000)
+    assert "succeeded" in history.inner_text()
+    shot(dev, "history")
+    dev.get_by_role("button", name="Diff").click()
+    dev.get_by_text("the workspace matches what dev-gp runs").wait_for(timeout=30_000)
+    (lab.server.root / FOLDER / "init.q").write_text(INIT + "limit:100\n")
+    dev.get_by_role("button", name="Diff").click()  # closes it
+    dev.get_by_role("button", name="Diff").click()
+    diff = dev.locator(".kx-Detail[data-kind='diff']")
+    diff.get_by_text("+limit:100").wait_for(timeout=30_000)
+    assert "modified" in diff.inner_text()
+    shot(dev, "diff-light")
+    try:
+        _dark(page, True)
+        shot(dev, "diff-dark")
+        assert _low_contrast(dev) == []
+    finally:
+        _dark(page, False)
 
 
 # Every text the kdb status-bar item shows while it is visible, recorded as it changes.
