@@ -160,6 +160,17 @@ def test_a_rollback_from_the_sidebar_redeploys_the_previous_push(server):
     assert v2["bundle_sha256"] != v1["bundle_sha256"]
 
 
+def test_a_push_can_keep_the_clusters_arguments(server):
+    notebook = workspace(server, "args", {"init.q": LOOP_OK + "r:.Q.opt .z.x\n"})
+    run = finished_run(server, call(server, "POST", "push", {"cluster": "hdb-3", "notebook": notebook,
+                                                             "arguments": {"role": "hdb"}}, expect=202)["id"])
+    assert run["status"] == "succeeded", run
+    assert call(server, "GET", "history?cluster=hdb-3")[0]["arguments"] == {"role": "hdb"}
+    hdb = next(c for c in call(server, "GET", "overview")["clusters"] if c["name"] == "hdb-3")
+    assert hdb["arguments"] == {"role": "hdb"}
+    assert call(server, "POST", "push", {"cluster": "hdb-3", "arguments": ["role"]}, expect=400)
+
+
 def test_unknown_cluster_is_one_line_naming_the_clusters(server):
     got = call(server, "GET", "diff?cluster=nope", expect=400)
     assert "nope" in got["message"] and "dev-gp" in got["message"]

@@ -104,8 +104,12 @@ class PushHandler(_Handler):
     async def post(self):
         data = self.body()
         strategy = data.get("strategy") or None
+        arguments = data.get("arguments") or None
+        if arguments is not None and not (isinstance(arguments, dict)
+                                          and all(isinstance(v, str) for v in arguments.values())):
+            raise web.HTTPError(400, "arguments must be an object of names to text values")
         await self.answer(self.service.push, self.cluster_arg(data), str(data.get("notebook") or ""), strategy,
-                          status=202)
+                          arguments, status=202)
 
 
 class RollbackHandler(_Handler):

@@ -63,7 +63,8 @@ class LabService:
         workspace = self.workspace(notebook)
         return {"environment": env, "backend": engine.settings.backend, "workspace": str(workspace),
                 "workspaceLabel": self._label(workspace),
-                "strategy": engine.settings.strategy, "cluster": engine.settings.cluster, "clusters": clusters, "runs": self.runs.snapshot(),
+                "strategy": engine.settings.strategy, "initScript": engine.settings.init_script,
+                "cluster": engine.settings.cluster, "clusters": clusters, "runs": self.runs.snapshot(),
                 "now": time.time()}
 
     def _label(self, path: Path) -> str:
@@ -92,6 +93,7 @@ class LabService:
             "nodes": nodes,
             "code": code,
             "initializationScript": status.get("initializationScript"),
+            "arguments": {a.get("key"): a.get("value") for a in status.get("commandLineArguments") or []},
             "lastModified": status.get("lastModifiedTimestamp"),
             "running": _entry(running),
             "inProgress": _entry(next((e for e in history if e.outcome == "updating"), None)),
@@ -131,13 +133,16 @@ class LabService:
         return {"now": now, "running": running, "ended": ended}
 
     # -- changes
-    def push(self, cluster: str, notebook: str = "", strategy: str | None = None) -> dict:
+    def push(self, cluster: str, notebook: str = "", strategy: str | None = None,
+             arguments: dict | None = None) -> dict:
+        """Push the workspace as ``%kx_update`` would; ``arguments`` are the command-line arguments to
+        pass (the sidebar offers to keep the cluster's own: a push without them drops them)."""
         engine = self.engine()
         cluster = cluster or engine.settings.cluster
         strategy = strategy or engine.settings.strategy
         src = str(self.workspace(notebook))
-        return self.runs.start("push", cluster, strategy,
-                               lambda on_event: engine.update(cluster, src=src, strategy=strategy, on_event=on_event))
+        return self.runs.start("push", cluster, strategy, lambda on_event: engine.update(
+            cluster, src=src, strategy=strategy, args=arguments or None, on_event=on_event))
 
     def rollback(self, cluster: str, to: int | None = None) -> dict:
         engine = self.engine()

@@ -17,25 +17,30 @@ export const CMD = {
 };
 const STRATEGIES = ["ROLLING", "FORCE", "NO_RESTART"];
 
-// The dialog body: which cluster, which strategy (NO_RESTART only for GP clusters).
+// The dialog body: which cluster, which strategy (NO_RESTART only for GP clusters), and
+// whether to keep the cluster's command-line arguments (a push without them drops them).
 class PushBody extends Widget {
-  constructor(cluster, workspace, strategy) {
+  constructor(cluster, workspace, strategy, initScript) {
     super();
     this.addClass("kx-Confirm");
+    this.cluster = cluster;
     this.select = h("select", { class: "jp-mod-styled kx-Confirm-strategy", "aria-label": "strategy" },
       STRATEGIES.filter((s) => s !== "NO_RESTART" || cluster.type === "GP")
         .map((s) => h("option", { value: s, selected: s === strategy }, s)));
+    const args = Object.entries(cluster.arguments || {}).map(([k, v]) => `${k}=${v}`).join(" ");
+    this.keep = args ? h("input", { type: "checkbox", checked: true, class: "kx-Confirm-keep" }) : null;
     const nodes = cluster.nodeCount ? `${cluster.nodeCount} node${cluster.nodeCount === 1 ? "" : "s"}` : "its nodes";
     this.node.append(
-      h("p", {}, "Push the workspace ", h("code", { title: workspace.path }, workspace.label), " to cluster ", h("b", {}, cluster.name),
-        ` (${cluster.type}, ${nodes}).`),
+      h("p", {}, "Push the workspace ", h("code", { title: workspace.path }, workspace.label), " to cluster ",
+        h("b", {}, cluster.name), ` (${cluster.type}, ${nodes}), init script `, h("code", {}, initScript), "."),
       h("label", {}, "Strategy ", this.select),
+      this.keep ? h("label", {}, this.keep, " keep its arguments ", h("code", {}, args)) : null,
       h("p", { class: "kx-Sidebar-muted" }, "ROLLING restarts the nodes one by one; FORCE stops them all at once; "
         + "NO_RESTART loads the code into the running q (GP only)."));
   }
 
   getValue() {
-    return this.select.value;
+    return { strategy: this.select.value, arguments: this.keep && this.keep.checked ? this.cluster.arguments : null };
   }
 }
 
@@ -103,14 +108,15 @@ export function addCommands(app, { sidebar, monitor, tracker, palette, openSideb
       try {
         const [cluster, o] = await pickCluster(args.cluster, "Push the workspace");
         if (!cluster) return;
-        const body = new PushBody(cluster, { path: o.workspace, label: o.workspaceLabel }, args.strategy || o.strategy);
+        const body = new PushBody(cluster, { path: o.workspace, label: o.workspaceLabel }, args.strategy || o.strategy,
+          o.initScript);
         const answer = await showDialog({
           title: `Push to ${cluster.name}?`,
           body,
           buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: "Push" })],
         });
         if (!answer.button.accept) return;
-        const run = await api("push", { method: "POST", body: { cluster: cluster.name, notebook: notebookPath(), strategy: answer.value } });
+        const run = await api("push", { method: "POST", body: { cluster: cluster.name, notebook: notebookPath(), ...answer.value } });
         return await follow(run);
       } catch (error) {
         fail("push", error);

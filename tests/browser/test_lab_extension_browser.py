@@ -3,6 +3,9 @@ the notification when a push ends. Screenshots (light and dark) land in test-art
 
 from __future__ import annotations
 
+import json
+import urllib.request
+
 import pytest
 
 from test_dark_theme_browser import _low_contrast
@@ -32,6 +35,13 @@ def _dark(page, dark: bool):
     theme = "JupyterLab Dark" if dark else "JupyterLab Light"
     page.evaluate(f"window.jupyterapp.commands.execute('apputils:change-theme', {{theme: '{theme}'}})")
     page.wait_for_function(f"document.body.dataset.jpThemeLight === '{'false' if dark else 'true'}'", timeout=30_000)
+
+
+def _runs(lab) -> list:
+    """The pushes and rollbacks started from the sidebar, as the server lists them."""
+    req = urllib.request.Request(f"{lab.server.url}/kx-jupyter/runs", headers={"Authorization": f"token {lab.server.token}"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
 
 
 def _notification_center(page):
@@ -184,3 +194,46 @@ def test_a_background_push_from_a_kernel_is_notified_when_it_ends(lab, shot):
         shot(center, "dark")
     finally:
         _dark(page, False)
+
+
+def test_the_push_dialog_offers_to_keep_the_clusters_arguments_and_cancel_changes_nothing(lab, shot):
+    page = lab.page
+    _notebook(lab, "dialog.ipynb", ["1"])
+    sidebar = _open_sidebar(page)
+    hdb = sidebar.locator("[data-cluster='hdb-3']")
+    hdb.get_by_text("3/3 nodes").wait_for(timeout=60_000)
+    before, runs_before = hdb.inner_text(), _runs(lab)
+    page.evaluate("() => { window.jupyterapp.commands.execute('kx-jupyter:push-workspace', {cluster: 'hdb-3'}); }")  # resolves on close
+    dialog = page.locator(".jp-Dialog-content")
+    dialog.wait_for(timeout=10_000)
+    assert "init.q" in dialog.inner_text() and "HDB, 3 nodes" in dialog.inner_text()
+    assert [o.strip() for o in dialog.locator("option").all_inner_texts()] == ["ROLLING", "FORCE"], "NO_RESTART is GP-only"
+    keep = dialog.locator("input.kx-Confirm-keep")
+    if keep.count():  # the seeded hdb-3 runs with role=hdb unless an earlier test pushed it without
+        assert keep.is_checked() and "role=hdb" in dialog.inner_text()
+    shot(dialog, "light")
+    try:
+        _dark(page, True)
+        shot(dialog, "dark")
+        assert _low_contrast(dialog) == []
+    finally:
+        _dark(page, False)
+    dialog.get_by_role("button", name="Cancel").click()
+    dialog.wait_for(state="detached", timeout=10_000)
+    assert _runs(lab) == runs_before, "Cancel starts nothing"
+    assert hdb.inner_text() == before
+
+
+def test_a_kx_file_cell_is_q_in_notebook_7_too(lab, shot):
+    folder = lab.server.root / FOLDER
+    folder.mkdir(exist_ok=True)
+    lab.open_notebook(f"{FOLDER}/nb7.ipynb", [Q_CELL], app="notebook")
+    cell = lab.page.locator(".jp-CodeCell").first
+    span = cell.locator(".cm-line span", has_text="/ volume-weighted price").first
+    span.wait_for(timeout=30_000)
+    comment = lab.page.evaluate("""() => { const d = document.createElement('span');
+        d.style.color = 'var(--jp-mirror-editor-comment-color)'; document.body.append(d);
+        const c = getComputedStyle(d).color; d.remove(); return c; }""")
+    assert span.evaluate("el => getComputedStyle(el).color") == comment
+    cell.locator(".cm-lintRange-error").first.wait_for(timeout=30_000)
+    shot(cell, "notebook7")
