@@ -47,7 +47,7 @@ class PushBody extends Widget {
 export function addCommands(app, { sidebar, monitor, tracker, palette, openSidebar }) {
   const { commands } = app;
   const notebookPath = () => (tracker.currentWidget ? tracker.currentWidget.context.path : "");
-  const overview = async () => sidebar.overview || api("overview" + query({ notebook: notebookPath() }));
+  const overview = () => api("overview" + query({ notebook: notebookPath() })); // fresh: the notebook decides the workspace
   const fail = (what, error) => Notification.error(`${what}: ${error.message}${error.hint ? ` (${error.hint})` : ""}`, { autoClose: false });
 
   async function pickCluster(given, verb) {
@@ -180,7 +180,7 @@ export function addCommands(app, { sidebar, monitor, tracker, palette, openSideb
     label: "kdb: Show a cluster's history",
     execute: (args) => {
       openSidebar();
-      return sidebar.showDetail(args.cluster, "history");
+      return sidebar.showDetail(args.cluster, "history", !!args.toggle);
     },
   });
 
@@ -188,7 +188,7 @@ export function addCommands(app, { sidebar, monitor, tracker, palette, openSideb
     label: "kdb: Diff the workspace against a cluster",
     execute: (args) => {
       openSidebar();
-      return sidebar.showDetail(args.cluster, "diff");
+      return sidebar.showDetail(args.cluster, "diff", !!args.toggle);
     },
   });
 

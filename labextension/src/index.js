@@ -1,14 +1,15 @@
 // kx-jupyter in JupyterLab: q in %%kx_file cells, the kdb sidebar, notifications and a
 // status-bar item for updates, and commands in the palette. All of it talks to the server
 // extension's routes (kx_jupyter/server/), never to a kernel.
-import { ILabShell } from "@jupyterlab/application";
 import { ICommandPalette } from "@jupyterlab/apputils";
-import { EditorExtensionRegistry, IEditorExtensionRegistry } from "@jupyterlab/codemirror";
+import { LanguageSupport } from "@codemirror/language";
+import { EditorExtensionRegistry, IEditorExtensionRegistry, IEditorLanguageRegistry } from "@jupyterlab/codemirror";
 import { INotebookTracker } from "@jupyterlab/notebook";
 import { IStatusBar } from "@jupyterlab/statusbar";
 import { LabIcon } from "@jupyterlab/ui-components";
 import { ActivityMonitor, UpdatesStatus } from "./activity";
 import { addCommands, CMD } from "./commands";
+import { qLanguage } from "../../js/src/q-mode.js";
 import { qCellExtension } from "./qcell";
 import { KdbSidebar } from "./sidebar";
 
@@ -22,14 +23,20 @@ const kdbIcon = new LabIcon({
 
 const qCells = {
   id: "kx-jupyter:q-cells",
-  description: "Highlights %%kx_file cells as q and shows the q checker's findings in them.",
+  description: "Highlights %%kx_file cells and .q files as q, and shows the q checker's findings in those cells.",
   autoStart: true,
-  requires: [IEditorExtensionRegistry],
-  activate: (app, registry) => {
-    registry.addExtension({
+  requires: [IEditorExtensionRegistry, IEditorLanguageRegistry],
+  activate: (app, extensions, languages) => {
+    extensions.addExtension({
       name: "kx-jupyter:q-cells",
       factory: () => EditorExtensionRegistry.createImmutableExtension(qCellExtension),
     });
+    // JupyterLab lists CodeMirror's legacy Q mode for .q files; the q mode the form's editor uses
+    // (positional comments, block comments, system commands, q built-ins) takes its place.
+    const support = new LanguageSupport(qLanguage);
+    const builtIn = languages.findByMIME("text/x-q", false);
+    if (builtIn) builtIn.support = support;
+    else languages.addLanguage({ name: "q", displayName: "q (kdb+)", mime: "text/x-q", extensions: ["q"], support });
   },
 };
 
@@ -38,8 +45,8 @@ const sidebarPlugin = {
   description: "The kdb sidebar, notifications and status for updates, and the kdb commands.",
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ILabShell, ICommandPalette, IStatusBar],
-  activate: (app, tracker, labShell, palette, statusBar) => {
+  optional: [ICommandPalette, IStatusBar],
+  activate: (app, tracker, palette, statusBar) => {
     const currentNotebook = () => (tracker.currentWidget ? tracker.currentWidget.context.path : "");
     const sidebar = new KdbSidebar({ commands: app.commands, currentNotebook });
     sidebar.title.icon = kdbIcon;
@@ -56,7 +63,7 @@ const sidebarPlugin = {
         activeStateChanged: monitor.changed,
       });
     }
-    if (labShell) tracker.currentChanged.connect(() => sidebar.isVisible && void sidebar.poll.refresh());
+    tracker.currentChanged.connect(() => sidebar.isVisible && void sidebar.poll.refresh()); // its workspace may differ
   },
 };
 

@@ -62,9 +62,10 @@ export class KdbSidebar extends Widget {
     this.render();
   }
 
-  async showDetail(cluster, kind) {
-    if (this.detail && this.detail.cluster === cluster && this.detail.kind === kind) {
-      this.detail = null; // a second click closes it
+  // `toggle`: the sidebar's own buttons close what they opened; a notification's button always shows.
+  async showDetail(cluster, kind, toggle = false) {
+    if (toggle && this.detail && this.detail.cluster === cluster && this.detail.kind === kind) {
+      this.detail = null;
       this.render();
       return;
     }
@@ -149,8 +150,8 @@ export class KdbSidebar extends Widget {
       lines.push(h("div", { class: "kx-Sidebar-error" }, `last push from here refused: ${failed.message}`));
     }
     lines.push(h("div", { class: "kx-Cluster-actions", role: "toolbar", "aria-label": `${c.name} actions` },
-      this.button("History", "kx-jupyter:cluster-history", { cluster: c.name }, { title: `History of ${c.name}` }),
-      this.button("Diff", "kx-jupyter:cluster-diff", { cluster: c.name }, { title: `The workspace against what ${c.name} runs` }),
+      this.button("History", "kx-jupyter:cluster-history", { cluster: c.name, toggle: true }, { title: `History of ${c.name}` }),
+      this.button("Diff", "kx-jupyter:cluster-diff", { cluster: c.name, toggle: true }, { title: `The workspace against what ${c.name} runs` }),
       this.button("Form", "kx-jupyter:open-form", { cluster: c.name }, { title: `Open the deploy form on ${c.name} in the notebook` }),
       this.button("Push…", "kx-jupyter:push-workspace", { cluster: c.name }, { title: `Push the workspace to ${c.name}` })));
     if (this.detail && this.detail.cluster === c.name) lines.push(this.detailView(c));

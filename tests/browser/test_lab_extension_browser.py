@@ -224,6 +224,27 @@ def test_the_push_dialog_offers_to_keep_the_clusters_arguments_and_cancel_change
     assert hdb.inner_text() == before
 
 
+def test_a_q_file_opens_as_q_in_the_editor(lab, shot):
+    page = lab.page
+    _notebook(lab, "editor.ipynb", ["1"])
+    (lab.server.root / FOLDER / "lib").mkdir(exist_ok=True)
+    (lab.server.root / FOLDER / "lib" / "show.q").write_text("/ shown as a comment\nsym:`global\n")
+    page.evaluate(f"() => {{ window.jupyterapp.commands.execute('docmanager:open', {{path: '{FOLDER}/lib/show.q'}}); }}")
+    editor = page.locator(".jp-FileEditor")
+    span = editor.locator(".cm-line span", has_text="/ shown as a comment").first
+    span.wait_for(timeout=30_000)
+    comment = page.evaluate("""() => { const d = document.createElement('span');
+        d.style.color = 'var(--jp-mirror-editor-comment-color)'; document.body.append(d);
+        const c = getComputedStyle(d).color; d.remove(); return c; }""")
+    assert span.evaluate("el => getComputedStyle(el).color") == comment
+    atom = page.evaluate("""() => { const d = document.createElement('span');
+        d.style.color = 'var(--jp-mirror-editor-atom-color)'; document.body.append(d);
+        const c = getComputedStyle(d).color; d.remove(); return c; }""")
+    symbol = editor.locator(".cm-line span", has_text="`global").first
+    assert symbol.evaluate("el => getComputedStyle(el).color") == atom, "the form's q mode, not CodeMirror's legacy one"
+    shot(editor.locator(".cm-editor"), "file")
+
+
 def test_a_kx_file_cell_is_q_in_notebook_7_too(lab, shot):
     folder = lab.server.root / FOLDER
     folder.mkdir(exist_ok=True)
