@@ -73,6 +73,22 @@ def test_the_sidebar_shows_the_environments_clusters_live(lab, shot):
         _dark(page, False)
 
 
+def test_the_kdb_commands_are_in_the_palette(lab, shot):
+    page = lab.page
+    _notebook(lab, "palette.ipynb", ["1"])
+    page.evaluate("window.jupyterapp.commands.execute('apputils:activate-command-palette')")
+    search = page.locator(".lm-CommandPalette-input")
+    search.wait_for(timeout=10_000)
+    search.fill("kdb")
+    items = page.locator(".lm-CommandPalette-item")
+    items.first.wait_for(timeout=10_000)
+    labels = items.all_inner_texts()
+    for wanted in ("kdb: Check workspace", "kdb: Push workspace…", "kdb: Open the form", "kdb: Show clusters"):
+        assert any(wanted in label for label in labels), (wanted, labels)
+    shot(page.locator(".lm-CommandPalette"), "palette")
+    page.keyboard.press("Escape")
+
+
 def test_the_sidebar_opens_the_form_on_a_cluster_in_the_notebook(lab, shot):
     page = lab.page
     _notebook(lab, "form.ipynb", ["1"])
