@@ -29,8 +29,12 @@ class LabService:
         self._engine_key = None
 
     # -- settings and the engine
-    def engine(self):
-        """One engine while the settings stay the same (its boto3 clients are reused across requests)."""
+    def engine(self, connect: bool = False):
+        """One engine while the settings stay the same (its boto3 clients are reused across requests).
+
+        ``connect``: create its clients first, under the lock: requests run in several threads and
+        boto3 does not create clients thread-safely (history and checks need none).
+        """
         from ..deploy import Engine
 
         settings = load_settings()
@@ -38,7 +42,11 @@ class LabService:
         with self._lock:
             if self._engine is None or key != self._engine_key:
                 self._engine, self._engine_key = Engine(settings), key
-            return self._engine
+            engine = self._engine
+            if connect:
+                clients = engine.clients
+                clients.finspace, clients.s3, clients.logs  # noqa: B018 - created here, once
+            return engine
 
     def workspace(self, notebook: str = "") -> Path:
         """``settings.workspace``, relative ones taken from the notebook's directory (else the server's root)."""
@@ -57,7 +65,7 @@ class LabService:
     # -- read-only views
     def overview(self, notebook: str = "") -> dict:
         """The environment's clusters, each with its nodes, the code it runs and its last push."""
-        engine = self.engine()
+        engine = self.engine(connect=True)
         env = engine.environment()
         clusters = [self._cluster(engine, env, c) for c in engine.clusters(env)]
         workspace = self.workspace(notebook)
@@ -105,7 +113,7 @@ class LabService:
         return [_entry(e, tail=True) for e in engine.history(cluster, engine.environment(), limit)]
 
     def diff(self, cluster: str, notebook: str = "") -> dict:
-        engine = self.engine()
+        engine = self.engine(connect=True)
         files = engine.diff(cluster, src=str(self.workspace(notebook)))
         return {"cluster": cluster, "workspace": str(self.workspace(notebook)), "files": [f.to_dict() for f in files]}
 
@@ -137,7 +145,7 @@ class LabService:
              arguments: dict | None = None) -> dict:
         """Push the workspace as ``%kx_update`` would; ``arguments`` are the command-line arguments to
         pass (the sidebar offers to keep the cluster's own: a push without them drops them)."""
-        engine = self.engine()
+        engine = self.engine(connect=True)
         cluster = cluster or engine.settings.cluster
         strategy = strategy or engine.settings.strategy
         src = str(self.workspace(notebook))
@@ -145,7 +153,7 @@ class LabService:
             cluster, src=src, strategy=strategy, args=arguments or None, on_event=on_event))
 
     def rollback(self, cluster: str, to: int | None = None) -> dict:
-        engine = self.engine()
+        engine = self.engine(connect=True)
         cluster = cluster or engine.settings.cluster
         return self.runs.start("rollback", cluster, "",
                                lambda on_event: engine.rollback(cluster, to=to, on_event=on_event))
