@@ -51,6 +51,11 @@ class KxJupyterServer(ExtensionApp):
         os.environ[ENV_PREFIX + "LOCAL_PORT"] = str(plane.endpoint.rsplit(":", 1)[1])
         self.log.info("kx-jupyter: local control plane at %s (%s)", plane.endpoint, "started" if running is None else "attached")
 
+    def initialize_handlers(self):
+        from .server import routes  # the lab extension's API (kx_jupyter/server/)
+
+        self.handlers.extend(routes(self.serverapp.root_dir))
+
     async def stop_extension(self):
         self._stop_started_plane()
 

@@ -1,0 +1,276 @@
+"""The JupyterLab extension in a real JupyterLab: the kdb sidebar, q in %%kx_file cells, and
+the notification when a push ends. Screenshots (light and dark) land in test-artifacts/browser/."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from test_dark_theme_browser import _low_contrast
+
+pytestmark = pytest.mark.browser
+
+FOLDER = "labext"  # the notebooks' folder: the workspace ('.') the sidebar checks and pushes
+INIT = "init:{[] 1b}\n"
+Q_CELL = "%%kx_file lib/vwap.q\n/ volume-weighted price\nvwap:{[p;s] s wsum p % sum s}\nsym:`global\nf:{[x] x+1\n"
+
+
+def _notebook(lab, name: str, cells: list[str]):
+    folder = lab.server.root / FOLDER
+    folder.mkdir(exist_ok=True)
+    (folder / "init.q").write_text(INIT)
+    return lab.open_notebook(f"{FOLDER}/{name}", cells)
+
+
+def _open_sidebar(page):
+    page.evaluate("window.jupyterapp.commands.execute('kx-jupyter:open-sidebar')")
+    sidebar = page.locator("#kx-jupyter-sidebar")
+    sidebar.wait_for(state="visible", timeout=30_000)
+    return sidebar
+
+
+def _dark(page, dark: bool):
+    theme = "JupyterLab Dark" if dark else "JupyterLab Light"
+    page.evaluate(f"window.jupyterapp.commands.execute('apputils:change-theme', {{theme: '{theme}'}})")
+    page.wait_for_function(f"document.body.dataset.jpThemeLight === '{'false' if dark else 'true'}'", timeout=30_000)
+
+
+def _runs(lab) -> list:
+    """The pushes and rollbacks started from the sidebar, as the server lists them."""
+    req = urllib.request.Request(f"{lab.server.url}/kx-jupyter/runs", headers={"Authorization": f"token {lab.server.token}"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def _notification_center(page):
+    """The notification list (toasts are off in these tests: do-not-disturb mode)."""
+    page.evaluate("window.jupyterapp.commands.execute('apputils:display-notifications')")
+    center = page.locator(".jp-Notification-List")
+    center.wait_for(timeout=10_000)
+    return center
+
+
+def test_the_sidebar_shows_the_environments_clusters_live(lab, shot):
+    page = lab.page
+    _notebook(lab, "sidebar.ipynb", ["1"])
+    sidebar = _open_sidebar(page)
+    dev, hdb = sidebar.locator("[data-cluster='dev-gp']"), sidebar.locator("[data-cluster='hdb-3']")
+    dev.get_by_text("1/1 nodes").wait_for(timeout=60_000)
+    hdb.get_by_text("3/3 nodes").wait_for(timeout=60_000)
+    assert "GP" in dev.inner_text() and "RUNNING" in dev.inner_text()
+    assert "HDB" in hdb.inner_text()
+    assert "kxlocaldev" in sidebar.inner_text()
+    sidebar.get_by_role("button", name="Check workspace").click()
+    sidebar.get_by_text("q check: no problems").wait_for(timeout=30_000)
+    shot(sidebar, "light")
+    try:
+        _dark(page, True)
+        shot(sidebar, "dark")
+        assert _low_contrast(sidebar) == []
+    finally:
+        _dark(page, False)
+
+
+def test_the_kdb_commands_are_in_the_palette(lab, shot):
+    page = lab.page
+    _notebook(lab, "palette.ipynb", ["1"])
+    page.evaluate("window.jupyterapp.commands.execute('apputils:activate-command-palette')")
+    search = page.locator(".lm-CommandPalette-input")
+    search.wait_for(timeout=10_000)
+    search.fill("kdb")
+    items = page.locator(".lm-CommandPalette-item")
+    items.first.wait_for(timeout=10_000)
+    labels = items.all_inner_texts()
+    for wanted in ("kdb: Check workspace", "kdb: Push workspace…", "kdb: Open the form", "kdb: Show clusters"):
+        assert any(wanted in label for label in labels), (wanted, labels)
+    shot(page.locator(".lm-CommandPalette"), "palette")
+    page.keyboard.press("Escape")
+
+
+def test_the_sidebar_opens_the_form_on_a_cluster_in_the_notebook(lab, shot):
+    page = lab.page
+    _notebook(lab, "form.ipynb", ["1"])
+    sidebar = _open_sidebar(page)
+    sidebar.locator("[data-cluster='hdb-3']").get_by_role("button", name="Form").click()
+    cell = page.locator(".jp-CodeCell", has_text="%kx_form")
+    cell.locator(".jp-OutputArea-output").first.wait_for(timeout=60_000)
+    source = cell.locator(".jp-InputArea-editor").inner_text()
+    assert source.splitlines() == ["%load_ext kx_jupyter", '%config KxJupyter.cluster = "hdb-3"', "%kx_form"]
+    assert lab.errors() == []
+    shot(cell, "form")
+
+
+def test_a_kx_file_cell_is_q_with_the_checkers_marks(lab, shot):
+    page = lab.page
+    _notebook(lab, "qcell.ipynb", [Q_CELL, "global x  # python"])
+    q_cell, py_cell = page.locator(".jp-CodeCell").nth(0), page.locator(".jp-CodeCell").nth(1)
+    color = "el => getComputedStyle(el).color"
+    var = "name => getComputedStyle(document.body).getPropertyValue(name).trim()"
+
+    def token_color(cell, text):
+        span = cell.locator(".cm-line span", has_text=text).first
+        span.wait_for(timeout=30_000)
+        return span.evaluate(color)
+
+    def css_color(name):  # a theme variable, resolved to rgb() the way computed styles are
+        return page.evaluate("""name => { const d = document.createElement('span'); d.style.color = `var(${name})`;
+                                document.body.append(d); const c = getComputedStyle(d).color; d.remove(); return c; }""", name)
+
+    comment, keyword = css_color("--jp-mirror-editor-comment-color"), css_color("--jp-mirror-editor-keyword-color")
+    assert token_color(q_cell, "/ volume-weighted price") == comment, "a q comment is dimmed as a comment"
+    assert token_color(py_cell, "global") == keyword, "Python cells keep Python highlighting"
+    assert token_color(q_cell, "`global") != keyword, "`global is a q symbol, not the Python keyword"
+    mark = q_cell.locator(".cm-lintRange-error")
+    mark.wait_for(timeout=30_000)  # the unclosed brace of f, found by the server's checker with no kernel run
+    assert mark.first.inner_text().startswith("{")
+    mark.first.hover()
+    tooltip = page.locator(".cm-tooltip-lint")
+    tooltip.wait_for(timeout=10_000)
+    assert "{" in tooltip.inner_text()
+    shot(q_cell, "light")
+    try:
+        _dark(page, True)
+        page.mouse.move(0, 0)
+        tooltip.wait_for(state="detached", timeout=10_000)
+        mark.first.hover()
+        tooltip.wait_for(timeout=10_000)
+        shot(q_cell, "dark")
+    finally:
+        _dark(page, False)
+
+
+def test_a_push_from_the_sidebar_asks_first_then_notifies_its_outcome(lab, shot):
+    page = lab.page
+    _notebook(lab, "push.ipynb", ["1"])
+    sidebar = _open_sidebar(page)
+    dev = sidebar.locator("[data-cluster='dev-gp']")
+    dev.get_by_text("1/1 nodes").wait_for(timeout=60_000)
+    dev.get_by_role("button", name="Push…").click()
+    dialog = page.locator(".jp-Dialog-content")
+    dialog.wait_for(timeout=10_000)
+    assert "dev-gp" in dialog.inner_text() and "labext" in dialog.inner_text()
+    assert dialog.locator("select").input_value() == "ROLLING"
+    shot(dialog, "confirm")
+    dialog.get_by_role("button", name="Push").click()
+    page.locator(".kx-StatusItem").get_by_text("updating dev-gp").wait_for(timeout=60_000)
+    shot(page.locator(".jp-StatusBar-Widget"), "statusbar")
+    center = _notification_center(page)
+    center.get_by_text("dev-gp: push #", exact=False).get_by_text("succeeded", exact=False).first.wait_for(timeout=120_000)
+    shot(center, "notification")
+    page.keyboard.press("Escape")  # close the notification list
+    dev.get_by_text("push #").wait_for(timeout=30_000)  # the sidebar now says which push dev-gp runs
+    dev.get_by_role("button", name="History").click()
+    history = dev.locator(".kx-Detail[data-kind='history']")
+    history.get_by_text("running now").wait_for(timeout=30_000)
+    assert "succeeded" in history.inner_text()
+    shot(dev, "history")
+    dev.get_by_role("button", name="Diff").click()
+    dev.get_by_text("the workspace matches what dev-gp runs").wait_for(timeout=30_000)
+    (lab.server.root / FOLDER / "init.q").write_text(INIT + "limit:100\n")
+    dev.get_by_role("button", name="Diff").click()  # closes it
+    dev.get_by_role("button", name="Diff").click()
+    diff = dev.locator(".kx-Detail[data-kind='diff']")
+    diff.get_by_text("+limit:100").wait_for(timeout=30_000)
+    assert "modified" in diff.inner_text()
+    shot(dev, "diff-light")
+    try:
+        _dark(page, True)
+        shot(dev, "diff-dark")
+        assert _low_contrast(dev) == []
+    finally:
+        _dark(page, False)
+
+
+# Every text the kdb status-bar item shows while it is visible, recorded as it changes.
+RECORD_STATUS = """() => {
+    window.kxStatusSeen = [];
+    const note = () => document.querySelectorAll('.kx-StatusItem').forEach(el => {
+        if (el.offsetParent !== null) window.kxStatusSeen.push(el.textContent.trim());
+    });
+    new MutationObserver(note).observe(document.querySelector('.jp-StatusBar-Widget'),
+                                       {subtree: true, childList: true, characterData: true, attributes: true});
+}"""
+
+
+def test_a_background_push_from_a_kernel_is_notified_when_it_ends(lab, shot):
+    page = lab.page
+    _notebook(lab, "background.ipynb", ["1"])
+    page.evaluate(RECORD_STATUS)
+    lab.append_and_run("%load_ext kx_jupyter\n%kx_update --cluster hdb-3 --background")
+    page.evaluate("window.jupyterapp.commands.execute('launcher:create')")  # the user moves on to the Launcher
+    center = _notification_center(page)
+    center.get_by_text("hdb-3: push #", exact=False).get_by_text("succeeded", exact=False).first.wait_for(timeout=120_000)
+    seen = page.evaluate("window.kxStatusSeen")
+    assert any("updating hdb-3" in text for text in seen), seen
+    assert page.locator(".kx-StatusItem").is_hidden(), "the item goes when no update runs"
+    try:
+        _dark(page, True)
+        shot(center, "dark")
+    finally:
+        _dark(page, False)
+
+
+def test_the_push_dialog_offers_to_keep_the_clusters_arguments_and_cancel_changes_nothing(lab, shot):
+    page = lab.page
+    _notebook(lab, "dialog.ipynb", ["1"])
+    sidebar = _open_sidebar(page)
+    hdb = sidebar.locator("[data-cluster='hdb-3']")
+    hdb.get_by_text("3/3 nodes").wait_for(timeout=60_000)
+    before, runs_before = hdb.inner_text(), _runs(lab)
+    page.evaluate("() => { window.jupyterapp.commands.execute('kx-jupyter:push-workspace', {cluster: 'hdb-3'}); }")  # resolves on close
+    dialog = page.locator(".jp-Dialog-content")
+    dialog.wait_for(timeout=10_000)
+    assert "init.q" in dialog.inner_text() and "HDB, 3 nodes" in dialog.inner_text()
+    assert [o.strip() for o in dialog.locator("option").all_inner_texts()] == ["ROLLING", "FORCE"], "NO_RESTART is GP-only"
+    keep = dialog.locator("input.kx-Confirm-keep")
+    if keep.count():  # the seeded hdb-3 runs with role=hdb unless an earlier test pushed it without
+        assert keep.is_checked() and "role=hdb" in dialog.inner_text()
+    shot(dialog, "light")
+    try:
+        _dark(page, True)
+        shot(dialog, "dark")
+        assert _low_contrast(dialog) == []
+    finally:
+        _dark(page, False)
+    dialog.get_by_role("button", name="Cancel").click()
+    dialog.wait_for(state="detached", timeout=10_000)
+    assert _runs(lab) == runs_before, "Cancel starts nothing"
+    assert hdb.inner_text() == before
+
+
+def test_a_q_file_opens_as_q_in_the_editor(lab, shot):
+    page = lab.page
+    _notebook(lab, "editor.ipynb", ["1"])
+    (lab.server.root / FOLDER / "lib").mkdir(exist_ok=True)
+    (lab.server.root / FOLDER / "lib" / "show.q").write_text("/ shown as a comment\nsym:`global\n")
+    page.evaluate(f"() => {{ window.jupyterapp.commands.execute('docmanager:open', {{path: '{FOLDER}/lib/show.q'}}); }}")
+    editor = page.locator(".jp-FileEditor")
+    span = editor.locator(".cm-line span", has_text="/ shown as a comment").first
+    span.wait_for(timeout=30_000)
+    comment = page.evaluate("""() => { const d = document.createElement('span');
+        d.style.color = 'var(--jp-mirror-editor-comment-color)'; document.body.append(d);
+        const c = getComputedStyle(d).color; d.remove(); return c; }""")
+    assert span.evaluate("el => getComputedStyle(el).color") == comment
+    atom = page.evaluate("""() => { const d = document.createElement('span');
+        d.style.color = 'var(--jp-mirror-editor-atom-color)'; document.body.append(d);
+        const c = getComputedStyle(d).color; d.remove(); return c; }""")
+    symbol = editor.locator(".cm-line span", has_text="`global").first
+    assert symbol.evaluate("el => getComputedStyle(el).color") == atom, "the form's q mode, not CodeMirror's legacy one"
+    shot(editor.locator(".cm-editor"), "file")
+
+
+def test_a_kx_file_cell_is_q_in_notebook_7_too(lab, shot):
+    folder = lab.server.root / FOLDER
+    folder.mkdir(exist_ok=True)
+    lab.open_notebook(f"{FOLDER}/nb7.ipynb", [Q_CELL], app="notebook")
+    cell = lab.page.locator(".jp-CodeCell").first
+    span = cell.locator(".cm-line span", has_text="/ volume-weighted price").first
+    span.wait_for(timeout=30_000)
+    comment = lab.page.evaluate("""() => { const d = document.createElement('span');
+        d.style.color = 'var(--jp-mirror-editor-comment-color)'; document.body.append(d);
+        const c = getComputedStyle(d).color; d.remove(); return c; }""")
+    assert span.evaluate("el => getComputedStyle(el).color") == comment
+    cell.locator(".cm-lintRange-error").first.wait_for(timeout=30_000)
+    shot(cell, "notebook7")
