@@ -11,3 +11,10 @@ def kx_home(tmp_path, monkeypatch):
     return home
 
 from plane_fixtures import *  # noqa: E402,F401,F403  (the `plane` and `q_plane` fixtures)
+
+
+def pytest_sessionfinish(session):
+    """The planes the tests started have stopped, and their launcher with them."""
+    import plane_launcher
+
+    plane_launcher.close()
