@@ -6,7 +6,7 @@ replacements in ``nbval_sanitize.cfg`` (times, ids, hashes, versions, durations,
 which this file applies to the notebooks without a command-line option.
 
 The kernels never see the caller's kx-jupyter state: they get a private kx-jupyter home
-(one per test run, shared by the notebooks, so a notebook that relies on running alone or
+(one per test process, shared by the notebooks it runs, so a notebook that relies on running alone or
 first fails here), a free port for the plane (a developer's plane on the default 4580 is
 left alone), no ``KX_JUPYTER_*`` or ``AWS_*`` variables from the shell, a fresh IPython
 dir and the user name the stored outputs show. The plane the notebooks start is stopped when the run ends.
