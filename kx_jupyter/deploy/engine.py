@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from ..config import KxJupyter, load_settings
-from ..errors import KxError
+from ..errors import CheckFailed, KxError
 from ..finspace.rules import check_value, validate
 from . import bundle as bundles
 from . import stage as staging
@@ -191,7 +191,7 @@ class Engine:
         init = self.settings.init_script if init is None else init
         strategy = strategy or self.settings.strategy
         bucket = self.bucket()
-        built = bundles.build(src or self.settings.workspace, self.settings.max_bundle_mb)
+        built = bundles.build(src or self.settings.workspace, self.settings.max_bundle_mb, init=init or None)
         diagnostics = self._check(built, init, args) if check else []  # offline, before any connection
         if init and init not in built.files:
             raise KxError(f"the init script {init} is not in the bundle (files: {', '.join(sorted(built.files)[:8])})",
@@ -210,8 +210,8 @@ class Engine:
 
         diagnostics = check_bundle(built.files, init or None, args or {}, self._check_cache())  # exactly what the push passes
         if has_errors(diagnostics):
-            raise KxError(f"the q checker found errors; nothing was uploaded:\n{format_text(diagnostics)}",
-                          hint="Fix them, or push anyway with --no-check.")
+            raise CheckFailed(f"the q checker found errors; nothing was uploaded:\n{format_text(diagnostics)}",
+                              diagnostics, hint="Fix them, or push anyway with --no-check.")
         return diagnostics
 
     def _check_cache(self):
@@ -367,8 +367,8 @@ class Engine:
             d.emit(Event("stage", "", [], time.time() - start,
                          f"already in s3://{code['s3Bucket']}/{code['s3Key']}; 0 bytes uploaded"))
             return plan.staged
-        staged = staging.upload(self.clients.s3, plan.bundle.data, plan.bundle.sha256, code["s3Bucket"],
-                                code["s3Key"], self.settings)
+        staged = staging.upload(self.clients.s3, plan.bundle.open(), plan.bundle.sha256, code["s3Bucket"],
+                                code["s3Key"], self.settings, size=plan.bundle.size)
         d.emit(Event("stage", "", [], time.time() - start,
                      f"uploaded {staged.uploaded_bytes} bytes to s3://{staged.bucket}/{staged.key}"
                      + (f" (version {staged.version_id})" if staged.version_id else "")))
@@ -502,9 +502,8 @@ class Engine:
         """The checker's diagnostics for exactly the files a push of ``src`` would bundle; offline."""
         from ..qcheck import check_bundle
 
-        limit = int(self.settings.max_bundle_mb * 2**20)
-        files = bundles.collect(src or self.settings.workspace, limit)
         init = self.settings.init_script if init is None else init
+        files = bundles.checked_files(src or self.settings.workspace, self.settings.max_bundle_mb, init=init or None)
         return check_bundle(files, init or None, args or {}, self._check_cache())  # no --arg: the push passes none
 
     def diff(self, cluster=None, env=None, src=None) -> list[FileDiff]:
@@ -517,7 +516,7 @@ class Engine:
         data = staging.fetch(self.clients.s3, code["s3Bucket"], code["s3Key"], code.get("s3ObjectVersion"),
                              self.settings, limit)
         deployed, unsafe = read_zip(data, limit)
-        workspace = bundles.collect(src or self.settings.workspace, limit)
+        workspace = bundles.read_all(src or self.settings.workspace, self.settings.max_bundle_mb)
         return compare(deployed, workspace, unsafe)
 
 
