@@ -347,8 +347,11 @@ class Engine:
                     strategy=entry.strategy, nodes=entry.nodes)
         return d
 
-    @staticmethod
-    def _announce(plan: Plan, d: Deployment) -> None:
+    def _announce(self, plan: Plan, d: Deployment) -> None:
+        if plan.rollback_of is not None:
+            entry = self.history_db.get(plan.rollback_of)
+            if entry is not None:
+                d.emit(_going_back_to(entry))
         if plan.bundle is None:
             return
         if plan.diagnostics:
@@ -478,6 +481,7 @@ class Engine:
         plan = self._plan(env, cluster, request, desc, None, staged, force, [], rollback_of=entry.id)
         if dry_run:
             d = Deployment(env, cluster, self._base_result(plan), on_event)
+            d.emit(_going_back_to(entry))
             d.finish("dry-run", request=plan.request)
             return d
         return self.push(plan, wait=wait, on_event=on_event)
@@ -492,10 +496,16 @@ class Engine:
                 raise KxError(f"history entry {to} failed on the cluster; rolling back to it would fail again",
                               hint="Pick a succeeded entry from `kx-jupyter history`.")
             return entry
-        for entry in self.history_db.entries(cluster, env, limit=200, outcome=SUCCEEDED):
+        succeeded = self.history_db.entries(cluster, env, limit=200, outcome=SUCCEEDED)
+        for entry in succeeded:
             if not code_matches(desc.get("code"), entry.code()):
                 return entry
-        raise KxError(f"no earlier successful deployment of {cluster} in the history to roll back to",
+        if succeeded:
+            ids = ", ".join(f"#{e.id}" for e in succeeded[:5]) + (" …" if len(succeeded) > 5 else "")
+            raise KxError(f"every successful deployment of {cluster} in the history ({ids}) is the code it runs now: "
+                          "there is nothing earlier to roll back to",
+                          hint=f"Push the code you want, or redeploy one of them with --to {succeeded[0].id} --force.")
+        raise KxError(f"no successful deployment of {cluster} in the history to roll back to",
                       hint="Roll back by pushing the old code, or name an entry with --to.")
 
     def check(self, src=None, init=None, args=None) -> list:
@@ -518,6 +528,15 @@ class Engine:
         deployed, unsafe = read_zip(data, limit)
         workspace = bundles.read_all(src or self.settings.workspace, self.settings.max_bundle_mb)
         return compare(deployed, workspace, unsafe)
+
+
+def _going_back_to(entry: HistoryEntry) -> Event:
+    """The event that opens a rollback: which history entry it re-deploys."""
+    import datetime as dt
+
+    when = dt.datetime.fromtimestamp(entry.started_at, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return Event("stage", "", [], 0.0, f"rolling back to history entry #{entry.id}: the {entry.kind} of {when} by "
+                                       f"{entry.user} (sha256 {(entry.bundle_sha256 or '?')[:12]}, init {entry.init_script or '—'})")
 
 
 def _node_count(desc: dict) -> int | None:

@@ -87,9 +87,12 @@ PARSERS = {
     "kx_history": lambda: _parser("%kx_history", "Recorded pushes, newest first.", _CLUSTER, _ENV,
                                   (("--limit",), {"type": int, "default": 20, "help": "how many (default 20)"})),
     "kx_rollback": lambda: _parser("%kx_rollback", "Re-deploy an earlier push's exact code and settings.",
-                                   (("cluster",), {"help": "cluster name"}), _ENV,
+                                   _CLUSTER, _ENV,
                                    (("--to",), {"type": int, "metavar": "N",
                                                 "help": "history id (default: the last good push with other code)"}),
+                                   (("--dry-run",), {"action": "store_true", "help": "show the request that would be sent"}),
+                                   (("--force",), {"action": "store_true",
+                                                   "help": "redeploy even when the cluster already runs that code"}),
                                    _BACKGROUND, _NO_RAISE),
     "kx_diff": lambda: _parser("%kx_diff", "The workspace against the code the cluster runs.", _CLUSTER, _ENV,
                                (("--src",), {"help": "workspace directory (default: KxJupyter.workspace)"})),
@@ -447,8 +450,15 @@ class KxMagics(Magics):
     def kx_rollback(self, line: str = ""):
         ns = _parse(PARSERS["kx_rollback"](), line)
         engine = self.engine()
-        return self._follow(lambda on_event: engine.rollback(ns.cluster, to=ns.to, env=ns.env, on_event=on_event),
-                            ns.cluster, background=ns.background, raise_failure=not ns.no_raise, steps=ROLLBACK_STEPS)
+        cluster = ns.cluster or engine.settings.cluster or None
+        if ns.dry_run:
+            deployment = engine.rollback(cluster, to=ns.to, env=ns.env, force=ns.force, dry_run=True)
+            going_back, view = deployment.events[0].message, _request_view(deployment)
+            return r.Rich(f'<div style="font-family:{r.FONT};font-size:13px">{r.escape(going_back)}</div>{view.html}',
+                          f"{going_back}\n{view.text}")
+        return self._follow(lambda on_event: engine.rollback(cluster, to=ns.to, env=ns.env, on_event=on_event,
+                                                             force=ns.force),
+                            cluster or "", background=ns.background, raise_failure=not ns.no_raise, steps=ROLLBACK_STEPS)
 
     @line_magic
     @user_errors
