@@ -352,16 +352,14 @@ class KxMagics(Magics):
     @user_errors
     def kx_file(self, line: str, cell: str):
         ns = _parse(PARSERS["kx_file"](), line)
-        from .kxfile import WrittenHashes, report, write_cell
+        from .kxfile import WrittenHashes, check_written, report, write_cell
 
         settings = self.settings()
         hashes = WrittenHashes(settings.home_path / "kx_file_hashes.json")
         written = write_cell(Path(settings.workspace), ns.path, cell, hashes, append=ns.append, force=ns.force)
         diagnostics = None
         if not ns.no_check and written.path.suffix in (".q", ".k"):
-            from ..qcheck import check_source
-
-            diagnostics = check_source(written.text, path=ns.path)
+            diagnostics = check_written(written, settings)
         return report(written, diagnostics)
 
     @line_magic
@@ -474,6 +472,10 @@ class KxMagics(Magics):
     @user_errors
     def kx_form(self, line: str = ""):
         _parse(PARSERS["kx_form"](), line)
+        if self.shell.display_formatter.active_types == ["text/plain"]:  # a terminal: no widget can show here
+            print("kx-jupyter: the form is a widget, and this terminal shows only text; open it in a notebook "
+                  "(JupyterLab), or use %kx_update, %kx_status and the other magics here")
+            return None
         from .form import form
 
         engine = self.engine()
