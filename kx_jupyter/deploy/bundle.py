@@ -15,8 +15,8 @@ workspace, or to a directory it sits in (a cycle, directly or through other link
 refused with its name.
 
 Nothing is read before the size limit is checked against the files' sizes on disk, and
-files are then streamed: a bundle holds in memory only the q scripts the checker reads
-and, up to ``SPOOL_BYTES``, the zip (beyond that, a temporary file).
+files are then streamed: a bundle holds in memory only the q scripts the checker reads;
+the zip is a temporary file.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ DEFAULT_EXCLUDES = (
 )
 SCRIPT_SUFFIX = ".q"          # the checker reads these (and the init script); other files only need to exist
 CHUNK = 1 << 20               # files larger than this are streamed in pieces of this size
-SPOOL_BYTES = 8 << 20         # a zip larger than this goes to a temporary file
+OUT_BUFFER = 1 << 20          # the zip goes to a temporary file through a buffer of this size
 LARGEST_NAMED = 5             # the size-limit refusal names this many of the largest files
 
 
@@ -86,8 +86,8 @@ def _spec(lines):
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
-def _any_of(*specs) -> Callable[[str], bool]:
-    """A test passed by every path some pattern of ``specs`` matches (and by few others), in one search.
+def _any_of(*specs) -> Callable[[str], object]:
+    """A test passed (a true result) by exactly the paths some pattern of ``specs`` matches, in one search.
 
     gitignore patterns compile to ``^(?:.+/)?X``: X at the start or after a '/'. One alternation
     of the X's behind ``(?:^|/)`` tests all of them at about a tenth of the cost, so the full,
@@ -105,9 +105,8 @@ def _any_of(*specs) -> Callable[[str], bool]:
                 anchored.append(source)
     alternatives = ([f"(?:^|/)(?:{'|'.join(floating)})"] if floating else []) + anchored
     if not alternatives:
-        return lambda path: False
-    search = re.compile("|".join(alternatives)).search
-    return lambda path: search(path) is not None
+        return lambda path: None
+    return re.compile("|".join(alternatives)).search
 
 
 _FLOATING = "^(?:.+/)?"
@@ -164,7 +163,7 @@ def select(src, max_bytes: int | None = None) -> _Selection:
     rules = _Rules(root)
     files: list[WorkspaceFile] = []
     refused: list[Finding] = []
-    real_root = str(root)
+    real_root, notable, add = str(root), rules.notable, files.append  # the loop runs per file
     stack = [(str(root), "", (os.stat(root).st_dev, os.stat(root).st_ino), ())]
     while stack:
         here, prefix, key, ancestors = stack.pop()
@@ -173,13 +172,14 @@ def select(src, max_bytes: int | None = None) -> _Selection:
             for entry in entries:
                 rel = prefix + entry.name
                 if entry.is_dir():
-                    if rules.notable(rel + "/"):
+                    if notable(rel + "/"):
                         if rules.skip(rel + "/"):
                             continue
                         if rules.refused_name(rel + "/"):
                             refused.append(Finding(rel + "/", 0, ""))
                             continue
-                    _check_link(entry, real_root, rel)
+                    if entry.is_symlink():
+                        _check_link(entry, real_root, rel)
                     st = entry.stat()
                     if (st.st_dev, st.st_ino) in ancestors:
                         raise KxError(f"{rel} is a symbolic link to {os.readlink(entry.path)}, a folder it is inside of: "
@@ -187,15 +187,16 @@ def select(src, max_bytes: int | None = None) -> _Selection:
                                       hint=f"Remove the link, or leave it out with a line '{rel}' in {IGNORE_FILE}.")
                     stack.append((entry.path, rel + "/", (st.st_dev, st.st_ino), ancestors))
                     continue
-                if rules.notable(rel):
+                if notable(rel):
                     if rules.skip(rel):
                         continue
                     if rules.refused_name(rel):
                         refused.append(Finding(rel, 0, ""))
                         continue
-                _check_link(entry, real_root, rel)
+                if entry.is_symlink():
+                    _check_link(entry, real_root, rel)
                 if entry.is_file():  # sockets, fifos, dangling links inside the workspace are not code
-                    files.append(WorkspaceFile(rel, entry.path, entry.stat().st_size))
+                    add(WorkspaceFile(rel, entry.path, entry.stat().st_size))
     _refuse_secrets(root, refused)
     if not files:
         raise KxError(f"the workspace {root} has no files to bundle",
@@ -203,16 +204,16 @@ def select(src, max_bytes: int | None = None) -> _Selection:
     total = sum(f.size for f in files)
     if max_bytes is not None and total > max_bytes:
         _refuse_size(root, files, total, max_bytes)
-    files.sort(key=lambda f: f.name)
+    files.sort()  # by name: tuples compare by their first field, and names are unique
     return _Selection(root, rules, files)
 
 
 def _check_link(entry: os.DirEntry, real_root: str, rel: str) -> None:
-    if entry.is_symlink():
-        target = os.path.realpath(entry.path)
-        if target != real_root and not target.startswith(real_root + os.sep):
-            raise KxError(f"{rel} is a symbolic link to {os.readlink(entry.path)}, outside the workspace",
-                          hint=f"Copy the target into the workspace, or leave the link out in {IGNORE_FILE}.")
+    """A symbolic link must stay inside the workspace."""
+    target = os.path.realpath(entry.path)
+    if target != real_root and not target.startswith(real_root + os.sep):
+        raise KxError(f"{rel} is a symbolic link to {os.readlink(entry.path)}, outside the workspace",
+                      hint=f"Copy the target into the workspace, or leave the link out in {IGNORE_FILE}.")
 
 
 def _refuse_size(root: Path, files: list[WorkspaceFile], total: int, max_bytes: int) -> None:
@@ -254,16 +255,17 @@ def _read_each(selection: _Selection, max_bytes: int | None, keep: Callable[[str
     out: dict[str, bytes] = {}
     found: list[Finding] = []
     total = 0
+    deliberate, add = selection.rules.deliberate, sink.add if sink is not None else None  # the loop runs per file
     for f in selection.files:
-        scan = not selection.rules.deliberate(f.name)
+        scan = not deliberate(f.name)
         kept = keep(f.name)
         try:
             if f.size <= CHUNK or kept:
                 data = _read(f)
                 total += len(data)
                 hit = first_secret(data) if scan else None
-                if sink is not None:
-                    sink.add(f.name, data)
+                if add is not None:
+                    add(f.name, data)
                 out[f.name] = data if kept else b""
             else:
                 chunks = _Streamed(f, ChunkScan() if scan else None)
@@ -309,7 +311,7 @@ def build(src, max_mb: float = 256.0, init: str | None = None) -> Bundle:
     """Select, scan and zip the workspace ``src``; raises KxError naming what to fix."""
     max_bytes = int(max_mb * 2**20)
     selection = select(src, max_bytes)
-    out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    out = tempfile.TemporaryFile(buffering=OUT_BUFFER)
     writer = ZipWriter(out)
     files = _read_each(selection, max_bytes, _is_script(init), writer)
     size, sha256 = writer.finish()

@@ -45,8 +45,8 @@ class Finding:
 
 def first_secret(data: bytes) -> tuple[int, str] | None:
     """Offset and kind of the first likely secret in ``data``."""
-    if not any(hint in data for hint in _HINTS):
-        return None
+    if not (b"AKIA" in data or b"ASIA" in data or b"PRIVATE KEY" in data or b"ecret" in data or b"ECRET" in data):
+        return None  # the common case, in a few fast substring tests (a loop over _HINTS costs twice as much)
     found = None
     for pattern, what in _PATTERNS:
         for m in pattern.finditer(data):

@@ -31,12 +31,16 @@ _LOCAL = struct.Struct("<4sHHHHHLLLHH")
 _CENTRAL = struct.Struct("<4sHHHHHHLLLHHHHHLL")
 _END = struct.Struct("<4sHHHHLLH")
 _DATA_DESCRIPTOR = struct.Struct("<4sLLL")
+_BATCH = 1 << 20
+
+
+_WINDOWS = [(-w, 8 if w == 15 else max(1, w - 8)) for w in range(16)]  # (wbits, memLevel) by window bits
 
 
 def _compressor(size: int):
     """Raw deflate at LEVEL with a window of at least ``size`` bytes (a full one past 32 KiB)."""
-    wbits = max(9, min(15, (size - 1).bit_length()))
-    return zlib.compressobj(LEVEL, zlib.DEFLATED, -wbits, 8 if wbits == 15 else max(1, wbits - 8))
+    wbits, memory = _WINDOWS[max(9, min(15, (size - 1).bit_length()))]
+    return zlib.compressobj(LEVEL, zlib.DEFLATED, wbits, memory)
 
 
 class ZipWriter:
@@ -47,11 +51,22 @@ class ZipWriter:
         self._sha = hashlib.sha256()
         self._offset = 0
         self._central: list[bytes] = []
+        self._pending: list[bytes] = []  # small entries, written and hashed together (a call per file costs)
+        self._pending_bytes = 0
 
     def _write(self, data: bytes) -> None:
-        self._out.write(data)
-        self._sha.update(data)
+        self._pending.append(data)
+        self._pending_bytes += len(data)
         self._offset += len(data)
+        if self._pending_bytes >= _BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._out.write(data)
+            self._sha.update(data)
+            self._pending, self._pending_bytes = [], 0
 
     def _header(self, name: str, flags: int, method: int, crc: int, compressed: int, size: int) -> bytes:
         encoded = name.encode()
@@ -67,13 +82,13 @@ class ZipWriter:
 
     def add(self, name: str, data: bytes) -> None:
         """One entry whose content is all in ``data``."""
-        deflate = _compressor(len(data))
+        size = len(data)
+        deflate = _compressor(size)
         packed = deflate.compress(data) + deflate.flush()
         method = _DEFLATED
-        if len(packed) >= len(data):
+        if len(packed) >= size:
             packed, method = data, _STORED
-        crc = zlib.crc32(data)
-        self._write(self._header(name, 0, method, crc, len(packed), len(data)) + packed)
+        self._write(self._header(name, 0, method, zlib.crc32(data), len(packed), size) + packed)
 
     def add_stream(self, name: str, chunks: Iterable[bytes]) -> None:
         """One entry from ``chunks`` (a large file read piece by piece); returns when they end."""
@@ -102,4 +117,5 @@ class ZipWriter:
         self._write(directory)
         count = len(self._central)
         self._write(_END.pack(b"PK\x05\x06", 0, 0, count, count, len(directory), start, 0))
+        self._flush()
         return self._offset, self._sha.hexdigest()
