@@ -10,7 +10,7 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory):
+def wheel_file(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
         [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(ROOT)],
@@ -18,8 +18,33 @@ def wheel(tmp_path_factory):
         capture_output=True,
     )
     (path,) = out.glob("kx_jupyter-*.whl")
-    with zipfile.ZipFile(path) as zf:
+    return path
+
+
+@pytest.fixture(scope="module")
+def wheel(wheel_file):
+    with zipfile.ZipFile(wheel_file) as zf:
         return set(zf.namelist()), zf.read(next(n for n in zf.namelist() if n.endswith("entry_points.txt"))).decode()
+
+
+@pytest.fixture(scope="module")
+def metadata(wheel_file):
+    with zipfile.ZipFile(wheel_file) as zf:
+        return zf.read(next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+
+
+def test_the_version_is_written_once_and_the_wheel_describes_itself(metadata):
+    import kx_jupyter
+
+    assert f"\nVersion: {kx_jupyter.__version__}\n" in metadata
+    assert "Classifier: Framework :: Jupyter :: JupyterLab :: Extensions" in metadata
+    assert "Classifier: Programming Language :: Python :: 3 :: Only" in metadata
+
+
+def test_jupyterlab_comes_only_with_the_lab_extra(metadata):
+    requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: jupyterlab")]
+    assert requires and all("extra == 'lab'" in line or "extra == 'test'" in line for line in requires), requires
+    assert "Provides-Extra: lab" in metadata
 
 
 def test_wheel_ships_the_model_and_its_notice(wheel):
