@@ -124,19 +124,22 @@ def check_written(written: Written, settings) -> list:
     """The checker's findings for the written file: its own, plus the bundle's where it takes part.
 
     A file that is the init script or that the init script reaches gets the rules only the
-    whole bundle can apply (a ``\\l`` of a file that is not there, arguments read but not
-    passed): exactly what a push's check would say about this file. The workspace check is
-    skipped, never fatal, when the workspace cannot be bundled (a push says why).
+    whole bundle can apply (a ``\\l`` of a file that is not there, a missing init script):
+    what a push's check would say about this file, less the argument rules, since the push's
+    arguments are not known yet. The workspace check is skipped, never fatal, when the
+    workspace cannot be bundled (a push says why).
     """
-    from ..deploy import Engine
-    from ..qcheck import check_source
+    from ..deploy.bundle import checked_files
+    from ..qcheck import check_bundle, check_source
 
     own = check_source(written.text, path=written.relpath)
     name = written.path.relative_to(Path(settings.workspace).expanduser().resolve()).as_posix()
+    init = settings.init_script or None
     try:
-        bundle = Engine(settings).check(src=settings.workspace)
+        files = checked_files(settings.workspace, settings.max_bundle_mb, init=init)
     except KxError:
         return own
+    bundle = check_bundle(files, init, None)  # the push's arguments are not known yet: their rules wait for it
     seen = {(d.line, d.col, d.rule) for d in own}
     return own + [replace(d, path=written.relpath) for d in bundle
                   if d.path == name and (d.line, d.col, d.rule) not in seen]
