@@ -1,4 +1,4 @@
-"""How pytest-xdist shares the tests out (pyproject runs them in 3 processes).
+"""How pytest-xdist shares the tests out (pyproject runs a process per CPU core).
 
 One file is one unit, run in order by one process: a notebook's cells share a kernel, and a
 module-scoped fixture is built once. The browser tests are one unit: they share a JupyterLab
