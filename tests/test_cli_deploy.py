@@ -121,7 +121,6 @@ def test_ctrl_c_stops_watching_not_the_update(tmp_path, monkeypatch, capsys):
     import threading
     import time
 
-    from kx_jupyter.deploy.history import History
     from kx_jupyter.local import daemon
     from plane_fixtures import start_plane
 
@@ -132,10 +131,8 @@ def test_ctrl_c_stops_watching_not_the_update(tmp_path, monkeypatch, capsys):
     running = start_plane(home, node_start_seconds=2.0)  # the update outlasts the interrupt
     try:
         def interrupt_once_submitted():
-            history = History(home / "history.sqlite")
-            while not history.entries("hdb-3"):
+            while not running.counters()["appliedUpdates"]:  # the plane took the update: the command watches it
                 time.sleep(0.05)
-            time.sleep(0.3)  # the command is now in its watch
             os.kill(os.getpid(), signal.SIGINT)
 
         ctrl_c = threading.Thread(target=interrupt_once_submitted)
