@@ -21,8 +21,7 @@ NAMES = (
     "*.tfstate", "*.tfstate.backup",
 )
 
-_HINTS = (b"AKIA", b"ASIA", b"PRIVATE KEY", b"ecret", b"ECRET")  # every pattern below holds one of these
-_PATTERNS = (
+_PATTERNS = (  # each holds AKIA, ASIA, PRIVATE KEY or (s|S)ecret/ECRET: first_secret tests those first
     (re.compile(rb"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])"), "an AWS access key id"),
     (re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"), "a PEM private key"),
     (re.compile(rb"(?i)aws_secret_access_key[\"']?[ \t]*[=:]"), "an aws_secret_access_key setting"),
@@ -46,7 +45,7 @@ class Finding:
 def first_secret(data: bytes) -> tuple[int, str] | None:
     """Offset and kind of the first likely secret in ``data``."""
     if not (b"AKIA" in data or b"ASIA" in data or b"PRIVATE KEY" in data or b"ecret" in data or b"ECRET" in data):
-        return None  # the common case, in a few fast substring tests (a loop over _HINTS costs twice as much)
+        return None  # the common case, in a few fast substring tests (a loop over a tuple costs twice as much)
     found = None
     for pattern, what in _PATTERNS:
         for m in pattern.finditer(data):

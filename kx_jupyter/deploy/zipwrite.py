@@ -6,8 +6,8 @@ known when the last byte is (no second read), and the output may be any writable
 A whole entry (``add``) has its sizes in its header and is stored when deflate would not
 shrink it, as Info-ZIP does; a streamed entry (``add_stream``) is always deflated and its
 sizes follow its data in a data descriptor. Small entries are deflated with a window just
-large enough for them: the same bytes as the full window would give in far less time
-(zlib's set-up of a full window costs more than compressing a 200-byte file).
+large enough for them: as small a result as the full window gives (the window covers the whole
+file), in far less time (zlib sets up a full window at more cost than a 200-byte file takes).
 No zip64: at most 65,535 entries and 4 GiB.
 """
 
