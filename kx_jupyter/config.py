@@ -71,7 +71,7 @@ class KxJupyter(Configurable):
     poll_initial = Number(0.25, min=0.01, max=60.0, help="First poll interval in seconds while watching an update.").tag(config=True)
     poll_max = Number(30.0, min=0.05, max=3600.0, help="Longest poll interval in seconds (AWS's own wait helper polls every 30 s).").tag(config=True)
     expected_update_seconds = Number(0.0, min=0.0, max=7 * 86400.0, help="Expected update length; polling speeds up near it (0: learn from history).").tag(config=True)
-    timeout = Number(4 * 3600.0, min=1.0, max=7 * 86400.0, help="Give up watching after this many seconds (the update itself goes on).").tag(config=True)
+    timeout = Number(4 * 3600.0, min=0.1, max=7 * 86400.0, help="Give up watching after this many seconds (the update itself goes on).").tag(config=True)
     max_attempts = Int(6, min=1, max=100, help="Attempts per API call, with boto3 standard retries for throttling and 5xx.").tag(config=True)
 
     # the embedded local control plane

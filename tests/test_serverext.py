@@ -104,7 +104,7 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(30)
+                self.proc.wait(90)  # a loaded machine: the server stops its kernels and plane first
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
