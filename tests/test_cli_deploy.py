@@ -116,7 +116,6 @@ def test_no_wait_then_status_watch_reattaches(cli, tmp_path):
 
 
 def test_ctrl_c_stops_watching_not_the_update(tmp_path, monkeypatch, capsys):
-    import os
     import signal
     import threading
     import time
@@ -133,7 +132,7 @@ def test_ctrl_c_stops_watching_not_the_update(tmp_path, monkeypatch, capsys):
         def interrupt_once_submitted():
             while not running.counters()["appliedUpdates"]:  # the plane took the update: the command watches it
                 time.sleep(0.05)
-            os.kill(os.getpid(), signal.SIGINT)
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # Ctrl-C, to the thread that waits
 
         ctrl_c = threading.Thread(target=interrupt_once_submitted)
         ctrl_c.start()

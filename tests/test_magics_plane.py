@@ -92,7 +92,8 @@ def test_an_abandoned_background_watch_ends_its_threads(slow_nb):
 
 
 def test_ctrl_c_stops_watching_not_the_update_and_says_how_to_reattach(slow_nb, slow_plane, capsys, monkeypatch):
-    import _thread
+    import signal
+    import threading
 
     from kx_jupyter.ui.view import StatusView
 
@@ -102,7 +103,7 @@ def test_ctrl_c_stops_watching_not_the_update_and_says_how_to_reattach(slow_nb, 
         update(view, event)
         if event.phase == "nodes" and not pressed:
             pressed.append(event)
-            _thread.interrupt_main()
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # Ctrl-C, to the thread that waits
 
     monkeypatch.setattr(StatusView, "update", press_ctrl_c_when_nodes_roll)
     d = slow_nb.run("%kx_update --cluster hdb-3").result

@@ -46,7 +46,7 @@ class Server:
         self.proc = subprocess.Popen(
             [str(VENV_BIN / "jupyter"), "server", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={self.port}",
              f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}", *extra],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,  # never the runner's stdin
         )
         deadline = time.time() + 90
         while time.time() < deadline:
