@@ -22,3 +22,11 @@ class KxError(Exception):
 
 class DeploymentFailed(KxError):
     exit_code = 1
+
+
+class CheckFailed(KxError):
+    """The q checker found errors, so nothing was uploaded; ``diagnostics`` are its findings."""
+
+    def __init__(self, message: str, diagnostics: list, *, hint: str = ""):
+        super().__init__(message, hint=hint)
+        self.diagnostics = diagnostics

@@ -6,14 +6,18 @@ replacements in ``nbval_sanitize.cfg`` (times, ids, hashes, versions, durations,
 which this file applies to the notebooks without a command-line option.
 
 The kernels never see the caller's kx-jupyter state: they get a private kx-jupyter home
-(one per test run, shared by the notebooks, so a notebook that relies on running alone or
+(one per test process, shared by the notebooks it runs, so a notebook that relies on running alone or
 first fails here), a free port for the plane (a developer's plane on the default 4580 is
 left alone), no ``KX_JUPYTER_*`` or ``AWS_*`` variables from the shell, a fresh IPython
 dir and the user name the stored outputs show. The plane the notebooks start is stopped when the run ends.
+
+Every cell's output, as the kernel produced it (before any sanitizing), must hold neither of
+the plane's keys: a tutorial run by a user must never show them.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -70,6 +74,26 @@ def pytest_runtest_setup(item):
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """After a cell ran: its outputs hold no credential of the plane the notebooks use."""
+    result = yield
+    if _is_notebook_cell(item) and _run_dir is not None:
+        _refuse_credentials(item)
+    return result
+
+
+def _refuse_credentials(item) -> None:
+    try:
+        credentials = json.loads((_run_dir / "kx-home" / "plane" / "credentials.json").read_text())
+    except (OSError, ValueError):
+        return  # no plane yet, so no key to give away
+    shown = json.dumps(item.test_outputs or [])
+    for name in ("secret_key", "access_key"):
+        if credentials[name] in shown:
+            raise AssertionError(f"{item.name} of {item.parent.name} shows the local plane's {name}")
 
 
 def pytest_sessionfinish(session):

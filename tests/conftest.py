@@ -1,5 +1,8 @@
 """Shared fixtures: every test gets its own kx-jupyter home so nothing touches the user's."""
 
+import signal
+import threading
+
 import pytest
 
 
@@ -11,3 +14,23 @@ def kx_home(tmp_path, monkeypatch):
     return home
 
 from plane_fixtures import *  # noqa: E402,F401,F403  (the `plane` and `q_plane` fixtures)
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_raises():
+    """Each test starts with Ctrl-C raising KeyboardInterrupt in the main thread.
+
+    A library an earlier test used in the same process can leave SIGINT ignored or handled its
+    own way (seen under pytest-xdist, where a process runs many files); the Ctrl-C tests, and
+    the servers tests start, which inherit an ignored SIGINT, would then never be interrupted.
+    """
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+
+
+def pytest_sessionfinish(session):
+    """The planes the tests started have stopped, and their launcher with them."""
+    import plane_launcher
+
+    plane_launcher.close()

@@ -74,7 +74,7 @@ def test_dry_run_prints_the_request(cli, tmp_path):
 
 def test_clusters_status_history_rollback_diff(cli, tmp_path):
     code, out, _ = cli("clusters")
-    assert code == 0 and "kxlocaldev/dev-gp" in out and "hdb-3" in out and "RUNNING" in out
+    assert code == 0 and "clusters of kxlocaldev" in out and "hdb-3" in out and "RUNNING" in out
     first = ws(tmp_path, "x:1\n", "a")
     second = ws(tmp_path, "x:2\n", "b")
     assert cli("update", "--cluster", "dev-gp", "--src", first)[0] == 0

@@ -164,7 +164,7 @@ def test_rollback_redeploys_the_exact_earlier_object_and_settings(engine, tmp_pa
 
 
 def test_rollback_with_nothing_to_go_back_to_is_refused(engine):
-    with pytest.raises(KxError, match="no earlier successful deployment"):
+    with pytest.raises(KxError, match="no successful deployment of dev-gp in the history"):
         engine.rollback("dev-gp")
 
 

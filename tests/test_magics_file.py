@@ -178,3 +178,37 @@ def test_kx_check_sees_what_the_push_bundles_and_the_passed_arguments(ip):
     assert "no problems" in passed
     bad = ip.run("%kx_check --arg region")
     assert isinstance(bad.error_in_exec, UsageError)
+
+
+def test_an_init_script_loading_a_missing_file_is_reported_when_written(ip):
+    result = ip.run("%%kx_file init.q\n\\l lib/missing.q\nx:1\n")
+    text = repr(result.result)
+    assert "no problems" not in text
+    assert "cell line 2" in text and "Q021" in text and "lib/missing.q" in text
+
+
+def test_a_file_the_init_script_loads_gets_the_bundle_rules_too(ip):
+    ip.run("%%kx_file init.q\n\\l lib/util.q\n")
+    text = repr(ip.run("%%kx_file lib/util.q\nf:{x+1}\n\\l lib/gone.q\n").result)
+    assert "cell line 3" in text and "Q021" in text and "lib/gone.q" in text
+    (_workspace(ip) / "lib" / "gone.q").write_text("g:1\n")
+    assert "no problems" in repr(ip.run("%%kx_file lib/util.q\nf:{x+1}\n\\l lib/gone.q\n").result)
+
+
+def test_a_file_nothing_loads_is_checked_on_its_own(ip):
+    ip.run("%%kx_file init.q\nx:1\n")
+    assert "no problems" in repr(ip.run("%%kx_file scratch.q\n\\l elsewhere.q\n").result)
+
+
+def test_kx_form_in_a_terminal_ipython_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KX_JUPYTER_")}
+    env.update(KX_JUPYTER_HOME=str(tmp_path / "home"), KX_JUPYTER_LOCAL_AUTOSTART="false", IPYTHONDIR=str(tmp_path / "ipy"))
+    done = subprocess.run([str(Path(sys.executable).with_name("ipython")), "--no-banner", "--colors=NoColor",
+                           "-c", "%load_ext kx_jupyter\n%kx_form"], capture_output=True, text=True, env=env, timeout=120)
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert done.returncode == 0 and lines == [
+        "kx-jupyter: the form is a widget, and this terminal shows only text; open it in a notebook (JupyterLab), "
+        "or use %kx_update, %kx_status and the other magics here"], done.stdout + done.stderr

@@ -1,7 +1,8 @@
 """The Jupyter Server extension makes the local plane part of the server's life.
 
 A real ``jupyter server`` is started; a kernel it launches must reach the plane the server
-started, and stopping the server stops that plane (but never one it only attached to).
+started (in the background: the server does not wait for it), and stopping the server stops
+that plane (but never one it only attached to).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class Server:
         self.proc = subprocess.Popen(
             [str(VENV_BIN / "jupyter"), "server", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={self.port}",
              f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}", *extra],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,  # never the runner's stdin
         )
         deadline = time.time() + 90
         while time.time() < deadline:
@@ -103,11 +104,19 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(30)
+                self.proc.wait(90)  # a loaded machine: the server stops its kernels and plane first
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+def _plane_once_up(home: Path, timeout: float = 90.0):
+    """The plane the server starts in the background, once it answers (None if it never does)."""
+    deadline = time.monotonic() + timeout
+    while (plane := daemon.status(home / "plane")) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return plane
 
 
 @pytest.fixture
@@ -123,7 +132,7 @@ def home(tmp_path):
 def test_kernel_reaches_the_plane_the_server_started_and_it_stops_with_the_server(tmp_path, home, stop_signal):
     server = Server(tmp_path, home)
     try:
-        plane = daemon.status(home / "plane")
+        plane = _plane_once_up(home)
         assert plane is not None, "starting the server should start the local plane"
         printed = server.run_in_kernel(
             "from kx_jupyter.config import load_settings\n"
@@ -161,3 +170,10 @@ def test_managing_the_plane_can_be_turned_off(tmp_path, home):
 def test_installed_config_enables_the_extension():
     fragment = Path(sys.prefix) / "etc" / "jupyter" / "jupyter_server_config.d" / "kx_jupyter.json"
     assert json.loads(fragment.read_text()) == {"ServerApp": {"jpserver_extensions": {"kx_jupyter": True}}}
+
+
+@pytest.mark.slow
+def test_a_server_stopped_while_its_plane_starts_still_stops_that_plane(tmp_path, home):
+    server = Server(tmp_path, home)
+    server.stop()  # at once: the background start may still be going
+    assert daemon.status(home / "plane") is None

@@ -2,7 +2,7 @@
 
 Exit codes: 0 deployed or nothing to do; 1 the deployment failed on the cluster;
 2 stopped before anything was deployed (usage, validation, checker errors, cluster busy,
-missing resources).
+missing resources); 141 the output was closed early (``| head``), as other Unix tools.
 """
 
 from __future__ import annotations
@@ -10,14 +10,17 @@ from __future__ import annotations
 import argparse
 import atexit
 import gc
+import os
 import sys
 
+from .. import __version__
 from ..config import ConfigError
 from ..errors import KxError
 from . import check_cmd, deploy_cmd, local_cmd  # noqa: F401  (sub-command modules register themselves below)
 
 SUBCOMMANDS = (check_cmd, deploy_cmd, local_cmd)
 COMMAND_GC_THRESHOLD = 100_000  # container allocations between young collections (Python's default: 700)
+EXIT_OUTPUT_CLOSED = 128 + 13    # what a shell reports for a tool ended by SIGPIPE
 
 EPILOG = """exit codes:
   0  deployed, or nothing to do
@@ -28,6 +31,7 @@ EPILOG = """exit codes:
   3  still updating, stopped watching (--timeout): the update goes on, and the next
      look at the cluster (`status`) records how it ended
   130 interrupted: the same after Ctrl-C (re-attach with `status --watch`)
+  141 the output was closed early (e.g. `kx-jupyter clusters | head`)
 """
 
 
@@ -38,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in SUBCOMMANDS:
         module.register(sub)
@@ -61,6 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     """The ``kx-jupyter`` command; ``argv`` None means this process is the command itself."""
     if argv is None:
         _collect_for_a_command()
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_OUTPUT_CLOSED
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -77,3 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kx-jupyter: interrupted", file=sys.stderr)
         return 130
+
+
+def _discard_stdout() -> None:
+    """The reader went away (``| head``): send what is still buffered nowhere, so exit stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (captured output): nothing to flush to
+        pass

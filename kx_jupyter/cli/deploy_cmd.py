@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from ..errors import KxError
+from ..errors import CheckFailed, KxError
 from ..options import add_update_arguments, positive_seconds, settings_overrides, update_kwargs
 
 RESULT_HELP = """With --json one object is printed: status (succeeded|failed|unchanged|dry-run|
@@ -92,8 +92,10 @@ def _refused_as_json(run):
         except KxError as exc:
             if not ns.json:
                 raise
-            _print_json({"status": "refused" if exc.exit_code == 2 else "unknown", "reason": exc.message,
-                         "hint": exc.hint})
+            refusal = {"status": "refused" if exc.exit_code == 2 else "unknown", "reason": exc.message, "hint": exc.hint}
+            if isinstance(exc, CheckFailed):
+                refusal["diagnostics"] = [d.to_dict() for d in exc.diagnostics]
+            _print_json(refusal)
             print(f"kx-jupyter: {exc}", file=sys.stderr)
             return exc.exit_code
     return command
@@ -115,15 +117,14 @@ def cmd_rollback(ns) -> int:
 
 
 def cmd_clusters(ns) -> int:
-    clusters = _engine().clusters(ns.env)
+    engine = _engine()
     if ns.json:
-        _print_json(clusters)
+        _print_json(engine.clusters(ns.env))
         return 0
-    for c in clusters:
-        reason = f"  ({c['statusReason']})" if c.get("statusReason") else ""
-        print(f"{c['environmentId']}/{c['clusterName']:<24} {c.get('clusterType', ''):<10} {c.get('status', '')}{reason}")
-    if not clusters:
-        print("no clusters")
+    from ..deploy.overview import HEADERS, as_text, cluster_rows
+
+    env, rows = cluster_rows(engine, ns.env)
+    print(f"clusters of {env}\n{as_text(HEADERS, rows)}" if rows else f"no clusters in {env}")
     return 0
 
 
@@ -172,10 +173,10 @@ def cmd_history(ns) -> int:
 
 def cmd_diff(ns) -> int:
     diffs = _engine().diff(ns.cluster_pos or ns.cluster, ns.env, ns.src)
+    changed = [d for d in diffs if d.status != "unchanged"]
     if ns.json:
         _print_json([d.to_dict() for d in diffs])
-        return 0
-    changed = [d for d in diffs if d.status != "unchanged"]
+        return 1 if ns.exit_code and changed else 0
     for d in changed:
         print(d)
     for d in changed:
@@ -183,7 +184,7 @@ def cmd_diff(ns) -> int:
             print(d.diff, end="" if d.diff.endswith("\n") else "\n")
     if not changed:
         print("the workspace matches the code the cluster runs")
-    return 0
+    return 1 if ns.exit_code and changed else 0
 
 
 def _target(parser) -> None:
@@ -238,4 +239,6 @@ def register(sub) -> None:
     p = sub.add_parser("diff", help="compare the workspace with the code a cluster runs, file by file")
     _target(p)
     p.add_argument("--src", help="workspace directory (default: KxJupyter.workspace)")
+    p.add_argument("--exit-code", action="store_true",
+                   help="exit 1 when the workspace differs, 0 when it matches (as `git diff --exit-code`)")
     p.set_defaults(func=cmd_diff)

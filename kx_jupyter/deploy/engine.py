@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from ..config import KxJupyter, load_settings
-from ..errors import KxError
+from ..errors import CheckFailed, KxError
 from ..finspace.rules import check_value, validate
 from . import bundle as bundles
 from . import stage as staging
@@ -223,7 +223,7 @@ class Engine:
         init = self.settings.init_script if init is None else init
         strategy = strategy or self.settings.strategy
         bucket = self.bucket()
-        built = bundles.build(src or self.settings.workspace, self.settings.max_bundle_mb)
+        built = bundles.build(src or self.settings.workspace, self.settings.max_bundle_mb, init=init or None)
         timings = {"bundle": time.time() - started}
         diagnostics = self._check(built, init, args) if check else []  # offline, before any connection
         timings["check"] = time.time() - started if check else None
@@ -246,8 +246,8 @@ class Engine:
 
         diagnostics = check_bundle(built.files, init or None, args or {}, self._check_cache())  # exactly what the push passes
         if has_errors(diagnostics):
-            raise KxError(f"the q checker found errors; nothing was uploaded:\n{format_text(diagnostics)}",
-                          hint="Fix them, or push anyway with --no-check.")
+            raise CheckFailed(f"the q checker found errors; nothing was uploaded:\n{format_text(diagnostics)}",
+                              diagnostics, hint="Fix them, or push anyway with --no-check.")
         return diagnostics
 
     def _check_cache(self):
@@ -385,9 +385,12 @@ class Engine:
                     strategy=entry.strategy, nodes=entry.nodes)
         return d
 
-    @staticmethod
-    def _announce(plan: Plan, d: Deployment) -> None:
-        """The bundle and check phases, timed from the command's start."""
+    def _announce(self, plan: Plan, d: Deployment) -> None:
+        """The rollback's target, then the bundle and check phases, timed from the command's start."""
+        if plan.rollback_of is not None:
+            entry = self.history_db.get(plan.rollback_of)
+            if entry is not None:
+                d.emit(_going_back_to(entry))
         if plan.bundle is None:
             return
         d.emit(Event("bundle", "", [], plan.timings.get("bundle", 0.0), f"{len(plan.bundle.files)} files, "
@@ -410,8 +413,8 @@ class Engine:
             d.emit(Event("stage", "", [], time.time() - start,
                          f"already in s3://{code['s3Bucket']}/{code['s3Key']}; 0 bytes uploaded"))
             return plan.staged
-        staged = staging.upload(self.clients.s3, plan.bundle.data, plan.bundle.sha256, code["s3Bucket"],
-                                code["s3Key"], self.settings)
+        staged = staging.upload(self.clients.s3, plan.bundle.open(), plan.bundle.sha256, code["s3Bucket"],
+                                code["s3Key"], self.settings, size=plan.bundle.size)
         d.emit(Event("stage", "", [], time.time() - start,
                      f"uploaded {staged.uploaded_bytes} bytes to s3://{staged.bucket}/{staged.key}"
                      + (f" (version {staged.version_id})" if staged.version_id else "")))
@@ -536,6 +539,7 @@ class Engine:
         plan = self._plan(env, cluster, request, desc, None, staged, force, [], rollback_of=entry.id)
         if dry_run:
             d = Deployment(env, cluster, self._base_result(plan), on_event, plan.started)
+            d.emit(_going_back_to(entry))
             d.finish("dry-run", request=as_sent(plan.request))
             return d
         return self.push(plan, wait=wait, on_event=on_event)
@@ -550,19 +554,24 @@ class Engine:
                 raise KxError(f"history entry {to} failed on the cluster; rolling back to it would fail again",
                               hint="Pick a succeeded entry from `kx-jupyter history`.")
             return entry
-        for entry in self.history_db.entries(cluster, env, limit=200, outcome=SUCCEEDED):
+        succeeded = self.history_db.entries(cluster, env, limit=200, outcome=SUCCEEDED)
+        for entry in succeeded:
             if not code_matches(desc.get("code"), entry.code()):
                 return entry
-        raise KxError(f"no earlier successful deployment of {cluster} in the history to roll back to",
+        if succeeded:
+            ids = ", ".join(f"#{e.id}" for e in succeeded[:5]) + (" …" if len(succeeded) > 5 else "")
+            raise KxError(f"every successful deployment of {cluster} in the history ({ids}) is the code it runs now: "
+                          "there is nothing earlier to roll back to",
+                          hint=f"Push the code you want, or redeploy one of them with --to {succeeded[0].id} --force.")
+        raise KxError(f"no successful deployment of {cluster} in the history to roll back to",
                       hint="Roll back by pushing the old code, or name an entry with --to.")
 
     def check(self, src=None, init=None, args=None) -> list:
         """The checker's diagnostics for exactly the files a push of ``src`` would bundle; offline."""
         from ..qcheck import check_bundle
 
-        limit = int(self.settings.max_bundle_mb * 2**20)
-        files = bundles.collect(src or self.settings.workspace, limit)
         init = self.settings.init_script if init is None else init
+        files = bundles.checked_files(src or self.settings.workspace, self.settings.max_bundle_mb, init=init or None)
         return check_bundle(files, init or None, args or {}, self._check_cache())  # no --arg: the push passes none
 
     def diff(self, cluster=None, env=None, src=None) -> list[FileDiff]:
@@ -575,8 +584,17 @@ class Engine:
         data = staging.fetch(self.clients.s3, code["s3Bucket"], code["s3Key"], code.get("s3ObjectVersion"),
                              self.settings, limit)
         deployed, unsafe = read_zip(data, limit)
-        workspace = bundles.collect(src or self.settings.workspace, limit)
+        workspace = bundles.read_all(src or self.settings.workspace, self.settings.max_bundle_mb)
         return compare(deployed, workspace, unsafe)
+
+
+def _going_back_to(entry: HistoryEntry) -> Event:
+    """The event that opens a rollback: which history entry it re-deploys."""
+    import datetime as dt
+
+    when = dt.datetime.fromtimestamp(entry.started_at, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return Event("stage", "", [], 0.0, f"rolling back to history entry #{entry.id}: the {entry.kind} of {when} by "
+                                       f"{entry.user} (sha256 {(entry.bundle_sha256 or '?')[:12]}, init {entry.init_script or '—'})")
 
 
 def _node_count(desc: dict) -> int | None:

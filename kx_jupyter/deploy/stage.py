@@ -65,8 +65,12 @@ def find(s3, bucket: str, key: str, sha256: str, settings) -> StagedObject | Non
     return StagedObject(bucket, key, _version(head.get("VersionId")), 0)
 
 
-def upload(s3, data: bytes, sha256: str, bucket: str, key: str, settings) -> StagedObject:
-    """Upload with a SHA-256 checksum the service verifies, the bucket owner and encryption when set."""
+def upload(s3, data, sha256: str, bucket: str, key: str, settings, size: int | None = None) -> StagedObject:
+    """Upload with a SHA-256 checksum the service verifies, the bucket owner and encryption when set.
+
+    ``data`` is bytes or a binary stream at its start (a large bundle is streamed from disk);
+    ``size`` is its length when it is a stream.
+    """
     extra = dict(_owner(settings))
     if settings.sse:
         extra["ServerSideEncryption"] = settings.sse
@@ -77,7 +81,7 @@ def upload(s3, data: bytes, sha256: str, bucket: str, key: str, settings) -> Sta
         put = s3.put_object(Bucket=bucket, Key=key, Body=data, ChecksumAlgorithm="SHA256",
                             ChecksumSHA256=checksum, Metadata={SHA_METADATA: sha256},
                             ContentType="application/zip", **extra)
-    return StagedObject(bucket, key, _version(put.get("VersionId")), len(data))
+    return StagedObject(bucket, key, _version(put.get("VersionId")), len(data) if size is None else size)
 
 
 def stage(s3, data: bytes, sha256: str, bucket: str, key: str, settings) -> StagedObject:

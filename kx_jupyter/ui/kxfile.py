@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import escape
 from pathlib import Path
 
@@ -118,6 +118,31 @@ def write_cell(workspace: Path, relpath: str, cell: str, hashes: WrittenHashes,
     _atomic_write(target, data)
     hashes.set(target, _sha256(data))
     return Written(target, relpath, text, offset, append)
+
+
+def check_written(written: Written, settings) -> list:
+    """The checker's findings for the written file: its own, plus the bundle's where it takes part.
+
+    A file that is the init script or that the init script reaches gets the rules only the
+    whole bundle can apply (a ``\\l`` of a file that is not there, a missing init script):
+    what a push's check would say about this file, less the argument rules, since the push's
+    arguments are not known yet. The workspace check is skipped, never fatal, when the
+    workspace cannot be bundled (a push says why).
+    """
+    from ..deploy.bundle import checked_files
+    from ..qcheck import check_bundle, check_source
+
+    own = check_source(written.text, path=written.relpath)
+    name = written.path.relative_to(Path(settings.workspace).expanduser().resolve()).as_posix()
+    init = settings.init_script or None
+    try:
+        files = checked_files(settings.workspace, settings.max_bundle_mb, init=init)
+    except KxError:
+        return own
+    bundle = check_bundle(files, init, None)  # the push's arguments are not known yet: their rules wait for it
+    seen = {(d.line, d.col, d.rule) for d in own}
+    return own + [replace(d, path=written.relpath) for d in bundle
+                  if d.path == name and (d.line, d.col, d.rule) not in seen]
 
 
 def report(written: Written, diagnostics: list | None) -> r.Rich:

@@ -89,9 +89,12 @@ PARSERS = {
     "kx_history": lambda: _parser("%kx_history", "Recorded pushes, newest first.", _CLUSTER, _ENV,
                                   (("--limit",), {"type": int, "default": 20, "help": "how many (default 20)"})),
     "kx_rollback": lambda: _parser("%kx_rollback", "Re-deploy an earlier push's exact code and settings.",
-                                   (("cluster",), {"help": "cluster name"}), _ENV,
+                                   _CLUSTER, _ENV,
                                    (("--to",), {"type": int, "metavar": "N",
                                                 "help": "history id (default: the last good push with other code)"}),
+                                   (("--dry-run",), {"action": "store_true", "help": "show the request that would be sent"}),
+                                   (("--force",), {"action": "store_true",
+                                                   "help": "redeploy even when the cluster already runs that code"}),
                                    _BACKGROUND, _NO_RAISE),
     "kx_diff": lambda: _parser("%kx_diff", "The workspace against the code the cluster runs.", _CLUSTER, _ENV,
                                (("--src",), {"help": "workspace directory (default: KxJupyter.workspace)"})),
@@ -314,16 +317,14 @@ class KxMagics(Magics):
     @user_errors
     def kx_file(self, line: str, cell: str):
         ns = _parse(PARSERS["kx_file"](), line)
-        from .kxfile import WrittenHashes, report, write_cell
+        from .kxfile import WrittenHashes, check_written, report, write_cell
 
         settings = self.settings()
         hashes = WrittenHashes(settings.home_path / "kx_file_hashes.json")
         written = write_cell(Path(settings.workspace), ns.path, cell, hashes, append=ns.append, force=ns.force)
         diagnostics = None
         if not ns.no_check and written.path.suffix in (".q", ".k"):
-            from ..qcheck import check_source
-
-            diagnostics = check_source(written.text, path=ns.path)
+            diagnostics = check_written(written, settings)
         return report(written, diagnostics)
 
     @line_magic
@@ -415,8 +416,15 @@ class KxMagics(Magics):
     def kx_rollback(self, line: str = ""):
         ns = _parse(PARSERS["kx_rollback"](), line)
         engine = self.engine()
-        return self._follow(lambda on_event: engine.rollback(ns.cluster, to=ns.to, env=ns.env, on_event=on_event),
-                            ns.cluster, background=ns.background, raise_failure=not ns.no_raise, steps=ROLLBACK_STEPS)
+        cluster = ns.cluster or engine.settings.cluster or None
+        if ns.dry_run:
+            deployment = engine.rollback(cluster, to=ns.to, env=ns.env, force=ns.force, dry_run=True)
+            going_back, view = deployment.events[0].message, _request_view(deployment)
+            return r.Rich(f'<div style="font-family:{r.FONT};font-size:13px">{r.escape(going_back)}</div>{view.html}',
+                          f"{going_back}\n{view.text}")
+        return self._follow(lambda on_event: engine.rollback(cluster, to=ns.to, env=ns.env, on_event=on_event,
+                                                             force=ns.force),
+                            cluster or "", background=ns.background, raise_failure=not ns.no_raise, steps=ROLLBACK_STEPS)
 
     @line_magic
     @user_errors
@@ -432,6 +440,10 @@ class KxMagics(Magics):
     @user_errors
     def kx_form(self, line: str = ""):
         _parse(PARSERS["kx_form"](), line)
+        if self.shell.display_formatter.active_types == ["text/plain"]:  # a terminal: no widget can show here
+            print("kx-jupyter: the form is a widget, and this terminal shows only text; open it in a notebook "
+                  "(JupyterLab), or use %kx_update, %kx_status and the other magics here")
+            return None
         from .form import form
 
         engine = self.engine()
