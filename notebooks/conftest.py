@@ -46,7 +46,20 @@ def _kernel_environ() -> dict[str, str]:
         USER="quant",  # the history's "user" column, as stored in the notebooks
         LOGNAME="quant",
     )
+    _start_plane(environ)
     return environ
+
+
+def _start_plane(environ: dict[str, str]) -> None:
+    """Start the notebooks' plane before any kernel, as JupyterLab's server extension does for a
+    user: which notebook a test process runs first must not change what a cell prints (the
+    first command to autostart a plane says so)."""
+    from kx_jupyter.config import load_settings
+    from kx_jupyter.local import daemon
+
+    settings = load_settings(environ=environ)
+    if daemon.status(daemon.state_dir_of(settings)) is None:
+        daemon.start(daemon.state_dir_of(settings), settings.local_port, node_start_seconds=settings.node_start_seconds)
 
 
 def _is_notebook_cell(item) -> bool:
