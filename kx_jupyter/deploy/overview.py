@@ -7,10 +7,10 @@ nodes and code take one status call; they are made in parallel.
 
 from __future__ import annotations
 
-import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import KxError
+from ..times import utc
 
 HEADERS = ["name", "type", "status", "nodes", "code version", "last modified (UTC)"]
 
@@ -25,16 +25,6 @@ def code_version(code) -> str:
         name = stem[:12]
     version = code.get("s3ObjectVersion")
     return f"{name}@{version[:8]}" if version else name
-
-
-def utc(value) -> str:
-    if value in (None, ""):
-        return "—"
-    if isinstance(value, (int, float)):
-        value = dt.datetime.fromtimestamp(value, tz=dt.timezone.utc)
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-    return str(value)
 
 
 def _status_or_none(engine, cluster: str, env: str):

@@ -331,31 +331,16 @@ class KxMagics(Magics):
     @user_errors
     def kx_clusters(self, line: str = ""):
         ns = _parse(PARSERS["kx_clusters"](), line)
-        from concurrent.futures import ThreadPoolExecutor
+        from ..deploy.overview import HEADERS, cluster_rows
 
-        engine = self.engine()
-        env = engine.environment(ns.env)
-        clusters = engine.clusters(env)
-        with ThreadPoolExecutor(max_workers=max(1, min(8, len(clusters)))) as pool:
-            details = list(pool.map(lambda c: _status_or_none(engine, c["clusterName"], env), clusters))
-        rows, text_rows = [], []
-        for summary, detail in zip(clusters, details):
-            detail = detail or {}
-            nodes = detail.get("nodes") or []
-            count = (detail.get("capacityConfiguration") or {}).get("nodeCount")
-            running = sum(1 for n in nodes if n.get("status") == "RUNNING")
-            node_cell = f"{running}/{count or len(nodes)}" if (count or nodes) else "—"
-            cells = [summary["clusterName"], summary.get("clusterType", ""), summary.get("status", ""), node_cell,
-                     _code_version(detail.get("code")), r.timestamp(summary.get("lastModifiedTimestamp"))]
-            text_rows.append(cells)
-            rows.append(cells[:2] + [r.badge(cells[2])] + cells[3:])
-        headers = ["name", "type", "status", "nodes", "code version", "last modified (UTC)"]
+        env, text_rows = cluster_rows(self.engine(), ns.env)
+        rows = [cells[:2] + [r.badge(cells[2])] + cells[3:] for cells in text_rows]
         title = f"clusters of {env}"
-        if not clusters:
+        if not rows:
             return r.Rich(f"<i>no clusters in {env}</i>", f"no clusters in {env}")
         return r.Rich(f'<div style="font-family:{r.FONT}"><b>{title}</b>'
-                      f"{r.table_html(headers, rows, raw_columns=frozenset({2}))}</div>",
-                      f"{title}\n{r.table_text(headers, text_rows)}")
+                      f"{r.table_html(HEADERS, rows, raw_columns=frozenset({2}))}</div>",
+                      f"{title}\n{r.table_text(HEADERS, text_rows)}")
 
     @line_magic
     @user_errors
@@ -467,28 +452,8 @@ class KxMagics(Magics):
                       format_text(diagnostics))
 
 
-def _status_or_none(engine, cluster: str, env: str):
-    try:
-        return engine.status(cluster, env)
-    except KxError:
-        return None
-
-
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _code_version(code) -> str:
-    """The bundle a cluster runs as 'name@version', short enough for a table cell (content-addressed
-    names shortened to 12 hex digits, like git)."""
-    if not code or not code.get("s3Key"):
-        return "—"
-    name = code["s3Key"].rsplit("/", 1)[-1]
-    stem = name[:-4] if name.endswith(".zip") else name
-    if len(stem) == 64 and all(c in "0123456789abcdef" for c in stem):
-        name = stem[:12]
-    version = code.get("s3ObjectVersion")
-    return f"{name}@{version[:8]}" if version else name
 
 
 def _state_view(state: dict) -> r.Rich:

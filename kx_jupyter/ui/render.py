@@ -6,8 +6,9 @@ CSS variables with light fallbacks, so the output reads well in light and dark t
 
 from __future__ import annotations
 
-import datetime as _dt
 from html import escape
+
+from ..times import utc as timestamp  # noqa: F401  (one time format for every table)
 
 FONT = "var(--jp-ui-font-family, -apple-system, 'Segoe UI', Roboto, sans-serif)"
 MONO = "var(--jp-code-font-family, SFMono-Regular, Menlo, Consolas, monospace)"
@@ -73,22 +74,6 @@ def size(nbytes: int | None) -> str:
             return f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GB"
-
-
-def timestamp(value) -> str:
-    """A launch/modified time as 'YYYY-MM-DD HH:MM:SS' (UTC) whatever form the API gave it."""
-    if value in (None, ""):
-        return "—"
-    if isinstance(value, (int, float)):
-        value = _dt.datetime.fromtimestamp(value, tz=_dt.timezone.utc)
-    if isinstance(value, str):
-        try:
-            value = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return value
-    if value.tzinfo is not None:
-        value = value.astimezone(_dt.timezone.utc)
-    return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def table_html(headers: list[str], rows: list[list[str]], *, raw_columns: frozenset[int] = frozenset(),
