@@ -152,6 +152,22 @@ def test_the_history_carries_an_unversioned_file_forward(tmp_path):
                      "arguments, strategy, client_token, kind, outcome) VALUES "
                      "(1, 'u', 'h', 'local', 'e', 'c', 'b', 'k', '{}', 'FORCE', 't', 'push', 'succeeded')")
     entries = History(path).entries()
-    assert [(e.cluster, e.strategy, e.nodes) for e in entries] == [("c", "FORCE", None)]
+    assert [(e.cluster, e.strategy, e.nodes, e.note, e.release_id) for e in entries] == [("c", "FORCE", None, "", None)]
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] >= 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_a_version_1_history_gains_notes_commits_releases_and_origins(tmp_path):
+    from kx_jupyter.deploy import history
+
+    path = tmp_path / "history.sqlite"
+    with sqlite3.connect(path) as conn:  # as kx-jupyter with schema 1 left it
+        history._v1(conn)
+        conn.execute("PRAGMA user_version=1")
+    h = history.History(path)
+    entry = h.start(backend="local", environment="e", cluster="c", bundle_sha256="ab", bucket="b", key="k",
+                    version="1", init_script="init.q", arguments={}, strategy="ROLLING", client_token="t",
+                    note="fix vwap", git_commit="0123abc", git_dirty=True, release_id="r1", origin="cli")
+    again = h.get(entry.id)
+    assert (again.note, again.git_commit, again.git_dirty, again.release_id, again.origin) == \
+        ("fix vwap", "0123abc", True, "r1", "cli")

@@ -63,7 +63,17 @@ def _v1(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE pushes ADD COLUMN nodes INTEGER")
 
 
-_MIGRATIONS = (_v1,)  # step i takes user_version i to i + 1
+def _v2(conn: sqlite3.Connection) -> None:
+    """Where a push came from and what it was: the user's note, the workspace's git commit (and
+    whether the checkout had uncommitted changes), the release it belongs to, and its origin
+    (``cli``, ``lab``, or ``notebook:<path>#<cell id>``) so a front end can link back to it."""
+    for column in ("note TEXT NOT NULL DEFAULT ''", "git_commit TEXT", "git_dirty INTEGER",
+                   "release_id TEXT", "origin TEXT NOT NULL DEFAULT ''"):
+        conn.execute(f"ALTER TABLE pushes ADD COLUMN {column}")
+    conn.execute("CREATE INDEX IF NOT EXISTS pushes_release ON pushes (release_id)")
+
+
+_MIGRATIONS = (_v1, _v2)  # step i takes user_version i to i + 1
 
 
 @dataclass
@@ -91,6 +101,11 @@ class HistoryEntry:
     finished_at: float | None = None
     log_tail: str = ""
     nodes: int | None = None        # the cluster's node count when pushed: a ROLLING update's length scales with it
+    note: str = ""                  # the user's words for this push
+    git_commit: str | None = None   # the workspace's commit, when it is a git checkout
+    git_dirty: bool | None = None   # ...with uncommitted changes
+    release_id: str | None = None   # the release this push is a target of
+    origin: str = ""                # cli | lab | notebook:<path>#<cell id>
 
     def code(self) -> dict:
         code = {"s3Bucket": self.bucket, "s3Key": self.key}
@@ -152,10 +167,12 @@ class History:
                 raise self._damaged(exc) from None
 
     def start(self, *, backend, environment, cluster, bundle_sha256, bucket, key, version, init_script,
-              arguments, strategy, client_token, kind="push", rollback_of=None, nodes=None) -> HistoryEntry:
+              arguments, strategy, client_token, kind="push", rollback_of=None, nodes=None, note="",
+              git_commit=None, git_dirty=None, release_id=None, origin="") -> HistoryEntry:
         entry = HistoryEntry(0, time.time(), _user(), socket.gethostname(), backend, environment, cluster,
                              bundle_sha256, bucket, key, version, init_script, dict(arguments or {}), strategy,
-                             client_token, kind, rollback_of, nodes=nodes)
+                             client_token, kind, rollback_of, nodes=nodes, note=note, git_commit=git_commit,
+                             git_dirty=git_dirty, release_id=release_id, origin=origin)
         row = entry.to_dict()
         del row["id"]
         row["arguments"] = json.dumps(row["arguments"])
@@ -213,6 +230,8 @@ class History:
 def _entry(row: sqlite3.Row) -> HistoryEntry:
     data = dict(row)
     data["arguments"] = json.loads(data["arguments"] or "{}")
+    if data.get("git_dirty") is not None:
+        data["git_dirty"] = bool(data["git_dirty"])
     return HistoryEntry(**data)
 
 
