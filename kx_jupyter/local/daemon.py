@@ -117,6 +117,11 @@ def _server_argv(state_dir: Path, port: int, node_start_seconds: float, q_binary
 def start(state_dir, port: int = 4580, foreground: bool = False, node_start_seconds: float = 2.0,
           q_binary: str = "", faults: dict | None = None, on_ready=None) -> PlaneInfo:
     """Start a plane for ``state_dir`` unless one runs; idempotent. ``foreground`` blocks until it stops."""
+    return _start(state_dir, port, foreground, node_start_seconds, q_binary, faults, on_ready)[0]
+
+
+def _start(state_dir, port, foreground, node_start_seconds, q_binary, faults, on_ready) -> tuple[PlaneInfo, bool]:
+    """``start``, and whether this call started the plane (another process may have, meanwhile)."""
     from .server import preflight, serve
 
     state_dir = Path(state_dir).expanduser()
@@ -124,13 +129,13 @@ def start(state_dir, port: int = 4580, foreground: bool = False, node_start_seco
     with _start_lock(state_dir):
         running = status(state_dir)
         if running is not None:
-            return running
+            return running, False
         pid = unresponsive_pid(state_dir)
         if pid is not None:
             raise _not_answering(state_dir, pid)
         preflight(state_dir)  # a corrupt state or credentials file is said here, in one line
         if foreground:
-            return serve(state_dir, port, node_start_seconds, q_binary, faults, on_ready)
+            return serve(state_dir, port, node_start_seconds, q_binary, faults, on_ready), True
         fd = os.open(state_dir / LOG_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with os.fdopen(fd, "ab") as log:
             proc = subprocess.Popen(
@@ -142,7 +147,7 @@ def start(state_dir, port: int = 4580, foreground: bool = False, node_start_seco
         while time.monotonic() < deadline:
             info = status(state_dir)
             if info is not None and info.pid == proc.pid:
-                return info
+                return info, True
             if proc.poll() is not None:
                 raise KxError(
                     f"the local plane exited while starting (code {proc.returncode}): {_log_tail(state_dir)}",
@@ -231,7 +236,8 @@ def ensure_running(settings) -> PlaneInfo:
             f"the local control plane is not running (state dir {state_dir})",
             hint="start it with `kx-jupyter local start`, or set KxJupyter.local_autostart = True",
         )
-    info = start(state_dir, settings.local_port, node_start_seconds=settings.node_start_seconds, q_binary=settings.q_binary)
-    print(f"kx-jupyter: started the local plane in the background at {info.endpoint} (pid {info.pid}); "
-          "`kx-jupyter local stop` stops it", file=sys.stderr, flush=True)
+    info, started = _start(state_dir, settings.local_port, False, settings.node_start_seconds, settings.q_binary, None, None)
+    if started:  # not when JupyterLab's server extension (or another command) started it meanwhile
+        print(f"kx-jupyter: started the local plane in the background at {info.endpoint} (pid {info.pid}); "
+              "`kx-jupyter local stop` stops it", file=sys.stderr, flush=True)
     return info
