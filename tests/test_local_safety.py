@@ -171,3 +171,28 @@ def test_a_version_1_history_gains_notes_commits_releases_and_origins(tmp_path):
     again = h.get(entry.id)
     assert (again.note, again.git_commit, again.git_dirty, again.release_id, again.origin) == \
         ("fix vwap", "0123abc", True, "r1", "cli")
+
+
+def test_many_first_uses_of_a_history_at_once_migrate_it_once(tmp_path):
+    """Threads (a push and its watch, the form, the lab's routes) may open a new file together."""
+    import threading
+
+    from kx_jupyter.deploy.history import History
+
+    path = tmp_path / "history.sqlite"
+    failures = []
+
+    def first_use():
+        try:
+            History(path).entries()
+        except Exception as exc:  # a lost race used to add the same column twice
+            failures.append(exc)
+
+    threads = [threading.Thread(target=first_use) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2

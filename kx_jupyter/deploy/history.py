@@ -56,10 +56,16 @@ CREATE INDEX IF NOT EXISTS pushes_cluster ON pushes (environment, cluster, id);
 """
 
 
+def _columns(conn: sqlite3.Connection) -> set[str]:
+    return {row[1] for row in conn.execute("PRAGMA table_info(pushes)")}
+
+
 def _v1(conn: sqlite3.Connection) -> None:
     """The table as it is; files written before versioning may lack the ``nodes`` column."""
-    conn.executescript(_SCHEMA)
-    if "nodes" not in {row[1] for row in conn.execute("PRAGMA table_info(pushes)")}:
+    for statement in _SCHEMA.split(";"):  # not executescript: it would commit the migration's transaction
+        if statement.strip():
+            conn.execute(statement)
+    if "nodes" not in _columns(conn):
         conn.execute("ALTER TABLE pushes ADD COLUMN nodes INTEGER")
 
 
@@ -67,9 +73,11 @@ def _v2(conn: sqlite3.Connection) -> None:
     """Where a push came from and what it was: the user's note, the workspace's git commit (and
     whether the checkout had uncommitted changes), the release it belongs to, and its origin
     (``cli``, ``lab``, or ``notebook:<path>#<cell id>``) so a front end can link back to it."""
+    have = _columns(conn)
     for column in ("note TEXT NOT NULL DEFAULT ''", "git_commit TEXT", "git_dirty INTEGER",
                    "release_id TEXT", "origin TEXT NOT NULL DEFAULT ''"):
-        conn.execute(f"ALTER TABLE pushes ADD COLUMN {column}")
+        if column.split()[0] not in have:
+            conn.execute(f"ALTER TABLE pushes ADD COLUMN {column}")
     conn.execute("CREATE INDEX IF NOT EXISTS pushes_release ON pushes (release_id)")
 
 
@@ -144,14 +152,22 @@ class History:
                           hint="Check that KxJupyter.home is writable.") from None
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(_MIGRATIONS):
-            raise KxError(f"the deployment history {self.path} was written by a newer kx-jupyter (schema {version})",
-                          hint="upgrade kx-jupyter to read it")
-        for target, step in enumerate(_MIGRATIONS[version:], start=version + 1):
-            with conn:
+        """Bring the file to this schema; one process or thread at a time (the others wait, then find it done)."""
+        if conn.execute("PRAGMA user_version").fetchone()[0] == len(_MIGRATIONS):
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(_MIGRATIONS):
+                raise KxError(f"the deployment history {self.path} was written by a newer kx-jupyter (schema {version})",
+                              hint="upgrade kx-jupyter to read it")
+            for step in _MIGRATIONS[version:]:
                 step(conn)
-                conn.execute(f"PRAGMA user_version={target}")
+            conn.execute(f"PRAGMA user_version={len(_MIGRATIONS)}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     @contextmanager
     def _session(self, write: bool = False):
