@@ -98,6 +98,9 @@ def run(engine, manifest: Manifest, src=None, only=None, dry_run=False, resume=F
             rows[name].phase = SKIPPED if plan.unchanged else (WOULD_UPDATE if dry_run else WAITING)
             if plan.unchanged:
                 rows[name].message = "already runs this code, init script and arguments"
+        for name, plan in plans.items():  # each target was checked with its own init script and arguments
+            for diagnostic in plan.diagnostics:
+                release.say(f"{name} ({plan.cluster}): {diagnostic}")
         if dry_run:
             release.status = "dry-run"
             release.changed()
