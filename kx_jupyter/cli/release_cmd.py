@@ -95,5 +95,7 @@ def cmd_release(ns) -> int:
     if ns.json:
         print(json.dumps(release.to_dict(), indent=2, default=str))
     else:
-        print(f"release {release.id}: {release.status}")
+        from ..release.view import as_text
+
+        print(as_text(release))
     return release.exit_code
