@@ -228,3 +228,29 @@ def test_a_missing_manifest_says_where_it_looked(tmp_path):
     with pytest.raises(KxError) as err:
         load(tmp_path / "kxrelease.toml")
     assert "no release manifest at" in err.value.message
+
+
+FAULTS = {"throttle": 0.08, "error": 0.08, "drop": 0.07, "slow": 0.04, "drop_after": 0.03, "slow_seconds": 0.3}
+
+
+def test_under_thirty_percent_faults_a_release_ends_clearly_and_resume_finishes_it(tick, tmp_path):
+    src = tick_workspace(tmp_path / "ws", 1)
+    engine = Engine(load_settings(poll_initial=0.05, poll_max=0.3, timeout=60))
+    tick.set_faults(FAULTS)
+    try:
+        outcome = run(engine, load(Path(src) / "kxrelease.toml"), src=src).status
+    except KxError as exc:  # refused or unknown: one clear line, no traceback, no secret
+        outcome = "refused"
+        assert tick.info.secret_key not in str(exc) and "Traceback" not in str(exc)
+    finally:
+        tick.set_faults({})
+    assert outcome in ("succeeded", "failed", "refused")
+    for name in CLUSTERS.values():
+        tick.wait_status(name, "RUNNING")
+    finish = run(Engine(load_settings(poll_initial=0.05, poll_max=0.3)), load(Path(src) / "kxrelease.toml"),
+                 src=src, resume=True)
+    assert finish.status == "succeeded", finish.to_dict()
+    applied = tick.counters()["appliedUpdates"]
+    assert applied and all(n == 1 for n in applied.values()), applied  # no clientToken applied twice
+    tokens = {e.client_token for e in engine.history(limit=50) if e.outcome == "succeeded"}
+    assert tokens <= set(applied)
