@@ -21,7 +21,8 @@ def register(subparsers) -> None:
     import argparse
 
     parser = subparsers.add_parser("release", help="push the workspace to the targets of its kxrelease.toml, in stages",
-                                   description="Push the workspace to every target of its kxrelease.toml, stage by stage.", epilog=HELP,
+                                   description="Push the workspace to every target of its kxrelease.toml, stage by stage.",
+                                   epilog=HELP,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     add_release_arguments(parser)
     parser.set_defaults(func=cmd_release)
