@@ -127,8 +127,9 @@ def test_with_rollback_a_failure_restores_the_targets_already_updated(tick, tmp_
     assert {e.cluster for e in rollbacks} >= {"tick-tp"} and all(e.outcome == "succeeded" for e in rollbacks)
 
 
-def test_resume_after_killing_the_command_finishes_without_redeploying(tmp_path, monkeypatch):
-    with plane_in(tmp_path, monkeypatch, node_start_seconds=1.0):
+@pytest.mark.parametrize("plane_restarts", [False, True], ids=["command-killed", "command-and-plane-killed"])
+def test_resume_after_killing_the_command_finishes_without_redeploying(tmp_path, monkeypatch, plane_restarts):
+    with plane_in(tmp_path, monkeypatch, node_start_seconds=1.0) as running:
         create_tick_clusters()
         src = tick_workspace(tmp_path / "ws", 1)
         engine = Engine(load_settings(poll_initial=0.05, poll_max=0.3))
@@ -145,6 +146,8 @@ def test_resume_after_killing_the_command_finishes_without_redeploying(tmp_path,
             cli.wait()
         before = engine.history(limit=20)
         assert not [e for e in before if e.cluster in ("tick-hdb", "tick-gw")]  # killed in stage 2
+        if plane_restarts:
+            running.restart(kill=True)
         assert main(["release", "--src", src, "--resume"]) == 0
         after = engine.history(limit=20)
         per_cluster = {c: [e for e in after if e.cluster == c] for c in CLUSTERS.values()}
