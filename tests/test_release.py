@@ -257,3 +257,15 @@ def test_under_thirty_percent_faults_a_release_ends_clearly_and_resume_finishes_
     assert applied and all(n == 1 for n in applied.values()), applied  # no clientToken applied twice
     tokens = {e.client_token for e in engine.history(limit=50) if e.outcome == "succeeded"}
     assert tokens <= set(applied)
+
+
+def test_rollback_of_the_newest_release_is_one_action(tick, tmp_path, capsys):
+    engine, first = release_of(tick_workspace(tmp_path / "v1", 1))
+    v1 = {c: code_of(engine, c) for c in CLUSTERS.values()}
+    src = tick_workspace(tmp_path / "v2", 2)
+    assert main(["release", "--src", src]) == 0
+    assert code_of(engine, "tick-gw") != v1["tick-gw"]
+    assert main(["release", "--src", src, "--rollback"]) == 0
+    assert {c: code_of(engine, c) for c in CLUSTERS.values()} == v1
+    out = capsys.readouterr().out
+    assert out.index("rolling back stage 3") < out.index("rolling back stage 2") < out.index("rolling back stage 1")

@@ -55,6 +55,7 @@ class Release:
     status: str = "running"   # running | succeeded | failed | rolled back | dry-run | still-updating
     messages: list[str] = field(default_factory=list)
     listeners: list = field(default_factory=list)
+    kind: str = "release"     # release | rollback (``--rollback``: "rolled back" is its success)
 
     def say(self, text: str) -> None:
         self.messages.append(text)
@@ -66,10 +67,12 @@ class Release:
 
     @property
     def exit_code(self) -> int:
+        if self.kind == "rollback" and self.status == "rolled back":
+            return 0
         return {"succeeded": 0, "dry-run": 0, "still-updating": 3}.get(self.status, 1)
 
     def to_dict(self) -> dict:
-        return {"release_id": self.id, "status": self.status, "manifest": str(self.manifest.path),
+        return {"release_id": self.id, "kind": self.kind, "status": self.status, "manifest": str(self.manifest.path),
                 "on_failure": self.manifest.on_failure, "targets": [r.to_dict() for r in self.rows.values()],
                 "messages": list(self.messages)}
 
@@ -305,7 +308,7 @@ def rollback_last(engine, manifest: Manifest, only=None, on_change=None) -> Rele
         release_id = _last_release(engine, rows.values())
         if not release_id:
             raise KxError("no release of these targets in the history to roll back", hint="Run `kx-jupyter release` first.")
-        release = Release(release_id, manifest, rows, listeners=[on_change] if on_change else [])
+        release = Release(release_id, manifest, rows, listeners=[on_change] if on_change else [], kind="rollback")
         for row in rows.values():
             pushes = [e for e in engine.history_db.entries(row.cluster, row.environment, limit=100)
                       if e.release_id == release_id and e.kind == "push" and e.outcome == SUCCEEDED]
