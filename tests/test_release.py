@@ -125,6 +125,7 @@ def test_with_rollback_a_failure_restores_the_targets_already_updated(tick, tmp_
     assert {c: code_of(engine, c) for c in CLUSTERS.values()} == v1
     rollbacks = [e for e in engine.history(limit=30) if e.kind == "rollback"]
     assert {e.cluster for e in rollbacks} >= {"tick-tp"} and all(e.outcome == "succeeded" for e in rollbacks)
+    assert {e.release_id for e in rollbacks} == {release.id}
 
 
 @pytest.mark.parametrize("plane_restarts", [False, True], ids=["command-killed", "command-and-plane-killed"])

@@ -531,7 +531,7 @@ class Engine:
 
     # -- rollback and diff
     def rollback(self, cluster=None, to: int | None = None, env=None, wait=True, on_event=None,
-                 force=False, dry_run=False) -> Deployment:
+                 force=False, dry_run=False, release_id=None) -> Deployment:
         """Re-deploy an earlier entry's exact object version, init script, arguments and strategy.
 
         ``to`` is a history id; by default the newest successful push whose code differs from
@@ -545,6 +545,7 @@ class Engine:
         desc = self._preflight(env, cluster, request)
         staged = staging.StagedObject(entry.bucket, entry.key, entry.version, 0)
         plan = self._plan(env, cluster, request, desc, None, staged, force, [], rollback_of=entry.id)
+        plan.release_id = release_id  # a release's rollback is recorded under its id
         if dry_run:
             d = Deployment(env, cluster, self._base_result(plan), on_event, plan.started)
             d.emit(_going_back_to(entry))

@@ -264,7 +264,8 @@ def roll_back(engine, release: Release) -> None:
                 row.message = "cannot roll back: no earlier successful push of this cluster in the history"
                 continue
             try:
-                d = engine.rollback(row.cluster, to=row.before_id, env=row.environment, wait=True, force=True)
+                d = engine.rollback(row.cluster, to=row.before_id, env=row.environment, wait=True, force=True,
+                                    release_id=release.id)
             except KxError as exc:
                 row.message = f"rollback refused: {exc.message}"
                 continue
