@@ -1,6 +1,6 @@
 """``%kx_release``: ``kx-jupyter release`` in a cell, with a live table of the targets.
 
-The options are the command's (``cli.release_cmd.add_release_arguments``). The table is an
+The options are the command's (``release.command.add_release_arguments``). The table is an
 ``ipywidgets.HTML`` changed from the followers' threads (comm messages are what ipykernel supports
 from other threads); without ipywidgets the table is displayed once, at the end. A release that
 fails raises ``ReleaseFailed`` (one line) so a notebook run top to bottom stops there.
@@ -26,7 +26,7 @@ class ReleaseFailed(Exception):
 
 
 def release_parser():
-    from ..cli.release_cmd import add_release_arguments
+    from ..release.command import add_release_arguments
     from .magics import _MagicParser
 
     return add_release_arguments(_MagicParser(prog="%kx_release", description="Push the workspace to every target "
@@ -38,7 +38,7 @@ class ReleaseMagics(Magics):
     @line_magic
     def kx_release(self, line: str = ""):
         """%kx_release [--dry-run] [--only TARGET...] [--json] [--resume] [--rollback] [--src DIR]"""
-        from ..cli.release_cmd import execute
+        from ..release.command import execute
         from ..config import ConfigError, load_settings
         from ..deploy import Engine
         from ..errors import KxError
