@@ -28,6 +28,7 @@ import bench_pollers
 import bench_push
 import bench_qcheck_figure
 import bench_qcheck_scale
+import bench_release
 import bench_startup
 import bench_watch
 from common import Figure
@@ -43,6 +44,7 @@ BENCHMARKS = {
     "qcheck": bench_qcheck_figure,     # 7. the q checker on 5 MB
     "plane": bench_plane,              # 8. the local plane flat at any age: S3 versions, RSS per push
     "qcheck_scale": bench_qcheck_scale,  # 9. the checker cold in a fresh process, warm on 100,000 files, a 50 MB string
+    "release": bench_release,          # 10. a five-target release vs five sequential updates
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

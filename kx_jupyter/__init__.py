@@ -26,12 +26,16 @@ def form(settings=None, engine=None):
 
 def load_ipython_extension(ipython):
     """``%load_ext kx_jupyter``: the ``%kx_*`` magics, ``%config KxJupyter``, live status views."""
+    from .ui import release_magic
     from .ui.magics import load
 
     load(ipython)
+    release_magic.load(ipython)
 
 
 def unload_ipython_extension(ipython):
+    from .ui import release_magic
     from .ui.magics import unload
 
     unload(ipython)
+    release_magic.unload(ipython)

@@ -16,9 +16,9 @@ import sys
 from .. import __version__
 from ..config import ConfigError
 from ..errors import KxError
-from . import check_cmd, deploy_cmd, local_cmd  # noqa: F401  (sub-command modules register themselves below)
+from . import check_cmd, deploy_cmd, local_cmd, release_cmd  # noqa: F401  (sub-command modules register themselves below)
 
-SUBCOMMANDS = (check_cmd, deploy_cmd, local_cmd)
+SUBCOMMANDS = (check_cmd, deploy_cmd, local_cmd, release_cmd)
 COMMAND_GC_THRESHOLD = 100_000  # container allocations between young collections (Python's default: 700)
 EXIT_OUTPUT_CLOSED = 128 + 13    # what a shell reports for a tool ended by SIGPIPE
 

@@ -40,9 +40,21 @@ def register(subparsers) -> None:
                                                                "credentials files) and export where they are")
             sub.add_argument("--write", metavar="DIR", help="with --profile: the directory of those files "
                                                            "(default: <KX_JUPYTER_HOME>/aws); other profiles in them are kept")
+    create = actions.add_parser("create-cluster", help="create a cluster on the plane (CreateKxCluster) and wait "
+                                                       "until it runs, e.g. for a five-cluster tick set-up")
+    create.add_argument("names", nargs="+", metavar="NAME", help="cluster name(s), each created alike")
+    create.add_argument("--type", default="GP", type=str.upper, choices=CLUSTER_TYPES, help="cluster type (default GP)")
+    create.add_argument("--nodes", type=int, default=1, help="node count (default 1)")
+    create.add_argument("--env", help="kdb environment id (default: the plane's only one)")
+    create.add_argument("--no-wait", action="store_true", help="return while the clusters are still CREATING")
+    create.set_defaults(func=_create_cluster)
     for sub in (start, *[actions.choices[n] for n in ("status", "stop", "reset", "env")]):
         sub.add_argument("--state-dir", default=None, help="plane state directory (default: <KX_JUPYTER_HOME>/plane)")
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
+
+
+CLUSTER_TYPES = ("GP", "HDB", "RDB", "GATEWAY", "TICKERPLANT")
+CREATE_TIMEOUT = 120.0  # seconds to wait for new clusters to be RUNNING
 
 
 def _settings():
@@ -189,3 +201,46 @@ def _put_section(path: Path, header: str, lines: list[str]) -> None:
         os.fchmod(out.fileno(), 0o600)  # also when a partial file was left behind with other modes
         out.write(text)
     os.replace(partial, path)
+
+
+def _create_cluster(args) -> int:
+    """Create clusters through the plane's own CreateKxCluster, on the seed code, then wait for RUNNING."""
+    import time
+
+    from ..deploy import Engine
+    from ..deploy.aws_errors import calling
+    from ..local.seed import CODE_BUCKET, INIT_SCRIPT, SEED_KEY, VPC
+
+    settings = _settings()
+    if settings.backend != "local":
+        raise KxError("create-cluster creates clusters on the local plane only",
+                      hint="Create clusters on AWS with the console or `aws finspace create-kx-cluster`.")
+    if args.nodes < 1:
+        raise KxError(f"--nodes {args.nodes}: a cluster needs at least one node", hint="Pass --nodes 1 or more.")
+    engine = Engine(settings)
+    env = engine.environment(args.env)
+    fs = engine.clients.finspace
+    for name in args.names:
+        with calling(f"creating cluster {name}", settings):
+            fs.create_kx_cluster(
+                environmentId=env, clusterName=name, clusterType=args.type, releaseLabel="1.0", azMode="SINGLE",
+                availabilityZoneId="use1-az1", vpcConfiguration=VPC, initializationScript=INIT_SCRIPT,
+                code={"s3Bucket": CODE_BUCKET, "s3Key": SEED_KEY},
+                capacityConfiguration={"nodeType": "kx.s.large", "nodeCount": args.nodes})
+        print(f"creating {env}/{name} ({args.type}, {args.nodes} node{'s' if args.nodes > 1 else ''})", flush=True)
+    if args.no_wait:
+        return 0
+    deadline, waiting = time.monotonic() + CREATE_TIMEOUT, list(args.names)
+    while waiting:
+        for name in list(waiting):
+            status = fs.get_kx_cluster(environmentId=env, clusterName=name)["status"]
+            if status == "RUNNING":
+                print(f"{name} is RUNNING", flush=True)
+                waiting.remove(name)
+            elif status not in ("PENDING", "CREATING"):
+                raise KxError(f"cluster {name} is {status}, not RUNNING", hint=f"See `kx-jupyter status {name}`.")
+        if waiting and time.monotonic() > deadline:
+            raise KxError(f"{', '.join(waiting)} still not RUNNING after {CREATE_TIMEOUT:.0f}s",
+                          hint="Follow them with `kx-jupyter clusters`.")
+        time.sleep(0.2 if waiting else 0)
+    return 0

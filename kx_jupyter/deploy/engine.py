@@ -57,6 +57,7 @@ class Plan:
     rollback_of: int | None = None
     started: float = field(default_factory=time.time)   # the command's start: every elapsed counts from it
     timings: dict = field(default_factory=dict)          # {"bundle": s, "check": s}: when each ended, from started
+    release_id: str | None = None                        # the release this push is a target of (kx_jupyter.release)
 
     @property
     def arguments(self) -> dict:
@@ -221,9 +222,16 @@ class Engine:
              force=False, check=True) -> Plan:
         started = time.time()
         init = self.settings.init_script if init is None else init
+        built = bundles.build(src or self.settings.workspace, self.settings.max_bundle_mb, init=init or None)
+        return self.plan_bundle(built, cluster, env, init, args, strategy, force, check, started)
+
+    def plan_bundle(self, built, cluster=None, env=None, init=None, args=None, strategy=None, force=False,
+                    check=True, started=None) -> Plan:
+        """``plan`` for a bundle already built: a release checks and preflights one bundle per target."""
+        started = time.time() if started is None else started
+        init = self.settings.init_script if init is None else init
         strategy = strategy or self.settings.strategy
         bucket = self.bucket()
-        built = bundles.build(src or self.settings.workspace, self.settings.max_bundle_mb, init=init or None)
         timings = {"bundle": time.time() - started}
         diagnostics = self._check(built, init, args) if check else []  # offline, before any connection
         timings["check"] = time.time() - started if check else None
@@ -358,7 +366,7 @@ class Engine:
             init_script=request.get("initializationScript"), arguments=plan.arguments,
             strategy=request["deploymentConfiguration"]["deploymentStrategy"], client_token=request["clientToken"],
             kind="rollback" if plan.rollback_of else "push", rollback_of=plan.rollback_of,
-            nodes=_node_count(plan.current))
+            nodes=_node_count(plan.current), release_id=plan.release_id)
         d.result.update(code=staged.code(), uploaded_bytes=staged.uploaded_bytes, history_id=entry.id)
         try:
             taken = self._submit(plan, request)
@@ -523,7 +531,7 @@ class Engine:
 
     # -- rollback and diff
     def rollback(self, cluster=None, to: int | None = None, env=None, wait=True, on_event=None,
-                 force=False, dry_run=False) -> Deployment:
+                 force=False, dry_run=False, release_id=None) -> Deployment:
         """Re-deploy an earlier entry's exact object version, init script, arguments and strategy.
 
         ``to`` is a history id; by default the newest successful push whose code differs from
@@ -537,6 +545,7 @@ class Engine:
         desc = self._preflight(env, cluster, request)
         staged = staging.StagedObject(entry.bucket, entry.key, entry.version, 0)
         plan = self._plan(env, cluster, request, desc, None, staged, force, [], rollback_of=entry.id)
+        plan.release_id = release_id  # a release's rollback is recorded under its id
         if dry_run:
             d = Deployment(env, cluster, self._base_result(plan), on_event, plan.started)
             d.emit(_going_back_to(entry))

@@ -1,0 +1,39 @@
+"""The options of a release and what they ask for, defined once for ``kx-jupyter release`` and
+``%kx_release`` (as ``kx_jupyter.options`` is for an update)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def add_release_arguments(parser):
+    """The options of a release, shared with ``%kx_release``."""
+    parser.add_argument("--src", help="workspace directory (default: KxJupyter.workspace)")
+    parser.add_argument("--manifest", help="release manifest (default: <workspace>/kxrelease.toml)")
+    parser.add_argument("--only", nargs="+", metavar="TARGET", help="release only these targets (in their stages)")
+    parser.add_argument("--dry-run", action="store_true", help="check and preflight every target; change nothing")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the newest release of these targets: follow updates still going, skip finished targets")
+    parser.add_argument("--rollback", action="store_true",
+                        help="roll the newest release back: every updated target to what it ran before, reverse stage order")
+    parser.add_argument("--no-check", action="store_true", help="push even when the q checker reports errors")
+    parser.add_argument("--json", action="store_true", help="print one JSON result instead of progress lines")
+    return parser
+
+
+def manifest_path(ns, settings) -> Path:
+    src = Path(ns.src or settings.workspace).expanduser()
+    from ..release import MANIFEST_NAME
+
+    return Path(ns.manifest).expanduser() if ns.manifest else src / MANIFEST_NAME
+
+
+def execute(ns, engine, on_change=None):
+    """Run what ``ns`` asks for; returns the Release (KxError: refused, nothing done)."""
+    from ..release import load, rollback_last, run
+
+    manifest = load(manifest_path(ns, engine.settings))
+    if ns.rollback:
+        return rollback_last(engine, manifest, only=ns.only, on_change=on_change)
+    return run(engine, manifest, src=ns.src, only=ns.only, dry_run=ns.dry_run, resume=ns.resume,
+               check=not ns.no_check, on_change=on_change)

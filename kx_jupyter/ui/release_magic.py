@@ -1,0 +1,96 @@
+"""``%kx_release``: ``kx-jupyter release`` in a cell, with a live table of the targets.
+
+The options are the command's (``release.command.add_release_arguments``). The table is an
+``ipywidgets.HTML`` changed from the followers' threads (comm messages are what ipykernel supports
+from other threads); without ipywidgets the table is displayed once, at the end. A release that
+fails raises ``ReleaseFailed`` (one line) so a notebook run top to bottom stops there.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+
+
+class ReleaseFailed(Exception):
+    """Ends the cell of a release that did not succeed; the table above says where."""
+
+    def __init__(self, release):
+        super().__init__(f"release {release.id} {release.status}")
+        self.release = release
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[0;31mReleaseFailed\x1b[0m: {self}"]
+
+
+def release_parser():
+    from ..release.command import add_release_arguments
+    from .magics import _MagicParser
+
+    return add_release_arguments(_MagicParser(prog="%kx_release", description="Push the workspace to every target "
+                                              "of its kxrelease.toml, stage by stage, with a live table."))
+
+
+@magics_class
+class ReleaseMagics(Magics):
+    @line_magic
+    def kx_release(self, line: str = ""):
+        """%kx_release [--dry-run] [--only TARGET...] [--json] [--resume] [--rollback] [--src DIR]"""
+        from ..release.command import execute
+        from ..config import ConfigError, load_settings
+        from ..deploy import Engine
+        from ..errors import KxError
+        from ..release.view import as_html, as_text
+        from .magics import _HelpShown
+
+        try:
+            ns = release_parser().parse_args(shlex.split(line))
+        except _HelpShown:
+            return None
+        from IPython.display import HTML, display
+
+        widget = _widget()
+        if widget is not None and not ns.json:
+            display(widget)
+
+        def show(release) -> None:
+            if widget is not None:
+                widget.value = as_html(release)
+
+        try:
+            engine = Engine(load_settings(parent_config=self.shell.config))
+            release = execute(ns, engine, on_change=None if ns.json else show)
+        except (KxError, ConfigError) as exc:
+            raise UsageError(str(exc)) from None
+        if ns.json:
+            return release.to_dict()
+        show(release)
+        if widget is None:
+            display(HTML(as_html(release)), metadata={"text/plain": as_text(release)})
+        if release.status not in ("succeeded", "dry-run"):
+            raise ReleaseFailed(release)
+        return None
+
+
+def _widget():
+    try:
+        import ipywidgets
+    except ImportError:
+        return None
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None or not getattr(shell, "kernel", None):
+        return None  # terminal IPython: no widget manager
+    return ipywidgets.HTML()
+
+
+def load(shell) -> None:
+    shell.register_magics(ReleaseMagics(shell))
+
+
+def unload(shell) -> None:
+    shell.magics_manager.magics["line"].pop("kx_release", None)
+    shell.magics_manager.registry.pop("ReleaseMagics", None)

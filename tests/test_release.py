@@ -1,0 +1,272 @@
+"""Releases on the real plane: five clusters, three stages, a failure, rollback, resume, the lock, the manifest."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kx_jupyter.cli import main
+from kx_jupyter.config import load_settings
+from kx_jupyter.deploy import Engine
+from kx_jupyter.errors import KxError
+from kx_jupyter.release import ManifestError, load, lock, run
+from kx_jupyter.release.manifest import check_clusters
+from plane_fixtures import plane, plane_in  # noqa: F401  (fixture)
+
+CLUSTERS = {"tp": "tick-tp", "rdb": "tick-rdb", "rts": "tick-rts", "hdb": "tick-hdb", "gw": "tick-gw"}
+MANIFEST = """on_failure = "{policy}"
+stages = [["tp"], ["rdb", "rts"], ["hdb", "gw"]]
+
+[targets.tp]
+cluster = "tick-tp"
+init = "tick.q"
+arguments = {{ p = "5010", procName = "tp" }}
+
+[targets.rdb]
+cluster = "tick-rdb"
+init = "rdb.q"
+arguments = {{ tp = ":5010" }}
+
+[targets.rts]
+cluster = "tick-rts"
+init = "rts.q"
+
+[targets.hdb]
+cluster = "tick-hdb"
+init = "hdb.q"
+
+[targets.gw]
+cluster = "tick-gw"
+init = "gw.q"
+"""
+
+
+def tick_workspace(root: Path, version: int, policy: str = "stop", broken: str = "") -> str:
+    """The basic-tick layout: one code base, an init script per process; ``broken`` fails on its nodes."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "common.q").write_text(f".tick.version:{version}\n")
+    for name in ("tick", "rdb", "rts", "hdb", "gw"):
+        body = "\\l common.q\n" + f".proc.name:`{name}\n"
+        (root / f"{name}.q").write_text(body + ("x:nosuchfn[1]\n" if name == broken else ""))
+    (root / "kxrelease.toml").write_text(MANIFEST.format(policy=policy))
+    return str(root)
+
+
+def create_tick_clusters() -> None:
+    assert main(["local", "create-cluster", "tick-tp", "tick-rdb", "tick-rts"]) == 0
+    assert main(["local", "create-cluster", "tick-hdb", "--type", "HDB", "--nodes", "2"]) == 0
+    assert main(["local", "create-cluster", "tick-gw", "--type", "GATEWAY"]) == 0
+
+
+def release_of(src: str, **kwargs):
+    engine = Engine(load_settings(poll_initial=0.05, poll_max=0.3))
+    return engine, run(engine, load(Path(src) / "kxrelease.toml"), src=src, **kwargs)
+
+
+def code_of(engine, cluster: str) -> dict:
+    return engine.clients.finspace.get_kx_cluster(environmentId="kxlocaldev", clusterName=cluster)["code"]
+
+
+@pytest.fixture
+def tick(plane):  # noqa: F811
+    create_tick_clusters()
+    return plane
+
+
+def test_a_five_target_release_runs_its_stages_in_order_from_one_bundle(tick, tmp_path, capsys):
+    src = tick_workspace(tmp_path / "ws", 1)
+    engine, release = release_of(src)
+    assert release.status == "succeeded" and release.exit_code == 0
+    assert {r.target: r.phase for r in release.rows.values()} == dict.fromkeys(CLUSTERS, "succeeded")
+    entries = {e.cluster: e for e in engine.history(limit=20)}
+    assert {entries[c].release_id for c in CLUSTERS.values()} == {release.id}
+    assert len({entries[c].client_token for c in CLUSTERS.values()}) == 5
+    assert len({(entries[c].key, entries[c].version) for c in CLUSTERS.values()}) == 1  # staged once
+    assert entries["tick-hdb"].init_script == "hdb.q" and entries["tick-tp"].arguments == {"p": "5010", "procName": "tp"}
+    # a stage starts only after the one before it ended
+    assert entries["tick-rdb"].started_at >= entries["tick-tp"].finished_at
+    assert min(entries[c].started_at for c in ("tick-hdb", "tick-gw")) >= max(
+        entries[c].finished_at for c in ("tick-rdb", "tick-rts"))
+    # the same release again changes nothing and says so
+    capsys.readouterr()
+    assert main(["release", "--src", src]) == 0
+    out = capsys.readouterr().out
+    assert out.count("skipped — already runs this code, init script and arguments") == 5
+    assert len(engine.history(limit=20)) == 5
+
+
+def test_a_failure_in_stage_two_stops_the_release(tick, tmp_path):
+    engine, first = release_of(tick_workspace(tmp_path / "v1", 1))
+    assert first.status == "succeeded"
+    v1 = {c: code_of(engine, c) for c in CLUSTERS.values()}
+    _, release = release_of(tick_workspace(tmp_path / "v2", 2, broken="rdb"), check=False)
+    assert release.status == "failed" and release.exit_code == 1
+    phases = {r.target: r.phase for r in release.rows.values()}
+    assert phases["tp"] == "succeeded" and phases["rdb"] == "failed"
+    assert phases["hdb"] == phases["gw"] == "not run"
+    assert code_of(engine, "tick-hdb") == v1["tick-hdb"] and code_of(engine, "tick-gw") == v1["tick-gw"]
+    assert code_of(engine, "tick-tp") != v1["tick-tp"]  # "stop" leaves stage 1 on the new code
+    assert "nosuchfn" in release.rows["rdb"].failing_line + release.rows["rdb"].message
+
+
+def test_with_rollback_a_failure_restores_the_targets_already_updated(tick, tmp_path):
+    engine, first = release_of(tick_workspace(tmp_path / "v1", 1))
+    assert first.status == "succeeded"
+    v1 = {c: code_of(engine, c) for c in CLUSTERS.values()}
+    _, release = release_of(tick_workspace(tmp_path / "v2", 2, policy="rollback", broken="rdb"), check=False)
+    assert release.status == "rolled back" and release.exit_code == 1
+    assert release.rows["tp"].phase == "rolled back"
+    assert {c: code_of(engine, c) for c in CLUSTERS.values()} == v1
+    rollbacks = [e for e in engine.history(limit=30) if e.kind == "rollback"]
+    assert {e.cluster for e in rollbacks} >= {"tick-tp"} and all(e.outcome == "succeeded" for e in rollbacks)
+    assert {e.release_id for e in rollbacks} == {release.id}
+
+
+@pytest.mark.parametrize("plane_restarts", [False, True], ids=["command-killed", "command-and-plane-killed"])
+def test_resume_after_killing_the_command_finishes_without_redeploying(tmp_path, monkeypatch, plane_restarts):
+    with plane_in(tmp_path, monkeypatch, node_start_seconds=1.0) as running:
+        create_tick_clusters()
+        src = tick_workspace(tmp_path / "ws", 1)
+        engine = Engine(load_settings(poll_initial=0.05, poll_max=0.3))
+        cli = subprocess.Popen([sys.executable, "-c", "from kx_jupyter.cli import main; main(['release', '--src', "
+                                f"{src!r}])"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while not [e for e in engine.history(limit=20) if e.cluster == "tick-rdb"]:
+                assert cli.poll() is None, "the release ended before stage 2 began"
+                time.sleep(0.05)
+            # a second release on the same clusters, while the first runs, is refused
+            assert main(["release", "--src", src]) == 2
+        finally:
+            os.kill(cli.pid, signal.SIGKILL)
+            cli.wait()
+        before = engine.history(limit=20)
+        assert not [e for e in before if e.cluster in ("tick-hdb", "tick-gw")]  # killed in stage 2
+        if plane_restarts:
+            running.restart(kill=True)
+        assert main(["release", "--src", src, "--resume"]) == 0
+        after = engine.history(limit=20)
+        per_cluster = {c: [e for e in after if e.cluster == c] for c in CLUSTERS.values()}
+        assert all(len(entries) == 1 for entries in per_cluster.values()), per_cluster  # nothing deployed twice
+        assert {e.release_id for e in after} == {before[0].release_id}
+        assert all(e.outcome == "succeeded" for e in after)
+
+
+def test_a_release_is_refused_while_another_holds_one_of_its_clusters(tick, tmp_path, capsys):
+    src = tick_workspace(tmp_path / "ws", 1)
+    settings = load_settings()
+    with lock.holding(settings.home_path, [("kxlocaldev", "tick-hdb")]):
+        assert main(["release", "--src", src]) == 2
+    assert "a release is already running on cluster tick-hdb" in capsys.readouterr().err
+    assert Engine(settings).history() == []  # nothing was staged or pushed
+
+
+def test_each_target_is_checked_with_its_own_arguments(tick, tmp_path, capsys):
+    src = tick_workspace(tmp_path / "ws", 1)
+    (Path(src) / "tick.q").write_text("\\l common.q\nopts:.Q.opt .z.x\nport:opts`p\n")
+    text = (Path(src) / "kxrelease.toml").read_text().replace('arguments = { p = "5010", procName = "tp" }',
+                                                              'arguments = { procName = "tp" }')
+    (Path(src) / "kxrelease.toml").write_text(text)
+    assert main(["release", "--src", src, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "tp (tick-tp): tick.q:3:" in out and "'p'" in out
+    assert not [line for line in out.splitlines() if line.startswith(("rdb (", "rts (", "hdb (", "gw ("))]
+
+
+def test_an_unknown_cluster_is_one_line_with_its_line_number(tick, tmp_path, capsys):
+    src = tick_workspace(tmp_path / "ws", 1)
+    path = Path(src) / "kxrelease.toml"
+    path.write_text(path.read_text().replace('cluster = "tick-gw"', 'cluster = "tick-gateway"'))
+    assert main(["release", "--src", src]) == 2
+    err = capsys.readouterr().err
+    assert "kxrelease.toml:23: target gw: cluster tick-gateway does not exist in kxlocaldev" in err
+
+
+BAD = """on_failure = "retry"
+stages = [["tp"], ["rdb", "tp"], ["nope"]]
+colour = "blue"
+
+[targets.tp]
+cluster = "tick-tp"
+init = "tick.q"
+arguments = { "bad-key" = "1" }
+
+[targets.rdb]
+cluster = "tick-rdb"
+iniit = "rdb.q"
+"""
+
+
+def test_manifest_mistakes_are_one_line_each_with_the_line(tmp_path):
+    path = tmp_path / "kxrelease.toml"
+    path.write_text(BAD)
+    with pytest.raises(ManifestError) as err:
+        load(path)
+    assert err.value.problems == [
+        "kxrelease.toml:1: on_failure is 'retry'; it must be \"stop\" or \"rollback\"",
+        "kxrelease.toml:2: stages: 'nope' is not a target (targets: tp, rdb)",
+        "kxrelease.toml:2: stages: target 'tp' is listed twice",
+        "kxrelease.toml:3: unknown key 'colour' (expected one of: on_failure, stages, targets, environment)",
+        err.value.problems[4],
+        "kxrelease.toml:12: target rdb: unknown key 'iniit' (expected one of: cluster, environment, init, arguments, "
+        "strategy)",
+    ]
+    assert err.value.problems[4].startswith("kxrelease.toml:8: target tp: argument bad-key")
+
+
+def test_two_targets_on_one_cluster_are_refused(tmp_path):
+    path = tmp_path / "kxrelease.toml"
+    path.write_text('[targets.a]\ncluster = "tick-tp"\n\n[targets.b]\ncluster = "tick-tp"\n')
+    manifest = load(path)
+    with pytest.raises(ManifestError) as err:
+        check_clusters(manifest, {"kxlocaldev": {"tick-tp"}}, "kxlocaldev")
+    assert err.value.problems == ["kxrelease.toml:4: targets a, b all name cluster tick-tp: a cluster runs one target"]
+
+
+def test_a_missing_manifest_says_where_it_looked(tmp_path):
+    with pytest.raises(KxError) as err:
+        load(tmp_path / "kxrelease.toml")
+    assert "no release manifest at" in err.value.message
+
+
+FAULTS = {"throttle": 0.08, "error": 0.08, "drop": 0.07, "slow": 0.04, "drop_after": 0.03, "slow_seconds": 0.3}
+
+
+def test_under_thirty_percent_faults_a_release_ends_clearly_and_resume_finishes_it(tick, tmp_path):
+    src = tick_workspace(tmp_path / "ws", 1)
+    engine = Engine(load_settings(poll_initial=0.05, poll_max=0.3, timeout=60))
+    tick.set_faults(FAULTS)
+    try:
+        outcome = run(engine, load(Path(src) / "kxrelease.toml"), src=src).status
+    except KxError as exc:  # refused or unknown: one clear line, no traceback, no secret
+        outcome = "refused"
+        assert tick.info.secret_key not in str(exc) and "Traceback" not in str(exc)
+    finally:
+        tick.set_faults({})
+    assert outcome in ("succeeded", "failed", "refused")
+    for name in CLUSTERS.values():
+        tick.wait_status(name, "RUNNING")
+    finish = run(Engine(load_settings(poll_initial=0.05, poll_max=0.3)), load(Path(src) / "kxrelease.toml"),
+                 src=src, resume=True)
+    assert finish.status == "succeeded", finish.to_dict()
+    applied = tick.counters()["appliedUpdates"]
+    assert applied and all(n == 1 for n in applied.values()), applied  # no clientToken applied twice
+    tokens = {e.client_token for e in engine.history(limit=50) if e.outcome == "succeeded"}
+    assert tokens <= set(applied)
+
+
+def test_rollback_of_the_newest_release_is_one_action(tick, tmp_path, capsys):
+    engine, first = release_of(tick_workspace(tmp_path / "v1", 1))
+    v1 = {c: code_of(engine, c) for c in CLUSTERS.values()}
+    src = tick_workspace(tmp_path / "v2", 2)
+    assert main(["release", "--src", src]) == 0
+    assert code_of(engine, "tick-gw") != v1["tick-gw"]
+    assert main(["release", "--src", src, "--rollback"]) == 0
+    assert {c: code_of(engine, c) for c in CLUSTERS.values()} == v1
+    out = capsys.readouterr().out
+    assert out.index("rolling back stage 3") < out.index("rolling back stage 2") < out.index("rolling back stage 1")
