@@ -24,6 +24,7 @@ from kx_jupyter.deploy.polling import PollPolicy  # noqa: E402
 from kx_jupyter.deploy.watch import Deployment, Observation, new_state  # noqa: E402
 from kx_jupyter.errors import KxError  # noqa: E402
 from kx_jupyter.ui.form import form  # noqa: E402
+from ipython_fixtures import ip  # noqa: E402,F401  (fixture)
 
 CLUSTERS = [
     {"clusterName": "dev-gp", "clusterType": "GP", "status": "RUNNING"},
@@ -297,3 +298,42 @@ def test_keys_typed_just_before_switching_files_join_that_files_draft(ui, worksp
     ui.code.files.value = "init.q"
     assert ui.code.editor.value == "\\l lib/util.q\nlate:1\n" and ui.code.editor.dirty
     assert (workspace / "init.q").read_text() == "\\l lib/util.q\n"
+
+
+def test_kx_jupyter_form_reads_the_config_percent_kx_form_reads(ip, tmp_path, engine):
+    import kx_jupyter
+
+    chosen = tmp_path / "chosen"
+    chosen.mkdir()
+    (chosen / "only_here.q").write_text("x:1\n")
+    ip.run(f"%config KxJupyter.workspace = {str(chosen)!r}")
+    ui = kx_jupyter.form(engine=engine)
+    assert ui.settings.workspace == str(chosen)
+    assert ("only_here.q", "only_here.q") in ui.code.files.options
+
+
+def test_kx_jupyter_form_reads_the_shells_config_without_the_extension(ip, tmp_path, engine):
+    import kx_jupyter
+
+    ip.run("%unload_ext kx_jupyter")
+    ip.shell.config.KxJupyter.workspace = str(tmp_path)
+    try:
+        assert kx_jupyter.form(engine=engine).settings.workspace == str(tmp_path)
+    finally:
+        ip.run("%load_ext kx_jupyter")
+
+
+def test_a_big_workspace_lists_the_first_files_and_the_filter_finds_the_others(workspace, engine, kx_home):
+    from kx_jupyter.ui.filepanel import SHOWN
+
+    for i in range(SHOWN + 50):
+        (workspace / "lib" / f"m{i:04d}.q").write_text(f"f{i}:{i}\n")
+    ui = form(KxJupyter(workspace=str(workspace), home=str(kx_home)), engine=engine)
+    assert len(ui.code.files.options) == SHOWN and "52 more" in ui.code.shown_note.value  # 552 files
+    ui.code.filter.value = "m0549"
+    assert [value for _, value in ui.code.files.options] == ["init.q", "lib/m0549.q"]
+    ui.code.files.value = "lib/m0549.q"
+    ui.code.editor.value = "f549:0\n"
+    ui.code.filter.value = ""
+    assert ("● lib/m0549.q", "lib/m0549.q") in ui.code.files.options  # the unsaved file stays in the list
+    assert "lib/m0549.q" in ui.init_script.options

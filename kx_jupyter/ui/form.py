@@ -19,7 +19,7 @@ from ..finspace.rules import check_value
 from . import render as r
 from .filepanel import FilePanel, Quiet, note_html
 from .view import PUSH_STEPS, ROLLBACK_STEPS, StatusView
-from .workspace import Workspace, is_q
+from .workspace import Workspace
 
 STRATEGIES = ("ROLLING", "FORCE")
 GP_ONLY_STRATEGY = "NO_RESTART"  # the API allows it on general-purpose clusters only
@@ -31,14 +31,28 @@ ERROR_FG, ERROR_BG = "#cf222e", "#ffebe9"
 def form(settings=None, engine=None) -> "KxForm":
     """The form as a widget; ``engine`` lets a caller share one (default: ``Engine(settings)``)."""
     if settings is None:
-        from ..config import load_settings
-
-        settings = load_settings()
+        settings = session_settings()
     if engine is None:
         from ..deploy.engine import Engine
 
         engine = Engine(settings)
     return KxForm(settings, engine)
+
+
+def session_settings():
+    """The settings ``%kx_form`` would use: with an IPython shell active, its ``%config KxJupyter.*``
+    (and the extension's session values when loaded) apply, so both ways of opening agree."""
+    import sys
+
+    from ..config import load_settings
+
+    ipython = sys.modules.get("IPython")  # never import IPython just to find out there is no shell
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return load_settings()
+    loaded = sys.modules.get("kx_jupyter.ui.magics")  # imported by %load_ext kx_jupyter
+    magics = loaded.loaded_magics(shell) if loaded is not None else None
+    return magics.settings() if magics is not None else load_settings(parent_config=shell.config)
 
 
 def _error_html(text: str) -> str:
@@ -90,6 +104,7 @@ class KxForm(Quiet, w.VBox):
         self._worker: threading.Thread | None = None  # the thread of that push or rollback
         self._arg_rows: list[ArgumentRow] = []
         self._args_edited = False  # until the user edits them, the rows follow the selected cluster
+        self._init_choices = None  # the q file list the init script picker shows
 
         # header: where to push
         self.env = w.Dropdown(description="Environment", style=NARROW, layout=w.Layout(width="260px"))
@@ -252,13 +267,15 @@ class KxForm(Quiet, w.VBox):
 
     def _on_files_changed(self) -> None:
         """The init script picker follows the file list (its q scripts); Push follows unsaved state and errors."""
-        names = [name for name in self.code.names if is_q(name)]
-        keep = self.init_script.value if self.init_script.value in names else (
-            self.settings.init_script if self.settings.init_script in names else (names[0] if names else None))
-        if list(self.init_script.options) != names or self.init_script.value != keep:
+        names = self.code.q_names  # a new list only when the files changed: editor events skip the rebuild
+        if names is not self._init_choices:
+            known = set(names)
+            keep = self.init_script.value if self.init_script.value in known else (
+                self.settings.init_script if self.settings.init_script in known else (names[0] if names else None))
             with self._quietly():
                 self.init_script.options = names
                 self.init_script.value = keep
+            self._init_choices = names
         self._update_state()
 
     # -- arguments -------------------------------------------------------------------------

@@ -557,6 +557,11 @@ def load(shell) -> None:
     _LOADED[id(shell)] = magics
 
 
+def loaded_magics(shell):
+    """The extension's magics in ``shell``, or None when it is not loaded there."""
+    return _LOADED.get(id(shell))
+
+
 def unload(shell) -> None:
     """``%unload_ext kx_jupyter``: stop watches (their threads end) and remove what ``load`` added."""
     magics = _LOADED.pop(id(shell), None)
