@@ -331,16 +331,19 @@ class KxMagics(Magics):
     @user_errors
     def kx_clusters(self, line: str = ""):
         ns = _parse(PARSERS["kx_clusters"](), line)
-        from ..deploy.overview import HEADERS, cluster_rows
+        from ..deploy.overview import FROM_HISTORY, HEADERS, LEGEND, cluster_rows
 
         env, text_rows = cluster_rows(self.engine(), ns.env)
         rows = [cells[:2] + [r.badge(cells[2])] + cells[3:] for cells in text_rows]
         title = f"clusters of {env}"
         if not rows:
             return r.Rich(f"<i>no clusters in {env}</i>", f"no clusters in {env}")
+        legend = LEGEND if any(cell.endswith(FROM_HISTORY) for cells in text_rows for cell in cells[3:5]) else ""
         return r.Rich(f'<div style="font-family:{r.FONT}"><b>{title}</b>'
-                      f"{r.table_html(HEADERS, rows, raw_columns=frozenset({2}))}</div>",
-                      f"{title}\n{r.table_text(HEADERS, text_rows)}")
+                      f"{r.table_html(HEADERS, rows, raw_columns=frozenset({2}))}"
+                      + (f'<div style="font-size:12px;color:{r.MUTED}">{r.escape(legend)}</div>' if legend else "")
+                      + "</div>",
+                      f"{title}\n{r.table_text(HEADERS, text_rows)}" + (f"\n{legend}" if legend else ""))
 
     @line_magic
     @user_errors
