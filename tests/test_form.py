@@ -237,16 +237,56 @@ def test_a_refused_push_says_why_in_the_form(ui, engine):
     assert ui.activity.children == ()
 
 
-def test_history_lists_pushes_and_rolls_back_to_the_chosen_one(ui, engine):
+def _entry(entry_id, **extra):
+    return HistoryEntry(entry_id, 1_700_000_000.0 + entry_id, "quant", "host", "local", "kxlocaldev", "hdb-3",
+                        f"{entry_id:02d}" * 32, "b", "k", f"v{entry_id}", "init.q", {}, "ROLLING", outcome="succeeded",
+                        duration=12.0, **extra)
+
+
+def test_a_rollback_shows_which_push_and_its_diff_and_starts_only_when_confirmed(ui, engine):
+    from kx_jupyter.deploy.diff import FileDiff
+
+    engine.rollback_diff.side_effect = lambda cluster, to=None, env=None: (
+        _entry(to or 7), [FileDiff("lib/util.q", "modified", diff="@@ -1 +1 @@\n-f:{x+2}\n+f:{x+1}\n")])
     ui.cluster.value = "hdb-3"
     assert "ababababab" in ui.history_table.value and "succeeded" in ui.history_table.value
-    assert ui.rollback_to.value == 0, "by default the engine picks the previous good push"
+    assert ui.rollback_to.value == 0 and ui.rollback_to.options[0][0].startswith("the previous good push: #7 ·")
     ui.rollback_button.click()
+    assert engine.rollbacks == [], "nothing starts before the confirmation"
+    assert "to #7" in ui.rollback_diff.value and "lib/util.q" in ui.rollback_diff.value
+    assert "restarts 3 nodes one by one (ROLLING)" in ui.rollback_diff.value
+    go, cancel = ui.confirm_rollback.children
+    assert go.description == "Roll back to #7"
+    cancel.click()
+    assert ui.confirm_rollback.children == () and engine.rollbacks == []
+    _label, diff, back = ui.history_actions.children[0].children
+    back.click()
+    ui.confirm_rollback.children[0].click()
     ui.wait(10)
-    ui.rollback_to.value = 7
-    ui.rollback_button.click()
+    assert engine.rollbacks == [("hdb-3", 7, "kxlocaldev")]
+
+
+def test_the_push_running_now_is_marked_and_is_no_rollback_target(ui, engine):
+    running_code = {"s3Bucket": "b", "s3Key": "k", "s3ObjectVersion": "v9"}
+    engine.history.side_effect = lambda cluster=None, env=None, limit=50: [_entry(9), _entry(8)]
+    base_status = engine.status.side_effect
+    engine.status.side_effect = lambda cluster=None, env=None: dict(base_status(cluster, env), code=running_code)
+    ui.cluster.value = "hdb-3"
+    assert "9 ▶ running now" in ui.history_table.value
+    assert [value for _, value in ui.rollback_to.options] == [0, 8]
+    assert ui.rollback_to.options[0][0].startswith("the previous good push: #8")
+    assert len(ui.history_actions.children) == 1
+
+
+def test_a_force_push_shows_the_diff_and_asks_first(ui, engine):
+    ui.strategy.value = "FORCE"
+    ui.push_button.click()
+    assert engine.pushes == [] and "FORCE restarts 3 node(s)" in ui.diff_area.value
+    go, _cancel = ui.confirm_push.children
+    assert "FORCE" in go.description
+    go.click()
     ui.wait(10)
-    assert engine.rollbacks == [("hdb-3", None, "kxlocaldev"), ("hdb-3", 7, "kxlocaldev")]
+    assert engine.pushes[0]["strategy"] == "FORCE"
 
 
 def test_a_refresh_keeps_the_rollback_target_the_user_picked(ui):

@@ -580,12 +580,25 @@ class Engine:
         code = self.describe(env, cluster).get("code") or {}
         if not code.get("s3Bucket"):
             raise KxError(f"cluster {cluster} runs no code from S3", hint="Push some first with `kx-jupyter update`.")
+        deployed, unsafe = self._read_code(code)
+        workspace = bundles.read_all(src or self.settings.workspace, self.settings.max_bundle_mb)
+        return compare(deployed, workspace, unsafe)
+
+    def rollback_diff(self, cluster=None, to: int | None = None, env=None) -> tuple[HistoryEntry, list[FileDiff]]:
+        """What a rollback would change before it starts: (the entry it goes to, the code running now → that entry's)."""
+        env, cluster = self.environment(env), self._cluster_name(cluster)
+        desc = self.describe(env, cluster)
+        entry = self._rollback_target(env, cluster, to, desc)
+        running = desc.get("code") or {}
+        now, unsafe = self._read_code(running) if running.get("s3Bucket") else ({}, [])
+        then, unsafe_then = self._read_code(entry.code())
+        return entry, compare(now, then, sorted(set(unsafe) | set(unsafe_then)))
+
+    def _read_code(self, code: dict) -> tuple[dict[str, bytes], list[str]]:
         limit = int(self.settings.max_bundle_mb * 2**20)
         data = staging.fetch(self.clients.s3, code["s3Bucket"], code["s3Key"], code.get("s3ObjectVersion"),
                              self.settings, limit)
-        deployed, unsafe = read_zip(data, limit)
-        workspace = bundles.read_all(src or self.settings.workspace, self.settings.max_bundle_mb)
-        return compare(deployed, workspace, unsafe)
+        return read_zip(data, limit)
 
 
 def _going_back_to(entry: HistoryEntry) -> Event:

@@ -41,11 +41,11 @@ def _diff_html(diff: str, hl) -> str:
     )
 
 
-def render_diff(cluster: str, diffs: list) -> r.Rich:
+def render_diff(cluster: str, diffs: list, title: str | None = None) -> r.Rich:
     """Changed files first (with their diffs), then a count of unchanged ones."""
     changed = [d for d in diffs if d.status != "unchanged"]
     same = len(diffs) - len(changed)
-    title = f"{cluster}: deployed code → workspace"
+    title = title or f"{cluster}: deployed code → workspace"
     if not changed:
         note = f"no differences ({same} file{'s' if same != 1 else ''} unchanged)"
         return r.Rich(f'<div style="font-family:{r.FONT}"><b>{escape(title)}</b>: {note}</div>', f"{title}: {note}")

@@ -168,16 +168,21 @@ def test_review_the_diff_push_then_roll_back_from_the_history_tab(lab, shot):
     form.locator(".lm-TabBar-tab", has_text="History").click()
     picker = form.locator(".widget-dropdown", has_text="Roll back to").locator("select")
     picker.locator("option", has_text=f"#{first_id} ·").wait_for(state="attached", timeout=15_000)
-    picker.select_option(value=picker.locator("option", has_text=f"#{first_id} ·").get_attribute("value"))
+    picker.select_option(value=picker.locator("option", has_text=f"#{first_id} ·").last.get_attribute("value"))
     lab.append_and_run('print("picked:", ui.rollback_to.value)')  # the kernel has the choice before the click
     page.get_by_text(f"picked: {first_id}").wait_for(timeout=30_000)
-    form.get_by_role("button", name="Roll back").click()
+    form.get_by_role("button", name="Roll back", exact=True).last.click()  # the picker's (each row has its own too)
+    confirm = form.get_by_role("button", name=f"Roll back to #{first_id}")
+    confirm.wait_for(timeout=30_000)  # nothing starts before this: the review shows what changes
+    assert "+limit:100" in form.inner_text() and "-limit:250" in form.inner_text()
+    shot(form, "2-rollback-to-confirm")
+    confirm.click()
     view = form.locator(".kx-status-view")
     view.get_by_text(f"rollback of dev-gp to #{first_id}").wait_for(timeout=30_000)
     view.get_by_text("deployed").wait_for(timeout=60_000)
     assert view.locator("[data-phase-state]").all_inner_texts()[0].endswith("stage"), "nothing was checked or bundled"
     form.locator("table", has_text="outcome").get_by_text(f"rollback of #{first_id}").wait_for(timeout=15_000)
-    shot(form, "2-rolled-back")
+    shot(form, "3-rolled-back")
     lab.append_and_run(CODE_CELL)
     runs = page.locator(".jp-OutputArea-output", has_text="runs:").last
     runs.wait_for(timeout=30_000)
