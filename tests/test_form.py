@@ -76,10 +76,10 @@ def stand_in_engine():
         return d
 
     def update(cluster=None, env=None, src=None, init=None, args=None, strategy=None, force=False, check=True,
-               wait=True, on_event=None, dry_run=False):
+               wait=True, on_event=None, dry_run=False, note=""):
         if engine.refuse_with:
             raise KxError(engine.refuse_with)
-        engine.pushes.append(dict(cluster=cluster, env=env, src=src, init=init, args=args, strategy=strategy))
+        engine.pushes.append(dict(cluster=cluster, env=env, src=src, init=init, args=args, strategy=strategy, note=note))
         return deployment(env, cluster, on_event)
 
     def rollback(cluster=None, to=None, env=None, wait=True, on_event=None, force=False, dry_run=False):
@@ -221,7 +221,7 @@ def test_a_double_click_pushes_once_in_the_background(ui, engine, workspace):
     engine.release.set()
     ui.wait(10)
     assert engine.pushes == [dict(cluster="hdb-3", env="kxlocaldev", src=str(workspace), init="init.q",
-                                  args={"s": "1"}, strategy="ROLLING")]
+                                  args={"s": "1"}, strategy="ROLLING", note="")]
     (box,) = ui.activity.children
     view = box.children[0]
     assert "RUNNING" in view.value and "deployed" in view.value
@@ -377,3 +377,14 @@ def test_a_big_workspace_lists_the_first_files_and_the_filter_finds_the_others(w
     ui.code.filter.value = ""
     assert ("● lib/m0549.q", "lib/m0549.q") in ui.code.files.options  # the unsaved file stays in the list
     assert "lib/m0549.q" in ui.init_script.options
+
+
+def test_a_push_keeps_its_note_and_history_shows_notes_and_git_commits(ui, engine):
+    ui.note.value = "  limit raised for the open  "
+    ui.push_button.click()
+    ui.wait(10)
+    assert engine.pushes[0]["note"] == "limit raised for the open" and ui.note.value == ""
+    engine.history.side_effect = lambda cluster=None, env=None, limit=50: [
+        _entry(8, note="limit raised", git_commit="0123456789abcdef", git_dirty=True)]
+    ui.refresh_button.click()
+    assert "limit raised" in ui.history_table.value and "0123456789+" in ui.history_table.value

@@ -300,7 +300,8 @@ class Engine:
 
     # -- push and watch
     def update(self, cluster=None, env=None, src=None, init=None, args=None, strategy=None, force=False,
-               check=True, wait=True, on_event=None, dry_run=False) -> Deployment:
+               check=True, wait=True, on_event=None, dry_run=False, note: str = "") -> Deployment:
+        """``note``: the user's words for this push, kept in the history with the workspace's git commit."""
         plan = self.plan(cluster, env, src, init, args, strategy, force, check)
         if dry_run:
             deployment = Deployment(plan.environment, plan.cluster, self._base_result(plan), on_event, plan.started)
@@ -312,7 +313,14 @@ class Engine:
                                   f"dry run: this request would be sent{note}; nothing was uploaded or changed"))
             deployment.finish("dry-run", request=as_sent(plan.request))
             return deployment
-        return self.push(plan, wait=wait, on_event=on_event)
+        return self.push(plan, wait=wait, on_event=on_event, **self.provenance(src, note))
+
+    def provenance(self, src=None, note: str = "") -> dict:
+        """``push``'s note and git keywords: the user's note, the workspace's git commit and dirty flag."""
+        from .gitinfo import git_state
+
+        commit, dirty = git_state(src or self.settings.workspace)
+        return {"note": note, "git_commit": commit, "git_dirty": dirty}
 
     def _base_result(self, plan: Plan) -> dict:
         return {
@@ -333,7 +341,8 @@ class Engine:
             "rollback_of": plan.rollback_of,
         }
 
-    def push(self, plan: Plan, wait: bool = True, on_event=None) -> Deployment:
+    def push(self, plan: Plan, wait: bool = True, on_event=None, note: str = "", git_commit=None,
+             git_dirty=None) -> Deployment:
         """Stage and submit in the caller's thread; with ``wait`` the Deployment then has the update
         to follow: ``wait()`` follows it in the calling thread, ``follow_in_background()`` in one thread.
 
@@ -358,7 +367,7 @@ class Engine:
             init_script=request.get("initializationScript"), arguments=plan.arguments,
             strategy=request["deploymentConfiguration"]["deploymentStrategy"], client_token=request["clientToken"],
             kind="rollback" if plan.rollback_of else "push", rollback_of=plan.rollback_of,
-            nodes=_node_count(plan.current))
+            nodes=_node_count(plan.current), note=note, git_commit=git_commit, git_dirty=git_dirty)
         d.result.update(code=staged.code(), uploaded_bytes=staged.uploaded_bytes, history_id=entry.id)
         try:
             taken = self._submit(plan, request)

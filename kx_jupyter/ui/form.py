@@ -125,6 +125,8 @@ class KxForm(Quiet, w.VBox):
         self.strategy = w.ToggleButtons(options=STRATEGIES, description="Strategy", style=NARROW)
         self.review_diff = w.Checkbox(value=False, indent=False, layout=w.Layout(width="auto"),
                                       description="Show the diff against the running code before pushing")
+        self.note = w.Text(description="Note", placeholder="why this push (kept in the history)", style=NARROW,
+                           layout=w.Layout(width="520px"))
         self.diff_button = w.Button(description="Show diff", icon="columns", layout=w.Layout(width="110px"))
         self.push_button = w.Button(description="Push", icon="upload", button_style="primary",
                                     layout=w.Layout(width="110px"))
@@ -135,7 +137,7 @@ class KxForm(Quiet, w.VBox):
         push_tab = w.VBox([
             self.init_script,
             w.HTML(note_html("Command-line arguments")),
-            self.args_box, self.add_arg_button, self.strategy, self.review_diff,
+            self.args_box, self.add_arg_button, self.strategy, self.note, self.review_diff,
             w.HBox([self.push_button, self.diff_button, self.push_reason], layout=w.Layout(align_items="center")),
             self.confirm_push, self.diff_area,
         ])
@@ -372,8 +374,10 @@ class KxForm(Quiet, w.VBox):
     def push(self) -> None:
         """Push the workspace to the selected cluster in the background; the view shows it live."""
         params = dict(cluster=self.cluster.value, env=self.env.value, src=str(self.workspace.root),
-                      init=self.init_script.value, args=self.arguments() or None, strategy=self.strategy.value)
+                      init=self.init_script.value, args=self.arguments() or None, strategy=self.strategy.value,
+                      note=self.note.value.strip())
         self.confirm_push.children = ()
+        self.note.value = ""  # it belongs to this push
         self._run(f"push to {params['cluster']}",
                   lambda on_event: self.engine.update(**params, wait=True, on_event=on_event))
 
@@ -518,13 +522,16 @@ class KxForm(Quiet, w.VBox):
             self.history_table.value = (f'<div style="font-family:{r.FONT};color:{r.MUTED};padding:6px 0">'
                                         f"no pushes to {escape(cluster or 'this cluster')} recorded yet</div>")
         else:
-            headers = ["#", "when (UTC)", "kind", "outcome", "took", "bundle", "init", "arguments", "by"]
+            from ..deploy.gitinfo import git_label
+
+            headers = ["#", "when (UTC)", "kind", "outcome", "took", "bundle", "init", "arguments", "by", "git", "note"]
             rows = [[str(e.id) + (" ▶ running now" if e.id == running else ""), r.timestamp(e.started_at),
                      e.kind + (f" of #{e.rollback_of}" if e.rollback_of else ""),
                      r.badge(e.outcome), r.duration(e.duration), (e.bundle_sha256 or "")[:12], e.init_script or "",
-                     _clipped(" ".join(f"{k}={v}" for k, v in e.arguments.items())), e.user] for e in entries]
+                     _clipped(" ".join(f"{k}={v}" for k, v in e.arguments.items())), e.user,
+                     git_label(e.git_commit, e.git_dirty), _clipped(e.note)] for e in entries]
             self.history_table.value = ('<div style="overflow-x:auto;max-width:100%">'
-                                        + r.table_html(headers, rows, raw_columns=frozenset({3, 7})) + "</div>")
+                                        + r.table_html(headers, rows, raw_columns=frozenset({3, 7, 10})) + "</div>")
         from ..deploy.watch import code_matches
 
         code = self._cluster_state.get("code")  # pushes of the code running now are no rollback
