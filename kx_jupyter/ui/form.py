@@ -127,7 +127,7 @@ class KxForm(Quiet, w.VBox):
                                       description="Show the diff against the running code before pushing")
         self.note = w.Text(description="Note", placeholder="why this push (kept in the history)", style=NARROW,
                            layout=w.Layout(width="520px"))
-        self.diff_button = w.Button(description="Show diff", icon="columns", layout=w.Layout(width="110px"))
+        self.diff_button = w.Button(description="Show diff", icon="columns", layout=w.Layout(width="auto", min_width="120px"))
         self.push_button = w.Button(description="Push", icon="upload", button_style="primary",
                                     layout=w.Layout(width="110px"))
         self.push_button.add_class("kx-push")
@@ -147,6 +147,7 @@ class KxForm(Quiet, w.VBox):
         self.rollback_to = w.Dropdown(description="Roll back to", style=NARROW, layout=w.Layout(width="420px"))
         self.rollback_button = w.Button(description="Roll back", icon="undo", button_style="warning",
                                         tooltip="Shows what changes first, then asks", layout=w.Layout(width="110px"))
+        self.rollback_button.add_class("kx-rollback")
         self.history_actions = w.VBox()  # Diff / Roll back for each push that can be rolled back to
         self.confirm_rollback = w.HBox()
         self.rollback_diff = w.HTML()

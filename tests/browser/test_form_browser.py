@@ -167,11 +167,12 @@ def test_review_the_diff_push_then_roll_back_from_the_history_tab(lab, shot):
     # roll back to the first push from the history tab: the view shows a rollback's own steps
     form.locator(".lm-TabBar-tab", has_text="History").click()
     picker = form.locator(".widget-dropdown", has_text="Roll back to").locator("select")
-    picker.locator("option", has_text=f"#{first_id} ·").wait_for(state="attached", timeout=15_000)
-    picker.select_option(value=picker.locator("option", has_text=f"#{first_id} ·").last.get_attribute("value"))
+    option = picker.locator("option", has_text=f"#{first_id} ·").last  # the first says "the previous good push: #N"
+    option.wait_for(state="attached", timeout=15_000)
+    picker.select_option(value=option.get_attribute("value"))
     lab.append_and_run('print("picked:", ui.rollback_to.value)')  # the kernel has the choice before the click
     page.get_by_text(f"picked: {first_id}").wait_for(timeout=30_000)
-    form.get_by_role("button", name="Roll back", exact=True).last.click()  # the picker's (each row has its own too)
+    form.locator(".kx-rollback").click()  # the picker's Roll back (each row has its own too)
     confirm = form.get_by_role("button", name=f"Roll back to #{first_id}")
     confirm.wait_for(timeout=30_000)  # nothing starts before this: the review shows what changes
     assert "+limit:100" in form.inner_text() and "-limit:250" in form.inner_text()
