@@ -17,7 +17,7 @@ _STATUS_MARK = {"added": "A", "removed": "D", "modified": "M", "unchanged": " ",
 
 
 # pygments token types -> JupyterLab's editor colour for them (the first that matches, most specific first)
-_TOKEN_VAR = (("Comment", "comment", "#408080"), ("Literal.String", "string", "#ba2121"),
+_TOKEN_VAR = (("Literal.String", "string", "#ba2121"),
               ("Literal.Number", "number", "#080"), ("Keyword", "keyword", "#008000"),
               ("Name.Builtin", "builtin", "#008000"), ("Operator", "operator", "#aa22ff"),
               ("Name.Variable", "variable", "#212121"))
@@ -25,6 +25,8 @@ _TOKEN_VAR = (("Comment", "comment", "#408080"), ("Literal.String", "string", "#
 
 def _colour(token_type) -> str | None:
     name = str(token_type).removeprefix("Token.")
+    if name.startswith("Comment"):  # the editor's comment colour is too faint on a tinted diff line
+        return f"{r.MUTED};font-style:italic"
     for prefix, var, fallback in _TOKEN_VAR:
         if name == prefix or name.startswith(prefix + "."):
             return f"var(--jp-mirror-editor-{var}-color, {fallback})"

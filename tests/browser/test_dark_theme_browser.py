@@ -52,7 +52,7 @@ def test_views_and_form_are_readable_in_the_dark_theme(lab, shot):
     view = page.locator(".jp-Cell").nth(2).locator(".jp-OutputArea")
     view.get_by_text("deployed").first.wait_for(timeout=60_000)
     history = page.locator(".jp-Cell").nth(3).locator(".jp-OutputArea")
-    diff = page.locator(".jp-Cell").nth(6).locator(".jp-OutputArea")
+    diff = page.locator(".jp-Cell").nth(6).locator(".jp-OutputArea-output")  # the diff, not the Out[] prompt
     diff.get_by_text("1.5").first.wait_for(timeout=60_000)
     try:
         for name, target in (("view", view), ("history", history), ("form", form), ("diff", diff)):
