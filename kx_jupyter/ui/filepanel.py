@@ -49,7 +49,7 @@ class FilePanel(Quiet, w.HBox):
         self.workspace = workspace
         self.preferred = preferred
         self.names: list[str] = []
-        self.q_names: list[str] = []  # the q scripts among names: the init script's choices
+        self.q_names: list[str] = []  # the init script's choices: the q scripts (top-level first, at most SHOWN)
         self._known: set[str] = set()  # names, for membership tests that stay O(1) at 20,000 files
         self._marked: set[str] = set()  # the names the list shows with ●
         self._shown: list[str] = []  # the names the list shows: all, or the filter's first SHOWN
@@ -106,7 +106,9 @@ class FilePanel(Quiet, w.HBox):
         names = self.workspace.files()
         if names != self.names:
             self.names, self._known = names, set(names)
-            self.q_names = [n for n in names if is_q(n)]
+            q_files = [n for n in names if is_q(n)]
+            top = [n for n in q_files if "/" not in n]  # init scripts live at the top, almost always
+            self.q_names = (top + [n for n in q_files if "/" in n])[:SHOWN] if len(q_files) > SHOWN else q_files
         if select not in self._known:
             select = self.current_file if self.current_file in self._known else None
         if select is None and self.names:

@@ -530,7 +530,7 @@ class KxForm(Quiet, w.VBox):
                      e.kind + (f" of #{e.rollback_of}" if e.rollback_of else ""),
                      r.badge(e.outcome), r.duration(e.duration), (e.bundle_sha256 or "")[:12], e.init_script or "",
                      _clipped(" ".join(f"{k}={v}" for k, v in e.arguments.items())), e.user,
-                     git_label(e.git_commit, e.git_dirty), _clipped(e.note)] for e in entries]
+                     git_label(e.git_commit, e.git_dirty), _clipped(e.note) if e.note else ""] for e in entries]
             self.history_table.value = ('<div style="overflow-x:auto;max-width:100%">'
                                         + r.table_html(headers, rows, raw_columns=frozenset({3, 7, 10})) + "</div>")
         from ..deploy.watch import code_matches

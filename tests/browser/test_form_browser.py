@@ -110,7 +110,7 @@ def test_switching_files_right_after_typing_keeps_the_edit_as_a_draft(lab, shot)
     files.select_option(label="● init.q")
     page.locator(".kx-qeditor-path", has_text="init.q").wait_for(timeout=15_000)
     page.locator(".kx-qeditor .cm-line", has_text="c:3").wait_for(timeout=15_000)
-    assert page.locator(".kx-qeditor-dirty").is_visible()
+    page.locator(".kx-qeditor-dirty").wait_for(state="visible", timeout=15_000)  # dirty syncs after the text
     assert (ws / "init.q").read_text() == "a:1\n", "nothing is written before a save"
     shot(form, "draft-restored")
 
