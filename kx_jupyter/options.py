@@ -51,6 +51,8 @@ def add_update_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument("--no-check", action="store_true", help="push even when the q checker reports errors")
     parser.add_argument("--force", action="store_true", help="redeploy even when the cluster already runs this code")
     parser.add_argument("--json", action="store_true", help="print one JSON result instead of progress lines")
+    parser.add_argument("--note", default="", metavar="TEXT",
+                        help="why this push: kept in the history beside the workspace's git commit")
     return parser
 
 
@@ -76,5 +78,5 @@ def update_kwargs(ns: argparse.Namespace) -> dict:
     return {
         "cluster": ns.cluster, "env": ns.env, "src": ns.src, "init": ns.init, "args": arguments_dict(ns.args),
         "strategy": ns.strategy, "force": ns.force, "check": not ns.no_check, "wait": not ns.no_wait,
-        "dry_run": ns.dry_run,
+        "dry_run": ns.dry_run, "note": ns.note,
     }

@@ -184,3 +184,23 @@ def test_a_cli_push_imports_neither_the_plane_nor_the_notebook_stack(plane, tmp_
                 if line.startswith("import time:")}
     assert "boto3" in imported  # the check below looks at a real push's imports
     assert imported.isdisjoint({"moto", "werkzeug", "IPython", "ipywidgets", "ipykernel", "jupyter_server"})
+
+
+def test_a_push_records_its_note_and_the_workspaces_git_commit(cli, tmp_path):
+    import subprocess
+
+    src = ws(tmp_path, "x:1\n", name="repo")
+    git = ["git", "-C", str(src), "-c", "user.name=q", "-c", "user.email=q@example.com"]
+    subprocess.run(git[:3] + ["init", "-q"], check=True)
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-qm", "first"], check=True)
+    head = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    assert cli("update", "--cluster", "dev-gp", "--src", src, "--note", "open limits")[0] == 0
+    (src / "init.q").write_text("x:2\n")  # uncommitted
+    assert cli("update", "--cluster", "dev-gp", "--src", ws(tmp_path, "y:1\n", name="plain"))[0] == 0
+    assert cli("update", "--cluster", "dev-gp", "--src", src)[0] == 0
+    _code, out, _ = cli("history", "dev-gp")
+    dirty, plain, clean = out.split("\n#")[:3]
+    assert f"git {head[:10]}+" in dirty and "note:" not in dirty
+    assert " git " not in plain
+    assert f"git {head[:10]}" in clean and f"{head[:10]}+" not in clean and "note: open limits" in clean

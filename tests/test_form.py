@@ -24,6 +24,7 @@ from kx_jupyter.deploy.polling import PollPolicy  # noqa: E402
 from kx_jupyter.deploy.watch import Deployment, Observation, new_state  # noqa: E402
 from kx_jupyter.errors import KxError  # noqa: E402
 from kx_jupyter.ui.form import form  # noqa: E402
+from ipython_fixtures import ip  # noqa: E402,F401  (fixture)
 
 CLUSTERS = [
     {"clusterName": "dev-gp", "clusterType": "GP", "status": "RUNNING"},
@@ -75,10 +76,10 @@ def stand_in_engine():
         return d
 
     def update(cluster=None, env=None, src=None, init=None, args=None, strategy=None, force=False, check=True,
-               wait=True, on_event=None, dry_run=False):
+               wait=True, on_event=None, dry_run=False, note=""):
         if engine.refuse_with:
             raise KxError(engine.refuse_with)
-        engine.pushes.append(dict(cluster=cluster, env=env, src=src, init=init, args=args, strategy=strategy))
+        engine.pushes.append(dict(cluster=cluster, env=env, src=src, init=init, args=args, strategy=strategy, note=note))
         return deployment(env, cluster, on_event)
 
     def rollback(cluster=None, to=None, env=None, wait=True, on_event=None, force=False, dry_run=False):
@@ -220,7 +221,7 @@ def test_a_double_click_pushes_once_in_the_background(ui, engine, workspace):
     engine.release.set()
     ui.wait(10)
     assert engine.pushes == [dict(cluster="hdb-3", env="kxlocaldev", src=str(workspace), init="init.q",
-                                  args={"s": "1"}, strategy="ROLLING")]
+                                  args={"s": "1"}, strategy="ROLLING", note="")]
     (box,) = ui.activity.children
     view = box.children[0]
     assert "RUNNING" in view.value and "deployed" in view.value
@@ -236,16 +237,56 @@ def test_a_refused_push_says_why_in_the_form(ui, engine):
     assert ui.activity.children == ()
 
 
-def test_history_lists_pushes_and_rolls_back_to_the_chosen_one(ui, engine):
+def _entry(entry_id, **extra):
+    return HistoryEntry(entry_id, 1_700_000_000.0 + entry_id, "quant", "host", "local", "kxlocaldev", "hdb-3",
+                        f"{entry_id:02d}" * 32, "b", "k", f"v{entry_id}", "init.q", {}, "ROLLING", outcome="succeeded",
+                        duration=12.0, **extra)
+
+
+def test_a_rollback_shows_which_push_and_its_diff_and_starts_only_when_confirmed(ui, engine):
+    from kx_jupyter.deploy.diff import FileDiff
+
+    engine.rollback_diff.side_effect = lambda cluster, to=None, env=None: (
+        _entry(to or 7), [FileDiff("lib/util.q", "modified", diff="@@ -1 +1 @@\n-f:{x+2}\n+f:{x+1}\n")])
     ui.cluster.value = "hdb-3"
     assert "ababababab" in ui.history_table.value and "succeeded" in ui.history_table.value
-    assert ui.rollback_to.value == 0, "by default the engine picks the previous good push"
+    assert ui.rollback_to.value == 0 and ui.rollback_to.options[0][0].startswith("the previous good push: #7 ·")
     ui.rollback_button.click()
+    assert engine.rollbacks == [], "nothing starts before the confirmation"
+    assert "to #7" in ui.rollback_diff.value and "lib/util.q" in ui.rollback_diff.value
+    assert "restarts 3 nodes one by one (ROLLING)" in ui.rollback_diff.value
+    go, cancel = ui.confirm_rollback.children
+    assert go.description == "Roll back to #7"
+    cancel.click()
+    assert ui.confirm_rollback.children == () and engine.rollbacks == []
+    _label, diff, back = ui.history_actions.children[0].children
+    back.click()
+    ui.confirm_rollback.children[0].click()
     ui.wait(10)
-    ui.rollback_to.value = 7
-    ui.rollback_button.click()
+    assert engine.rollbacks == [("hdb-3", 7, "kxlocaldev")]
+
+
+def test_the_push_running_now_is_marked_and_is_no_rollback_target(ui, engine):
+    running_code = {"s3Bucket": "b", "s3Key": "k", "s3ObjectVersion": "v9"}
+    engine.history.side_effect = lambda cluster=None, env=None, limit=50: [_entry(9), _entry(8)]
+    base_status = engine.status.side_effect
+    engine.status.side_effect = lambda cluster=None, env=None: dict(base_status(cluster, env), code=running_code)
+    ui.cluster.value = "hdb-3"
+    assert "9 ▶ running now" in ui.history_table.value
+    assert [value for _, value in ui.rollback_to.options] == [0, 8]
+    assert ui.rollback_to.options[0][0].startswith("the previous good push: #8")
+    assert len(ui.history_actions.children) == 1
+
+
+def test_a_force_push_shows_the_diff_and_asks_first(ui, engine):
+    ui.strategy.value = "FORCE"
+    ui.push_button.click()
+    assert engine.pushes == [] and "FORCE restarts 3 node(s)" in ui.diff_area.value
+    go, _cancel = ui.confirm_push.children
+    assert "FORCE" in go.description
+    go.click()
     ui.wait(10)
-    assert engine.rollbacks == [("hdb-3", None, "kxlocaldev"), ("hdb-3", 7, "kxlocaldev")]
+    assert engine.pushes[0]["strategy"] == "FORCE"
 
 
 def test_a_refresh_keeps_the_rollback_target_the_user_picked(ui):
@@ -297,3 +338,53 @@ def test_keys_typed_just_before_switching_files_join_that_files_draft(ui, worksp
     ui.code.files.value = "init.q"
     assert ui.code.editor.value == "\\l lib/util.q\nlate:1\n" and ui.code.editor.dirty
     assert (workspace / "init.q").read_text() == "\\l lib/util.q\n"
+
+
+def test_kx_jupyter_form_reads_the_config_percent_kx_form_reads(ip, tmp_path, engine):
+    import kx_jupyter
+
+    chosen = tmp_path / "chosen"
+    chosen.mkdir()
+    (chosen / "only_here.q").write_text("x:1\n")
+    ip.run(f"%config KxJupyter.workspace = {str(chosen)!r}")
+    ui = kx_jupyter.form(engine=engine)
+    assert ui.settings.workspace == str(chosen)
+    assert ("only_here.q", "only_here.q") in ui.code.files.options
+
+
+def test_kx_jupyter_form_reads_the_shells_config_without_the_extension(ip, tmp_path, engine):
+    import kx_jupyter
+
+    ip.run("%unload_ext kx_jupyter")
+    ip.shell.config.KxJupyter.workspace = str(tmp_path)
+    try:
+        assert kx_jupyter.form(engine=engine).settings.workspace == str(tmp_path)
+    finally:
+        ip.run("%load_ext kx_jupyter")
+
+
+def test_a_big_workspace_lists_the_first_files_and_the_filter_finds_the_others(workspace, engine, kx_home):
+    from kx_jupyter.ui.filepanel import SHOWN
+
+    for i in range(SHOWN + 50):
+        (workspace / "lib" / f"m{i:04d}.q").write_text(f"f{i}:{i}\n")
+    ui = form(KxJupyter(workspace=str(workspace), home=str(kx_home)), engine=engine)
+    assert len(ui.code.files.options) == SHOWN and "52 more" in ui.code.shown_note.value  # 552 files
+    ui.code.filter.value = "m0549"
+    assert [value for _, value in ui.code.files.options] == ["init.q", "lib/m0549.q"]
+    ui.code.files.value = "lib/m0549.q"
+    ui.code.editor.value = "f549:0\n"
+    ui.code.filter.value = ""
+    assert ("● lib/m0549.q", "lib/m0549.q") in ui.code.files.options  # the unsaved file stays in the list
+    assert ui.init_script.options[0] == "init.q" and len(ui.init_script.options) == SHOWN  # top-level q files first
+
+
+def test_a_push_keeps_its_note_and_history_shows_notes_and_git_commits(ui, engine):
+    ui.note.value = "  limit raised for the open  "
+    ui.push_button.click()
+    ui.wait(10)
+    assert engine.pushes[0]["note"] == "limit raised for the open" and ui.note.value == ""
+    engine.history.side_effect = lambda cluster=None, env=None, limit=50: [
+        _entry(8, note="limit raised", git_commit="0123456789abcdef", git_dirty=True)]
+    ui.refresh_button.click()
+    assert "limit raised" in ui.history_table.value and "0123456789+" in ui.history_table.value

@@ -256,3 +256,20 @@ def test_kx_form_returns_the_form_for_the_same_backend(nb):
     form = nb.run("%kx_form").result
     assert type(form).__name__ == "KxForm"
     assert form.engine.settings.workspace == nb.config.KxJupyter.workspace
+
+
+def test_clusters_of_a_big_environment_come_from_the_listing_and_history(nb):
+    from kx_jupyter.deploy.overview import cluster_rows
+    from kx_jupyter.ui.magics import loaded_magics
+
+    pushed = nb.run("%kx_update --cluster hdb-3").result
+    _env, rows = cluster_rows(loaded_magics(nb.shell).engine(), detailed_up_to=0)  # as with more clusters than that
+    by_name = {row[0]: row for row in rows}
+    assert by_name["hdb-3"][3] == "3*" and by_name["hdb-3"][4].endswith(f"@{pushed.result['code']['s3ObjectVersion'][:8]}*")
+    assert by_name["dev-gp"][3:5] == ["—", "—"]  # never pushed from here: %kx_status asks the cluster
+
+
+def test_kx_update_note_shows_in_kx_history(nb):
+    nb.run('%kx_update --cluster dev-gp --note "new limits for the open"')
+    history = nb.run("%kx_history dev-gp").result
+    assert "new limits for the open" in repr(history) and "note" in history._repr_html_()

@@ -35,6 +35,17 @@ def test_a_rollback_says_which_history_entry_it_goes_back_to(engine, tmp_path):
     assert f"by {entry.user}" in opening.message and entry.bundle_sha256[:12] in opening.message
 
 
+def test_the_rollback_preview_names_the_entry_and_diffs_the_running_code_against_it(engine, tmp_path):
+    first = engine.update(cluster="dev-gp", src=workspace(tmp_path / "a", "x:1\n"))
+    assert first.wait(60)["status"] == "succeeded"
+    assert engine.update(cluster="dev-gp", src=workspace(tmp_path / "b", "x:2\n")).wait(60)["status"] == "succeeded"
+    entry, diffs = engine.rollback_diff("dev-gp")
+    assert entry.id == first.result["history_id"]
+    assert [(d.path, d.status) for d in diffs] == [("init.q", "modified")]
+    assert "-x:2" in diffs[0].diff and "+x:1" in diffs[0].diff
+    assert engine.history("dev-gp")[0].kind == "push", "a preview changes nothing"
+
+
 def test_when_the_only_success_is_what_runs_now_it_says_so(engine, tmp_path):
     first = engine.update(cluster="dev-gp", src=workspace(tmp_path / "a", "x:1\n"))
     assert first.wait(60)["status"] == "succeeded"

@@ -121,10 +121,12 @@ def cmd_clusters(ns) -> int:
     if ns.json:
         _print_json(engine.clusters(ns.env))
         return 0
-    from ..deploy.overview import HEADERS, as_text, cluster_rows
+    from ..deploy.overview import FROM_HISTORY, HEADERS, LEGEND, as_text, cluster_rows
 
     env, rows = cluster_rows(engine, ns.env)
     print(f"clusters of {env}\n{as_text(HEADERS, rows)}" if rows else f"no clusters in {env}")
+    if any(cell.endswith(FROM_HISTORY) for row in rows for cell in row[3:5]):
+        print(LEGEND)
     return 0
 
 
@@ -159,13 +161,17 @@ def cmd_history(ns) -> int:
         return 0
     import datetime as dt
 
+    from ..deploy.gitinfo import git_label
+
     for e in entries:
         when = dt.datetime.fromtimestamp(e.started_at).strftime("%Y-%m-%d %H:%M:%S")
         took = f"{e.duration:.0f}s" if e.duration else "-"
         sha = (e.bundle_sha256 or "")[:12]
         extra = f" rollback of #{e.rollback_of}" if e.rollback_of else ""
+        git = git_label(e.git_commit, e.git_dirty)
         print(f"#{e.id:<4} {when} {e.environment}/{e.cluster} {e.outcome:<10} {took:>6} {sha} {e.strategy}"
-              f" {e.user}{extra}" + (f"  ({e.reason})" if e.reason else ""))
+              f" {e.user}{extra}" + (f" git {git}" if git else "") + (f"  ({e.reason})" if e.reason else "")
+              + (f"\n      note: {e.note}" if e.note else ""))
     if not entries:
         print("no pushes recorded")
     return 0

@@ -308,7 +308,8 @@ class Engine:
 
     # -- push and watch
     def update(self, cluster=None, env=None, src=None, init=None, args=None, strategy=None, force=False,
-               check=True, wait=True, on_event=None, dry_run=False) -> Deployment:
+               check=True, wait=True, on_event=None, dry_run=False, note: str = "") -> Deployment:
+        """``note``: the user's words for this push, kept in the history with the workspace's git commit."""
         plan = self.plan(cluster, env, src, init, args, strategy, force, check)
         if dry_run:
             deployment = Deployment(plan.environment, plan.cluster, self._base_result(plan), on_event, plan.started)
@@ -320,7 +321,14 @@ class Engine:
                                   f"dry run: this request would be sent{note}; nothing was uploaded or changed"))
             deployment.finish("dry-run", request=as_sent(plan.request))
             return deployment
-        return self.push(plan, wait=wait, on_event=on_event)
+        return self.push(plan, wait=wait, on_event=on_event, **self.provenance(src, note))
+
+    def provenance(self, src=None, note: str = "") -> dict:
+        """``push``'s note and git keywords: the user's note, the workspace's git commit and dirty flag."""
+        from .gitinfo import git_state
+
+        commit, dirty = git_state(src or self.settings.workspace)
+        return {"note": note, "git_commit": commit, "git_dirty": dirty}
 
     def _base_result(self, plan: Plan) -> dict:
         return {
@@ -341,7 +349,8 @@ class Engine:
             "rollback_of": plan.rollback_of,
         }
 
-    def push(self, plan: Plan, wait: bool = True, on_event=None) -> Deployment:
+    def push(self, plan: Plan, wait: bool = True, on_event=None, note: str = "", git_commit=None,
+             git_dirty=None) -> Deployment:
         """Stage and submit in the caller's thread; with ``wait`` the Deployment then has the update
         to follow: ``wait()`` follows it in the calling thread, ``follow_in_background()`` in one thread.
 
@@ -366,7 +375,8 @@ class Engine:
             init_script=request.get("initializationScript"), arguments=plan.arguments,
             strategy=request["deploymentConfiguration"]["deploymentStrategy"], client_token=request["clientToken"],
             kind="rollback" if plan.rollback_of else "push", rollback_of=plan.rollback_of,
-            nodes=_node_count(plan.current), release_id=plan.release_id)
+            nodes=_node_count(plan.current), release_id=plan.release_id, note=note, git_commit=git_commit,
+            git_dirty=git_dirty)
         d.result.update(code=staged.code(), uploaded_bytes=staged.uploaded_bytes, history_id=entry.id)
         try:
             taken = self._submit(plan, request)
@@ -589,12 +599,25 @@ class Engine:
         code = self.describe(env, cluster).get("code") or {}
         if not code.get("s3Bucket"):
             raise KxError(f"cluster {cluster} runs no code from S3", hint="Push some first with `kx-jupyter update`.")
+        deployed, unsafe = self._read_code(code)
+        workspace = bundles.read_all(src or self.settings.workspace, self.settings.max_bundle_mb)
+        return compare(deployed, workspace, unsafe)
+
+    def rollback_diff(self, cluster=None, to: int | None = None, env=None) -> tuple[HistoryEntry, list[FileDiff]]:
+        """What a rollback would change before it starts: (the entry it goes to, the code running now → that entry's)."""
+        env, cluster = self.environment(env), self._cluster_name(cluster)
+        desc = self.describe(env, cluster)
+        entry = self._rollback_target(env, cluster, to, desc)
+        running = desc.get("code") or {}
+        now, unsafe = self._read_code(running) if running.get("s3Bucket") else ({}, [])
+        then, unsafe_then = self._read_code(entry.code())
+        return entry, compare(now, then, sorted(set(unsafe) | set(unsafe_then)))
+
+    def _read_code(self, code: dict) -> tuple[dict[str, bytes], list[str]]:
         limit = int(self.settings.max_bundle_mb * 2**20)
         data = staging.fetch(self.clients.s3, code["s3Bucket"], code["s3Key"], code.get("s3ObjectVersion"),
                              self.settings, limit)
-        deployed, unsafe = read_zip(data, limit)
-        workspace = bundles.read_all(src or self.settings.workspace, self.settings.max_bundle_mb)
-        return compare(deployed, workspace, unsafe)
+        return read_zip(data, limit)
 
 
 def _going_back_to(entry: HistoryEntry) -> Event:

@@ -1,8 +1,9 @@
 """``%kx_diff`` output: the engine's per-file unified diffs, with q highlighted in HTML.
 
-Lines are highlighted one by one with pygments' ``QLexer`` (inline styles, so nothing depends
-on a stylesheet): colour is a reading aid here, never a verdict on the code. Front ends that
-cannot show HTML get the plain unified diff.
+Lines are highlighted one by one with pygments' ``QLexer``, coloured with JupyterLab's own editor
+theme variables (``--jp-mirror-editor-*``, with light fallbacks), so the diff reads as well in the
+dark theme as code cells do: colour is a reading aid here, never a verdict on the code. Front ends
+that cannot show HTML get the plain unified diff.
 """
 
 from __future__ import annotations
@@ -15,13 +16,37 @@ _LINE_BG = {"+": "rgba(46,160,67,.15)", "-": "rgba(248,81,73,.15)", "@": "rgba(8
 _STATUS_MARK = {"added": "A", "removed": "D", "modified": "M", "unchanged": " ", "unsafe": "!"}
 
 
+# pygments token types -> JupyterLab's editor colour for them (the first that matches, most specific first)
+_TOKEN_VAR = (("Literal.String", "string", "#ba2121"),
+              ("Literal.Number", "number", "#080"), ("Keyword", "keyword", "#008000"),
+              ("Name.Builtin", "builtin", "#008000"), ("Operator", "operator", "#aa22ff"),
+              ("Name.Variable", "variable", "#212121"))
+
+
+def _colour(token_type) -> str | None:
+    name = str(token_type).removeprefix("Token.")
+    if name.startswith("Comment"):  # the editor's comment colour is too faint on a tinted diff line
+        return f"{r.MUTED};font-style:italic"
+    for prefix, var, fallback in _TOKEN_VAR:
+        if name == prefix or name.startswith(prefix + "."):
+            return f"var(--jp-mirror-editor-{var}-color, {fallback})"
+    return None
+
+
 def _highlighter():
-    from pygments import highlight
-    from pygments.formatters import HtmlFormatter
     from pygments.lexers.q import QLexer
 
-    lexer, formatter = QLexer(), HtmlFormatter(nowrap=True, noclasses=True, style="default")
-    return lambda code: highlight(code, lexer, formatter).rstrip("\n")
+    lexer = QLexer()
+
+    def hl(code: str) -> str:
+        out = []
+        for token_type, text in lexer.get_tokens(code):
+            colour = _colour(token_type)
+            text = escape(text.rstrip("\n") if text.endswith("\n") else text)
+            out.append(f'<span style="color:{colour}">{text}</span>' if colour and text else text)
+        return "".join(out)
+
+    return hl
 
 
 def _diff_html(diff: str, hl) -> str:
@@ -34,18 +59,19 @@ def _diff_html(diff: str, hl) -> str:
             body = f'<span style="color:{r.MUTED}">{escape(line)}</span>'
         else:
             body = f'<span style="user-select:none;color:{r.MUTED}">{escape(mark or " ")}</span>{hl(line[1:]) if line[1:] else ""}'
-        rows.append(f'<div style="background:{_LINE_BG.get(mark, "transparent")};padding:0 8px;white-space:pre">{body}</div>')
+        rows.append(f'<div style="background:{_LINE_BG.get(mark, "transparent")};color:{r.FG};padding:0 8px;'
+                    f'white-space:pre">{body}</div>')
     return (
         f'<div style="font-family:{r.MONO};font-size:12px;line-height:1.45;border:1px solid {r.BORDER};'
         f'border-top:none;overflow-x:auto">{"".join(rows)}</div>'
     )
 
 
-def render_diff(cluster: str, diffs: list) -> r.Rich:
+def render_diff(cluster: str, diffs: list, title: str | None = None) -> r.Rich:
     """Changed files first (with their diffs), then a count of unchanged ones."""
     changed = [d for d in diffs if d.status != "unchanged"]
     same = len(diffs) - len(changed)
-    title = f"{cluster}: deployed code → workspace"
+    title = title or f"{cluster}: deployed code → workspace"
     if not changed:
         note = f"no differences ({same} file{'s' if same != 1 else ''} unchanged)"
         return r.Rich(f'<div style="font-family:{r.FONT}"><b>{escape(title)}</b>: {note}</div>', f"{title}: {note}")

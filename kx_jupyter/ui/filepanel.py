@@ -16,7 +16,9 @@ import ipywidgets as w
 from ..errors import KxError
 from . import render as r
 from .editor import QEditor
-from .workspace import Workspace
+from .workspace import Workspace, is_q
+
+SHOWN = 500  # file names the list shows at once; the filter finds the others
 
 
 def note_html(text: str) -> str:
@@ -47,11 +49,17 @@ class FilePanel(Quiet, w.HBox):
         self.workspace = workspace
         self.preferred = preferred
         self.names: list[str] = []
+        self.q_names: list[str] = []  # the init script's choices: the q scripts (top-level first, at most SHOWN)
+        self._known: set[str] = set()  # names, for membership tests that stay O(1) at 20,000 files
+        self._marked: set[str] = set()  # the names the list shows with ●
+        self._shown: list[str] = []  # the names the list shows: all, or the filter's first SHOWN
         self.current_file: str | None = None
         self._on_change = on_change
         self._on_error = on_error
 
         self.files = w.Select(rows=14, layout=w.Layout(width="230px"))
+        self.filter = w.Text(placeholder="filter files", continuous_update=True, layout=w.Layout(width="230px"))
+        self.shown_note = w.HTML()
         self.file_name = w.Text(placeholder="new name, e.g. lib/x.q", layout=w.Layout(width="230px"))
         self.new_button = w.Button(description="New", tooltip="Create the file named above", layout=w.Layout(width="60px"))
         self.rename_button = w.Button(description="Rename", tooltip="Rename the open file to the name above",
@@ -64,13 +72,14 @@ class FilePanel(Quiet, w.HBox):
                                     layout=w.Layout(width="90px"))
         self.message = w.HTML()
         buttons = w.HBox([self.new_button, self.rename_button, self.delete_button], layout=w.Layout(width="230px"))
-        file_list = w.VBox([self.files, self.file_name, buttons, self.confirm_delete],
+        file_list = w.VBox([self.filter, self.files, self.shown_note, self.file_name, buttons, self.confirm_delete],
                            layout=w.Layout(width="240px", flex="0 0 240px"))
         editing = w.VBox([self.editor, w.HBox([self.save_button, self.message], layout=w.Layout(align_items="center"))],
                          layout=w.Layout(flex="1 1 auto", min_width="0"))
         super().__init__([file_list, editing], layout=w.Layout(width="100%"))
 
         self.files.observe(self._on_pick, names="value")
+        self.filter.observe(lambda _: self._refilter(), names="value")
         self.new_button.on_click(self._on_new)
         self.rename_button.on_click(self._on_rename)
         self.delete_button.on_click(self._on_delete)
@@ -83,7 +92,7 @@ class FilePanel(Quiet, w.HBox):
 
     def unsaved(self) -> list[str]:
         """Files with edits not yet on disk (drafts and the open file)."""
-        names = set(self.workspace.drafts) & set(self.names)  # a file deleted elsewhere cannot be saved
+        names = {n for n in self.workspace.drafts if n in self._known}  # a file deleted elsewhere cannot be saved
         if self.editor.dirty and self.current_file:
             names.add(self.current_file)
         return sorted(names)
@@ -94,13 +103,20 @@ class FilePanel(Quiet, w.HBox):
 
     def reload(self, select: str | None = None) -> None:
         """Re-read the file list; show a file changed on disk when nothing here is unsaved."""
-        self.names = self.workspace.files()
-        if select not in self.names:
-            select = self.current_file if self.current_file in self.names else None
+        names = self.workspace.files()
+        if names != self.names:
+            self.names, self._known = names, set(names)
+            q_files = [n for n in names if is_q(n)]
+            top = [n for n in q_files if "/" not in n]  # init scripts live at the top, almost always
+            self.q_names = (top + [n for n in q_files if "/" in n])[:SHOWN] if len(q_files) > SHOWN else q_files
+        if select not in self._known:
+            select = self.current_file if self.current_file in self._known else None
         if select is None and self.names:
-            select = self.preferred if self.preferred in self.names else self.names[0]
+            select = self.preferred if self.preferred in self._known else self.names[0]
         with self._quietly():
-            self.files.options = [(self._label(n), n) for n in self.names]
+            self._marked = set(self.unsaved())
+            self._shown = self._matching(select)
+            self.files.options = self._labels()
             self.files.value = select
         if select != self.current_file or select is None:
             self._open(select)
@@ -112,15 +128,37 @@ class FilePanel(Quiet, w.HBox):
 
     # -- inside --------------------------------------------------------------------------------
 
-    def _label(self, name: str) -> str:
-        return f"● {name}" if name in self.unsaved() else name
+    def _matching(self, keep: str | None) -> list[str]:
+        """The names the list shows: those matching the filter, at most SHOWN of them (a list of
+        20,000 is neither usable nor cheap to send), always with ``keep`` and the unsaved ones."""
+        needle = self.filter.value.strip().lower()
+        matched = [n for n in self.names if needle in n.lower()] if needle else self.names
+        shown = matched[:SHOWN]
+        extra = ({keep} | self._marked) - set(shown) - {None}
+        if extra:
+            shown = sorted(set(shown) | (extra & self._known))
+        more = len(matched) - SHOWN
+        self.shown_note.value = note_html(f"{more:,} more: type in the filter to find them") if more > 0 else ""
+        return shown
+
+    def _labels(self) -> list[tuple[str, str]]:
+        return [(f"● {n}" if n in self._marked else n, n) for n in self._shown]
+
+    def _refilter(self) -> None:
+        with self._quietly():
+            self._shown = self._matching(self.current_file)
+            self.files.options = self._labels()
+            self.files.value = self.current_file if self.current_file in self._shown else None
 
     def _relabel(self) -> None:
-        labels = [(self._label(n), n) for n in self.names]
-        if labels != list(self.files.options):
+        """Rebuild the list only when the set of unsaved files changed (not on every keystroke)."""
+        unsaved = set(self.unsaved())
+        if unsaved != self._marked:
+            self._marked = unsaved
             with self._quietly():
                 value = self.files.value
-                self.files.options = labels
+                self._shown = self._matching(self.current_file)
+                self.files.options = self._labels()
                 self.files.value = value
 
     def _keep_draft(self) -> None:
@@ -161,7 +199,7 @@ class FilePanel(Quiet, w.HBox):
         """Keys typed just before the switch: they join that file's draft (or come back if it is open)."""
         if name == self.current_file:
             self.editor.value = text
-        elif name in self.names:
+        elif name in self._known:
             self.workspace.drafts[name] = text
             self._relabel()
             self._on_change()

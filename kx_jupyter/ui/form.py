@@ -19,7 +19,7 @@ from ..finspace.rules import check_value
 from . import render as r
 from .filepanel import FilePanel, Quiet, note_html
 from .view import PUSH_STEPS, ROLLBACK_STEPS, StatusView
-from .workspace import Workspace, is_q
+from .workspace import Workspace
 
 STRATEGIES = ("ROLLING", "FORCE")
 GP_ONLY_STRATEGY = "NO_RESTART"  # the API allows it on general-purpose clusters only
@@ -31,14 +31,28 @@ ERROR_FG, ERROR_BG = "#cf222e", "#ffebe9"
 def form(settings=None, engine=None) -> "KxForm":
     """The form as a widget; ``engine`` lets a caller share one (default: ``Engine(settings)``)."""
     if settings is None:
-        from ..config import load_settings
-
-        settings = load_settings()
+        settings = session_settings()
     if engine is None:
         from ..deploy.engine import Engine
 
         engine = Engine(settings)
     return KxForm(settings, engine)
+
+
+def session_settings():
+    """The settings ``%kx_form`` would use: with an IPython shell active, its ``%config KxJupyter.*``
+    (and the extension's session values when loaded) apply, so both ways of opening agree."""
+    import sys
+
+    from ..config import load_settings
+
+    ipython = sys.modules.get("IPython")  # never import IPython just to find out there is no shell
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return load_settings()
+    loaded = sys.modules.get("kx_jupyter.ui.magics")  # imported by %load_ext kx_jupyter
+    magics = loaded.loaded_magics(shell) if loaded is not None else None
+    return magics.settings() if magics is not None else load_settings(parent_config=shell.config)
 
 
 def _error_html(text: str) -> str:
@@ -90,6 +104,8 @@ class KxForm(Quiet, w.VBox):
         self._worker: threading.Thread | None = None  # the thread of that push or rollback
         self._arg_rows: list[ArgumentRow] = []
         self._args_edited = False  # until the user edits them, the rows follow the selected cluster
+        self._init_choices = None  # the q file list the init script picker shows
+        self._cluster_state: dict = {}  # the selected cluster's status (its code says which push runs now)
 
         # header: where to push
         self.env = w.Dropdown(description="Environment", style=NARROW, layout=w.Layout(width="260px"))
@@ -109,7 +125,9 @@ class KxForm(Quiet, w.VBox):
         self.strategy = w.ToggleButtons(options=STRATEGIES, description="Strategy", style=NARROW)
         self.review_diff = w.Checkbox(value=False, indent=False, layout=w.Layout(width="auto"),
                                       description="Show the diff against the running code before pushing")
-        self.diff_button = w.Button(description="Show diff", icon="columns", layout=w.Layout(width="110px"))
+        self.note = w.Text(description="Note", placeholder="why this push (kept in the history)", style=NARROW,
+                           layout=w.Layout(width="520px"))
+        self.diff_button = w.Button(description="Show diff", icon="columns", layout=w.Layout(width="auto", min_width="120px"))
         self.push_button = w.Button(description="Push", icon="upload", button_style="primary",
                                     layout=w.Layout(width="110px"))
         self.push_button.add_class("kx-push")
@@ -119,7 +137,7 @@ class KxForm(Quiet, w.VBox):
         push_tab = w.VBox([
             self.init_script,
             w.HTML(note_html("Command-line arguments")),
-            self.args_box, self.add_arg_button, self.strategy, self.review_diff,
+            self.args_box, self.add_arg_button, self.strategy, self.note, self.review_diff,
             w.HBox([self.push_button, self.diff_button, self.push_reason], layout=w.Layout(align_items="center")),
             self.confirm_push, self.diff_area,
         ])
@@ -128,8 +146,13 @@ class KxForm(Quiet, w.VBox):
         self.history_table = w.HTML()
         self.rollback_to = w.Dropdown(description="Roll back to", style=NARROW, layout=w.Layout(width="420px"))
         self.rollback_button = w.Button(description="Roll back", icon="undo", button_style="warning",
-                                        layout=w.Layout(width="110px"))
-        history_tab = w.VBox([self.history_table, w.HBox([self.rollback_to, self.rollback_button])])
+                                        tooltip="Shows what changes first, then asks", layout=w.Layout(width="110px"))
+        self.rollback_button.add_class("kx-rollback")
+        self.history_actions = w.VBox()  # Diff / Roll back for each push that can be rolled back to
+        self.confirm_rollback = w.HBox()
+        self.rollback_diff = w.HTML()
+        history_tab = w.VBox([self.history_table, self.history_actions,
+                              w.HBox([self.rollback_to, self.rollback_button]), self.confirm_rollback, self.rollback_diff])
 
         self.tabs = w.Tab(children=[self.code, push_tab, history_tab])
         self.tabs.titles = ("Code", "Push", "History")
@@ -147,7 +170,7 @@ class KxForm(Quiet, w.VBox):
         self.init_script.observe(lambda _: self._update_state(), names="value")
         self.push_button.on_click(self._on_push)
         self.diff_button.on_click(lambda _: self._show_diff(confirm=False))
-        self.rollback_button.on_click(self._on_rollback)
+        self.rollback_button.on_click(lambda _: self._review_rollback(self.rollback_to.value))
 
         self.refresh()
 
@@ -218,7 +241,7 @@ class KxForm(Quiet, w.VBox):
             self.strategy.value = wanted
         self.diff_area.value = ""
         self.confirm_push.children = ()
-        state = self._show_cluster_details()
+        state = self._cluster_state = self._show_cluster_details()
         if not self._args_edited:  # start from what the cluster runs, so no argument is dropped by accident
             self._set_arguments({a.get("key", ""): a.get("value", "") for a in state.get("commandLineArguments") or []})
         self._load_history()
@@ -252,13 +275,15 @@ class KxForm(Quiet, w.VBox):
 
     def _on_files_changed(self) -> None:
         """The init script picker follows the file list (its q scripts); Push follows unsaved state and errors."""
-        names = [name for name in self.code.names if is_q(name)]
-        keep = self.init_script.value if self.init_script.value in names else (
-            self.settings.init_script if self.settings.init_script in names else (names[0] if names else None))
-        if list(self.init_script.options) != names or self.init_script.value != keep:
+        names = self.code.q_names  # a new list only when the files changed: editor events skip the rebuild
+        if names is not self._init_choices:
+            known = set(names)
+            keep = self.init_script.value if self.init_script.value in known else (
+                self.settings.init_script if self.settings.init_script in known else (names[0] if names else None))
             with self._quietly():
                 self.init_script.options = names
                 self.init_script.value = keep
+            self._init_choices = names
         self._update_state()
 
     # -- arguments -------------------------------------------------------------------------
@@ -341,7 +366,7 @@ class KxForm(Quiet, w.VBox):
     def _on_push(self, _button) -> None:
         if self.busy or self.push_problems():
             return
-        if self.review_diff.value:
+        if self.review_diff.value or self.strategy.value == "FORCE":  # FORCE restarts every node at once: look first
             self.activity.children = ()  # the last push's view is not about these changes
             self._show_diff(confirm=True)
         else:
@@ -350,8 +375,10 @@ class KxForm(Quiet, w.VBox):
     def push(self) -> None:
         """Push the workspace to the selected cluster in the background; the view shows it live."""
         params = dict(cluster=self.cluster.value, env=self.env.value, src=str(self.workspace.root),
-                      init=self.init_script.value, args=self.arguments() or None, strategy=self.strategy.value)
+                      init=self.init_script.value, args=self.arguments() or None, strategy=self.strategy.value,
+                      note=self.note.value.strip())
         self.confirm_push.children = ()
+        self.note.value = ""  # it belongs to this push
         self._run(f"push to {params['cluster']}",
                   lambda on_event: self.engine.update(**params, wait=True, on_event=on_event))
 
@@ -368,7 +395,14 @@ class KxForm(Quiet, w.VBox):
         self.diff_area.value = render_diff(cluster, diffs).html
         if not confirm:
             return
-        go = w.Button(description="Push these changes", button_style="primary", layout=w.Layout(width="auto"))
+        force = self.strategy.value == "FORCE"
+        if force:
+            nodes = len(self._cluster_state.get("nodes") or []) or "all"
+            self.diff_area.value = (f'<div style="font-family:{r.FONT};font-size:13px;color:{ERROR_FG};padding:4px 0">'
+                                    f"FORCE restarts {nodes} node(s) of {escape(cluster)} at once: "
+                                    f"the cluster serves no queries until they are back</div>") + self.diff_area.value
+        go = w.Button(description="Push these changes" + (" with FORCE" if force else ""),
+                      button_style="danger" if force else "primary", layout=w.Layout(width="auto"))
         cancel = w.Button(description="Cancel", layout=w.Layout(width="80px"))
 
         def go_on(_button):
@@ -379,12 +413,40 @@ class KxForm(Quiet, w.VBox):
         cancel.on_click(lambda _: setattr(self.confirm_push, "children", ()))
         self.confirm_push.children = (go, cancel)
 
-    def _on_rollback(self, _button) -> None:
-        choice, cluster, env = self.rollback_to.value, self.cluster.value, self.env.value
+    def _review_rollback(self, choice) -> None:
+        """First step of a rollback: show which push it goes to and what changes; a second click starts it."""
+        cluster, env = self.cluster.value, self.env.value
+        self.confirm_rollback.children = ()
+        self.rollback_diff.value = ""
         if self.busy or choice is None or cluster is None:
             return
-        to = choice or None  # 0: the engine picks the newest good push that differs from what runs now
-        self._run(f"rollback of {cluster}" + (f" to #{to}" if to else ""),
+        from .diffview import render_diff
+
+        self._say()
+        try:
+            entry, diffs = self.engine.rollback_diff(cluster, to=choice or None, env=env)
+        except KxError as exc:
+            self._say(str(exc))
+            return
+        nodes = len(self._cluster_state.get("nodes") or [])
+        restarts = (f"restarts {nodes} node{'s' if nodes != 1 else ''} " if nodes else "restarts the nodes ")
+        restarts += "at once (FORCE)" if entry.strategy == "FORCE" else f"one by one ({entry.strategy})"
+        self.rollback_diff.value = (note_html(f"rolling back {cluster} to #{entry.id} of {r.timestamp(entry.started_at)}"
+                                              f" {restarts}; the code changes from what runs now:")
+                                    + render_diff(cluster, diffs, title=f"{cluster}: running now → #{entry.id}").html)
+        go = w.Button(description=f"Roll back to #{entry.id}", button_style="warning", layout=w.Layout(width="auto"))
+        cancel = w.Button(description="Cancel", layout=w.Layout(width="80px"))
+        go.on_click(lambda _: self.rollback(entry.id))
+        cancel.on_click(lambda _: (setattr(self.confirm_rollback, "children", ()), setattr(self.rollback_diff, "value", "")))
+        self.confirm_rollback.children = (go, cancel)
+
+    def rollback(self, to: int) -> None:
+        """Roll the selected cluster back to history entry ``to`` in the background (after the review)."""
+        cluster, env = self.cluster.value, self.env.value
+        self.confirm_rollback.children = ()
+        if self.busy or cluster is None:
+            return
+        self._run(f"rollback of {cluster} to #{to}",
                   lambda on_event: self.engine.rollback(cluster, to=to, env=env, wait=True, on_event=on_event),
                   ROLLBACK_STEPS)
 
@@ -427,6 +489,26 @@ class KxForm(Quiet, w.VBox):
 
     # -- history ------------------------------------------------------------------------------
 
+    def _running_entry(self, entries) -> int | None:
+        """The id of the push whose code the cluster runs now (the newest good one with that code)."""
+        from ..deploy.watch import code_matches
+
+        code = (self._cluster_state or {}).get("code")
+        if not code:
+            return None
+        return next((e.id for e in entries if e.outcome == "succeeded" and code_matches(code, e.code())), None)
+
+    def _history_action(self, entry) -> w.HBox:
+        label = w.HTML(note_html(f"#{entry.id} · {r.timestamp(entry.started_at)} · {(entry.bundle_sha256 or '')[:12]}"),
+                       layout=w.Layout(width="300px"))
+        diff = w.Button(description="Diff", icon="columns", tooltip=f"What rolling back to #{entry.id} changes",
+                        layout=w.Layout(width="80px"))
+        back = w.Button(description="Roll back", icon="undo", tooltip=f"Review, then roll back to #{entry.id}",
+                        layout=w.Layout(width="100px"))
+        diff.on_click(lambda _: self._review_rollback(entry.id))
+        back.on_click(lambda _: self._review_rollback(entry.id))
+        return w.HBox([label, diff, back], layout=w.Layout(align_items="center"))
+
     def _load_history(self) -> None:
         cluster = self.cluster.value
         try:
@@ -434,19 +516,32 @@ class KxForm(Quiet, w.VBox):
         except KxError as exc:
             self._say(str(exc))
             entries = []
+        running = self._running_entry(entries)
+        self.confirm_rollback.children = ()
+        self.rollback_diff.value = ""
         if not entries:
             self.history_table.value = (f'<div style="font-family:{r.FONT};color:{r.MUTED};padding:6px 0">'
                                         f"no pushes to {escape(cluster or 'this cluster')} recorded yet</div>")
         else:
-            headers = ["#", "when (UTC)", "kind", "outcome", "took", "bundle", "init", "arguments", "by"]
-            rows = [[str(e.id), r.timestamp(e.started_at), e.kind + (f" of #{e.rollback_of}" if e.rollback_of else ""),
+            from ..deploy.gitinfo import git_label
+
+            headers = ["#", "when (UTC)", "kind", "outcome", "took", "bundle", "init", "arguments", "by", "git", "note"]
+            rows = [[str(e.id) + (" ▶ running now" if e.id == running else ""), r.timestamp(e.started_at),
+                     e.kind + (f" of #{e.rollback_of}" if e.rollback_of else ""),
                      r.badge(e.outcome), r.duration(e.duration), (e.bundle_sha256 or "")[:12], e.init_script or "",
-                     _clipped(" ".join(f"{k}={v}" for k, v in e.arguments.items())), e.user] for e in entries]
+                     _clipped(" ".join(f"{k}={v}" for k, v in e.arguments.items())), e.user,
+                     git_label(e.git_commit, e.git_dirty), _clipped(e.note) if e.note else ""] for e in entries]
             self.history_table.value = ('<div style="overflow-x:auto;max-width:100%">'
-                                        + r.table_html(headers, rows, raw_columns=frozenset({3, 7})) + "</div>")
-        good = [(f"#{e.id} · {r.timestamp(e.started_at)} · {(e.bundle_sha256 or '')[:12]}", e.id)
-                for e in entries if e.outcome == "succeeded"]
-        choices = [("the previous good push", 0)] + good if good else []
+                                        + r.table_html(headers, rows, raw_columns=frozenset({3, 7, 10})) + "</div>")
+        from ..deploy.watch import code_matches
+
+        code = self._cluster_state.get("code")  # pushes of the code running now are no rollback
+        good = [e for e in entries if e.outcome == "succeeded" and not (code and code_matches(code, e.code()))]
+        self.history_actions.children = tuple(self._history_action(e) for e in good)
+        previous = good[0] if good else None  # the one the engine picks: the newest good push that is not running
+        choices = ([(f"the previous good push: #{previous.id} · {r.timestamp(previous.started_at)}", 0)]
+                   + [(f"#{e.id} · {r.timestamp(e.started_at)} · {(e.bundle_sha256 or '')[:12]}", e.id) for e in good]
+                   if previous else [])
         picked = self.rollback_to.value  # a refresh (e.g. right after a push ends) keeps the user's choice
         with self._quietly():
             self.rollback_to.options = choices

@@ -309,8 +309,9 @@ class KxMagics(Magics):
             if ns.json:
                 return deployment.result
             return _request_view(deployment)
+        provenance = engine.provenance(kwargs["src"], kwargs.pop("note"))
         plan = engine.plan(**kwargs)  # check, bundle, preflight: a refusal here is a UsageError, no view
-        return self._follow(lambda on_event: engine.push(plan, wait=wait, on_event=on_event),
+        return self._follow(lambda on_event: engine.push(plan, wait=wait, on_event=on_event, **provenance),
                             plan.cluster, background=ns.background, raise_failure=not ns.no_raise)
 
     @cell_magic
@@ -331,16 +332,19 @@ class KxMagics(Magics):
     @user_errors
     def kx_clusters(self, line: str = ""):
         ns = _parse(PARSERS["kx_clusters"](), line)
-        from ..deploy.overview import HEADERS, cluster_rows
+        from ..deploy.overview import FROM_HISTORY, HEADERS, LEGEND, cluster_rows
 
         env, text_rows = cluster_rows(self.engine(), ns.env)
         rows = [cells[:2] + [r.badge(cells[2])] + cells[3:] for cells in text_rows]
         title = f"clusters of {env}"
         if not rows:
             return r.Rich(f"<i>no clusters in {env}</i>", f"no clusters in {env}")
+        legend = LEGEND if any(cell.endswith(FROM_HISTORY) for cells in text_rows for cell in cells[3:5]) else ""
         return r.Rich(f'<div style="font-family:{r.FONT}"><b>{title}</b>'
-                      f"{r.table_html(HEADERS, rows, raw_columns=frozenset({2}))}</div>",
-                      f"{title}\n{r.table_text(HEADERS, text_rows)}")
+                      f"{r.table_html(HEADERS, rows, raw_columns=frozenset({2}))}"
+                      + (f'<div style="font-size:12px;color:{r.MUTED}">{r.escape(legend)}</div>' if legend else "")
+                      + "</div>",
+                      f"{title}\n{r.table_text(HEADERS, text_rows)}" + (f"\n{legend}" if legend else ""))
 
     @line_magic
     @user_errors
@@ -382,16 +386,18 @@ class KxMagics(Magics):
         entries = engine.history(cluster, ns.env, limit=ns.limit)
         if not entries:
             return r.Rich("<i>no pushes recorded yet</i>", "no pushes recorded yet")
+        from ..deploy.gitinfo import git_label
+
         headers = ["id", "when (UTC)", "cluster", "kind", "outcome", "duration", "bundle", "version", "strategy",
-                   "user", "reason"]
+                   "user", "git", "note", "reason"]
         rows = [[e.id, r.timestamp(e.started_at), e.cluster, e.kind + (f" of {e.rollback_of}" if e.rollback_of else ""),
                  e.outcome, r.duration(e.duration), (e.bundle_sha256 or "")[:12], e.version or "", e.strategy,
-                 e.user, e.reason] for e in entries]
+                 e.user, git_label(e.git_commit, e.git_dirty), e.note, e.reason] for e in entries]
         # the notebook table fits the default width (one cluster's history leaves out the cluster);
         # the text form and `kx-jupyter history --json` keep it all
         shown = [i for i in range(len(headers)) if not (cluster and headers[i] == "cluster")]
         clip = {"outcome": r.badge, "bundle": lambda v: v[:8], "version": lambda v: _clip(v, 9),
-                "reason": lambda v: _clip(v, 48)}
+                "reason": lambda v: _clip(v, 48), "note": lambda v: _clip(v, 40)}
         html_rows = [[clip.get(headers[i], lambda v: v)(row[i]) for i in shown] for row in rows]
         return r.Rich(r.table_html([headers[i] for i in shown], html_rows, raw_columns=frozenset({shown.index(4)})),
                       r.table_text(headers, rows))
@@ -555,6 +561,11 @@ def load(shell) -> None:
     formatters["text/html"].for_type_by_name(*_DEPLOYMENT, deployment_html)
     formatters["text/plain"].for_type_by_name(*_DEPLOYMENT, deployment_text)
     _LOADED[id(shell)] = magics
+
+
+def loaded_magics(shell):
+    """The extension's magics in ``shell``, or None when it is not loaded there."""
+    return _LOADED.get(id(shell))
 
 
 def unload(shell) -> None:

@@ -1,4 +1,4 @@
-"""The live view, the history table and the form in JupyterLab's dark theme: every text readable."""
+"""The live view, the history table, the form and a diff in JupyterLab's dark theme: every text readable."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ CELLS = [
     "d = %kx_update --cluster dev-gp",
     "%kx_history dev-gp --limit 2",
     "from kx_jupyter import form\nui = form()\nui",
+    '%%kx_file init.q\nx:2 / two now\ns:"text";t:`sym;f:{x+1.5}',
+    "%kx_diff dev-gp",
 ]
 
 # The contrast ratio (WCAG) of an element's text against the first opaque background behind it.
@@ -50,8 +52,10 @@ def test_views_and_form_are_readable_in_the_dark_theme(lab, shot):
     view = page.locator(".jp-Cell").nth(2).locator(".jp-OutputArea")
     view.get_by_text("deployed").first.wait_for(timeout=60_000)
     history = page.locator(".jp-Cell").nth(3).locator(".jp-OutputArea")
+    diff = page.locator(".jp-Cell").nth(6).locator(".jp-OutputArea-output")  # the diff, not the Out[] prompt
+    diff.get_by_text("1.5").first.wait_for(timeout=60_000)
     try:
-        for name, target in (("view", view), ("history", history), ("form", form)):
+        for name, target in (("view", view), ("history", history), ("form", form), ("diff", diff)):
             target.scroll_into_view_if_needed()
             shot(target, name)
             assert _low_contrast(target) == [], name

@@ -110,7 +110,7 @@ def test_switching_files_right_after_typing_keeps_the_edit_as_a_draft(lab, shot)
     files.select_option(label="● init.q")
     page.locator(".kx-qeditor-path", has_text="init.q").wait_for(timeout=15_000)
     page.locator(".kx-qeditor .cm-line", has_text="c:3").wait_for(timeout=15_000)
-    assert page.locator(".kx-qeditor-dirty").is_visible()
+    page.locator(".kx-qeditor-dirty").wait_for(state="visible", timeout=15_000)  # dirty syncs after the text
     assert (ws / "init.q").read_text() == "a:1\n", "nothing is written before a save"
     shot(form, "draft-restored")
 
@@ -167,17 +167,23 @@ def test_review_the_diff_push_then_roll_back_from_the_history_tab(lab, shot):
     # roll back to the first push from the history tab: the view shows a rollback's own steps
     form.locator(".lm-TabBar-tab", has_text="History").click()
     picker = form.locator(".widget-dropdown", has_text="Roll back to").locator("select")
-    picker.locator("option", has_text=f"#{first_id} ·").wait_for(state="attached", timeout=15_000)
-    picker.select_option(value=picker.locator("option", has_text=f"#{first_id} ·").get_attribute("value"))
+    option = picker.locator("option", has_text=f"#{first_id} ·").last  # the first says "the previous good push: #N"
+    option.wait_for(state="attached", timeout=15_000)
+    picker.select_option(value=option.get_attribute("value"))
     lab.append_and_run('print("picked:", ui.rollback_to.value)')  # the kernel has the choice before the click
     page.get_by_text(f"picked: {first_id}").wait_for(timeout=30_000)
-    form.get_by_role("button", name="Roll back").click()
+    form.locator(".kx-rollback").click()  # the picker's Roll back (each row has its own too)
+    confirm = form.get_by_role("button", name=f"Roll back to #{first_id}")
+    confirm.wait_for(timeout=30_000)  # nothing starts before this: the review shows what changes
+    assert "+limit:100" in form.inner_text() and "-limit:250" in form.inner_text()
+    shot(form, "2-rollback-to-confirm")
+    confirm.click()
     view = form.locator(".kx-status-view")
     view.get_by_text(f"rollback of dev-gp to #{first_id}").wait_for(timeout=30_000)
     view.get_by_text("deployed").wait_for(timeout=60_000)
     assert view.locator("[data-phase-state]").all_inner_texts()[0].endswith("stage"), "nothing was checked or bundled"
     form.locator("table", has_text="outcome").get_by_text(f"rollback of #{first_id}").wait_for(timeout=15_000)
-    shot(form, "2-rolled-back")
+    shot(form, "3-rolled-back")
     lab.append_and_run(CODE_CELL)
     runs = page.locator(".jp-OutputArea-output", has_text="runs:").last
     runs.wait_for(timeout=30_000)
