@@ -53,7 +53,7 @@ def cluster_rows(engine, env: str | None = None, detailed_up_to: int = DETAILED_
     env = engine.environment(env)
     clusters = engine.clusters(env)
     moving = clusters if len(clusters) <= detailed_up_to else [c for c in clusters if c.get("status") not in SETTLED]
-    pushed = _last_good_pushes(engine, env, clusters)  # first, in this thread: it opens (and migrates) the history
+    pushed = _last_good_pushes(engine, env, clusters)  # one history query, before the parallel status calls
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(moving)))) as pool:
         details = dict(zip((c["clusterName"] for c in moving),
                            pool.map(lambda c: _status_or_none(engine, c["clusterName"], env), moving)))
