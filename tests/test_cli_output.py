@@ -5,29 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 import kx_jupyter
-from kx_jupyter.cli import main
 
 COMMAND = Path(sys.executable).with_name("kx-jupyter")
 
 
-@pytest.fixture
-def cli(plane, capsys):
-    def run(*argv):
-        code = main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
-def ws(tmp_path, text, name="ws"):
-    root = tmp_path / name
-    root.mkdir(exist_ok=True)
-    (root / "init.q").write_text(text)
-    return root
+from test_cli_deploy import cli, ws  # noqa: F401  (the command on a fresh plane, a one-file workspace)
 
 
 def test_version_is_the_packages_one():
