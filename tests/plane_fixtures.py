@@ -106,8 +106,8 @@ class RunningPlane:
 
         if kill:
             os.kill(self.info.pid, signal.SIGKILL)
-            while daemon.status(self.state_dir) is not None:
-                time.sleep(0.05)
+            while daemon.status(self.state_dir) is not None or daemon.lock_holder(self.state_dir) is not None:
+                time.sleep(0.05)  # until it stops answering and its exit released the state dir's lock
         else:
             daemon.stop(self.state_dir)
         self.info = plane_launcher.launch(self.state_dir, port=0, node_start_seconds=self.settings.node_start_seconds,
