@@ -53,7 +53,7 @@ def make_mixed(root: Path) -> Path:
         start = (n * 7919) % (len(pool) - per_file)
         path = root / f"d{n % 40:02d}" / f"f{n:04d}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(f"/ file {n}\n".encode() + pool[start:start + per_file])
+        path.write_bytes(f"/ file {n}\n".encode() + pool[start : start + per_file])
     (root / "init.q").write_text("x:1\n")
     return root
 
@@ -76,7 +76,7 @@ def make_large(root: Path) -> Path:
     with open(root / "ticks.csv", "wb") as f:
         written, n = 0, 0
         while written < LARGE_BYTES:
-            piece = pool[(n * 7919) % 1_000_000:][: LARGE_BYTES - written]
+            piece = pool[(n * 7919) % 1_000_000 :][: LARGE_BYTES - written]
             f.write(piece)
             written += len(piece)
             n += 1
@@ -127,11 +127,16 @@ def _compare(name: str, tree: Path, out: Path, rounds: int) -> Figure:
     ratio = median(ours) / median(theirs)
     deterministic = len(hashes) == 1
     mb = size / 1e6
-    return Figure(f"bundle CPU vs zip -r -X -6, {name} (ratio)", ratio, "x", "<= 1.0, same sha256",
-                  ratio <= 1.0 and deterministic,
-                  f"{files} files, {mb:.0f} MB; ours {median(ours):.2f} s CPU, zip {median(theirs):.2f} s CPU; "
-                  f"{'deterministic' if deterministic else 'NOT deterministic'} over {rounds + 1} builds; "
-                  f"zip sizes ours {sizes['ours'] / 1e6:.1f} MB, Info-ZIP {sizes['zip'] / 1e6:.1f} MB")
+    return Figure(
+        f"bundle CPU vs zip -r -X -6, {name} (ratio)",
+        ratio,
+        "x",
+        "<= 1.0, same sha256",
+        ratio <= 1.0 and deterministic,
+        f"{files} files, {mb:.0f} MB; ours {median(ours):.2f} s CPU, zip {median(theirs):.2f} s CPU; "
+        f"{'deterministic' if deterministic else 'NOT deterministic'} over {rounds + 1} builds; "
+        f"zip sizes ours {sizes['ours'] / 1e6:.1f} MB, Info-ZIP {sizes['zip'] / 1e6:.1f} MB",
+    )
 
 
 _CHILD = textwrap.dedent("""
@@ -160,16 +165,24 @@ _CHILD = textwrap.dedent("""
 
 
 def _in_fresh_process(tree: Path, max_mb: float) -> dict:
-    done = subprocess.run([sys.executable, "-c", _CHILD, str(tree), str(max_mb)], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(tree), str(max_mb)], capture_output=True, text=True, check=True
+    )
     return json.loads(done.stdout)
 
 
 def _memory(tree: Path, runs: int) -> Figure:
     got = [_in_fresh_process(tree, 256) for _ in range(max(1, runs // 2))]
     over = median([(g["peak"] - g["idle"]) / 2**20 for g in got])
-    return Figure("peak RSS bundling 200 MB, over idle", over, "MiB", "< 64", over < 64,
-                  f"a fresh process; {got[0]['idle'] / 2**20:.0f} MiB resident after the imports; "
-                  f"bundle of {got[0]['outcome']}")
+    return Figure(
+        "peak RSS bundling 200 MB, over idle",
+        over,
+        "MiB",
+        "< 64",
+        over < 64,
+        f"a fresh process; {got[0]['idle'] / 2**20:.0f} MiB resident after the imports; "
+        f"bundle of {got[0]['outcome']}",
+    )
 
 
 def _refusal(tmp: Path, runs: int) -> Figure:
@@ -182,15 +195,28 @@ def _refusal(tmp: Path, runs: int) -> Figure:
     seconds = median([g["seconds"] for g in got]) * 1000
     read = max(g["read"] for g in got)
     refused = all(g["outcome"].startswith("refused") and "huge.bin" in g["outcome"] for g in got)
-    return Figure("refuse an 8 GiB file over the limit", seconds, "ms", "< 100, reads < 64 KiB",
-                  seconds < 100 and read < 64 * 1024 and refused,
-                  f"read {read} bytes meanwhile; {'refused, naming huge.bin' if refused else 'NOT refused'}")
+    return Figure(
+        "refuse an 8 GiB file over the limit",
+        seconds,
+        "ms",
+        "< 100, reads < 64 KiB",
+        seconds < 100 and read < 64 * 1024 and refused,
+        f"read {read} bytes meanwhile; {'refused, naming huge.bin' if refused else 'NOT refused'}",
+    )
 
 
 def run(runs: int) -> list[Figure]:
     if shutil.which("zip") is None:
-        return [Figure("bundle CPU vs zip -r -X -6 (ratio)", float("nan"), "x", "<= 1.0", False,
-                       "Info-ZIP's zip is not installed (apt-get install zip)")]
+        return [
+            Figure(
+                "bundle CPU vs zip -r -X -6 (ratio)",
+                float("nan"),
+                "x",
+                "<= 1.0",
+                False,
+                "Info-ZIP's zip is not installed (apt-get install zip)",
+            )
+        ]
     rounds = max(3, runs // 2 + 1)
     figures = []
     with tempfile.TemporaryDirectory(prefix="kx-bench-bundle-") as tmp:

@@ -32,8 +32,16 @@ BIG_BYTES = 196 * 1000 * 1000
 def _clients(info):
     from kx_jupyter.finspace.clients import Clients, Connection
 
-    return Clients(Connection(info.endpoint, info.endpoint, info.region, info.access_key, info.secret_key,
-                              logs_endpoint_url=info.endpoint))
+    return Clients(
+        Connection(
+            info.endpoint,
+            info.endpoint,
+            info.region,
+            info.access_key,
+            info.secret_key,
+            logs_endpoint_url=info.endpoint,
+        )
+    )
 
 
 def _rss_mib(pid: int, field: str = "VmRSS") -> float:
@@ -64,8 +72,14 @@ def put_versions(runs: int) -> list[Figure]:
     ratio = median(at_many) / median(at_one)
     return [
         Figure("plane: put_object 1 MiB, key with 1 version", median(at_one), "ms"),
-        Figure(f"plane: put_object 1 MiB, key with {VERSIONS} versions", median(at_many), "ms", "<= 1.5x the 1-version put",
-               ratio <= 1.5, f"{ratio:.2f}x; median of {timed} puts each, interleaved, in one plane"),
+        Figure(
+            f"plane: put_object 1 MiB, key with {VERSIONS} versions",
+            median(at_many),
+            "ms",
+            "<= 1.5x the 1-version put",
+            ratio <= 1.5,
+            f"{ratio:.2f}x; median of {timed} puts each, interleaved, in one plane",
+        ),
     ]
 
 
@@ -80,9 +94,12 @@ def _small_bundle(n: int) -> bytes:
 def _push(clients, key: str, body) -> None:
     version = clients.s3.put_object(Bucket="kx-local-code", Key=key, Body=body)["VersionId"]
     clients.finspace.update_kx_cluster_code_configuration(
-        environmentId="kxlocaldev", clusterName="dev-gp", initializationScript="init.q",
+        environmentId="kxlocaldev",
+        clusterName="dev-gp",
+        initializationScript="init.q",
         code={"s3Bucket": "kx-local-code", "s3Key": key, "s3ObjectVersion": version},
-        deploymentConfiguration={"deploymentStrategy": "FORCE"})
+        deploymentConfiguration={"deploymentStrategy": "FORCE"},
+    )
     got = wait_running(clients.finspace, "dev-gp", timeout=600)
     if got["code"]["s3ObjectVersion"] != version:
         raise RuntimeError(f"push of {key} did not apply: {got.get('statusReason')}")
@@ -97,8 +114,16 @@ def small_pushes() -> list[Figure]:
         for n in range(1, SMALL_PUSHES + 1):
             _push(clients, f"bench/small-{n}.zip", _small_bundle(n))
         grown = _rss_mib(info.pid) - idle
-    return [Figure(f"plane: RSS growth after {SMALL_PUSHES} small pushes", grown, "MiB", "<= 10 MiB", grown <= 10,
-                   f"idle {idle:.0f} MiB after {WARM_UP} warm-up pushes; ~88 KB bundle, FORCE update, wait RUNNING each")]
+    return [
+        Figure(
+            f"plane: RSS growth after {SMALL_PUSHES} small pushes",
+            grown,
+            "MiB",
+            "<= 10 MiB",
+            grown <= 10,
+            f"idle {idle:.0f} MiB after {WARM_UP} warm-up pushes; ~88 KB bundle, FORCE update, wait RUNNING each",
+        )
+    ]
 
 
 def _big_bundle(path: Path) -> None:
@@ -123,10 +148,22 @@ def big_pushes() -> list[Figure]:
             path.unlink()
         grown, peak = _rss_mib(info.pid) - idle, _rss_mib(info.pid, "VmHWM") - idle
     return [
-        Figure(f"plane: RSS growth after {BIG_PUSHES} 196 MB pushes", grown, "MiB", "<= 64 MiB", grown <= 64,
-               f"idle {idle:.0f} MiB; incompressible 196 MB bundle, FORCE update, wait RUNNING each"),
-        Figure("plane: peak RSS over them, above idle", peak, "MiB", "", None,
-               "VmHWM; a body held whole in memory would show as 196 MiB or more"),
+        Figure(
+            f"plane: RSS growth after {BIG_PUSHES} 196 MB pushes",
+            grown,
+            "MiB",
+            "<= 64 MiB",
+            grown <= 64,
+            f"idle {idle:.0f} MiB; incompressible 196 MB bundle, FORCE update, wait RUNNING each",
+        ),
+        Figure(
+            "plane: peak RSS over them, above idle",
+            peak,
+            "MiB",
+            "",
+            None,
+            "VmHWM; a body held whole in memory would show as 196 MiB or more",
+        ),
     ]
 
 

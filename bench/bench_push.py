@@ -74,22 +74,55 @@ def run(runs: int) -> list[Figure]:
     zero = all(b == 0 for b in repush_bytes) and all(n == 0 for n in new_versions)
     p, rp, c = median(push) * 1000, median(repush) * 1000, median(cold) * 1000
     return [
-        Figure("push 50 files / 1 MB -> update accepted", p, "ms", f"< {TARGET_PUSH_MS:g}", p < TARGET_PUSH_MS,
-               f"{rounds} pushes of {size / 1e6:.2f} MB in one process, as in a notebook session: each builds a new "
-               f"Engine and clients; parsed API models and unchanged files' lexing are reused "
-               f"({median(uploaded) / 1e3:.0f} KB zip uploaded each)"),
-        Figure("re-push unchanged code", rp, "ms", f"< {TARGET_REPUSH_MS:g}, 0 B", rp < TARGET_REPUSH_MS and zero,
-               f"uploaded bytes {max(repush_bytes)}, new S3 versions {max(new_versions)}"),
+        Figure(
+            "push 50 files / 1 MB -> update accepted",
+            p,
+            "ms",
+            f"< {TARGET_PUSH_MS:g}",
+            p < TARGET_PUSH_MS,
+            f"{rounds} pushes of {size / 1e6:.2f} MB in one process, as in a notebook session: each builds a new "
+            f"Engine and clients; parsed API models and unchanged files' lexing are reused "
+            f"({median(uploaded) / 1e3:.0f} KB zip uploaded each)",
+        ),
+        Figure(
+            "re-push unchanged code",
+            rp,
+            "ms",
+            f"< {TARGET_REPUSH_MS:g}, 0 B",
+            rp < TARGET_REPUSH_MS and zero,
+            f"uploaded bytes {max(repush_bytes)}, new S3 versions {max(new_versions)}",
+        ),
         Figure("  of which the q checker", parts["check"], "ms", note="check_bundle on the same workspace"),
-        Figure("  of which settings+engine+clients", parts["engine"], "ms", note="load_settings, Engine, boto3 clients"),
+        Figure(
+            "  of which settings+engine+clients",
+            parts["engine"],
+            "ms",
+            note="load_settings, Engine, boto3 clients",
+        ),
         Figure("  of which collect+zip+sha256", parts["bundle"], "ms"),
-        Figure("  %kx_update --no-wait in IPython", median(magic) * 1000, "ms", note="cross-check of the push figure"),
-        Figure("cold `kx-jupyter update --no-wait` process", c, "ms", f"< {TARGET_PUSH_MS:g}", c < TARGET_PUSH_MS,
-               "a new process per push, as a terminal user (or a CI job that keeps its home) runs it: Python start, imports (boto3 ~55 ms, traitlets), "
-               "client creation inside botocore (~50 ms) and the plane round trips are paid every time; unchanged "
-               "files' checks come from the checker's on-disk cache; bytecode compiled, as pip installs it"),
-        Figure("  the same without the checker's cache", median(uncached) * 1000, "ms",
-               note="a fresh CI machine whose kx-jupyter home is not kept between jobs: every file is checked"),
+        Figure(
+            "  %kx_update --no-wait in IPython",
+            median(magic) * 1000,
+            "ms",
+            note="cross-check of the push figure",
+        ),
+        Figure(
+            "cold `kx-jupyter update --no-wait` process",
+            c,
+            "ms",
+            f"< {TARGET_PUSH_MS:g}",
+            c < TARGET_PUSH_MS,
+            "a new process per push, as a terminal user (or a CI job that keeps its home) runs it: "
+            "Python start, imports (boto3 ~55 ms, traitlets), "
+            "client creation inside botocore (~50 ms) and the plane round trips are paid every time; unchanged "
+            "files' checks come from the checker's on-disk cache; bytecode compiled, as pip installs it",
+        ),
+        Figure(
+            "  the same without the checker's cache",
+            median(uncached) * 1000,
+            "ms",
+            note="a fresh CI machine whose kx-jupyter home is not kept between jobs: every file is checked",
+        ),
     ]
 
 
@@ -146,13 +179,28 @@ def _cold_cli_pushes(ws, fs, home, rounds: int, **settings: str) -> list[float]:
     import sys
 
     env = dict(os.environ, KX_JUPYTER_HOME=str(home), KX_JUPYTER_LOCAL_AUTOSTART="false", **settings)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed package has its bytecode; the first, untimed run writes it
+    env.pop(
+        "PYTHONDONTWRITEBYTECODE", None
+    )  # an installed package has its bytecode; the first, untimed run writes it
     times = []
     for i in range(-1, rounds):
         _edit(ws, 2000 + i)
         start = time.perf_counter()
-        subprocess.run([os.path.join(os.path.dirname(sys.executable), "kx-jupyter"), "update", "--cluster", CLUSTER, "--src", str(ws),
-                        "--no-wait", "--json"], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [
+                os.path.join(os.path.dirname(sys.executable), "kx-jupyter"),
+                "update",
+                "--cluster",
+                CLUSTER,
+                "--src",
+                str(ws),
+                "--no-wait",
+                "--json",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         if i >= 0:
             times.append(time.perf_counter() - start)
         wait_running(fs, CLUSTER)

@@ -89,10 +89,14 @@ def main() -> int:
         cpu.append(time.process_time() - start_cpu)
     median = statistics.median(times)
     errors = sum(d.severity == "error" for d in diags)
-    print(f"code base: {len(files)} files, {total / 1e6:.2f} MB, {lines} lines; {len(diags)} diagnostics ({errors} errors)")
+    print(
+        f"code base: {len(files)} files, {total / 1e6:.2f} MB, {lines} lines; {len(diags)} diagnostics ({errors} errors)"
+    )
     print(f"{'figure':<40} {'value':>10} {'target':>10}  result")
-    print(f"{'check_bundle, median of ' + str(ns.runs) + ' runs (s)':<40} {median:>10.3f} {'< ' + str(TARGET_SECONDS):>10}  "
-          f"{'pass' if median < TARGET_SECONDS else 'MISS'}")
+    print(
+        f"{'check_bundle, median of ' + str(ns.runs) + ' runs (s)':<40} {median:>10.3f} {'< ' + str(TARGET_SECONDS):>10}  "
+        f"{'pass' if median < TARGET_SECONDS else 'MISS'}"
+    )
     print(f"{'CPU time of the same runs, median (s)':<40} {statistics.median(cpu):>10.3f}")
     print(f"{'throughput (MB/s, wall)':<40} {total / 1e6 / median:>10.2f}")
     print("(wall time includes waiting for a core: on a busy machine compare the CPU time)")

@@ -19,15 +19,36 @@ CPU_LINE = re.compile(r"CPU time of the same runs, median \(s\)\s+([\d.]+)")
 
 
 def run(runs: int) -> list[Figure]:
-    done = subprocess.run([sys.executable, str(SCRIPT), "--mb", "5", "--runs", str(max(3, runs))],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--mb", "5", "--runs", str(max(3, runs))],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     found = MEDIAN_LINE.search(done.stdout)
     if not found:
-        return [Figure("q checker on 5 MB", float("nan"), "s", "< 2", False,
-                       f"bench_qcheck.py printed no median (exit {done.returncode}): {done.stderr[-300:]}")]
+        return [
+            Figure(
+                "q checker on 5 MB",
+                float("nan"),
+                "s",
+                "< 2",
+                False,
+                f"bench_qcheck.py printed no median (exit {done.returncode}): {done.stderr[-300:]}",
+            )
+        ]
     n, value, target = int(found.group(1)), float(found.group(2)), float(found.group(3))
     cpu = CPU_LINE.search(done.stdout)
     summary = done.stdout.splitlines()[0] if done.stdout else ""
-    return [Figure("q checker on a 5 MB code base", value * 1000, "ms", f"< {target * 1000:g}", value < target,
-                   f"bench_qcheck.py, median of {n}; CPU {float(cpu.group(1)) * 1000:.0f} ms; {summary}" if cpu
-                   else f"bench_qcheck.py, median of {n}; {summary}")]
+    return [
+        Figure(
+            "q checker on a 5 MB code base",
+            value * 1000,
+            "ms",
+            f"< {target * 1000:g}",
+            value < target,
+            f"bench_qcheck.py, median of {n}; CPU {float(cpu.group(1)) * 1000:.0f} ms; {summary}"
+            if cpu
+            else f"bench_qcheck.py, median of {n}; {summary}",
+        )
+    ]

@@ -39,7 +39,8 @@ files = code_base(5.0)
 made, cpu2 = time.perf_counter(), time.process_time()
 check_bundle(files, "init.q", {{"schema": "sym", "logdir": "x", "timer": "1"}}, ReportCache(Path(sys.argv[1]), 64 * 2**20))
 end, cpu3 = time.perf_counter(), time.process_time()
-print(sum(map(len, files.values())), (imported - start) + (end - made), (cpu1 - cpu0) + (cpu3 - cpu2))  # not the making of the files
+# the making of the files is not counted
+print(sum(map(len, files.values())), (imported - start) + (end - made), (cpu1 - cpu0) + (cpu3 - cpu2))
 """
 
 _TINY = """
@@ -93,7 +94,9 @@ def warm(runs: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as cache:
         _python(_TINY.format(count=TINY_FILES), cache)  # fills it
         measured = [_python(_TINY.format(count=TINY_FILES), cache) for _ in range(runs)]
-        return statistics.median(float(m[1]) for m in measured), statistics.median(float(m[2]) for m in measured)
+        return statistics.median(float(m[1]) for m in measured), statistics.median(
+            float(m[2]) for m in measured
+        )
 
 
 def long_string() -> tuple[float, float]:
@@ -107,13 +110,31 @@ def run(runs: int) -> list[Figure]:
     warm_s, warm_cpu = warm(runs)
     took, ratio = long_string()
     return [
-        Figure("q checker cold, fresh process, cache fill", speed, "MB/s", f">= {COLD_TARGET_MBS:g}", speed >= COLD_TARGET_MBS,
-               f"bench_qcheck_scale.py: {megabytes:.1f} MB realistic code base, median of {runs}, imports included; "
-               f"{cpu_speed:.2f} MB/s of CPU time (wall time includes waiting for a core)"),
-        Figure("q checker warm, 100,000 tiny files", warm_s, "s", f"< {WARM_TARGET_S:g}", warm_s < WARM_TARGET_S,
-               f"bench_qcheck_scale.py: every report from the SQLite cache, median of {runs}; CPU {warm_cpu:.2f} s"),
-        Figure("q checker, 50 MB one-line string", took, "s", "", None,
-               f"bench_qcheck_scale.py: peak memory {ratio:.1f}x the text (was 23.7 s and 8.4 GB)"),
+        Figure(
+            "q checker cold, fresh process, cache fill",
+            speed,
+            "MB/s",
+            f">= {COLD_TARGET_MBS:g}",
+            speed >= COLD_TARGET_MBS,
+            f"bench_qcheck_scale.py: {megabytes:.1f} MB realistic code base, median of {runs}, imports included; "
+            f"{cpu_speed:.2f} MB/s of CPU time (wall time includes waiting for a core)",
+        ),
+        Figure(
+            "q checker warm, 100,000 tiny files",
+            warm_s,
+            "s",
+            f"< {WARM_TARGET_S:g}",
+            warm_s < WARM_TARGET_S,
+            f"bench_qcheck_scale.py: every report from the SQLite cache, median of {runs}; CPU {warm_cpu:.2f} s",
+        ),
+        Figure(
+            "q checker, 50 MB one-line string",
+            took,
+            "s",
+            "",
+            None,
+            f"bench_qcheck_scale.py: peak memory {ratio:.1f}x the text (was 23.7 s and 8.4 GB)",
+        ),
     ]
 
 

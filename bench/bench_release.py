@@ -11,13 +11,16 @@ from common import Figure, local_plane, median, q_module, write_tree
 FILES, TOTAL_BYTES = 50, 1_000_000
 NODE_SECONDS = 1.0
 TARGETS = {  # name: (cluster, init, arguments)
-    "tp": ("tick-tp", "tick.q", {"procName": "tp"}), "rdb": ("tick-rdb", "rdb.q", {"procName": "rdb"}),
-    "rts": ("tick-rts", "rts.q", {"procName": "rts"}), "hdb": ("tick-hdb", "hdb.q", {"procName": "hdb"}),
+    "tp": ("tick-tp", "tick.q", {"procName": "tp"}),
+    "rdb": ("tick-rdb", "rdb.q", {"procName": "rdb"}),
+    "rts": ("tick-rts", "rts.q", {"procName": "rts"}),
+    "hdb": ("tick-hdb", "hdb.q", {"procName": "hdb"}),
     "gw": ("tick-gw", "gw.q", {"procName": "gw"}),
 }
 MANIFEST = 'stages = [["tp"], ["rdb", "rts"], ["hdb", "gw"]]\n' + "".join(
     f'\n[targets.{name}]\ncluster = "{c}"\ninit = "{i}"\narguments = {{ procName = "{a["procName"]}" }}\n'
-    for name, (c, i, a) in TARGETS.items())
+    for name, (c, i, a) in TARGETS.items()
+)
 
 
 def workspace(root):
@@ -39,7 +42,8 @@ def run(runs: int) -> list[Figure]:
     from kx_jupyter.cli import main
     from kx_jupyter.config import load_settings
     from kx_jupyter.deploy import Engine
-    from kx_jupyter.release import load, run as release
+    from kx_jupyter.release import load
+    from kx_jupyter.release import run as release
 
     rounds = max(2, min(runs, 5))
     with local_plane(node_start_seconds=NODE_SECONDS) as (home, _info):
@@ -65,10 +69,22 @@ def run(runs: int) -> list[Figure]:
             one_by_one.append(time.perf_counter() - start)
     t, s = median(together), median(one_by_one)
     return [
-        Figure("release 5 targets / 3 stages -> all RUNNING", t, "s", f"< {s:.1f} (sequential)", t < s,
-               f"{rounds} releases of a 1 MB, 50-file workspace to 5 clusters (tp; rdb+rts; hdb (2 nodes)+gw), "
-               f"node start {NODE_SECONDS:g} s, ROLLING, one bundle staged once, each target checked with its "
-               "own init script and arguments"),
-        Figure("5 sequential updates of the same change", s, "s", "", None,
-               f"the same clusters, init scripts and arguments pushed one after another ({rounds} rounds)"),
+        Figure(
+            "release 5 targets / 3 stages -> all RUNNING",
+            t,
+            "s",
+            f"< {s:.1f} (sequential)",
+            t < s,
+            f"{rounds} releases of a 1 MB, 50-file workspace to 5 clusters (tp; rdb+rts; hdb (2 nodes)+gw), "
+            f"node start {NODE_SECONDS:g} s, ROLLING, one bundle staged once, each target checked with its "
+            "own init script and arguments",
+        ),
+        Figure(
+            "5 sequential updates of the same change",
+            s,
+            "s",
+            "",
+            None,
+            f"the same clusters, init scripts and arguments pushed one after another ({rounds} rounds)",
+        ),
     ]

@@ -29,8 +29,17 @@ IN_PROCESS = (
 
 
 def _ipython(code: str, env: dict) -> tuple[float, str]:
-    argv = [sys.executable, "-m", "IPython", "--quick", "--no-banner", "--HistoryManager.enabled=False",
-            "--colors=NoColor", "-c", code]
+    argv = [
+        sys.executable,
+        "-m",
+        "IPython",
+        "--quick",
+        "--no-banner",
+        "--HistoryManager.enabled=False",
+        "--colors=NoColor",
+        "-c",
+        code,
+    ]
     start = time.perf_counter()
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
     elapsed = time.perf_counter() - start
@@ -54,13 +63,26 @@ def run(runs: int) -> list[Figure]:
             diffs.append(times["loaded"] - times["bare"])
         for _ in range(max(3, runs)):
             out = _ipython(IN_PROCESS, env)[1]
-            inside.append(float(next(line.split()[1] for line in out.splitlines() if line.startswith("LOAD_EXT"))))
+            inside.append(
+                float(next(line.split()[1] for line in out.splitlines() if line.startswith("LOAD_EXT")))
+            )
     cost = median(diffs) * 1000
     return [
-        Figure("load_ext cost over bare IPython start", cost, "ms", f"< {TARGET_MS:g}", cost < TARGET_MS,
-               f"{rounds} paired process starts; bare {median(bare) * 1000:.0f} ms, "
-               f"with load_ext {median(loaded) * 1000:.0f} ms"),
-        Figure("  %load_ext itself, in process", median(inside) * 1000, "ms", note="cross-check of the figure above"),
+        Figure(
+            "load_ext cost over bare IPython start",
+            cost,
+            "ms",
+            f"< {TARGET_MS:g}",
+            cost < TARGET_MS,
+            f"{rounds} paired process starts; bare {median(bare) * 1000:.0f} ms, "
+            f"with load_ext {median(loaded) * 1000:.0f} ms",
+        ),
+        Figure(
+            "  %load_ext itself, in process",
+            median(inside) * 1000,
+            "ms",
+            note="cross-check of the figure above",
+        ),
         *server_figures(runs),
     ]
 
@@ -85,9 +107,22 @@ def _jupyter_server(tmp: str, with_extension: bool) -> float:
 
     port, token = _free_port(), secrets.token_hex(8)
     home = tempfile.mkdtemp(dir=tmp)  # a fresh home: with the extension, a plane starts for it
-    env = dict(os.environ, KX_JUPYTER_HOME=home, KX_JUPYTER_LOCAL_PORT="0", JUPYTER_RUNTIME_DIR=os.path.join(home, "rt"))
-    argv = [str(Path(sys.executable).with_name("jupyter")), "server", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-            f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={home}"]
+    env = dict(
+        os.environ,
+        KX_JUPYTER_HOME=home,
+        KX_JUPYTER_LOCAL_PORT="0",
+        JUPYTER_RUNTIME_DIR=os.path.join(home, "rt"),
+    )
+    argv = [
+        str(Path(sys.executable).with_name("jupyter")),
+        "server",
+        "--no-browser",
+        "--allow-root",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={home}",
+    ]
     if not with_extension:
         argv.append("--ServerApp.jpserver_extensions={'kx_jupyter': False}")
     start = time.perf_counter()
@@ -95,12 +130,14 @@ def _jupyter_server(tmp: str, with_extension: bool) -> float:
     try:
         while True:
             try:
-                req = urllib.request.Request(f"http://127.0.0.1:{port}/api/status", headers={"Authorization": f"token {token}"})
+                req = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/api/status", headers={"Authorization": f"token {token}"}
+                )
                 with urllib.request.urlopen(req, timeout=5):
                     return time.perf_counter() - start
             except OSError:
                 if proc.poll() is not None:
-                    raise RuntimeError("jupyter server exited while starting")
+                    raise RuntimeError("jupyter server exited while starting") from None
                 time.sleep(0.01)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -122,12 +159,23 @@ def server_figures(runs: int) -> list[Figure]:
             diffs.append(times[True] - times[False])
         inside = [_initialize_settings(tmp) for _ in range(max(3, runs))]
     cost = median(diffs) * 1000
-    return [Figure("jupyter server start-up, added by the extension", cost, "ms", f"< {SERVER_TARGET_MS:g}",
-                   cost < SERVER_TARGET_MS,
-                   f"{rounds} paired starts until /api/status answers, fresh home each (the plane starts in the "
-                   f"background); without {median(bare) * 1000:.0f} ms, with {median(loaded) * 1000:.0f} ms"),
-            Figure("  the extension's initialize_settings, in process", median(inside) * 1000, "ms",
-                   note="cross-check of the figure above: what the server waits for, a fresh home each")]
+    return [
+        Figure(
+            "jupyter server start-up, added by the extension",
+            cost,
+            "ms",
+            f"< {SERVER_TARGET_MS:g}",
+            cost < SERVER_TARGET_MS,
+            f"{rounds} paired starts until /api/status answers, fresh home each (the plane starts in the "
+            f"background); without {median(bare) * 1000:.0f} ms, with {median(loaded) * 1000:.0f} ms",
+        ),
+        Figure(
+            "  the extension's initialize_settings, in process",
+            median(inside) * 1000,
+            "ms",
+            note="cross-check of the figure above: what the server waits for, a fresh home each",
+        ),
+    ]
 
 
 INITIALIZE = (
@@ -140,5 +188,7 @@ INITIALIZE = (
 def _initialize_settings(tmp: str) -> float:
     home = tempfile.mkdtemp(dir=tmp)
     env = dict(os.environ, KX_JUPYTER_HOME=home, KX_JUPYTER_LOCAL_PORT="0")
-    done = subprocess.run([sys.executable, "-c", INITIALIZE], env=env, capture_output=True, text=True, timeout=180, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", INITIALIZE], env=env, capture_output=True, text=True, timeout=180, check=True
+    )
     return float(next(line.split()[1] for line in done.stdout.splitlines() if line.startswith("INIT")))

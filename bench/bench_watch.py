@@ -39,7 +39,7 @@ class FixedPoller:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._stop = threading.Event()
 
-    def start(self) -> "FixedPoller":
+    def start(self) -> FixedPoller:
         self._thread.start()
         return self
 
@@ -77,7 +77,9 @@ def _push(info, fs, ws, i: int):
     assert d.status == "succeeded", d.result
     poller.join()  # its last call, too, must be in the counts before they are read
     after = request_counts(info)
-    running_at = fs.get_kx_cluster(environmentId="kxlocaldev", clusterName=CLUSTER)["lastModifiedTimestamp"].timestamp()
+    running_at = fs.get_kx_cluster(environmentId="kxlocaldev", clusterName=CLUSTER)[
+        "lastModifiedTimestamp"
+    ].timestamp()
     grew = {op: after.get(op, 0) - before.get(op, 0) for op in STATUS_OPS + LOG_OPS}
     status = sum(grew[op] for op in STATUS_OPS) - poller.calls  # less the fixed poller's
     return said_done[0] - running_at, status, sum(grew[op] for op in LOG_OPS), poller, running_at
@@ -88,7 +90,9 @@ def _real(seconds: float, runs: int) -> Figure:
 
     with local_plane(node_start_seconds=seconds / NODES) as (home, info):
         ws = write_tree(home.parent / "ws", {"init.q": "x:0\n"})
-        fs = Clients(Connection(info.endpoint, info.endpoint, info.region, info.access_key, info.secret_key)).finspace
+        fs = Clients(
+            Connection(info.endpoint, info.endpoint, info.region, info.access_key, info.secret_key)
+        ).finspace
         rows = []
         for i in range(runs + 1):  # the first push teaches the length; the rest are measured
             rows.append(_push(info, fs, ws, i + 1))
@@ -99,12 +103,17 @@ def _real(seconds: float, runs: int) -> Figure:
     fixed_calls = median([r[3].calls for r in measured])
     fixed_delay = median([r[3].saw_running_at - r[4] for r in measured])
     passed = delay < TARGET_DELAY_S and all(r[1] <= r[3].calls for r in measured)
-    return Figure(f"detection delay, real {seconds:g} s update", delay * 1000, "ms",
-                  f"< {TARGET_DELAY_S * 1000:g}; calls <= 10 s poll", passed,
-                  f"{len(measured)} pushes after one: status calls {calls:g} vs the 10 s poll's {fixed_calls:g} "
-                  f"(seen {fixed_delay:.1f} s late), + {median([r[2] for r in measured]):g} node-log reads; "
-                  f"the first push (length from the plane's node start time): {first[0] * 1000:.0f} ms, "
-                  f"{first[1]} calls. Method: hdb-3 ROLLING on the plane, RUNNING stamp -> 'done' event, plane counters")
+    return Figure(
+        f"detection delay, real {seconds:g} s update",
+        delay * 1000,
+        "ms",
+        f"< {TARGET_DELAY_S * 1000:g}; calls <= 10 s poll",
+        passed,
+        f"{len(measured)} pushes after one: status calls {calls:g} vs the 10 s poll's {fixed_calls:g} "
+        f"(seen {fixed_delay:.1f} s late), + {median([r[2] for r in measured]):g} node-log reads; "
+        f"the first push (length from the plane's node start time): {first[0] * 1000:.0f} ms, "
+        f"{first[1]} calls. Method: hdb-3 ROLLING on the plane, RUNNING stamp -> 'done' event, plane counters",
+    )
 
 
 def _timeout_figure() -> Figure:
@@ -119,8 +128,14 @@ def _timeout_figure() -> Figure:
         started = time.time()
         d.wait()
         took = time.time() - started
-    return Figure("--timeout 2 stops watching after", took, "s", "< 2.5", d.status == "still-updating" and took < 2.5,
-                  "Method: a 60 s update followed with timeout=2; wait() start to its still-updating end, wall clock")
+    return Figure(
+        "--timeout 2 stops watching after",
+        took,
+        "s",
+        "< 2.5",
+        d.status == "still-updating" and took < 2.5,
+        "Method: a 60 s update followed with timeout=2; wait() start to its still-updating end, wall clock",
+    )
 
 
 # -- replayed: the pure step on a fake clock ----------------------------------------------------
@@ -145,12 +160,21 @@ def _service(duration: float):
         cluster = nodes = None
         if poll.cluster:
             calls[0] += 1
-            cluster = {"status": "UPDATING" if t < duration else "RUNNING", "code": code,
-                       "lastModifiedTimestamp": stamp(min(t, duration))}
+            cluster = {
+                "status": "UPDATING" if t < duration else "RUNNING",
+                "code": code,
+                "lastModifiedTimestamp": stamp(min(t, duration)),
+            }
         if poll.nodes:
             calls[0] += 1
-            nodes = [{"nodeId": f"n{k}", "status": "PROVISIONING" if k * per <= t < (k + 1) * per else "RUNNING",
-                      "launchTime": stamp((k + 1) * per if t >= (k + 1) * per else -3600)} for k in range(NODES)]
+            nodes = [
+                {
+                    "nodeId": f"n{k}",
+                    "status": "PROVISIONING" if k * per <= t < (k + 1) * per else "RUNNING",
+                    "launchTime": stamp((k + 1) * per if t >= (k + 1) * per else -3600),
+                }
+                for k in range(NODES)
+            ]
         return Observation(cluster=cluster, nodes=nodes)
 
     return read, calls, code
@@ -193,27 +217,46 @@ def _replayed() -> list[Figure]:
             for off in (0.99, 1.0, 1.01):  # this update within 1 % of the one before
                 expected, spread = expected_seconds(0, [d * off], [], NODES)
                 known.append(replay(d, expected, spread))
-        worse = sum(b[0] > h[0] for b, h in zip(blind, helped))
+        worse = sum(b[0] > h[0] for b, h in zip(blind, helped, strict=True))
         blind_delay, helper_delay = median([b[1] for b in blind]), median([h[1] for h in helped])
-        figures.append(Figure(
-            f"calls, {minutes} min update, nothing known (replayed)", median([b[0] for b in blind]), "calls",
-            "<= 30 s helper's, delay too", worse == 0 and blind_delay <= helper_delay,
-            f"helper {median([h[0] for h in helped]):g} calls; delay median {blind_delay:.1f} s vs the helper's "
-            f"{helper_delay:.1f} s; {worse} of {len(lengths)} lengths cost more. Method: pure step, fake clock, "
-            "lengths over one 30 s period"))
+        figures.append(
+            Figure(
+                f"calls, {minutes} min update, nothing known (replayed)",
+                median([b[0] for b in blind]),
+                "calls",
+                "<= 30 s helper's, delay too",
+                worse == 0 and blind_delay <= helper_delay,
+                f"helper {median([h[0] for h in helped]):g} calls; delay median {blind_delay:.1f} s vs the helper's "
+                f"{helper_delay:.1f} s; {worse} of {len(lengths)} lengths cost more. Method: pure step, fake clock, "
+                "lengths over one 30 s period",
+            )
+        )
         delay = max(k[1] for k in known)
-        figures.append(Figure(
-            f"detection delay, {minutes} min update, after one push (replayed)", delay, "s",
-            "< 5; calls <= helper's", delay < 5 and all(k[0] <= helper(minutes * 60, HELPER_SECONDS)[0] for k in known),
-            f"worst of {len(known)}; calls median {median([k[0] for k in known]):g} vs the helper's "
-            f"{helper(minutes * 60, HELPER_SECONDS)[0]}. Method: pure step, fake clock, length within 1 % of the "
-            "push before"))
+        figures.append(
+            Figure(
+                f"detection delay, {minutes} min update, after one push (replayed)",
+                delay,
+                "s",
+                "< 5; calls <= helper's",
+                delay < 5 and all(k[0] <= helper(minutes * 60, HELPER_SECONDS)[0] for k in known),
+                f"worst of {len(known)}; calls median {median([k[0] for k in known]):g} vs the helper's "
+                f"{helper(minutes * 60, HELPER_SECONDS)[0]}. Method: pure step, fake clock, length within 1 % of the "
+                "push before",
+            )
+        )
     short = {d: replay(d) for d in (1.5, 10, 30, 60)}
-    figures.append(Figure(
-        "short updates, nothing known (replayed)", short[10][1], "s late", "", None,
-        "the cost of knowing nothing: " + ", ".join(f"{d:g} s update seen {c[1]:.1f} s late with {c[0]} calls"
-                                                    for d, c in short.items())
-        + ". Method: pure step, fake clock; one push teaches the length (rows above)"))
+    figures.append(
+        Figure(
+            "short updates, nothing known (replayed)",
+            short[10][1],
+            "s late",
+            "",
+            None,
+            "the cost of knowing nothing: "
+            + ", ".join(f"{d:g} s update seen {c[1]:.1f} s late with {c[0]} calls" for d, c in short.items())
+            + ". Method: pure step, fake clock; one push teaches the length (rows above)",
+        )
+    )
     return figures
 
 

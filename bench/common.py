@@ -126,7 +126,9 @@ def plane_admin(info, method: str, path: str, body: dict | None = None) -> dict:
     data = json.dumps(body).encode() if body is not None else b""
     request = AWSRequest(method=method, url=info.endpoint + path, data=data)
     SigV4Auth(Credentials(info.access_key, info.secret_key), "finspace", info.region).add_auth(request)
-    prepared = urllib.request.Request(request.url, data=data or None, method=method, headers=dict(request.headers))
+    prepared = urllib.request.Request(
+        request.url, data=data or None, method=method, headers=dict(request.headers)
+    )
     with urllib.request.urlopen(prepared, timeout=10) as resp:
         return json.loads(resp.read())
 

@@ -35,18 +35,18 @@ import bench_watch
 from common import Figure
 
 BENCHMARKS = {
-    "startup": bench_startup,          # 1. %load_ext cost
-    "push": bench_push,                # 2. push latency, unchanged re-push
-    "watch": bench_watch,              # 3. detection delay, API calls (real updates up to 60 s: minutes)
+    "startup": bench_startup,  # 1. %load_ext cost
+    "push": bench_push,  # 2. push latency, unchanged re-push
+    "watch": bench_watch,  # 3. detection delay, API calls (real updates up to 60 s: minutes)
     "watch-replay": SimpleNamespace(run=bench_watch.run_replayed),  # 3b. only the replayed 5-15 min rows
-    "bundle": bench_bundle,            # 4. bundling vs zip -r -X
-    "pollers": bench_pollers,          # 5. 50 concurrent pollers
-    "kernel": bench_kernel,            # 6. kernel responsiveness during a background watch
-    "qcheck": bench_qcheck_figure,     # 7. the q checker on 5 MB
-    "plane": bench_plane,              # 8. the local plane flat at any age: S3 versions, RSS per push
+    "bundle": bench_bundle,  # 4. bundling vs zip -r -X
+    "pollers": bench_pollers,  # 5. 50 concurrent pollers
+    "kernel": bench_kernel,  # 6. kernel responsiveness during a background watch
+    "qcheck": bench_qcheck_figure,  # 7. the q checker on 5 MB
+    "plane": bench_plane,  # 8. the local plane flat at any age: S3 versions, RSS per push
     "qcheck_scale": bench_qcheck_scale,  # 9. the checker cold in a fresh process, warm on 100,000 files, a 50 MB string
-    "release": bench_release,          # 10. a five-target release vs five sequential updates
-    "form": bench_form,                # 11. the form on 20,000 files, %kx_clusters on 500 clusters
+    "release": bench_release,  # 10. a five-target release vs five sequential updates
+    "form": bench_form,  # 11. the form on 20,000 files, %kx_clusters on 500 clusters
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -59,8 +59,7 @@ def _format(value: float) -> str:
 
 def table(figures: list[Figure]) -> str:
     width = max(len(f.name) for f in figures)
-    lines = [f"{'figure':<{width}}  {'median':>10}  {'unit':<5}  {'target':<20}  result",
-             "-" * (width + 48)]
+    lines = [f"{'figure':<{width}}  {'median':>10}  {'unit':<5}  {'target':<20}  result", "-" * (width + 48)]
     for f in figures:
         lines.append(f"{f.name:<{width}}  {_format(f.value):>10}  {f.unit:<5}  {f.target:<20}  {f.verdict}")
     notes = [f"  {f.name.strip()}: {f.note}" for f in figures if f.note]
@@ -69,13 +68,17 @@ def table(figures: list[Figure]) -> str:
 
 def environment() -> str:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC, {os.cpu_count()} cores, load average {load}, "
-            f"Python {platform.python_version()}")
+    return (
+        f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC, {os.cpu_count()} cores, load average {load}, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5, help="runs per figure; the median is reported (default 5)")
+    parser.add_argument(
+        "--runs", type=int, default=5, help="runs per figure; the median is reported (default 5)"
+    )
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(BENCHMARKS)}")
     ns = parser.parse_args()
     chosen = [n.strip() for n in ns.only.split(",") if n.strip()] or list(BENCHMARKS)
@@ -92,17 +95,30 @@ def main() -> int:
             figures += BENCHMARKS[name].run(ns.runs)
         except Exception as exc:  # one broken benchmark must not hide the others' figures
             traceback.print_exc()
-            figures.append(Figure(f"{name} (failed to run)", float("nan"), "", "", False, f"{type(exc).__name__}: {exc}"))
+            figures.append(
+                Figure(f"{name} (failed to run)", float("nan"), "", "", False, f"{type(exc).__name__}: {exc}")
+            )
         timings[name] = time.perf_counter() - start
-    text = (f"kx-jupyter benchmarks — started {started_env}; ended {environment()}\n"
-            f"time per benchmark: {', '.join(f'{k} {v:.0f} s' for k, v in timings.items())}\n\n{table(figures)}\n")
+    text = (
+        f"kx-jupyter benchmarks — started {started_env}; ended {environment()}\n"
+        f"time per benchmark: {', '.join(f'{k} {v:.0f} s' for k, v in timings.items())}\n\n{table(figures)}\n"
+    )
     print(text)
     RESULTS.mkdir(exist_ok=True)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     (RESULTS / f"{stamp}.txt").write_text(text)
-    (RESULTS / f"{stamp}.json").write_text(json.dumps(
-        {"started": started_env, "runs": ns.runs, "seconds": timings, "figures": [f.to_dict() for f in figures]},
-        indent=2, default=str))
+    (RESULTS / f"{stamp}.json").write_text(
+        json.dumps(
+            {
+                "started": started_env,
+                "runs": ns.runs,
+                "seconds": timings,
+                "figures": [f.to_dict() for f in figures],
+            },
+            indent=2,
+            default=str,
+        )
+    )
     print(f"written to {RESULTS / stamp}.txt and .json", file=sys.stderr)
     return 0 if all(f.passed is not False for f in figures) else 1
 

@@ -44,42 +44,111 @@ class KxJupyter(Configurable):
     """kx-jupyter settings (``%config KxJupyter`` lists them with their current values)."""
 
     # where to deploy
-    backend = Enum(["local", "aws"], "local", help="'local': the embedded control plane; 'aws': a FinSpace-compatible endpoint.").tag(config=True)
-    environment = Unicode("", help="kdb environment id; empty uses the backend's only environment.").tag(config=True)
+    backend = Enum(
+        ["local", "aws"],
+        "local",
+        help="'local': the embedded control plane; 'aws': a FinSpace-compatible endpoint.",
+    ).tag(config=True)
+    environment = Unicode("", help="kdb environment id; empty uses the backend's only environment.").tag(
+        config=True
+    )
     cluster = Unicode("", help="Cluster to update when none is named.").tag(config=True)
-    profile = Unicode("", help="AWS profile for the 'aws' backend (standard credential chain when empty).").tag(config=True)
-    region = Unicode("", help="AWS region for the 'aws' backend (the profile's or AWS_REGION when empty).").tag(config=True)
-    endpoint_url = Unicode("", help="FinSpace API endpoint for the 'aws' backend; empty uses AWS_ENDPOINT_URL_* or AWS's.").tag(config=True)
-    s3_endpoint_url = Unicode("", help="S3 endpoint for the 'aws' backend; empty uses AWS_ENDPOINT_URL_S3 or AWS's.").tag(config=True)
-    logs_endpoint_url = Unicode("", help="CloudWatch Logs endpoint for the 'aws' backend (failure log tails); empty uses AWS_ENDPOINT_URL_LOGS or AWS's.").tag(config=True)
+    profile = Unicode(
+        "", help="AWS profile for the 'aws' backend (standard credential chain when empty)."
+    ).tag(config=True)
+    region = Unicode(
+        "", help="AWS region for the 'aws' backend (the profile's or AWS_REGION when empty)."
+    ).tag(config=True)
+    endpoint_url = Unicode(
+        "", help="FinSpace API endpoint for the 'aws' backend; empty uses AWS_ENDPOINT_URL_* or AWS's."
+    ).tag(config=True)
+    s3_endpoint_url = Unicode(
+        "", help="S3 endpoint for the 'aws' backend; empty uses AWS_ENDPOINT_URL_S3 or AWS's."
+    ).tag(config=True)
+    logs_endpoint_url = Unicode(
+        "",
+        help="CloudWatch Logs endpoint for the 'aws' backend (failure log tails); empty uses AWS_ENDPOINT_URL_LOGS or AWS's.",
+    ).tag(config=True)
 
     # what to deploy
-    workspace = Unicode(".", help="Directory whose files form the code bundle (the zip root).").tag(config=True)
+    workspace = Unicode(".", help="Directory whose files form the code bundle (the zip root).").tag(
+        config=True
+    )
     init_script = Unicode("init.q", help="Initialization script, relative to the workspace.").tag(config=True)
-    strategy = Enum(list(STRATEGIES), "ROLLING", help="Deployment strategy: ROLLING, FORCE or NO_RESTART (GP clusters only).").tag(config=True)
-    max_bundle_mb = Number(256.0, min=0.001, max=4000.0, help="Refuse bundles larger than this many MB (a zip without zip64 holds at most 4 GiB).").tag(config=True)
-    check_cache_mb = Number(64.0, min=0.0, max=1_000_000.0, help="Size bound in MB of the q checker's cache in home, which spares each new process re-checking unchanged files; 0 turns it off.").tag(config=True)
+    strategy = Enum(
+        list(STRATEGIES),
+        "ROLLING",
+        help="Deployment strategy: ROLLING, FORCE or NO_RESTART (GP clusters only).",
+    ).tag(config=True)
+    max_bundle_mb = Number(
+        256.0,
+        min=0.001,
+        max=4000.0,
+        help="Refuse bundles larger than this many MB (a zip without zip64 holds at most 4 GiB).",
+    ).tag(config=True)
+    check_cache_mb = Number(
+        64.0,
+        min=0.0,
+        max=1_000_000.0,
+        help="Size bound in MB of the q checker's cache in home, which spares each new process "
+        "re-checking unchanged files; 0 turns it off.",
+    ).tag(config=True)
 
     # where the code is staged
-    code_bucket = Unicode("", help="S3 bucket for code bundles; the local plane's seeded bucket when empty on 'local'.").tag(config=True)
+    code_bucket = Unicode(
+        "", help="S3 bucket for code bundles; the local plane's seeded bucket when empty on 'local'."
+    ).tag(config=True)
     code_prefix = Unicode("kx-jupyter/", help="Key prefix for code bundles in the bucket.").tag(config=True)
-    expected_bucket_owner = Unicode("", help="Account id that must own the bucket (S3 ExpectedBucketOwner).").tag(config=True)
-    sse = Enum(["", "AES256", "aws:kms"], "", help="Server-side encryption for uploaded bundles.").tag(config=True)
+    expected_bucket_owner = Unicode(
+        "", help="Account id that must own the bucket (S3 ExpectedBucketOwner)."
+    ).tag(config=True)
+    sse = Enum(["", "AES256", "aws:kms"], "", help="Server-side encryption for uploaded bundles.").tag(
+        config=True
+    )
     kms_key_id = Unicode("", help="KMS key for sse='aws:kms'.").tag(config=True)
 
     # watching
-    poll_initial = Number(0.25, min=0.01, max=60.0, help="First poll interval in seconds while watching an update.").tag(config=True)
-    poll_max = Number(30.0, min=0.05, max=3600.0, help="Longest poll interval in seconds (AWS's own wait helper polls every 30 s).").tag(config=True)
-    expected_update_seconds = Number(0.0, min=0.0, max=7 * 86400.0, help="Expected update length; polling speeds up near it (0: learn from history).").tag(config=True)
-    timeout = Number(4 * 3600.0, min=0.1, max=7 * 86400.0, help="Give up watching after this many seconds (the update itself goes on).").tag(config=True)
-    max_attempts = Int(6, min=1, max=100, help="Attempts per API call, with boto3 standard retries for throttling and 5xx.").tag(config=True)
+    poll_initial = Number(
+        0.25, min=0.01, max=60.0, help="First poll interval in seconds while watching an update."
+    ).tag(config=True)
+    poll_max = Number(
+        30.0,
+        min=0.05,
+        max=3600.0,
+        help="Longest poll interval in seconds (AWS's own wait helper polls every 30 s).",
+    ).tag(config=True)
+    expected_update_seconds = Number(
+        0.0,
+        min=0.0,
+        max=7 * 86400.0,
+        help="Expected update length; polling speeds up near it (0: learn from history).",
+    ).tag(config=True)
+    timeout = Number(
+        4 * 3600.0,
+        min=0.1,
+        max=7 * 86400.0,
+        help="Give up watching after this many seconds (the update itself goes on).",
+    ).tag(config=True)
+    max_attempts = Int(
+        6, min=1, max=100, help="Attempts per API call, with boto3 standard retries for throttling and 5xx."
+    ).tag(config=True)
 
     # the embedded local control plane
-    home = Unicode(help="Directory for kx-jupyter's state: history, the local plane, the checker's cache, config.json.").tag(config=True)
-    local_port = Int(4580, min=0, max=65535, help="Port of the local control plane on 127.0.0.1 (0 picks a free one).").tag(config=True)
-    local_autostart = Bool(True, help="Start the local control plane on first use when it is not running.").tag(config=True)
-    q_binary = Unicode("", help="q executable for local nodes; empty looks in QHOME and on PATH.").tag(config=True)
-    node_start_seconds = Number(2.0, min=0.0, max=3600.0, help="How long a local node takes to start, to feel like a small cluster.").tag(config=True)
+    home = Unicode(
+        help="Directory for kx-jupyter's state: history, the local plane, the checker's cache, config.json."
+    ).tag(config=True)
+    local_port = Int(
+        4580, min=0, max=65535, help="Port of the local control plane on 127.0.0.1 (0 picks a free one)."
+    ).tag(config=True)
+    local_autostart = Bool(
+        True, help="Start the local control plane on first use when it is not running."
+    ).tag(config=True)
+    q_binary = Unicode("", help="q executable for local nodes; empty looks in QHOME and on PATH.").tag(
+        config=True
+    )
+    node_start_seconds = Number(
+        2.0, min=0.0, max=3600.0, help="How long a local node takes to start, to feel like a small cluster."
+    ).tag(config=True)
 
     @default("home")
     def _home_default(self):
@@ -89,7 +158,7 @@ class KxJupyter(Configurable):
     def home_path(self) -> Path:
         return Path(self.home).expanduser()
 
-    def with_overrides(self, **overrides) -> "KxJupyter":
+    def with_overrides(self, **overrides) -> KxJupyter:
         """A copy with per-call values applied; ``None`` means 'not given'."""
         values = {name: getattr(self, name) for name in self.trait_names(config=True)}
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -122,7 +191,9 @@ def _refused(exc: TraitError) -> str:
     """The trait error traitlets raised, as ``_explain`` says it (its message names the trait)."""
     for name in KxJupyter.class_trait_names(config=True):
         if f"'{name}' trait" in str(exc):
-            value = str(exc).rsplit("a value of ", 1)[-1].split(" ", 1)[0] if "a value of " in str(exc) else "?"
+            value = (
+                str(exc).rsplit("a value of ", 1)[-1].split(" ", 1)[0] if "a value of " in str(exc) else "?"
+            )
             return _explain(name, value, exc)
     return str(exc)
 

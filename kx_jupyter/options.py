@@ -32,27 +32,57 @@ def positive_seconds(text: str) -> float:
 
 
 def add_update_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--env", help="kdb environment id (default: KxJupyter.environment, or the backend's only one)")
+    parser.add_argument(
+        "--env", help="kdb environment id (default: KxJupyter.environment, or the backend's only one)"
+    )
     parser.add_argument("--cluster", help="cluster to update (default: KxJupyter.cluster)")
     parser.add_argument("--src", help="workspace directory to bundle (default: KxJupyter.workspace)")
-    parser.add_argument("--init", help="init script, relative to the workspace (default: KxJupyter.init_script)")
-    parser.add_argument("--arg", dest="args", action="append", type=parse_arg, default=[], metavar="KEY=VALUE",
-                        help="command-line argument for q, repeatable (arrives as -KEY VALUE in .z.x)")
-    parser.add_argument("--strategy", type=str.upper, choices=STRATEGIES,
-                        help="deployment strategy (default: KxJupyter.strategy; NO_RESTART only on GP clusters)")
+    parser.add_argument(
+        "--init", help="init script, relative to the workspace (default: KxJupyter.init_script)"
+    )
+    parser.add_argument(
+        "--arg",
+        dest="args",
+        action="append",
+        type=parse_arg,
+        default=[],
+        metavar="KEY=VALUE",
+        help="command-line argument for q, repeatable (arrives as -KEY VALUE in .z.x)",
+    )
+    parser.add_argument(
+        "--strategy",
+        type=str.upper,
+        choices=STRATEGIES,
+        help="deployment strategy (default: KxJupyter.strategy; NO_RESTART only on GP clusters)",
+    )
     parser.add_argument("--bucket", help="S3 bucket for the bundle (default: KxJupyter.code_bucket)")
     parser.add_argument("--prefix", help="S3 key prefix for the bundle (default: KxJupyter.code_prefix)")
-    parser.add_argument("--no-wait", action="store_true", help="submit the update and return without watching it")
-    parser.add_argument("--timeout", type=positive_seconds, metavar="SECONDS",
-                        help="stop watching after this long: exit code 3, still updating (the update goes on; "
-                             "default: KxJupyter.timeout)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="check, bundle and preflight, then show the request that would be sent; change nothing")
+    parser.add_argument(
+        "--no-wait", action="store_true", help="submit the update and return without watching it"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="stop watching after this long: exit code 3, still updating (the update goes on; "
+        "default: KxJupyter.timeout)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check, bundle and preflight, then show the request that would be sent; change nothing",
+    )
     parser.add_argument("--no-check", action="store_true", help="push even when the q checker reports errors")
-    parser.add_argument("--force", action="store_true", help="redeploy even when the cluster already runs this code")
+    parser.add_argument(
+        "--force", action="store_true", help="redeploy even when the cluster already runs this code"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON result instead of progress lines")
-    parser.add_argument("--note", default="", metavar="TEXT",
-                        help="why this push: kept in the history beside the workspace's git commit")
+    parser.add_argument(
+        "--note",
+        default="",
+        metavar="TEXT",
+        help="why this push: kept in the history beside the workspace's git commit",
+    )
     return parser
 
 
@@ -76,7 +106,15 @@ def settings_overrides(ns: argparse.Namespace) -> dict:
 def update_kwargs(ns: argparse.Namespace) -> dict:
     """Keyword arguments of ``Engine.update`` from the parsed options."""
     return {
-        "cluster": ns.cluster, "env": ns.env, "src": ns.src, "init": ns.init, "args": arguments_dict(ns.args),
-        "strategy": ns.strategy, "force": ns.force, "check": not ns.no_check, "wait": not ns.no_wait,
-        "dry_run": ns.dry_run, "note": ns.note,
+        "cluster": ns.cluster,
+        "env": ns.env,
+        "src": ns.src,
+        "init": ns.init,
+        "args": arguments_dict(ns.args),
+        "strategy": ns.strategy,
+        "force": ns.force,
+        "check": not ns.no_check,
+        "wait": not ns.no_wait,
+        "dry_run": ns.dry_run,
+        "note": ns.note,
     }

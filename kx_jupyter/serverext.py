@@ -28,7 +28,8 @@ class KxJupyterServer(ExtensionApp):
     load_other_extensions = True
 
     manage_local_plane = Bool(
-        True, help="Start (or attach to) kx-jupyter's local control plane with the server and stop it with the server."
+        True,
+        help="Start (or attach to) kx-jupyter's local control plane with the server and stop it with the server.",
     ).tag(config=True)
 
     _started_plane = None
@@ -52,7 +53,9 @@ class KxJupyterServer(ExtensionApp):
         if running is not None:
             self._announce(running, "attached")
             return
-        self._starting = threading.Thread(target=self._start_plane, args=(settings,), name="kx-plane-start", daemon=True)
+        self._starting = threading.Thread(
+            target=self._start_plane, args=(settings,), name="kx-plane-start", daemon=True
+        )
         self._starting.start()
 
     def _start_plane(self, settings) -> None:

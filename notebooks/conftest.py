@@ -42,7 +42,9 @@ def _kernel_environ() -> dict[str, str]:
         KX_JUPYTER_LOCAL_PORT="0",
         KX_JUPYTER_NODE_START_SECONDS=NODE_START_SECONDS,
         IPYTHONDIR=str(_run_dir / "ipython"),
-        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),  # `kx-jupyter` in shell cells
+        PATH=os.pathsep.join(
+            [str(Path(sys.executable).parent), os.environ.get("PATH", "")]
+        ),  # `kx-jupyter` in shell cells
         USER="quant",  # the history's "user" column, as stored in the notebooks
         LOGNAME="quant",
     )
@@ -59,7 +61,9 @@ def _start_plane(environ: dict[str, str]) -> None:
 
     settings = load_settings(environ=environ)
     if daemon.status(daemon.state_dir_of(settings)) is None:
-        daemon.start(daemon.state_dir_of(settings), settings.local_port, node_start_seconds=settings.node_start_seconds)
+        daemon.start(
+            daemon.state_dir_of(settings), settings.local_port, node_start_seconds=settings.node_start_seconds
+        )
 
 
 def _is_notebook_cell(item) -> bool:

@@ -30,7 +30,17 @@ TARGET = Path(__file__).resolve().parents[1] / "kx_jupyter" / "finspace" / "data
 
 def download_wheel(dest: Path) -> Path:
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", f"botocore=={BOTOCORE_VERSION}", "--no-deps", "-q", "-d", str(dest)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            f"botocore=={BOTOCORE_VERSION}",
+            "--no-deps",
+            "-q",
+            "-d",
+            str(dest),
+        ],
         check=True,
     )
     return next(dest.glob("botocore-*.whl"))
@@ -74,7 +84,9 @@ def reachable_shapes(model: dict, operations: dict) -> set[str]:
 
 
 def trim(model: dict) -> dict:
-    operations = {name: op for name, op in model["operations"].items() if "Kx" in name or name in TAG_OPERATIONS}
+    operations = {
+        name: op for name, op in model["operations"].items() if "Kx" in name or name in TAG_OPERATIONS
+    }
     keep = reachable_shapes(model, operations)
     trimmed = {
         "version": model.get("version", "2.0"),
@@ -96,7 +108,11 @@ def main() -> None:
             rules = read_member(wheel, "endpoint-rule-set-1.json")
             paginators = read_member(wheel, "paginators-1.json")
     TARGET.mkdir(parents=True, exist_ok=True)
-    for name, data in (("service-2.json", service), ("endpoint-rule-set-1.json", rules), ("paginators-1.json", paginators)):
+    for name, data in (
+        ("service-2.json", service),
+        ("endpoint-rule-set-1.json", rules),
+        ("paginators-1.json", paginators),
+    ):
         (TARGET / name).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     print(f"wrote {len(service['operations'])} operations, {len(service['shapes'])} shapes to {TARGET}")
 

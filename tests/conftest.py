@@ -13,6 +13,7 @@ def kx_home(tmp_path, monkeypatch):
     monkeypatch.setenv("KX_JUPYTER_HOME", str(home))
     return home
 
+
 from plane_fixtures import *  # noqa: E402,F401,F403  (the `plane` and `q_plane` fixtures)
 
 
@@ -24,7 +25,10 @@ def ctrl_c_raises():
     own way (seen under pytest-xdist, where a process runs many files); the Ctrl-C tests, and
     the servers tests start, which inherit an ignored SIGINT, would then never be interrupted.
     """
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
         signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
 

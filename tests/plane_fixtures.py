@@ -22,14 +22,12 @@ import json
 import time
 import urllib.request
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from contextlib import contextmanager
-
-import pytest
-
 import plane_launcher
+import pytest
 
 FAST_NODE_SECONDS = 0.2
 ENV_ID = "kxlocaldev"
@@ -56,7 +54,9 @@ class RunningPlane:
         from kx_jupyter.finspace.clients import Connection
 
         i = self.info
-        return Connection(i.endpoint, i.endpoint, i.region, i.access_key, i.secret_key, logs_endpoint_url=i.endpoint)
+        return Connection(
+            i.endpoint, i.endpoint, i.region, i.access_key, i.secret_key, logs_endpoint_url=i.endpoint
+        )
 
     def clients(self):
         """The engine's own ``Clients`` for this plane (its default retry policy)."""
@@ -70,10 +70,14 @@ class RunningPlane:
 
         from kx_jupyter.finspace.clients import boto3_session
 
-        cfg = Config(retries={"mode": "standard", "total_max_attempts": attempts}, s3={"addressing_style": "path"})
+        cfg = Config(
+            retries={"mode": "standard", "total_max_attempts": attempts}, s3={"addressing_style": "path"}
+        )
         return boto3_session(self.connection).client(service, endpoint_url=self.info.endpoint, config=cfg)
 
-    def upload(self, files: dict[str, str | bytes], key: str = "tests/code.zip", bucket: str = CODE_BUCKET) -> str:
+    def upload(
+        self, files: dict[str, str | bytes], key: str = "tests/code.zip", bucket: str = CODE_BUCKET
+    ) -> str:
         return self.clients().s3.put_object(Bucket=bucket, Key=key, Body=make_zip(files))["VersionId"]
 
     def wait_status(self, cluster: str, *statuses: str, timeout: float = 30.0, env: str = ENV_ID) -> dict:
@@ -92,8 +96,12 @@ class RunningPlane:
 
         data = json.dumps(body).encode() if body is not None else b""
         request = AWSRequest(method=method, url=self.info.endpoint + path, data=data)
-        SigV4Auth(Credentials(self.info.access_key, self.info.secret_key), "finspace", self.info.region).add_auth(request)
-        prepared = urllib.request.Request(request.url, data=data or None, method=method, headers=dict(request.headers))
+        SigV4Auth(
+            Credentials(self.info.access_key, self.info.secret_key), "finspace", self.info.region
+        ).add_auth(request)
+        prepared = urllib.request.Request(
+            request.url, data=data or None, method=method, headers=dict(request.headers)
+        )
         with urllib.request.urlopen(prepared, timeout=10) as resp:
             return json.loads(resp.read())
 
@@ -110,8 +118,12 @@ class RunningPlane:
                 time.sleep(0.05)  # until it stops answering and its exit released the state dir's lock
         else:
             daemon.stop(self.state_dir)
-        self.info = plane_launcher.launch(self.state_dir, port=0, node_start_seconds=self.settings.node_start_seconds,
-                                          q_binary=self.settings.q_binary)
+        self.info = plane_launcher.launch(
+            self.state_dir,
+            port=0,
+            node_start_seconds=self.settings.node_start_seconds,
+            q_binary=self.settings.q_binary,
+        )
 
     def set_faults(self, plan: dict) -> dict:
         return self.admin("POST", "/_kxlocal/faults", plan)
@@ -120,13 +132,21 @@ class RunningPlane:
         return self.admin("GET", "/_kxlocal/counters")
 
 
-def start_plane(home: Path, node_start_seconds: float = FAST_NODE_SECONDS, q_binary: str = "") -> RunningPlane:
+def start_plane(
+    home: Path, node_start_seconds: float = FAST_NODE_SECONDS, q_binary: str = ""
+) -> RunningPlane:
     from kx_jupyter.config import KxJupyter
 
     state_dir = home / "plane"
     info = plane_launcher.launch(state_dir, port=0, node_start_seconds=node_start_seconds, q_binary=q_binary)
-    settings = KxJupyter(home=str(home), backend="local", local_port=0, local_autostart=False,
-                         node_start_seconds=node_start_seconds, q_binary=q_binary)
+    settings = KxJupyter(
+        home=str(home),
+        backend="local",
+        local_port=0,
+        local_autostart=False,
+        node_start_seconds=node_start_seconds,
+        q_binary=q_binary,
+    )
     return RunningPlane(info, settings, state_dir)
 
 

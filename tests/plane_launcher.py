@@ -34,13 +34,23 @@ _stopping: list[int] = []
 def _process() -> subprocess.Popen:
     global _launcher
     if _launcher is None or _launcher.poll() is not None:
-        _launcher = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, start_new_session=True)
+        _launcher = subprocess.Popen(
+            [sys.executable, __file__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
     return _launcher
 
 
-def launch(state_dir: Path, port: int = 0, node_start_seconds: float = 2.0, q_binary: str = "",
-           faults: dict | None = None):
+def launch(
+    state_dir: Path,
+    port: int = 0,
+    node_start_seconds: float = 2.0,
+    q_binary: str = "",
+    faults: dict | None = None,
+):
     """A ready plane for ``state_dir`` (``daemon.start``'s arguments), forked by the launcher."""
     from kx_jupyter.errors import KxError
     from kx_jupyter.local import daemon
@@ -48,8 +58,12 @@ def launch(state_dir: Path, port: int = 0, node_start_seconds: float = 2.0, q_bi
     state_dir = Path(state_dir)
     state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     argv = daemon._server_argv(state_dir, port, node_start_seconds, q_binary, faults)
-    request = {"argv": argv[argv.index(SERVER_MODULE) + 1:], "log": str(state_dir / daemon.LOG_FILE),
-               "cwd": os.getcwd(), "environ": dict(os.environ)}  # a spawned plane would inherit both
+    request = {
+        "argv": argv[argv.index(SERVER_MODULE) + 1 :],
+        "log": str(state_dir / daemon.LOG_FILE),
+        "cwd": os.getcwd(),
+        "environ": dict(os.environ),
+    }  # a spawned plane would inherit both
     with _lock:
         proc = _process()
         proc.stdin.write(json.dumps(request) + "\n")

@@ -63,12 +63,19 @@ def test_exit_code_2_for_checker_errors_and_1_for_failure_on_the_cluster(cli, tm
 def test_json_refusal_is_still_json(cli, tmp_path):
     code, out, err = cli("update", "--cluster", "dev-gp", "--src", ws(tmp_path, "f:{x+1\n"), "--json")
     result = json.loads(out)
-    assert code == 2 and result["status"] == "refused" and "init.q:1" in result["reason"] and "--no-check" in result["hint"]
+    assert (
+        code == 2
+        and result["status"] == "refused"
+        and "init.q:1" in result["reason"]
+        and "--no-check" in result["hint"]
+    )
 
 
 def test_dry_run_prints_the_request(cli, tmp_path):
-    code, out, _ = cli("update", "--cluster", "dev-gp", "--src", ws(tmp_path, "x:1\n"), "--dry-run", "--strategy", "force")
-    request = json.loads(out[out.index("{"):])
+    code, out, _ = cli(
+        "update", "--cluster", "dev-gp", "--src", ws(tmp_path, "x:1\n"), "--dry-run", "--strategy", "force"
+    )
+    request = json.loads(out[out.index("{") :])
     assert code == 0 and request["deploymentConfiguration"] == {"deploymentStrategy": "FORCE"}
 
 
@@ -104,8 +111,21 @@ def test_help_documents_exit_codes_and_json(capsys):
         main(["update", "--help"])
     out = capsys.readouterr().out
     assert "exit codes" in out and "--json" in out and "uploaded_bytes" in out
-    for option in ("--env", "--cluster", "--src", "--init", "--arg", "--strategy", "--bucket", "--prefix",
-                   "--no-wait", "--timeout", "--dry-run", "--no-check", "--force"):
+    for option in (
+        "--env",
+        "--cluster",
+        "--src",
+        "--init",
+        "--arg",
+        "--strategy",
+        "--bucket",
+        "--prefix",
+        "--no-wait",
+        "--timeout",
+        "--dry-run",
+        "--no-check",
+        "--force",
+    ):
         assert option in out
 
 
@@ -124,6 +144,7 @@ def slow_cli(tmp_path, monkeypatch, capsys):
     from plane_fixtures import plane_in
 
     with plane_in(tmp_path, monkeypatch, node_start_seconds=2.0) as running:
+
         def run(*argv):
             code = main([str(a) for a in argv])
             out, err = capsys.readouterr()
@@ -144,7 +165,9 @@ def test_ctrl_c_stops_watching_not_the_update(slow_cli, tmp_path, monkeypatch):
 
     monkeypatch.setattr(Reader, "read", ctrl_c_during_the_first_read)
     code, _, err = slow_cli("update", "--cluster", "hdb-3", "--src", ws(tmp_path, "x:1\n"))
-    assert code == 130 and "still updating, stopped watching" in err and "kx-jupyter status hdb-3 --watch" in err
+    assert (
+        code == 130 and "still updating, stopped watching" in err and "kx-jupyter status hdb-3 --watch" in err
+    )
     assert json.loads(slow_cli("history", "hdb-3", "--json")[1])[0]["outcome"] == "still-updating"
     code, out, _ = slow_cli("status", "hdb-3", "--watch", "--json")  # whether it already ended or not
     assert code == 0 and json.loads(out)["status"] == "succeeded"
@@ -152,8 +175,9 @@ def test_ctrl_c_stops_watching_not_the_update(slow_cli, tmp_path, monkeypatch):
 
 
 def test_a_timeout_is_still_updating_with_its_own_exit_code(slow_cli, tmp_path):
-    code, out, err = slow_cli("update", "--cluster", "hdb-3", "--src", ws(tmp_path, "x:1\n"), "--timeout", "0.5",
-                              "--json")
+    code, out, err = slow_cli(
+        "update", "--cluster", "hdb-3", "--src", ws(tmp_path, "x:1\n"), "--timeout", "0.5", "--json"
+    )
     result = json.loads(out)
     assert code == 3 and result["status"] == "still-updating" and "timed out" in result["reason"]
     assert "failed" not in out + err
@@ -176,12 +200,31 @@ def test_a_cli_push_imports_neither_the_plane_nor_the_notebook_stack(plane, tmp_
     """moto and werkzeug belong to the plane's own process, IPython and ipywidgets to notebooks:
     a CI job's `kx-jupyter update` pays for none of them."""
     src = ws(tmp_path, "x:1\n")
-    run = subprocess.run([sys.executable, "-X", "importtime", "-c", "import sys; from kx_jupyter.cli import main; sys.exit(main())",
-                          "update", "--cluster", "dev-gp", "--src", str(src), "--no-wait", "--json"],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-c",
+            "import sys; from kx_jupyter.cli import main; sys.exit(main())",
+            "update",
+            "--cluster",
+            "dev-gp",
+            "--src",
+            str(src),
+            "--no-wait",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0 and json.loads(run.stdout)["status"] == "submitted", run.stderr[-2000:]
-    imported = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in run.stderr.splitlines()
-                if line.startswith("import time:")}
+    imported = {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in run.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     assert "boto3" in imported  # the check below looks at a real push's imports
     assert imported.isdisjoint({"moto", "werkzeug", "IPython", "ipywidgets", "ipykernel", "jupyter_server"})
 
@@ -194,7 +237,9 @@ def test_a_push_records_its_note_and_the_workspaces_git_commit(cli, tmp_path):
     subprocess.run(git[:3] + ["init", "-q"], check=True)
     subprocess.run(git + ["add", "."], check=True)
     subprocess.run(git + ["commit", "-qm", "first"], check=True)
-    head = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    head = subprocess.run(
+        git + ["rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert cli("update", "--cluster", "dev-gp", "--src", src, "--note", "open limits")[0] == 0
     (src / "init.q").write_text("x:2\n")  # uncommitted
     assert cli("update", "--cluster", "dev-gp", "--src", ws(tmp_path, "y:1\n", name="plain"))[0] == 0

@@ -13,13 +13,48 @@ def parse(*words):
 
 
 def test_every_option_reaches_the_engine():
-    ns = parse("--env", "e1", "--cluster", "dev-gp", "--src", "ws", "--init", "app/init.q", "--arg", "a=1",
-               "--arg", "dbdir=/opt/kx/app/db", "--strategy", "force", "--bucket", "b", "--prefix", "p/",
-               "--no-wait", "--timeout", "60", "--dry-run", "--no-check", "--force", "--json", "--note", "why")
+    ns = parse(
+        "--env",
+        "e1",
+        "--cluster",
+        "dev-gp",
+        "--src",
+        "ws",
+        "--init",
+        "app/init.q",
+        "--arg",
+        "a=1",
+        "--arg",
+        "dbdir=/opt/kx/app/db",
+        "--strategy",
+        "force",
+        "--bucket",
+        "b",
+        "--prefix",
+        "p/",
+        "--no-wait",
+        "--timeout",
+        "60",
+        "--dry-run",
+        "--no-check",
+        "--force",
+        "--json",
+        "--note",
+        "why",
+    )
     assert update_kwargs(ns) == {
-        "cluster": "dev-gp", "env": "e1", "src": "ws", "init": "app/init.q",
-        "args": {"a": "1", "dbdir": "/opt/kx/app/db"}, "strategy": "FORCE", "force": True, "check": False,
-        "wait": False, "dry_run": True, "note": "why"}
+        "cluster": "dev-gp",
+        "env": "e1",
+        "src": "ws",
+        "init": "app/init.q",
+        "args": {"a": "1", "dbdir": "/opt/kx/app/db"},
+        "strategy": "FORCE",
+        "force": True,
+        "check": False,
+        "wait": False,
+        "dry_run": True,
+        "note": "why",
+    }
     assert settings_overrides(ns) == {"code_bucket": "b", "code_prefix": "p/", "timeout": 60.0}
     assert ns.json
 
@@ -35,8 +70,14 @@ def test_value_may_contain_equals():
     assert update_kwargs(parse("--arg", "expr=a=b"))["args"] == {"expr": "a=b"}
 
 
-@pytest.mark.parametrize("words,says", [(["--arg", "novalue"], "is not KEY=VALUE"), (["--arg", "=x"], "is not KEY=VALUE"),
-                                        (["--strategy", "SOMETIMES"], "invalid choice")])
+@pytest.mark.parametrize(
+    "words,says",
+    [
+        (["--arg", "novalue"], "is not KEY=VALUE"),
+        (["--arg", "=x"], "is not KEY=VALUE"),
+        (["--strategy", "SOMETIMES"], "invalid choice"),
+    ],
+)
 def test_bad_words_are_usage_errors(words, says, capsys):
     with pytest.raises(SystemExit) as exit_:
         parse(*words)

@@ -54,18 +54,37 @@ def test_changed_content_changes_hash(ws):
 
 
 def test_default_excludes(ws):
-    write(ws, {".git/config": "x", ".ipynb_checkpoints/a.q": "x", "__pycache__/m.pyc": "x",
-               "nb.ipynb": "{}", ".DS_Store": "x", "sub/.svn/entries": "x", ".kxignore": "# none\n"})
+    write(
+        ws,
+        {
+            ".git/config": "x",
+            ".ipynb_checkpoints/a.q": "x",
+            "__pycache__/m.pyc": "x",
+            "nb.ipynb": "{}",
+            ".DS_Store": "x",
+            "sub/.svn/entries": "x",
+            ".kxignore": "# none\n",
+        },
+    )
     assert sorted(read_all(ws)) == ["init.q", "lib/util.q"]
 
 
 def test_kxignore_gitignore_syntax_and_reinclude(ws):
-    write(ws, {"data/big.csv": "1", "scratch.q": "1", "keep.ipynb": "{}",
-               ".kxignore": "data/\nscratch.q\n!keep.ipynb\n"})
+    write(
+        ws,
+        {
+            "data/big.csv": "1",
+            "scratch.q": "1",
+            "keep.ipynb": "{}",
+            ".kxignore": "data/\nscratch.q\n!keep.ipynb\n",
+        },
+    )
     assert sorted(read_all(ws)) == ["init.q", "keep.ipynb", "lib/util.q"]
 
 
-@pytest.mark.parametrize("secret", [".env", "deploy.pem", "keys/id_rsa", ".aws/credentials", "conf/credentials"])
+@pytest.mark.parametrize(
+    "secret", [".env", "deploy.pem", "keys/id_rsa", ".aws/credentials", "conf/credentials"]
+)
 def test_likely_secrets_are_refused_with_a_way_out(ws, secret):
     write(ws, {secret: "s3cr3t"})
     with pytest.raises(KxError) as err:
@@ -141,7 +160,9 @@ def test_an_oversized_file_is_refused_by_its_size_without_being_read(ws, monkeyp
         f.truncate(8 * 2**30)  # sparse: 8 GiB on paper, nothing on disk
     opened = []
     real_open = os.open
-    monkeypatch.setattr(bundle_module.os, "open", lambda path, *a, **k: opened.append(str(path)) or real_open(path, *a, **k))
+    monkeypatch.setattr(
+        bundle_module.os, "open", lambda path, *a, **k: opened.append(str(path)) or real_open(path, *a, **k)
+    )
     with pytest.raises(KxError, match=r"holds 8192\.0 MB .* the largest: huge\.bin \(8192\.0 MB\)"):
         build(ws, max_mb=256)
     assert opened == []  # nothing was read, not even the small files
@@ -159,8 +180,11 @@ def test_a_large_file_is_streamed_into_the_zip_and_not_kept(ws):
 
 def test_checked_files_are_the_bundles_view_without_a_zip(ws):
     (ws / "notes.txt").write_text("hello\n")
-    assert checked_files(ws, init="init.q") == build(ws, init="init.q").files == {
-        "init.q": b"x:1\n", "lib/util.q": b"f:{x+1}\n", "notes.txt": b""}
+    assert (
+        checked_files(ws, init="init.q")
+        == build(ws, init="init.q").files
+        == {"init.q": b"x:1\n", "lib/util.q": b"f:{x+1}\n", "notes.txt": b""}
+    )
 
 
 def test_a_symlink_to_a_folder_it_is_inside_of_is_refused_by_name(ws):
@@ -176,7 +200,9 @@ def test_folders_linked_to_each_other_are_a_cycle_named_by_its_link(ws):
     (ws / "a" / "x.q").write_text("x:1\n")
     (ws / "a" / "to_b").symlink_to("../b")
     (ws / "b" / "to_a").symlink_to("../a")
-    with pytest.raises(KxError, match=r"(a/to_b/to_a|b/to_a/to_b) is a symbolic link to \.\./[ab], a folder it is inside of"):
+    with pytest.raises(
+        KxError, match=r"(a/to_b/to_a|b/to_a/to_b) is a symbolic link to \.\./[ab], a folder it is inside of"
+    ):
         build(ws)
 
 
@@ -186,8 +212,17 @@ def test_a_cycle_left_out_in_kxignore_is_no_problem(ws):
     assert sorted(read_all(ws)) == ["init.q", "lib/util.q"]
 
 
-@pytest.mark.parametrize("name", [".git-credentials", ".pypirc", ".npmrc", ".docker/config.json", ".kube/config",
-                                  "infra/terraform.tfstate"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        ".git-credentials",
+        ".pypirc",
+        ".npmrc",
+        ".docker/config.json",
+        ".kube/config",
+        "infra/terraform.tfstate",
+    ],
+)
 def test_more_credential_files_are_refused_by_name(ws, name):
     write(ws, {name: "x"})
     with pytest.raises(KxError, match="looks like secrets") as err:
@@ -195,16 +230,32 @@ def test_more_credential_files_are_refused_by_name(ws, name):
     assert name.split("/")[0] in str(err.value)
 
 
-AWS_PAIR = "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"
+AWS_PAIR = (
+    "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n"
+    "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"
+)
 
 
-@pytest.mark.parametrize("name,text,line,what", [
-    ("creds.txt", "my keys\n" + AWS_PAIR, 3, "an AWS access key id"),
-    ("lib/conn.q", "/ connect\n.aws.id:\"ASIAXYZXYZXYZXYZXYZ1\"\n", 2, "an AWS access key id"),
-    ("deploy/notes.md", "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIE\n", 2, "a PEM private key"),
-    ("config.ini", "[aws]\nregion = us-east-1\nAWS_SECRET_ACCESS_KEY=${FROM_VAULT}\n", 3, "an aws_secret_access_key setting"),
-    ("env.json", '{\n  "SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"\n}\n', 2, "an AWS secret access key"),
-])
+@pytest.mark.parametrize(
+    "name,text,line,what",
+    [
+        ("creds.txt", "my keys\n" + AWS_PAIR, 3, "an AWS access key id"),
+        ("lib/conn.q", '/ connect\n.aws.id:"ASIAXYZXYZXYZXYZXYZ1"\n', 2, "an AWS access key id"),
+        ("deploy/notes.md", "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIE\n", 2, "a PEM private key"),
+        (
+            "config.ini",
+            "[aws]\nregion = us-east-1\nAWS_SECRET_ACCESS_KEY=${FROM_VAULT}\n",
+            3,
+            "an aws_secret_access_key setting",
+        ),
+        (
+            "env.json",
+            '{\n  "SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"\n}\n',
+            2,
+            "an AWS secret access key",
+        ),
+    ],
+)
 def test_secrets_are_found_by_content_with_file_and_line(ws, name, text, line, what):
     write(ws, {name: text})
     with pytest.raises(KxError) as err:
@@ -218,8 +269,13 @@ def test_secrets_are_found_by_content_with_file_and_line(ws, name, text, line, w
 
 
 def test_hashes_and_ordinary_code_are_not_secrets(ws):
-    write(ws, {"lib/auth.q": ".auth.secret:\"da39a3ee5e6b4b0d3255bfef95601890afd80709\"\n.auth.check:{x~.auth.secret}\n",
-               "lib/codes.q": "codes:`AKIA`ASIA\n"})
+    write(
+        ws,
+        {
+            "lib/auth.q": '.auth.secret:"da39a3ee5e6b4b0d3255bfef95601890afd80709"\n.auth.check:{x~.auth.secret}\n',
+            "lib/codes.q": "codes:`AKIA`ASIA\n",
+        },
+    )
     assert "lib/auth.q" in build(ws).files
 
 
@@ -236,7 +292,7 @@ def test_a_key_split_across_two_chunks_is_found_on_its_line(ws):
 
 
 def test_the_zip_is_the_same_for_a_workspace_read_in_chunks(tmp_path):
-    big = (b"sym,price\n" + b"abc,1.5\n" * 300_000)
+    big = b"sym,price\n" + b"abc,1.5\n" * 300_000
     one, two = tmp_path / "one", tmp_path / "two"
     for root in (one, two):
         write(root, {"init.q": "x:1\n"})

@@ -24,8 +24,13 @@ def workspace(base, files):
 def bucket_keys(engine, versions=False):
     s3 = engine.clients.s3
     if versions:
-        return [(v["Key"], v["VersionId"]) for v in s3.list_object_versions(Bucket="kx-local-code", Prefix="kx-jupyter/").get("Versions", [])]
-    return [o["Key"] for o in s3.list_objects_v2(Bucket="kx-local-code", Prefix="kx-jupyter/").get("Contents", [])]
+        return [
+            (v["Key"], v["VersionId"])
+            for v in s3.list_object_versions(Bucket="kx-local-code", Prefix="kx-jupyter/").get("Versions", [])
+        ]
+    return [
+        o["Key"] for o in s3.list_objects_v2(Bucket="kx-local-code", Prefix="kx-jupyter/").get("Contents", [])
+    ]
 
 
 @pytest.fixture
@@ -70,20 +75,34 @@ def test_push_deploys_to_every_node_and_streams_their_logs(engine, tmp_path):
     assert d.status == "succeeded" and d.exit_code == 0, result
     assert [e.phase for e in events][-1] == "done" and len(result["nodes"]) == 3
     assert {(n["status"], n["code"]) for n in result["nodes"]} == {("RUNNING", "new code")}
-    logged = {node for e in events if e.phase == "log" for node, lines in e.log.items() if "node is RUNNING" in lines}
+    logged = {
+        node
+        for e in events
+        if e.phase == "log"
+        for node, lines in e.log.items()
+        if "node is RUNNING" in lines
+    }
     assert logged == {n["nodeId"] for n in result["nodes"]}  # each node's log since this push came along
     assert seen_threads == {threading.current_thread().name}  # followed in the caller's thread, no other
     phases = [e.phase for e in events if e.phase not in ("checked", "log", "nodes")]
     assert phases == ["bundle", "check", "stage", "update", "done"]
-    assert [e.elapsed for e in events] == sorted(e.elapsed for e in events)  # one clock, from the command's start
+    assert [e.elapsed for e in events] == sorted(
+        e.elapsed for e in events
+    )  # one clock, from the command's start
     assert cluster_code(engine, "hdb-3") == result["code"] and result["uploaded_bytes"] > 0
     entry = engine.history("hdb-3")[0]
     assert (entry.outcome, entry.key, entry.version, entry.bundle_sha256) == (
-        "succeeded", result["code"]["s3Key"], result["code"]["s3ObjectVersion"], result["bundle"]["sha256"])
+        "succeeded",
+        result["code"]["s3Key"],
+        result["code"]["s3ObjectVersion"],
+        result["bundle"]["sha256"],
+    )
     json.dumps(result)  # JSON-able
 
 
-def test_a_first_push_expects_the_planes_node_start_time_then_its_own_history(slow_engine, tmp_path, monkeypatch):
+def test_a_first_push_expects_the_planes_node_start_time_then_its_own_history(
+    slow_engine, tmp_path, monkeypatch
+):
     import kx_jupyter.deploy.engine as engine_module
 
     expected = []
@@ -97,7 +116,9 @@ def test_a_first_push_expects_the_planes_node_start_time_then_its_own_history(sl
     ws = workspace(tmp_path, {"init.q": "x:1\n"})
     first = slow_engine.update(cluster="hdb-3", src=ws)
     assert first.wait()["status"] == "succeeded"
-    assert expected == [pytest.approx(3 * 2.1)]  # nothing pushed yet: three nodes of 2 s (and a tick), one after another
+    assert expected == [
+        pytest.approx(3 * 2.1)
+    ]  # nothing pushed yet: three nodes of 2 s (and a tick), one after another
     took = slow_engine.history("hdb-3")[0].duration
     assert took == pytest.approx(expected[0], rel=0.5)  # and that is about what it took
     (ws / "init.q").write_text("x:2\n")
@@ -148,7 +169,9 @@ def test_code_failing_in_a_real_q_process(q_plane, tmp_path):
 
 
 def test_rollback_redeploys_the_exact_earlier_object_and_settings(engine, tmp_path):
-    a = engine.update(cluster="dev-gp", src=workspace(tmp_path / "a", {"init.q": "x:1\n"}), args={"mode": "a"})
+    a = engine.update(
+        cluster="dev-gp", src=workspace(tmp_path / "a", {"init.q": "x:1\n"}), args={"mode": "a"}
+    )
     assert a.wait()["status"] == "succeeded"
     b = engine.update(cluster="dev-gp", src=workspace(tmp_path / "b", {"init.q": "x:2\n"}), strategy="FORCE")
     assert b.wait()["status"] == "succeeded"
@@ -159,7 +182,11 @@ def test_rollback_redeploys_the_exact_earlier_object_and_settings(engine, tmp_pa
     assert {x["key"]: x["value"] for x in status["commandLineArguments"]} == {"mode": "a"}
     entry = engine.history("dev-gp")[0]
     assert (entry.kind, entry.rollback_of, entry.strategy, entry.version) == (
-        "rollback", a.result["history_id"], "ROLLING", a.result["code"]["s3ObjectVersion"])
+        "rollback",
+        a.result["history_id"],
+        "ROLLING",
+        a.result["code"]["s3ObjectVersion"],
+    )
     assert back.result["uploaded_bytes"] == 0
 
 
@@ -176,7 +203,11 @@ def test_diff_compares_workspace_with_running_code(engine, tmp_path):
     (ws / "new.q").write_text("n:1\n")
     diffs = {d.path: d for d in engine.diff("dev-gp", src=ws)}
     assert {p: d.status for p, d in diffs.items()} == {
-        "init.q": "modified", "old.q": "removed", "new.q": "added", "same.q": "unchanged"}
+        "init.q": "modified",
+        "old.q": "removed",
+        "new.q": "added",
+        "same.q": "unchanged",
+    }
     assert "-x:1" in diffs["init.q"].diff and "+x:2" in diffs["init.q"].diff
 
 
@@ -192,11 +223,14 @@ def test_dry_run_shows_the_exact_request_and_changes_nothing(engine, tmp_path):
     assert bucket_keys(engine) == [] and engine.history() == []
 
 
-@pytest.mark.parametrize("kwargs,field", [
-    ({"args": {"awsthing": "1"}}, "commandLineArguments[0].key"),
-    ({"args": {"k": "has-dash"}}, "commandLineArguments[0].value"),
-    ({"init": "bad name!.q"}, "initializationScript"),
-])
+@pytest.mark.parametrize(
+    "kwargs,field",
+    [
+        ({"args": {"awsthing": "1"}}, "commandLineArguments[0].key"),
+        ({"args": {"k": "has-dash"}}, "commandLineArguments[0].value"),
+        ({"init": "bad name!.q"}, "initializationScript"),
+    ],
+)
 def test_invalid_requests_are_refused_before_upload(engine, tmp_path, kwargs, field):
     files = {"init.q": "x:1\n", "bad name!.q": "x:1\n"}
     with pytest.raises(KxError, match=field.replace("[", r"\[").replace("]", r"\]")):
@@ -212,10 +246,15 @@ def test_no_restart_only_on_gp(engine, tmp_path):
 def test_no_restart_sends_code_only_and_the_cluster_keeps_its_init_script(engine, tmp_path):
     ws = workspace(tmp_path, {"init.q": "x:1\n", "lib.q": "f:{x}\n"})
     dry = engine.update(cluster="dev-gp", src=ws, strategy="NO_RESTART", dry_run=True)
-    assert {"initializationScript", "commandLineArguments"}.isdisjoint(dry.result["request"])  # as AWS's example sends it
+    assert {"initializationScript", "commandLineArguments"}.isdisjoint(
+        dry.result["request"]
+    )  # as AWS's example sends it
     assert engine.update(cluster="dev-gp", src=ws, strategy="NO_RESTART").wait(60)["status"] == "succeeded"
     status = engine.status("dev-gp")
-    assert status["initializationScript"] == "init.q" and status["code"]["s3Key"] == dry.result["request"]["code"]["s3Key"]
+    assert (
+        status["initializationScript"] == "init.q"
+        and status["code"]["s3Key"] == dry.result["request"]["code"]["s3Key"]
+    )
 
 
 def test_missing_cluster_and_bucket(engine, tmp_path):
@@ -257,11 +296,14 @@ def test_detach_never_cancels_and_attach_picks_up(slow_engine, tmp_path):
 
 
 def test_retries_reuse_one_client_token_and_deploy_once(engine, plane, tmp_path):
-    plane.set_faults({"sequence": ["drop", "throttle", "error", "ok"], "operations": ["UpdateKxClusterCodeConfiguration"]})
+    plane.set_faults(
+        {"sequence": ["drop", "throttle", "error", "ok"], "operations": ["UpdateKxClusterCodeConfiguration"]}
+    )
     sent = []
     engine.clients.finspace.meta.events.register(
         "before-send.finspace.UpdateKxClusterCodeConfiguration",
-        lambda request, **_: sent.append(json.loads(request.body)["clientToken"]))
+        lambda request, **_: sent.append(json.loads(request.body)["clientToken"]),
+    )
     d = engine.update(cluster="dev-gp", src=workspace(tmp_path, {"init.q": "x:1\n"}))
     assert d.wait()["status"] == "succeeded"
     token = d.result["clientToken"]
@@ -278,7 +320,9 @@ def test_watch_survives_throttled_polls(engine, plane, tmp_path):
 def test_exhausted_throttling_is_a_clear_refusal(engine, plane, tmp_path):
     plane.set_faults({"throttle": 1.0, "operations": ["UpdateKxClusterCodeConfiguration"]})
     engine = Engine(engine.settings.with_overrides(max_attempts=2))  # standard retries back off for seconds
-    with pytest.raises(KxError, match=r"throttled while updating cluster dev-gp \(after \d+ attempts\)") as err:
+    with pytest.raises(
+        KxError, match=r"throttled while updating cluster dev-gp \(after \d+ attempts\)"
+    ) as err:
         engine.update(cluster="dev-gp", src=workspace(tmp_path, {"init.q": "x:1\n"}))
     assert "max_attempts" in err.value.hint
     assert engine.history("dev-gp")[0].outcome == "refused"
@@ -293,12 +337,17 @@ def test_results_and_history_hold_no_credentials(engine, tmp_path):
 
 def test_unversioned_bucket_warns_and_owner_and_encryption_are_sent(engine, tmp_path):
     engine.clients.s3.create_bucket(Bucket="plain-code")
-    settings = engine.settings.with_overrides(code_bucket="plain-code", expected_bucket_owner="123456789012",
-                                              sse="AES256")
+    settings = engine.settings.with_overrides(
+        code_bucket="plain-code", expected_bucket_owner="123456789012", sse="AES256"
+    )
     d = Engine(settings).update(cluster="dev-gp", src=workspace(tmp_path, {"init.q": "x:1\n"}))
     assert d.wait()["status"] == "succeeded"
-    assert any("not versioned" in w for w in d.result["warnings"]) and "s3ObjectVersion" not in d.result["code"]
-    head = engine.clients.s3.head_object(Bucket="plain-code", Key=d.result["code"]["s3Key"], ChecksumMode="ENABLED")
+    assert (
+        any("not versioned" in w for w in d.result["warnings"]) and "s3ObjectVersion" not in d.result["code"]
+    )
+    head = engine.clients.s3.head_object(
+        Bucket="plain-code", Key=d.result["code"]["s3Key"], ChecksumMode="ENABLED"
+    )
     assert head["ServerSideEncryption"] == "AES256" and head.get("ChecksumSHA256")
 
 

@@ -15,10 +15,21 @@ import pytest
 
 from kx_jupyter.config import KxJupyter
 from kx_jupyter.deploy.polling import PollPolicy, expected_seconds
-from kx_jupyter.deploy.watch import (FAILED, NEW, OLD, RESTARTING, STILL_UPDATING, Observation, first_error, log_tail,
-                                     new_state, step, stop)
+from kx_jupyter.deploy.watch import (
+    FAILED,
+    NEW,
+    OLD,
+    RESTARTING,
+    STILL_UPDATING,
+    Observation,
+    first_error,
+    log_tail,
+    new_state,
+    step,
+    stop,
+)
 
-T0 = 1_800_000_000.0          # the update call, by both clocks
+T0 = 1_800_000_000.0  # the update call, by both clocks
 NEW_CODE = {"s3Bucket": "b", "s3Key": "k/new.zip", "s3ObjectVersion": "v2"}
 OLD_CODE = {"s3Bucket": "b", "s3Key": "k/old.zip", "s3ObjectVersion": "v1"}
 DEFAULTS = KxJupyter()
@@ -46,8 +57,12 @@ class Service:
         if t < self.duration:
             return {"status": "UPDATING", "code": OLD_CODE, "lastModifiedTimestamp": _ts(0)}
         if self.fail_on is not None:
-            return {"status": "RUNNING", "code": OLD_CODE, "lastModifiedTimestamp": _ts(self.duration),
-                    "statusReason": f"Code update failed on node node-{self.fail_on}"}
+            return {
+                "status": "RUNNING",
+                "code": OLD_CODE,
+                "lastModifiedTimestamp": _ts(self.duration),
+                "statusReason": f"Code update failed on node node-{self.fail_on}",
+            }
         return {"status": "RUNNING", "code": NEW_CODE, "lastModifiedTimestamp": _ts(self.duration)}
 
     def node_list(self, t: float) -> list[dict]:
@@ -65,24 +80,50 @@ class Service:
 
     def logs(self, t: float) -> list[dict]:
         self.calls["logs"] += 1
-        events = [{"logStreamName": "node-0", "timestamp": int((T0 - 30) * 1000), "eventId": "old",
-                   "message": "init.q:9:1: error from the previous push"}]
+        events = [
+            {
+                "logStreamName": "node-0",
+                "timestamp": int((T0 - 30) * 1000),
+                "eventId": "old",
+                "message": "init.q:9:1: error from the previous push",
+            }
+        ]
         for k in range(self.nodes):
             at = k * self.per_node
             if at <= t:
-                events.append({"logStreamName": f"node-{k}", "timestamp": int((T0 + at) * 1000), "eventId": f"s{k}",
-                               "message": "starting node with s3://b/k/new.zip"})
+                events.append(
+                    {
+                        "logStreamName": f"node-{k}",
+                        "timestamp": int((T0 + at) * 1000),
+                        "eventId": f"s{k}",
+                        "message": "starting node with s3://b/k/new.zip",
+                    }
+                )
             if k == self.fail_on and at + 1 <= t:
-                events.append({"logStreamName": f"node-{k}", "timestamp": int((T0 + at + 1) * 1000),
-                               "eventId": f"e{k}", "message": "/opt/kx/app/code/init.q:1:3: error Q002 '{' is never closed"})
-                events.append({"logStreamName": f"node-{k}", "timestamp": int((T0 + at + 1.5) * 1000),
-                               "eventId": f"f{k}", "message": "node failed to start"})
+                events.append(
+                    {
+                        "logStreamName": f"node-{k}",
+                        "timestamp": int((T0 + at + 1) * 1000),
+                        "eventId": f"e{k}",
+                        "message": "/opt/kx/app/code/init.q:1:3: error Q002 '{' is never closed",
+                    }
+                )
+                events.append(
+                    {
+                        "logStreamName": f"node-{k}",
+                        "timestamp": int((T0 + at + 1.5) * 1000),
+                        "eventId": f"f{k}",
+                        "message": "node failed to start",
+                    }
+                )
         return [e for e in events if e["timestamp"] <= (T0 + t) * 1000]
 
     def read(self, poll, t: float) -> Observation:
-        return Observation(cluster=self.cluster(t) if poll.cluster else None,
-                           nodes=self.node_list(t) if poll.nodes else None,
-                           logs=self.logs(t) if poll.nodes else None)
+        return Observation(
+            cluster=self.cluster(t) if poll.cluster else None,
+            nodes=self.node_list(t) if poll.nodes else None,
+            logs=self.logs(t) if poll.nodes else None,
+        )
 
 
 def follow(service: Service, policy: PollPolicy, timeout: float = 4 * 3600.0):
@@ -112,10 +153,13 @@ def fixed_poll_calls(duration: float, every: float) -> int:
 def known(duration: float, nodes: int = 3, off: float = 1.0, spread: float | None = None) -> PollPolicy:
     """The policy after one earlier push of this cluster took ``duration * off`` s."""
     expected, learned = expected_seconds(0, [duration * off], [], nodes)
-    return PollPolicy(DEFAULTS.poll_initial, DEFAULTS.poll_max, expected, spread if spread is not None else learned, nodes)
+    return PollPolicy(
+        DEFAULTS.poll_initial, DEFAULTS.poll_max, expected, spread if spread is not None else learned, nodes
+    )
 
 
 # -- the poll policy, as properties -------------------------------------------------------------
+
 
 @pytest.mark.parametrize("seconds", [2, 6, 30, 60, 120])
 @pytest.mark.parametrize("off", [1.0, 0.995, 1.005])
@@ -166,7 +210,9 @@ def test_every_node_change_of_a_slow_rolling_update_is_seen_soon_after_it_happen
         for n in e.nodes:
             changes.setdefault((n["nodeId"], n["code"]), e.elapsed - 2)
     for k in range(3):
-        assert changes[(f"node-{k}", NEW)] - (k + 1) * 20 < 1.5  # each node on the new code, seen within 1.5 s
+        assert (
+            changes[(f"node-{k}", NEW)] - (k + 1) * 20 < 1.5
+        )  # each node on the new code, seen within 1.5 s
     for k in (1, 2):
         assert changes[(f"node-{k}", RESTARTING)] - k * 20 < 1.5
     assert status_calls(service) <= fixed_poll_calls(60, 10)
@@ -181,6 +227,7 @@ def test_calls_stay_bounded_when_the_expected_length_is_badly_wrong():
 
 
 # -- what the watch says ------------------------------------------------------------------------
+
 
 def test_success_shows_each_node_on_the_new_code_and_records_when_it_ended():
     verdict, events, _, state = follow(Service(30), known(30))
@@ -204,7 +251,10 @@ def test_a_failure_headlines_the_failing_nodes_first_error_line_from_this_push()
 
 
 def test_first_error_is_the_earliest_matching_line_verbatim():
-    lines = {"a": [(5.0, 1, "loading"), (7.0, 3, "'type")], "b": [(6.0, 2, "Exception: boom"), (8.0, 4, "error again")]}
+    lines = {
+        "a": [(5.0, 1, "loading"), (7.0, 3, "'type")],
+        "b": [(6.0, 2, "Exception: boom"), (8.0, 4, "error again")],
+    }
     assert first_error(lines) == ("b", "Exception: boom")
     same_instant = {"a": [(5.0, 1, "init.q:1:3: error Q002"), (5.0, 2, "a failed start")]}
     assert first_error(same_instant) == ("a", "init.q:1:3: error Q002")  # in the order they came, not by text
@@ -224,7 +274,9 @@ def test_a_timeout_stops_watching_at_the_deadline_as_still_updating():
 def test_stopping_is_still_updating_never_failed():
     state = new_state(known(60), started=T0, submitted=T0, deadline=T0 + 3600, expected_code=NEW_CODE)
     events, verdict = stop(state, T0 + 5, "interrupted")
-    assert verdict.status == STILL_UPDATING and events[0].phase == STILL_UPDATING and "Ctrl-C" in verdict.reason
+    assert (
+        verdict.status == STILL_UPDATING and events[0].phase == STILL_UPDATING and "Ctrl-C" in verdict.reason
+    )
 
 
 def test_an_unreadable_cluster_is_retried_not_judged():
@@ -235,7 +287,9 @@ def test_an_unreadable_cluster_is_retried_not_judged():
 
 def test_a_read_with_nothing_new_is_a_checked_event_not_a_change():
     service = Service(600)
-    state = new_state(PollPolicy(0.25, 30), started=T0, submitted=T0, deadline=T0 + 3600, expected_code=NEW_CODE)
+    state = new_state(
+        PollPolicy(0.25, 30), started=T0, submitted=T0, deadline=T0 + 3600, expected_code=NEW_CODE
+    )
     first, _, _ = step(state, service.read(state.poll, 2), T0 + 2)
     again, _, _ = step(state, Observation(cluster=service.cluster(90)), T0 + 90)
     assert "nodes" in [e.phase for e in first] and [e.phase for e in again] == ["checked"]
@@ -244,13 +298,19 @@ def test_a_read_with_nothing_new_is_a_checked_event_not_a_change():
 
 # -- the expected length --------------------------------------------------------------------------
 
+
 def test_expected_seconds_prefers_setting_then_own_history_then_the_plane_then_other_clusters():
     peers = [(40.0, 2), (90.0, 3), (600.0, None)]
     assert expected_seconds(300, [10, 20], peers, 4)[0] == 300
     assert expected_seconds(0, [10, 20, 600], peers, 4)[0] == 20
     assert expected_seconds(0, [], peers, 4, "ROLLING")[0] == 4 * 25  # 20 and 30 s per node restarted in turn
-    assert expected_seconds(0, [], peers, 4, "FORCE")[0] == 90        # all nodes at once: the node count does not matter
-    assert expected_seconds(0, [], [(600.0, None)], 4, "ROLLING") == (0, 0)  # a length per node needs the node count
+    assert (
+        expected_seconds(0, [], peers, 4, "FORCE")[0] == 90
+    )  # all nodes at once: the node count does not matter
+    assert expected_seconds(0, [], [(600.0, None)], 4, "ROLLING") == (
+        0,
+        0,
+    )  # a length per node needs the node count
     assert expected_seconds(0, [], [], 4) == (0, 0)
     assert expected_seconds(0, [], peers, 3, "ROLLING", node_seconds=2.0)[0] == pytest.approx(6.3)
     assert expected_seconds(0, [30.0], peers, 3, "ROLLING", node_seconds=2.0)[0] == 30.0  # own history first

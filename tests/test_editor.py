@@ -26,12 +26,16 @@ def test_the_built_bundle_ships_in_the_package():
     assert (STATIC / "editor.css").is_file()
 
 
-@pytest.mark.skipif(shutil.which("node") is None or not (JS / "node_modules").is_dir(),
-                    reason="needs Node and `npm ci` in js/ (scripts/build_js does both)")
+@pytest.mark.skipif(
+    shutil.which("node") is None or not (JS / "node_modules").is_dir(),
+    reason="needs Node and `npm ci` in js/ (scripts/build_js does both)",
+)
 def test_the_committed_bundle_is_built_from_the_current_source(tmp_path):
     subprocess.run(["node", "build.mjs", f"--outdir={tmp_path}"], cwd=JS, check=True, timeout=120)
     for name in ("editor.js", "editor.css"):
-        assert (tmp_path / name).read_bytes() == (STATIC / name).read_bytes(), f"run scripts/build_js: {name} is stale"
+        assert (tmp_path / name).read_bytes() == (STATIC / name).read_bytes(), (
+            f"run scripts/build_js: {name} is stale"
+        )
 
 
 def test_typing_a_missing_brace_yields_a_diagnostic_and_fixing_it_clears_it():

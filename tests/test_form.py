@@ -17,6 +17,8 @@ import pytest
 
 pytest.importorskip("anywidget")
 
+from ipython_fixtures import ip  # noqa: E402,F401  (fixture)
+
 from kx_jupyter.config import KxJupyter  # noqa: E402
 from kx_jupyter.deploy import Engine  # noqa: E402
 from kx_jupyter.deploy.history import HistoryEntry  # noqa: E402
@@ -24,7 +26,6 @@ from kx_jupyter.deploy.polling import PollPolicy  # noqa: E402
 from kx_jupyter.deploy.watch import Deployment, Observation, new_state  # noqa: E402
 from kx_jupyter.errors import KxError  # noqa: E402
 from kx_jupyter.ui.form import form  # noqa: E402
-from ipython_fixtures import ip  # noqa: E402,F401  (fixture)
 
 CLUSTERS = [
     {"clusterName": "dev-gp", "clusterType": "GP", "status": "RUNNING"},
@@ -45,8 +46,10 @@ class RunningService:
     def read(self, poll) -> Observation:
         self.release.wait(10)
         now = datetime.now(timezone.utc)
-        return Observation(cluster={"status": "RUNNING", "code": CODE, "lastModifiedTimestamp": now},
-                           nodes=[{"nodeId": "n1", "status": "RUNNING", "launchTime": now}] if poll.nodes else None)
+        return Observation(
+            cluster={"status": "RUNNING", "code": CODE, "lastModifiedTimestamp": now},
+            nodes=[{"nodeId": "n1", "status": "RUNNING", "launchTime": now}] if poll.nodes else None,
+        )
 
 
 def stand_in_engine():
@@ -61,25 +64,66 @@ def stand_in_engine():
     def status(cluster=None, env=None):
         found = next(c for c in CLUSTERS if c["clusterName"] == cluster)
         args = [{"key": "role", "value": "hdb"}] if cluster == "hdb-3" else []
-        return dict(found, commandLineArguments=args, nodes=[{"nodeId": f"n{i}", "status": "RUNNING"} for i in range(3)])
+        return dict(
+            found,
+            commandLineArguments=args,
+            nodes=[{"nodeId": f"n{i}", "status": "RUNNING"} for i in range(3)],
+        )
 
     def history(cluster=None, env=None, limit=50):
-        return [HistoryEntry(7, 1_700_000_000.0, "quant", "host", "local", env, cluster, "ab" * 32, "b", "k", "v1",
-                             "init.q", {"s": "1"}, "ROLLING", outcome="succeeded", duration=12.0)]
+        return [
+            HistoryEntry(
+                7,
+                1_700_000_000.0,
+                "quant",
+                "host",
+                "local",
+                env,
+                cluster,
+                "ab" * 32,
+                "b",
+                "k",
+                "v1",
+                "init.q",
+                {"s": "1"},
+                "ROLLING",
+                outcome="succeeded",
+                duration=12.0,
+            )
+        ]
 
     def deployment(env, cluster, on_event):
         d = Deployment(env, cluster, {"code": CODE}, on_event)
         now = time.time()
-        state = new_state(PollPolicy(0.05, 0.1, expected=0.05), started=now, submitted=now, deadline=now + 60,
-                          expected_code=CODE)
+        state = new_state(
+            PollPolicy(0.05, 0.1, expected=0.05),
+            started=now,
+            submitted=now,
+            deadline=now + 60,
+            expected_code=CODE,
+        )
         d.follow(state, RunningService(engine.release), lambda verdict, state: None)
         return d
 
-    def update(cluster=None, env=None, src=None, init=None, args=None, strategy=None, force=False, check=True,
-               wait=True, on_event=None, dry_run=False, note=""):
+    def update(
+        cluster=None,
+        env=None,
+        src=None,
+        init=None,
+        args=None,
+        strategy=None,
+        force=False,
+        check=True,
+        wait=True,
+        on_event=None,
+        dry_run=False,
+        note="",
+    ):
         if engine.refuse_with:
             raise KxError(engine.refuse_with)
-        engine.pushes.append(dict(cluster=cluster, env=env, src=src, init=init, args=args, strategy=strategy, note=note))
+        engine.pushes.append(
+            dict(cluster=cluster, env=env, src=src, init=init, args=args, strategy=strategy, note=note)
+        )
         return deployment(env, cluster, on_event)
 
     def rollback(cluster=None, to=None, env=None, wait=True, on_event=None, force=False, dry_run=False):
@@ -192,7 +236,9 @@ def test_new_rename_and_delete_files(ui, workspace):
     assert "is not a workspace file name" in ui.message.value
 
 
-def test_csv_and_k_files_the_code_loads_are_editable_as_text_and_only_q_can_be_the_init_script(workspace, engine, kx_home):
+def test_csv_and_k_files_the_code_loads_are_editable_as_text_and_only_q_can_be_the_init_script(
+    workspace, engine, kx_home
+):
     (workspace / "config").mkdir()
     (workspace / "config" / "limits.csv").write_text("sym,limit\nAAPL,100\n")
     (workspace / "lib" / "fast.k").write_text("f:{x+1}\n")
@@ -220,12 +266,23 @@ def test_a_double_click_pushes_once_in_the_background(ui, engine, workspace):
     assert ui.busy and ui.push_button.disabled  # the click returned while the update runs
     engine.release.set()
     ui.wait(10)
-    assert engine.pushes == [dict(cluster="hdb-3", env="kxlocaldev", src=str(workspace), init="init.q",
-                                  args={"s": "1"}, strategy="ROLLING", note="")]
+    assert engine.pushes == [
+        dict(
+            cluster="hdb-3",
+            env="kxlocaldev",
+            src=str(workspace),
+            init="init.q",
+            args={"s": "1"},
+            strategy="ROLLING",
+            note="",
+        )
+    ]
     (box,) = ui.activity.children
     view = box.children[0]
     assert "RUNNING" in view.value and "deployed" in view.value
-    assert not [t for t in threading.enumerate() if t.name.startswith("kx-watch")]  # the form's one worker followed it
+    assert not [
+        t for t in threading.enumerate() if t.name.startswith("kx-watch")
+    ]  # the form's one worker followed it
     assert not ui.push_button.disabled
 
 
@@ -238,19 +295,39 @@ def test_a_refused_push_says_why_in_the_form(ui, engine):
 
 
 def _entry(entry_id, **extra):
-    return HistoryEntry(entry_id, 1_700_000_000.0 + entry_id, "quant", "host", "local", "kxlocaldev", "hdb-3",
-                        f"{entry_id:02d}" * 32, "b", "k", f"v{entry_id}", "init.q", {}, "ROLLING", outcome="succeeded",
-                        duration=12.0, **extra)
+    return HistoryEntry(
+        entry_id,
+        1_700_000_000.0 + entry_id,
+        "quant",
+        "host",
+        "local",
+        "kxlocaldev",
+        "hdb-3",
+        f"{entry_id:02d}" * 32,
+        "b",
+        "k",
+        f"v{entry_id}",
+        "init.q",
+        {},
+        "ROLLING",
+        outcome="succeeded",
+        duration=12.0,
+        **extra,
+    )
 
 
 def test_a_rollback_shows_which_push_and_its_diff_and_starts_only_when_confirmed(ui, engine):
     from kx_jupyter.deploy.diff import FileDiff
 
     engine.rollback_diff.side_effect = lambda cluster, to=None, env=None: (
-        _entry(to or 7), [FileDiff("lib/util.q", "modified", diff="@@ -1 +1 @@\n-f:{x+2}\n+f:{x+1}\n")])
+        _entry(to or 7),
+        [FileDiff("lib/util.q", "modified", diff="@@ -1 +1 @@\n-f:{x+2}\n+f:{x+1}\n")],
+    )
     ui.cluster.value = "hdb-3"
     assert "ababababab" in ui.history_table.value and "succeeded" in ui.history_table.value
-    assert ui.rollback_to.value == 0 and ui.rollback_to.options[0][0].startswith("the previous good push: #7 ·")
+    assert ui.rollback_to.value == 0 and ui.rollback_to.options[0][0].startswith(
+        "the previous good push: #7 ·"
+    )
     ui.rollback_button.click()
     assert engine.rollbacks == [], "nothing starts before the confirmation"
     assert "to #7" in ui.rollback_diff.value and "lib/util.q" in ui.rollback_diff.value
@@ -270,7 +347,9 @@ def test_the_push_running_now_is_marked_and_is_no_rollback_target(ui, engine):
     running_code = {"s3Bucket": "b", "s3Key": "k", "s3ObjectVersion": "v9"}
     engine.history.side_effect = lambda cluster=None, env=None, limit=50: [_entry(9), _entry(8)]
     base_status = engine.status.side_effect
-    engine.status.side_effect = lambda cluster=None, env=None: dict(base_status(cluster, env), code=running_code)
+    engine.status.side_effect = lambda cluster=None, env=None: dict(
+        base_status(cluster, env), code=running_code
+    )
     ui.cluster.value = "hdb-3"
     assert "9 ▶ running now" in ui.history_table.value
     assert [value for _, value in ui.rollback_to.options] == [0, 8]
@@ -331,9 +410,13 @@ def test_the_form_from_kx_jupyter_is_this_form(workspace, engine, kx_home):
 
 
 def test_keys_typed_just_before_switching_files_join_that_files_draft(ui, workspace):
-    ui.code.editor.set_state({"dirty": True})  # the browser marks the edit at once, sends the text after a pause
+    ui.code.editor.set_state(
+        {"dirty": True}
+    )  # the browser marks the edit at once, sends the text after a pause
     ui.code.files.value = "lib/util.q"
-    ui.code.editor._handle_custom_msg({"type": "draft", "path": "init.q", "value": "\\l lib/util.q\nlate:1\n"}, [])
+    ui.code.editor._handle_custom_msg(
+        {"type": "draft", "path": "init.q", "value": "\\l lib/util.q\nlate:1\n"}, []
+    )
     assert ("● init.q", "init.q") in ui.code.files.options
     ui.code.files.value = "init.q"
     assert ui.code.editor.value == "\\l lib/util.q\nlate:1\n" and ui.code.editor.dirty
@@ -376,7 +459,9 @@ def test_a_big_workspace_lists_the_first_files_and_the_filter_finds_the_others(w
     ui.code.editor.value = "f549:0\n"
     ui.code.filter.value = ""
     assert ("● lib/m0549.q", "lib/m0549.q") in ui.code.files.options  # the unsaved file stays in the list
-    assert ui.init_script.options[0] == "init.q" and len(ui.init_script.options) == SHOWN  # top-level q files first
+    assert (
+        ui.init_script.options[0] == "init.q" and len(ui.init_script.options) == SHOWN
+    )  # top-level q files first
 
 
 def test_a_push_keeps_its_note_and_history_shows_notes_and_git_commits(ui, engine):
@@ -385,6 +470,7 @@ def test_a_push_keeps_its_note_and_history_shows_notes_and_git_commits(ui, engin
     ui.wait(10)
     assert engine.pushes[0]["note"] == "limit raised for the open" and ui.note.value == ""
     engine.history.side_effect = lambda cluster=None, env=None, limit=50: [
-        _entry(8, note="limit raised", git_commit="0123456789abcdef", git_dirty=True)]
+        _entry(8, note="limit raised", git_commit="0123456789abcdef", git_dirty=True)
+    ]
     ui.refresh_button.click()
     assert "limit raised" in ui.history_table.value and "0123456789+" in ui.history_table.value

@@ -31,7 +31,9 @@ def _entry(built: Path) -> str:
 def test_the_built_extension_is_in_the_package():
     meta = json.loads((BUILT / "package.json").read_text())
     assert meta["name"] == "kx-jupyter" and meta["jupyterlab"]["extension"] is True
-    assert (BUILT / _entry(BUILT)).is_file(), "package.json names a remoteEntry that is not there: run scripts/build_labextension"
+    assert (BUILT / _entry(BUILT)).is_file(), (
+        "package.json names a remoteEntry that is not there: run scripts/build_labextension"
+    )
     assert json.loads((BUILT / "install.json").read_text())["packageName"] == "kx-jupyter"
 
 
@@ -52,8 +54,10 @@ def _normalised(built: Path) -> dict[str, bytes]:
     return files
 
 
-@pytest.mark.skipif(shutil.which("node") is None or not (SOURCE / "node_modules").is_dir(),
-                    reason="needs Node and `npm ci` in labextension/ (scripts/build_labextension does both)")
+@pytest.mark.skipif(
+    shutil.which("node") is None or not (SOURCE / "node_modules").is_dir(),
+    reason="needs Node and `npm ci` in labextension/ (scripts/build_labextension does both)",
+)
 def test_the_committed_extension_is_built_from_the_current_source(tmp_path):
     # Build a copy laid out like the repo (node_modules hard-linked, so module paths match), never in place.
     copy = tmp_path / "labextension"
@@ -67,8 +71,13 @@ def test_the_committed_extension_is_built_from_the_current_source(tmp_path):
     import jupyterlab
 
     core = Path(jupyterlab.__file__).parent / "staging"
-    subprocess.run(["node", "node_modules/@jupyterlab/builder/lib/build-labextension.js", "--core-path", str(core), "."],
-                   cwd=copy, check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        ["node", "node_modules/@jupyterlab/builder/lib/build-labextension.js", "--core-path", str(core), "."],
+        cwd=copy,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     shutil.copy(SOURCE / "install.json", tmp_path / "kx_jupyter" / "labextension" / "install.json")
     fresh, committed = _normalised(tmp_path / "kx_jupyter" / "labextension"), _normalised(BUILT)
     assert sorted(fresh) == sorted(committed), "run scripts/build_labextension: the built files differ"
@@ -79,8 +88,11 @@ def test_the_committed_extension_is_built_from_the_current_source(tmp_path):
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(ROOT)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
     (path,) = out.glob("kx_jupyter-*.whl")
     return path
 
@@ -98,17 +110,35 @@ def test_jupyter_labextension_list_shows_it_enabled_after_pip_install(wheel, tmp
     scratch = tmp_path / "venv"
     venv.create(scratch, with_pip=True)
     python = scratch / "bin" / "python"
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
-    here = subprocess.run([sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    here = subprocess.run(
+        [sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     Path(site, "kx_env.pth").write_text(here + "\n")
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "VIRTUAL_ENV"))}
-    env.update(JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_DATA_DIR=str(tmp_path / "data"),
-               JUPYTER_PLATFORM_DIRS="0")
-    listed = subprocess.run([str(python), "-m", "jupyterlab.labextensions", "list"], env=env, check=True,
-                            capture_output=True, text=True)
+    env.update(
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTER_DATA_DIR=str(tmp_path / "data"),
+        JUPYTER_PLATFORM_DIRS="0",
+    )
+    listed = subprocess.run(
+        [str(python), "-m", "jupyterlab.labextensions", "list"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     text = listed.stdout + listed.stderr
     line = next((ln for ln in text.splitlines() if "kx-jupyter" in ln), "")
     assert str(scratch / LABEXT_DIR.rsplit("/", 1)[0]) in text, text

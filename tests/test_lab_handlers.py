@@ -13,9 +13,9 @@ import urllib.error
 import urllib.request
 
 import pytest
+from test_serverext import Server
 
 from kx_jupyter.local import daemon
-from test_serverext import Server
 
 LOOP_OK = "init:{[] 1b}\n"
 
@@ -39,8 +39,11 @@ def server(tmp_path_factory):
 def call(server, method, path, body=None, expect=200):
     """One API call with the server's token; asserts the HTTP status and returns the JSON."""
     req = urllib.request.Request(
-        f"{server.url}/kx-jupyter/{path}", method=method, data=json.dumps(body).encode() if body is not None else None,
-        headers={"Authorization": f"token {server.token}", "Content-Type": "application/json"})
+        f"{server.url}/kx-jupyter/{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"token {server.token}", "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
             status, got = resp.status, json.loads(resp.read())
@@ -69,8 +72,11 @@ def finished_run(server, run_id: int, timeout: float = 120) -> dict:
 
 def test_the_api_refuses_requests_without_credentials(server):
     for method in ("GET", "POST"):
-        req = urllib.request.Request(server.url + "/kx-jupyter/overview" if method == "GET" else server.url + "/kx-jupyter/push",
-                                     method=method, data=b"{}" if method == "POST" else None)
+        req = urllib.request.Request(
+            server.url + "/kx-jupyter/overview" if method == "GET" else server.url + "/kx-jupyter/push",
+            method=method,
+            data=b"{}" if method == "POST" else None,
+        )
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(req, timeout=10)
         assert err.value.code == 403
@@ -79,10 +85,14 @@ def test_the_api_refuses_requests_without_credentials(server):
 def test_a_browser_session_cannot_push_without_the_xsrf_token(server):
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    opener.open(f"{server.url}/login?token={server.token}", timeout=10).read()  # a logged-in browser's cookies
+    opener.open(
+        f"{server.url}/login?token={server.token}", timeout=10
+    ).read()  # a logged-in browser's cookies
     assert any(c.name.startswith("username-") for c in jar), "the token login should set the session cookie"
     assert json.loads(opener.open(server.url + "/kx-jupyter/runs", timeout=10).read()) == []  # reads work
-    req = urllib.request.Request(server.url + "/kx-jupyter/push", method="POST", data=json.dumps({"cluster": "dev-gp"}).encode())
+    req = urllib.request.Request(
+        server.url + "/kx-jupyter/push", method="POST", data=json.dumps({"cluster": "dev-gp"}).encode()
+    )
     with pytest.raises(urllib.error.HTTPError) as err:
         opener.open(req, timeout=10)
     assert err.value.code == 403
@@ -126,8 +136,12 @@ def test_a_push_from_the_sidebar_runs_to_its_end_and_lands_in_history_and_activi
 
     (entry, *_) = call(server, "GET", "history?cluster=dev-gp")
     assert entry["id"] == run["history_id"] and entry["outcome"] == "succeeded"
-    dev = next(c for c in call(server, "GET", f"overview?notebook={notebook}")["clusters"] if c["name"] == "dev-gp")
-    assert dev["running"]["bundle_sha256"] == entry["bundle_sha256"], "the sidebar says which push the cluster runs"
+    dev = next(
+        c for c in call(server, "GET", f"overview?notebook={notebook}")["clusters"] if c["name"] == "dev-gp"
+    )
+    assert dev["running"]["bundle_sha256"] == entry["bundle_sha256"], (
+        "the sidebar says which push the cluster runs"
+    )
     ended = call(server, "GET", f"activity?since={since}")["ended"]
     assert [e["id"] for e in ended] == [entry["id"]]
 
@@ -141,7 +155,9 @@ def test_a_push_from_the_sidebar_runs_to_its_end_and_lands_in_history_and_activi
 def test_a_push_the_checker_refuses_ends_with_its_message_and_changes_nothing(server):
     before = call(server, "GET", "history?cluster=hdb-3")
     notebook = workspace(server, "bad", {"init.q": "f:{[x] x+1\n"})
-    run = finished_run(server, call(server, "POST", "push", {"cluster": "hdb-3", "notebook": notebook}, expect=202)["id"])
+    run = finished_run(
+        server, call(server, "POST", "push", {"cluster": "hdb-3", "notebook": notebook}, expect=202)["id"]
+    )
     assert run["status"] == "refused" and "q checker found errors" in run["message"]
     assert call(server, "GET", "history?cluster=hdb-3") == before
 
@@ -150,20 +166,34 @@ def test_a_rollback_from_the_sidebar_redeploys_the_previous_push(server):
     first = workspace(server, "v1", {"init.q": LOOP_OK})
     second = workspace(server, "v2", {"init.q": LOOP_OK + "v:2\n"})
     for notebook in (first, second):
-        run = finished_run(server, call(server, "POST", "push", {"cluster": "hdb-3", "notebook": notebook}, expect=202)["id"])
+        run = finished_run(
+            server, call(server, "POST", "push", {"cluster": "hdb-3", "notebook": notebook}, expect=202)["id"]
+        )
         assert run["status"] == "succeeded", run
     v2, v1 = call(server, "GET", "history?cluster=hdb-3")[:2]
     run = finished_run(server, call(server, "POST", "rollback", {"cluster": "hdb-3"}, expect=202)["id"])
     assert run["status"] == "succeeded", run
     newest = call(server, "GET", "history?cluster=hdb-3")[0]
-    assert (newest["kind"], newest["rollback_of"], newest["bundle_sha256"]) == ("rollback", v1["id"], v1["bundle_sha256"])
+    assert (newest["kind"], newest["rollback_of"], newest["bundle_sha256"]) == (
+        "rollback",
+        v1["id"],
+        v1["bundle_sha256"],
+    )
     assert v2["bundle_sha256"] != v1["bundle_sha256"]
 
 
 def test_a_push_can_keep_the_clusters_arguments(server):
     notebook = workspace(server, "args", {"init.q": LOOP_OK + "r:.Q.opt .z.x\n"})
-    run = finished_run(server, call(server, "POST", "push", {"cluster": "hdb-3", "notebook": notebook,
-                                                             "arguments": {"role": "hdb"}}, expect=202)["id"])
+    run = finished_run(
+        server,
+        call(
+            server,
+            "POST",
+            "push",
+            {"cluster": "hdb-3", "notebook": notebook, "arguments": {"role": "hdb"}},
+            expect=202,
+        )["id"],
+    )
     assert run["status"] == "succeeded", run
     assert call(server, "GET", "history?cluster=hdb-3")[0]["arguments"] == {"role": "hdb"}
     hdb = next(c for c in call(server, "GET", "overview")["clusters"] if c["name"] == "hdb-3")

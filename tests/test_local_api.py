@@ -8,13 +8,17 @@ import time
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-
 from plane_fixtures import ENV_ID
 
 KMS = "arn:aws:kms:us-east-1:123456789012:key/local"
 ROLE = "arn:aws:iam::123456789012:role/kdb-user"
 USER_ARN = "arn:aws:finspace:us-east-1:123456789012:kxEnvironment/kxlocaldev/kxUser/alice"
-VPC = {"vpcId": "vpc-0abc1234", "securityGroupIds": ["sg-0abc1234"], "subnetIds": ["subnet-0abc1234"], "ipAddressType": "IP_V4"}
+VPC = {
+    "vpcId": "vpc-0abc1234",
+    "securityGroupIds": ["sg-0abc1234"],
+    "subnetIds": ["subnet-0abc1234"],
+    "ipAddressType": "IP_V4",
+}
 
 
 def error_of(excinfo):
@@ -23,9 +27,15 @@ def error_of(excinfo):
 
 def cluster_request(name, cluster_type="GP", nodes=1, **extra):
     return dict(
-        environmentId=ENV_ID, clusterName=name, clusterType=cluster_type, releaseLabel="1.0", azMode="SINGLE",
-        availabilityZoneId="use1-az1", vpcConfiguration=VPC,
-        capacityConfiguration={"nodeType": "kx.s.large", "nodeCount": nodes}, **extra,
+        environmentId=ENV_ID,
+        clusterName=name,
+        clusterType=cluster_type,
+        releaseLabel="1.0",
+        azMode="SINGLE",
+        availabilityZoneId="use1-az1",
+        vpcConfiguration=VPC,
+        capacityConfiguration={"nodeType": "kx.s.large", "nodeCount": nodes},
+        **extra,
     )
 
 
@@ -33,13 +43,20 @@ def test_seeded_environment_clusters_and_bucket(plane):
     c = plane.clients()
     envs = c.finspace.list_kx_environments()["environments"]
     assert [(e["environmentId"], e["name"]) for e in envs] == [("kxlocaldev", "local-dev")]
-    clusters = {s["clusterName"]: s for s in c.finspace.list_kx_clusters(environmentId=ENV_ID)["kxClusterSummaries"]}
-    assert {n: (s["clusterType"], s["status"]) for n, s in clusters.items()} == {"dev-gp": ("GP", "RUNNING"), "hdb-3": ("HDB", "RUNNING")}
+    clusters = {
+        s["clusterName"]: s for s in c.finspace.list_kx_clusters(environmentId=ENV_ID)["kxClusterSummaries"]
+    }
+    assert {n: (s["clusterType"], s["status"]) for n, s in clusters.items()} == {
+        "dev-gp": ("GP", "RUNNING"),
+        "hdb-3": ("HDB", "RUNNING"),
+    }
     hdb = c.finspace.get_kx_cluster(environmentId=ENV_ID, clusterName="hdb-3")
     assert hdb["capacityConfiguration"]["nodeCount"] == 3 and hdb["initializationScript"] == "init.q"
     assert hdb["code"]["s3Bucket"] == "kx-local-code"
     assert c.s3.get_bucket_versioning(Bucket="kx-local-code")["Status"] == "Enabled"
-    assert c.s3.head_object(Bucket="kx-local-code", Key=hdb["code"]["s3Key"], VersionId=hdb["code"]["s3ObjectVersion"])
+    assert c.s3.head_object(
+        Bucket="kx-local-code", Key=hdb["code"]["s3Key"], VersionId=hdb["code"]["s3ObjectVersion"]
+    )
     nodes = c.finspace.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName="hdb-3")["nodes"]
     assert len(nodes) == 3 and all(n["status"] == "RUNNING" and n["launchTime"] for n in nodes)
     description = c.finspace.get_kx_environment(environmentId=ENV_ID)["description"]
@@ -49,11 +66,14 @@ def test_seeded_environment_clusters_and_bucket(plane):
 def test_timestamps_have_millisecond_precision(plane):
     fs = plane.clients().finspace
     fs.create_kx_cluster(**cluster_request("ms-gp"))
-    stamps = [fs.get_kx_cluster(environmentId=ENV_ID, clusterName="ms-gp")["createdTimestamp"],
-              fs.get_kx_environment(environmentId=ENV_ID)["creationTimestamp"]]
+    stamps = [
+        fs.get_kx_cluster(environmentId=ENV_ID, clusterName="ms-gp")["createdTimestamp"],
+        fs.get_kx_environment(environmentId=ENV_ID)["creationTimestamp"],
+    ]
     for stamp in stamps:
         assert stamp.microsecond % 1000 == 0
     assert any(stamp.microsecond for stamp in stamps)  # not truncated to whole seconds either
+
 
 def test_environment_create_get_list_delete(plane):
     fs = plane.clients().finspace
@@ -63,7 +83,10 @@ def test_environment_create_get_list_delete(plane):
     first = fs.list_kx_environments(maxResults=1)
     assert len(first["environments"]) == 1 and first["nextToken"]
     second = fs.list_kx_environments(maxResults=1, nextToken=first["nextToken"])
-    assert {first["environments"][0]["environmentId"], second["environments"][0]["environmentId"]} == {"kxlocaldev", env_id}
+    assert {first["environments"][0]["environmentId"], second["environments"][0]["environmentId"]} == {
+        "kxlocaldev",
+        env_id,
+    }
     with pytest.raises(ClientError) as conflict:
         fs.delete_kx_environment(environmentId=ENV_ID)  # still has clusters
     assert error_of(conflict)[0] == "ConflictException"
@@ -79,15 +102,29 @@ def test_create_cluster_goes_pending_then_running_for_every_type(plane):
     code = {"s3Bucket": "kx-local-code", "s3Key": "types/code.zip", "s3ObjectVersion": version}
     for cluster_type in ("HDB", "RDB", "GATEWAY", "GP", "TICKERPLANT"):
         name = f"c-{cluster_type.lower()}"
-        created = fs.create_kx_cluster(**cluster_request(name, cluster_type, nodes=2, code=code, initializationScript="init.q",
-                                                         commandLineArguments=[{"key": "role", "value": "x"}]))
+        created = fs.create_kx_cluster(
+            **cluster_request(
+                name,
+                cluster_type,
+                nodes=2,
+                code=code,
+                initializationScript="init.q",
+                commandLineArguments=[{"key": "role", "value": "x"}],
+            )
+        )
         assert created["status"] == "PENDING"
         nodes = fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName=name)["nodes"]
         assert [n["status"] for n in nodes] == ["PROVISIONING", "PROVISIONING"]
     for cluster_type in ("HDB", "RDB", "GATEWAY", "GP", "TICKERPLANT"):
         got = plane.wait_status(f"c-{cluster_type.lower()}", "RUNNING", "CREATE_FAILED")
-        assert (got["status"], got["clusterType"], got["commandLineArguments"]) == ("RUNNING", cluster_type, [{"key": "role", "value": "x"}])
-        nodes = fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName=f"c-{cluster_type.lower()}")["nodes"]
+        assert (got["status"], got["clusterType"], got["commandLineArguments"]) == (
+            "RUNNING",
+            cluster_type,
+            [{"key": "role", "value": "x"}],
+        )
+        nodes = fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName=f"c-{cluster_type.lower()}")[
+            "nodes"
+        ]
         assert all(n["status"] == "RUNNING" and n["launchTime"] for n in nodes)
     gp_only = fs.list_kx_clusters(environmentId=ENV_ID, clusterType="GP")["kxClusterSummaries"]
     assert sorted(s["clusterName"] for s in gp_only) == ["c-gp", "dev-gp"]
@@ -99,8 +136,17 @@ def test_create_cluster_errors(plane):
         fs.create_kx_cluster(**cluster_request("dev-gp"))
     assert error_of(dupe)[0] == "ConflictException"
     with pytest.raises(ClientError) as missing_code:
-        fs.create_kx_cluster(**cluster_request("new-gp", code={"s3Bucket": "kx-local-code", "s3Key": "nope.zip"}, initializationScript="init.q"))
-    assert error_of(missing_code) == ("ValidationException", "code.s3Key: object nope.zip does not exist in bucket kx-local-code")
+        fs.create_kx_cluster(
+            **cluster_request(
+                "new-gp",
+                code={"s3Bucket": "kx-local-code", "s3Key": "nope.zip"},
+                initializationScript="init.q",
+            )
+        )
+    assert error_of(missing_code) == (
+        "ValidationException",
+        "code.s3Key: object nope.zip does not exist in bucket kx-local-code",
+    )
     with pytest.raises(ClientError) as no_env:
         fs.create_kx_cluster(**{**cluster_request("new-gp"), "environmentId": "nosuchenv"})
     assert error_of(no_env)[0] == "ResourceNotFoundException"
@@ -112,7 +158,10 @@ def test_delete_cluster(plane):
     assert fs.get_kx_cluster(environmentId=ENV_ID, clusterName="dev-gp")["status"] == "DELETING"
     with pytest.raises(ClientError) as busy:
         fs.update_kx_cluster_code_configuration(
-            environmentId=ENV_ID, clusterName="dev-gp", code={"s3Bucket": "kx-local-code", "s3Key": "seed/code.zip"})
+            environmentId=ENV_ID,
+            clusterName="dev-gp",
+            code={"s3Bucket": "kx-local-code", "s3Key": "seed/code.zip"},
+        )
     assert error_of(busy)[0] == "ConflictException"
     with pytest.raises(ClientError) as gone:
         plane.wait_status("dev-gp", "DELETED")
@@ -130,14 +179,18 @@ def test_list_nodes_paginates_with_next_token(plane):
         token = page.get("nextToken")
         if not token:
             break
-    everything = [n["nodeId"] for n in fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName="hdb-3")["nodes"]]
+    everything = [
+        n["nodeId"] for n in fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName="hdb-3")["nodes"]
+    ]
     assert seen == everything and len(seen) == 3
     with pytest.raises(ClientError) as bad:
         fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName="hdb-3", nextToken="not-a-token")
     assert error_of(bad)[0] == "ValidationException" and "nextToken" in error_of(bad)[1]
-    for call in (lambda: fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName="hdb-3", maxResults=0),
-                 lambda: fs.list_kx_clusters(environmentId=ENV_ID, maxResults=0),
-                 lambda: fs.list_kx_environments(maxResults=0)):
+    for call in (
+        lambda: fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName="hdb-3", maxResults=0),
+        lambda: fs.list_kx_clusters(environmentId=ENV_ID, maxResults=0),
+        lambda: fs.list_kx_environments(maxResults=0),
+    ):
         with pytest.raises(ClientError) as zero:
             call()
         assert error_of(zero) == ("ValidationException", "maxResults: must be at least 1")
@@ -153,7 +206,10 @@ def test_delete_node_replaces_it(plane):
     assert after[1]["status"] == "PROVISIONING"
     with pytest.raises(ClientError) as busy:
         fs.update_kx_cluster_code_configuration(
-            environmentId=ENV_ID, clusterName="hdb-3", code={"s3Bucket": "kx-local-code", "s3Key": "seed/code.zip"})
+            environmentId=ENV_ID,
+            clusterName="hdb-3",
+            code={"s3Bucket": "kx-local-code", "s3Key": "seed/code.zip"},
+        )
     assert busy.value.response["reason"] == "node replacement in progress"
     with pytest.raises(ClientError) as unknown:
         fs.delete_kx_cluster_node(environmentId=ENV_ID, clusterName="hdb-3", nodeId=victim)
@@ -162,7 +218,11 @@ def test_delete_node_replaces_it(plane):
         nodes = fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName="hdb-3")["nodes"]
         if all(n["status"] == "RUNNING" for n in nodes):
             break
-    assert nodes[1]["nodeId"] == after[1]["nodeId"] and nodes[1]["status"] == "RUNNING" and nodes[1]["launchTime"]
+    assert (
+        nodes[1]["nodeId"] == after[1]["nodeId"]
+        and nodes[1]["status"] == "RUNNING"
+        and nodes[1]["launchTime"]
+    )
 
 
 def test_unknown_cluster_and_environment(plane):
@@ -185,23 +245,37 @@ def test_validation_names_the_field(plane):
     code, message = error_of(pattern)
     assert code == "ValidationException" and message.startswith("clusterName:")
     unchecked = plane.clients()._session.client(
-        "finspace", endpoint_url=plane.info.endpoint, config=Config(parameter_validation=False, retries={"max_attempts": 1}))
+        "finspace",
+        endpoint_url=plane.info.endpoint,
+        config=Config(parameter_validation=False, retries={"max_attempts": 1}),
+    )
     with pytest.raises(ClientError) as enum:
         unchecked.update_kx_cluster_code_configuration(
-            environmentId=ENV_ID, clusterName="dev-gp", code={"s3Bucket": "kx-local-code", "s3Key": "seed/code.zip"},
-            deploymentConfiguration={"deploymentStrategy": "SOMETIMES"})
-    assert error_of(enum)[0] == "ValidationException" and "deploymentConfiguration.deploymentStrategy" in error_of(enum)[1]
+            environmentId=ENV_ID,
+            clusterName="dev-gp",
+            code={"s3Bucket": "kx-local-code", "s3Key": "seed/code.zip"},
+            deploymentConfiguration={"deploymentStrategy": "SOMETIMES"},
+        )
+    assert (
+        error_of(enum)[0] == "ValidationException"
+        and "deploymentConfiguration.deploymentStrategy" in error_of(enum)[1]
+    )
     with pytest.raises(ClientError) as arg_key:
         fs.update_kx_cluster_code_configuration(
-            environmentId=ENV_ID, clusterName="dev-gp", code={"s3Bucket": "kx-local-code", "s3Key": "seed/code.zip"},
-            commandLineArguments=[{"key": "awsThing", "value": "1"}])
+            environmentId=ENV_ID,
+            clusterName="dev-gp",
+            code={"s3Bucket": "kx-local-code", "s3Key": "seed/code.zip"},
+            commandLineArguments=[{"key": "awsThing", "value": "1"}],
+        )
     assert "commandLineArguments[0].key" in error_of(arg_key)[1]
 
 
 def test_unsupported_operations_answer_an_error_they_declare(plane):
     fs = plane.clients().finspace
-    for name, call in (("ListKxDatabases", lambda: fs.list_kx_databases(environmentId=ENV_ID)),
-                       ("GetKxVolume", lambda: fs.get_kx_volume(environmentId=ENV_ID, volumeName="vol1"))):
+    for name, call in (
+        ("ListKxDatabases", lambda: fs.list_kx_databases(environmentId=ENV_ID)),
+        ("GetKxVolume", lambda: fs.get_kx_volume(environmentId=ENV_ID, volumeName="vol1")),
+    ):
         with pytest.raises(ClientError) as err:
             call()
         code, message = error_of(err)
@@ -230,7 +304,9 @@ def test_users_create_get_list_delete(plane):
 def test_tags_of_environments_clusters_and_users(plane):
     fs = plane.clients().finspace
     env_arn = fs.get_kx_environment(environmentId=ENV_ID)["environmentArn"]
-    user_arn = fs.create_kx_user(environmentId=ENV_ID, userName="alice", iamRole=ROLE, tags={"team": "rates"})["userArn"]
+    user_arn = fs.create_kx_user(
+        environmentId=ENV_ID, userName="alice", iamRole=ROLE, tags={"team": "rates"}
+    )["userArn"]
     cluster_arn = f"{env_arn}/kxCluster/dev-gp"
     for arn in (env_arn, cluster_arn, user_arn):
         fs.tag_resource(resourceArn=arn, tags={"owner": "quant", "stage": "dev"})
@@ -251,7 +327,11 @@ def test_keep_alive_serves_requests_on_one_connection(plane):
     conn = http.client.HTTPConnection(plane.info.endpoint.split("//")[1], timeout=10)
     sockets = []
     try:
-        for path in ("/_kxlocal/health", "/kx/environments", "/_kxlocal/health"):  # the unsigned one gets its 403
+        for path in (
+            "/_kxlocal/health",
+            "/kx/environments",
+            "/_kxlocal/health",
+        ):  # the unsigned one gets its 403
             conn.request("GET", path)
             response = conn.getresponse()
             response.read()
@@ -264,7 +344,9 @@ def test_keep_alive_serves_requests_on_one_connection(plane):
 
 def test_connection_string_without_q_explains_why(plane):
     fs = plane.clients().finspace
-    with pytest.raises(fs.exceptions.ResourceNotFoundException):  # the service signs for an existing user only
+    with pytest.raises(
+        fs.exceptions.ResourceNotFoundException
+    ):  # the service signs for an existing user only
         fs.get_kx_connection_string(environmentId=ENV_ID, clusterName="dev-gp", userArn=USER_ARN)
     fs.create_kx_user(environmentId=ENV_ID, userName="alice", iamRole=ROLE)
     with pytest.raises(ClientError) as err:
@@ -277,7 +359,9 @@ def test_connection_string_reaches_the_q_process(q_plane):
     fs.create_kx_user(environmentId=ENV_ID, userName="alice", iamRole=ROLE)
     for _ in range(300):  # right after start the seeded nodes' q processes may still be starting
         try:
-            text = fs.get_kx_connection_string(environmentId=ENV_ID, clusterName="dev-gp", userArn=USER_ARN)["signedConnectionString"]
+            text = fs.get_kx_connection_string(environmentId=ENV_ID, clusterName="dev-gp", userArn=USER_ARN)[
+                "signedConnectionString"
+            ]
             break
         except ClientError as exc:
             assert exc.response.get("reason") == "nodes starting"
@@ -294,8 +378,15 @@ def test_connection_string_reaches_the_q_process(q_plane):
 def test_create_with_failing_code_ends_create_failed(plane):
     fs = plane.clients().finspace
     version = plane.upload({"lib.q": "x:1\n"}, key="nocode/code.zip")
-    fs.create_kx_cluster(**cluster_request("broken-gp", code={"s3Bucket": "kx-local-code", "s3Key": "nocode/code.zip",
-                                                              "s3ObjectVersion": version}, initializationScript="init.q"))
+    fs.create_kx_cluster(
+        **cluster_request(
+            "broken-gp",
+            code={"s3Bucket": "kx-local-code", "s3Key": "nocode/code.zip", "s3ObjectVersion": version},
+            initializationScript="init.q",
+        )
+    )
     failed = plane.wait_status("broken-gp", "CREATE_FAILED", "RUNNING")
-    assert failed["status"] == "CREATE_FAILED" and "init.q is not in the code bundle" in failed["statusReason"]
+    assert (
+        failed["status"] == "CREATE_FAILED" and "init.q is not in the code bundle" in failed["statusReason"]
+    )
     fs.delete_kx_cluster(environmentId=ENV_ID, clusterName="broken-gp")

@@ -7,28 +7,45 @@ import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from plane_fixtures import ENV_ID
 
 from kx_jupyter.finspace.clients import Clients, Connection
-from plane_fixtures import ENV_ID
 
 
 def clients_with(plane, secret=None, unsigned=False):
     info = plane.info
-    conn = Connection(info.endpoint, info.endpoint, info.region, info.access_key, secret or info.secret_key,
-                      logs_endpoint_url=info.endpoint)
+    conn = Connection(
+        info.endpoint,
+        info.endpoint,
+        info.region,
+        info.access_key,
+        secret or info.secret_key,
+        logs_endpoint_url=info.endpoint,
+    )
     c = Clients(conn, max_attempts=1)
     if unsigned:
         cfg = Config(signature_version=UNSIGNED, retries={"max_attempts": 1}, s3={"addressing_style": "path"})
-        return {name: c._session.client(name, endpoint_url=info.endpoint, config=cfg) for name in ("finspace", "s3", "logs")}
+        return {
+            name: c._session.client(name, endpoint_url=info.endpoint, config=cfg)
+            for name in ("finspace", "s3", "logs")
+        }
     return {"finspace": c.finspace, "s3": c.s3, "logs": c.logs}
 
 
 @pytest.mark.parametrize("how", ["unsigned", "wrong secret"])
 def test_bad_signatures_get_403_from_every_service(plane, how):
-    c = clients_with(plane, unsigned=how == "unsigned", secret="not-the-secret" if how == "wrong secret" else None)
+    c = clients_with(
+        plane, unsigned=how == "unsigned", secret="not-the-secret" if how == "wrong secret" else None
+    )
     calls = {
-        "finspace": (lambda: c["finspace"].get_kx_cluster(environmentId=ENV_ID, clusterName="dev-gp"), "AccessDeniedException"),
-        "s3": (lambda: c["s3"].list_objects_v2(Bucket="kx-local-code"), "AccessDenied" if how == "unsigned" else "SignatureDoesNotMatch"),
+        "finspace": (
+            lambda: c["finspace"].get_kx_cluster(environmentId=ENV_ID, clusterName="dev-gp"),
+            "AccessDeniedException",
+        ),
+        "s3": (
+            lambda: c["s3"].list_objects_v2(Bucket="kx-local-code"),
+            "AccessDenied" if how == "unsigned" else "SignatureDoesNotMatch",
+        ),
         "logs": (lambda: c["logs"].describe_log_groups(), "AccessDeniedException"),
     }
     for service, (call, code) in calls.items():

@@ -36,7 +36,9 @@ def plane_rss_mib(plane) -> float:
 
 def test_an_unsigned_huge_put_is_refused_without_reading_its_body(plane):
     before = plane_rss_mib(plane)
-    status, body = headers_only(plane, "PUT", f"/{CODE_BUCKET}/huge.zip", {"Content-Length": str(int(1.5 * GB))})
+    status, body = headers_only(
+        plane, "PUT", f"/{CODE_BUCKET}/huge.zip", {"Content-Length": str(int(1.5 * GB))}
+    )
     assert status == 403 and b"not signed" in body
     assert plane_rss_mib(plane) - before < 64  # nothing of the body was buffered
 
@@ -69,7 +71,9 @@ def test_a_body_that_is_not_the_signed_one_is_refused(plane):
     signed_body, sent_body = b"a" * (9 * 1024 * 1024), b"b" * (9 * 1024 * 1024)
     url = f"{plane.info.endpoint}/{CODE_BUCKET}/swapped.bin"
     request = AWSRequest(method="PUT", url=url, data=signed_body)
-    S3SigV4Auth(Credentials(plane.info.access_key, plane.info.secret_key), "s3", plane.info.region).add_auth(request)
+    S3SigV4Auth(Credentials(plane.info.access_key, plane.info.secret_key), "s3", plane.info.region).add_auth(
+        request
+    )
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
     try:
@@ -79,4 +83,6 @@ def test_a_body_that_is_not_the_signed_one_is_refused(plane):
     finally:
         conn.close()
     assert status == 403 and b"XAmzContentSHA256Mismatch" in body
-    assert "swapped.bin" not in str(plane.clients().s3.list_objects_v2(Bucket=CODE_BUCKET).get("Contents", []))
+    assert "swapped.bin" not in str(
+        plane.clients().s3.list_objects_v2(Bucket=CODE_BUCKET).get("Contents", [])
+    )

@@ -44,13 +44,24 @@ def test_env_exports_let_a_plain_aws_client_in(capsys, state_dir):
     run(capsys, "start", "--port", "0", "--state-dir", str(state_dir))
     code, out = run(capsys, "env", "--state-dir", str(state_dir))
     assert code == 0
-    script = out + 'python -c "import boto3; print(boto3.client(\'finspace\').get_kx_cluster(environmentId=\'kxlocaldev\', clusterName=\'dev-gp\')[\'status\'])"'
+    script = (
+        out
+        + "python -c \"import boto3; print(boto3.client('finspace')"
+        + ".get_kx_cluster(environmentId='kxlocaldev', clusterName='dev-gp')['status'])\""
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env["PATH"]
     result = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "RUNNING", result.stderr
     exports = dict(line.removeprefix("export ").split("=", 1) for line in out.splitlines())
-    assert set(exports) == {"AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DATA_PATH"}
+    assert set(exports) == {
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_DATA_PATH",
+    }
     assert shlex.split(exports["AWS_DATA_PATH"])[0].startswith(str(DATA_PATH))
 
 

@@ -46,8 +46,22 @@ def test_port_in_use_is_reported(tmp_path):
 
 def test_foreground_start_serves_until_sigterm(tmp_path):
     env = {**os.environ, "KX_JUPYTER_HOME": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from kx_jupyter.cli import main; sys.exit(main())", "local", "start", "--foreground", "--port", "0"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from kx_jupyter.cli import main; sys.exit(main())",
+            "local",
+            "start",
+            "--foreground",
+            "--port",
+            "0",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         assert "local plane running at http://127.0.0.1:" in line

@@ -2,7 +2,6 @@
 
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
-
 from plane_fixtures import ENV_ID
 
 
@@ -15,10 +14,16 @@ def test_throttling_and_internal_errors_are_modeled(plane):
     fs = plane.client("finspace")
     with pytest.raises(ClientError) as throttled:
         get(fs)
-    assert (throttled.value.response["Error"]["Code"], throttled.value.response["ResponseMetadata"]["HTTPStatusCode"]) == ("ThrottlingException", 429)
+    assert (
+        throttled.value.response["Error"]["Code"],
+        throttled.value.response["ResponseMetadata"]["HTTPStatusCode"],
+    ) == ("ThrottlingException", 429)
     with pytest.raises(ClientError) as internal:
         get(fs)
-    assert (internal.value.response["Error"]["Code"], internal.value.response["ResponseMetadata"]["HTTPStatusCode"]) == ("InternalServerException", 500)
+    assert (
+        internal.value.response["Error"]["Code"],
+        internal.value.response["ResponseMetadata"]["HTTPStatusCode"],
+    ) == ("InternalServerException", 500)
     assert get(fs)["status"] == "RUNNING"
 
 
@@ -34,7 +39,10 @@ def test_s3_and_logs_faults_take_each_services_own_form(plane):
     for expected in (("SlowDown", 503), ("InternalError", 500)):
         with pytest.raises(ClientError) as err:
             s3.list_object_versions(Bucket="kx-local-code")
-        assert (err.value.response["Error"]["Code"], err.value.response["ResponseMetadata"]["HTTPStatusCode"]) == expected
+        assert (
+            err.value.response["Error"]["Code"],
+            err.value.response["ResponseMetadata"]["HTTPStatusCode"],
+        ) == expected
     plane.set_faults({"sequence": ["throttle", "error"], "operations": ["DescribeLogGroups"]})
     for expected in ("ThrottlingException", "ServiceUnavailableException"):
         with pytest.raises(ClientError) as err:
@@ -46,8 +54,13 @@ def test_s3_and_logs_faults_take_each_services_own_form(plane):
 def test_an_upload_rides_through_s3_faults_and_a_lost_answer(plane):
     plane.set_faults({"sequence": ["throttle", "drop", "error", "drop_after"], "operations": ["PutObject"]})
     s3 = plane.client("s3", attempts=5)
-    version = s3.put_object(Bucket="kx-local-code", Key="tests/faulty.zip", Body=b"PK\x05\x06" + bytes(18))["VersionId"]
-    assert s3.get_object(Bucket="kx-local-code", Key="tests/faulty.zip", VersionId=version)["Body"].read()[:4] == b"PK\x05\x06"
+    version = s3.put_object(Bucket="kx-local-code", Key="tests/faulty.zip", Body=b"PK\x05\x06" + bytes(18))[
+        "VersionId"
+    ]
+    assert (
+        s3.get_object(Bucket="kx-local-code", Key="tests/faulty.zip", VersionId=version)["Body"].read()[:4]
+        == b"PK\x05\x06"
+    )
     assert plane.counters()["requests"]["PutObject"] == 5  # four faults, then the answer
     versions = s3.list_object_versions(Bucket="kx-local-code", Prefix="tests/faulty.zip")["Versions"]
     assert len(versions) == 2  # the lost answer's upload was carried out: the retry stored it again
@@ -65,7 +78,10 @@ def test_faults_only_hit_named_operations_and_can_be_cleared(plane):
     assert get(fs)["status"] == "RUNNING"
     with pytest.raises(ClientError) as err:
         fs.update_kx_cluster_code_configuration(
-            environmentId=ENV_ID, clusterName="dev-gp", code={"s3Bucket": "kx-local-code", "s3Key": "seed/code.zip"})
+            environmentId=ENV_ID,
+            clusterName="dev-gp",
+            code={"s3Bucket": "kx-local-code", "s3Key": "seed/code.zip"},
+        )
     assert err.value.response["Error"]["Code"] == "ThrottlingException"
     assert plane.admin("DELETE", "/_kxlocal/faults") == {"sequence": []}
     assert get(fs)["status"] == "RUNNING"
@@ -84,8 +100,11 @@ def test_retry_after_a_lost_answer_does_not_deploy_twice(plane):
     plane.set_faults({"sequence": ["drop_after"], "operations": ["UpdateKxClusterCodeConfiguration"]})
     fs = plane.client("finspace", attempts=3)  # botocore reuses the generated clientToken on its retry
     fs.update_kx_cluster_code_configuration(
-        environmentId=ENV_ID, clusterName="dev-gp", initializationScript="init.q",
-        code={"s3Bucket": "kx-local-code", "s3Key": "tests/code.zip", "s3ObjectVersion": version})
+        environmentId=ENV_ID,
+        clusterName="dev-gp",
+        initializationScript="init.q",
+        code={"s3Bucket": "kx-local-code", "s3Key": "tests/code.zip", "s3ObjectVersion": version},
+    )
     assert plane.wait_status("dev-gp", "RUNNING")["code"]["s3ObjectVersion"] == version
     counters = plane.counters()
     assert counters["requests"]["UpdateKxClusterCodeConfiguration"] == 2

@@ -9,8 +9,12 @@ def code_ref(version):
 
 def update(fs, cluster, version, strategy="FORCE"):
     fs.update_kx_cluster_code_configuration(
-        environmentId=ENV_ID, clusterName=cluster, code=code_ref(version), initializationScript="init.q",
-        deploymentConfiguration={"deploymentStrategy": strategy})
+        environmentId=ENV_ID,
+        clusterName=cluster,
+        code=code_ref(version),
+        initializationScript="init.q",
+        deploymentConfiguration={"deploymentStrategy": strategy},
+    )
 
 
 def plane_log(plane) -> str:
@@ -36,7 +40,9 @@ def test_an_internal_error_in_one_cluster_fails_its_update_and_the_other_finishe
     update(fs, "dev-gp", version, strategy="ROLLING")
     again = plane.wait_status("dev-gp", "RUNNING", timeout=120)
     assert again["code"]["s3ObjectVersion"] == version and not again.get("statusReason")
-    log = plane_log(plane)  # logged once per failed operation (the update, then its node's restart), not every tick
+    log = plane_log(
+        plane
+    )  # logged once per failed operation (the update, then its node's restart), not every tick
     assert log.count(f"(update of {ENV_ID}/dev-gp) failed with an internal error") == 1
     assert log.count(f"(replace of {ENV_ID}/dev-gp) failed with an internal error") == 1
     assert "hdb-3) failed" not in log

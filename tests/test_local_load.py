@@ -36,17 +36,25 @@ def test_fifty_concurrent_pollers(plane):
                 if problem:
                     problems.append(problem)
 
-    threads = [threading.Thread(target=poll, args=(fs, ("hdb-3", "dev-gp")[i % 2])) for i, fs in enumerate(clients)]
+    threads = [
+        threading.Thread(target=poll, args=(fs, ("hdb-3", "dev-gp")[i % 2])) for i, fs in enumerate(clients)
+    ]
     for t in threads:
         t.start()
     plane.clients().finspace.update_kx_cluster_code_configuration(
-        environmentId=ENV_ID, clusterName="hdb-3", code=code, initializationScript="init.q",
-        commandLineArguments=[{"key": "role", "value": "hdb"}])
+        environmentId=ENV_ID,
+        clusterName="hdb-3",
+        code=code,
+        initializationScript="init.q",
+        commandLineArguments=[{"key": "role", "value": "hdb"}],
+    )
     start.wait()
     for t in threads:
         t.join(timeout=120)
     assert problems == []
     assert len(latencies) == CLIENTS * POLLS_PER_CLIENT
     cuts = statistics.quantiles(latencies, n=100)
-    print(f"\nGetKxCluster x{len(latencies)} from {CLIENTS} clients: p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms")
+    print(
+        f"\nGetKxCluster x{len(latencies)} from {CLIENTS} clients: p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms"
+    )
     assert plane.wait_status("hdb-3", "RUNNING")["code"] == code

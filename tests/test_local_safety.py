@@ -10,12 +10,12 @@ import subprocess
 import sys
 
 import pytest
+from plane_fixtures import start_plane
 
 from kx_jupyter.cli import main
 from kx_jupyter.config import KxJupyter
 from kx_jupyter.errors import KxError
 from kx_jupyter.local import daemon
-from plane_fixtures import start_plane
 
 
 def run(capsys, *argv):
@@ -35,14 +35,20 @@ def test_a_plane_that_does_not_answer_is_reported_and_never_doubled(tmp_path, ca
     try:
         code, out = run(capsys, "local", "status", "--state-dir", str(state_dir))
         assert code == 1 and f"running but not answering (pid {running.info.pid}" in out
-        with pytest.raises(KxError) as refused:  # the next command must not start a second plane on the same state
+        with pytest.raises(
+            KxError
+        ) as refused:  # the next command must not start a second plane on the same state
             daemon.start(state_dir, port=0)
         assert f"pid {running.info.pid}" in str(refused.value) and "not answering" in str(refused.value)
         settings = KxJupyter(home=str(tmp_path / "home"), local_port=0)
         with pytest.raises(KxError):
             daemon.ensure_running(settings)
-        second = subprocess.run([sys.executable, "-m", "kx_jupyter.local.server", "--state-dir", str(state_dir)],
-                                capture_output=True, text=True, timeout=120)
+        second = subprocess.run(
+            [sys.executable, "-m", "kx_jupyter.local.server", "--state-dir", str(state_dir)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert second.returncode == 1 and "already serves" in second.stderr
         assert len(second.stderr.strip().splitlines()) <= 2 and "Traceback" not in second.stderr
     finally:
@@ -112,7 +118,9 @@ def test_the_first_autostart_says_so_once(tmp_path, capsys):
     try:
         first = daemon.ensure_running(settings)
         said = capsys.readouterr().err
-        assert said.count("\n") == 1 and f"started the local plane in the background at {first.endpoint}" in said
+        assert (
+            said.count("\n") == 1 and f"started the local plane in the background at {first.endpoint}" in said
+        )
         daemon.ensure_running(settings)
         assert capsys.readouterr().err == ""
     finally:
@@ -126,9 +134,19 @@ def test_a_partly_damaged_history_is_one_line_exit_2(tmp_path, capsys, monkeypat
     monkeypatch.setenv("KX_JUPYTER_HOME", str(home))
     history = History(home / "history.sqlite")
     for n in range(200):
-        history.start(backend="local", environment="kxlocaldev", cluster="dev-gp", bundle_sha256="x" * 64,
-                      bucket="b", key=f"k{n}" * 20, version="v", init_script="init.q", arguments={},
-                      strategy="ROLLING", client_token=f"t{n}")
+        history.start(
+            backend="local",
+            environment="kxlocaldev",
+            cluster="dev-gp",
+            bundle_sha256="x" * 64,
+            bucket="b",
+            key=f"k{n}" * 20,
+            version="v",
+            init_script="init.q",
+            arguments={},
+            strategy="ROLLING",
+            client_token=f"t{n}",
+        )
     data = bytearray((home / "history.sqlite").read_bytes())
     data[4096:] = b"\xff" * (len(data) - 4096)  # every page but the first (header and schema) damaged
     (home / "history.sqlite").write_bytes(bytes(data))
@@ -142,17 +160,23 @@ def test_the_history_carries_an_unversioned_file_forward(tmp_path):
 
     path = tmp_path / "history.sqlite"
     with sqlite3.connect(path) as conn:  # a file written before schema versions (and before the nodes column)
-        conn.execute("CREATE TABLE pushes (id INTEGER PRIMARY KEY AUTOINCREMENT, started_at REAL NOT NULL, "
-                     "finished_at REAL, user TEXT NOT NULL, host TEXT NOT NULL, backend TEXT NOT NULL, "
-                     "environment TEXT NOT NULL, cluster TEXT NOT NULL, bundle_sha256 TEXT, bucket TEXT NOT NULL, "
-                     "key TEXT NOT NULL, version TEXT, init_script TEXT, arguments TEXT NOT NULL, strategy TEXT NOT NULL, "
-                     "client_token TEXT NOT NULL, kind TEXT NOT NULL, rollback_of INTEGER, outcome TEXT NOT NULL, "
-                     "reason TEXT NOT NULL DEFAULT '', duration REAL, log_tail TEXT NOT NULL DEFAULT '')")
-        conn.execute("INSERT INTO pushes (started_at, user, host, backend, environment, cluster, bucket, key, "
-                     "arguments, strategy, client_token, kind, outcome) VALUES "
-                     "(1, 'u', 'h', 'local', 'e', 'c', 'b', 'k', '{}', 'FORCE', 't', 'push', 'succeeded')")
+        conn.execute(
+            "CREATE TABLE pushes (id INTEGER PRIMARY KEY AUTOINCREMENT, started_at REAL NOT NULL, "
+            "finished_at REAL, user TEXT NOT NULL, host TEXT NOT NULL, backend TEXT NOT NULL, "
+            "environment TEXT NOT NULL, cluster TEXT NOT NULL, bundle_sha256 TEXT, bucket TEXT NOT NULL, "
+            "key TEXT NOT NULL, version TEXT, init_script TEXT, arguments TEXT NOT NULL, strategy TEXT NOT NULL, "
+            "client_token TEXT NOT NULL, kind TEXT NOT NULL, rollback_of INTEGER, outcome TEXT NOT NULL, "
+            "reason TEXT NOT NULL DEFAULT '', duration REAL, log_tail TEXT NOT NULL DEFAULT '')"
+        )
+        conn.execute(
+            "INSERT INTO pushes (started_at, user, host, backend, environment, cluster, bucket, key, "
+            "arguments, strategy, client_token, kind, outcome) VALUES "
+            "(1, 'u', 'h', 'local', 'e', 'c', 'b', 'k', '{}', 'FORCE', 't', 'push', 'succeeded')"
+        )
     entries = History(path).entries()
-    assert [(e.cluster, e.strategy, e.nodes, e.note, e.release_id) for e in entries] == [("c", "FORCE", None, "", None)]
+    assert [(e.cluster, e.strategy, e.nodes, e.note, e.release_id) for e in entries] == [
+        ("c", "FORCE", None, "", None)
+    ]
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
 
@@ -165,12 +189,32 @@ def test_a_version_1_history_gains_notes_commits_releases_and_origins(tmp_path):
         history._v1(conn)
         conn.execute("PRAGMA user_version=1")
     h = history.History(path)
-    entry = h.start(backend="local", environment="e", cluster="c", bundle_sha256="ab", bucket="b", key="k",
-                    version="1", init_script="init.q", arguments={}, strategy="ROLLING", client_token="t",
-                    note="fix vwap", git_commit="0123abc", git_dirty=True, release_id="r1", origin="cli")
+    entry = h.start(
+        backend="local",
+        environment="e",
+        cluster="c",
+        bundle_sha256="ab",
+        bucket="b",
+        key="k",
+        version="1",
+        init_script="init.q",
+        arguments={},
+        strategy="ROLLING",
+        client_token="t",
+        note="fix vwap",
+        git_commit="0123abc",
+        git_dirty=True,
+        release_id="r1",
+        origin="cli",
+    )
     again = h.get(entry.id)
-    assert (again.note, again.git_commit, again.git_dirty, again.release_id, again.origin) == \
-        ("fix vwap", "0123abc", True, "r1", "cli")
+    assert (again.note, again.git_commit, again.git_dirty, again.release_id, again.origin) == (
+        "fix vwap",
+        "0123abc",
+        True,
+        "r1",
+        "cli",
+    )
 
 
 def test_many_first_uses_of_a_history_at_once_migrate_it_once(tmp_path):

@@ -21,11 +21,15 @@ def test_every_model_operation_routes_to_itself():
 
 def test_routes_decode_labels():
     assert wire.match("GET", "/kx/environments/env1/clusters/my-cluster/nodes") == (
-        "ListKxClusterNodes", {"environmentId": "env1", "clusterName": "my-cluster"})
+        "ListKxClusterNodes",
+        {"environmentId": "env1", "clusterName": "my-cluster"},
+    )
     assert wire.match("GET", "/not/finspace") is None
     arn = "arn%3Aaws%3Afinspace%3Aus-east-1%3A123456789012%3AkxEnvironment%2Fenv1%2FkxCluster%2Fgp"  # as botocore sends it
     assert wire.match("GET", f"/tags/{arn}") == (
-        "ListTagsForResource", {"resourceArn": "arn:aws:finspace:us-east-1:123456789012:kxEnvironment/env1/kxCluster/gp"})
+        "ListTagsForResource",
+        {"resourceArn": "arn:aws:finspace:us-east-1:123456789012:kxEnvironment/env1/kxCluster/gp"},
+    )
 
 
 def test_status_reason_fits_the_service_pattern():
@@ -47,10 +51,15 @@ def test_fault_plan_is_checked_and_sequence_comes_first():
 def test_seeded_clusters_pass_the_services_rules():
     for spec in seed.CLUSTERS:
         params = {
-            "environmentId": seed.ENVIRONMENT_ID, "clusterName": spec["clusterName"], "clusterType": spec["clusterType"],
-            "releaseLabel": "1.0", "azMode": "SINGLE", "vpcConfiguration": seed.VPC,
+            "environmentId": seed.ENVIRONMENT_ID,
+            "clusterName": spec["clusterName"],
+            "clusterType": spec["clusterType"],
+            "releaseLabel": "1.0",
+            "azMode": "SINGLE",
+            "vpcConfiguration": seed.VPC,
             "capacityConfiguration": {"nodeType": spec["nodeType"], "nodeCount": spec["nodeCount"]},
-            "code": {"s3Bucket": seed.CODE_BUCKET, "s3Key": seed.SEED_KEY}, "initializationScript": seed.INIT_SCRIPT,
+            "code": {"s3Bucket": seed.CODE_BUCKET, "s3Key": seed.SEED_KEY},
+            "initializationScript": seed.INIT_SCRIPT,
             "commandLineArguments": spec["args"],
         }
         assert validate("CreateKxCluster", params) == []
@@ -68,6 +77,11 @@ def test_seed_code_passes_the_checker(tmp_path):
 
 
 def test_status_reason_fits_the_api_pattern_and_stays_readable():
-    reason = status_reason("Code update failed on node n1: lib/x.q line 3 Q002 '{' is never closed: add the matching '}'.")
+    reason = status_reason(
+        "Code update failed on node n1: lib/x.q line 3 Q002 '{' is never closed: add the matching '}'."
+    )
     assert re.fullmatch(r"[a-zA-Z0-9\_\-\.\s]+", reason) and len(reason) <= 250
-    assert reason == "Code update failed on node n1 - lib-x.q line 3 Q002 brace is never closed - add the matching brace."
+    assert (
+        reason
+        == "Code update failed on node n1 - lib-x.q line 3 Q002 brace is never closed - add the matching brace."
+    )

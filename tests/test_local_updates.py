@@ -5,7 +5,6 @@ import time
 
 import pytest
 from botocore.exceptions import ClientError
-
 from plane_fixtures import ENV_ID, start_plane
 
 REASON_PATTERN = re.compile(r"^[a-zA-Z0-9\_\-\.\s]+$")
@@ -27,8 +26,13 @@ def code_ref(version, key="tests/code.zip"):
 
 def update(fs, cluster, code, strategy="ROLLING", init="init.q", **extra):
     return fs.update_kx_cluster_code_configuration(
-        environmentId=ENV_ID, clusterName=cluster, code=code, initializationScript=init,
-        deploymentConfiguration={"deploymentStrategy": strategy}, **extra)
+        environmentId=ENV_ID,
+        clusterName=cluster,
+        code=code,
+        initializationScript=init,
+        deploymentConfiguration={"deploymentStrategy": strategy},
+        **extra,
+    )
 
 
 def watch_nodes(fs, cluster, timeout=30.0):
@@ -48,7 +52,8 @@ def watch_nodes(fs, cluster, timeout=30.0):
 
 def node_log(plane, cluster, node_id):
     events = plane.clients().logs.get_log_events(
-        logGroupName=f"/aws/vendedlogs/finspace/{ENV_ID}/{cluster}", logStreamName=node_id)["events"]
+        logGroupName=f"/aws/vendedlogs/finspace/{ENV_ID}/{cluster}", logStreamName=node_id
+    )["events"]
     return "\n".join(e["message"] for e in events)
 
 
@@ -67,9 +72,14 @@ def test_rolling_replaces_nodes_one_at_a_time(visible_plane):
                 order.append(position)
     assert order == [0, 1, 2]
     after = fs.get_kx_cluster(environmentId=ENV_ID, clusterName="hdb-3")
-    assert after["code"] == code_ref(version) and after["lastModifiedTimestamp"] > before["lastModifiedTimestamp"]
+    assert (
+        after["code"] == code_ref(version)
+        and after["lastModifiedTimestamp"] > before["lastModifiedTimestamp"]
+    )
     first, last = snapshots[0], snapshots[-1]
-    assert all(new[2] > old[2] for old, new in zip(first, last) if old[2])  # every node relaunched
+    assert all(
+        new[2] > old[2] for old, new in zip(first, last, strict=True) if old[2]
+    )  # every node relaunched
 
 
 def test_force_stops_all_then_starts_all(visible_plane):
@@ -99,13 +109,27 @@ def test_no_restart_only_on_gp_and_with_same_init_and_args(plane):
     fs = plane.clients().finspace
     version = plane.upload({"init.q": "a:1\n", "other.q": "b:2\n"})
     with pytest.raises(ClientError) as hdb:
-        update(fs, "hdb-3", code_ref(version), strategy="NO_RESTART", commandLineArguments=[{"key": "role", "value": "hdb"}])
-    assert hdb.value.response["Error"]["Code"] == "ValidationException" and "only supported on GP" in str(hdb.value)
+        update(
+            fs,
+            "hdb-3",
+            code_ref(version),
+            strategy="NO_RESTART",
+            commandLineArguments=[{"key": "role", "value": "hdb"}],
+        )
+    assert hdb.value.response["Error"]["Code"] == "ValidationException" and "only supported on GP" in str(
+        hdb.value
+    )
     with pytest.raises(ClientError) as init:
         update(fs, "dev-gp", code_ref(version), strategy="NO_RESTART", init="other.q")
     assert "cannot change initializationScript" in str(init.value)
     with pytest.raises(ClientError) as args:
-        update(fs, "dev-gp", code_ref(version), strategy="NO_RESTART", commandLineArguments=[{"key": "xy", "value": "1"}])
+        update(
+            fs,
+            "dev-gp",
+            code_ref(version),
+            strategy="NO_RESTART",
+            commandLineArguments=[{"key": "xy", "value": "1"}],
+        )
     assert "cannot change initializationScript or commandLineArguments" in str(args.value)
     assert fs.get_kx_cluster(environmentId=ENV_ID, clusterName="dev-gp")["status"] == "RUNNING"
 
@@ -127,7 +151,11 @@ def test_code_object_must_exist(plane):
     cases = {
         "code.s3Bucket": {"s3Bucket": "no-such-bucket", "s3Key": "tests/code.zip"},
         "code.s3Key": {"s3Bucket": "kx-local-code", "s3Key": "tests/missing.zip"},
-        "code.s3ObjectVersion": {"s3Bucket": "kx-local-code", "s3Key": "tests/code.zip", "s3ObjectVersion": "nope"},
+        "code.s3ObjectVersion": {
+            "s3Bucket": "kx-local-code",
+            "s3Key": "tests/code.zip",
+            "s3ObjectVersion": "nope",
+        },
     }
     for field, code in cases.items():
         with pytest.raises(ClientError) as err:
@@ -141,7 +169,9 @@ def test_client_token_makes_retries_safe(plane):
     fs = plane.clients().finspace
     version = plane.upload({"init.q": "a:1\n"})
     update(fs, "dev-gp", code_ref(version), clientToken="deploy-1")
-    update(fs, "dev-gp", code_ref(version), clientToken="deploy-1")  # a retry while UPDATING: no conflict, no change
+    update(
+        fs, "dev-gp", code_ref(version), clientToken="deploy-1"
+    )  # a retry while UPDATING: no conflict, no change
     plane.wait_status("dev-gp", "RUNNING")
     update(fs, "dev-gp", code_ref(version), clientToken="deploy-1")  # a retry after it finished
     assert fs.get_kx_cluster(environmentId=ENV_ID, clusterName="dev-gp")["status"] == "RUNNING"

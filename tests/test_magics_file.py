@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
-
 from ipython_fixtures import ip  # noqa: F401  (fixture)
 
 
@@ -91,7 +90,7 @@ def test_new_files_get_normal_permissions(ip):
 
 
 def test_kx_check_reports_workspace_problems(ip):
-    (_workspace(ip) / "init.q").write_text('\\l lib/missing.q\nf:{x\n')
+    (_workspace(ip) / "init.q").write_text("\\l lib/missing.q\nf:{x\n")
     result = ip.run("%kx_check")
     text = repr(result.result)
     assert "init.q:2" in text and "error" in text
@@ -162,7 +161,7 @@ def test_completion_with_an_unreachable_backend_is_quiet(ip, capsys):
 def test_files_that_are_not_q_are_written_but_not_checked(ip):
     result = ip.run('%%kx_file conf/settings.json\n{"a": 1}\n')
     assert repr(result.result) == "Wrote conf/settings.json (1 line, 9 B)"
-    result = ip.run('%%kx_file --no-check lib/wip.q\nf:{x\n')
+    result = ip.run("%%kx_file --no-check lib/wip.q\nf:{x\n")
     assert "q check" not in repr(result.result)
 
 
@@ -205,10 +204,26 @@ def test_kx_form_in_a_terminal_ipython_is_one_line(tmp_path):
     import sys
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("KX_JUPYTER_")}
-    env.update(KX_JUPYTER_HOME=str(tmp_path / "home"), KX_JUPYTER_LOCAL_AUTOSTART="false", IPYTHONDIR=str(tmp_path / "ipy"))
-    done = subprocess.run([str(Path(sys.executable).with_name("ipython")), "--no-banner", "--colors=NoColor",
-                           "-c", "%load_ext kx_jupyter\n%kx_form"], capture_output=True, text=True, env=env, timeout=120)
+    env.update(
+        KX_JUPYTER_HOME=str(tmp_path / "home"),
+        KX_JUPYTER_LOCAL_AUTOSTART="false",
+        IPYTHONDIR=str(tmp_path / "ipy"),
+    )
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("ipython")),
+            "--no-banner",
+            "--colors=NoColor",
+            "-c",
+            "%load_ext kx_jupyter\n%kx_form",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     assert done.returncode == 0 and lines == [
         "kx-jupyter: the form is a widget, and this terminal shows only text; open it in a notebook (JupyterLab), "
-        "or use %kx_update, %kx_status and the other magics here"], done.stdout + done.stderr
+        "or use %kx_update, %kx_status and the other magics here"
+    ], done.stdout + done.stderr

@@ -8,7 +8,6 @@ that started them has finished, with nothing printed from a thread.
 import queue
 
 import pytest
-
 from ipython_fixtures import slow_plane  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
@@ -56,9 +55,13 @@ def test_background_update_keeps_updating_while_other_cells_run(kernel, tmp_path
     workspace.mkdir()
     (workspace / "init.q").write_text("a:1\n")
     seen: list = []
-    setup = _run(kernel, "%load_ext kx_jupyter\n"
-                         f"%config KxJupyter.workspace = {str(workspace)!r}\n"
-                         "%config KxJupyter.poll_initial = 0.05\n%config KxJupyter.poll_max = 0.2", seen)
+    setup = _run(
+        kernel,
+        "%load_ext kx_jupyter\n"
+        f"%config KxJupyter.workspace = {str(workspace)!r}\n"
+        "%config KxJupyter.poll_initial = 0.05\n%config KxJupyter.poll_max = 0.2",
+        seen,
+    )
     assert not [m for m in setup if m["msg_type"] == "error"]
 
     started = _run(kernel, "d = %kx_update --cluster hdb-3 --background", seen)
@@ -76,11 +79,18 @@ def test_background_update_keeps_updating_while_other_cells_run(kernel, tmp_path
     assert _text(end).strip() == "succeeded"
     _drain(kernel, seen)
 
-    updates = [m for m in seen if m["msg_type"] == "comm_msg" and "value" in m["content"]["data"].get("state", {})]
-    assert any("deployed" in m["content"]["data"]["state"]["value"] for m in updates)  # the view inside the box
+    updates = [
+        m for m in seen if m["msg_type"] == "comm_msg" and "value" in m["content"]["data"].get("state", {})
+    ]
+    assert any(
+        "deployed" in m["content"]["data"]["state"]["value"] for m in updates
+    )  # the view inside the box
     assert any(m["msg_type"] == "comm_open" and m["content"]["comm_id"] == model_id for m in seen)
-    finals = [m for m in seen if m["msg_type"] == "update_display_data"
-              and m["content"]["transient"]["display_id"] == display_id]
+    finals = [
+        m
+        for m in seen
+        if m["msg_type"] == "update_display_data" and m["content"]["transient"]["display_id"] == display_id
+    ]
     assert finals and "deployed" in finals[-1]["content"]["data"]["text/html"]
     assert not [m for m in seen if m["msg_type"] == "error"]
     stray = [m for m in seen if m["msg_type"] == "stream" and m["content"]["name"] == "stderr"]

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
-
 from ipython_fixtures import ip, slow_plane  # noqa: F401  (fixtures)
 from plane_fixtures import plane  # noqa: F401  (fixture)
 
@@ -89,7 +88,9 @@ def test_an_abandoned_background_watch_ends_its_threads(slow_nb):
     slow_nb.run("%load_ext kx_jupyter")
 
 
-def test_ctrl_c_stops_watching_not_the_update_and_says_how_to_reattach(slow_nb, slow_plane, capsys, monkeypatch):
+def test_ctrl_c_stops_watching_not_the_update_and_says_how_to_reattach(
+    slow_nb, slow_plane, capsys, monkeypatch
+):
     from kx_jupyter.deploy.watch import Reader
 
     read = Reader.read
@@ -171,7 +172,9 @@ def test_history_rollback_and_diff(nb):
     assert nb.run("%kx_update --cluster dev-gp").result.status == "succeeded"
     history = nb.run("%kx_history dev-gp").result
     assert repr(history).count("succeeded") == 2
-    assert ">cluster<" not in history._repr_html_() and ">cluster<" in nb.run("%kx_history").result._repr_html_()
+    assert (
+        ">cluster<" not in history._repr_html_() and ">cluster<" in nb.run("%kx_history").result._repr_html_()
+    )
     diff = nb.run("%kx_diff dev-gp").result
     assert "no differences" in repr(diff)
     (workspace / "lib" / "util.q").write_text("add:{x+y}\n")
@@ -244,9 +247,13 @@ def test_a_failure_on_the_nodes_shows_the_reason_and_the_log_tail_and_fails_the_
     final = _final_html(nb)
     assert 'data-phase-state="failed"' in final and "node log since this push" in final
     first = d.result["first_error"]
-    assert "error Q002" in first["line"] and first["line"].replace("'", "&#x27;") in final  # the headline, verbatim
+    assert (
+        "error Q002" in first["line"] and first["line"].replace("'", "&#x27;") in final
+    )  # the headline, verbatim
     out = capsys.readouterr()
-    assert "PushFailed" in out.out + out.err and "Traceback" not in out.out + out.err  # one line, no traceback
+    assert (
+        "PushFailed" in out.out + out.err and "Traceback" not in out.out + out.err
+    )  # one line, no traceback
 
     kept = nb.run("%kx_update --cluster dev-gp --no-check --force --no-raise")  # the notebook goes on
     assert kept.error_in_exec is None and kept.result.status == "failed"
@@ -263,9 +270,13 @@ def test_clusters_of_a_big_environment_come_from_the_listing_and_history(nb):
     from kx_jupyter.ui.magics import loaded_magics
 
     pushed = nb.run("%kx_update --cluster hdb-3").result
-    _env, rows = cluster_rows(loaded_magics(nb.shell).engine(), detailed_up_to=0)  # as with more clusters than that
+    _env, rows = cluster_rows(
+        loaded_magics(nb.shell).engine(), detailed_up_to=0
+    )  # as with more clusters than that
     by_name = {row[0]: row for row in rows}
-    assert by_name["hdb-3"][3] == "3*" and by_name["hdb-3"][4].endswith(f"@{pushed.result['code']['s3ObjectVersion'][:8]}*")
+    assert by_name["hdb-3"][3] == "3*" and by_name["hdb-3"][4].endswith(
+        f"@{pushed.result['code']['s3ObjectVersion'][:8]}*"
+    )
     assert by_name["dev-gp"][3:5] == ["—", "—"]  # never pushed from here: %kx_status asks the cluster
 
 

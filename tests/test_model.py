@@ -13,23 +13,36 @@ from kx_jupyter.finspace.rules import check_value, validate
 
 
 def local_connection():
-    return clients.Connection("http://127.0.0.1:9", "http://127.0.0.1:9", "us-east-1", "AKIDEXAMPLE", "secret")
+    return clients.Connection(
+        "http://127.0.0.1:9", "http://127.0.0.1:9", "us-east-1", "AKIDEXAMPLE", "secret"
+    )
 
 
 def test_client_has_every_kx_operation_on_installed_botocore():
     client = clients.Clients(local_connection()).finspace
     ops = set(client.meta.service_model.operation_names)
-    assert {"UpdateKxClusterCodeConfiguration", "GetKxCluster", "ListKxClusterNodes", "CreateKxCluster"} <= ops
+    assert {
+        "UpdateKxClusterCodeConfiguration",
+        "GetKxCluster",
+        "ListKxClusterNodes",
+        "CreateKxCluster",
+    } <= ops
     tagging = {"TagResource", "UntagResource", "ListTagsForResource"}
-    assert tagging <= ops and all("Kx" in op for op in ops - tagging), "trimmed to the kx and tagging operations"
+    assert tagging <= ops and all("Kx" in op for op in ops - tagging), (
+        "trimmed to the kx and tagging operations"
+    )
     assert client.meta.service_model.metadata["protocol"] == "rest-json"
     assert hasattr(client, "update_kx_cluster_code_configuration")
 
 
 def test_global_boto3_environment_is_left_alone():
     """Building our client must not add the model to boto3's default session."""
-    clients.Clients(local_connection()).finspace
-    has_builtin = botocore.__version__ <= "1.43.116" and tuple(map(int, botocore.__version__.split("."))) <= (1, 43, 116)
+    _ = clients.Clients(local_connection()).finspace
+    has_builtin = botocore.__version__ <= "1.43.116" and tuple(map(int, botocore.__version__.split("."))) <= (
+        1,
+        43,
+        116,
+    )
     if has_builtin:
         pytest.skip(f"botocore {botocore.__version__} still ships finspace itself")
     with pytest.raises(UnknownServiceError):
@@ -41,7 +54,10 @@ def test_model_has_no_documentation_and_keeps_patterns():
     assert '"documentation"' not in text
     model = service_model()  # botocore's ServiceModel, loaded once through the shared loader
     assert model.shape_for("KxClusterName").metadata["pattern"] == "^[a-zA-Z0-9][a-zA-Z0-9-_]*[a-zA-Z0-9]$"
-    assert model is service_model() and model.operation_model("TagResource").http["requestUri"] == "/tags/{resourceArn}"
+    assert (
+        model is service_model()
+        and model.operation_model("TagResource").http["requestUri"] == "/tags/{resourceArn}"
+    )
     assert (DATA_PATH / "NOTICE").read_text().count("Apache License") == 1
 
 
@@ -74,18 +90,24 @@ def test_rules_catch_patterns_botocore_lets_through():
 
 
 def test_rules_accept_a_good_request():
-    assert validate(
-        "UpdateKxClusterCodeConfiguration",
-        {
-            "environmentId": "kxlocaldev",
-            "clusterName": "hdb-3",
-            "clientToken": "a1-b2",
-            "code": {"s3Bucket": "kx-local-code", "s3Key": "kx-jupyter/abc.zip", "s3ObjectVersion": "v1"},
-            "initializationScript": "init.q",
-            "commandLineArguments": [{"key": "s", "value": "4"}, {"key": "AWS_ZIP_DEFAULT", "value": "17,2,6"}],
-            "deploymentConfiguration": {"deploymentStrategy": "NO_RESTART"},
-        },
-    ) == []
+    assert (
+        validate(
+            "UpdateKxClusterCodeConfiguration",
+            {
+                "environmentId": "kxlocaldev",
+                "clusterName": "hdb-3",
+                "clientToken": "a1-b2",
+                "code": {"s3Bucket": "kx-local-code", "s3Key": "kx-jupyter/abc.zip", "s3ObjectVersion": "v1"},
+                "initializationScript": "init.q",
+                "commandLineArguments": [
+                    {"key": "s", "value": "4"},
+                    {"key": "AWS_ZIP_DEFAULT", "value": "17,2,6"},
+                ],
+                "deploymentConfiguration": {"deploymentStrategy": "NO_RESTART"},
+            },
+        )
+        == []
+    )
 
 
 def test_check_value_names_the_field():
@@ -120,7 +142,11 @@ def test_one_definition_of_an_argument_key_accepts_what_the_service_ran_and_noth
 
 
 def test_rules_refuse_what_the_service_could_not_carry_out():
-    base = {"environmentId": "kxlocaldev", "clusterName": "dev-gp", "code": {"s3Bucket": "kx-local-code", "s3Key": "c.zip"}}
+    base = {
+        "environmentId": "kxlocaldev",
+        "clusterName": "dev-gp",
+        "code": {"s3Bucket": "kx-local-code", "s3Key": "c.zip"},
+    }
     cases = {
         "commandLineArguments[0].value: is required": {"commandLineArguments": [{"key": "g"}]},
         "commandLineArguments[0].key: is required": {"commandLineArguments": [{"value": "1"}]},
@@ -130,11 +156,20 @@ def test_rules_refuse_what_the_service_could_not_carry_out():
         "commandLineArguments[0]: must be an object": {"commandLineArguments": ["g=1"]},
     }
     for expected, change in cases.items():
-        assert expected in [str(v) for v in validate("UpdateKxClusterCodeConfiguration", {**base, **change})], change
+        assert expected in [
+            str(v) for v in validate("UpdateKxClusterCodeConfiguration", {**base, **change})
+        ], change
     assert [str(v) for v in validate("UpdateKxClusterCodeConfiguration", {**base, "code": {}})] == [
-        "code.s3Bucket: is required", "code.s3Key: is required"]
-    for operation, params in (("ListKxClusters", {"environmentId": "kxlocaldev"}), ("ListKxEnvironments", {})):
-        assert [str(v) for v in validate(operation, {**params, "maxResults": 0})] == ["maxResults: must be at least 1"]
+        "code.s3Bucket: is required",
+        "code.s3Key: is required",
+    ]
+    for operation, params in (
+        ("ListKxClusters", {"environmentId": "kxlocaldev"}),
+        ("ListKxEnvironments", {}),
+    ):
+        assert [str(v) for v in validate(operation, {**params, "maxResults": 0})] == [
+            "maxResults: must be at least 1"
+        ]
         assert validate(operation, {**params, "maxResults": 1}) == []
 
 
@@ -143,10 +178,24 @@ def test_rules_build_on_botocores_validator_and_add_what_it_skips():
 
     from kx_jupyter.finspace.model import operation
 
-    too_long = {"environmentId": "kxlocaldev", "clusterName": "dev-gp",
-                "code": {"s3Bucket": "kx-local-code", "s3Key": "c.zip"}, "initializationScript": "x" * 300}
-    assert not ParamValidator().validate(too_long, operation("UpdateKxClusterCodeConfiguration").input_shape).has_errors()
-    (problem,) = validate("UpdateKxClusterCodeConfiguration", too_long)  # the service's maximum, which botocore skips
-    assert problem.field == "initializationScript" and problem.message.startswith("has 300 characters; it must be 1-255")
-    (missing,) = validate("UpdateKxClusterCodeConfiguration", {"environmentId": "kxlocaldev", "clusterName": "dev-gp"})
+    too_long = {
+        "environmentId": "kxlocaldev",
+        "clusterName": "dev-gp",
+        "code": {"s3Bucket": "kx-local-code", "s3Key": "c.zip"},
+        "initializationScript": "x" * 300,
+    }
+    assert (
+        not ParamValidator()
+        .validate(too_long, operation("UpdateKxClusterCodeConfiguration").input_shape)
+        .has_errors()
+    )
+    (problem,) = validate(
+        "UpdateKxClusterCodeConfiguration", too_long
+    )  # the service's maximum, which botocore skips
+    assert problem.field == "initializationScript" and problem.message.startswith(
+        "has 300 characters; it must be 1-255"
+    )
+    (missing,) = validate(
+        "UpdateKxClusterCodeConfiguration", {"environmentId": "kxlocaldev", "clusterName": "dev-gp"}
+    )
     assert str(missing) == "code: is required"  # botocore's own finding, in the same wording

@@ -24,7 +24,9 @@ def wheel_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def wheel(wheel_file):
     with zipfile.ZipFile(wheel_file) as zf:
-        return set(zf.namelist()), zf.read(next(n for n in zf.namelist() if n.endswith("entry_points.txt"))).decode()
+        return set(zf.namelist()), zf.read(
+            next(n for n in zf.namelist() if n.endswith("entry_points.txt"))
+        ).decode()
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,9 @@ def test_the_version_is_written_once_and_the_wheel_describes_itself(metadata):
 
 def test_jupyterlab_comes_only_with_the_lab_extra(metadata):
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: jupyterlab")]
-    assert requires and all("extra == 'lab'" in line or "extra == 'test'" in line for line in requires), requires
+    assert requires and all("extra == 'lab'" in line or "extra == 'test'" in line for line in requires), (
+        requires
+    )
     assert "Provides-Extra: lab" in metadata
 
 
@@ -95,27 +99,39 @@ def _run_test_script(tmp_path, *args, collects: str) -> subprocess.CompletedProc
         path.write_text("#!/bin/bash\n" + body)
         path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
-    script(venv_bin / "python", f"""
+    script(
+        venv_bin / "python",
+        f"""
 case "$*" in
   "-m pip"*) exit 0 ;;
   *--collect-only*) [[ "$*" == *"not browser"* ]] || printf '%s\\n' {collects!r}; echo "tests/test_config.py::test_x"; exit 0 ;;
   *) echo "pytest ran: $*"; exit 0 ;;
 esac
-""")
+""",
+    )
     script(bin_dir / "apt-get", "echo 'E: offline' >&2; exit 100\n")
     script(bin_dir / "sudo", '"$@"\n')
     for tool in ("bash", "dirname", "mktemp", "id", "grep", "env", "printf"):
         found = shutil.which(tool)
         if found:
             os.symlink(found, bin_dir / tool)
-    return subprocess.run(["bash", str(repo / "scripts" / "test"), *args], capture_output=True, text=True,
-                          env={"PATH": str(bin_dir), "HOME": str(tmp_path)}, timeout=60)
+    return subprocess.run(
+        ["bash", str(repo / "scripts" / "test"), *args],
+        capture_output=True,
+        text=True,
+        env={"PATH": str(bin_dir), "HOME": str(tmp_path)},
+        timeout=60,
+    )
 
 
 def test_test_script_runs_without_chromium_when_browser_tests_are_left_out(tmp_path):
-    done = _run_test_script(tmp_path, "-m", "not browser", collects="tests/browser/test_form_browser.py::test_y")
+    done = _run_test_script(
+        tmp_path, "-m", "not browser", collects="tests/browser/test_form_browser.py::test_y"
+    )
     assert done.returncode == 0, done.stderr
-    assert "pytest ran: -m pytest -m not browser" in done.stdout and "chromium" not in done.stdout + done.stderr
+    assert (
+        "pytest ran: -m pytest -m not browser" in done.stdout and "chromium" not in done.stdout + done.stderr
+    )
 
 
 def test_test_script_fails_loudly_when_browser_tests_need_chromium_it_cannot_install(tmp_path):

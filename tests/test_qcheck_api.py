@@ -6,7 +6,15 @@ import json
 import shutil
 from pathlib import Path
 
-from kx_jupyter.qcheck import Diagnostic, check_bundle, check_dir, check_source, format_json, format_text, has_errors
+from kx_jupyter.qcheck import (
+    Diagnostic,
+    check_bundle,
+    check_dir,
+    check_source,
+    format_json,
+    format_text,
+    has_errors,
+)
 
 CLEAN = Path(__file__).parent / "qcheck_corpus" / "clean"
 
@@ -101,10 +109,18 @@ def test_text_and_json_formats():
     text = format_text(diags)
     assert text.splitlines() == [
         'cell.q:1:3: error Q001 string is not closed before line 2, which starts a new expression at column 0: add the closing "',
-        "cell.q:2:4: warning Q010 '==': q reads a==b as a=(=b), equal to the group of b; q's equality is a single '=' ('~' to match whole values)",
+        "cell.q:2:4: warning Q010 '==': q reads a==b as a=(=b), equal to the group of b; q's "
+        "equality is a single '=' ('~' to match whole values)",
     ]
     parsed = json.loads(format_json(diags))
-    assert parsed[0] == {"path": "cell.q", "line": 1, "col": 3, "rule": "Q001", "severity": "error", "message": diags[0].message}
+    assert parsed[0] == {
+        "path": "cell.q",
+        "line": 1,
+        "col": 3,
+        "rule": "Q001",
+        "severity": "error",
+        "message": diags[0].message,
+    }
     assert [Diagnostic(**d) for d in parsed] == diags
     assert has_errors(diags) and not has_errors(diags[1:])
     assert format_text([]) == "" and json.loads(format_json([])) == []
@@ -120,12 +136,31 @@ def test_damaged_scripts_never_crash_the_checker_and_positions_stay_in_the_file(
 
     rng = random.Random(7)
     sources = [p.read_text() for p in sorted(CLEAN.glob("*.q"))]
-    pieces = ['"', "\\", "/", "{", "}", "(", ")", "[", "]", "`", "\n", "\n/\n", "\n\\\n", " /", "\\\\", "é", "==", ":"]
+    pieces = [
+        '"',
+        "\\",
+        "/",
+        "{",
+        "}",
+        "(",
+        ")",
+        "[",
+        "]",
+        "`",
+        "\n",
+        "\n/\n",
+        "\n\\\n",
+        " /",
+        "\\\\",
+        "é",
+        "==",
+        ":",
+    ]
     for _ in range(300):
         text = rng.choice(sources)
         for _ in range(rng.randint(1, 4)):
             at = rng.randrange(len(text))
-            text = text[:at] + rng.choice(pieces) + text[at + rng.randint(0, 3):]
+            text = text[:at] + rng.choice(pieces) + text[at + rng.randint(0, 3) :]
         lines = text.split("\n")
         for d in check_source(text, "fuzz.q"):
             assert 1 <= d.line <= len(lines)
@@ -140,12 +175,16 @@ def test_init_script_without_q_suffix_is_checked_too():
 def test_pasted_typographic_quotes_are_named():
     (d,) = check_source("s:\u201cabc\n")
     assert (d.rule, d.line, d.col) == ("Q006", 1, 3)
-    assert "U+201C), probably pasted where \" was meant, outside a string" in d.message
+    assert 'U+201C), probably pasted where " was meant, outside a string' in d.message
 
 
 def test_defined_names_follow_the_load_graph_for_autocomplete():
     from kx_jupyter.qcheck import defined_names
 
-    files = {"init.q": b"\\l lib/util.q\ncfg:1\n", "lib/util.q": b"\\d .util\nadd:{x+y}\n\\d .\n`tbl set ([] a:1 2)\n", "unused.q": b"nope:1\n"}
+    files = {
+        "init.q": b"\\l lib/util.q\ncfg:1\n",
+        "lib/util.q": b"\\d .util\nadd:{x+y}\n\\d .\n`tbl set ([] a:1 2)\n",
+        "unused.q": b"nope:1\n",
+    }
     # a column name counts too: the table is erring towards "defined", never towards a false error
     assert defined_names(files, "init.q") == [".util.add", "a", "cfg", "tbl"]

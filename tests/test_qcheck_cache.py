@@ -47,7 +47,9 @@ def test_cached_check_is_the_uncached_check_for_the_whole_corpus(tmp_path, monke
     uncached = [check_bundle(files, init, args) for files, init, args in BUNDLES]
     assert [check_bundle(files, init, args, cache) for files, init, args in BUNDLES] == uncached  # filling it
     assert stored(tmp_path / "cache")
-    assert [p.name for p in (tmp_path / "cache").iterdir() if not p.name.startswith(STORE)] == []  # one store, no file per entry
+    assert [
+        p.name for p in (tmp_path / "cache").iterdir() if not p.name.startswith(STORE)
+    ] == []  # one store, no file per entry
 
     def no_analysis(*_args, **_kwargs):
         raise AssertionError("a file was analyzed again although its report is in the cache")
@@ -62,13 +64,15 @@ def test_a_stored_report_equals_the_analysis_field_by_field(tmp_path):
     for files, _, _ in BUNDLES:
         for name, data in files.items():
             text = data.decode("utf-8", errors="surrogateescape")
-            cache.report(data, name, None, lambda: analyze(text, name))
+            cache.report(data, name, None, lambda: analyze(text, name))  # noqa: B023 (called at once)
     cache.flush()
     fresh = ReportCache(tmp_path / "cache", 64 * MB)
     for files, _, _ in BUNDLES:
         for name, data in files.items():
             text = data.decode("utf-8", errors="surrogateescape")
-            assert fresh.report(data, name, None, lambda: pytest.fail("not read from the cache")) == analyze(text, name)
+            assert fresh.report(data, name, None, lambda: pytest.fail("not read from the cache")) == analyze(
+                text, name
+            )
 
 
 def test_a_changed_file_is_checked_again(tmp_path):
@@ -111,7 +115,9 @@ def damage_store(directory: Path, damage: str) -> None:
     with sqlite3.connect(store) as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     raw = store.read_bytes()
-    store.write_bytes({"truncate": raw[: len(raw) // 2], "garbage": b"\x00\xff not a database" * 100, "empty": b""}[damage])
+    store.write_bytes(
+        {"truncate": raw[: len(raw) // 2], "garbage": b"\x00\xff not a database" * 100, "empty": b""}[damage]
+    )
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty", "other key"])
@@ -149,7 +155,9 @@ def test_concurrent_threads_and_processes_share_one_cache(tmp_path):
     files, init, args = BUNDLES[-1]
     expected = check_bundle(files, init, args)
     with ThreadPoolExecutor(8) as pool:
-        got = list(pool.map(lambda _: check_bundle(files, init, args, ReportCache(directory, 64 * MB)), range(16)))
+        got = list(
+            pool.map(lambda _: check_bundle(files, init, args, ReportCache(directory, 64 * MB)), range(16))
+        )
     assert got == [expected] * 16
     script = (
         "import json, sys\n"
@@ -160,8 +168,12 @@ def test_concurrent_threads_and_processes_share_one_cache(tmp_path):
         "files = {f'lib/{p.name}': p.read_bytes() for p in clean}\n"
         "print(format_json(check_bundle(files, None, {}, ReportCache(Path(sys.argv[1]), 64 * 2**20))))\n"
     )
-    runs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "shared")], stdout=subprocess.PIPE, text=True)
-            for _ in range(4)]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path / "shared")], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
     outputs = {run.communicate(timeout=120)[0] for run in runs}
     assert all(run.returncode == 0 for run in runs)
     assert len(outputs) == 1

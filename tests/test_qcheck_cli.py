@@ -42,12 +42,17 @@ def test_json_output(ws, capsys):
     (ws / "init.q").write_text("\\l nope.q\n")
     assert main(["check", str(ws), "--json"]) == 1
     diags = json.loads(capsys.readouterr().out)
-    assert [(d["path"], d["line"], d["col"], d["rule"], d["severity"]) for d in diags] == [("init.q", 1, 1, "Q021", "error")]
+    assert [(d["path"], d["line"], d["col"], d["rule"], d["severity"]) for d in diags] == [
+        ("init.q", 1, 1, "Q021", "error")
+    ]
 
 
 def test_init_option_and_missing_init(ws, capsys):
     assert main(["check", str(ws), "--init", "start.q"]) == 1
-    assert "start.q:1:1: error Q020 initialization script start.q is not in the bundle" in capsys.readouterr().out
+    assert (
+        "start.q:1:1: error Q020 initialization script start.q is not in the bundle"
+        in capsys.readouterr().out
+    )
 
 
 def test_defaults_come_from_the_settings(ws, capsys, monkeypatch):

@@ -28,7 +28,7 @@ def _parse(path: Path):
 
 
 def _case(lines):
-    body, expected = lines[: lines.index("----")], [e for e in lines[lines.index("----") + 1:] if e.strip()]
+    body, expected = lines[: lines.index("----")], [e for e in lines[lines.index("----") + 1 :] if e.strip()]
     opts = {}
     while body and body[0].startswith("%% "):
         key, _, value = body.pop(0)[3:].partition(" ")

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from plane_fixtures import plane, plane_in  # noqa: F401  (fixture)
 
 from kx_jupyter.cli import main
 from kx_jupyter.config import load_settings
@@ -17,7 +18,6 @@ from kx_jupyter.deploy import Engine
 from kx_jupyter.errors import KxError
 from kx_jupyter.release import ManifestError, load, lock, run
 from kx_jupyter.release.manifest import check_clusters
-from plane_fixtures import plane, plane_in  # noqa: F401  (fixture)
 
 CLUSTERS = {"tp": "tick-tp", "rdb": "tick-rdb", "rts": "tick-rts", "hdb": "tick-hdb", "gw": "tick-gw"}
 MANIFEST = """on_failure = "{policy}"
@@ -88,11 +88,15 @@ def test_a_five_target_release_runs_its_stages_in_order_from_one_bundle(tick, tm
     assert {entries[c].release_id for c in CLUSTERS.values()} == {release.id}
     assert len({entries[c].client_token for c in CLUSTERS.values()}) == 5
     assert len({(entries[c].key, entries[c].version) for c in CLUSTERS.values()}) == 1  # staged once
-    assert entries["tick-hdb"].init_script == "hdb.q" and entries["tick-tp"].arguments == {"p": "5010", "procName": "tp"}
+    assert entries["tick-hdb"].init_script == "hdb.q" and entries["tick-tp"].arguments == {
+        "p": "5010",
+        "procName": "tp",
+    }
     # a stage starts only after the one before it ended
     assert entries["tick-rdb"].started_at >= entries["tick-tp"].finished_at
     assert min(entries[c].started_at for c in ("tick-hdb", "tick-gw")) >= max(
-        entries[c].finished_at for c in ("tick-rdb", "tick-rts"))
+        entries[c].finished_at for c in ("tick-rdb", "tick-rts")
+    )
     # the same release again changes nothing and says so
     capsys.readouterr()
     assert main(["release", "--src", src]) == 0
@@ -134,8 +138,11 @@ def test_resume_after_killing_the_command_finishes_without_redeploying(tmp_path,
         create_tick_clusters()
         src = tick_workspace(tmp_path / "ws", 1)
         engine = Engine(load_settings(poll_initial=0.05, poll_max=0.3))
-        cli = subprocess.Popen([sys.executable, "-c", "from kx_jupyter.cli import main; main(['release', '--src', "
-                                f"{src!r}])"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cli = subprocess.Popen(
+            [sys.executable, "-c", f"from kx_jupyter.cli import main; main(['release', '--src', {src!r}])"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             while not [e for e in engine.history(limit=20) if e.cluster == "tick-rdb"]:
                 assert cli.poll() is None, "the release ended before stage 2 began"
@@ -152,7 +159,9 @@ def test_resume_after_killing_the_command_finishes_without_redeploying(tmp_path,
         assert main(["release", "--src", src, "--resume"]) == 0
         after = engine.history(limit=20)
         per_cluster = {c: [e for e in after if e.cluster == c] for c in CLUSTERS.values()}
-        assert all(len(entries) == 1 for entries in per_cluster.values()), per_cluster  # nothing deployed twice
+        assert all(len(entries) == 1 for entries in per_cluster.values()), (
+            per_cluster
+        )  # nothing deployed twice
         assert {e.release_id for e in after} == {before[0].release_id}
         assert all(e.outcome == "succeeded" for e in after)
 
@@ -169,8 +178,11 @@ def test_a_release_is_refused_while_another_holds_one_of_its_clusters(tick, tmp_
 def test_each_target_is_checked_with_its_own_arguments(tick, tmp_path, capsys):
     src = tick_workspace(tmp_path / "ws", 1)
     (Path(src) / "tick.q").write_text("\\l common.q\nopts:.Q.opt .z.x\nport:opts`p\n")
-    text = (Path(src) / "kxrelease.toml").read_text().replace('arguments = { p = "5010", procName = "tp" }',
-                                                              'arguments = { procName = "tp" }')
+    text = (
+        (Path(src) / "kxrelease.toml")
+        .read_text()
+        .replace('arguments = { p = "5010", procName = "tp" }', 'arguments = { procName = "tp" }')
+    )
     (Path(src) / "kxrelease.toml").write_text(text)
     assert main(["release", "--src", src, "--dry-run"]) == 0
     out = capsys.readouterr().out
@@ -208,7 +220,7 @@ def test_manifest_mistakes_are_one_line_each_with_the_line(tmp_path):
     with pytest.raises(ManifestError) as err:
         load(path)
     assert err.value.problems == [
-        "kxrelease.toml:1: on_failure is 'retry'; it must be \"stop\" or \"rollback\"",
+        'kxrelease.toml:1: on_failure is \'retry\'; it must be "stop" or "rollback"',
         "kxrelease.toml:2: stages: 'nope' is not a target (targets: tp, rdb)",
         "kxrelease.toml:2: stages: target 'tp' is listed twice",
         "kxrelease.toml:3: unknown key 'colour' (expected one of: on_failure, stages, targets, environment)",
@@ -225,7 +237,9 @@ def test_two_targets_on_one_cluster_are_refused(tmp_path):
     manifest = load(path)
     with pytest.raises(ManifestError) as err:
         check_clusters(manifest, {"kxlocaldev": {"tick-tp"}}, "kxlocaldev")
-    assert err.value.problems == ["kxrelease.toml:4: targets a, b all name cluster tick-tp: a cluster runs one target"]
+    assert err.value.problems == [
+        "kxrelease.toml:4: targets a, b all name cluster tick-tp: a cluster runs one target"
+    ]
 
 
 def test_a_missing_manifest_says_where_it_looked(tmp_path):
@@ -234,7 +248,14 @@ def test_a_missing_manifest_says_where_it_looked(tmp_path):
     assert "no release manifest at" in err.value.message
 
 
-FAULTS = {"throttle": 0.08, "error": 0.08, "drop": 0.07, "slow": 0.04, "drop_after": 0.03, "slow_seconds": 0.3}
+FAULTS = {
+    "throttle": 0.08,
+    "error": 0.08,
+    "drop": 0.07,
+    "slow": 0.04,
+    "drop_after": 0.03,
+    "slow_seconds": 0.3,
+}
 
 
 def test_under_thirty_percent_faults_a_release_ends_clearly_and_resume_finishes_it(tick, tmp_path):
@@ -251,8 +272,12 @@ def test_under_thirty_percent_faults_a_release_ends_clearly_and_resume_finishes_
     assert outcome in ("succeeded", "failed", "refused")
     for name in CLUSTERS.values():
         tick.wait_status(name, "RUNNING")
-    finish = run(Engine(load_settings(poll_initial=0.05, poll_max=0.3)), load(Path(src) / "kxrelease.toml"),
-                 src=src, resume=True)
+    finish = run(
+        Engine(load_settings(poll_initial=0.05, poll_max=0.3)),
+        load(Path(src) / "kxrelease.toml"),
+        src=src,
+        resume=True,
+    )
     assert finish.status == "succeeded", finish.to_dict()
     applied = tick.counters()["appliedUpdates"]
     assert applied and all(n == 1 for n in applied.values()), applied  # no clientToken applied twice
@@ -269,4 +294,8 @@ def test_rollback_of_the_newest_release_is_one_action(tick, tmp_path, capsys):
     assert main(["release", "--src", src, "--rollback"]) == 0
     assert {c: code_of(engine, c) for c in CLUSTERS.values()} == v1
     out = capsys.readouterr().out
-    assert out.index("rolling back stage 3") < out.index("rolling back stage 2") < out.index("rolling back stage 1")
+    assert (
+        out.index("rolling back stage 3")
+        < out.index("rolling back stage 2")
+        < out.index("rolling back stage 1")
+    )

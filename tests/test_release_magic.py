@@ -25,4 +25,6 @@ def test_kx_release_shows_a_row_per_target_and_a_failure_stops_the_cell(plane, i
     table = ip.published[-1].html
     assert "nosuchfn" in table and "failed" in table
     bad = ip.run("%kx_release --only nope")
-    assert type(bad.error_in_exec).__name__ == "UsageError" and "--only nope: no such target" in str(bad.error_in_exec)
+    assert type(bad.error_in_exec).__name__ == "UsageError" and "--only nope: no such target" in str(
+        bad.error_in_exec
+    )

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from plane_fixtures import CODE_BUCKET, ENV_ID, start_plane
 
 from kx_jupyter.cli import main as cli_main
-from plane_fixtures import CODE_BUCKET, ENV_ID, start_plane
 
 pytestmark = pytest.mark.slow
 
@@ -49,9 +49,16 @@ class Corpus:
 
     def snapshot(self) -> tuple:
         s3 = self.plane.clients().s3
-        versions = sorted((v["Key"], v["VersionId"]) for v in s3.list_object_versions(Bucket=CODE_BUCKET).get("Versions", []))
+        versions = sorted(
+            (v["Key"], v["VersionId"])
+            for v in s3.list_object_versions(Bucket=CODE_BUCKET).get("Versions", [])
+        )
         counters = self.plane.counters()
-        return versions, counters["requests"].get("UpdateKxClusterCodeConfiguration", 0), counters["appliedUpdates"]
+        return (
+            versions,
+            counters["requests"].get("UpdateKxClusterCodeConfiguration", 0),
+            counters["appliedUpdates"],
+        )
 
 
 @pytest.fixture(scope="module")
@@ -72,15 +79,20 @@ def corpus(tmp_path_factory):
             fs = plane.clients().finspace
             version = plane.upload(ZIP_SLIP, key="evil/code.zip")
             fs.update_kx_cluster_code_configuration(
-                environmentId=ENV_ID, clusterName="hdb-3", initializationScript="init.q",
+                environmentId=ENV_ID,
+                clusterName="hdb-3",
+                initializationScript="init.q",
                 code={"s3Bucket": CODE_BUCKET, "s3Key": "evil/code.zip", "s3ObjectVersion": version},
-                commandLineArguments=[{"key": "role", "value": "hdb"}])
+                commandLineArguments=[{"key": "role", "value": "hdb"}],
+            )
             assert plane.wait_status("hdb-3", "RUNNING")["code"]["s3Key"] == "evil/code.zip"
             w = base / "ws"
             ws = {
                 "ok": _tree(w / "ok", {"init.q": "x:1\n"}),
                 "empty": _tree(w / "empty", {}),
-                "only_ignored": _tree(w / "only_ignored", {".ipynb_checkpoints/a.q": "x:1\n", "nb.ipynb": "{}"}),
+                "only_ignored": _tree(
+                    w / "only_ignored", {".ipynb_checkpoints/a.q": "x:1\n", "nb.ipynb": "{}"}
+                ),
                 "broken": _tree(w / "broken", {"init.q": "f:{x+1\n"}),
                 "non_utf8": _tree(w / "non_utf8", {"init.q": b"a:1\n\xff\xfe b:2\n"}),
                 "binary": _tree(w / "binary", {"init.q": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"}),
@@ -88,7 +100,9 @@ def corpus(tmp_path_factory):
                 "secret_env": _tree(w / "secret_env", {"init.q": "x:1\n", ".env": "TOKEN=abc\n"}),
                 "secret_ssh": _tree(w / "secret_ssh", {"init.q": "x:1\n", "id_rsa": "-----BEGIN KEY-----\n"}),
                 "secret_aws": _tree(w / "secret_aws", {"init.q": "x:1\n", ".aws/credentials": "[default]\n"}),
-                "secret_pem": _tree(w / "secret_pem", {"init.q": "x:1\n", "tls/server.pem": "-----BEGIN-----\n"}),
+                "secret_pem": _tree(
+                    w / "secret_pem", {"init.q": "x:1\n", "tls/server.pem": "-----BEGIN-----\n"}
+                ),
                 "link_file": _tree(w / "link_file", {"init.q": "x:1\n"}),
                 "link_dir": _tree(w / "link_dir", {"init.q": "x:1\n"}),
                 "a_file": _tree(w / "a_file", {"init.q": "x:1\n"}) / "init.q",
@@ -132,15 +146,24 @@ CLI_CASES = {  # every one must stop with exit code 2 (nothing deployed)
     "argument given twice": (push("--arg", "a=1", "--arg", "a=2"), ["given twice"]),
     "unknown strategy": (push("--strategy", "SLOW"), ["invalid choice"]),
     "NO_RESTART on an HDB cluster": (push("--strategy", "NO_RESTART", cluster="hdb-3"), ["only on GP"]),
-    "timeout that is not a number": (push("--timeout", "soon"), ["--timeout", "not a positive number of seconds"]),
-    "timeout that is not positive": (push("--timeout", "-5"), ["--timeout", "not a positive number of seconds"]),
+    "timeout that is not a number": (
+        push("--timeout", "soon"),
+        ["--timeout", "not a positive number of seconds"],
+    ),
+    "timeout that is not positive": (
+        push("--timeout", "-5"),
+        ["--timeout", "not a positive number of seconds"],
+    ),
     "history limit that is not a number": (["history", "--limit", "ten"], ["invalid int"]),
     "rollback to a history id that does not exist": (["rollback", "dev-gp", "--to", "9999"], ["9999"]),
     # init paths
     "init script not in the workspace": (push("--init", "missing.q"), ["not in the bundle"]),
     "init script outside the workspace": (push("--init", "../outside/secret.q"), ["not in the bundle"]),
     "absolute init script path": (push("--init", "/etc/init.q"), ["not in the bundle"]),
-    "init script path with a space": (push("--init", "my init.q"), ["rejects this initialization script path"]),
+    "init script path with a space": (
+        push("--init", "my init.q"),
+        ["rejects this initialization script path"],
+    ),
     # workspaces
     "workspace that does not exist": (push(src="/nonexistent/kx-ws"), ["not a directory"]),
     "workspace that is a file": (push(src="{a_file}"), ["not a directory"]),
@@ -150,32 +173,70 @@ CLI_CASES = {  # every one must stop with exit code 2 (nothing deployed)
     "non-UTF-8 q file": (push(src="{non_utf8}"), ["not UTF-8", "init.q:2"]),
     "binary file as the init script": (push(src="{binary}"), ["q checker found errors"]),
     "symlinked file leaving the workspace": (push(src="{link_file}"), ["lib.q", "outside the workspace"]),
-    "symlinked directory leaving the workspace": (push(src="{link_dir}"), ["shared", "outside the workspace"]),
+    "symlinked directory leaving the workspace": (
+        push(src="{link_dir}"),
+        ["shared", "outside the workspace"],
+    ),
     # secrets
     ".env in the workspace": (push(src="{secret_env}"), ["secrets", ".env", ".kxignore"]),
     "ssh key in the workspace": (push(src="{secret_ssh}"), ["secrets", "id_rsa"]),
     "AWS credentials in the workspace": (push(src="{secret_aws}"), ["secrets", ".aws"]),
     "TLS key in the workspace": (push(src="{secret_pem}"), ["secrets", "server.pem"]),
     # where the code goes
-    "bucket that does not exist": (push("--bucket", "no-such-bucket-kx"), ["bucket does not exist", "--bucket"]),
+    "bucket that does not exist": (
+        push("--bucket", "no-such-bucket-kx"),
+        ["bucket does not exist", "--bucket"],
+    ),
     "bucket name S3 cannot have": (push("--bucket", "Bad_Bucket"), ["Bad_Bucket"]),
 }
 
-AWS_BASE = {"KX_JUPYTER_BACKEND": "aws", "KX_JUPYTER_REGION": "us-east-1", "KX_JUPYTER_CODE_BUCKET": CODE_BUCKET,
-            "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+AWS_BASE = {
+    "KX_JUPYTER_BACKEND": "aws",
+    "KX_JUPYTER_REGION": "us-east-1",
+    "KX_JUPYTER_CODE_BUCKET": CODE_BUCKET,
+    "AWS_CONFIG_FILE": "/dev/null",
+    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+}
 ENV_CASES = {
-    "unreachable endpoint": ({**AWS_BASE, "KX_JUPYTER_ENDPOINT_URL": "http://127.0.0.1:9",
-                              "KX_JUPYTER_S3_ENDPOINT_URL": "http://127.0.0.1:9",
-                              "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE00", "AWS_SECRET_ACCESS_KEY": "not-a-secret"},
-                             ["cannot reach the endpoint", "endpoint_url"]),
-    "wrong credentials": ({**AWS_BASE, "KX_JUPYTER_ENDPOINT_URL": "{endpoint}", "KX_JUPYTER_S3_ENDPOINT_URL": "{endpoint}",
-                           "AWS_ACCESS_KEY_ID": "AKIAWRONGWRONGWRONG0", "AWS_SECRET_ACCESS_KEY": "wrong-secret"},
-                          ["denied"]),
-    "aws backend without a code bucket": ({**AWS_BASE, "KX_JUPYTER_CODE_BUCKET": "", "KX_JUPYTER_ENDPOINT_URL": "http://127.0.0.1:9",
-                                           "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE00", "AWS_SECRET_ACCESS_KEY": "x"},
-                                          ["no code bucket", "--bucket"]),
-    "local plane not running": ({"KX_JUPYTER_HOME": "{empty_home}"}, ["not running", "kx-jupyter local start"]),
-    "workspace over the size limit": ({"KX_JUPYTER_MAX_BUNDLE_MB": "1"}, ["bundle limit", "max_bundle_mb"], "huge"),
+    "unreachable endpoint": (
+        {
+            **AWS_BASE,
+            "KX_JUPYTER_ENDPOINT_URL": "http://127.0.0.1:9",
+            "KX_JUPYTER_S3_ENDPOINT_URL": "http://127.0.0.1:9",
+            "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE00",
+            "AWS_SECRET_ACCESS_KEY": "not-a-secret",
+        },
+        ["cannot reach the endpoint", "endpoint_url"],
+    ),
+    "wrong credentials": (
+        {
+            **AWS_BASE,
+            "KX_JUPYTER_ENDPOINT_URL": "{endpoint}",
+            "KX_JUPYTER_S3_ENDPOINT_URL": "{endpoint}",
+            "AWS_ACCESS_KEY_ID": "AKIAWRONGWRONGWRONG0",
+            "AWS_SECRET_ACCESS_KEY": "wrong-secret",
+        },
+        ["denied"],
+    ),
+    "aws backend without a code bucket": (
+        {
+            **AWS_BASE,
+            "KX_JUPYTER_CODE_BUCKET": "",
+            "KX_JUPYTER_ENDPOINT_URL": "http://127.0.0.1:9",
+            "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE00",
+            "AWS_SECRET_ACCESS_KEY": "x",
+        },
+        ["no code bucket", "--bucket"],
+    ),
+    "local plane not running": (
+        {"KX_JUPYTER_HOME": "{empty_home}"},
+        ["not running", "kx-jupyter local start"],
+    ),
+    "workspace over the size limit": (
+        {"KX_JUPYTER_MAX_BUNDLE_MB": "1"},
+        ["bundle limit", "max_bundle_mb"],
+        "huge",
+    ),
     "setting with a bad value": ({"KX_JUPYTER_STRATEGY": "SOMETIMES"}, ["KX_JUPYTER_STRATEGY"]),
 }
 
@@ -213,7 +274,9 @@ def test_cli_refuses_bad_settings_and_backends_clearly(case, corpus, capsys, mon
     for key, value in env.items():
         monkeypatch.setenv(key, _fill(value, corpus))
     before = corpus.snapshot()
-    code, text = run_cli(["update", "--cluster", "dev-gp", "--src", str(corpus.ws[src[0] if src else "ok"])], capsys)
+    code, text = run_cli(
+        ["update", "--cluster", "dev-gp", "--src", str(corpus.ws[src[0] if src else "ok"])], capsys
+    )
     assert code == 2, text
     assert_clear(text, corpus, *phrases)
     assert corpus.snapshot() == before
@@ -222,7 +285,9 @@ def test_cli_refuses_bad_settings_and_backends_clearly(case, corpus, capsys, mon
 @pytest.mark.parametrize("as_json", [False, True])
 def test_diff_reports_zip_slip_entries_without_extracting_them(corpus, capsys, as_json):
     before = corpus.snapshot()
-    code, text = run_cli(["diff", "hdb-3", "--src", str(corpus.ws["ok"])] + (["--json"] if as_json else []), capsys)
+    code, text = run_cli(
+        ["diff", "hdb-3", "--src", str(corpus.ws["ok"])] + (["--json"] if as_json else []), capsys
+    )
     assert code == 0, text
     assert_clear(text, corpus, "../evil.q", "/etc/abs.q", "lib/../../up.q")
     if not as_json:
@@ -232,6 +297,7 @@ def test_diff_reports_zip_slip_entries_without_extracting_them(corpus, capsys, a
 
 
 # -- the magics --------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def shell(corpus, monkeypatch):
@@ -251,13 +317,25 @@ def shell(corpus, monkeypatch):
 
 MAGIC_CASES = {
     "%kx_update with a bad cluster name": ("%kx_update --cluster 'bad name!'", ["--cluster"]),
-    "%kx_update with an unknown option": ("%kx_update --cluster dev-gp --bogus", ["unrecognized arguments: --bogus"]),
+    "%kx_update with an unknown option": (
+        "%kx_update --cluster dev-gp --bogus",
+        ["unrecognized arguments: --bogus"],
+    ),
     "%kx_update with an unbalanced quote": ('%kx_update --cluster "dev-gp', ["quotation"]),
-    "%kx_update with a missing workspace": ("%kx_update --cluster dev-gp --src /nonexistent/kx-ws", ["not a directory"]),
+    "%kx_update with a missing workspace": (
+        "%kx_update --cluster dev-gp --src /nonexistent/kx-ws",
+        ["not a directory"],
+    ),
     "%kx_update with an argument without a key": ("%kx_update --cluster dev-gp --arg =v", ["KEY=VALUE"]),
-    "%kx_update with secrets in the workspace": ("%kx_update --cluster dev-gp --src {secret_env}", ["secrets", ".env"]),
+    "%kx_update with secrets in the workspace": (
+        "%kx_update --cluster dev-gp --src {secret_env}",
+        ["secrets", ".env"],
+    ),
     "%kx_update with broken q": ("%kx_update --cluster dev-gp --src {broken}", ["q checker found errors"]),
-    "%kx_update with a symlink out of the tree": ("%kx_update --cluster dev-gp --src {link_dir}", ["outside the workspace"]),
+    "%kx_update with a symlink out of the tree": (
+        "%kx_update --cluster dev-gp --src {link_dir}",
+        ["outside the workspace"],
+    ),
     "%%kx_file outside the workspace": ("%%kx_file ../escape.q\nx:1\n", ["not inside the workspace"]),
     "%%kx_file with an absolute path": ("%%kx_file /tmp/kx-escape.q\nx:1\n", ["not inside the workspace"]),
     "%%kx_file without a name": ("%%kx_file\nx:1\n", ["path"]),
@@ -294,6 +372,7 @@ def test_kx_diff_marks_zip_slip_entries(corpus, shell, capsys):
 
 
 # -- the form's validation ---------------------------------------------------------------------
+
 
 @pytest.fixture
 def deploy_form(corpus):

@@ -16,25 +16,40 @@ import threading
 import time
 
 import pytest
+from plane_fixtures import ENV_ID
 
 from kx_jupyter.config import load_settings
 from kx_jupyter.deploy import Engine
 from kx_jupyter.errors import KxError
 from kx_jupyter.local.seed import VPC
-from plane_fixtures import ENV_ID
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 DEPLOYMENTS = 100
-FAULTS = {"throttle": 0.08, "error": 0.08, "drop": 0.07, "slow": 0.04, "drop_after": 0.03, "slow_seconds": 0.3}
+FAULTS = {
+    "throttle": 0.08,
+    "error": 0.08,
+    "drop": 0.07,
+    "slow": 0.04,
+    "drop_after": 0.03,
+    "slow_seconds": 0.3,
+}
 CLUSTERS = ("dev-gp", "rel-gp-1", "rel-gp-2", "rel-gp-3")
 
 
 def create_gp_cluster(fs, name: str, code: dict) -> None:
     fs.create_kx_cluster(
-        environmentId=ENV_ID, clusterName=name, clusterType="GP", releaseLabel="1.0", azMode="SINGLE",
-        availabilityZoneId="use1-az1", vpcConfiguration=VPC, initializationScript="init.q", code=code,
-        capacityConfiguration={"nodeType": "kx.s.large", "nodeCount": 1})
+        environmentId=ENV_ID,
+        clusterName=name,
+        clusterType="GP",
+        releaseLabel="1.0",
+        azMode="SINGLE",
+        availabilityZoneId="use1-az1",
+        vpcConfiguration=VPC,
+        initializationScript="init.q",
+        code=code,
+        capacityConfiguration={"nodeType": "kx.s.large", "nodeCount": 1},
+    )
 
 
 def tree_digest(root) -> str:
@@ -61,7 +76,9 @@ def make_workspaces(base, count: int) -> list:
 
 def is_clear(error: KxError, secret: str) -> bool:
     text = str(error)
-    return bool(error.message) and "Traceback" not in text and " object at 0x" not in text and secret not in text
+    return (
+        bool(error.message) and "Traceback" not in text and " object at 0x" not in text and secret not in text
+    )
 
 
 def test_100_deployments_under_30_percent_faults(plane, tmp_path):
@@ -82,7 +99,9 @@ def test_100_deployments_under_30_percent_faults(plane, tmp_path):
     def push_all(cluster: str, mine: list) -> None:
         engine = Engine(settings)
         for ws in mine:
-            deadline = time.monotonic() + 30  # a refused push may still have reached the cluster: let it settle
+            deadline = (
+                time.monotonic() + 30
+            )  # a refused push may still have reached the cluster: let it settle
             while steady.get_kx_cluster(environmentId=ENV_ID, clusterName=cluster)["status"] != "RUNNING":
                 assert time.monotonic() < deadline, f"{cluster} never settled"
                 time.sleep(0.05)
@@ -97,7 +116,10 @@ def test_100_deployments_under_30_percent_faults(plane, tmp_path):
                 outcomes.append((cluster, d.status, d.error, result))
 
     started = time.monotonic()
-    threads = [threading.Thread(target=push_all, args=(c, workspaces[i::len(CLUSTERS)])) for i, c in enumerate(CLUSTERS)]
+    threads = [
+        threading.Thread(target=push_all, args=(c, workspaces[i :: len(CLUSTERS)]))
+        for i, c in enumerate(CLUSTERS)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -112,7 +134,9 @@ def test_100_deployments_under_30_percent_faults(plane, tmp_path):
     assert len(outcomes) == DEPLOYMENTS
     secret = plane.info.secret_key
     statuses = [status for _, status, _, _ in outcomes]
-    assert set(statuses) <= {"succeeded", "refused", "failed"}, statuses  # never 'detached' or still 'watching'
+    assert set(statuses) <= {"succeeded", "refused", "failed"}, (
+        statuses
+    )  # never 'detached' or still 'watching'
     for cluster, status, error, _ in outcomes:
         if status != "succeeded":
             assert isinstance(error, KxError) and is_clear(error, secret), (cluster, status, error)
@@ -151,7 +175,9 @@ def test_a_lost_answer_is_not_reported_as_nothing_deployed(plane, tmp_path):
     result = d.wait(60)
     plane.set_faults({})
     assert d.status == "succeeded" and d.exit_code == 0, result
-    assert any("answer to the update call was lost" in w and "took the update" in w for w in result["warnings"])
+    assert any(
+        "answer to the update call was lost" in w and "took the update" in w for w in result["warnings"]
+    )
     assert any("answer to the update call was lost" in e.message for e in d.events if e.phase == "update")
     entry = engine.history(limit=1)[0]
     assert (entry.outcome, entry.key) == ("succeeded", result["code"]["s3Key"])

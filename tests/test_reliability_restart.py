@@ -13,11 +13,11 @@ import signal
 import time
 
 import pytest
+from plane_fixtures import ENV_ID, plane_in
 
 from kx_jupyter.cli import main as cli_main
 from kx_jupyter.config import load_settings
 from kx_jupyter.deploy import Engine
-from plane_fixtures import ENV_ID, plane_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -55,7 +55,11 @@ def wait_for_one_node_done(plane, timeout: float = 30.0) -> None:
     while True:
         nodes = fs.list_kx_cluster_nodes(environmentId=ENV_ID, clusterName="hdb-3")["nodes"]
         launched = sorted(n["launchTime"].timestamp() for n in nodes if n["status"] == "RUNNING")
-        if any(n["status"] == "PROVISIONING" for n in nodes) and launched and launched[-1] > launched[0] + 0.5:
+        if (
+            any(n["status"] == "PROVISIONING" for n in nodes)
+            and launched
+            and launched[-1] > launched[0] + 0.5
+        ):
             return
         assert time.monotonic() < deadline, nodes
         time.sleep(0.02)
@@ -132,7 +136,9 @@ def test_reattach_after_a_kill_reports_a_failure_truthfully(rolling_plane, tmp_p
     engine = Engine(settings)
     good = engine.update(cluster="hdb-3", src=str(workspace(tmp_path, "good", "x:1\n")))
     assert good.wait(60)["status"] == "succeeded"
-    bad = engine.update(cluster="hdb-3", src=str(workspace(tmp_path, "bad", "f:{x+1\n")), check=False, wait=False)
+    bad = engine.update(
+        cluster="hdb-3", src=str(workspace(tmp_path, "bad", "f:{x+1\n")), check=False, wait=False
+    )
     assert bad.status == "submitted"
     kill_and_restart(rolling_plane, same_port=False)
 

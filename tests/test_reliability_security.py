@@ -24,9 +24,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from plane_fixtures import CODE_BUCKET, ENV_ID
 
 from kx_jupyter.cli import main as cli_main
-from plane_fixtures import CODE_BUCKET, ENV_ID
 
 pytestmark = pytest.mark.slow
 
@@ -44,9 +44,19 @@ def send(plane, method: str, path: str, body: bytes = b"", headers: dict | None 
         conn.close()
 
 
-def signed_headers(plane, method: str, path: str, body: bytes = b"", *, service: str = "finspace",
-                   access_key: str | None = None, secret_key: str | None = None, when: dt.datetime | None = None,
-                   extra: dict | None = None, region: str | None = None) -> dict:
+def signed_headers(
+    plane,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    *,
+    service: str = "finspace",
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    when: dt.datetime | None = None,
+    extra: dict | None = None,
+    region: str | None = None,
+) -> dict:
     """SigV4 headers made by botocore's signer, with any part swapped for a wrong one."""
     from unittest import mock
 
@@ -56,8 +66,11 @@ def signed_headers(plane, method: str, path: str, body: bytes = b"", *, service:
 
     info = plane.info
     request = AWSRequest(method=method, url=info.endpoint + path, data=body, headers=dict(extra or {}))
-    signer = SigV4Auth(Credentials(access_key or info.access_key, secret_key or info.secret_key), service,
-                       region or info.region)
+    signer = SigV4Auth(
+        Credentials(access_key or info.access_key, secret_key or info.secret_key),
+        service,
+        region or info.region,
+    )
     if when is None:
         signer.add_auth(request)
     else:
@@ -68,9 +81,14 @@ def signed_headers(plane, method: str, path: str, body: bytes = b"", *, service:
 
 def update_body(key: str = "seed/code.zip") -> bytes:
     token = "sec-" + key.replace("/", "-").replace(".", "-")
-    return json.dumps({"clientToken": token, "code": {"s3Bucket": CODE_BUCKET, "s3Key": key},
-                       "initializationScript": "init.q",
-                       "deploymentConfiguration": {"deploymentStrategy": "ROLLING"}}).encode()
+    return json.dumps(
+        {
+            "clientToken": token,
+            "code": {"s3Bucket": CODE_BUCKET, "s3Key": key},
+            "initializationScript": "init.q",
+            "deploymentConfiguration": {"deploymentStrategy": "ROLLING"},
+        }
+    ).encode()
 
 
 def state(plane) -> tuple:
@@ -78,11 +96,17 @@ def state(plane) -> tuple:
     cluster = c.finspace.get_kx_cluster(environmentId=ENV_ID, clusterName="dev-gp")
     versions = c.s3.list_object_versions(Bucket=CODE_BUCKET).get("Versions", [])
     counters = plane.counters()
-    return (cluster["code"], cluster["lastModifiedTimestamp"], sorted(v["VersionId"] for v in versions),
-            counters["appliedUpdates"], plane.admin("GET", "/_kxlocal/faults"))
+    return (
+        cluster["code"],
+        cluster["lastModifiedTimestamp"],
+        sorted(v["VersionId"] for v in versions),
+        counters["appliedUpdates"],
+        plane.admin("GET", "/_kxlocal/faults"),
+    )
 
 
 # -- refused requests -------------------------------------------------------------------------
+
 
 def _refused_requests(plane):
     body = update_body()
@@ -91,32 +115,72 @@ def _refused_requests(plane):
     s3_path = f"/{CODE_BUCKET}/intruder/code.zip"
     s3_extra = {"x-amz-content-sha256": hashlib.sha256(s3_body).hexdigest()}
     logs_body = b"{}"
-    logs_extra = {"X-Amz-Target": "Logs_20140328.DescribeLogGroups", "Content-Type": "application/x-amz-json-1.1"}
+    logs_extra = {
+        "X-Amz-Target": "Logs_20140328.DescribeLogGroups",
+        "Content-Type": "application/x-amz-json-1.1",
+    }
     fault_body = json.dumps({"drop": 1.0}).encode()
     return {
         "unsigned update": ("PUT", UPDATE_PATH, body, {}),
-        "update signed with a wrong secret": ("PUT", UPDATE_PATH, body,
-                                              signed_headers(plane, "PUT", UPDATE_PATH, body, secret_key="wrong" * 8)),
-        "update signed with another access key": ("PUT", UPDATE_PATH, body, signed_headers(
-            plane, "PUT", UPDATE_PATH, body, access_key="AKIAOTHEROTHER000000")),
-        "update altered after signing": ("PUT", UPDATE_PATH, update_body("intruder/code.zip"),
-                                         signed_headers(plane, "PUT", UPDATE_PATH, body)),
-        "update signed 20 minutes ago": ("PUT", UPDATE_PATH, body,
-                                         signed_headers(plane, "PUT", UPDATE_PATH, body, when=long_ago)),
-        "update signed for another region": ("PUT", UPDATE_PATH, body,
-                                             signed_headers(plane, "PUT", UPDATE_PATH, body, region="eu-west-1")),
-        "update signed as another service": ("PUT", UPDATE_PATH, body,
-                                             signed_headers(plane, "PUT", UPDATE_PATH, body, service="s3")),
-        "malformed Authorization header": ("PUT", UPDATE_PATH, body, {"Authorization": "AWS4-HMAC-SHA256 Credential=x"}),
+        "update signed with a wrong secret": (
+            "PUT",
+            UPDATE_PATH,
+            body,
+            signed_headers(plane, "PUT", UPDATE_PATH, body, secret_key="wrong" * 8),
+        ),
+        "update signed with another access key": (
+            "PUT",
+            UPDATE_PATH,
+            body,
+            signed_headers(plane, "PUT", UPDATE_PATH, body, access_key="AKIAOTHEROTHER000000"),
+        ),
+        "update altered after signing": (
+            "PUT",
+            UPDATE_PATH,
+            update_body("intruder/code.zip"),
+            signed_headers(plane, "PUT", UPDATE_PATH, body),
+        ),
+        "update signed 20 minutes ago": (
+            "PUT",
+            UPDATE_PATH,
+            body,
+            signed_headers(plane, "PUT", UPDATE_PATH, body, when=long_ago),
+        ),
+        "update signed for another region": (
+            "PUT",
+            UPDATE_PATH,
+            body,
+            signed_headers(plane, "PUT", UPDATE_PATH, body, region="eu-west-1"),
+        ),
+        "update signed as another service": (
+            "PUT",
+            UPDATE_PATH,
+            body,
+            signed_headers(plane, "PUT", UPDATE_PATH, body, service="s3"),
+        ),
+        "malformed Authorization header": (
+            "PUT",
+            UPDATE_PATH,
+            body,
+            {"Authorization": "AWS4-HMAC-SHA256 Credential=x"},
+        ),
         "unsigned S3 upload": ("PUT", s3_path, s3_body, {}),
-        "S3 upload signed with a wrong secret": ("PUT", s3_path, s3_body,
-                                                 signed_headers(plane, "PUT", s3_path, s3_body, service="s3",
-                                                                secret_key="wrong" * 8, extra=s3_extra)),
+        "S3 upload signed with a wrong secret": (
+            "PUT",
+            s3_path,
+            s3_body,
+            signed_headers(
+                plane, "PUT", s3_path, s3_body, service="s3", secret_key="wrong" * 8, extra=s3_extra
+            ),
+        ),
         "unsigned Logs call": ("POST", "/", logs_body, logs_extra),
         "unsigned fault plan": ("POST", "/_kxlocal/faults", fault_body, {}),
-        "fault plan signed with a wrong secret": ("POST", "/_kxlocal/faults", fault_body,
-                                                  signed_headers(plane, "POST", "/_kxlocal/faults", fault_body,
-                                                                 secret_key="wrong" * 8)),
+        "fault plan signed with a wrong secret": (
+            "POST",
+            "/_kxlocal/faults",
+            fault_body,
+            signed_headers(plane, "POST", "/_kxlocal/faults", fault_body, secret_key="wrong" * 8),
+        ),
     }
 
 
@@ -135,6 +199,7 @@ def test_bad_signatures_are_refused_and_change_nothing(plane):
 
 
 # -- loopback only --------------------------------------------------------------------------
+
 
 def listening_addresses(pid: int) -> list[tuple[str, int]]:
     """(address, port) of every listening TCP socket the process holds, from /proc."""
@@ -157,7 +222,7 @@ def listening_addresses(pid: int) -> list[tuple[str, int]]:
                     continue
                 hex_addr, hex_port = local.split(":")
                 raw = bytes.fromhex(hex_addr)
-                packed = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+                packed = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
                 found.append((socket.inet_ntop(family, packed), int(hex_port, 16)))
     return found
 
@@ -191,14 +256,23 @@ def test_the_plane_listens_on_loopback_only(plane):
 # -- no credentials in outputs ----------------------------------------------------------------
 
 CLI_RUNS = [
-    ["local", "status"], ["local", "start", "--port", "0"], ["clusters"], ["clusters", "--json"],
-    ["status", "dev-gp"], ["status", "dev-gp", "--json"],
-    ["update", "--cluster", "dev-gp", "--src", "{good}"], ["update", "--cluster", "dev-gp", "--src", "{good}", "--json"],
+    ["local", "status"],
+    ["local", "start", "--port", "0"],
+    ["clusters"],
+    ["clusters", "--json"],
+    ["status", "dev-gp"],
+    ["status", "dev-gp", "--json"],
+    ["update", "--cluster", "dev-gp", "--src", "{good}"],
+    ["update", "--cluster", "dev-gp", "--src", "{good}", "--json"],
     ["update", "--cluster", "dev-gp", "--src", "{good2}", "--dry-run", "--json"],
     ["update", "--cluster", "dev-gp", "--src", "{failing}", "--no-check"],
     ["update", "--cluster", "dev-gp", "--src", "{failing}", "--no-check", "--json", "--force"],
-    ["history"], ["history", "--json"], ["rollback", "dev-gp", "--to", "1", "--dry-run", "--json"],
-    ["diff", "dev-gp", "--src", "{good2}"], ["diff", "dev-gp", "--src", "{good2}", "--json"], ["check", "{good}"],
+    ["history"],
+    ["history", "--json"],
+    ["rollback", "dev-gp", "--to", "1", "--dry-run", "--json"],
+    ["diff", "dev-gp", "--src", "{good2}"],
+    ["diff", "dev-gp", "--src", "{good2}", "--json"],
+    ["check", "{good}"],
     ["update", "--cluster", "nosuch", "--src", "{good}"],
 ]
 

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
-
 from ipython_fixtures import ip  # noqa: F401  (fixture)
+from plane_fixtures import plane  # noqa: F401  (fixture)
+
 from kx_jupyter.config import load_settings
 from kx_jupyter.deploy import Engine
 from kx_jupyter.errors import KxError
-from plane_fixtures import plane  # noqa: F401  (fixture)
 
 
 def workspace(root: Path, text: str) -> str:
@@ -26,19 +26,27 @@ def engine(plane):  # noqa: F811
 def test_a_rollback_says_which_history_entry_it_goes_back_to(engine, tmp_path):
     first = engine.update(cluster="dev-gp", src=workspace(tmp_path / "a", "x:1\n"))
     assert first.wait(60)["status"] == "succeeded"
-    assert engine.update(cluster="dev-gp", src=workspace(tmp_path / "b", "x:2\n")).wait(60)["status"] == "succeeded"
+    assert (
+        engine.update(cluster="dev-gp", src=workspace(tmp_path / "b", "x:2\n")).wait(60)["status"]
+        == "succeeded"
+    )
     back = engine.rollback("dev-gp")
     assert back.wait(60)["status"] == "succeeded"
     opening = back.events[0]
     entry = engine.history("dev-gp")[-1]
-    assert opening.message.startswith(f"rolling back to history entry #{first.result['history_id']}: the push of ")
+    assert opening.message.startswith(
+        f"rolling back to history entry #{first.result['history_id']}: the push of "
+    )
     assert f"by {entry.user}" in opening.message and entry.bundle_sha256[:12] in opening.message
 
 
 def test_the_rollback_preview_names_the_entry_and_diffs_the_running_code_against_it(engine, tmp_path):
     first = engine.update(cluster="dev-gp", src=workspace(tmp_path / "a", "x:1\n"))
     assert first.wait(60)["status"] == "succeeded"
-    assert engine.update(cluster="dev-gp", src=workspace(tmp_path / "b", "x:2\n")).wait(60)["status"] == "succeeded"
+    assert (
+        engine.update(cluster="dev-gp", src=workspace(tmp_path / "b", "x:2\n")).wait(60)["status"]
+        == "succeeded"
+    )
     entry, diffs = engine.rollback_diff("dev-gp")
     assert entry.id == first.result["history_id"]
     assert [(d.path, d.status) for d in diffs] == [("init.q", "modified")]
@@ -52,7 +60,10 @@ def test_when_the_only_success_is_what_runs_now_it_says_so(engine, tmp_path):
     entry_id = first.result["history_id"]
     with pytest.raises(KxError) as err:
         engine.rollback("dev-gp")
-    assert f"every successful deployment of dev-gp in the history (#{entry_id}) is the code it runs now" in err.value.message
+    assert (
+        f"every successful deployment of dev-gp in the history (#{entry_id}) is the code it runs now"
+        in err.value.message
+    )
     assert f"--to {entry_id} --force" in err.value.hint
 
 
@@ -77,8 +88,10 @@ def test_kx_rollback_uses_the_configured_cluster_and_has_dry_run_and_force(nb, p
     dry = nb.run("%kx_rollback --dry-run").result
     assert dry.text.startswith(f"rolling back to history entry #{first.result['history_id']}")
     assert "dry run for dev-gp" in dry.text and first.result["code"]["s3ObjectVersion"] in dry.text
-    assert plane.clients().finspace.get_kx_cluster(environmentId="kxlocaldev", clusterName="dev-gp")["code"] \
-        == second.result["code"]  # a dry run changes nothing
+    assert (
+        plane.clients().finspace.get_kx_cluster(environmentId="kxlocaldev", clusterName="dev-gp")["code"]
+        == second.result["code"]
+    )  # a dry run changes nothing
     again = nb.run(f"%kx_rollback --to {second.result['history_id']}").result
     assert again.status == "unchanged"  # the cluster runs that already
     forced = nb.run(f"%kx_rollback --to {second.result['history_id']} --force").result

@@ -40,13 +40,30 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         root = tmp / "root"
         root.mkdir(exist_ok=True)
-        env = dict(os.environ, KX_JUPYTER_HOME=str(home), KX_JUPYTER_LOCAL_PORT="0", JUPYTER_RUNTIME_DIR=str(tmp / "runtime"))
+        env = dict(
+            os.environ,
+            KX_JUPYTER_HOME=str(home),
+            KX_JUPYTER_LOCAL_PORT="0",
+            JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+        )
         env.pop("KX_JUPYTER_LOCAL_AUTOSTART", None)
         self.log = open(tmp / f"server-{self.port}.log", "wb")
         self.proc = subprocess.Popen(
-            [str(VENV_BIN / "jupyter"), "server", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={self.port}",
-             f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}", *extra],
-            env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,  # never the runner's stdin
+            [
+                str(VENV_BIN / "jupyter"),
+                "server",
+                "--no-browser",
+                "--allow-root",
+                "--ip=127.0.0.1",
+                f"--port={self.port}",
+                f"--IdentityProvider.token={self.token}",
+                f"--ServerApp.root_dir={root}",
+                *extra,
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,  # never the runner's stdin
         )
         deadline = time.time() + 90
         while time.time() < deadline:
@@ -60,7 +77,9 @@ class Server:
 
     def api(self, method: str, path: str, body: dict | None = None):
         req = urllib.request.Request(
-            self.url + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+            self.url + path,
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
             headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
         )
         with urllib.request.urlopen(req, timeout=30) as resp:
@@ -74,13 +93,33 @@ class Server:
         kernel = self.api("POST", "/api/kernels", {"name": "python3"})
 
         async def execute():
-            ws = await websocket_connect(f"ws://127.0.0.1:{self.port}/api/kernels/{kernel['id']}/channels?token={self.token}")
+            ws = await websocket_connect(
+                f"ws://127.0.0.1:{self.port}/api/kernels/{kernel['id']}/channels?token={self.token}"
+            )
             msg_id = uuid.uuid4().hex
-            ws.write_message(json.dumps({
-                "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "t", "session": uuid.uuid4().hex, "version": "5.3"},
-                "parent_header": {}, "metadata": {}, "channel": "shell",
-                "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False},
-            }))
+            ws.write_message(
+                json.dumps(
+                    {
+                        "header": {
+                            "msg_id": msg_id,
+                            "msg_type": "execute_request",
+                            "username": "t",
+                            "session": uuid.uuid4().hex,
+                            "version": "5.3",
+                        },
+                        "parent_header": {},
+                        "metadata": {},
+                        "channel": "shell",
+                        "content": {
+                            "code": code,
+                            "silent": False,
+                            "store_history": False,
+                            "user_expressions": {},
+                            "allow_stdin": False,
+                        },
+                    }
+                )
+            )
             out = []
             while True:
                 msg = json.loads(await ws.read_message())
@@ -129,7 +168,9 @@ def home(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
-def test_kernel_reaches_the_plane_the_server_started_and_it_stops_with_the_server(tmp_path, home, stop_signal):
+def test_kernel_reaches_the_plane_the_server_started_and_it_stops_with_the_server(
+    tmp_path, home, stop_signal
+):
     server = Server(tmp_path, home)
     try:
         plane = _plane_once_up(home)
@@ -139,7 +180,8 @@ def test_kernel_reaches_the_plane_the_server_started_and_it_stops_with_the_serve
             "from kx_jupyter.finspace.clients import Clients, connection\n"
             "c = connection(load_settings())\n"
             "print(c.endpoint_url)\n"
-            "print(sorted(x['clusterName'] for x in Clients(c).finspace.list_kx_clusters(environmentId='kxlocaldev')['kxClusterSummaries']))\n"
+            "print(sorted(x['clusterName'] for x in "
+            "Clients(c).finspace.list_kx_clusters(environmentId='kxlocaldev')['kxClusterSummaries']))\n"
         )
         assert printed.splitlines() == [plane.endpoint, "['dev-gp', 'hdb-3']"]
     finally:
@@ -152,7 +194,10 @@ def test_a_plane_the_server_only_attached_to_keeps_running(tmp_path, home):
     started = daemon.start(home / "plane", port=0, node_start_seconds=0.1)
     server = Server(tmp_path, home)
     try:
-        assert server.run_in_kernel("import os; print(os.environ['KX_JUPYTER_LOCAL_PORT'])").strip() == started.endpoint.rsplit(":", 1)[1]
+        assert (
+            server.run_in_kernel("import os; print(os.environ['KX_JUPYTER_LOCAL_PORT'])").strip()
+            == started.endpoint.rsplit(":", 1)[1]
+        )
     finally:
         server.stop()
     assert daemon.status(home / "plane") is not None

@@ -11,9 +11,16 @@ from kx_jupyter.ui.view import ROLLBACK_STEPS, WATCH_STEPS, StatusView, detect_m
 
 
 def _nodes(*codes):
-    return [{"nodeId": f"node-{i}", "status": "PROVISIONING" if c == "restarting" else "RUNNING", "code": c,
-             "availabilityZoneId": "use1-az1", "launchTime": "2026-11-27T10:00:0%d+00:00" % i}
-            for i, c in enumerate(codes)]
+    return [
+        {
+            "nodeId": f"node-{i}",
+            "status": "PROVISIONING" if c == "restarting" else "RUNNING",
+            "code": c,
+            "availabilityZoneId": "use1-az1",
+            "launchTime": f"2026-11-27T10:00:0{i}+00:00",
+        }
+        for i, c in enumerate(codes)
+    ]
 
 
 def _phase_states(html):
@@ -46,11 +53,19 @@ def test_phases_nodes_and_headline_while_nodes_roll():
     view = StatusView("hdb-3", mode="html")
     for phase in ("bundle", "check", "stage", "update"):
         view.update(Event(phase, "RUNNING", [], 1.0, phase))
-    view.update(Event("nodes", "UPDATING", _nodes("new code", "restarting", "old code"), 42.0, "", checked=40.0))
+    view.update(
+        Event("nodes", "UPDATING", _nodes("new code", "restarting", "old code"), 42.0, "", checked=40.0)
+    )
     html = view.to_html()
     _assert_balanced(html)
-    assert _phase_states(html) == [("ok", "bundle"), ("ok", "check"), ("ok", "stage"), ("ok", "update"),
-                                   ("current", "rolling nodes"), ("pending", "done")]
+    assert _phase_states(html) == [
+        ("ok", "bundle"),
+        ("ok", "check"),
+        ("ok", "stage"),
+        ("ok", "update"),
+        ("current", "rolling nodes"),
+        ("pending", "done"),
+    ]
     assert "1/3 nodes on the new code" in html
     for said in ("new code", "restarting", "old code", "PROVISIONING", "node-1", "2026-11-27 10:00:02"):
         assert said in html
@@ -66,10 +81,14 @@ def test_checked_ago_ticks_between_reads_and_stops_at_the_end():
     view._clock_zero -= 4  # as if 4 s passed without a read
     view.tick()
     assert "checked 4s ago" in view.to_html() and "elapsed 1m 44s" in view.to_html()
-    view.update(Event("done", "RUNNING", _nodes("new code"), 131.0, "the cluster runs the pushed code", checked=131.0))
+    view.update(
+        Event("done", "RUNNING", _nodes("new code"), 131.0, "the cluster runs the pushed code", checked=131.0)
+    )
     view._clock_zero -= 600
     view.tick()
-    assert "elapsed 2m 11s" in view.to_html() and "checked" not in view.to_html()  # a finished push keeps its duration
+    assert (
+        "elapsed 2m 11s" in view.to_html() and "checked" not in view.to_html()
+    )  # a finished push keeps its duration
 
 
 def test_a_rollback_or_a_re_attached_watch_shows_only_its_own_steps():
@@ -77,8 +96,12 @@ def test_a_rollback_or_a_re_attached_watch_shows_only_its_own_steps():
     assert _phase_states(rollback.to_html())[0] == ("current", "stage")  # nothing checked or bundled
     for phase in ("stage", "update", "nodes"):
         rollback.update(Event(phase, "", [], 1.0, phase))
-    assert _phase_states(rollback.to_html()) == [("ok", "stage"), ("ok", "update"), ("current", "rolling nodes"),
-                                                 ("pending", "done")]
+    assert _phase_states(rollback.to_html()) == [
+        ("ok", "stage"),
+        ("ok", "update"),
+        ("current", "rolling nodes"),
+        ("pending", "done"),
+    ]
     watch = StatusView("hdb-3", mode="html", steps=WATCH_STEPS)
     watch.update(Event("failed", "RUNNING", [], 30.0, "the update failed", "init.q failed"))
     assert _phase_states(watch.to_html()) == [("failed", "rolling nodes"), ("pending", "done")]
@@ -90,24 +113,50 @@ def _pushed(view, outcome_event, result):
         view.update(Event(phase, "", [], at, phase))
     view.update(Event("nodes", "UPDATING", _nodes("restarting", "old code"), 5.0, ""))
     view.update(Event("nodes", "UPDATING", _nodes("new code", "restarting"), 9.0, ""))
-    view.update(Event(outcome_event.phase, outcome_event.cluster_status, outcome_event.nodes, outcome_event.elapsed,
-                      outcome_event.message, outcome_event.reason, result=result))
+    view.update(
+        Event(
+            outcome_event.phase,
+            outcome_event.cluster_status,
+            outcome_event.nodes,
+            outcome_event.elapsed,
+            outcome_event.message,
+            outcome_event.reason,
+            result=result,
+        )
+    )
 
 
 def test_success_summary_and_a_timeline_of_phases_and_nodes():
     view = StatusView("dev-gp", mode="html")
-    _pushed(view, Event("done", "RUNNING", _nodes("new code", "new code"), 75.0, "the cluster runs the pushed code"),
-            {"status": "succeeded", "elapsed": 75.0, "bundle": {"sha256": "ab" * 32, "bytes": 2048, "files": ["init.q", "lib/a.q"]},
-             "code": {"s3Bucket": "kx-local-code", "s3Key": "kx-jupyter/abab.zip", "s3ObjectVersion": "v-17"},
-             "uploaded_bytes": 2048})
+    _pushed(
+        view,
+        Event("done", "RUNNING", _nodes("new code", "new code"), 75.0, "the cluster runs the pushed code"),
+        {
+            "status": "succeeded",
+            "elapsed": 75.0,
+            "bundle": {"sha256": "ab" * 32, "bytes": 2048, "files": ["init.q", "lib/a.q"]},
+            "code": {"s3Bucket": "kx-local-code", "s3Key": "kx-jupyter/abab.zip", "s3ObjectVersion": "v-17"},
+            "uploaded_bytes": 2048,
+        },
+    )
     html = view.to_html()
     _assert_balanced(html)
     assert all(state == "ok" for state, _ in _phase_states(html))
-    for expected in ("deployed", "1m 15s", "ab" * 32, "2.0 KB, 2 files", "s3://kx-local-code/kx-jupyter/abab.zip", "v-17"):
+    for expected in (
+        "deployed",
+        "1m 15s",
+        "ab" * 32,
+        "2.0 KB, 2 files",
+        "s3://kx-local-code/kx-jupyter/abab.zip",
+        "v-17",
+    ):
         assert expected in html and expected in view.to_text()
     bars = view.timeline()
     assert [row for row, *_ in bars][:5] == ["bundle", "check", "stage", "update", "rolling nodes"]
-    assert bars[0][1:3] == (0.0, 0.4) and bars[3][1:3] == (1.5, 1.7)  # each phase timed from the command's start
+    assert bars[0][1:3] == (0.0, 0.4) and bars[3][1:3] == (
+        1.5,
+        1.7,
+    )  # each phase timed from the command's start
     assert [(a, s) for row, a, _, s in bars if row == "node-0"] == [(5.0, "restarting"), (9.0, "new code")]
     assert 'class="kx-timeline"' in html and "timeline:" in view.to_text()
 
@@ -117,17 +166,25 @@ def test_failure_headlines_the_first_error_line_verbatim_with_the_failing_node_r
 
     line = "/opt/kx/app/code/init.q:1:3: error Q002 '{' is never closed"
     view = StatusView("hdb-3", mode="html")
-    _pushed(view, Event("failed", "RUNNING", _nodes("failed", "old code"), 30.0, line, "Code update failed on node-0"),
-            {"status": "failed", "reason": "Code update failed on node-0", "status_reason": "Code update failed on node-0",
-             "elapsed": 30.0, "first_error": {"node": "node-0", "line": line},
-             "log_tail": ["node-0: starting node", f"node-0: {line}", "node-1: <script>"]})
+    _pushed(
+        view,
+        Event("failed", "RUNNING", _nodes("failed", "old code"), 30.0, line, "Code update failed on node-0"),
+        {
+            "status": "failed",
+            "reason": "Code update failed on node-0",
+            "status_reason": "Code update failed on node-0",
+            "elapsed": 30.0,
+            "first_error": {"node": "node-0", "line": line},
+            "log_tail": ["node-0: starting node", f"node-0: {line}", "node-1: <script>"],
+        },
+    )
     html = view.to_html()
     _assert_balanced(html)
     assert ("failed", "rolling nodes") in _phase_states(html)
     error = html.index('class="kx-first-error"')
-    assert escape(line, quote=True) in html[error:error + 600]  # verbatim, escaped, never raw markup
+    assert escape(line, quote=True) in html[error : error + 600]  # verbatim, escaped, never raw markup
     assert html.index("the service says: Code update failed on node-0") > error
-    row = html[html.index(f'<tr style="{FAILED_ROW}">'):]
+    row = html[html.index(f'<tr style="{FAILED_ROW}">') :]
     assert row.index("node-0") < row.index("</tr>")  # the failing node's row is the red one
     assert "&lt;script&gt;" in html and "<script>" not in html
     text = view.to_text()
@@ -137,10 +194,22 @@ def test_failure_headlines_the_first_error_line_verbatim_with_the_failing_node_r
 def test_still_updating_is_not_a_failure():
     view = StatusView("hdb-3", mode="html")
     view.update(Event("nodes", "UPDATING", _nodes("restarting", "old code"), 5.0, ""))
-    view.update(Event("still-updating", "UPDATING", _nodes("restarting", "old code"), 2.0,
-                      "still updating, stopped watching: the update goes on", "the watch timed out",
-                      result={"status": "still-updating", "cluster": "hdb-3", "reason": "the watch timed out",
-                              "elapsed": 6.0}))
+    view.update(
+        Event(
+            "still-updating",
+            "UPDATING",
+            _nodes("restarting", "old code"),
+            2.0,
+            "still updating, stopped watching: the update goes on",
+            "the watch timed out",
+            result={
+                "status": "still-updating",
+                "cluster": "hdb-3",
+                "reason": "the watch timed out",
+                "elapsed": 6.0,
+            },
+        )
+    )
     html = view.to_html()
     assert "still updating, stopped watching" in html
     assert 'data-phase-state="failed"' not in html and "kx-first-error" not in html and ">failed<" not in html
@@ -152,8 +221,14 @@ def test_unchanged_skips_update_and_nodes():
     view = StatusView("dev-gp", mode="text")
     view.update(Event("unchanged", "RUNNING", [], 0.5, "the cluster already runs this code"))
     states = dict((label, state) for state, label in _phase_states(view.to_html()))
-    assert states == {"check": "ok", "bundle": "ok", "stage": "ok", "update": "skipped",
-                      "rolling nodes": "skipped", "done": "ok"}
+    assert states == {
+        "check": "ok",
+        "bundle": "ok",
+        "stage": "ok",
+        "update": "skipped",
+        "rolling nodes": "skipped",
+        "done": "ok",
+    }
     assert "nothing changed" in view.to_text()
 
 
@@ -192,8 +267,9 @@ def test_html_mode_updates_one_display_in_place():
     shell = InteractiveShell.instance()
     published = []
     original = shell.display_pub.publish
-    shell.display_pub.publish = lambda data, metadata=None, *, transient=None, update=False, **kw: published.append(
-        (data, (transient or {}).get("display_id"), update))
+    shell.display_pub.publish = lambda data, metadata=None, *, transient=None, update=False, **kw: (
+        published.append((data, (transient or {}).get("display_id"), update))
+    )
     try:
         view = StatusView("hdb-3", mode="html")
         view.show()
@@ -218,7 +294,9 @@ def test_widget_mode_changes_only_traits_and_keeps_node_logs_collapsed():
     assert "&#x27;type" in logs.children[0].value
     item = logs.children[0]
     view.update(Event("log", "UPDATING", [], 3.5, log={"node-0": ["node is RUNNING"]}))
-    assert logs.children[0] is item and "node is RUNNING" in item.value  # an opened log stays open: same widget
+    assert (
+        logs.children[0] is item and "node is RUNNING" in item.value
+    )  # an opened log stays open: same widget
 
 
 def test_detect_mode_terminal_is_text_and_a_preference_wins():

@@ -20,7 +20,7 @@ from . import check_cmd, deploy_cmd, local_cmd, release_cmd  # noqa: F401  (sub-
 
 SUBCOMMANDS = (check_cmd, deploy_cmd, local_cmd, release_cmd)
 COMMAND_GC_THRESHOLD = 100_000  # container allocations between young collections (Python's default: 700)
-EXIT_OUTPUT_CLOSED = 128 + 13    # what a shell reports for a tool ended by SIGPIPE
+EXIT_OUTPUT_CLOSED = 128 + 13  # what a shell reports for a tool ended by SIGPIPE
 
 EPILOG = """exit codes:
   0  deployed, or nothing to do

@@ -31,12 +31,25 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("dir", nargs="?", help="workspace directory (default: KxJupyter.workspace)")
-    parser.add_argument("--init", help="initialization script, relative to DIR (default: KxJupyter.init_script; '' for none)")
-    parser.add_argument("--arg", dest="args", action="append", type=parse_arg, default=[], metavar="KEY=VALUE",
-                        help="command-line argument the deployment passes, repeatable; checks keys, values and "
-                        "what the code reads with .Q.opt .z.x")
+    parser.add_argument(
+        "--init", help="initialization script, relative to DIR (default: KxJupyter.init_script; '' for none)"
+    )
+    parser.add_argument(
+        "--arg",
+        dest="args",
+        action="append",
+        type=parse_arg,
+        default=[],
+        metavar="KEY=VALUE",
+        help="command-line argument the deployment passes, repeatable; checks keys, values and "
+        "what the code reads with .Q.opt .z.x",
+    )
     parser.add_argument("--json", action="store_true", help="print the diagnostics as a JSON list")
-    parser.add_argument("--rules", action="store_true", help="list every rule id with its severity and what it catches, then exit")
+    parser.add_argument(
+        "--rules",
+        action="store_true",
+        help="list every rule id with its severity and what it catches, then exit",
+    )
     parser.set_defaults(func=run)
 
 
@@ -63,8 +76,10 @@ def run(ns) -> int:
     loop = find_link_loop(root)
     if loop:
         link, target = loop
-        raise KxError(f"{link} in the workspace is a symbolic link back to {target}, which contains it: following it never ends",
-                      hint=f"Remove the link, or leave it out with a line '{link}/' in .kxignore.")
+        raise KxError(
+            f"{link} in the workspace is a symbolic link back to {target}, which contains it: following it never ends",
+            hint=f"Remove the link, or leave it out with a line '{link}/' in .kxignore.",
+        )
     from ..deploy import Engine
 
     init = ns.init
@@ -76,8 +91,16 @@ def run(ns) -> int:
     if skipped:
         from ..qcheck.rules import diag
 
-        diags.append(diag("Q027", skipped, 1, 1, f"{root} has no {skipped} and no --init was given: each file was checked on its own, "
-                          "without the bundle rules (loads, arguments, the symbol table); pass --init to check them"))
+        diags.append(
+            diag(
+                "Q027",
+                skipped,
+                1,
+                1,
+                f"{root} has no {skipped} and no --init was given: each file was checked on its own, "
+                "without the bundle rules (loads, arguments, the symbol table); pass --init to check them",
+            )
+        )
     if ns.json:
         print(format_json(diags))
     else:
@@ -108,5 +131,7 @@ def find_link_loop(root: Path):
             link = here / name
             if link.is_symlink() and link.resolve() in above:
                 target = link.resolve()
-                return link.relative_to(root).as_posix(), (target.relative_to(root).as_posix() if target != root else ".")
+                return link.relative_to(root).as_posix(), (
+                    target.relative_to(root).as_posix() if target != root else "."
+                )
     return None

@@ -50,12 +50,17 @@ def _follow(deployment, as_json: bool) -> int:
     """Follow a deployment in this thread, print its outcome, return the exit code."""
     try:
         deployment.wait()
-    except KeyboardInterrupt:  # the deployment (and the history) says still-updating, unless it had just ended
+    except (
+        KeyboardInterrupt
+    ):  # the deployment (and the history) says still-updating, unless it had just ended
         if deployment.status == "still-updating":
             if as_json:
                 _print_json(deployment.result)
-            print(f"still updating, stopped watching (Ctrl-C): the update goes on. "
-                  f"Re-attach: kx-jupyter status {deployment.cluster} --watch", file=sys.stderr)
+            print(
+                f"still updating, stopped watching (Ctrl-C): the update goes on. "
+                f"Re-attach: kx-jupyter status {deployment.cluster} --watch",
+                file=sys.stderr,
+            )
             return 130
     result = deployment.result
     if as_json:
@@ -67,14 +72,19 @@ def _follow(deployment, as_json: bool) -> int:
         print("request that would be sent (UpdateKxClusterCodeConfiguration):")
         _print_json(result["request"])
     elif deployment.status == "succeeded":
-        print(f"deployed s3://{result['code']['s3Bucket']}/{result['code']['s3Key']} to "
-              f"{deployment.environment}/{deployment.cluster} in {result.get('elapsed', 0):.1f}s "
-              f"({result.get('uploaded_bytes', 0)} bytes uploaded)")
+        print(
+            f"deployed s3://{result['code']['s3Bucket']}/{result['code']['s3Key']} to "
+            f"{deployment.environment}/{deployment.cluster} in {result.get('elapsed', 0):.1f}s "
+            f"({result.get('uploaded_bytes', 0)} bytes uploaded)"
+        )
     elif deployment.status == "submitted":
         print(f"update submitted; follow it with: kx-jupyter status {deployment.cluster} --watch")
     elif deployment.status == "still-updating":
-        print(f"still updating, stopped watching after {result.get('elapsed', 0):.1f}s ({result.get('reason')}): "
-              f"the update goes on. Re-attach: kx-jupyter status {deployment.cluster} --watch", file=sys.stderr)
+        print(
+            f"still updating, stopped watching after {result.get('elapsed', 0):.1f}s ({result.get('reason')}): "
+            f"the update goes on. Re-attach: kx-jupyter status {deployment.cluster} --watch",
+            file=sys.stderr,
+        )
     elif deployment.status == "failed":
         print(f"kx-jupyter: {deployment.error}", file=sys.stderr)
         if result.get("log_tail"):
@@ -86,18 +96,24 @@ def _follow(deployment, as_json: bool) -> int:
 
 def _refused_as_json(run):
     """With --json a refusal is still one JSON document on stdout (plus the message on stderr)."""
+
     def command(ns) -> int:
         try:
             return run(ns)
         except KxError as exc:
             if not ns.json:
                 raise
-            refusal = {"status": "refused" if exc.exit_code == 2 else "unknown", "reason": exc.message, "hint": exc.hint}
+            refusal = {
+                "status": "refused" if exc.exit_code == 2 else "unknown",
+                "reason": exc.message,
+                "hint": exc.hint,
+            }
             if isinstance(exc, CheckFailed):
                 refusal["diagnostics"] = [d.to_dict() for d in exc.diagnostics]
             _print_json(refusal)
             print(f"kx-jupyter: {exc}", file=sys.stderr)
             return exc.exit_code
+
     return command
 
 
@@ -111,8 +127,15 @@ def cmd_update(ns) -> int:
 @_refused_as_json
 def cmd_rollback(ns) -> int:
     engine = _engine(timeout=ns.timeout)
-    deployment = engine.rollback(ns.cluster_pos or ns.cluster, to=ns.to, env=ns.env, wait=not ns.no_wait,
-                                 on_event=None if ns.json else _progress, force=ns.force, dry_run=ns.dry_run)
+    deployment = engine.rollback(
+        ns.cluster_pos or ns.cluster,
+        to=ns.to,
+        env=ns.env,
+        wait=not ns.no_wait,
+        on_event=None if ns.json else _progress,
+        force=ns.force,
+        dry_run=ns.dry_run,
+    )
     return _follow(deployment, ns.json)
 
 
@@ -140,12 +163,18 @@ def cmd_status(ns) -> int:
         _print_json(info)
         return 0
     code = info.get("code") or {}
-    print(f"{info['environmentId']}/{info['clusterName']} ({info.get('clusterType')}): {info.get('status')}"
-          + (f" ({info['statusReason']})" if info.get("statusReason") else ""))
-    print(f"  code: s3://{code.get('s3Bucket', '?')}/{code.get('s3Key', '?')}"
-          + (f" version {code['s3ObjectVersion']}" if code.get("s3ObjectVersion") else ""))
-    print(f"  init: {info.get('initializationScript', '')}  args: "
-          + " ".join(f"{a['key']}={a['value']}" for a in info.get("commandLineArguments") or []))
+    print(
+        f"{info['environmentId']}/{info['clusterName']} ({info.get('clusterType')}): {info.get('status')}"
+        + (f" ({info['statusReason']})" if info.get("statusReason") else "")
+    )
+    print(
+        f"  code: s3://{code.get('s3Bucket', '?')}/{code.get('s3Key', '?')}"
+        + (f" version {code['s3ObjectVersion']}" if code.get("s3ObjectVersion") else "")
+    )
+    print(
+        f"  init: {info.get('initializationScript', '')}  args: "
+        + " ".join(f"{a['key']}={a['value']}" for a in info.get("commandLineArguments") or [])
+    )
     for node in info["nodes"]:
         print(f"  node {node.get('nodeId')}: {node.get('status')}")
     if info.get("last_push"):
@@ -169,9 +198,13 @@ def cmd_history(ns) -> int:
         sha = (e.bundle_sha256 or "")[:12]
         extra = f" rollback of #{e.rollback_of}" if e.rollback_of else ""
         git = git_label(e.git_commit, e.git_dirty)
-        print(f"#{e.id:<4} {when} {e.environment}/{e.cluster} {e.outcome:<10} {took:>6} {sha} {e.strategy}"
-              f" {e.user}{extra}" + (f" git {git}" if git else "") + (f"  ({e.reason})" if e.reason else "")
-              + (f"\n      note: {e.note}" if e.note else ""))
+        print(
+            f"#{e.id:<4} {when} {e.environment}/{e.cluster} {e.outcome:<10} {took:>6} {sha} {e.strategy}"
+            f" {e.user}{extra}"
+            + (f" git {git}" if git else "")
+            + (f"  ({e.reason})" if e.reason else "")
+            + (f"\n      note: {e.note}" if e.note else "")
+        )
     if not entries:
         print("no pushes recorded")
     return 0
@@ -208,9 +241,14 @@ def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
 
 def register(sub) -> None:
     fmt = argparse.RawDescriptionHelpFormatter
-    p = sub.add_parser("update", help="check, bundle and push code to a cluster, and watch the update",
-                       description="Check, bundle, stage and push the workspace as a code-configuration update, "
-                                   "then watch the cluster roll to RUNNING.", epilog=RESULT_HELP, formatter_class=fmt)
+    p = sub.add_parser(
+        "update",
+        help="check, bundle and push code to a cluster, and watch the update",
+        description="Check, bundle, stage and push the workspace as a code-configuration update, "
+        "then watch the cluster roll to RUNNING.",
+        epilog=RESULT_HELP,
+        formatter_class=fmt,
+    )
     add_update_arguments(_one_line_errors(p))
     p.set_defaults(func=cmd_update)
 
@@ -221,7 +259,11 @@ def register(sub) -> None:
 
     p = sub.add_parser("status", help="show a cluster's status, code and nodes (--watch follows an update)")
     _target(p)
-    p.add_argument("--watch", action="store_true", help="follow an update in progress until it ends (exit codes as update)")
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        help="follow an update in progress until it ends (exit codes as update)",
+    )
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("history", help="list recorded pushes, newest first")
@@ -229,22 +271,36 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, default=50, help="at most this many entries (default 50)")
     p.set_defaults(func=cmd_history)
 
-    p = sub.add_parser("rollback", help="re-deploy an earlier push's exact code and settings",
-                       description="Re-deploy the code object version, init script, arguments and strategy of a "
-                                   "history entry (default: the newest successful push whose code differs from "
-                                   "what the cluster runs).", epilog=RESULT_HELP, formatter_class=fmt)
+    p = sub.add_parser(
+        "rollback",
+        help="re-deploy an earlier push's exact code and settings",
+        description="Re-deploy the code object version, init script, arguments and strategy of a "
+        "history entry (default: the newest successful push whose code differs from "
+        "what the cluster runs).",
+        epilog=RESULT_HELP,
+        formatter_class=fmt,
+    )
     _target(_one_line_errors(p))
     p.add_argument("--to", type=int, metavar="ID", help="history entry id (see `kx-jupyter history`)")
     p.add_argument("--no-wait", action="store_true", help="submit and return without watching")
-    p.add_argument("--timeout", type=positive_seconds, metavar="SECONDS",
-                   help="stop watching after this long (exit code 3; the update goes on)")
+    p.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="stop watching after this long (exit code 3; the update goes on)",
+    )
     p.add_argument("--dry-run", action="store_true", help="show the request that would be sent")
-    p.add_argument("--force", action="store_true", help="redeploy even when the cluster already runs that code")
+    p.add_argument(
+        "--force", action="store_true", help="redeploy even when the cluster already runs that code"
+    )
     p.set_defaults(func=cmd_rollback)
 
     p = sub.add_parser("diff", help="compare the workspace with the code a cluster runs, file by file")
     _target(p)
     p.add_argument("--src", help="workspace directory (default: KxJupyter.workspace)")
-    p.add_argument("--exit-code", action="store_true",
-                   help="exit 1 when the workspace differs, 0 when it matches (as `git diff --exit-code`)")
+    p.add_argument(
+        "--exit-code",
+        action="store_true",
+        help="exit 1 when the workspace differs, 0 when it matches (as `git diff --exit-code`)",
+    )
     p.set_defaults(func=cmd_diff)

@@ -21,7 +21,12 @@ def register(subparsers) -> None:
     actions = parser.add_subparsers(dest="local_action", metavar="ACTION")
 
     start = actions.add_parser("start", help="start the plane (a no-op reporting the endpoint if it runs)")
-    start.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (0 picks a free one; default: local_port setting)")
+    start.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="port on 127.0.0.1 (0 picks a free one; default: local_port setting)",
+    )
     start.add_argument("--foreground", action="store_true", help="run in this terminal until Ctrl-C")
     start.set_defaults(func=_start)
 
@@ -29,27 +34,48 @@ def register(subparsers) -> None:
         ("status", _status, "say whether the plane runs and where"),
         ("stop", _stop, "stop the plane (its state is kept)"),
         ("reset", _reset, "stop the plane and delete all its state; the next start seeds afresh"),
-        ("env", _env, "print shell exports (endpoint, region, credentials, AWS_DATA_PATH) for any AWS client"),
+        (
+            "env",
+            _env,
+            "print shell exports (endpoint, region, credentials, AWS_DATA_PATH) for any AWS client",
+        ),
     ):
         sub = actions.add_parser(name, help=text)
         sub.set_defaults(func=func)
         if name == "reset":
-            sub.add_argument("--yes", action="store_true", help="confirm deleting clusters, code and logs of the plane")
+            sub.add_argument(
+                "--yes", action="store_true", help="confirm deleting clusters, code and logs of the plane"
+            )
         if name == "env":
-            sub.add_argument("--profile", metavar="NAME", help="write the plane as AWS profile NAME (config and "
-                                                               "credentials files) and export where they are")
-            sub.add_argument("--write", metavar="DIR", help="with --profile: the directory of those files "
-                                                           "(default: <KX_JUPYTER_HOME>/aws); other profiles in them are kept")
-    create = actions.add_parser("create-cluster", help="create a cluster on the plane (CreateKxCluster) and wait "
-                                                       "until it runs, e.g. for a five-cluster tick set-up")
+            sub.add_argument(
+                "--profile",
+                metavar="NAME",
+                help="write the plane as AWS profile NAME (config and "
+                "credentials files) and export where they are",
+            )
+            sub.add_argument(
+                "--write",
+                metavar="DIR",
+                help="with --profile: the directory of those files "
+                "(default: <KX_JUPYTER_HOME>/aws); other profiles in them are kept",
+            )
+    create = actions.add_parser(
+        "create-cluster",
+        help="create a cluster on the plane (CreateKxCluster) and wait "
+        "until it runs, e.g. for a five-cluster tick set-up",
+    )
     create.add_argument("names", nargs="+", metavar="NAME", help="cluster name(s), each created alike")
-    create.add_argument("--type", default="GP", type=str.upper, choices=CLUSTER_TYPES, help="cluster type (default GP)")
+    create.add_argument(
+        "--type", default="GP", type=str.upper, choices=CLUSTER_TYPES, help="cluster type (default GP)"
+    )
     create.add_argument("--nodes", type=int, default=1, help="node count (default 1)")
     create.add_argument("--env", help="kdb environment id (default: the plane's only one)")
     create.add_argument("--no-wait", action="store_true", help="return while the clusters are still CREATING")
     create.set_defaults(func=_create_cluster)
     for sub in (start, *[actions.choices[n] for n in ("status", "stop", "reset", "env")]):
-        sub.add_argument("--state-dir", default=None, help="plane state directory (default: <KX_JUPYTER_HOME>/plane)")
+        sub.add_argument(
+            "--state-dir", default=None, help="plane state directory (default: <KX_JUPYTER_HOME>/plane)"
+        )
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
 
@@ -83,14 +109,26 @@ def _start(args) -> int:
         print(f"local plane already running at {running.endpoint} (pid {running.pid}, state {state_dir})")
         return 0
     if args.foreground:
-        def announce(info, plane):
-            print(f"local plane running at {info.endpoint} (state {state_dir}); nodes run "
-                  f"{daemon.node_runtime(state_dir)}. Ctrl-C stops it.", flush=True)
 
-        daemon.start(state_dir, port, foreground=True, node_start_seconds=settings.node_start_seconds,
-                     q_binary=settings.q_binary, on_ready=announce)
+        def announce(info, plane):
+            print(
+                f"local plane running at {info.endpoint} (state {state_dir}); nodes run "
+                f"{daemon.node_runtime(state_dir)}. Ctrl-C stops it.",
+                flush=True,
+            )
+
+        daemon.start(
+            state_dir,
+            port,
+            foreground=True,
+            node_start_seconds=settings.node_start_seconds,
+            q_binary=settings.q_binary,
+            on_ready=announce,
+        )
         return 0
-    info = daemon.start(state_dir, port, node_start_seconds=settings.node_start_seconds, q_binary=settings.q_binary)
+    info = daemon.start(
+        state_dir, port, node_start_seconds=settings.node_start_seconds, q_binary=settings.q_binary
+    )
     print(f"local plane running at {info.endpoint} (pid {info.pid}, state {state_dir})")
     print(f"nodes run {daemon.node_runtime(state_dir)}")
     print('use it from any AWS client with: eval "$(kx-jupyter local env)"')
@@ -105,8 +143,10 @@ def _status(args) -> int:
     if info is None:
         pid = daemon.unresponsive_pid(state_dir)
         if pid is not None:
-            print(f"local plane running but not answering (pid {pid}, state {state_dir}); "
-                  "`kx-jupyter local stop` stops it")
+            print(
+                f"local plane running but not answering (pid {pid}, state {state_dir}); "
+                "`kx-jupyter local stop` stops it"
+            )
             return 1
         print(f"local plane not running (state {state_dir})")
         return 1
@@ -119,7 +159,11 @@ def _stop(args) -> int:
     from ..local import daemon
 
     state_dir = _state_dir(args, _settings())
-    print("local plane stopped" if daemon.stop(state_dir) else f"local plane was not running (state {state_dir})")
+    print(
+        "local plane stopped"
+        if daemon.stop(state_dir)
+        else f"local plane was not running (state {state_dir})"
+    )
     return 0
 
 
@@ -143,17 +187,27 @@ def _env(args) -> int:
 
     settings = _settings()
     if args.write and not args.profile:
-        raise KxError("--write needs --profile NAME", hint="e.g. `kx-jupyter local env --profile kxlocal --write DIR`")
+        raise KxError(
+            "--write needs --profile NAME", hint="e.g. `kx-jupyter local env --profile kxlocal --write DIR`"
+        )
     if args.profile and not re.fullmatch(r"[A-Za-z0-9_.+-]+", args.profile):
-        raise KxError(f"profile name {args.profile!r} is not usable in an AWS config file",
-                      hint="use letters, digits and _ . + - only")
+        raise KxError(
+            f"profile name {args.profile!r} is not usable in an AWS config file",
+            hint="use letters, digits and _ . + - only",
+        )
     state_dir = _state_dir(args, settings)
     info = daemon.status(state_dir)
     if info is None:
         if not settings.local_autostart:
-            raise KxError(f"the local plane is not running (state {state_dir})", hint="run `kx-jupyter local start`")
-        info = daemon.start(state_dir, settings.local_port, node_start_seconds=settings.node_start_seconds,
-                            q_binary=settings.q_binary)
+            raise KxError(
+                f"the local plane is not running (state {state_dir})", hint="run `kx-jupyter local start`"
+            )
+        info = daemon.start(
+            state_dir,
+            settings.local_port,
+            node_start_seconds=settings.node_start_seconds,
+            q_binary=settings.q_binary,
+        )
     if args.profile:
         directory = Path(args.write).expanduser() if args.write else settings.home_path / "aws"
         exports = _write_profile(directory, args.profile, info)
@@ -177,17 +231,23 @@ def _write_profile(directory: Path, profile: str, info) -> dict[str, str]:
     directory is 0700); returns the exports that point AWS clients at those two files."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     config, credentials = directory / "config", directory / "credentials"
-    _put_section(config, "default" if profile == "default" else f"profile {profile}", [
-        f"region = {info.region}", f"endpoint_url = {info.endpoint}", "s3 =", "    addressing_style = path"])
-    _put_section(credentials, profile, [
-        f"aws_access_key_id = {info.access_key}", f"aws_secret_access_key = {info.secret_key}"])
+    _put_section(
+        config,
+        "default" if profile == "default" else f"profile {profile}",
+        [f"region = {info.region}", f"endpoint_url = {info.endpoint}", "s3 =", "    addressing_style = path"],
+    )
+    _put_section(
+        credentials,
+        profile,
+        [f"aws_access_key_id = {info.access_key}", f"aws_secret_access_key = {info.secret_key}"],
+    )
     return {"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(credentials)}
 
 
 def _put_section(path: Path, header: str, lines: list[str]) -> None:
     """Replace (or add) ``[header]`` of an AWS config-style file, keeping every other line as written."""
     kept, inside = [], False
-    for line in (path.read_text().splitlines() if path.exists() else []):
+    for line in path.read_text().splitlines() if path.exists() else []:
         if line.strip().startswith("["):
             inside = line.strip() == f"[{header}]"
         if not inside:
@@ -213,21 +273,35 @@ def _create_cluster(args) -> int:
 
     settings = _settings()
     if settings.backend != "local":
-        raise KxError("create-cluster creates clusters on the local plane only",
-                      hint="Create clusters on AWS with the console or `aws finspace create-kx-cluster`.")
+        raise KxError(
+            "create-cluster creates clusters on the local plane only",
+            hint="Create clusters on AWS with the console or `aws finspace create-kx-cluster`.",
+        )
     if args.nodes < 1:
-        raise KxError(f"--nodes {args.nodes}: a cluster needs at least one node", hint="Pass --nodes 1 or more.")
+        raise KxError(
+            f"--nodes {args.nodes}: a cluster needs at least one node", hint="Pass --nodes 1 or more."
+        )
     engine = Engine(settings)
     env = engine.environment(args.env)
     fs = engine.clients.finspace
     for name in args.names:
         with calling(f"creating cluster {name}", settings):
             fs.create_kx_cluster(
-                environmentId=env, clusterName=name, clusterType=args.type, releaseLabel="1.0", azMode="SINGLE",
-                availabilityZoneId="use1-az1", vpcConfiguration=VPC, initializationScript=INIT_SCRIPT,
+                environmentId=env,
+                clusterName=name,
+                clusterType=args.type,
+                releaseLabel="1.0",
+                azMode="SINGLE",
+                availabilityZoneId="use1-az1",
+                vpcConfiguration=VPC,
+                initializationScript=INIT_SCRIPT,
                 code={"s3Bucket": CODE_BUCKET, "s3Key": SEED_KEY},
-                capacityConfiguration={"nodeType": "kx.s.large", "nodeCount": args.nodes})
-        print(f"creating {env}/{name} ({args.type}, {args.nodes} node{'s' if args.nodes > 1 else ''})", flush=True)
+                capacityConfiguration={"nodeType": "kx.s.large", "nodeCount": args.nodes},
+            )
+        print(
+            f"creating {env}/{name} ({args.type}, {args.nodes} node{'s' if args.nodes > 1 else ''})",
+            flush=True,
+        )
     if args.no_wait:
         return 0
     deadline, waiting = time.monotonic() + CREATE_TIMEOUT, list(args.names)
@@ -238,9 +312,13 @@ def _create_cluster(args) -> int:
                 print(f"{name} is RUNNING", flush=True)
                 waiting.remove(name)
             elif status not in ("PENDING", "CREATING"):
-                raise KxError(f"cluster {name} is {status}, not RUNNING", hint=f"See `kx-jupyter status {name}`.")
+                raise KxError(
+                    f"cluster {name} is {status}, not RUNNING", hint=f"See `kx-jupyter status {name}`."
+                )
         if waiting and time.monotonic() > deadline:
-            raise KxError(f"{', '.join(waiting)} still not RUNNING after {CREATE_TIMEOUT:.0f}s",
-                          hint="Follow them with `kx-jupyter clusters`.")
+            raise KxError(
+                f"{', '.join(waiting)} still not RUNNING after {CREATE_TIMEOUT:.0f}s",
+                hint="Follow them with `kx-jupyter clusters`.",
+            )
         time.sleep(0.2 if waiting else 0)
     return 0

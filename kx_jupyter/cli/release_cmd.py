@@ -20,10 +20,13 @@ HELP = __doc__.split("\n\n", 1)[1]
 def register(subparsers) -> None:
     import argparse
 
-    parser = subparsers.add_parser("release", help="push the workspace to the targets of its kxrelease.toml, in stages",
-                                   description="Push the workspace to every target of its kxrelease.toml, stage by stage.",
-                                   epilog=HELP,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "release",
+        help="push the workspace to the targets of its kxrelease.toml, in stages",
+        description="Push the workspace to every target of its kxrelease.toml, stage by stage.",
+        epilog=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_release_arguments(parser)
     parser.set_defaults(func=cmd_release)
 
@@ -36,7 +39,7 @@ class _Progress:
         self.said = 0
 
     def __call__(self, release) -> None:
-        for text in release.messages[self.said:]:
+        for text in release.messages[self.said :]:
             print(text, flush=True)
         self.said = len(release.messages)
         for row in release.rows.values():
@@ -58,7 +61,10 @@ def cmd_release(ns) -> int:
             print(json.dumps({"status": "refused", "reason": exc.message, "hint": exc.hint}, indent=2))
         raise
     except KeyboardInterrupt:
-        print("still updating, stopped watching (Ctrl-C): continue with `kx-jupyter release --resume`", file=sys.stderr)
+        print(
+            "still updating, stopped watching (Ctrl-C): continue with `kx-jupyter release --resume`",
+            file=sys.stderr,
+        )
         return 130
     if ns.json:
         print(json.dumps(release.to_dict(), indent=2, default=str))

@@ -14,16 +14,38 @@ from ..errors import KxError
 
 _KEY_ID = re.compile(r"\b(?:AKIA|ASIA|AIDA|AROA)[A-Z0-9]{12,}\b")
 
-CREDENTIALS = {"UnrecognizedClientException", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
-               "ExpiredTokenException", "InvalidClientTokenId", "InvalidToken", "IncompleteSignature"}
+CREDENTIALS = {
+    "UnrecognizedClientException",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "InvalidToken",
+    "IncompleteSignature",
+}
 DENIED = {"AccessDenied", "AccessDeniedException", "AllAccessDisabled", "Forbidden", "403"}
 MISSING_BUCKET = {"NoSuchBucket"}
 MISSING = {"ResourceNotFoundException", "NoSuchKey", "NoSuchVersion", "NotFound", "404"}
 CONFLICT = {"ConflictException", "OperationAborted"}
-VALIDATION = {"ValidationException", "InvalidRequest", "InvalidArgument", "BadRequest", "400",
-              "InvalidParameterException"}
-THROTTLED = {"ThrottlingException", "Throttling", "SlowDown", "TooManyRequestsException",
-             "RequestLimitExceeded", "LimitExceededException", "ServiceQuotaExceededException", "429"}
+VALIDATION = {
+    "ValidationException",
+    "InvalidRequest",
+    "InvalidArgument",
+    "BadRequest",
+    "400",
+    "InvalidParameterException",
+}
+THROTTLED = {
+    "ThrottlingException",
+    "Throttling",
+    "SlowDown",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "LimitExceededException",
+    "ServiceQuotaExceededException",
+    "429",
+}
 
 
 def redact(text: str) -> str:
@@ -35,24 +57,42 @@ def translate(exc: Exception, doing: str, settings=None) -> KxError:
     import botocore.exceptions as be
 
     backend = getattr(settings, "backend", "aws")
-    if isinstance(exc, (be.NoCredentialsError, be.PartialCredentialsError, be.ProfileNotFound,
-                        be.NoRegionError, be.CredentialRetrievalError)):
-        return KxError(f"no usable AWS credentials while {doing}: {redact(exc)}",
-                       hint="Configure the standard credential chain (aws configure / AWS_PROFILE / SSO login), "
-                            "set KxJupyter.profile and KxJupyter.region, or use the local backend.")
+    if isinstance(
+        exc,
+        (
+            be.NoCredentialsError,
+            be.PartialCredentialsError,
+            be.ProfileNotFound,
+            be.NoRegionError,
+            be.CredentialRetrievalError,
+        ),
+    ):
+        return KxError(
+            f"no usable AWS credentials while {doing}: {redact(exc)}",
+            hint="Configure the standard credential chain (aws configure / AWS_PROFILE / SSO login), "
+            "set KxJupyter.profile and KxJupyter.region, or use the local backend.",
+        )
     where = getattr(exc, "kwargs", {}).get("endpoint_url", "") or ""
-    if isinstance(exc, (be.EndpointConnectionError, be.ConnectTimeoutError)):  # no connection: nothing was sent
-        hint = ("Start it with `kx-jupyter local start` (or keep KxJupyter.local_autostart on)."
-                if backend == "local" else
-                "Check your network, KxJupyter.endpoint_url / AWS_ENDPOINT_URL_* and the region.")
+    if isinstance(
+        exc, (be.EndpointConnectionError, be.ConnectTimeoutError)
+    ):  # no connection: nothing was sent
+        hint = (
+            "Start it with `kx-jupyter local start` (or keep KxJupyter.local_autostart on)."
+            if backend == "local"
+            else "Check your network, KxJupyter.endpoint_url / AWS_ENDPOINT_URL_* and the region."
+        )
         return KxError(f"cannot reach the endpoint {where} while {doing}".replace("  ", " "), hint=hint)
     if isinstance(exc, (be.ReadTimeoutError, be.ConnectionClosedError)):  # sent, but the answer never came
-        return KxError(f"the connection to {where} was lost while {doing}: the request was sent but no answer "
-                       "came back".replace("  ", " "),
-                       hint="The endpoint is up but dropped the connection or answered too slowly; try again "
-                            "(`kx-jupyter status` shows whether a change was carried out).")
+        return KxError(
+            f"the connection to {where} was lost while {doing}: the request was sent but no answer "
+            "came back".replace("  ", " "),
+            hint="The endpoint is up but dropped the connection or answered too slowly; try again "
+            "(`kx-jupyter status` shows whether a change was carried out).",
+        )
     if isinstance(exc, be.ParamValidationError):
-        return KxError(f"the request for {doing} is invalid: {redact(exc)}", hint="Fix the values named above.")
+        return KxError(
+            f"the request for {doing} is invalid: {redact(exc)}", hint="Fix the values named above."
+        )
     if isinstance(exc, be.ClientError):
         return _client_error(exc, doing)
     return KxError(f"{doing} failed: {redact(exc)}", hint="Check the settings with `kx-jupyter status`.")
@@ -67,29 +107,45 @@ def _client_error(exc, doing: str) -> KxError:
     detail = f"{message}" + (f" ({reason})" if reason and reason not in message else "")
     attempts = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
     if code in CREDENTIALS:
-        return KxError(f"the credentials were refused while {doing}: {detail}",
-                       hint="Refresh them (aws sso login / new keys) or pick another KxJupyter.profile.")
+        return KxError(
+            f"the credentials were refused while {doing}: {detail}",
+            hint="Refresh them (aws sso login / new keys) or pick another KxJupyter.profile.",
+        )
     if code in DENIED or status == 403:
-        return KxError(f"access denied while {doing}: {detail}",
-                       hint="Your identity needs the finspace:*KxCluster* actions and s3:PutObject/GetObject "
-                            "on the code bucket; ask your administrator or use another profile.")
+        return KxError(
+            f"access denied while {doing}: {detail}",
+            hint="Your identity needs the finspace:*KxCluster* actions and s3:PutObject/GetObject "
+            "on the code bucket; ask your administrator or use another profile.",
+        )
     if code in MISSING_BUCKET:
-        return KxError(f"the bucket does not exist ({doing}): {detail}",
-                       hint="Create it (versioned), or set KxJupyter.code_bucket / --bucket to an existing one.")
+        return KxError(
+            f"the bucket does not exist ({doing}): {detail}",
+            hint="Create it (versioned), or set KxJupyter.code_bucket / --bucket to an existing one.",
+        )
     if code in CONFLICT or status == 409:
-        return KxError(f"conflict while {doing}: {detail}",
-                       hint="The cluster is busy with another change; wait for it (`kx-jupyter status`) and retry.")
+        return KxError(
+            f"conflict while {doing}: {detail}",
+            hint="The cluster is busy with another change; wait for it (`kx-jupyter status`) and retry.",
+        )
     if code in THROTTLED or status == 429:
-        return KxError(f"throttled while {doing} (after {attempts + 1} attempts): {detail}",
-                       hint="Try again in a minute, or raise KxJupyter.max_attempts.")
+        return KxError(
+            f"throttled while {doing} (after {attempts + 1} attempts): {detail}",
+            hint="Try again in a minute, or raise KxJupyter.max_attempts.",
+        )
     if code in MISSING or status == 404:
-        return KxError(f"not found while {doing}: {detail}",
-                       hint="Check the environment and cluster names with `kx-jupyter clusters`.")
+        return KxError(
+            f"not found while {doing}: {detail}",
+            hint="Check the environment and cluster names with `kx-jupyter clusters`.",
+        )
     if code in VALIDATION or status == 400:
-        return KxError(f"the service refused the request for {doing}: {detail}", hint="Fix the value it names.")
+        return KxError(
+            f"the service refused the request for {doing}: {detail}", hint="Fix the value it names."
+        )
     if status and status >= 500:
-        return KxError(f"the service failed while {doing} (HTTP {status}, after {attempts + 1} attempts): {detail}",
-                       hint="This is on the service side; try again shortly.")
+        return KxError(
+            f"the service failed while {doing} (HTTP {status}, after {attempts + 1} attempts): {detail}",
+            hint="This is on the service side; try again shortly.",
+        )
     return KxError(f"{doing} failed: {code} {detail}".strip(), hint="See the message above.")
 
 

@@ -24,9 +24,10 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Iterator, NamedTuple
+from typing import IO, NamedTuple
 
 from ..errors import KxError
 from .secrets import NAMES as LIKELY_SECRETS
@@ -36,21 +37,37 @@ from .zipwrite import ZipWriter
 IGNORE_FILE = ".kxignore"
 
 DEFAULT_EXCLUDES = (
-    ".git/", ".hg/", ".svn/", ".bzr/",
-    ".ipynb_checkpoints/", "__pycache__/", "*.pyc", ".pytest_cache/", ".mypy_cache/",
-    "*.ipynb", ".DS_Store", "Thumbs.db", ".vscode/", ".idea/", "*.swp", "*~",
-    ".venv/", "venv/", "node_modules/", IGNORE_FILE,
+    ".git/",
+    ".hg/",
+    ".svn/",
+    ".bzr/",
+    ".ipynb_checkpoints/",
+    "__pycache__/",
+    "*.pyc",
+    ".pytest_cache/",
+    ".mypy_cache/",
+    "*.ipynb",
+    ".DS_Store",
+    "Thumbs.db",
+    ".vscode/",
+    ".idea/",
+    "*.swp",
+    "*~",
+    ".venv/",
+    "venv/",
+    "node_modules/",
+    IGNORE_FILE,
 )
-SCRIPT_SUFFIX = ".q"          # the checker reads these (and the init script); other files only need to exist
-CHUNK = 1 << 20               # files larger than this are streamed in pieces of this size
-OUT_BUFFER = 1 << 20          # the zip goes to a temporary file through a buffer of this size
-LARGEST_NAMED = 5             # the size-limit refusal names this many of the largest files
+SCRIPT_SUFFIX = ".q"  # the checker reads these (and the init script); other files only need to exist
+CHUNK = 1 << 20  # files larger than this are streamed in pieces of this size
+OUT_BUFFER = 1 << 20  # the zip goes to a temporary file through a buffer of this size
+LARGEST_NAMED = 5  # the size-limit refusal names this many of the largest files
 
 
 class WorkspaceFile(NamedTuple):  # a tuple: workspaces of tens of thousands of files are listed quickly
-    name: str   # zip-relative, '/'-separated
+    name: str  # zip-relative, '/'-separated
     path: str
-    size: int   # as stat saw it; what is read may differ if the file changes meanwhile
+    size: int  # as stat saw it; what is read may differ if the file changes meanwhile
 
 
 @dataclass(frozen=True)
@@ -100,7 +117,7 @@ def _any_of(*specs) -> Callable[[str], object]:
                 continue
             source = re.sub(r"\(\?P<\w+>", "(?:", p.regex.pattern)  # named groups cannot repeat
             if source.startswith(_FLOATING):
-                floating.append(source[len(_FLOATING):])
+                floating.append(source[len(_FLOATING) :])
             else:
                 anchored.append(source)
     alternatives = ([f"(?:^|/)(?:{'|'.join(floating)})"] if floating else []) + anchored
@@ -129,7 +146,9 @@ class _Rules:
         self.secret = _spec(LIKELY_SECRETS)
         explicit = _spec([line.strip()[1:] for line in user if line.strip().startswith("!")])
         self.notable = _any_of(self.excluded, self.secret)  # False: neither excluded nor a secret's name
-        self.deliberate = _any_of(explicit)  # named with a ``!`` rule: included knowingly, whatever it looks like
+        self.deliberate = _any_of(
+            explicit
+        )  # named with a ``!`` rule: included knowingly, whatever it looks like
 
     def skip(self, rel: str) -> bool:
         """Excluded (``rel`` ends with '/' for a directory)."""
@@ -149,7 +168,9 @@ class _Selection:
 def _workspace(src) -> Path:
     root = Path(src).expanduser()
     if not root.is_dir():
-        raise KxError(f"the workspace {root} is not a directory", hint="Pass --src DIR or set KxJupyter.workspace.")
+        raise KxError(
+            f"the workspace {root} is not a directory", hint="Pass --src DIR or set KxJupyter.workspace."
+        )
     return root.resolve()
 
 
@@ -182,9 +203,11 @@ def select(src, max_bytes: int | None = None) -> _Selection:
                         _check_link(entry, real_root, rel)
                     st = entry.stat()
                     if (st.st_dev, st.st_ino) in ancestors:
-                        raise KxError(f"{rel} is a symbolic link to {os.readlink(entry.path)}, a folder it is inside of: "
-                                      "bundling it would never end",
-                                      hint=f"Remove the link, or leave it out with a line '{rel}' in {IGNORE_FILE}.")
+                        raise KxError(
+                            f"{rel} is a symbolic link to {os.readlink(entry.path)}, a folder it is inside of: "
+                            "bundling it would never end",
+                            hint=f"Remove the link, or leave it out with a line '{rel}' in {IGNORE_FILE}.",
+                        )
                     stack.append((entry.path, rel + "/", (st.st_dev, st.st_ino), ancestors))
                     continue
                 if notable(rel):
@@ -199,8 +222,10 @@ def select(src, max_bytes: int | None = None) -> _Selection:
                     add(WorkspaceFile(rel, entry.path, entry.stat().st_size))
     _refuse_secrets(root, refused)
     if not files:
-        raise KxError(f"the workspace {root} has no files to bundle",
-                      hint=f"Put your q code there (e.g. init.q), or check the rules in {IGNORE_FILE}.")
+        raise KxError(
+            f"the workspace {root} has no files to bundle",
+            hint=f"Put your q code there (e.g. init.q), or check the rules in {IGNORE_FILE}.",
+        )
     total = sum(f.size for f in files)
     if max_bytes is not None and total > max_bytes:
         _refuse_size(root, files, total, max_bytes)
@@ -212,16 +237,20 @@ def _check_link(entry: os.DirEntry, real_root: str, rel: str) -> None:
     """A symbolic link must stay inside the workspace."""
     target = os.path.realpath(entry.path)
     if target != real_root and not target.startswith(real_root + os.sep):
-        raise KxError(f"{rel} is a symbolic link to {os.readlink(entry.path)}, outside the workspace",
-                      hint=f"Copy the target into the workspace, or leave the link out in {IGNORE_FILE}.")
+        raise KxError(
+            f"{rel} is a symbolic link to {os.readlink(entry.path)}, outside the workspace",
+            hint=f"Copy the target into the workspace, or leave the link out in {IGNORE_FILE}.",
+        )
 
 
 def _refuse_size(root: Path, files: list[WorkspaceFile], total: int, max_bytes: int) -> None:
     largest = sorted(files, key=lambda f: (-f.size, f.name))[:LARGEST_NAMED]
     named = ", ".join(f"{f.name} ({_mb(f.size)})" for f in largest)
-    raise KxError(f"the workspace {root} holds {_mb(total)} in {len(files)} files, over the bundle limit of "
-                  f"{max_bytes / 2**20:g} MB; the largest: {named}",
-                  hint=f"Leave large files out in {IGNORE_FILE}, or raise KxJupyter.max_bundle_mb.")
+    raise KxError(
+        f"the workspace {root} holds {_mb(total)} in {len(files)} files, over the bundle limit of "
+        f"{max_bytes / 2**20:g} MB; the largest: {named}",
+        hint=f"Leave large files out in {IGNORE_FILE}, or raise KxJupyter.max_bundle_mb.",
+    )
 
 
 def _refuse_secrets(root: Path, found: list[Finding]) -> None:
@@ -229,9 +258,11 @@ def _refuse_secrets(root: Path, found: list[Finding]) -> None:
         return
     listed = "; ".join(map(str, found[:5])) + (" …" if len(found) > 5 else "")
     first = found[0].name.rstrip("/")
-    raise KxError(f"refusing to bundle what looks like secrets: {listed}",
-                  hint=f"Leave them out with a line per file in {root / IGNORE_FILE}, "
-                       f"or include one deliberately with a '!{first}' line there.")
+    raise KxError(
+        f"refusing to bundle what looks like secrets: {listed}",
+        hint=f"Leave them out with a line per file in {root / IGNORE_FILE}, "
+        f"or include one deliberately with a '!{first}' line there.",
+    )
 
 
 def _read(f: WorkspaceFile) -> bytes:
@@ -246,8 +277,9 @@ def _read(f: WorkspaceFile) -> bytes:
         os.close(fd)
 
 
-def _read_each(selection: _Selection, max_bytes: int | None, keep: Callable[[str], bool],
-               sink: ZipWriter | None) -> dict[str, bytes]:
+def _read_each(
+    selection: _Selection, max_bytes: int | None, keep: Callable[[str], bool], sink: ZipWriter | None
+) -> dict[str, bytes]:
     """Read every selected file once: scan it for secrets, zip it into ``sink``, keep it if ``keep(name)``.
 
     The result maps each name to its content when kept, else ``b""``.
@@ -255,7 +287,10 @@ def _read_each(selection: _Selection, max_bytes: int | None, keep: Callable[[str
     out: dict[str, bytes] = {}
     found: list[Finding] = []
     total = 0
-    deliberate, add = selection.rules.deliberate, sink.add if sink is not None else None  # the loop runs per file
+    deliberate, add = (
+        selection.rules.deliberate,
+        sink.add if sink is not None else None,
+    )  # the loop runs per file
     for f in selection.files:
         scan = not deliberate(f.name)
         kept = keep(f.name)
@@ -278,8 +313,10 @@ def _read_each(selection: _Selection, max_bytes: int | None, keep: Callable[[str
                 hit = chunks.scan.hit if scan else None
                 out[f.name] = b""
         except OSError as exc:
-            raise KxError(f"cannot read {f.name} in the workspace: {exc.strerror or exc}",
-                          hint=f"Fix its permissions, or leave it out with a line '{f.name}' in {IGNORE_FILE}.") from None
+            raise KxError(
+                f"cannot read {f.name} in the workspace: {exc.strerror or exc}",
+                hint=f"Fix its permissions, or leave it out with a line '{f.name}' in {IGNORE_FILE}.",
+            ) from None
         if max_bytes is not None and total > max_bytes:  # it grew since it was listed
             _refuse_size(selection.root, selection.files, total, max_bytes)
         if hit is not None:

@@ -25,7 +25,7 @@ class FileDiff:
 
     path: str
     status: str
-    diff: str = ""        # unified diff, deployed -> workspace, for modified text files
+    diff: str = ""  # unified diff, deployed -> workspace, for modified text files
     binary: bool = False
 
     def to_dict(self) -> dict:
@@ -38,7 +38,13 @@ class FileDiff:
 
 
 def safe_name(name: str) -> bool:
-    if not name or "\\" in name or "\x00" in name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+    if (
+        not name
+        or "\\" in name
+        or "\x00" in name
+        or name.startswith("/")
+        or (len(name) > 1 and name[1] == ":")
+    ):
         return False
     return ".." not in PurePosixPath(name).parts
 
@@ -48,7 +54,9 @@ def read_zip(data: bytes, max_bytes: int) -> tuple[dict[str, bytes], list[str]]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
-        raise KxError(f"the deployed code is not a valid zip: {exc}", hint="Redeploy the cluster's code.") from None
+        raise KxError(
+            f"the deployed code is not a valid zip: {exc}", hint="Redeploy the cluster's code."
+        ) from None
     files, unsafe, total = {}, [], 0
     with archive:
         for info in archive.infolist():
@@ -59,8 +67,10 @@ def read_zip(data: bytes, max_bytes: int) -> tuple[dict[str, bytes], list[str]]:
                 continue
             total += info.file_size
             if total > max_bytes:
-                raise KxError("the deployed code unpacks to more than the bundle limit",
-                              hint="Raise KxJupyter.max_bundle_mb to diff it.")
+                raise KxError(
+                    "the deployed code unpacks to more than the bundle limit",
+                    hint="Raise KxJupyter.max_bundle_mb to diff it.",
+                )
             files[info.filename] = archive.read(info)
     return files, unsafe
 
@@ -89,7 +99,11 @@ def compare(deployed: dict[str, bytes], workspace: dict[str, bytes], unsafe=()) 
             if old_text is None or new_text is None:
                 out.append(FileDiff(path, MODIFIED, binary=True))
             else:
-                lines = difflib.unified_diff(old_text.splitlines(keepends=True), new_text.splitlines(keepends=True),
-                                             f"cluster/{path}", f"workspace/{path}")
+                lines = difflib.unified_diff(
+                    old_text.splitlines(keepends=True),
+                    new_text.splitlines(keepends=True),
+                    f"cluster/{path}",
+                    f"workspace/{path}",
+                )
                 out.append(FileDiff(path, MODIFIED, "".join(lines)))
     return out

@@ -23,8 +23,21 @@ from .aws_errors import calling, error_code, outcome_unknown, translate
 from .diff import FileDiff, compare, read_zip
 from .history import FAILED, IN_PROGRESS, REFUSED, SUCCEEDED, TIMED_OUT, UNKNOWN, History, HistoryEntry
 from .polling import PollPolicy, expected_seconds
-from .watch import (STILL_UPDATING, Deployment, Event, Reader, code_matches, failure, jsonable, judge, log_tail,
-                    new_state, node_view, running_since, took_update)
+from .watch import (
+    STILL_UPDATING,
+    Deployment,
+    Event,
+    Reader,
+    code_matches,
+    failure,
+    jsonable,
+    judge,
+    log_tail,
+    new_state,
+    node_view,
+    running_since,
+    took_update,
+)
 
 UNSETTLED = (IN_PROGRESS, STILL_UPDATING, TIMED_OUT, UNKNOWN)  # outcomes nobody has seen the end of
 
@@ -46,18 +59,18 @@ class Plan:
 
     environment: str
     cluster: str
-    request: dict                       # UpdateKxClusterCodeConfiguration parameters, clientToken included
-    bundle: bundles.Bundle | None       # None for a rollback (the code is already in S3)
+    request: dict  # UpdateKxClusterCodeConfiguration parameters, clientToken included
+    bundle: bundles.Bundle | None  # None for a rollback (the code is already in S3)
     staged: staging.StagedObject | None  # the object when it is already in the bucket
-    current: dict                       # the cluster as preflight saw it (JSON-able)
-    unchanged: bool                     # the cluster already runs exactly this code, init script and arguments
+    current: dict  # the cluster as preflight saw it (JSON-able)
+    unchanged: bool  # the cluster already runs exactly this code, init script and arguments
     force: bool = False
     diagnostics: list = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     rollback_of: int | None = None
-    started: float = field(default_factory=time.time)   # the command's start: every elapsed counts from it
-    timings: dict = field(default_factory=dict)          # {"bundle": s, "check": s}: when each ended, from started
-    release_id: str | None = None                        # the release this push is a target of (kx_jupyter.release)
+    started: float = field(default_factory=time.time)  # the command's start: every elapsed counts from it
+    timings: dict = field(default_factory=dict)  # {"bundle": s, "check": s}: when each ended, from started
+    release_id: str | None = None  # the release this push is a target of (kx_jupyter.release)
 
     @property
     def arguments(self) -> dict:
@@ -138,13 +151,18 @@ class Engine:
         if len(found) == 1:
             return found[0]["environmentId"]
         names = ", ".join(f"{e['environmentId']} ({e.get('name', '')})" for e in found) or "none"
-        raise KxError(f"cannot pick a kdb environment: the backend has {len(found)} ({names})",
-                      hint="Name one with --env or KxJupyter.environment.")
+        raise KxError(
+            f"cannot pick a kdb environment: the backend has {len(found)} ({names})",
+            hint="Name one with --env or KxJupyter.environment.",
+        )
 
     def _cluster_name(self, cluster: str | None) -> str:
         cluster = cluster or self.settings.cluster
         if not cluster:
-            raise KxError("no cluster named", hint="Pass --cluster NAME (see `kx-jupyter clusters`) or set KxJupyter.cluster.")
+            raise KxError(
+                "no cluster named",
+                hint="Pass --cluster NAME (see `kx-jupyter clusters`) or set KxJupyter.cluster.",
+            )
         _refuse(check_value("KxClusterName", cluster, "--cluster"))
         return cluster
 
@@ -153,8 +171,10 @@ class Engine:
             return self.settings.code_bucket
         if self.settings.backend == "local":
             return LOCAL_BUCKET
-        raise KxError("no code bucket configured for the 'aws' backend",
-                      hint="Pass --bucket NAME or set KxJupyter.code_bucket (a versioned bucket FinSpace can read).")
+        raise KxError(
+            "no code bucket configured for the 'aws' backend",
+            hint="Pass --bucket NAME or set KxJupyter.code_bucket (a versioned bucket FinSpace can read).",
+        )
 
     def describe(self, env: str, cluster: str) -> dict:
         import botocore.exceptions as be
@@ -164,8 +184,10 @@ class Engine:
         except be.ClientError as exc:
             if error_code(exc) == "ResourceNotFoundException":
                 names = ", ".join(c["clusterName"] for c in self.clusters(env)) or "none"
-                raise KxError(f"cluster {cluster} does not exist in environment {env} (clusters: {names})",
-                              hint="Pick one with --cluster, or create it first.") from None
+                raise KxError(
+                    f"cluster {cluster} does not exist in environment {env} (clusters: {names})",
+                    hint="Pick one with --cluster, or create it first.",
+                ) from None
             with calling(f"reading cluster {cluster}", self.settings):
                 raise
         except be.BotoCoreError:
@@ -182,8 +204,17 @@ class Engine:
             if not page.get("nextToken"):
                 break
             kwargs["nextToken"] = page["nextToken"]
-        keep = ("clusterName", "clusterType", "status", "statusReason", "releaseLabel", "initializationScript",
-                "lastModifiedTimestamp", "createdTimestamp", "azMode")
+        keep = (
+            "clusterName",
+            "clusterType",
+            "status",
+            "statusReason",
+            "releaseLabel",
+            "initializationScript",
+            "lastModifiedTimestamp",
+            "createdTimestamp",
+            "azMode",
+        )
         return [dict(jsonable({k: c[k] for k in keep if k in c}), environmentId=env) for c in found]
 
     def status(self, cluster: str | None = None, env: str | None = None) -> dict:
@@ -191,21 +222,43 @@ class Engine:
         desc = self.describe(env, cluster)
         self.settle(env, cluster, desc)
         with calling(f"listing the nodes of {cluster}", self.settings):
-            nodes = self.clients.finspace.list_kx_cluster_nodes(environmentId=env, clusterName=cluster).get("nodes", [])
+            nodes = self.clients.finspace.list_kx_cluster_nodes(environmentId=env, clusterName=cluster).get(
+                "nodes", []
+            )
         last = self.history_db.entries(cluster, env, limit=1)
-        keep = ("clusterName", "clusterType", "status", "statusReason", "code", "initializationScript",
-                "commandLineArguments", "capacityConfiguration", "releaseLabel", "lastModifiedTimestamp")
-        return dict(jsonable({k: desc[k] for k in keep if k in desc}), environmentId=env, nodes=node_view(nodes),
-                    last_push=last[0].to_dict() if last else None)
+        keep = (
+            "clusterName",
+            "clusterType",
+            "status",
+            "statusReason",
+            "code",
+            "initializationScript",
+            "commandLineArguments",
+            "capacityConfiguration",
+            "releaseLabel",
+            "lastModifiedTimestamp",
+        )
+        return dict(
+            jsonable({k: desc[k] for k in keep if k in desc}),
+            environmentId=env,
+            nodes=node_view(nodes),
+            last_push=last[0].to_dict() if last else None,
+        )
 
-    def history(self, cluster: str | None = None, env: str | None = None, limit: int = 50) -> list[HistoryEntry]:
+    def history(
+        self, cluster: str | None = None, env: str | None = None, limit: int = 50
+    ) -> list[HistoryEntry]:
         return self.history_db.entries(cluster, env, limit)
 
     def settle(self, env: str, cluster: str, desc: dict) -> HistoryEntry | None:
         """Record the end of the newest push to ``cluster`` when nobody watched it end (``--no-wait``,
         a stopped watch, a lost answer) and ``desc`` (GetKxCluster now) shows it ended; returns it."""
         reached = [e for e in self.history_db.entries(cluster, env, limit=10) if e.outcome != REFUSED]
-        if not reached or reached[0].outcome not in UNSETTLED or desc.get("status") in ("UPDATING", "PENDING"):
+        if (
+            not reached
+            or reached[0].outcome not in UNSETTLED
+            or desc.get("status") in ("UPDATING", "PENDING")
+        ):
             return None
         entry = reached[0]
         verdict, reason = judge(desc, entry.code(), False, entry.started_at, time.time())
@@ -218,15 +271,26 @@ class Engine:
         return self.history_db.get(entry.id)
 
     # -- plan
-    def plan(self, cluster=None, env=None, src=None, init=None, args=None, strategy=None,
-             force=False, check=True) -> Plan:
+    def plan(
+        self, cluster=None, env=None, src=None, init=None, args=None, strategy=None, force=False, check=True
+    ) -> Plan:
         started = time.time()
         init = self.settings.init_script if init is None else init
         built = bundles.build(src or self.settings.workspace, self.settings.max_bundle_mb, init=init or None)
         return self.plan_bundle(built, cluster, env, init, args, strategy, force, check, started)
 
-    def plan_bundle(self, built, cluster=None, env=None, init=None, args=None, strategy=None, force=False,
-                    check=True, started=None) -> Plan:
+    def plan_bundle(
+        self,
+        built,
+        cluster=None,
+        env=None,
+        init=None,
+        args=None,
+        strategy=None,
+        force=False,
+        check=True,
+        started=None,
+    ) -> Plan:
         """``plan`` for a bundle already built: a release checks and preflights one bundle per target."""
         started = time.time() if started is None else started
         init = self.settings.init_script if init is None else init
@@ -236,8 +300,10 @@ class Engine:
         diagnostics = self._check(built, init, args) if check else []  # offline, before any connection
         timings["check"] = time.time() - started if check else None
         if init and init not in built.files:
-            raise KxError(f"the init script {init} is not in the bundle (files: {', '.join(sorted(built.files)[:8])})",
-                          hint="Pass --init with a path relative to the workspace root, e.g. --init init.q.")
+            raise KxError(
+                f"the init script {init} is not in the bundle (files: {', '.join(sorted(built.files)[:8])})",
+                hint="Pass --init with a path relative to the workspace root, e.g. --init init.q.",
+            )
         env, cluster = self.environment(env), self._cluster_name(cluster)
         key = staging.object_key(self.settings.code_prefix, built.sha256)
         request = self._request(env, cluster, {"s3Bucket": bucket, "s3Key": key}, init, args, strategy)
@@ -252,10 +318,15 @@ class Engine:
     def _check(self, built, init, args) -> list:
         from ..qcheck import check_bundle, format_text, has_errors
 
-        diagnostics = check_bundle(built.files, init or None, args or {}, self._check_cache())  # exactly what the push passes
+        diagnostics = check_bundle(
+            built.files, init or None, args or {}, self._check_cache()
+        )  # exactly what the push passes
         if has_errors(diagnostics):
-            raise CheckFailed(f"the q checker found errors; nothing was uploaded:\n{format_text(diagnostics)}",
-                              diagnostics, hint="Fix them, or push anyway with --no-check.")
+            raise CheckFailed(
+                f"the q checker found errors; nothing was uploaded:\n{format_text(diagnostics)}",
+                diagnostics,
+                hint="Fix them, or push anyway with --no-check.",
+            )
         return diagnostics
 
     def _check_cache(self):
@@ -266,8 +337,13 @@ class Engine:
         return ReportCache(self.settings.home_path / CHECK_CACHE_DIR, limit) if limit else None
 
     def _request(self, env, cluster, code, init, args, strategy) -> dict:
-        request = {"environmentId": env, "clusterName": cluster, "clientToken": str(uuid.uuid4()), "code": code,
-                   "deploymentConfiguration": {"deploymentStrategy": strategy}}
+        request = {
+            "environmentId": env,
+            "clusterName": cluster,
+            "clientToken": str(uuid.uuid4()),
+            "code": code,
+            "deploymentConfiguration": {"deploymentStrategy": strategy},
+        }
         if init:
             request["initializationScript"] = init
         if args:
@@ -283,42 +359,86 @@ class Engine:
             since = desc.get("lastModifiedTimestamp")
             when = f" since {since:%Y-%m-%d %H:%M:%S %Z}".rstrip() if since else ""
             reason = f" ({desc['statusReason']})" if desc.get("statusReason") else ""
-            raise KxError(f"cluster {cluster} is {status}{when}{reason}; it must be RUNNING to take new code",
-                          hint=f"Wait for it (`kx-jupyter status {cluster}`) and push again.")
+            raise KxError(
+                f"cluster {cluster} is {status}{when}{reason}; it must be RUNNING to take new code",
+                hint=f"Wait for it (`kx-jupyter status {cluster}`) and push again.",
+            )
         if request["deploymentConfiguration"]["deploymentStrategy"] == "NO_RESTART":
             if desc.get("clusterType") != "GP":
-                raise KxError(f"NO_RESTART works only on GP clusters; {cluster} is {desc.get('clusterType')}",
-                              hint="Use --strategy ROLLING or FORCE.")
-            if (request.get("initializationScript") != desc.get("initializationScript")
-                    or _args_of({"commandLineArguments": request.get("commandLineArguments")}) != _args_of(desc)):
-                raise KxError("NO_RESTART cannot change the init script or the command-line arguments",
-                              hint="Keep them as the cluster has them, or use --strategy ROLLING.")
+                raise KxError(
+                    f"NO_RESTART works only on GP clusters; {cluster} is {desc.get('clusterType')}",
+                    hint="Use --strategy ROLLING or FORCE.",
+                )
+            if request.get("initializationScript") != desc.get("initializationScript") or _args_of(
+                {"commandLineArguments": request.get("commandLineArguments")}
+            ) != _args_of(desc):
+                raise KxError(
+                    "NO_RESTART cannot change the init script or the command-line arguments",
+                    hint="Keep them as the cluster has them, or use --strategy ROLLING.",
+                )
         return desc
 
     def _plan(self, env, cluster, request, desc, built, staged, force, diagnostics, rollback_of=None) -> Plan:
-        unchanged = (code_matches(desc.get("code"), request["code"])
-                     and desc.get("initializationScript") == request.get("initializationScript")
-                     and _args_of(desc) == _args_of(request))
+        unchanged = (
+            code_matches(desc.get("code"), request["code"])
+            and desc.get("initializationScript") == request.get("initializationScript")
+            and _args_of(desc) == _args_of(request)
+        )
         warnings = []
         if staged is not None and not staged.version_id:
-            warnings.append(f"the bucket {staged.bucket} is not versioned: rollback and diff depend on this key "
-                            "never changing; turn on versioning")
-        return Plan(env, cluster, request, built, staged, jsonable(desc), unchanged, force, diagnostics, warnings,
-                    rollback_of)
+            warnings.append(
+                f"the bucket {staged.bucket} is not versioned: rollback and diff depend on this key "
+                "never changing; turn on versioning"
+            )
+        return Plan(
+            env,
+            cluster,
+            request,
+            built,
+            staged,
+            jsonable(desc),
+            unchanged,
+            force,
+            diagnostics,
+            warnings,
+            rollback_of,
+        )
 
     # -- push and watch
-    def update(self, cluster=None, env=None, src=None, init=None, args=None, strategy=None, force=False,
-               check=True, wait=True, on_event=None, dry_run=False, note: str = "") -> Deployment:
+    def update(
+        self,
+        cluster=None,
+        env=None,
+        src=None,
+        init=None,
+        args=None,
+        strategy=None,
+        force=False,
+        check=True,
+        wait=True,
+        on_event=None,
+        dry_run=False,
+        note: str = "",
+    ) -> Deployment:
         """``note``: the user's words for this push, kept in the history with the workspace's git commit."""
         plan = self.plan(cluster, env, src, init, args, strategy, force, check)
         if dry_run:
-            deployment = Deployment(plan.environment, plan.cluster, self._base_result(plan), on_event, plan.started)
+            deployment = Deployment(
+                plan.environment, plan.cluster, self._base_result(plan), on_event, plan.started
+            )
             self._announce(plan, deployment)
             note = "" if plan.staged else " (s3ObjectVersion is added from the upload's answer)"
             if plan.unchanged:
                 note += "; the cluster already runs this code, so a push changes nothing unless forced"
-            deployment.emit(Event("update", plan.current.get("status", ""), [], time.time() - plan.started,
-                                  f"dry run: this request would be sent{note}; nothing was uploaded or changed"))
+            deployment.emit(
+                Event(
+                    "update",
+                    plan.current.get("status", ""),
+                    [],
+                    time.time() - plan.started,
+                    f"dry run: this request would be sent{note}; nothing was uploaded or changed",
+                )
+            )
             deployment.finish("dry-run", request=as_sent(plan.request))
             return deployment
         return self.push(plan, wait=wait, on_event=on_event, **self.provenance(src, note))
@@ -349,8 +469,9 @@ class Engine:
             "rollback_of": plan.rollback_of,
         }
 
-    def push(self, plan: Plan, wait: bool = True, on_event=None, note: str = "", git_commit=None,
-             git_dirty=None) -> Deployment:
+    def push(
+        self, plan: Plan, wait: bool = True, on_event=None, note: str = "", git_commit=None, git_dirty=None
+    ) -> Deployment:
         """Stage and submit in the caller's thread; with ``wait`` the Deployment then has the update
         to follow: ``wait()`` follows it in the calling thread, ``follow_in_background()`` in one thread.
 
@@ -361,22 +482,40 @@ class Engine:
         start = plan.started
         self._announce(plan, d)
         if plan.unchanged and not plan.force:
-            d.emit(Event("unchanged", plan.current.get("status", ""), [], time.time() - start,
-                         f"{plan.cluster} already runs this code, init script and arguments; nothing changed",
-                         "use --force to redeploy the same object"))
+            d.emit(
+                Event(
+                    "unchanged",
+                    plan.current.get("status", ""),
+                    [],
+                    time.time() - start,
+                    f"{plan.cluster} already runs this code, init script and arguments; nothing changed",
+                    "use --force to redeploy the same object",
+                )
+            )
             d.finish("unchanged")
             return d
         staged = self._stage(plan, d, start)
         request = dict(plan.request, code=staged.code())
         entry = self.history_db.start(
-            backend=self.settings.backend, environment=plan.environment, cluster=plan.cluster,
+            backend=self.settings.backend,
+            environment=plan.environment,
+            cluster=plan.cluster,
             bundle_sha256=plan.bundle.sha256 if plan.bundle else self._sha_of_rollback(plan),
-            bucket=staged.bucket, key=staged.key, version=staged.version_id,
-            init_script=request.get("initializationScript"), arguments=plan.arguments,
-            strategy=request["deploymentConfiguration"]["deploymentStrategy"], client_token=request["clientToken"],
-            kind="rollback" if plan.rollback_of else "push", rollback_of=plan.rollback_of,
-            nodes=_node_count(plan.current), release_id=plan.release_id, note=note, git_commit=git_commit,
-            git_dirty=git_dirty)
+            bucket=staged.bucket,
+            key=staged.key,
+            version=staged.version_id,
+            init_script=request.get("initializationScript"),
+            arguments=plan.arguments,
+            strategy=request["deploymentConfiguration"]["deploymentStrategy"],
+            client_token=request["clientToken"],
+            kind="rollback" if plan.rollback_of else "push",
+            rollback_of=plan.rollback_of,
+            nodes=_node_count(plan.current),
+            release_id=plan.release_id,
+            note=note,
+            git_commit=git_commit,
+            git_dirty=git_dirty,
+        )
         d.result.update(code=staged.code(), uploaded_bytes=staged.uploaded_bytes, history_id=entry.id)
         try:
             taken = self._submit(plan, request)
@@ -386,21 +525,29 @@ class Engine:
         except KxError as exc:
             self.history_db.finish(entry.id, REFUSED, exc.message)
             raise
-        what = (f"{request['deploymentConfiguration']['deploymentStrategy']}, clientToken {request['clientToken']}")
+        what = f"{request['deploymentConfiguration']['deploymentStrategy']}, clientToken {request['clientToken']}"
         if taken is None:
             d.emit(Event("update", "", [], time.time() - start, f"update accepted ({what})"))
         else:
             lost, desc = taken
-            warning = (f"the answer to the update call was lost ({lost.message}), but {plan.cluster} took the "
-                       f"update ({what}; the cluster is {desc.get('status')})")
+            warning = (
+                f"the answer to the update call was lost ({lost.message}), but {plan.cluster} took the "
+                f"update ({what}; the cluster is {desc.get('status')})"
+            )
             d.result["warnings"].append(warning)
             d.emit(Event("update", desc.get("status", ""), [], time.time() - start, "warning: " + warning))
         if not wait:
             d.finish("submitted", elapsed=time.time() - start)
             return d
-        self._watch(d, expected_code=staged.code(), submitted=entry.started_at,
-                    seen_updating=taken is not None and taken[1].get("status") == "UPDATING", entry_id=entry.id,
-                    strategy=entry.strategy, nodes=entry.nodes)
+        self._watch(
+            d,
+            expected_code=staged.code(),
+            submitted=entry.started_at,
+            seen_updating=taken is not None and taken[1].get("status") == "UPDATING",
+            entry_id=entry.id,
+            strategy=entry.strategy,
+            nodes=entry.nodes,
+        )
         return d
 
     def _announce(self, plan: Plan, d: Deployment) -> None:
@@ -411,13 +558,28 @@ class Engine:
                 d.emit(_going_back_to(entry))
         if plan.bundle is None:
             return
-        d.emit(Event("bundle", "", [], plan.timings.get("bundle", 0.0), f"{len(plan.bundle.files)} files, "
-                     f"{plan.bundle.size} bytes, sha256 {plan.bundle.sha256[:12]}"))
+        d.emit(
+            Event(
+                "bundle",
+                "",
+                [],
+                plan.timings.get("bundle", 0.0),
+                f"{len(plan.bundle.files)} files, {plan.bundle.size} bytes, sha256 {plan.bundle.sha256[:12]}",
+            )
+        )
         if plan.timings.get("check") is None:
             d.emit(Event("check", "", [], plan.timings.get("bundle", 0.0), "q checker skipped (--no-check)"))
         elif plan.diagnostics:
-            d.emit(Event("check", "", [], plan.timings["check"], f"q checker: {len(plan.diagnostics)} warning(s)\n"
-                         + "\n".join(f"  {diag}" for diag in plan.diagnostics)))
+            d.emit(
+                Event(
+                    "check",
+                    "",
+                    [],
+                    plan.timings["check"],
+                    f"q checker: {len(plan.diagnostics)} warning(s)\n"
+                    + "\n".join(f"  {diag}" for diag in plan.diagnostics),
+                )
+            )
         else:
             d.emit(Event("check", "", [], plan.timings["check"], "q checker: no problems"))
 
@@ -428,17 +590,40 @@ class Engine:
     def _stage(self, plan: Plan, d: Deployment, start: float) -> staging.StagedObject:
         code = plan.request["code"]
         if plan.staged is not None:
-            d.emit(Event("stage", "", [], time.time() - start,
-                         f"already in s3://{code['s3Bucket']}/{code['s3Key']}; 0 bytes uploaded"))
+            d.emit(
+                Event(
+                    "stage",
+                    "",
+                    [],
+                    time.time() - start,
+                    f"already in s3://{code['s3Bucket']}/{code['s3Key']}; 0 bytes uploaded",
+                )
+            )
             return plan.staged
-        staged = staging.upload(self.clients.s3, plan.bundle.open(), plan.bundle.sha256, code["s3Bucket"],
-                                code["s3Key"], self.settings, size=plan.bundle.size)
-        d.emit(Event("stage", "", [], time.time() - start,
-                     f"uploaded {staged.uploaded_bytes} bytes to s3://{staged.bucket}/{staged.key}"
-                     + (f" (version {staged.version_id})" if staged.version_id else "")))
+        staged = staging.upload(
+            self.clients.s3,
+            plan.bundle.open(),
+            plan.bundle.sha256,
+            code["s3Bucket"],
+            code["s3Key"],
+            self.settings,
+            size=plan.bundle.size,
+        )
+        d.emit(
+            Event(
+                "stage",
+                "",
+                [],
+                time.time() - start,
+                f"uploaded {staged.uploaded_bytes} bytes to s3://{staged.bucket}/{staged.key}"
+                + (f" (version {staged.version_id})" if staged.version_id else ""),
+            )
+        )
         if not staged.version_id:
-            warning = (f"the bucket {staged.bucket} is not versioned: rollback and diff depend on this key "
-                       "never changing; turn on versioning")
+            warning = (
+                f"the bucket {staged.bucket} is not versioned: rollback and diff depend on this key "
+                "never changing; turn on versioning"
+            )
             d.result["warnings"].append(warning)
             d.emit(Event("stage", "", [], time.time() - start, "warning: " + warning))
         return staged
@@ -456,8 +641,10 @@ class Engine:
         except be.ClientError as exc:
             if error_code(exc) == "ConflictException":  # retries reuse the clientToken: never our own update
                 detail = exc.response.get("Error", {}).get("Message", "")
-                raise KxError(f"cluster {cluster} is already being updated; this push was refused ({detail})",
-                              hint=f"Wait for the running update (`kx-jupyter status {cluster}`), then push again.") from None
+                raise KxError(
+                    f"cluster {cluster} is already being updated; this push was refused ({detail})",
+                    hint=f"Wait for the running update (`kx-jupyter status {cluster}`), then push again.",
+                ) from None
             failure = exc
         except be.BotoCoreError as exc:
             failure = exc
@@ -471,30 +658,50 @@ class Engine:
         cluster, code = plan.cluster, request["code"]
         try:
             with calling(f"checking whether {cluster} took the update", self.settings):
-                desc = self.clients.finspace.get_kx_cluster(environmentId=plan.environment, clusterName=cluster)
+                desc = self.clients.finspace.get_kx_cluster(
+                    environmentId=plan.environment, clusterName=cluster
+                )
         except KxError as check:
             raise UpdateOutcomeUnknown(
                 f"the outcome of the update of {cluster} is UNKNOWN: {error.message}, so the service may or may "
                 f"not have carried it out, and {check.message}",
                 hint=f"Find out with `kx-jupyter status {cluster} --watch` (or `%kx_status {cluster}` in a notebook): "
-                     f"it shows whether {cluster} is updating to s3://{code['s3Bucket']}/{code['s3Key']} and follows "
-                     "the update to its end. Do not push again before you know.") from None
+                f"it shows whether {cluster} is updating to s3://{code['s3Bucket']}/{code['s3Key']} and follows "
+                "the update to its end. Do not push again before you know.",
+            ) from None
         if took_update(desc, code, plan.current):
             return desc
-        raise KxError(f"{error.message}; {cluster} is {desc.get('status')} with its previous code and no update "
-                      "in progress: the update was not taken, nothing was deployed", hint=error.hint)
+        raise KxError(
+            f"{error.message}; {cluster} is {desc.get('status')} with its previous code and no update "
+            "in progress: the update was not taken, nothing was deployed",
+            hint=error.hint,
+        )
 
-    def _watch(self, d: Deployment, *, expected_code, submitted, seen_updating, entry_id, strategy, nodes) -> None:
+    def _watch(
+        self, d: Deployment, *, expected_code, submitted, seen_updating, entry_id, strategy, nodes
+    ) -> None:
         """Give ``d`` its update to follow (the caller picks the thread; see ``Deployment``)."""
         history = self.history_db
         expected, spread = expected_seconds(
-            self.settings.expected_update_seconds, history.durations(d.cluster, d.environment, strategy),
-            history.peer_durations(d.cluster, d.environment, self.settings.backend, strategy), nodes, strategy,
-            self._plane_node_seconds())
-        self.clients.logs  # create every client here: boto3 does not create clients thread-safely
-        policy = PollPolicy(self.settings.poll_initial, self.settings.poll_max, expected, spread, nodes, strategy)
-        state = new_state(policy, started=d.started, submitted=submitted, deadline=time.time() + self.settings.timeout,
-                          expected_code=expected_code, seen_updating=seen_updating)
+            self.settings.expected_update_seconds,
+            history.durations(d.cluster, d.environment, strategy),
+            history.peer_durations(d.cluster, d.environment, self.settings.backend, strategy),
+            nodes,
+            strategy,
+            self._plane_node_seconds(),
+        )
+        _ = self.clients.logs  # create every client here: boto3 does not create clients thread-safely
+        policy = PollPolicy(
+            self.settings.poll_initial, self.settings.poll_max, expected, spread, nodes, strategy
+        )
+        state = new_state(
+            policy,
+            started=d.started,
+            submitted=submitted,
+            deadline=time.time() + self.settings.timeout,
+            expected_code=expected_code,
+            seen_updating=seen_updating,
+        )
         reader = Reader(self.clients, self.settings, d.environment, d.cluster, since=submitted)
         d.result["expected_seconds"] = round(expected, 3)
 
@@ -526,22 +733,46 @@ class Engine:
         # the newest push that reached the cluster, when its watch ended early (detached, timed out, answer lost)
         reached = [e for e in self.history_db.entries(cluster, env, limit=10) if e.outcome != REFUSED]
         entry = reached[0] if reached and reached[0].outcome in UNSETTLED else None
-        d = Deployment(env, cluster, {"code": entry.code() if entry else jsonable(desc.get("code")),
-                                      "history_id": entry.id if entry else None, "reason": "", "log_tail": [],
-                                      "nodes": [], "elapsed": 0.0}, on_event)
+        d = Deployment(
+            env,
+            cluster,
+            {
+                "code": entry.code() if entry else jsonable(desc.get("code")),
+                "history_id": entry.id if entry else None,
+                "reason": "",
+                "log_tail": [],
+                "nodes": [],
+                "elapsed": 0.0,
+            },
+            on_event,
+        )
         if desc.get("status") != "UPDATING" and entry is None:
             d.emit(Event("unchanged", desc.get("status", ""), [], 0.0, f"no update in progress on {cluster}"))
             d.finish("unchanged")
             return d
-        self._watch(d, expected_code=entry.code() if entry else None,
-                    submitted=entry.started_at if entry else time.time(),
-                    seen_updating=desc.get("status") == "UPDATING", entry_id=entry.id if entry else None,
-                    strategy=entry.strategy if entry else self.settings.strategy, nodes=_node_count(desc))
+        self._watch(
+            d,
+            expected_code=entry.code() if entry else None,
+            submitted=entry.started_at if entry else time.time(),
+            seen_updating=desc.get("status") == "UPDATING",
+            entry_id=entry.id if entry else None,
+            strategy=entry.strategy if entry else self.settings.strategy,
+            nodes=_node_count(desc),
+        )
         return d
 
     # -- rollback and diff
-    def rollback(self, cluster=None, to: int | None = None, env=None, wait=True, on_event=None,
-                 force=False, dry_run=False, release_id=None) -> Deployment:
+    def rollback(
+        self,
+        cluster=None,
+        to: int | None = None,
+        env=None,
+        wait=True,
+        on_event=None,
+        force=False,
+        dry_run=False,
+        release_id=None,
+    ) -> Deployment:
         """Re-deploy an earlier entry's exact object version, init script, arguments and strategy.
 
         ``to`` is a history id; by default the newest successful push whose code differs from
@@ -551,7 +782,9 @@ class Engine:
         desc = self.describe(env, cluster)
         entry = self._rollback_target(env, cluster, to, desc)
         staging.exists(self.clients.s3, entry.bucket, entry.key, entry.version, self.settings)
-        request = self._request(env, cluster, entry.code(), entry.init_script, entry.arguments, entry.strategy)
+        request = self._request(
+            env, cluster, entry.code(), entry.init_script, entry.arguments, entry.strategy
+        )
         desc = self._preflight(env, cluster, request)
         staged = staging.StagedObject(entry.bucket, entry.key, entry.version, 0)
         plan = self._plan(env, cluster, request, desc, None, staged, force, [], rollback_of=entry.id)
@@ -567,11 +800,15 @@ class Engine:
         if to is not None:
             entry = self.history_db.get(int(to))
             if entry is None or entry.cluster != cluster or entry.environment != env:
-                raise KxError(f"history entry {to} is not a push to {env}/{cluster}",
-                              hint=f"List them with `kx-jupyter history --cluster {cluster}`.")
+                raise KxError(
+                    f"history entry {to} is not a push to {env}/{cluster}",
+                    hint=f"List them with `kx-jupyter history --cluster {cluster}`.",
+                )
             if entry.outcome == FAILED:
-                raise KxError(f"history entry {to} failed on the cluster; rolling back to it would fail again",
-                              hint="Pick a succeeded entry from `kx-jupyter history`.")
+                raise KxError(
+                    f"history entry {to} failed on the cluster; rolling back to it would fail again",
+                    hint="Pick a succeeded entry from `kx-jupyter history`.",
+                )
             return entry
         succeeded = self.history_db.entries(cluster, env, limit=200, outcome=SUCCEEDED)
         for entry in succeeded:
@@ -579,31 +816,43 @@ class Engine:
                 return entry
         if succeeded:
             ids = ", ".join(f"#{e.id}" for e in succeeded[:5]) + (" …" if len(succeeded) > 5 else "")
-            raise KxError(f"every successful deployment of {cluster} in the history ({ids}) is the code it runs now: "
-                          "there is nothing earlier to roll back to",
-                          hint=f"Push the code you want, or redeploy one of them with --to {succeeded[0].id} --force.")
-        raise KxError(f"no successful deployment of {cluster} in the history to roll back to",
-                      hint="Roll back by pushing the old code, or name an entry with --to.")
+            raise KxError(
+                f"every successful deployment of {cluster} in the history ({ids}) is the code it runs now: "
+                "there is nothing earlier to roll back to",
+                hint=f"Push the code you want, or redeploy one of them with --to {succeeded[0].id} --force.",
+            )
+        raise KxError(
+            f"no successful deployment of {cluster} in the history to roll back to",
+            hint="Roll back by pushing the old code, or name an entry with --to.",
+        )
 
     def check(self, src=None, init=None, args=None) -> list:
         """The checker's diagnostics for exactly the files a push of ``src`` would bundle; offline."""
         from ..qcheck import check_bundle
 
         init = self.settings.init_script if init is None else init
-        files = bundles.checked_files(src or self.settings.workspace, self.settings.max_bundle_mb, init=init or None)
-        return check_bundle(files, init or None, args or {}, self._check_cache())  # no --arg: the push passes none
+        files = bundles.checked_files(
+            src or self.settings.workspace, self.settings.max_bundle_mb, init=init or None
+        )
+        return check_bundle(
+            files, init or None, args or {}, self._check_cache()
+        )  # no --arg: the push passes none
 
     def diff(self, cluster=None, env=None, src=None) -> list[FileDiff]:
         """The workspace against the code the cluster runs (by its S3 object version)."""
         env, cluster = self.environment(env), self._cluster_name(cluster)
         code = self.describe(env, cluster).get("code") or {}
         if not code.get("s3Bucket"):
-            raise KxError(f"cluster {cluster} runs no code from S3", hint="Push some first with `kx-jupyter update`.")
+            raise KxError(
+                f"cluster {cluster} runs no code from S3", hint="Push some first with `kx-jupyter update`."
+            )
         deployed, unsafe = self._read_code(code)
         workspace = bundles.read_all(src or self.settings.workspace, self.settings.max_bundle_mb)
         return compare(deployed, workspace, unsafe)
 
-    def rollback_diff(self, cluster=None, to: int | None = None, env=None) -> tuple[HistoryEntry, list[FileDiff]]:
+    def rollback_diff(
+        self, cluster=None, to: int | None = None, env=None
+    ) -> tuple[HistoryEntry, list[FileDiff]]:
         """What a rollback would change before it starts: (the entry it goes to, the code running now → that entry's)."""
         env, cluster = self.environment(env), self._cluster_name(cluster)
         desc = self.describe(env, cluster)
@@ -615,8 +864,14 @@ class Engine:
 
     def _read_code(self, code: dict) -> tuple[dict[str, bytes], list[str]]:
         limit = int(self.settings.max_bundle_mb * 2**20)
-        data = staging.fetch(self.clients.s3, code["s3Bucket"], code["s3Key"], code.get("s3ObjectVersion"),
-                             self.settings, limit)
+        data = staging.fetch(
+            self.clients.s3,
+            code["s3Bucket"],
+            code["s3Key"],
+            code.get("s3ObjectVersion"),
+            self.settings,
+            limit,
+        )
         return read_zip(data, limit)
 
 
@@ -625,8 +880,14 @@ def _going_back_to(entry: HistoryEntry) -> Event:
     import datetime as dt
 
     when = dt.datetime.fromtimestamp(entry.started_at, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return Event("stage", "", [], 0.0, f"rolling back to history entry #{entry.id}: the {entry.kind} of {when} by "
-                                       f"{entry.user} (sha256 {(entry.bundle_sha256 or '?')[:12]}, init {entry.init_script or '—'})")
+    return Event(
+        "stage",
+        "",
+        [],
+        0.0,
+        f"rolling back to history entry #{entry.id}: the {entry.kind} of {when} by "
+        f"{entry.user} (sha256 {(entry.bundle_sha256 or '?')[:12]}, init {entry.init_script or '—'})",
+    )
 
 
 def _node_count(desc: dict) -> int | None:
@@ -635,5 +896,7 @@ def _node_count(desc: dict) -> int | None:
 
 def _refuse(violations) -> None:
     if violations:
-        raise KxError("the request would be refused by the service: " + "; ".join(map(str, violations)),
-                      hint="Fix the values named above.")
+        raise KxError(
+            "the request would be refused by the service: " + "; ".join(map(str, violations)),
+            hint="Fix the values named above.",
+        )

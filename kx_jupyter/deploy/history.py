@@ -74,8 +74,13 @@ def _v2(conn: sqlite3.Connection) -> None:
     whether the checkout had uncommitted changes), the release it belongs to, and its origin
     (``cli``, ``lab``, or ``notebook:<path>#<cell id>``) so a front end can link back to it."""
     have = _columns(conn)
-    for column in ("note TEXT NOT NULL DEFAULT ''", "git_commit TEXT", "git_dirty INTEGER",
-                   "release_id TEXT", "origin TEXT NOT NULL DEFAULT ''"):
+    for column in (
+        "note TEXT NOT NULL DEFAULT ''",
+        "git_commit TEXT",
+        "git_dirty INTEGER",
+        "release_id TEXT",
+        "origin TEXT NOT NULL DEFAULT ''",
+    ):
         if column.split()[0] not in have:
             conn.execute(f"ALTER TABLE pushes ADD COLUMN {column}")
     conn.execute("CREATE INDEX IF NOT EXISTS pushes_release ON pushes (release_id)")
@@ -101,19 +106,19 @@ class HistoryEntry:
     arguments: dict = field(default_factory=dict)
     strategy: str = "ROLLING"
     client_token: str = ""
-    kind: str = "push"              # push | rollback
+    kind: str = "push"  # push | rollback
     rollback_of: int | None = None
-    outcome: str = IN_PROGRESS      # updating | succeeded | failed | timed-out | refused | unknown
+    outcome: str = IN_PROGRESS  # updating | succeeded | failed | timed-out | refused | unknown
     reason: str = ""
     duration: float | None = None
     finished_at: float | None = None
     log_tail: str = ""
-    nodes: int | None = None        # the cluster's node count when pushed: a ROLLING update's length scales with it
-    note: str = ""                  # the user's words for this push
-    git_commit: str | None = None   # the workspace's commit, when it is a git checkout
-    git_dirty: bool | None = None   # ...with uncommitted changes
-    release_id: str | None = None   # the release this push is a target of
-    origin: str = ""                # cli | lab | notebook:<path>#<cell id>
+    nodes: int | None = None  # the cluster's node count when pushed: a ROLLING update's length scales with it
+    note: str = ""  # the user's words for this push
+    git_commit: str | None = None  # the workspace's commit, when it is a git checkout
+    git_dirty: bool | None = None  # ...with uncommitted changes
+    release_id: str | None = None  # the release this push is a target of
+    origin: str = ""  # cli | lab | notebook:<path>#<cell id>
 
     def code(self) -> dict:
         code = {"s3Bucket": self.bucket, "s3Key": self.key}
@@ -131,9 +136,11 @@ class History:
         self._schema_ready = False  # created (and migrated) by this instance's first connection
 
     def _damaged(self, exc: Exception) -> KxError:
-        return KxError(f"the deployment history {self.path} is damaged ({exc})",
-                       hint=f"move it aside (e.g. `mv {self.path} {self.path}.bad`): a new history starts, "
-                            "and rollback and update-time estimates begin again from the next push")
+        return KxError(
+            f"the deployment history {self.path} is damaged ({exc})",
+            hint=f"move it aside (e.g. `mv {self.path} {self.path}.bad`): a new history starts, "
+            "and rollback and update-time estimates begin again from the next push",
+        )
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -148,8 +155,10 @@ class History:
         except sqlite3.DatabaseError as exc:
             raise self._damaged(exc) from None
         except (OSError, sqlite3.Error) as exc:
-            raise KxError(f"cannot open the deployment history {self.path}: {exc}",
-                          hint="Check that KxJupyter.home is writable.") from None
+            raise KxError(
+                f"cannot open the deployment history {self.path}: {exc}",
+                hint="Check that KxJupyter.home is writable.",
+            ) from None
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         """Bring the file to this schema; one process or thread at a time (the others wait, then find it done)."""
@@ -159,8 +168,10 @@ class History:
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > len(_MIGRATIONS):
-                raise KxError(f"the deployment history {self.path} was written by a newer kx-jupyter (schema {version})",
-                              hint="upgrade kx-jupyter to read it")
+                raise KxError(
+                    f"the deployment history {self.path} was written by a newer kx-jupyter (schema {version})",
+                    hint="upgrade kx-jupyter to read it",
+                )
             for step in _MIGRATIONS[version:]:
                 step(conn)
             conn.execute(f"PRAGMA user_version={len(_MIGRATIONS)}")
@@ -182,32 +193,83 @@ class History:
             except sqlite3.DatabaseError as exc:
                 raise self._damaged(exc) from None
 
-    def start(self, *, backend, environment, cluster, bundle_sha256, bucket, key, version, init_script,
-              arguments, strategy, client_token, kind="push", rollback_of=None, nodes=None, note="",
-              git_commit=None, git_dirty=None, release_id=None, origin="") -> HistoryEntry:
-        entry = HistoryEntry(0, time.time(), _user(), socket.gethostname(), backend, environment, cluster,
-                             bundle_sha256, bucket, key, version, init_script, dict(arguments or {}), strategy,
-                             client_token, kind, rollback_of, nodes=nodes, note=note, git_commit=git_commit,
-                             git_dirty=git_dirty, release_id=release_id, origin=origin)
+    def start(
+        self,
+        *,
+        backend,
+        environment,
+        cluster,
+        bundle_sha256,
+        bucket,
+        key,
+        version,
+        init_script,
+        arguments,
+        strategy,
+        client_token,
+        kind="push",
+        rollback_of=None,
+        nodes=None,
+        note="",
+        git_commit=None,
+        git_dirty=None,
+        release_id=None,
+        origin="",
+    ) -> HistoryEntry:
+        entry = HistoryEntry(
+            0,
+            time.time(),
+            _user(),
+            socket.gethostname(),
+            backend,
+            environment,
+            cluster,
+            bundle_sha256,
+            bucket,
+            key,
+            version,
+            init_script,
+            dict(arguments or {}),
+            strategy,
+            client_token,
+            kind,
+            rollback_of,
+            nodes=nodes,
+            note=note,
+            git_commit=git_commit,
+            git_dirty=git_dirty,
+            release_id=release_id,
+            origin=origin,
+        )
         row = entry.to_dict()
         del row["id"]
         row["arguments"] = json.dumps(row["arguments"])
         names = ", ".join(row)
         with self._session(write=True) as conn:
-            cur = conn.execute(f"INSERT INTO pushes ({names}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+            cur = conn.execute(
+                f"INSERT INTO pushes ({names}) VALUES ({', '.join('?' * len(row))})", list(row.values())
+            )
             entry.id = cur.lastrowid
         return entry
 
-    def finish(self, entry_id: int, outcome: str, reason: str = "", log_tail: str = "",
-               finished_at: float | None = None) -> None:
+    def finish(
+        self,
+        entry_id: int,
+        outcome: str,
+        reason: str = "",
+        log_tail: str = "",
+        finished_at: float | None = None,
+    ) -> None:
         """``finished_at``: when the update ended by the cluster's clock, if known; else now."""
         now = time.time()
         end = min(finished_at or now, now)
         with self._session(write=True) as conn:
-            conn.execute("UPDATE pushes SET outcome=?, reason=?, log_tail=?, "
-                         "finished_at=CASE WHEN ? > started_at THEN ? ELSE ? END, "
-                         "duration=CASE WHEN ? > started_at THEN ? ELSE ? END - started_at WHERE id=?",
-                         (outcome, reason, log_tail, end, end, now, end, end, now, entry_id))
+            conn.execute(
+                "UPDATE pushes SET outcome=?, reason=?, log_tail=?, "
+                "finished_at=CASE WHEN ? > started_at THEN ? ELSE ? END, "
+                "duration=CASE WHEN ? > started_at THEN ? ELSE ? END - started_at WHERE id=?",
+                (outcome, reason, log_tail, end, end, now, end, end, now, entry_id),
+            )
 
     def get(self, entry_id: int) -> HistoryEntry | None:
         with self._session() as conn:
@@ -221,26 +283,39 @@ class History:
             if value:
                 where.append(f"{column}=?")
                 params.append(value)
-        sql = "SELECT * FROM pushes" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
+        sql = (
+            "SELECT * FROM pushes"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY id DESC LIMIT ?"
+        )
         with self._session() as conn:
             return [_entry(row) for row in conn.execute(sql, params + [int(limit)])]
 
     def durations(self, cluster: str, environment: str, strategy: str, limit: int = 10) -> list[float]:
         """How long this cluster's recent successful updates with ``strategy`` took, newest first."""
-        sql = ("SELECT duration FROM pushes WHERE cluster=? AND environment=? AND strategy=? AND outcome=? "
-               "AND duration > 0 ORDER BY id DESC LIMIT ?")
+        sql = (
+            "SELECT duration FROM pushes WHERE cluster=? AND environment=? AND strategy=? AND outcome=? "
+            "AND duration > 0 ORDER BY id DESC LIMIT ?"
+        )
         with self._session() as conn:
-            return [row[0] for row in conn.execute(sql, (cluster, environment, strategy, SUCCEEDED, int(limit)))]
+            return [
+                row[0] for row in conn.execute(sql, (cluster, environment, strategy, SUCCEEDED, int(limit)))
+            ]
 
-    def peer_durations(self, cluster: str, environment: str, backend: str, strategy: str,
-                       limit: int = 20) -> list[tuple[float, int | None]]:
+    def peer_durations(
+        self, cluster: str, environment: str, backend: str, strategy: str, limit: int = 20
+    ) -> list[tuple[float, int | None]]:
         """(duration, node count) of recent successful ``strategy`` updates of the environment's other
         clusters: what a first push to ``cluster`` can expect before it has a history of its own."""
-        sql = ("SELECT duration, nodes FROM pushes WHERE cluster<>? AND environment=? AND backend=? AND strategy=? "
-               "AND outcome=? AND duration > 0 ORDER BY id DESC LIMIT ?")
+        sql = (
+            "SELECT duration, nodes FROM pushes WHERE cluster<>? AND environment=? AND backend=? AND strategy=? "
+            "AND outcome=? AND duration > 0 ORDER BY id DESC LIMIT ?"
+        )
         with self._session() as conn:
-            return [(row[0], row[1]) for row in
-                    conn.execute(sql, (cluster, environment, backend, strategy, SUCCEEDED, int(limit)))]
+            return [
+                (row[0], row[1])
+                for row in conn.execute(sql, (cluster, environment, backend, strategy, SUCCEEDED, int(limit)))
+            ]
 
 
 def _entry(row: sqlite3.Row) -> HistoryEntry:

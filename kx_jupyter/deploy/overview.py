@@ -21,6 +21,7 @@ SETTLED = ("RUNNING", "CREATE_FAILED", "DELETED", "DELETE_FAILED")
 FROM_HISTORY = "*"
 DETAILED_UP_TO = 24
 
+
 def code_version(code) -> str:
     """The bundle a cluster runs as 'name@version' (content-addressed names shortened to 12 hex digits, like git)."""
     if not code or not code.get("s3Key"):
@@ -48,15 +49,26 @@ def _last_good_pushes(engine, env: str, clusters: list[dict]) -> dict:
     return newest
 
 
-def cluster_rows(engine, env: str | None = None, detailed_up_to: int = DETAILED_UP_TO) -> tuple[str, list[list[str]]]:
+def cluster_rows(
+    engine, env: str | None = None, detailed_up_to: int = DETAILED_UP_TO
+) -> tuple[str, list[list[str]]]:
     """(environment id, one row of ``HEADERS`` per cluster)."""
     env = engine.environment(env)
     clusters = engine.clusters(env)
-    moving = clusters if len(clusters) <= detailed_up_to else [c for c in clusters if c.get("status") not in SETTLED]
+    moving = (
+        clusters
+        if len(clusters) <= detailed_up_to
+        else [c for c in clusters if c.get("status") not in SETTLED]
+    )
     pushed = _last_good_pushes(engine, env, clusters)  # one history query, before the parallel status calls
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(moving)))) as pool:
-        details = dict(zip((c["clusterName"] for c in moving),
-                           pool.map(lambda c: _status_or_none(engine, c["clusterName"], env), moving)))
+        details = dict(
+            zip(
+                (c["clusterName"] for c in moving),
+                pool.map(lambda c: _status_or_none(engine, c["clusterName"], env), moving),
+                strict=True,
+            )
+        )
     rows = []
     for summary in clusters:
         name = summary["clusterName"]
@@ -71,18 +83,28 @@ def cluster_rows(engine, env: str | None = None, detailed_up_to: int = DETAILED_
             entry = pushed.get(name)
             node_cell = f"{entry.nodes}{FROM_HISTORY}" if entry and entry.nodes else "—"
             code_cell = code_version(entry.code()) + FROM_HISTORY if entry else "—"
-        rows.append([name, summary.get("clusterType", ""), summary.get("status", ""), node_cell, code_cell,
-                     utc(summary.get("lastModifiedTimestamp"))])
+        rows.append(
+            [
+                name,
+                summary.get("clusterType", ""),
+                summary.get("status", ""),
+                node_cell,
+                code_cell,
+                utc(summary.get("lastModifiedTimestamp")),
+            ]
+        )
     return env, rows
 
 
-LEGEND = f"{FROM_HISTORY} the last successful push from here (%kx_status or kx-jupyter status asks the cluster)"
+LEGEND = (
+    f"{FROM_HISTORY} the last successful push from here (%kx_status or kx-jupyter status asks the cluster)"
+)
 
 
 def as_text(headers: list[str], rows: list[list[str]]) -> str:
     """Aligned columns under a header and a rule, as ``%kx_clusters`` prints them."""
     cells = [headers] + rows
     widths = [max(len(str(r[i])) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

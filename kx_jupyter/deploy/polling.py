@@ -35,9 +35,9 @@ EPS = 1e-3  # times are differences of epoch seconds: ~1e-7 s of float noise
 
 @dataclass(frozen=True)
 class Poll:
-    at: float               # seconds since the update call
-    cluster: bool = True    # GetKxCluster
-    nodes: bool = False     # ListKxClusterNodes (and the node logs since the last read)
+    at: float  # seconds since the update call
+    cluster: bool = True  # GetKxCluster
+    nodes: bool = False  # ListKxClusterNodes (and the node logs since the last read)
 
 
 class PollPolicy:
@@ -49,14 +49,23 @@ class PollPolicy:
     FINE_MIN = 0.5
     FINE_MAX = 10.0
     WINDOW_READS = 6
-    COARSE_FROM = 10.0       # a window this close to the call needs no read before it
-    NODE_POLL_FROM = 10.0    # per-node time from which a ROLLING update's node changes are listed as they happen
+    COARSE_FROM = 10.0  # a window this close to the call needs no read before it
+    NODE_POLL_FROM = (
+        10.0  # per-node time from which a ROLLING update's node changes are listed as they happen
+    )
     NODE_RETRIES = 3
     BLIND_FIRST = 2.0
-    BLIND_GRID_FROM = 90.0   # the first grid read after the blind first one (the listings pay for 30 and 60)
+    BLIND_GRID_FROM = 90.0  # the first grid read after the blind first one (the listings pay for 30 and 60)
 
-    def __init__(self, initial: float, maximum: float, expected: float = 0.0, spread: float = 0.0,
-                 nodes: int | None = None, strategy: str = "ROLLING"):
+    def __init__(
+        self,
+        initial: float,
+        maximum: float,
+        expected: float = 0.0,
+        spread: float = 0.0,
+        nodes: int | None = None,
+        strategy: str = "ROLLING",
+    ):
         self.initial = max(0.05, initial)
         self.maximum = max(self.initial, maximum)
         self.expected = max(0.0, expected)
@@ -120,9 +129,14 @@ class PollPolicy:
         return t + self.fine
 
 
-def expected_seconds(configured: float, own: list[float], peers: list[tuple[float, int | None]] = (),
-                     nodes: int | None = None, strategy: str = "ROLLING",
-                     node_seconds: float = 0.0) -> tuple[float, float]:
+def expected_seconds(
+    configured: float,
+    own: list[float],
+    peers: list[tuple[float, int | None]] = (),
+    nodes: int | None = None,
+    strategy: str = "ROLLING",
+    node_seconds: float = 0.0,
+) -> tuple[float, float]:
     """(expected update length, its uncertainty), both in seconds; (0, 0) when nothing is known.
 
     The setting (+-5 %); else the median of this cluster's recent successful updates with the

@@ -14,18 +14,46 @@ import re
 from dataclasses import dataclass
 
 NAMES = (
-    ".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore",
-    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".ssh/", ".aws/", ".gnupg/",
-    "credentials", "credentials.json", "credentials.csv", "credentials.ini", "*credentials.json", ".netrc",
-    ".pgpass", "*.kdbx", ".git-credentials", ".pypirc", ".npmrc", ".docker/", ".kube/",
-    "*.tfstate", "*.tfstate.backup",
+    ".env",
+    ".env.*",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "*.jks",
+    "*.keystore",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    ".ssh/",
+    ".aws/",
+    ".gnupg/",
+    "credentials",
+    "credentials.json",
+    "credentials.csv",
+    "credentials.ini",
+    "*credentials.json",
+    ".netrc",
+    ".pgpass",
+    "*.kdbx",
+    ".git-credentials",
+    ".pypirc",
+    ".npmrc",
+    ".docker/",
+    ".kube/",
+    "*.tfstate",
+    "*.tfstate.backup",
 )
 
 _PATTERNS = (  # each holds AKIA, ASIA, PRIVATE KEY or (s|S)ecret/ECRET: first_secret tests those first
     (re.compile(rb"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])"), "an AWS access key id"),
     (re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"), "a PEM private key"),
     (re.compile(rb"(?i)aws_secret_access_key[\"']?[ \t]*[=:]"), "an aws_secret_access_key setting"),
-    (re.compile(rb"(?i)secret[^\n]{0,40}?(?<![A-Za-z0-9/+])([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"), "an AWS secret access key"),
+    (
+        re.compile(rb"(?i)secret[^\n]{0,40}?(?<![A-Za-z0-9/+])([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"),
+        "an AWS secret access key",
+    ),
 )
 OVERLAP = 256  # bytes of the previous chunk scanned again, so a key split across two chunks is found
 
@@ -39,13 +67,21 @@ class Finding:
     what: str
 
     def __str__(self) -> str:
-        return f"{self.name} line {self.line} ({self.what})" if self.line else f"{self.name} (a credentials file name)"
+        return (
+            f"{self.name} line {self.line} ({self.what})"
+            if self.line
+            else f"{self.name} (a credentials file name)"
+        )
 
 
 def first_secret(data: bytes) -> tuple[int, str] | None:
     """Offset and kind of the first likely secret in ``data``."""
-    if not (b"AKIA" in data or b"ASIA" in data or b"PRIVATE KEY" in data or b"ecret" in data or b"ECRET" in data):
-        return None  # the common case, in a few fast substring tests (a loop over a tuple costs twice as much)
+    if not (
+        b"AKIA" in data or b"ASIA" in data or b"PRIVATE KEY" in data or b"ecret" in data or b"ECRET" in data
+    ):
+        return (
+            None  # the common case, in a few fast substring tests (a loop over a tuple costs twice as much)
+        )
     found = None
     for pattern, what in _PATTERNS:
         for m in pattern.finditer(data):

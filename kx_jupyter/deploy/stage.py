@@ -20,8 +20,8 @@ SHA_METADATA = "kx-sha256"
 class StagedObject:
     bucket: str
     key: str
-    version_id: str | None   # None when the bucket is not versioned
-    uploaded_bytes: int       # 0 when the object was already there
+    version_id: str | None  # None when the bucket is not versioned
+    uploaded_bytes: int  # 0 when the object was already there
 
     def code(self) -> dict:
         """The ``code`` member of an update request for this object."""
@@ -60,8 +60,10 @@ def find(s3, bucket: str, key: str, sha256: str, settings) -> StagedObject | Non
             raise
     stored = head.get("Metadata", {}).get(SHA_METADATA)
     if stored and stored != sha256:
-        raise KxError(f"s3://{bucket}/{key} exists with different content (sha256 {stored})",
-                      hint="Someone wrote to kx-jupyter's prefix by hand; use another --prefix or remove that object.")
+        raise KxError(
+            f"s3://{bucket}/{key} exists with different content (sha256 {stored})",
+            hint="Someone wrote to kx-jupyter's prefix by hand; use another --prefix or remove that object.",
+        )
     return StagedObject(bucket, key, _version(head.get("VersionId")), 0)
 
 
@@ -78,9 +80,16 @@ def upload(s3, data, sha256: str, bucket: str, key: str, settings, size: int | N
             extra["SSEKMSKeyId"] = settings.kms_key_id
     checksum = base64.b64encode(bytes.fromhex(sha256)).decode()
     with calling(f"uploading the bundle to s3://{bucket}/{key}", settings):
-        put = s3.put_object(Bucket=bucket, Key=key, Body=data, ChecksumAlgorithm="SHA256",
-                            ChecksumSHA256=checksum, Metadata={SHA_METADATA: sha256},
-                            ContentType="application/zip", **extra)
+        put = s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=data,
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=checksum,
+            Metadata={SHA_METADATA: sha256},
+            ContentType="application/zip",
+            **extra,
+        )
     return StagedObject(bucket, key, _version(put.get("VersionId")), len(data) if size is None else size)
 
 
@@ -97,7 +106,9 @@ def fetch(s3, bucket: str, key: str, version: str | None, settings, max_bytes: i
     with calling(f"downloading {where}", settings):
         got = s3.get_object(Bucket=bucket, Key=key, **extra)
         if got.get("ContentLength", 0) > max_bytes:
-            raise KxError(f"{where} is larger than the bundle limit", hint="Raise KxJupyter.max_bundle_mb to diff it.")
+            raise KxError(
+                f"{where} is larger than the bundle limit", hint="Raise KxJupyter.max_bundle_mb to diff it."
+            )
         return got["Body"].read()
 
 

@@ -31,7 +31,7 @@ from .polling import Poll, PollPolicy
 
 # Deployment.status values that mean "deployed or nothing to do" (exit code 0)
 OK_STATUSES = ("succeeded", "unchanged", "dry-run", "submitted")
-STILL_UPDATING = "still-updating"   # the watch stopped (timeout, Ctrl-C, detach); the update goes on
+STILL_UPDATING = "still-updating"  # the watch stopped (timeout, Ctrl-C, detach); the update goes on
 EXIT_STILL_UPDATING = 3
 ENDINGS = ("done", "failed", "unchanged", STILL_UPDATING)
 
@@ -52,12 +52,14 @@ class Event:
 
     phase: str
     cluster_status: str = ""
-    nodes: list = field(default_factory=list)   # [{"nodeId", "status", "code", "availabilityZoneId", "launchTime"}]
+    nodes: list = field(
+        default_factory=list
+    )  # [{"nodeId", "status", "code", "availabilityZoneId", "launchTime"}]
     elapsed: float = 0.0
     message: str = ""
     reason: str = ""
-    checked: float | None = None                # elapsed at the last read of the cluster
-    log: dict = field(default_factory=dict)     # {nodeId: [new lines]}
+    checked: float | None = None  # elapsed at the last read of the cluster
+    log: dict = field(default_factory=dict)  # {nodeId: [new lines]}
     result: dict | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
@@ -146,17 +148,25 @@ def running_since(desc: dict) -> float | None:
 
 def node_view(nodes: list[dict]) -> list[dict]:
     keep = ("nodeId", "status", "availabilityZoneId", "launchTime")
-    return sorted((jsonable({k: n[k] for k in keep if k in n}) for n in nodes), key=lambda n: n.get("nodeId", ""))
+    return sorted(
+        (jsonable({k: n[k] for k in keep if k in n}) for n in nodes), key=lambda n: n.get("nodeId", "")
+    )
 
 
 def first_error(lines: dict[str, list[tuple]]) -> tuple[str, str] | None:
     """(node, line): the earliest log line since the push that says something went wrong, verbatim.
     ``lines``: {node: [(timestamp, arrival, line)]}; lines of one instant keep the order they came in."""
-    found = [(ts, n, node, text) for node, entries in lines.items() for ts, n, text in entries if ERROR_LINE.search(text)]
+    found = [
+        (ts, n, node, text)
+        for node, entries in lines.items()
+        for ts, n, text in entries
+        if ERROR_LINE.search(text)
+    ]
     return (min(found)[2], min(found)[3]) if found else None
 
 
 # -- the pure watch -------------------------------------------------------------------------------
+
 
 @dataclass
 class Observation:
@@ -164,15 +174,15 @@ class Observation:
 
     cluster: dict | None = None
     nodes: list | None = None
-    logs: list | None = None      # FilterLogEvents events since the last read
-    error: str = ""               # why a read failed (the watch retries)
+    logs: list | None = None  # FilterLogEvents events since the last read
+    error: str = ""  # why a read failed (the watch retries)
 
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str                   # succeeded | failed | still-updating
+    status: str  # succeeded | failed | still-updating
     reason: str = ""
-    finished_at: float | None = None   # succeeded: when the cluster became RUNNING, by its clock
+    finished_at: float | None = None  # succeeded: when the cluster became RUNNING, by its clock
 
 
 @dataclass
@@ -180,24 +190,24 @@ class WatchState:
     """Everything the watch knows; ``step`` updates it in place."""
 
     policy: PollPolicy
-    started: float                # the command's start: every elapsed counts from it
-    submitted: float              # just before the update call: the poll policy and the logs count from it
-    deadline: float               # stop watching then (the update goes on)
+    started: float  # the command's start: every elapsed counts from it
+    submitted: float  # just before the update call: the poll policy and the logs count from it
+    deadline: float  # stop watching then (the update goes on)
     expected_code: dict | None = None
     seen_updating: bool = False
     poll: Poll = field(default_factory=lambda: Poll(0.0, cluster=True, nodes=True))
     status: str = ""
     reason: str = ""
     nodes: list = field(default_factory=list)
-    restarted: set = field(default_factory=set)      # nodes seen PROVISIONING during this watch
-    launched: dict = field(default_factory=dict)     # {node: launchTime at its first listing}
-    logs: dict = field(default_factory=dict)         # {node: [(timestamp s, arrival, line)]}
+    restarted: set = field(default_factory=set)  # nodes seen PROVISIONING during this watch
+    launched: dict = field(default_factory=dict)  # {node: launchTime at its first listing}
+    logs: dict = field(default_factory=dict)  # {node: [(timestamp s, arrival, line)]}
     log_ids: set = field(default_factory=set)
-    error: tuple | None = None                       # (node, first error line)
-    failing_since: float | None = None               # epoch s when the first error line was logged
-    checked: float | None = None                     # elapsed at the last read of the cluster or its nodes
-    anchor: float = 0.0                              # last node change, seconds since the call
-    ending: Verdict | None = None                    # decided; waiting for the final node listing
+    error: tuple | None = None  # (node, first error line)
+    failing_since: float | None = None  # epoch s when the first error line was logged
+    checked: float | None = None  # elapsed at the last read of the cluster or its nodes
+    anchor: float = 0.0  # last node change, seconds since the call
+    ending: Verdict | None = None  # decided; waiting for the final node listing
     signature: tuple = ()
     desc: dict = field(default_factory=dict)
 
@@ -206,8 +216,15 @@ class WatchState:
         return min(self.submitted + self.poll.at, self.deadline)
 
 
-def new_state(policy: PollPolicy, *, started: float, submitted: float, deadline: float, expected_code=None,
-              seen_updating: bool = False) -> WatchState:
+def new_state(
+    policy: PollPolicy,
+    *,
+    started: float,
+    submitted: float,
+    deadline: float,
+    expected_code=None,
+    seen_updating: bool = False,
+) -> WatchState:
     """``deadline``: when to stop watching (epoch s); the first read is the policy's."""
     state = WatchState(policy, started, submitted, deadline, expected_code, seen_updating)
     state.poll = policy.first()
@@ -252,10 +269,22 @@ def step(state: WatchState, obs: Observation, now: float) -> tuple[list[Event], 
     if state.ending is not None:  # the final listing is in (or could not be read: end anyway)
         return events + [_ending_event(state, elapsed)], now, state.ending
     if obs.error:
-        events.append(Event("checked", state.status, [], elapsed, "cannot read the cluster; retrying", obs.error,
-                            checked=state.checked))
-        state.poll = Poll(max(state.poll.at, now - state.submitted) + state.policy.fine * 2, cluster=True,
-                          nodes=state.poll.nodes)
+        events.append(
+            Event(
+                "checked",
+                state.status,
+                [],
+                elapsed,
+                "cannot read the cluster; retrying",
+                obs.error,
+                checked=state.checked,
+            )
+        )
+        state.poll = Poll(
+            max(state.poll.at, now - state.submitted) + state.policy.fine * 2,
+            cluster=True,
+            nodes=state.poll.nodes,
+        )
         return events, state.next_poll_at, None
     verdict = None
     if obs.cluster is not None:
@@ -269,14 +298,25 @@ def step(state: WatchState, obs: Observation, now: float) -> tuple[list[Event], 
             verdict = Verdict("succeeded", finished_at=running_since(obs.cluster))
         elif said == "failed":
             verdict = Verdict("failed", reason)
-    signature = (state.status, tuple((n.get("nodeId"), n.get("status"), n.get("code")) for n in state.nodes),
-                 state.error)
+    signature = (
+        state.status,
+        tuple((n.get("nodeId"), n.get("status"), n.get("code")) for n in state.nodes),
+        state.error,
+    )
     if verdict is not None:
         pass  # the ending event follows the final listing
     elif signature != state.signature:
         state.signature = signature
-        events.append(Event("nodes", state.status, [dict(n) for n in state.nodes], elapsed, _progress(state),
-                            checked=state.checked))
+        events.append(
+            Event(
+                "nodes",
+                state.status,
+                [dict(n) for n in state.nodes],
+                elapsed,
+                _progress(state),
+                checked=state.checked,
+            )
+        )
     elif obs.cluster is not None or obs.nodes is not None:
         events.append(Event("checked", state.status, [], elapsed, checked=state.checked))
     if verdict is not None:
@@ -284,7 +324,11 @@ def step(state: WatchState, obs: Observation, now: float) -> tuple[list[Event], 
         state.poll = Poll(now - state.submitted, cluster=False, nodes=True)  # the final listing, at once
         return events, now, None
     if now >= state.deadline:
-        return events + [_stopped(state, elapsed, "timeout")], now, Verdict(STILL_UPDATING, _stop_reason("timeout"))
+        return (
+            events + [_stopped(state, elapsed, "timeout")],
+            now,
+            Verdict(STILL_UPDATING, _stop_reason("timeout")),
+        )
     left = sum(1 for n in state.nodes if n.get("code") != NEW) if obs.nodes is not None else None
     state.poll = state.policy.after(now - state.submitted, left, state.anchor)
     return events, state.next_poll_at, None
@@ -297,25 +341,38 @@ def stop(state: WatchState, now: float, why: str) -> tuple[list[Event], Verdict]
 
 
 def _stop_reason(why: str) -> str:
-    return {"timeout": "the watch timed out (KxJupyter.timeout / --timeout)", "interrupted": "interrupted (Ctrl-C)",
-            }.get(why, "the watch was stopped")
+    return {
+        "timeout": "the watch timed out (KxJupyter.timeout / --timeout)",
+        "interrupted": "interrupted (Ctrl-C)",
+    }.get(why, "the watch was stopped")
 
 
 def _stopped(state: WatchState, elapsed: float, why: str) -> Event:
-    return Event(STILL_UPDATING, state.status, [dict(n) for n in state.nodes], elapsed,
-                 "still updating, stopped watching: the update goes on", _stop_reason(why), checked=state.checked)
+    return Event(
+        STILL_UPDATING,
+        state.status,
+        [dict(n) for n in state.nodes],
+        elapsed,
+        "still updating, stopped watching: the update goes on",
+        _stop_reason(why),
+        checked=state.checked,
+    )
 
 
 def _progress(state: WatchState) -> str:
     text = headline(state.nodes) or f"cluster {state.status.lower()}"
-    moving = ", ".join(f"{n.get('nodeId')} {n.get('code')}" for n in state.nodes if n.get("code") in (RESTARTING, FAILED))
+    moving = ", ".join(
+        f"{n.get('nodeId')} {n.get('code')}" for n in state.nodes if n.get("code") in (RESTARTING, FAILED)
+    )
     return text + (f"; {moving}" if moving else "")
 
 
 def _take_logs(state: WatchState, events: list) -> dict:
     fresh: dict[str, list[str]] = {}
     since_ms = state.submitted * 1000
-    for e in sorted(events, key=lambda e: e.get("timestamp", 0)):  # stable: one instant's lines keep their order
+    for e in sorted(
+        events, key=lambda e: e.get("timestamp", 0)
+    ):  # stable: one instant's lines keep their order
         key = e.get("eventId") or (e.get("logStreamName"), e.get("timestamp"), e.get("message"))
         if key in state.log_ids or e.get("timestamp", 0) < since_ms:
             continue
@@ -326,7 +383,9 @@ def _take_logs(state: WatchState, events: list) -> dict:
     if state.error is None:
         state.error = first_error(state.logs)
         if state.error is not None:
-            state.failing_since = min(ts for ts, _, text in state.logs[state.error[0]] if text == state.error[1])
+            state.failing_since = min(
+                ts for ts, _, text in state.logs[state.error[0]] if text == state.error[1]
+            )
     return fresh
 
 
@@ -351,12 +410,25 @@ def _ending_event(state: WatchState, elapsed: float) -> Event:
     if verdict.status == "succeeded":
         for n in state.nodes:
             n["code"] = NEW
-        return Event("done", state.status, [dict(n) for n in state.nodes], elapsed, "the cluster runs the pushed code",
-                     checked=state.checked)
+        return Event(
+            "done",
+            state.status,
+            [dict(n) for n in state.nodes],
+            elapsed,
+            "the cluster runs the pushed code",
+            checked=state.checked,
+        )
     for n in state.nodes:
         n["code"] = FAILED if state.error and state.error[0] == n.get("nodeId") else OLD
-    return Event("failed", state.status, [dict(n) for n in state.nodes], elapsed,
-                 state.error[1] if state.error else "the update failed", verdict.reason, checked=state.checked)
+    return Event(
+        "failed",
+        state.status,
+        [dict(n) for n in state.nodes],
+        elapsed,
+        state.error[1] if state.error else "the update failed",
+        verdict.reason,
+        checked=state.checked,
+    )
 
 
 def log_tail(state: WatchState, lines: int = LOG_TAIL_LINES) -> list[str]:
@@ -366,6 +438,7 @@ def log_tail(state: WatchState, lines: int = LOG_TAIL_LINES) -> list[str]:
 
 
 # -- the calls ----------------------------------------------------------------------------------
+
 
 class Reader:
     """Makes the calls a ``Poll`` asks for; node logs come with every node listing."""
@@ -391,7 +464,10 @@ class Reader:
         return obs
 
     def _nodes(self) -> list[dict]:
-        pages, kwargs = [], {"environmentId": self.environment, "clusterName": self.cluster, "maxResults": 100}
+        pages, kwargs = (
+            [],
+            {"environmentId": self.environment, "clusterName": self.cluster, "maxResults": 100},
+        )
         while True:
             page = self.clients.finspace.list_kx_cluster_nodes(**kwargs)
             pages.extend(page.get("nodes", []))
@@ -414,11 +490,14 @@ class Reader:
         except KxError:
             return []
         if found:
-            self.since_ms = max(e.get("timestamp", 0) for e in found)  # events at that instant are de-duplicated
+            self.since_ms = max(
+                e.get("timestamp", 0) for e in found
+            )  # events at that instant are de-duplicated
         return found
 
 
 # -- the deployment -----------------------------------------------------------------------------
+
 
 class Deployment:
     """One push (or watch): a future and an append-only list of events.
@@ -432,7 +511,9 @@ class Deployment:
     Listeners (``on_event``, ``on_tick``) run in the following thread.
     """
 
-    def __init__(self, environment: str, cluster: str, result: dict, on_event=None, started: float | None = None):
+    def __init__(
+        self, environment: str, cluster: str, result: dict, on_event=None, started: float | None = None
+    ):
         self.environment = environment
         self.cluster = cluster
         self.started = time.time() if started is None else started
@@ -442,7 +523,7 @@ class Deployment:
         self.future: Future = Future()
         self._listeners = [on_event] if on_event else []
         self._tickers: list = []
-        self._follow = None           # (state, reader, on_end) while there is an update to follow
+        self._follow = None  # (state, reader, on_end) while there is an update to follow
         self._lock = threading.Lock()
         self._driving = threading.Lock()
         self._stop = threading.Event()
@@ -470,7 +551,9 @@ class Deployment:
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # a broken view must not stop the watch
-                warnings.warn(f"kx-jupyter: an on_event callback failed: {exc!r}", RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"kx-jupyter: an on_event callback failed: {exc!r}", RuntimeWarning, stacklevel=2
+                )
 
     def finish(self, status: str, error: KxError | None = None, **result) -> None:
         with self._lock:
@@ -580,17 +663,32 @@ class Deployment:
         state, _, on_end = self._follow
         error = on_end(verdict, state)
         elapsed = max(0.0, time.time() - self.started)
-        self.result.update(elapsed=round(elapsed, 3), nodes=[dict(n) for n in state.nodes], reason=verdict.reason,
-                           first_error=({"node": state.error[0], "line": state.error[1]} if state.error else None),
-                           status_reason=state.reason)
+        self.result.update(
+            elapsed=round(elapsed, 3),
+            nodes=[dict(n) for n in state.nodes],
+            reason=verdict.reason,
+            first_error=({"node": state.error[0], "line": state.error[1]} if state.error else None),
+            status_reason=state.reason,
+        )
         if verdict.status == "failed":
             self.result["log_tail"] = log_tail(state)
         with self._lock:
             self.error = error
             self.result["status"] = verdict.status
         if last is not None:
-            self.emit(Event(last.phase, last.cluster_status, last.nodes, last.elapsed, last.message, last.reason,
-                            last.checked, last.log, result=dict(self.result)))
+            self.emit(
+                Event(
+                    last.phase,
+                    last.cluster_status,
+                    last.nodes,
+                    last.elapsed,
+                    last.message,
+                    last.reason,
+                    last.checked,
+                    last.log,
+                    result=dict(self.result),
+                )
+            )
         if not self.future.done():
             self.future.set_result(self.result)
 
@@ -599,11 +697,17 @@ class Deployment:
         return f"<Deployment {self.environment}/{self.cluster} {self.status}{last}>"
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{e.elapsed:.1f}s</td><td>{html.escape(e.phase)}</td>"
-                       f"<td>{html.escape(e.cluster_status)}</td><td>{html.escape(e.message)}</td>"
-                       f"<td>{html.escape(e.reason)}</td></tr>" for e in self.events if e.phase not in ("checked", "log"))
-        return (f"<div><b>{html.escape(self.environment)}/{html.escape(self.cluster)}</b>: "
-                f"{html.escape(self.status)}<table>{rows}</table></div>")
+        rows = "".join(
+            f"<tr><td>{e.elapsed:.1f}s</td><td>{html.escape(e.phase)}</td>"
+            f"<td>{html.escape(e.cluster_status)}</td><td>{html.escape(e.message)}</td>"
+            f"<td>{html.escape(e.reason)}</td></tr>"
+            for e in self.events
+            if e.phase not in ("checked", "log")
+        )
+        return (
+            f"<div><b>{html.escape(self.environment)}/{html.escape(self.cluster)}</b>: "
+            f"{html.escape(self.status)}<table>{rows}</table></div>"
+        )
 
 
 def failure(cluster: str, verdict: Verdict, state: WatchState) -> DeploymentFailed:
@@ -614,5 +718,7 @@ def failure(cluster: str, verdict: Verdict, state: WatchState) -> DeploymentFail
         still = f"; the cluster still runs s3://{code.get('s3Bucket')}/{code.get('s3Key')}"
     said = f"{state.error[0]}: {state.error[1]}" if state.error else verdict.reason
     more = f" ({verdict.reason})" if state.error and verdict.reason else ""
-    return DeploymentFailed(f"the update of {cluster} failed: {said}{more}{still}",
-                            hint="See the node log below; fix the code and push again, or `kx-jupyter rollback`.")
+    return DeploymentFailed(
+        f"the update of {cluster} failed: {said}{more}{still}",
+        hint="See the node log below; fix the code and push again, or `kx-jupyter rollback`.",
+    )

@@ -16,14 +16,15 @@ from __future__ import annotations
 import hashlib
 import struct
 import zlib
-from typing import BinaryIO, Iterable
+from collections.abc import Iterable
+from typing import BinaryIO
 
 from ..errors import KxError
 
 LEVEL = 6
-_DATE = (0 << 9) | (1 << 5) | 1          # 1980-01-01 in MS-DOS form; time 00:00:00 is 0
-_MODE = 0o100644 << 16                    # regular file, rw-r--r--
-_MADE_BY = (3 << 8) | 20                  # unix, spec 2.0
+_DATE = (0 << 9) | (1 << 5) | 1  # 1980-01-01 in MS-DOS form; time 00:00:00 is 0
+_MODE = 0o100644 << 16  # regular file, rw-r--r--
+_MADE_BY = (3 << 8) | 20  # unix, spec 2.0
 _DESCRIPTOR, _UTF8 = 0x08, 0x800
 _STORED, _DEFLATED = 0, 8
 _MAX_ENTRIES, _MAX_OFFSET = 0xFFFF, 0xFFFFFFFF
@@ -74,11 +75,38 @@ class ZipWriter:
             flags |= _UTF8
         version = 20 if method == _DEFLATED else 10
         if self._offset > _MAX_OFFSET or len(self._central) >= _MAX_ENTRIES:
-            raise KxError("the bundle would need zip64 (more than 65,535 files or 4 GiB)",
-                          hint="Leave files out in .kxignore.")
-        self._central.append(_CENTRAL.pack(b"PK\x01\x02", _MADE_BY, version, flags, method, 0, _DATE, crc,
-                                           compressed, size, len(encoded), 0, 0, 0, 0, _MODE, self._offset) + encoded)
-        return _LOCAL.pack(b"PK\x03\x04", version, flags, method, 0, _DATE, crc, compressed, size, len(encoded), 0) + encoded
+            raise KxError(
+                "the bundle would need zip64 (more than 65,535 files or 4 GiB)",
+                hint="Leave files out in .kxignore.",
+            )
+        self._central.append(
+            _CENTRAL.pack(
+                b"PK\x01\x02",
+                _MADE_BY,
+                version,
+                flags,
+                method,
+                0,
+                _DATE,
+                crc,
+                compressed,
+                size,
+                len(encoded),
+                0,
+                0,
+                0,
+                0,
+                _MODE,
+                self._offset,
+            )
+            + encoded
+        )
+        return (
+            _LOCAL.pack(
+                b"PK\x03\x04", version, flags, method, 0, _DATE, crc, compressed, size, len(encoded), 0
+            )
+            + encoded
+        )
 
     def add(self, name: str, data: bytes) -> None:
         """One entry whose content is all in ``data``."""
@@ -104,10 +132,14 @@ class ZipWriter:
         self._write(deflate.flush())
         compressed = self._offset - start
         if compressed > _MAX_OFFSET or size > _MAX_OFFSET:
-            raise KxError(f"{name} is too large for a zip without zip64 (4 GiB)", hint="Leave it out in .kxignore.")
+            raise KxError(
+                f"{name} is too large for a zip without zip64 (4 GiB)", hint="Leave it out in .kxignore."
+            )
         self._write(_DATA_DESCRIPTOR.pack(b"PK\x07\x08", crc, compressed, size))
         record = bytearray(self._central[entry])
-        struct.pack_into("<LLL", record, 16, crc, compressed, size)  # crc, sizes: offset 16 of a central record
+        struct.pack_into(
+            "<LLL", record, 16, crc, compressed, size
+        )  # crc, sizes: offset 16 of a central record
         self._central[entry] = bytes(record)
 
     def finish(self) -> tuple[int, str]:

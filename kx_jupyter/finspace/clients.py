@@ -12,8 +12,8 @@ error the clients ask it where the endpoint is now (a local plane restarted on a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from urllib.parse import urlsplit
 
 from .model import DATA_PATH

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from .model import operation, shape
 
@@ -46,12 +46,20 @@ OBSERVED_MINIMUM = {"maxResults": 1}
 # One wording per rule that users meet often, used by the plane, the engine, the checker and the form.
 PLAIN_RULES = {
     "KxCommandLineArgumentKey": "a letter followed by letters, digits or '_', not starting with 'aws' "
-                                "(or AWS_ZIP_DEFAULT), at most 1024 characters",
+    "(or AWS_ZIP_DEFAULT), at most 1024 characters",
     "KxCommandLineArgumentValue": "1-1024 of letters, digits, space and _ : . / , ; (no '-', quotes or '$')",
 }
 
-_KINDS = {"structure": "an object", "map": "an object", "list": "a list", "string": "a string",
-          "integer": "an integer", "long": "an integer", "boolean": "true or false", "timestamp": "a timestamp"}
+_KINDS = {
+    "structure": "an object",
+    "map": "an object",
+    "list": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "long": "an integer",
+    "boolean": "true or false",
+    "timestamp": "a timestamp",
+}
 
 
 def validate(operation_name: str, params: dict) -> list[Violation]:
@@ -96,17 +104,26 @@ def _classes():
             if reason == "missing required field":
                 self.violations.append(Violation(_join(path, details["required_name"]), "is required"))
             elif reason == "unknown field":
-                self.violations.append(Violation(_join(path, details["unknown_param"]),
-                                                 f"is not a member; expected one of {', '.join(details['valid_names'])}"))
+                self.violations.append(
+                    Violation(
+                        _join(path, details["unknown_param"]),
+                        f"is not a member; expected one of {', '.join(details['valid_names'])}",
+                    )
+                )
             elif reason == "invalid type":
                 kind = spec.type_name if spec is not None else ""
                 self.violations.append(Violation(field, f"must be {_KINDS.get(kind, 'of another type')}"))
             elif reason == "invalid length":
                 unit = "characters" if spec is not None and spec.type_name == "string" else "items"
                 described = _describe(spec) if unit == "characters" else ""
-                self.violations.append(Violation(field, _length_message(spec, details["param"], unit, described)))
+                self.violations.append(
+                    Violation(field, _length_message(spec, details["param"], unit, described))
+                )
             elif reason == "invalid range":
-                low = max(details["min_allowed"], OBSERVED_MINIMUM.get(path.rsplit(".", 1)[-1], details["min_allowed"]))
+                low = max(
+                    details["min_allowed"],
+                    OBSERVED_MINIMUM.get(path.rsplit(".", 1)[-1], details["min_allowed"]),
+                )
                 self.violations.append(Violation(field, f"must be at least {low}"))
             else:
                 self.violations.append(Violation(field, self._format_error((reason, name, details))))
@@ -119,7 +136,7 @@ def _classes():
     return Collector, Validator
 
 
-@lru_cache(maxsize=None)
+@cache
 def _pattern(expr: str) -> re.Pattern:
     return re.compile(expr)
 
@@ -178,8 +195,12 @@ def _check(spec, value, field: str, out: list[Violation]) -> None:
     elif kind == "string" and isinstance(value, str):
         if spec.enum and value not in spec.enum:
             out.append(Violation(label, f"'{value}' is not one of {', '.join(spec.enum)}"))
-        elif not _check_max(spec, len(value), label, out, "characters") and len(value) >= spec.metadata.get("min", 0) \
-                and "pattern" in spec.metadata and not _matches(spec, value):
+        elif (
+            not _check_max(spec, len(value), label, out, "characters")
+            and len(value) >= spec.metadata.get("min", 0)
+            and "pattern" in spec.metadata
+            and not _matches(spec, value)
+        ):
             out.append(Violation(label, f"'{value}' must be {_describe(spec)}"))
     elif kind in ("integer", "long") and isinstance(value, int):
         if isinstance(value, bool):
@@ -190,8 +211,13 @@ def _check(spec, value, field: str, out: list[Violation]) -> None:
 
 def _check_member(name: str, spec, value, field: str, out: list[Violation]) -> None:
     low = OBSERVED_MINIMUM.get(name)
-    if low is not None and isinstance(value, int) and not isinstance(value, bool) and value < low \
-            and value >= spec.metadata.get("min", value):  # below the model's own minimum botocore spoke already
+    if (
+        low is not None
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+        and value < low
+        and value >= spec.metadata.get("min", value)
+    ):  # below the model's own minimum botocore spoke already
         out.append(Violation(field, f"must be at least {low}"))
         return
     _check(spec, value, field, out)

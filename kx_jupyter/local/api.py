@@ -30,12 +30,27 @@ CLUSTER_SQL = (
     "AND o.state='pending' AND o.phase=0 AND o.phase_started IS NULL) AS queued FROM clusters c"
 )
 # The kx resources of the plane that carry tags: an environment, and its clusters and users.
-_TAGGABLE_ARN = re.compile(r"arn:aws:finspace:[^:]*:\d+:kxEnvironment/(?P<env>[^/]+)(?:/(?P<kind>kxCluster|kxUser)/(?P<name>[^/]+))?")
+_TAGGABLE_ARN = re.compile(
+    r"arn:aws:finspace:[^:]*:\d+:kxEnvironment/(?P<env>[^/]+)(?:/(?P<kind>kxCluster|kxUser)/(?P<name>[^/]+))?"
+)
 _REASON_BAD = re.compile(r"[^a-zA-Z0-9_\-.\s]+")
 
 
-_REASON_WORDS = str.maketrans({"{": " brace ", "}": " brace ", "(": " paren ", ")": " paren ", "[": " bracket ",
-                               "]": " bracket ", ":": " ", ";": " ", "/": "-", "'": "", '"': ""})
+_REASON_WORDS = str.maketrans(
+    {
+        "{": " brace ",
+        "}": " brace ",
+        "(": " paren ",
+        ")": " paren ",
+        "[": " bracket ",
+        "]": " bracket ",
+        ":": " ",
+        ";": " ",
+        "/": "-",
+        "'": "",
+        '"': "",
+    }
+)
 _CLAUSE_BREAK = re.compile(r"[:;]\s+")
 
 
@@ -68,7 +83,9 @@ def decode_token(token: str | None) -> int:
             return offset
     except (ValueError, KeyError, TypeError):
         pass
-    raise ApiError("ValidationException", "nextToken: the pagination token is not valid; start again without it")
+    raise ApiError(
+        "ValidationException", "nextToken: the pagination token is not valid; start again without it"
+    )
 
 
 def page(items: list, params: dict, default_size: int = 100) -> tuple[list, str | None]:
@@ -135,10 +152,16 @@ class ControlPlane:
         env_id = env_id or new_environment_id()
         now = time.time()
         body = {
-            "name": name, "environmentId": env_id, "awsAccountId": ACCOUNT_ID, "status": "CREATED",
+            "name": name,
+            "environmentId": env_id,
+            "awsAccountId": ACCOUNT_ID,
+            "status": "CREATED",
             "environmentArn": f"arn:aws:finspace:{self.region}:{ACCOUNT_ID}:kxEnvironment/{env_id}",
-            "creationTimestamp": now, "updateTimestamp": now, "availabilityZoneIds": list(AZS),
-            "dedicatedServiceAccountId": ACCOUNT_ID, **extra,
+            "creationTimestamp": now,
+            "updateTimestamp": now,
+            "availabilityZoneIds": list(AZS),
+            "dedicatedServiceAccountId": ACCOUNT_ID,
+            **extra,
         }
         db.execute("INSERT INTO environments VALUES (?, ?, ?)", (env_id, json.dumps(body), now))
         return body
@@ -147,7 +170,11 @@ class ControlPlane:
         with self.store.tx() as db:
             taken = [json.loads(r["body"])["name"] for r in db.execute("SELECT body FROM environments")]
             if params["name"] in taken:
-                raise ApiError("ConflictException", f"an environment named {params['name']} already exists", reason="name in use")
+                raise ApiError(
+                    "ConflictException",
+                    f"an environment named {params['name']} already exists",
+                    reason="name in use",
+                )
             extra = {k: params[k] for k in ("description", "kmsKeyId", "tags") if k in params}
             return self.create_environment(db, params["name"], **extra)
 
@@ -174,7 +201,11 @@ class ControlPlane:
         with self.store.tx() as db:
             self._environment(env_id)
             if db.execute("SELECT 1 FROM clusters WHERE env_id=?", (env_id,)).fetchone():
-                raise ApiError("ConflictException", f"environment {env_id} still has clusters; delete them first", reason="environment has clusters")
+                raise ApiError(
+                    "ConflictException",
+                    f"environment {env_id} still has clusters; delete them first",
+                    reason="environment has clusters",
+                )
             db.execute("DELETE FROM environments WHERE id=?", (env_id,))
         return {}
 
@@ -190,17 +221,26 @@ class ControlPlane:
     @staticmethod
     def cluster_view(row) -> dict:
         config = json.loads(row["config"])
-        view = {**json.loads(row["spec"]), **{k: config[k] for k in CONFIG_FIELDS if config.get(k) is not None}}
+        view = {
+            **json.loads(row["spec"]),
+            **{k: config[k] for k in CONFIG_FIELDS if config.get(k) is not None},
+        }
         view.update(
-            clusterName=row["name"], environmentId=row["env_id"], status=shown_status(row),
-            statusReason=row["status_reason"], createdTimestamp=row["created"], lastModifiedTimestamp=row["modified"],
+            clusterName=row["name"],
+            environmentId=row["env_id"],
+            status=shown_status(row),
+            statusReason=row["status_reason"],
+            createdTimestamp=row["created"],
+            lastModifiedTimestamp=row["modified"],
         )
         return view
 
     def _check_code(self, params: dict) -> None:
         code = params.get("code")
         if code:
-            problem = self.objects.object_problem(code["s3Bucket"], code["s3Key"], code.get("s3ObjectVersion"))
+            problem = self.objects.object_problem(
+                code["s3Bucket"], code["s3Key"], code.get("s3ObjectVersion")
+            )
             if problem:
                 raise ApiError("ValidationException", problem)
 
@@ -208,13 +248,17 @@ class ControlPlane:
         keys = [a["key"] for a in arguments or []]
         dupes = sorted({k for k in keys if keys.count(k) > 1})
         if dupes:
-            raise ApiError("ValidationException", f"commandLineArguments: key {dupes[0]} appears more than once")
+            raise ApiError(
+                "ValidationException", f"commandLineArguments: key {dupes[0]} appears more than once"
+            )
 
     def config_from(self, params: dict) -> dict:
         config = {k: params[k] for k in CONFIG_FIELDS if params.get(k) is not None}
         code = params.get("code")
         if code:  # pin the version the service read, so restarts run the same bytes
-            config["resolvedVersion"] = code.get("s3ObjectVersion") or self.objects.latest_version(code["s3Bucket"], code["s3Key"])
+            config["resolvedVersion"] = code.get("s3ObjectVersion") or self.objects.latest_version(
+                code["s3Bucket"], code["s3Key"]
+            )
         return config
 
     def insert_cluster(self, db, env_id: str, params: dict, status: str, config: dict) -> list[str]:
@@ -234,7 +278,15 @@ class ControlPlane:
             az = params.get("availabilityZoneId") or AZS[i % len(AZS)]
             db.execute(
                 "INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
-                (node_id, env_id, params["clusterName"], i, node_status, now if node_status == "RUNNING" else None, az),
+                (
+                    node_id,
+                    env_id,
+                    params["clusterName"],
+                    i,
+                    node_status,
+                    now if node_status == "RUNNING" else None,
+                    az,
+                ),
             )
         return node_ids
 
@@ -242,7 +294,16 @@ class ControlPlane:
         db.execute(
             "INSERT INTO operations(env_id, cluster, kind, state, plan, target, previous, client_token, created) "
             "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
-            (env_id, cluster, kind, json.dumps(plan), json.dumps(target), json.dumps(previous), token, time.time()),
+            (
+                env_id,
+                cluster,
+                kind,
+                json.dumps(plan),
+                json.dumps(target),
+                json.dumps(previous),
+                token,
+                time.time(),
+            ),
         )
 
     def CreateKxCluster(self, params):
@@ -253,7 +314,11 @@ class ControlPlane:
         config = self.config_from(params)
         with self.store.tx() as db:
             if db.execute("SELECT 1 FROM clusters WHERE env_id=? AND name=?", (env_id, name)).fetchone():
-                raise ApiError("ConflictException", f"cluster {name} already exists in environment {env_id}", reason="cluster name in use")
+                raise ApiError(
+                    "ConflictException",
+                    f"cluster {name} already exists in environment {env_id}",
+                    reason="cluster name in use",
+                )
             node_ids = self.insert_cluster(db, env_id, params, "CREATING", config)
             self.queue(db, env_id, name, "create", [node_ids], target=config)
             row = self._cluster_row(db, env_id, name)
@@ -261,7 +326,9 @@ class ControlPlane:
         return self.cluster_view(row)
 
     def GetKxCluster(self, params):
-        return self.cluster_view(self._cluster_row(self.store.conn(), params["environmentId"], params["clusterName"]))
+        return self.cluster_view(
+            self._cluster_row(self.store.conn(), params["environmentId"], params["clusterName"])
+        )
 
     def ListKxClusters(self, params):
         env_id = params["environmentId"]
@@ -278,9 +345,18 @@ class ControlPlane:
         with self.store.tx() as db:
             row = self._cluster_row(db, env_id, name)
             if row["status"] in ("DELETING", "CREATING", "UPDATING"):
-                raise ApiError("ConflictException", f"cluster {name} is {shown_status(row)}; wait until it is RUNNING", reason=f"cluster is {shown_status(row)}")
-            db.execute("UPDATE clusters SET status='DELETING', modified=? WHERE env_id=? AND name=?", (time.time(), env_id, name))
-            db.execute("DELETE FROM operations WHERE env_id=? AND cluster=? AND state='pending'", (env_id, name))
+                raise ApiError(
+                    "ConflictException",
+                    f"cluster {name} is {shown_status(row)}; wait until it is RUNNING",
+                    reason=f"cluster is {shown_status(row)}",
+                )
+            db.execute(
+                "UPDATE clusters SET status='DELETING', modified=? WHERE env_id=? AND name=?",
+                (time.time(), env_id, name),
+            )
+            db.execute(
+                "DELETE FROM operations WHERE env_id=? AND cluster=? AND state='pending'", (env_id, name)
+            )
             self.queue(db, env_id, name, "delete", [])
         self.wake()
         return {}
@@ -289,9 +365,16 @@ class ControlPlane:
     def ListKxClusterNodes(self, params):
         env_id, name = params["environmentId"], params["clusterName"]
         self._cluster_row(self.store.conn(), env_id, name)
-        rows = self.store.read("SELECT * FROM nodes WHERE env_id=? AND cluster=? ORDER BY position", (env_id, name))
+        rows = self.store.read(
+            "SELECT * FROM nodes WHERE env_id=? AND cluster=? ORDER BY position", (env_id, name)
+        )
         nodes = [
-            {"nodeId": r["node_id"], "availabilityZoneId": r["az"], "status": r["status"], "launchTime": r["launch_time"]}
+            {
+                "nodeId": r["node_id"],
+                "availabilityZoneId": r["az"],
+                "status": r["status"],
+                "launchTime": r["launch_time"],
+            }
             for r in rows
         ]
         chunk, token = page(nodes, params)
@@ -301,18 +384,31 @@ class ControlPlane:
         env_id, name, node_id = params["environmentId"], params["clusterName"], params["nodeId"]
         with self.store.tx() as db:
             row = self._cluster_row(db, env_id, name)
-            node = db.execute("SELECT * FROM nodes WHERE node_id=? AND env_id=? AND cluster=?", (node_id, env_id, name)).fetchone()
+            node = db.execute(
+                "SELECT * FROM nodes WHERE node_id=? AND env_id=? AND cluster=?", (node_id, env_id, name)
+            ).fetchone()
             if node is None:
                 raise ApiError("ResourceNotFoundException", f"node {node_id} not found in cluster {name}")
             if row["status"] != "RUNNING":
-                raise ApiError("ValidationException", f"cluster {name} is {shown_status(row)}; nodes can be deleted only while it is RUNNING")
+                raise ApiError(
+                    "ValidationException",
+                    f"cluster {name} is {shown_status(row)}; nodes can be deleted only while it is RUNNING",
+                )
             replacement = new_node_id()
             db.execute("DELETE FROM nodes WHERE node_id=?", (node_id,))
             db.execute(
                 "INSERT INTO nodes VALUES (?, ?, ?, ?, 'PROVISIONING', NULL, ?, NULL, NULL)",
                 (replacement, env_id, name, node["position"], node["az"]),
             )
-            self.queue(db, env_id, name, "replace", [[replacement]], target=json.loads(row["config"]), previous={"removed": node_id})
+            self.queue(
+                db,
+                env_id,
+                name,
+                "replace",
+                [[replacement]],
+                target=json.loads(row["config"]),
+                previous={"removed": node_id},
+            )
         self.wake()
         return {}
 
@@ -330,24 +426,51 @@ class ControlPlane:
                     reason=f"Cluster is in {shown_status(row)} state",
                 )
             if row["status"] != "RUNNING":
-                raise ApiError("ConflictException", f"cluster {name} is {shown_status(row)} and cannot be updated", reason=f"Cluster is in {shown_status(row)} state")
+                raise ApiError(
+                    "ConflictException",
+                    f"cluster {name} is {shown_status(row)} and cannot be updated",
+                    reason=f"Cluster is in {shown_status(row)} state",
+                )
         self._check_code(params)
         current = json.loads(row["config"])
         spec = json.loads(row["spec"])
         if strategy == "NO_RESTART":
             self._check_no_restart(name, spec, current, params)
         target = self.config_from(params)
-        if strategy == "NO_RESTART":  # what the request leaves out, the cluster keeps (AWS's example sends neither)
+        if (
+            strategy == "NO_RESTART"
+        ):  # what the request leaves out, the cluster keeps (AWS's example sends neither)
             target = {**{k: current[k] for k in KEPT_BY_NO_RESTART if k in current}, **target}
         with self.store.tx() as db:
             row = self._cluster_row(db, env_id, name)
             if row["status"] != "RUNNING":  # another request won the race
-                raise ApiError("ConflictException", f"cluster {name} is {shown_status(row)}", reason=f"Cluster is in {shown_status(row)} state")
+                raise ApiError(
+                    "ConflictException",
+                    f"cluster {name} is {shown_status(row)}",
+                    reason=f"Cluster is in {shown_status(row)} state",
+                )
             self._replacements_give_way(db, env_id, name)
-            node_ids = [r["node_id"] for r in db.execute("SELECT node_id FROM nodes WHERE env_id=? AND cluster=? ORDER BY position", (env_id, name))]
+            node_ids = [
+                r["node_id"]
+                for r in db.execute(
+                    "SELECT node_id FROM nodes WHERE env_id=? AND cluster=? ORDER BY position", (env_id, name)
+                )
+            ]
             plan = {"ROLLING": [[n] for n in node_ids], "FORCE": [node_ids], "NO_RESTART": []}[strategy]
-            db.execute("UPDATE clusters SET status='UPDATING', modified=? WHERE env_id=? AND name=?", (time.time(), env_id, name))
-            self.queue(db, env_id, name, "update", plan, target={**target, "strategy": strategy}, previous=current, token=params.get("clientToken"))
+            db.execute(
+                "UPDATE clusters SET status='UPDATING', modified=? WHERE env_id=? AND name=?",
+                (time.time(), env_id, name),
+            )
+            self.queue(
+                db,
+                env_id,
+                name,
+                "update",
+                plan,
+                target={**target, "strategy": strategy},
+                previous=current,
+                token=params.get("clientToken"),
+            )
         self.wake()
         return {}
 
@@ -356,27 +479,39 @@ class ControlPlane:
         """NO_RESTART runs on GP clusters only and keeps the init script and arguments: left out or given
         unchanged is fine, a different value is refused (q is not restarted, so it could not take effect)."""
         if spec.get("clusterType") != "GP":
-            raise ApiError("ValidationException", f"deploymentConfiguration.deploymentStrategy: NO_RESTART is only "
-                                                  f"supported on GP clusters; {name} is {spec.get('clusterType')}")
+            raise ApiError(
+                "ValidationException",
+                f"deploymentConfiguration.deploymentStrategy: NO_RESTART is only "
+                f"supported on GP clusters; {name} is {spec.get('clusterType')}",
+            )
         same = {
             "initializationScript": params.get("initializationScript") == current.get("initializationScript"),
-            "commandLineArguments": args_dict(params.get("commandLineArguments")) == args_dict(current.get("commandLineArguments")),
+            "commandLineArguments": args_dict(params.get("commandLineArguments"))
+            == args_dict(current.get("commandLineArguments")),
         }
         changed = [field for field in KEPT_BY_NO_RESTART if field in params and not same[field]]
         if changed:
-            raise ApiError("ValidationException", f"{changed[0]}: NO_RESTART cannot change initializationScript or "
-                                                  f"commandLineArguments ({name} keeps its own); leave them out to keep "
-                                                  "the cluster's, or use ROLLING or FORCE")
+            raise ApiError(
+                "ValidationException",
+                f"{changed[0]}: NO_RESTART cannot change initializationScript or "
+                f"commandLineArguments ({name} keeps its own); leave them out to keep "
+                "the cluster's, or use ROLLING or FORCE",
+            )
 
     @staticmethod
     def _replacements_give_way(db, env_id: str, name: str) -> None:
         """A node being replaced holds off a code update, unless its replacement keeps failing to
         start (a crash loop the update may fix): the update restarts every node, so it takes over."""
-        pending = db.execute("SELECT id, reason FROM operations WHERE env_id=? AND cluster=? AND state='pending'",
-                             (env_id, name)).fetchall()
+        pending = db.execute(
+            "SELECT id, reason FROM operations WHERE env_id=? AND cluster=? AND state='pending'",
+            (env_id, name),
+        ).fetchall()
         if any(not op["reason"] for op in pending):
-            raise ApiError("ConflictException", f"a node of cluster {name} is being replaced; update when it is RUNNING",
-                           reason="node replacement in progress")
+            raise ApiError(
+                "ConflictException",
+                f"a node of cluster {name} is being replaced; update when it is RUNNING",
+                reason="node replacement in progress",
+            )
         db.executemany("UPDATE operations SET state='done' WHERE id=?", [(op["id"],) for op in pending])
 
     def GetKxConnectionString(self, params):
@@ -387,20 +522,31 @@ class ControlPlane:
         row = self._cluster_row(db, env_id, name)
         user = self._user(db, env_id, self._user_name_of(params["userArn"], env_id))
         if row["status"] not in ("RUNNING", "UPDATING"):
-            raise ApiError("ConflictException", f"cluster {name} is {shown_status(row)}; it has no running nodes", reason=f"Cluster is in {shown_status(row)} state")
+            raise ApiError(
+                "ConflictException",
+                f"cluster {name} is {shown_status(row)}; it has no running nodes",
+                reason=f"Cluster is in {shown_status(row)} state",
+            )
         node = db.execute(
             "SELECT port FROM nodes WHERE env_id=? AND cluster=? AND status='RUNNING' AND port IS NOT NULL ORDER BY position",
             (env_id, name),
         ).fetchone()
         if node is None and self.runs_q:
-            raise ApiError("ConflictException", f"no node of cluster {name} is listening yet; retry shortly", reason="nodes starting")
+            raise ApiError(
+                "ConflictException",
+                f"no node of cluster {name} is listening yet; retry shortly",
+                reason="nodes starting",
+            )
         if node is None:
             raise ApiError(
                 "ConflictException",
-                f"cluster {name} has no q process to connect to: its nodes run the offline q checker because no q binary was found. Set q_binary or QHOME and restart the plane.",
+                f"cluster {name} has no q process to connect to: its nodes run the offline q "
+                f"checker because no q binary was found. Set q_binary or QHOME and restart the plane.",
                 reason="no q process",
             )
-        return {"signedConnectionString": f":tcps://127.0.0.1:{node['port']}:{user['userName']}:{secrets.token_urlsafe(32)}"}
+        return {
+            "signedConnectionString": f":tcps://127.0.0.1:{node['port']}:{user['userName']}:{secrets.token_urlsafe(32)}"
+        }
 
     # users -------------------------------------------------------------------------------
     def _user_arn(self, env_id: str, user: str) -> str:
@@ -410,13 +556,18 @@ class ControlPlane:
     def _user_name_of(arn: str, env_id: str) -> str:
         found = _TAGGABLE_ARN.fullmatch(arn)
         if found is None or found["kind"] != "kxUser" or found["env"] != env_id:
-            raise ApiError("ResourceNotFoundException", f"userArn {arn} is not a user of environment {env_id}")
+            raise ApiError(
+                "ResourceNotFoundException", f"userArn {arn} is not a user of environment {env_id}"
+            )
         return found["name"]
 
     def _user(self, db, env_id: str, user: str) -> dict:
         found = self._environment_in(db, env_id).get("users", {}).get(user)
         if found is None:
-            raise ApiError("ResourceNotFoundException", f"user {user} not found in environment {env_id}; create it with CreateKxUser")
+            raise ApiError(
+                "ResourceNotFoundException",
+                f"user {user} not found in environment {env_id}; create it with CreateKxUser",
+            )
         return found
 
     def CreateKxUser(self, params):
@@ -425,11 +576,21 @@ class ControlPlane:
             env = self._environment_in(db, env_id)
             users = env.setdefault("users", {})
             if user in users:
-                raise ApiError("ConflictException", f"user {user} already exists in environment {env_id}", reason="user name in use")
+                raise ApiError(
+                    "ConflictException",
+                    f"user {user} already exists in environment {env_id}",
+                    reason="user name in use",
+                )
             now = time.time()
-            users[user] = {"userName": user, "userArn": self._user_arn(env_id, user), "environmentId": env_id,
-                           "iamRole": params["iamRole"], "createTimestamp": now, "updateTimestamp": now,
-                           "tags": params.get("tags", {})}
+            users[user] = {
+                "userName": user,
+                "userArn": self._user_arn(env_id, user),
+                "environmentId": env_id,
+                "iamRole": params["iamRole"],
+                "createTimestamp": now,
+                "updateTimestamp": now,
+                "tags": params.get("tags", {}),
+            }
             self._save_environment(db, env)
         return users[user]
 
@@ -438,7 +599,9 @@ class ControlPlane:
 
     def ListKxUsers(self, params):
         users = self._environment(params["environmentId"]).get("users", {})
-        chunk, token = page(sorted(users.values(), key=lambda u: (u["createTimestamp"], u["userName"])), params)
+        chunk, token = page(
+            sorted(users.values(), key=lambda u: (u["createTimestamp"], u["userName"])), params
+        )
         return {"users": chunk, "nextToken": token}
 
     def DeleteKxUser(self, params):
@@ -455,11 +618,16 @@ class ControlPlane:
         """The tags of the resource ``arn`` names, and how to store new ones (in the resource's own row)."""
         found = _TAGGABLE_ARN.fullmatch(arn)
         if found is None:
-            raise ApiError("ResourceNotFoundException", f"{arn} names no kx environment, cluster or user of the local plane")
+            raise ApiError(
+                "ResourceNotFoundException",
+                f"{arn} names no kx environment, cluster or user of the local plane",
+            )
         env = self._environment_in(db, found["env"])
         if found["kind"] is None:
+
             def save(tags):
                 self._save_environment(db, {**env, "tags": tags})
+
             return env.get("tags", {}), save
         if found["kind"] == "kxUser":
             user = self._user(db, found["env"], found["name"])
@@ -467,12 +635,16 @@ class ControlPlane:
             def save(tags):
                 env["users"][found["name"]] = {**user, "tags": tags}
                 self._save_environment(db, env)
+
             return user.get("tags", {}), save
         spec = json.loads(self._cluster_row(db, found["env"], found["name"])["spec"])
 
         def save(tags):
-            db.execute("UPDATE clusters SET spec=? WHERE env_id=? AND name=?",
-                       (json.dumps({**spec, "tags": tags}), found["env"], found["name"]))
+            db.execute(
+                "UPDATE clusters SET spec=? WHERE env_id=? AND name=?",
+                (json.dumps({**spec, "tags": tags}), found["env"], found["name"]),
+            )
+
         return spec.get("tags", {}), save
 
     def TagResource(self, params):

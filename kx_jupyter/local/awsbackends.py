@@ -28,7 +28,9 @@ class BlobBody:
         self._pos = 0
 
     def seek(self, pos: int, whence: int = 0) -> int:
-        self._pos = pos if whence == 0 else (self._pos + pos if whence == 1 else self.path.stat().st_size + pos)
+        self._pos = (
+            pos if whence == 0 else (self._pos + pos if whence == 1 else self.path.stat().st_size + pos)
+        )
         return self._pos
 
     def tell(self) -> int:
@@ -103,7 +105,9 @@ class AwsBackends:
             captured.update(status=status, headers=list(headers))
             return lambda data: None
 
-        path = environ.get("PATH_INFO", "/").encode("latin-1").decode("utf-8", "replace")  # WSGI's str is latin-1
+        path = (
+            environ.get("PATH_INFO", "/").encode("latin-1").decode("utf-8", "replace")
+        )  # WSGI's str is latin-1
         bucket, _, key = path.lstrip("/").partition("/")
         with self.lock:
             body = b"".join(self.s3_app(environ, capture))
@@ -125,7 +129,9 @@ class AwsBackends:
         version._value_buffer = BlobBody(self._adopt_blob(staged), staged.sha256)
         version.contentsize = staged.size
         version._etag = staged.md5
-        captured["headers"] = [(k, f'"{staged.md5}"' if k.lower() == "etag" else v) for k, v in captured["headers"]]
+        captured["headers"] = [
+            (k, f'"{staged.md5}"' if k.lower() == "etag" else v) for k, v in captured["headers"]
+        ]
 
     def call_logs(self, environ, start_response):
         with self.lock:
@@ -139,7 +145,9 @@ class AwsBackends:
                 db.execute("DELETE FROM s3_buckets WHERE name=?", (name,))
                 db.execute("DELETE FROM s3_versions WHERE bucket=?", (name,))
             else:
-                db.execute("INSERT OR REPLACE INTO s3_buckets VALUES (?, ?)", (name, int(bool(bucket.is_versioned))))
+                db.execute(
+                    "INSERT OR REPLACE INTO s3_buckets VALUES (?, ?)", (name, int(bool(bucket.is_versioned)))
+                )
         if bucket is not None and type(bucket.keys) is not self._key_store:
             bucket.keys.__class__ = self._key_store
 
@@ -148,7 +156,10 @@ class AwsBackends:
         self._record_bucket_row(name)
         bucket = self.s3.buckets.get(name)
         keys = set(bucket.keys.keys()) if bucket is not None else set()
-        keys |= {row["key"] for row in self.store.read("SELECT DISTINCT key FROM s3_versions WHERE bucket=?", (name,))}
+        keys |= {
+            row["key"]
+            for row in self.store.read("SELECT DISTINCT key FROM s3_versions WHERE bucket=?", (name,))
+        }
         for key in keys:
             self.record_key(name, key)
 
@@ -160,16 +171,32 @@ class AwsBackends:
         where = (bucket_name, key)
         with self.store.tx() as db:
             count, first, last = db.execute(
-                "SELECT COUNT(*), MIN(seq), MAX(seq) FROM s3_versions WHERE bucket=? AND key=?", where).fetchone()
-            ends = [tuple(db.execute("SELECT version_id, sha256 FROM s3_versions WHERE bucket=? AND key=? AND seq=?",
-                                     (*where, seq)).fetchone()) for seq in (first, last)] if count else []
+                "SELECT COUNT(*), MIN(seq), MAX(seq) FROM s3_versions WHERE bucket=? AND key=?", where
+            ).fetchone()
+            ends = (
+                [
+                    tuple(
+                        db.execute(
+                            "SELECT version_id, sha256 FROM s3_versions WHERE bucket=? AND key=? AND seq=?",
+                            (*where, seq),
+                        ).fetchone()
+                    )
+                    for seq in (first, last)
+                ]
+                if count
+                else []
+            )
             # each request is recorded as it happens, so unchanged ends mean the only change is new versions
-            if count and (count > len(versions) or ends != [self._entry(versions[0]), self._entry(versions[count - 1])]):
+            if count and (
+                count > len(versions) or ends != [self._entry(versions[0]), self._entry(versions[count - 1])]
+            ):
                 db.execute("DELETE FROM s3_versions WHERE bucket=? AND key=?", where)
                 count, last = 0, -1
             start = 0 if last is None else last + 1
-            db.executemany("INSERT INTO s3_versions VALUES (?, ?, ?, ?, ?)",
-                           [(*where, start + i, *self._entry(v)) for i, v in enumerate(versions[count:])])
+            db.executemany(
+                "INSERT INTO s3_versions VALUES (?, ?, ?, ?, ?)",
+                [(*where, start + i, *self._entry(v)) for i, v in enumerate(versions[count:])],
+            )
 
     def _entry(self, version) -> tuple[str, str | None]:
         """(version id, blob digest) of a version; a delete marker has no blob."""
@@ -215,7 +242,9 @@ class AwsBackends:
         self.s3.buckets[name].keys.__class__ = self._key_store
         if versioned:
             self.s3.put_bucket_versioning(name, "Enabled")
-        rows = self.store.read("SELECT key, version_id, sha256 FROM s3_versions WHERE bucket=? ORDER BY key, seq", (name,))
+        rows = self.store.read(
+            "SELECT key, version_id, sha256 FROM s3_versions WHERE bucket=? ORDER BY key, seq", (name,)
+        )
         for row in rows:
             if row["sha256"] is None:
                 self.s3.delete_object(name, row["key"])
@@ -293,9 +322,13 @@ class AwsBackends:
         self.logs.put_log_events(group, stream, events)
 
     def _restore_logs(self) -> None:
-        rows = self.store.read("SELECT log_group, stream, ts, message FROM node_logs ORDER BY log_group, stream, id")
+        rows = self.store.read(
+            "SELECT log_group, stream, ts, message FROM node_logs ORDER BY log_group, stream, id"
+        )
         batch: dict[tuple[str, str], list[dict]] = {}
         for row in rows:
-            batch.setdefault((row["log_group"], row["stream"]), []).append({"timestamp": row["ts"], "message": row["message"]})
+            batch.setdefault((row["log_group"], row["stream"]), []).append(
+                {"timestamp": row["ts"], "message": row["message"]}
+            )
         for (group, stream), events in batch.items():
             self._put_events(group, stream, events)

@@ -25,9 +25,11 @@ def load_or_create(state_dir: Path) -> dict:
             problem = f"cannot be read ({exc.strerror})"
         from ..errors import KxError
 
-        raise KxError(f"the local plane's credentials file {path} {problem}",
-                      hint="delete it: the plane makes new credentials on its next start "
-                           "(then run `eval \"$(kx-jupyter local env)\"` again in shells that use the plane)")
+        raise KxError(
+            f"the local plane's credentials file {path} {problem}",
+            hint="delete it: the plane makes new credentials on its next start "
+            '(then run `eval "$(kx-jupyter local env)"` again in shells that use the plane)',
+        )
     upper = string.ascii_uppercase + string.digits
     creds = {
         "access_key": "KXLOCAL" + "".join(secrets.choice(upper) for _ in range(13)),

@@ -69,7 +69,14 @@ def status(state_dir) -> PlaneInfo | None:
     if not state or not _healthy(state.get("port", 0), state.get("pid")):
         return None
     creds = load_or_create(state_dir)
-    return PlaneInfo(f"http://127.0.0.1:{state['port']}", REGION, creds["access_key"], creds["secret_key"], state["pid"], state_dir)
+    return PlaneInfo(
+        f"http://127.0.0.1:{state['port']}",
+        REGION,
+        creds["access_key"],
+        creds["secret_key"],
+        state["pid"],
+        state_dir,
+    )
 
 
 def unresponsive_pid(state_dir) -> int | None:
@@ -90,8 +97,10 @@ def unresponsive_pid(state_dir) -> int | None:
 
 
 def _not_answering(state_dir: Path, pid: int) -> KxError:
-    return KxError(f"the local plane (pid {pid}) of {state_dir} is running but not answering",
-                   hint="wait and retry (it may be busy or swapping), or stop it with `kx-jupyter local stop`")
+    return KxError(
+        f"the local plane (pid {pid}) of {state_dir} is running but not answering",
+        hint="wait and retry (it may be busy or swapping), or stop it with `kx-jupyter local stop`",
+    )
 
 
 @contextmanager
@@ -104,9 +113,20 @@ def _start_lock(state_dir: Path):
         yield
 
 
-def _server_argv(state_dir: Path, port: int, node_start_seconds: float, q_binary: str, faults: dict | None) -> list[str]:
-    argv = [sys.executable, "-m", "kx_jupyter.local.server", "--state-dir", str(state_dir), "--port", str(port),
-            "--node-start-seconds", str(node_start_seconds)]
+def _server_argv(
+    state_dir: Path, port: int, node_start_seconds: float, q_binary: str, faults: dict | None
+) -> list[str]:
+    argv = [
+        sys.executable,
+        "-m",
+        "kx_jupyter.local.server",
+        "--state-dir",
+        str(state_dir),
+        "--port",
+        str(port),
+        "--node-start-seconds",
+        str(node_start_seconds),
+    ]
     if q_binary:
         argv += ["--q-binary", q_binary]
     if faults:
@@ -114,13 +134,22 @@ def _server_argv(state_dir: Path, port: int, node_start_seconds: float, q_binary
     return argv
 
 
-def start(state_dir, port: int = 4580, foreground: bool = False, node_start_seconds: float = 2.0,
-          q_binary: str = "", faults: dict | None = None, on_ready=None) -> PlaneInfo:
+def start(
+    state_dir,
+    port: int = 4580,
+    foreground: bool = False,
+    node_start_seconds: float = 2.0,
+    q_binary: str = "",
+    faults: dict | None = None,
+    on_ready=None,
+) -> PlaneInfo:
     """Start a plane for ``state_dir`` unless one runs; idempotent. ``foreground`` blocks until it stops."""
     return _start(state_dir, port, foreground, node_start_seconds, q_binary, faults, on_ready)[0]
 
 
-def _start(state_dir, port, foreground, node_start_seconds, q_binary, faults, on_ready) -> tuple[PlaneInfo, bool]:
+def _start(
+    state_dir, port, foreground, node_start_seconds, q_binary, faults, on_ready
+) -> tuple[PlaneInfo, bool]:
     """``start``, and whether this call started the plane (another process may have, meanwhile)."""
     from .server import preflight, serve
 
@@ -140,7 +169,10 @@ def _start(state_dir, port, foreground, node_start_seconds, q_binary, faults, on
         with os.fdopen(fd, "ab") as log:
             proc = subprocess.Popen(
                 _server_argv(state_dir, port, node_start_seconds, q_binary, faults),
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
                 env={**os.environ, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")},
             )  # a thread per request: glibc's default of 8 arenas per core holds freed memory in each
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
@@ -155,7 +187,10 @@ def _start(state_dir, port, foreground, node_start_seconds, q_binary, faults, on
                 )
             time.sleep(0.1)
         proc.kill()
-        raise KxError(f"the local plane did not become ready within {READY_TIMEOUT_SECONDS:.0f} s", hint=f"see {state_dir / LOG_FILE}")
+        raise KxError(
+            f"the local plane did not become ready within {READY_TIMEOUT_SECONDS:.0f} s",
+            hint=f"see {state_dir / LOG_FILE}",
+        )
 
 
 def _log_tail(state_dir: Path, lines: int = 5) -> str:
@@ -203,8 +238,10 @@ def reset(state_dir) -> None:
     if not state_dir.exists():
         return
     if not is_marked(state_dir):
-        raise KxError(f"{state_dir} is not a local plane's state directory (it has no plane marker): nothing deleted",
-                      hint="pass the --state-dir of a plane (the default is <KX_JUPYTER_HOME>/plane)")
+        raise KxError(
+            f"{state_dir} is not a local plane's state directory (it has no plane marker): nothing deleted",
+            hint="pass the --state-dir of a plane (the default is <KX_JUPYTER_HOME>/plane)",
+        )
     stop(state_dir)
     shutil.rmtree(state_dir)
 
@@ -217,8 +254,15 @@ def connection(settings):
     from ..finspace.clients import Connection
 
     plane = ensure_running(settings)
-    return Connection(plane.endpoint, plane.endpoint, plane.region, plane.access_key, plane.secret_key,
-                      logs_endpoint_url=plane.endpoint, follow=functools.partial(endpoint_of, state_dir_of(settings)))
+    return Connection(
+        plane.endpoint,
+        plane.endpoint,
+        plane.region,
+        plane.access_key,
+        plane.secret_key,
+        logs_endpoint_url=plane.endpoint,
+        follow=functools.partial(endpoint_of, state_dir_of(settings)),
+    )
 
 
 def ensure_running(settings) -> PlaneInfo:
@@ -236,8 +280,14 @@ def ensure_running(settings) -> PlaneInfo:
             f"the local control plane is not running (state dir {state_dir})",
             hint="start it with `kx-jupyter local start`, or set KxJupyter.local_autostart = True",
         )
-    info, started = _start(state_dir, settings.local_port, False, settings.node_start_seconds, settings.q_binary, None, None)
+    info, started = _start(
+        state_dir, settings.local_port, False, settings.node_start_seconds, settings.q_binary, None, None
+    )
     if started:  # not when JupyterLab's server extension (or another command) started it meanwhile
-        print(f"kx-jupyter: started the local plane in the background at {info.endpoint} (pid {info.pid}); "
-              "`kx-jupyter local stop` stops it", file=sys.stderr, flush=True)
+        print(
+            f"kx-jupyter: started the local plane in the background at {info.endpoint} (pid {info.pid}); "
+            "`kx-jupyter local stop` stops it",
+            file=sys.stderr,
+            flush=True,
+        )
     return info

@@ -50,7 +50,9 @@ def keep_alive_handler():
 
         def setup(self):
             super().setup()  # headers and body go out as separate writes: without this a kept connection
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # waits ~40 ms for delayed ACKs
+            self.connection.setsockopt(
+                socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
+            )  # waits ~40 ms for delayed ACKs
 
         def make_environ(self):
             environ = super().make_environ()
@@ -68,15 +70,23 @@ def keep_alive_handler():
                 self.rfile, self._keep = self._reader, False
 
         def send_header(self, keyword, value):
-            if keyword.lower() == "connection" and value.lower() == "close" and getattr(self, "_body", None) is not None \
-                    and self._body.left == 0:
-                self._keep = True  # the whole body was read: the next request on this connection can be parsed
+            if (
+                keyword.lower() == "connection"
+                and value.lower() == "close"
+                and getattr(self, "_body", None) is not None
+                and self._body.left == 0
+            ):
+                self._keep = (
+                    True  # the whole body was read: the next request on this connection can be parsed
+                )
                 return
             super().send_header(keyword, value)
 
         def end_headers(self):
             super().end_headers()
-            if getattr(self, "_keep", False):  # the response is being written; the request was read: nothing is left to discard
+            if getattr(
+                self, "_keep", False
+            ):  # the response is being written; the request was read: nothing is left to discard
                 self.rfile = _NothingLeft()
 
     return KeepAliveHandler

@@ -57,8 +57,16 @@ class NodeStartError(Exception):
 
 
 class Reconciler:
-    def __init__(self, store, backends, state_dir: Path, node_start_seconds: float, q_binary: str | None,
-                 tick: float = 0.05, faults=None):
+    def __init__(
+        self,
+        store,
+        backends,
+        state_dir: Path,
+        node_start_seconds: float,
+        q_binary: str | None,
+        tick: float = 0.05,
+        faults=None,
+    ):
         self.store = store
         self.faults = faults  # the plane's fault plan: its ``step_error`` clusters fail here
         self.backends = backends
@@ -71,8 +79,12 @@ class Reconciler:
         self._unpublished: set[str] = set()  # resumed nodes whose port is not yet announced
         self._last_crash_check = 0.0
         self._validators: dict[int, CheckerRuntime] = {}
-        self._retries: dict[int, tuple[int, float]] = {}  # replace operation id -> (failures, when to try again)
-        self._last_error = ""  # the last unexpected error outside an operation, so a repeat is not logged again
+        self._retries: dict[
+            int, tuple[int, float]
+        ] = {}  # replace operation id -> (failures, when to try again)
+        self._last_error = (
+            ""  # the last unexpected error outside an operation, so a repeat is not logged again
+        )
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="kx-local-reconciler", daemon=True)
@@ -133,7 +145,12 @@ class Reconciler:
 
     def _restart_crashed_nodes(self) -> None:
         """A RUNNING node whose q process died is restarted with the cluster's code, as the service would."""
-        busy = {n for op in self.store.read("SELECT plan FROM operations WHERE state='pending'") for phase in json.loads(op["plan"]) for n in phase}
+        busy = {
+            n
+            for op in self.store.read("SELECT plan FROM operations WHERE state='pending'")
+            for phase in json.loads(op["plan"])
+            for n in phase
+        }
         rows = self.store.read(
             "SELECT n.node_id, n.env_id, n.cluster, c.config FROM nodes n JOIN clusters c "
             "ON c.env_id=n.env_id AND c.name=n.cluster WHERE n.status='RUNNING' AND c.status='RUNNING'"
@@ -143,14 +160,21 @@ class Reconciler:
             if row["node_id"] in busy or runtime is None or runtime.poll()[0] != "failed":
                 continue
             self._stop_node(row["node_id"])  # also keeps its last output in the node log
-            self._log(row["env_id"], row["cluster"], row["node_id"], [f"{runtime.poll()[1]}: the node is restarted"])
+            self._log(
+                row["env_id"], row["cluster"], row["node_id"], [f"{runtime.poll()[1]}: the node is restarted"]
+            )
             self._queue_restart(row["env_id"], row["cluster"], row["node_id"], row["config"])
 
-    def _queue_restart(self, env_id: str, cluster: str, node_id: str, config: str, failed: str | None = None) -> None:
+    def _queue_restart(
+        self, env_id: str, cluster: str, node_id: str, config: str, failed: str | None = None
+    ) -> None:
         """The node goes PROVISIONING and a replace operation starts it again with ``config``.
         ``failed``: why it could not start just now (it is then retried with a delay, see ``_retry_replacement``)."""
         with self.store.tx() as db:
-            db.execute("UPDATE nodes SET status='PROVISIONING', launch_time=NULL, port=NULL WHERE node_id=?", (node_id,))
+            db.execute(
+                "UPDATE nodes SET status='PROVISIONING', launch_time=NULL, port=NULL WHERE node_id=?",
+                (node_id,),
+            )
             db.execute(
                 "INSERT INTO operations(env_id, cluster, kind, state, plan, target, previous, reason, created) "
                 "VALUES (?, ?, 'replace', 'pending', ?, ?, 'null', ?, ?)",
@@ -173,15 +197,25 @@ class Reconciler:
         for cluster in self.store.read("SELECT * FROM clusters WHERE status IN ('RUNNING', 'UPDATING')"):
             config = json.loads(cluster["config"])
             for node in self.store.read(
-                "SELECT node_id FROM nodes WHERE env_id=? AND cluster=? AND status='RUNNING'", (cluster["env_id"], cluster["name"])
+                "SELECT node_id FROM nodes WHERE env_id=? AND cluster=? AND status='RUNNING'",
+                (cluster["env_id"], cluster["name"]),
             ):
                 try:
-                    self._start_node(cluster["env_id"], cluster["name"], node["node_id"], config, keep_status=True)
+                    self._start_node(
+                        cluster["env_id"], cluster["name"], node["node_id"], config, keep_status=True
+                    )
                 except NodeStartError as exc:
-                    self._log(cluster["env_id"], cluster["name"], node["node_id"], [f"node restart failed: {exc}"])
+                    self._log(
+                        cluster["env_id"], cluster["name"], node["node_id"], [f"node restart failed: {exc}"]
+                    )
                     if cluster["status"] == "RUNNING":  # an update in progress restarts its nodes anyway
-                        self._queue_restart(cluster["env_id"], cluster["name"], node["node_id"], cluster["config"],
-                                            status_reason(f"node {node['node_id']} failed to start: {exc}"))
+                        self._queue_restart(
+                            cluster["env_id"],
+                            cluster["name"],
+                            node["node_id"],
+                            cluster["config"],
+                            status_reason(f"node {node['node_id']} failed to start: {exc}"),
+                        )
 
     def _kill_orphan(self, pid: int) -> None:
         try:
@@ -204,9 +238,13 @@ class Reconciler:
         try:
             return extract_bundle(self.backends.object_path(*ref), code_dir)
         except KeyError:
-            raise NodeStartError(f"the code object s3://{ref[0]}/{ref[1]} version {ref[2]} can no longer be read") from None
+            raise NodeStartError(
+                f"the code object s3://{ref[0]}/{ref[1]} version {ref[2]} can no longer be read"
+            ) from None
         except (OSError, zipfile.BadZipFile, ValueError) as exc:
-            raise NodeStartError(f"the code object s3://{ref[0]}/{ref[1]} is not a readable zip file: {exc}") from None
+            raise NodeStartError(
+                f"the code object s3://{ref[0]}/{ref[1]} is not a readable zip file: {exc}"
+            ) from None
 
     def _log(self, env_id: str, cluster: str, node_id: str, lines: list[str]) -> None:
         self.backends.append_log(log_group(env_id, cluster), node_id, lines)
@@ -222,18 +260,28 @@ class Reconciler:
             runtime.stop()
             self._log(*self._owners.pop(node_id), node_id, runtime.drain_log())
 
-    def _start_node(self, env_id: str, cluster: str, node_id: str, config: dict, keep_status: bool = False) -> None:
+    def _start_node(
+        self, env_id: str, cluster: str, node_id: str, config: dict, keep_status: bool = False
+    ) -> None:
         self._stop_node(node_id)
         code_dir = self.nodes_dir / node_id / "code"
         names = self._unpack(config, code_dir)
         code = config.get("code") or {}
-        self._log(env_id, cluster, node_id, [
-            f"starting node with s3://{code.get('s3Bucket', '-')}/{code.get('s3Key', '-')} "
-            f"init {config.get('initializationScript', '-')}"
-        ])
+        self._log(
+            env_id,
+            cluster,
+            node_id,
+            [
+                f"starting node with s3://{code.get('s3Bucket', '-')}/{code.get('s3Key', '-')} "
+                f"init {config.get('initializationScript', '-')}"
+            ],
+        )
         runtime = start_runtime(
-            self.q_binary, code_dir, names,
-            config.get("initializationScript"), args_dict(config.get("commandLineArguments")),
+            self.q_binary,
+            code_dir,
+            names,
+            config.get("initializationScript"),
+            args_dict(config.get("commandLineArguments")),
         )
         self.runtimes[node_id] = runtime
         self._owners[node_id] = (env_id, cluster)
@@ -265,7 +313,9 @@ class Reconciler:
             return  # a replacement that failed waits for its next try
         if op["phase_started"] is None:
             removed = (json.loads(op["previous"]) or {}).get("removed") if kind == "replace" else None
-            if removed and op["id"] not in self._retries:  # DeleteKxClusterNode: the old node goes away as its replacement starts
+            if (
+                removed and op["id"] not in self._retries
+            ):  # DeleteKxClusterNode: the old node goes away as its replacement starts
                 self._log(env_id, cluster, removed, ["node deleted: it is being replaced"])
                 self._stop_node(removed)
                 shutil.rmtree(self.nodes_dir / removed, ignore_errors=True)
@@ -273,8 +323,10 @@ class Reconciler:
                 if op["phase"] < len(plan):  # stop the whole phase at once (FORCE: every node), then start it
                     phase = plan[op["phase"]]
                     with self.store.tx() as db:
-                        db.executemany("UPDATE nodes SET status='PROVISIONING', launch_time=NULL, port=NULL WHERE node_id=?",
-                                       [(n,) for n in phase])
+                        db.executemany(
+                            "UPDATE nodes SET status='PROVISIONING', launch_time=NULL, port=NULL WHERE node_id=?",
+                            [(n,) for n in phase],
+                        )
                     for node_id in phase:
                         self._stop_node(node_id)
                     for node_id in phase:
@@ -282,8 +334,10 @@ class Reconciler:
                 elif kind == "update":  # NO_RESTART: check the new code without touching q
                     check_dir = self.nodes_dir / f"op-{op['id']}" / "code"
                     self._validators[op["id"]] = CheckerRuntime(
-                        check_dir, self._unpack(target, check_dir),
-                        target.get("initializationScript"), args_dict(target.get("commandLineArguments")),
+                        check_dir,
+                        self._unpack(target, check_dir),
+                        target.get("initializationScript"),
+                        args_dict(target.get("commandLineArguments")),
                     )
             except NodeStartError as exc:
                 return self._fail(op, plan[op["phase"]][0] if op["phase"] < len(plan) else None, str(exc))
@@ -297,7 +351,9 @@ class Reconciler:
                 if state == "failed":  # every node keeps running the old code; each log says why
                     self._validators.pop(op["id"], None)
                     lines = [*validator.drain_log(), f"NO_RESTART code update refused: {why}"]
-                    for row in self.store.read("SELECT node_id FROM nodes WHERE env_id=? AND cluster=?", (env_id, cluster)):
+                    for row in self.store.read(
+                        "SELECT node_id FROM nodes WHERE env_id=? AND cluster=?", (env_id, cluster)
+                    ):
                         self._log(env_id, cluster, row["node_id"], lines)
                     return self._fail(op, None, why)
                 if state != "ready":
@@ -318,7 +374,11 @@ class Reconciler:
             if state == "failed":
                 return self._fail(op, node_id, why)
             if state == "starting" and elapsed > START_TIMEOUT_SECONDS + self.node_start_seconds:
-                return self._fail(op, node_id, f"q did not listen on port {runtime.port} within {START_TIMEOUT_SECONDS:.0f} seconds")
+                return self._fail(
+                    op,
+                    node_id,
+                    f"q did not listen on port {runtime.port} within {START_TIMEOUT_SECONDS:.0f} seconds",
+                )
             ready = ready and state == "ready"
         if not ready or elapsed < self.node_start_seconds:
             return
@@ -340,7 +400,9 @@ class Reconciler:
     def _advance_delete(self, op, now: float) -> None:
         env_id, cluster = op["env_id"], op["cluster"]
         if op["phase_started"] is None:
-            for row in self.store.read("SELECT node_id FROM nodes WHERE env_id=? AND cluster=?", (env_id, cluster)):
+            for row in self.store.read(
+                "SELECT node_id FROM nodes WHERE env_id=? AND cluster=?", (env_id, cluster)
+            ):
                 self._stop_node(row["node_id"])
                 self._log(env_id, cluster, row["node_id"], ["cluster deleted: node stopped"])
             self._set_op(op["id"], phase_started=now)
@@ -348,7 +410,9 @@ class Reconciler:
         if now - op["phase_started"] < self.node_start_seconds:
             return
         with self.store.tx() as db:
-            rows = db.execute("SELECT node_id FROM nodes WHERE env_id=? AND cluster=?", (env_id, cluster)).fetchall()
+            rows = db.execute(
+                "SELECT node_id FROM nodes WHERE env_id=? AND cluster=?", (env_id, cluster)
+            ).fetchall()
             db.execute("DELETE FROM nodes WHERE env_id=? AND cluster=?", (env_id, cluster))
             db.execute("DELETE FROM clusters WHERE env_id=? AND name=?", (env_id, cluster))
             db.execute("UPDATE operations SET state='done' WHERE id=?", (op["id"],))
@@ -375,23 +439,36 @@ class Reconciler:
                     (op["client_token"] or "",),
                 )
             elif kind == "create":
-                db.execute("UPDATE clusters SET status='RUNNING', modified=? WHERE env_id=? AND name=?", (now, env_id, cluster))
+                db.execute(
+                    "UPDATE clusters SET status='RUNNING', modified=? WHERE env_id=? AND name=?",
+                    (now, env_id, cluster),
+                )
             elif kind == "rollback":
                 db.execute(
                     "UPDATE clusters SET status='RUNNING', status_reason=?, modified=? WHERE env_id=? AND name=?",
                     (op["reason"], now, env_id, cluster),
                 )
-            nodes = [r["node_id"] for r in db.execute("SELECT node_id FROM nodes WHERE env_id=? AND cluster=?", (env_id, cluster))]
+            nodes = [
+                r["node_id"]
+                for r in db.execute(
+                    "SELECT node_id FROM nodes WHERE env_id=? AND cluster=?", (env_id, cluster)
+                )
+            ]
         if kind == "update":
             if target.get("strategy") == "NO_RESTART":
                 for node_id in nodes:
                     self._unpack(target, self.nodes_dir / node_id / "code")
             code = target.get("code") or {}
             for node_id in nodes:
-                self._log(env_id, cluster, node_id, [
-                    f"code update applied ({target.get('strategy')}): s3://{code.get('s3Bucket')}/{code.get('s3Key')} "
-                    f"version {target.get('resolvedVersion')}"
-                ])
+                self._log(
+                    env_id,
+                    cluster,
+                    node_id,
+                    [
+                        f"code update applied ({target.get('strategy')}): s3://{code.get('s3Bucket')}/{code.get('s3Key')} "
+                        f"version {target.get('resolvedVersion')}"
+                    ],
+                )
 
     def _fail(self, op, node_id: str | None, why: str) -> None:
         env_id, cluster, kind = op["env_id"], op["cluster"], op["kind"]
@@ -402,11 +479,18 @@ class Reconciler:
             self._log(env_id, cluster, node_id, [f"node failed to start: {why}"])
         where = f"on node {node_id}" if node_id else "while checking the new code"
         if kind == "update":
-            reason = status_reason(f"Code update failed {where}: {why}. The cluster runs the previous code; see the node log")
+            reason = status_reason(
+                f"Code update failed {where}: {why}. The cluster runs the previous code; see the node log"
+            )
             touched = [n for phase in plan[: op["phase"] + 1] for n in phase]
             self._set_op(
-                op["id"], kind="rollback", plan=json.dumps([touched] if touched else []), phase=0, phase_started=None,
-                target=op["previous"], reason=reason,
+                op["id"],
+                kind="rollback",
+                plan=json.dumps([touched] if touched else []),
+                phase=0,
+                phase_started=None,
+                target=op["previous"],
+                reason=reason,
             )
             self.wake()
             return
@@ -437,19 +521,35 @@ class Reconciler:
         env_id, cluster, kind = op["env_id"], op["cluster"], op["kind"]
         logging.getLogger("kx_jupyter.local").error(
             "operation %s (%s of %s/%s) failed with an internal error; other clusters go on",
-            op["id"], kind, env_id, cluster, exc_info=exc)
-        what = {"update": "Code update", "rollback": "Code update", "create": "Cluster creation",
-                "delete": "Cluster deletion", "replace": "Node replacement"}.get(kind, "Operation")
-        reason = status_reason(f"{what} failed with an internal error of the local plane ({type(exc).__name__}: {exc}). "
-                               "The cluster keeps its previous code; see the plane log")
+            op["id"],
+            kind,
+            env_id,
+            cluster,
+            exc_info=exc,
+        )
+        what = {
+            "update": "Code update",
+            "rollback": "Code update",
+            "create": "Cluster creation",
+            "delete": "Cluster deletion",
+            "replace": "Node replacement",
+        }.get(kind, "Operation")
+        reason = status_reason(
+            f"{what} failed with an internal error of the local plane ({type(exc).__name__}: {exc}). "
+            "The cluster keeps its previous code; see the plane log"
+        )
         status = {"create": "CREATE_FAILED", "delete": "DELETE_FAILED"}.get(kind, "RUNNING")
         plan = json.loads(op["plan"] or "[]") if kind != "delete" else []
         touched = [n for phase in plan[: op["phase"] + 1] for n in phase]
         with self.store.tx() as db:
             db.execute("UPDATE operations SET state='failed', reason=? WHERE id=?", (reason, op["id"]))
-            db.execute("UPDATE clusters SET status=?, status_reason=?, modified=? WHERE env_id=? AND name=?",
-                       (status, reason, time.time(), env_id, cluster))
-            row = db.execute("SELECT config FROM clusters WHERE env_id=? AND name=?", (env_id, cluster)).fetchone()
+            db.execute(
+                "UPDATE clusters SET status=?, status_reason=?, modified=? WHERE env_id=? AND name=?",
+                (status, reason, time.time(), env_id, cluster),
+            )
+            row = db.execute(
+                "SELECT config FROM clusters WHERE env_id=? AND name=?", (env_id, cluster)
+            ).fetchone()
         self._validators.pop(op["id"], None)
         self._retries.pop(op["id"], None)
         for node_id in touched:
@@ -462,9 +562,17 @@ class Reconciler:
         """The node stays PROVISIONING and is started again later; an update may take over meanwhile
         (the failure in ``reason`` tells the API this replacement no longer holds the cluster)."""
         failures = self._retries.get(op["id"], (0, 0.0))[0] + 1
-        delay = min(RETRY_MAX_SECONDS, 2.0 ** failures)
+        delay = min(RETRY_MAX_SECONDS, 2.0**failures)
         self._retries[op["id"]] = (failures, time.time() + delay)
         if node_id is not None:
-            self._log(op["env_id"], op["cluster"], node_id,
-                      [f"the node is started again in {delay:.0f}s (failure {failures}); a code update replaces it too"])
-        self._set_op(op["id"], phase_started=None, reason=status_reason(f"node {node_id} failed to start: {why}"))
+            self._log(
+                op["env_id"],
+                op["cluster"],
+                node_id,
+                [
+                    f"the node is started again in {delay:.0f}s (failure {failures}); a code update replaces it too"
+                ],
+            )
+        self._set_op(
+            op["id"], phase_started=None, reason=status_reason(f"node {node_id} failed to start: {why}")
+        )

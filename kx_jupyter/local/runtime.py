@@ -25,8 +25,10 @@ def find_q(configured: str = "") -> str | None:
         if not (os.path.isfile(configured) and os.access(configured, os.X_OK)):
             from ..errors import KxError
 
-            raise KxError(f"q_binary {configured} is not an executable file",
-                          hint="fix KxJupyter.q_binary, or set it to '' to use QHOME, PATH or the offline checker")
+            raise KxError(
+                f"q_binary {configured} is not an executable file",
+                hint="fix KxJupyter.q_binary, or set it to '' to use QHOME, PATH or the offline checker",
+            )
         return configured
     qhome = os.environ.get("QHOME")
     if qhome:
@@ -120,7 +122,9 @@ class QProcessRuntime:
 
     kind = "q"
 
-    def __init__(self, q_binary: str, code_dir: Path, names: list[str], init: str | None, args: dict[str, str]):
+    def __init__(
+        self, q_binary: str, code_dir: Path, names: list[str], init: str | None, args: dict[str, str]
+    ):
         self.port = free_port()
         self._log_path = code_dir.parent / "q.log"
         self._log_offset = 0
@@ -138,7 +142,11 @@ class QProcessRuntime:
         self._log.append("starting: " + " ".join(argv[1:]))
         with open(self._log_path, "wb") as out:
             self.proc = subprocess.Popen(
-                argv, cwd=code_dir, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                argv,
+                cwd=code_dir,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
         self.pid = self.proc.pid
@@ -180,7 +188,9 @@ class QProcessRuntime:
             self.proc.wait()
 
 
-def start_runtime(q_binary: str | None, code_dir: Path, names: list[str], init: str | None, args: dict[str, str]):
+def start_runtime(
+    q_binary: str | None, code_dir: Path, names: list[str], init: str | None, args: dict[str, str]
+):
     """A node's runtime over its unpacked code in ``code_dir`` (``names``: the bundle's files)."""
     if q_binary:
         return QProcessRuntime(q_binary, code_dir, names, init, args)

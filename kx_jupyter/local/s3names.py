@@ -12,12 +12,23 @@ from urllib.parse import parse_qs
 # a None sub-resource is the plain request
 _NAMES = {
     ("GET", True): [("uploadId", "ListParts"), (None, "GetObject")],
-    ("GET", False): [("versions", "ListObjectVersions"), ("versioning", "GetBucketVersioning"),
-                     ("list-type", "ListObjectsV2"), ("location", "GetBucketLocation"), ("policy", "GetBucketPolicy"),
-                     ("encryption", "GetBucketEncryption"), ("uploads", "ListMultipartUploads"), (None, "ListObjects")],
+    ("GET", False): [
+        ("versions", "ListObjectVersions"),
+        ("versioning", "GetBucketVersioning"),
+        ("list-type", "ListObjectsV2"),
+        ("location", "GetBucketLocation"),
+        ("policy", "GetBucketPolicy"),
+        ("encryption", "GetBucketEncryption"),
+        ("uploads", "ListMultipartUploads"),
+        (None, "ListObjects"),
+    ],
     ("PUT", True): [("partNumber", "UploadPart"), (None, "PutObject")],
-    ("PUT", False): [("versioning", "PutBucketVersioning"), ("policy", "PutBucketPolicy"),
-                     ("encryption", "PutBucketEncryption"), (None, "CreateBucket")],
+    ("PUT", False): [
+        ("versioning", "PutBucketVersioning"),
+        ("policy", "PutBucketPolicy"),
+        ("encryption", "PutBucketEncryption"),
+        (None, "CreateBucket"),
+    ],
     ("HEAD", True): [(None, "HeadObject")],
     ("HEAD", False): [(None, "HeadBucket")],
     ("DELETE", True): [("uploadId", "AbortMultipartUpload"), (None, "DeleteObject")],

@@ -19,13 +19,20 @@ INIT_Q = b"""/ seed code of the kx-jupyter local plane: replace it with your own
 .kx.ping:{[x] x}
 """
 VPC = {  # ids shaped like real ones (17 characters after the prefix), so they pass the model's rules
-    "vpcId": "vpc-" + "0local".ljust(17, "0"), "securityGroupIds": ["sg-" + "0local".ljust(17, "0")],
-    "subnetIds": ["subnet-" + "0local".ljust(17, "0")], "ipAddressType": "IP_V4",
+    "vpcId": "vpc-" + "0local".ljust(17, "0"),
+    "securityGroupIds": ["sg-" + "0local".ljust(17, "0")],
+    "subnetIds": ["subnet-" + "0local".ljust(17, "0")],
+    "ipAddressType": "IP_V4",
 }
 CLUSTERS = (
     {"clusterName": "dev-gp", "clusterType": "GP", "nodeType": "kx.s.large", "nodeCount": 1, "args": []},
-    {"clusterName": "hdb-3", "clusterType": "HDB", "nodeType": "kx.s.xlarge", "nodeCount": 3,
-     "args": [{"key": "role", "value": "hdb"}]},
+    {
+        "clusterName": "hdb-3",
+        "clusterType": "HDB",
+        "nodeType": "kx.s.xlarge",
+        "nodeCount": 3,
+        "args": [{"key": "role", "value": "hdb"}],
+    },
 )
 
 
@@ -47,15 +54,23 @@ def seed(store, backends, plane) -> None:
     configs = []
     for spec in CLUSTERS:
         params = {
-            "clusterName": spec["clusterName"], "clusterType": spec["clusterType"],
+            "clusterName": spec["clusterName"],
+            "clusterType": spec["clusterType"],
             "clusterDescription": f"seeded {spec['clusterType']} cluster of the local plane",
-            "releaseLabel": "1.0", "azMode": "SINGLE", "availabilityZoneId": "use1-az1", "vpcConfiguration": VPC,
+            "releaseLabel": "1.0",
+            "azMode": "SINGLE",
+            "availabilityZoneId": "use1-az1",
+            "vpcConfiguration": VPC,
             "capacityConfiguration": {"nodeType": spec["nodeType"], "nodeCount": spec["nodeCount"]},
-            "code": code, "initializationScript": INIT_SCRIPT, "commandLineArguments": spec["args"],
+            "code": code,
+            "initializationScript": INIT_SCRIPT,
+            "commandLineArguments": spec["args"],
         }
         configs.append((params, plane.config_from(params)))
     with store.tx() as db:
-        plane.create_environment(db, ENVIRONMENT_NAME, env_id=ENVIRONMENT_ID, description="Seeded by the kx jupyter local plane.")
+        plane.create_environment(
+            db, ENVIRONMENT_NAME, env_id=ENVIRONMENT_ID, description="Seeded by the kx jupyter local plane."
+        )
         for params, config in configs:
             plane.insert_cluster(db, ENVIRONMENT_ID, params, "RUNNING", config)
         store.set_meta(db, "seeded", True)

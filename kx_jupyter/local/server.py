@@ -22,16 +22,16 @@ import threading
 import time
 import uuid
 from http import HTTPStatus
-from urllib.parse import quote
 from pathlib import Path
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from ..finspace.rules import validate
 from . import wire
 from .admin import admin_response
+from .bodies import INLINE_BYTES, BodyError, StagedBody
 from .faults import Faults
 from .s3names import s3_operation
-from .bodies import INLINE_BYTES, BodyError, StagedBody
 from .sigv4 import SignatureError, check_headers, check_payload, verify
 
 REGION = "us-east-1"
@@ -41,7 +41,9 @@ MAX_S3_BODY_BYTES = 5 * 1024**3  # S3's own limit for one PutObject
 MAX_API_BODY_BYTES = 1024**2  # FinSpace and CloudWatch Logs requests are small JSON (PutLogEvents: 1 MiB)
 
 
-def _json_response(start_response, status: int, body: dict, headers=(), content_type="application/json") -> list[bytes]:
+def _json_response(
+    start_response, status: int, body: dict, headers=(), content_type="application/json"
+) -> list[bytes]:
     data = json.dumps(body).encode()
     start_response(
         f"{status} {HTTPStatus(status).phrase}",
@@ -63,12 +65,28 @@ def _injected(service: str, fault: str, start_response) -> list[bytes]:
     """An injected throttle or internal error, in the form the addressed service uses."""
     if service == "s3":
         if fault == "throttle":
-            return _s3_error(start_response, "503 Slow Down", "SlowDown", "Please reduce your request rate. (fault injected by the local plane)")
-        return _s3_error(start_response, "500 Internal Server Error", "InternalError", "internal error (fault injected by the local plane)")
+            return _s3_error(
+                start_response,
+                "503 Slow Down",
+                "SlowDown",
+                "Please reduce your request rate. (fault injected by the local plane)",
+            )
+        return _s3_error(
+            start_response,
+            "500 Internal Server Error",
+            "InternalError",
+            "internal error (fault injected by the local plane)",
+        )
     if fault == "throttle":
-        body = {"__type": "ThrottlingException", "message": "Rate exceeded (fault injected by the local plane)"}
+        body = {
+            "__type": "ThrottlingException",
+            "message": "Rate exceeded (fault injected by the local plane)",
+        }
         return _json_response(start_response, 400, body, content_type=LOGS_CONTENT_TYPE)
-    body = {"__type": "ServiceUnavailableException", "message": "internal error (fault injected by the local plane)"}
+    body = {
+        "__type": "ServiceUnavailableException",
+        "message": "internal error (fault injected by the local plane)",
+    }
     return _json_response(start_response, 500, body, content_type=LOGS_CONTENT_TYPE)
 
 
@@ -101,8 +119,10 @@ class PlaneApp:
         try:
             signed = check_headers(environ, self.access_key, REGION, signing_service)
             if length > INLINE_BYTES and not signed.body_digest_declared:
-                raise SignatureError(f"a request body over {INLINE_BYTES // 2**20} MiB must be signed with its "
-                                     "SHA-256 in x-amz-content-sha256")
+                raise SignatureError(
+                    f"a request body over {INLINE_BYTES // 2**20} MiB must be signed with its "
+                    "SHA-256 in x-amz-content-sha256"
+                )
             if signed.payload_hash is not None:
                 verify(environ, signed, None, self.access_key, self.secret_key, REGION, signing_service)
         except SignatureError as exc:
@@ -113,7 +133,9 @@ class PlaneApp:
             return self._denied(service, f"the request body could not be read: {exc}", start_response)
         try:
             if signed.payload_hash is None:
-                verify(environ, signed, staged.data, self.access_key, self.secret_key, REGION, signing_service)
+                verify(
+                    environ, signed, staged.data, self.access_key, self.secret_key, REGION, signing_service
+                )
             check_payload(signed, staged.sha256)
         except SignatureError as exc:
             staged.discard()
@@ -132,12 +154,19 @@ class PlaneApp:
 
     @staticmethod
     def _too_large(service: str, length: int, limit: int, start_response):
-        message = (f"the request body of {length} bytes is over the {limit} bytes this service accepts"
-                   if length >= 0 else "the Content-Length header is not a number")
+        message = (
+            f"the request body of {length} bytes is over the {limit} bytes this service accepts"
+            if length >= 0
+            else "the Content-Length header is not a number"
+        )
         if service == "s3":
             return _s3_error(start_response, "400 Bad Request", "EntityTooLarge", message)
-        return _json_response(start_response, 413, {"__type": "ValidationException", "message": message},
-                              [("x-amzn-ErrorType", "ValidationException")])
+        return _json_response(
+            start_response,
+            413,
+            {"__type": "ValidationException", "message": message},
+            [("x-amzn-ErrorType", "ValidationException")],
+        )
 
     @staticmethod
     def _service_of(environ, path: str) -> str:
@@ -150,14 +179,26 @@ class PlaneApp:
     @staticmethod
     def _denied(service: str, message: str, start_response):
         if service == "s3":
-            code = "AccessDenied" if "not signed" in message else (
-                "XAmzContentSHA256Mismatch" if "x-amz-content-sha256" in message.lower() and "match" in message
-                else "SignatureDoesNotMatch")
+            code = (
+                "AccessDenied"
+                if "not signed" in message
+                else (
+                    "XAmzContentSHA256Mismatch"
+                    if "x-amz-content-sha256" in message.lower() and "match" in message
+                    else "SignatureDoesNotMatch"
+                )
+            )
             return _s3_error(start_response, "403 Forbidden", code, message)
         if service == "logs":
-            return _json_response(start_response, 403, {"__type": "AccessDeniedException", "message": message},
-                                  content_type=LOGS_CONTENT_TYPE)
-        return _json_response(start_response, 403, {"message": message}, [("x-amzn-ErrorType", "AccessDeniedException")])
+            return _json_response(
+                start_response,
+                403,
+                {"__type": "AccessDeniedException", "message": message},
+                content_type=LOGS_CONTENT_TYPE,
+            )
+        return _json_response(
+            start_response, 403, {"message": message}, [("x-amzn-ErrorType", "AccessDeniedException")]
+        )
 
     def _s3_or_logs(self, service: str, environ, path: str, start_response, staged: StagedBody):
         """moto's S3 or CloudWatch Logs, under the same fault plan as the FinSpace routes."""
@@ -167,9 +208,16 @@ class PlaneApp:
             operation = s3_operation(environ["REQUEST_METHOD"], path, environ.get("QUERY_STRING", ""))
             call = self.backends.call_s3
             if operation == "PutObject" and staged.on_disk and "HTTP_X_AMZ_COPY_SOURCE" not in environ:
-                if environ.get("HTTP_CONTENT_MD5") and base64.b64encode(bytes.fromhex(staged.md5)).decode() != environ["HTTP_CONTENT_MD5"]:
-                    return _s3_error(start_response, "400 Bad Request", "BadDigest",
-                                     "The Content-MD5 you specified did not match what we received.")
+                if (
+                    environ.get("HTTP_CONTENT_MD5")
+                    and base64.b64encode(bytes.fromhex(staged.md5)).decode() != environ["HTTP_CONTENT_MD5"]
+                ):
+                    return _s3_error(
+                        start_response,
+                        "400 Bad Request",
+                        "BadDigest",
+                        "The Content-MD5 you specified did not match what we received.",
+                    )
                 # moto stores an empty body; the body already on disk becomes the version's blob
                 environ.update({"CONTENT_LENGTH": "0", "wsgi.input": io.BytesIO(b"")})
                 environ.pop("HTTP_CONTENT_MD5", None)
@@ -180,7 +228,7 @@ class PlaneApp:
         if fault in ("throttle", "error"):
             return _injected(service, fault, start_response)
         if fault == "drop_after":  # carried out, but the client never hears
-            b"".join(call(environ, lambda status, headers, exc_info=None: (lambda data: None)))
+            b"".join(call(environ, lambda status, headers, exc_info=None: lambda data: None))
             return self._drop(environ, start_response)
         return call(environ, start_response)
 
@@ -207,12 +255,18 @@ class PlaneApp:
             if fault == "drop":
                 return self._drop(environ, start_response)
             if fault == "throttle":
-                raise wire.ApiError("ThrottlingException", "Rate exceeded (fault injected by the local plane)")
+                raise wire.ApiError(
+                    "ThrottlingException", "Rate exceeded (fault injected by the local plane)"
+                )
             elif fault == "error":
-                raise wire.ApiError("InternalServerException", "internal error (fault injected by the local plane)")
+                raise wire.ApiError(
+                    "InternalServerException", "internal error (fault injected by the local plane)"
+                )
             if operation not in wire.SUPPORTED:
                 raise wire.unsupported(operation)
-            params = wire.parse_request(operation, labels, environ.get("QUERY_STRING", ""), _Headers(environ), body)
+            params = wire.parse_request(
+                operation, labels, environ.get("QUERY_STRING", ""), _Headers(environ), body
+            )
             violations = validate(operation, params)
             if violations:
                 raise wire.bad_request(operation, "; ".join(str(v) for v in violations))
@@ -220,16 +274,30 @@ class PlaneApp:
             if fault == "drop_after":  # done, but the client never hears: its retry must not redo it
                 return self._drop(environ, start_response)
             data = wire.serialize_response(operation, result)
-            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data))),
-                                      ("x-amzn-RequestId", request_id)])
+            start_response(
+                "200 OK",
+                [
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", str(len(data))),
+                    ("x-amzn-RequestId", request_id),
+                ],
+            )
             return [data]
         except wire.ApiError as exc:
-            return _json_response(start_response, exc.status, exc.body(),
-                                  [("x-amzn-ErrorType", exc.code), ("x-amzn-RequestId", request_id)])
+            return _json_response(
+                start_response,
+                exc.status,
+                exc.body(),
+                [("x-amzn-ErrorType", exc.code), ("x-amzn-RequestId", request_id)],
+            )
         except Exception as exc:  # a plane bug must look like the service's 500, not kill the thread
             logging.getLogger("kx_jupyter.local").exception("request failed")
-            return _json_response(start_response, 500, {"message": f"internal error in the local plane: {exc}"},
-                                  [("x-amzn-ErrorType", "InternalServerException"), ("x-amzn-RequestId", request_id)])
+            return _json_response(
+                start_response,
+                500,
+                {"message": f"internal error in the local plane: {exc}"},
+                [("x-amzn-ErrorType", "InternalServerException"), ("x-amzn-RequestId", request_id)],
+            )
 
     @staticmethod
     def _drop(environ, start_response):
@@ -254,9 +322,16 @@ class _Headers:
 class Plane:
     """Everything behind one endpoint, startable in-process (tests) or as the daemon's child."""
 
-    def __init__(self, state_dir: Path, port: int = 0, node_start_seconds: float = 2.0, q_binary: str = "",
-                 faults: dict | None = None):
+    def __init__(
+        self,
+        state_dir: Path,
+        port: int = 0,
+        node_start_seconds: float = 2.0,
+        q_binary: str = "",
+        faults: dict | None = None,
+    ):
         from werkzeug.serving import make_server
+
         from .api import ControlPlane
         from .awsbackends import AwsBackends
         from .credentials import load_or_create
@@ -277,11 +352,14 @@ class Plane:
         self.q_binary = find_q(q_binary)
         self.api.runs_q = bool(self.q_binary)
         fault_plan = Faults(faults)
-        self.reconciler = Reconciler(self.store, self.backends, self.state_dir, node_start_seconds, self.q_binary,
-                                     faults=fault_plan)
+        self.reconciler = Reconciler(
+            self.store, self.backends, self.state_dir, node_start_seconds, self.q_binary, faults=fault_plan
+        )
         self.api.wake = self.reconciler.wake
         self.app = PlaneApp(self.api, self.backends, self.credentials, fault_plan)
-        self.server = make_server("127.0.0.1", port, self.app, threaded=True, request_handler=keep_alive_handler())
+        self.server = make_server(
+            "127.0.0.1", port, self.app, threaded=True, request_handler=keep_alive_handler()
+        )
         self.server.daemon_threads = True
         self.port = self.server.server_port
         self.endpoint = f"http://127.0.0.1:{self.port}"
@@ -318,13 +396,21 @@ def preflight(state_dir: Path) -> None:
     except sqlite3.DatabaseError as exc:
         problem = str(exc)
     if problem != "ok":
-        raise KxError(f"the local plane's state database {db} is damaged ({problem})",
-                      hint=f"move it aside to start with fresh state (clusters, code and logs are then new), "
-                           f"or delete the whole state with `kx-jupyter local reset --yes --state-dir {state_dir}`")
+        raise KxError(
+            f"the local plane's state database {db} is damaged ({problem})",
+            hint=f"move it aside to start with fresh state (clusters, code and logs are then new), "
+            f"or delete the whole state with `kx-jupyter local reset --yes --state-dir {state_dir}`",
+        )
 
 
-def serve(state_dir: Path, port: int, node_start_seconds: float = 2.0, q_binary: str = "",
-          faults: dict | None = None, on_ready=None):
+def serve(
+    state_dir: Path,
+    port: int,
+    node_start_seconds: float = 2.0,
+    q_binary: str = "",
+    faults: dict | None = None,
+    on_ready=None,
+):
     """Run a plane in this process until SIGTERM or Ctrl-C (the detached child runs this too),
     holding the state dir's lock: a second plane on the same state refuses to start."""
     import signal
@@ -336,19 +422,27 @@ def serve(state_dir: Path, port: int, node_start_seconds: float = 2.0, q_binary:
     state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     lock = hold_lock(state_dir)
     if lock is None:
-        raise KxError(f"another local plane (pid {read_state(state_dir).get('pid', 'unknown')}) already serves {state_dir}",
-                      hint="use that one (`kx-jupyter local status`), or stop it with `kx-jupyter local stop`")
+        raise KxError(
+            f"another local plane (pid {read_state(state_dir).get('pid', 'unknown')}) already serves {state_dir}",
+            hint="use that one (`kx-jupyter local status`), or stop it with `kx-jupyter local stop`",
+        )
     try:
         mark(state_dir)
         try:
             plane = Plane(state_dir, port, node_start_seconds, q_binary, faults)
         except OSError as exc:
-            raise KxError(f"cannot start the local plane on port {port}: {exc}", hint="use --port 0 for a free port") from None
+            raise KxError(
+                f"cannot start the local plane on port {port}: {exc}", hint="use --port 0 for a free port"
+            ) from None
         write_state(state_dir, os.getpid(), plane.port, plane.q_binary, node_start_seconds)
         creds = plane.credentials
-        info = PlaneInfo(plane.endpoint, REGION, creds["access_key"], creds["secret_key"], os.getpid(), state_dir)
+        info = PlaneInfo(
+            plane.endpoint, REGION, creds["access_key"], creds["secret_key"], os.getpid(), state_dir
+        )
         # shutdown() waits for the serving loop, so it must run outside the signal handler's thread
-        previous = signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=plane.shutdown, daemon=True).start())
+        previous = signal.signal(
+            signal.SIGTERM, lambda *_: threading.Thread(target=plane.shutdown, daemon=True).start()
+        )
         if on_ready:
             on_ready(info, plane)
         try:
@@ -380,8 +474,14 @@ def main(argv=None) -> int:
         print(f"kx-jupyter local plane listening on {info.endpoint}; nodes run {runs}", flush=True)
 
     try:
-        serve(Path(args.state_dir), args.port, args.node_start_seconds, args.q_binary,
-              json.loads(args.faults) if args.faults else None, on_ready=announce)
+        serve(
+            Path(args.state_dir),
+            args.port,
+            args.node_start_seconds,
+            args.q_binary,
+            json.loads(args.faults) if args.faults else None,
+            on_ready=announce,
+        )
     except KxError as exc:
         print(f"kx-jupyter: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -60,7 +60,9 @@ def check_headers(environ: dict, access_key: str, region: str, service: str) -> 
     if not hmac.compare_digest(key_id, access_key):
         raise SignatureError("The security token included in the request is invalid")
     if scope_region != region:
-        raise SignatureError(f"Credential should be scoped to a valid region, not '{scope_region}' (use '{region}')")
+        raise SignatureError(
+            f"Credential should be scoped to a valid region, not '{scope_region}' (use '{region}')"
+        )
     if scope_service != service:
         raise SignatureError(f"Credential should be scoped to correct service: '{service}'")
     amz_date = environ.get("HTTP_X_AMZ_DATE", "")
@@ -70,8 +72,12 @@ def check_headers(environ: dict, access_key: str, region: str, service: str) -> 
         raise SignatureError("missing or malformed X-Amz-Date header") from None
     if abs(time.time() - signed_at) > MAX_SKEW_SECONDS or not amz_date.startswith(date):
         raise SignatureError("Signature expired: the request time is too far from the plane's clock")
-    return SignedHeaders(amz_date, tuple(match["headers"].split(";")), match["sig"],
-                         environ.get("HTTP_X_AMZ_CONTENT_SHA256") or None)
+    return SignedHeaders(
+        amz_date,
+        tuple(match["headers"].split(";")),
+        match["sig"],
+        environ.get("HTTP_X_AMZ_CONTENT_SHA256") or None,
+    )
 
 
 def _header(environ: dict, name: str) -> str:
@@ -82,8 +88,15 @@ def _header(environ: dict, name: str) -> str:
     return environ.get("HTTP_" + name.upper().replace("-", "_"), "")
 
 
-def verify(environ: dict, signed: SignedHeaders, body: bytes | None, access_key: str, secret_key: str,
-           region: str, service: str) -> None:
+def verify(
+    environ: dict,
+    signed: SignedHeaders,
+    body: bytes | None,
+    access_key: str,
+    secret_key: str,
+    region: str,
+    service: str,
+) -> None:
     """Check the signature with botocore's signer. ``body`` may be ``None`` when the signed
     ``x-amz-content-sha256`` header stands for it (the body's digest is then checked as it is read)."""
     from botocore.auth import S3SigV4Auth, SigV4Auth
@@ -99,10 +112,16 @@ def verify(environ: dict, signed: SignedHeaders, body: bytes | None, access_key:
         raise SignatureError("x-amz-content-sha256 must be a signed header")
     if signed.payload_hash is None and body is None:
         raise SignatureError("the request body must be read to check this signature")
-    request = AWSRequest(method=environ.get("REQUEST_METHOD", "GET"), url=url, headers=headers,
-                         data=body if signed.payload_hash is None else b"")
+    request = AWSRequest(
+        method=environ.get("REQUEST_METHOD", "GET"),
+        url=url,
+        headers=headers,
+        data=body if signed.payload_hash is None else b"",
+    )
     request.context["timestamp"] = signed.amz_date
-    signer = (S3SigV4Auth if service == "s3" else SigV4Auth)(Credentials(access_key, secret_key), service, region)
+    signer = (S3SigV4Auth if service == "s3" else SigV4Auth)(
+        Credentials(access_key, secret_key), service, region
+    )
     canonical = signer.canonical_request(request)
     if tuple(signer.signed_headers(signer.headers_to_sign(request)).split(";")) != signed.names:
         raise SignatureError("SignedHeaders names a header the plane cannot sign over")

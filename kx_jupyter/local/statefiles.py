@@ -43,10 +43,14 @@ def read_state(state_dir) -> dict:
     return state if isinstance(state, dict) else {}
 
 
-def write_state(state_dir: Path, pid: int, port: int, q_binary: str | None, node_start_seconds: float) -> None:
+def write_state(
+    state_dir: Path, pid: int, port: int, q_binary: str | None, node_start_seconds: float
+) -> None:
     path = Path(state_dir) / STATE_FILE
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": pid, "port": port, "q_binary": q_binary, "node_start_seconds": node_start_seconds}))
+    tmp.write_text(
+        json.dumps({"pid": pid, "port": port, "q_binary": q_binary, "node_start_seconds": node_start_seconds})
+    )
     tmp.replace(path)
 
 

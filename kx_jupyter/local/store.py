@@ -45,7 +45,9 @@ CREATE TABLE IF NOT EXISTS s3_versions (
     sha256 TEXT, PRIMARY KEY (bucket, key, seq));
 """
 
-MIGRATIONS = (SCHEMA_V1,)  # step i takes user_version i to i + 1 (CREATE IF NOT EXISTS: unversioned stores are v0)
+MIGRATIONS = (
+    SCHEMA_V1,
+)  # step i takes user_version i to i + 1 (CREATE IF NOT EXISTS: unversioned stores are v0)
 TOKEN_TTL_SECONDS = 600.0  # FinSpace client tokens expire after 10 minutes
 
 
@@ -66,8 +68,10 @@ class Store:
         if version > len(MIGRATIONS):
             from ..errors import KxError
 
-            raise KxError(f"the local plane's state was written by a newer kx-jupyter (schema {version})",
-                          hint="upgrade kx-jupyter, or start over with `kx-jupyter local reset --yes`")
+            raise KxError(
+                f"the local plane's state was written by a newer kx-jupyter (schema {version})",
+                hint="upgrade kx-jupyter, or start over with `kx-jupyter local reset --yes`",
+            )
         for target, step in enumerate(MIGRATIONS[version:], start=version + 1):
             conn.executescript(f"BEGIN IMMEDIATE;\n{step}\nPRAGMA user_version={target};\nCOMMIT;")
 

@@ -19,15 +19,32 @@ from ..finspace.model import operation, service_model, shape
 
 SUPPORTED = frozenset(
     {
-        "CreateKxEnvironment", "GetKxEnvironment", "ListKxEnvironments", "DeleteKxEnvironment",
-        "CreateKxCluster", "GetKxCluster", "ListKxClusters", "DeleteKxCluster",
-        "ListKxClusterNodes", "DeleteKxClusterNode", "UpdateKxClusterCodeConfiguration",
-        "GetKxConnectionString", "CreateKxUser", "GetKxUser", "ListKxUsers", "DeleteKxUser",
-        "TagResource", "UntagResource", "ListTagsForResource",
+        "CreateKxEnvironment",
+        "GetKxEnvironment",
+        "ListKxEnvironments",
+        "DeleteKxEnvironment",
+        "CreateKxCluster",
+        "GetKxCluster",
+        "ListKxClusters",
+        "DeleteKxCluster",
+        "ListKxClusterNodes",
+        "DeleteKxClusterNode",
+        "UpdateKxClusterCodeConfiguration",
+        "GetKxConnectionString",
+        "CreateKxUser",
+        "GetKxUser",
+        "ListKxUsers",
+        "DeleteKxUser",
+        "TagResource",
+        "UntagResource",
+        "ListTagsForResource",
     }
 )
 TAGS_PREFIX = "/tags/arn:aws:finspace:"  # the tagging routes, as they arrive decoded in PATH_INFO
-BAD_REQUEST_ERRORS = ("ValidationException", "InvalidRequestException")  # what operations declare for bad input
+BAD_REQUEST_ERRORS = (
+    "ValidationException",
+    "InvalidRequestException",
+)  # what operations declare for bad input
 
 
 class ApiError(Exception):
@@ -58,8 +75,10 @@ def bad_request(operation_name: str, message: str) -> ApiError:
 
 
 def unsupported(operation_name: str) -> ApiError:
-    return bad_request(operation_name, f"{operation_name} is not supported by the local plane. "
-                                       f"It supports: {', '.join(sorted(SUPPORTED))}.")
+    return bad_request(
+        operation_name,
+        f"{operation_name} is not supported by the local plane. It supports: {', '.join(sorted(SUPPORTED))}.",
+    )
 
 
 def is_finspace_path(path: str) -> bool:
@@ -141,8 +160,11 @@ def parse_request(operation_name: str, labels: dict, query: str, headers, body: 
             params[name] = _from_text(member, labels[wire_name], name, operation_name)
         elif where == "querystring" and wire_name in qs:
             values = qs[wire_name]
-            params[name] = ([_from_text(member.member, v, name, operation_name) for v in values]
-                            if member.type_name == "list" else _from_text(member, values[-1], name, operation_name))
+            params[name] = (
+                [_from_text(member.member, v, name, operation_name) for v in values]
+                if member.type_name == "list"
+                else _from_text(member, values[-1], name, operation_name)
+            )
         elif where == "header" and headers.get(wire_name) is not None:
             params[name] = _from_text(member, headers.get(wire_name), name, operation_name)
         elif where is None and wire_name in payload:
@@ -153,8 +175,11 @@ def parse_request(operation_name: str, labels: dict, query: str, headers, body: 
 def _serialize(spec, value):
     kind = spec.type_name
     if kind == "structure":
-        return {member.serialization.get("name", name): _serialize(member, value[name])
-                for name, member in spec.members.items() if value.get(name) is not None}
+        return {
+            member.serialization.get("name", name): _serialize(member, value[name])
+            for name, member in spec.members.items()
+            if value.get(name) is not None
+        }
     if kind == "list":
         return [_serialize(spec.member, item) for item in value]
     if kind == "map":

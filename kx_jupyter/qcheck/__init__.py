@@ -29,4 +29,15 @@ from .diagnostic import Diagnostic, format_json, format_text, has_errors
 from .rules import RULES
 from .source import check_source, forget_lexed_files
 
-__all__ = ["Diagnostic", "RULES", "check_bundle", "check_dir", "check_source", "defined_names", "forget_lexed_files", "format_json", "format_text", "has_errors"]
+__all__ = [
+    "Diagnostic",
+    "RULES",
+    "check_bundle",
+    "check_dir",
+    "check_source",
+    "defined_names",
+    "forget_lexed_files",
+    "format_json",
+    "format_text",
+    "has_errors",
+]

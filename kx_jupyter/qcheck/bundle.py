@@ -12,9 +12,10 @@ from __future__ import annotations
 import gc
 import os
 import posixpath
+from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from ..finspace.rules import PLAIN_RULES, check_value
 from .diagnostic import sort_key
@@ -78,7 +79,9 @@ class _Bundle:
         for name, foreign in again.items():
             self.reports[name] = self._analyze(name, foreign)
         if cache is not None:  # every other file's stored report, in a few queries
-            cache.prefetch((self.files[n], n, self.shared) for n in scripts if n in self.files and n not in self.reports)
+            cache.prefetch(
+                (self.files[n], n, self.shared) for n in scripts if n in self.files and n not in self.reports
+            )
 
     def report(self, name: str) -> FileReport:
         if name not in self.reports:
@@ -110,8 +113,12 @@ def _no_collection():
             gc.enable()
 
 
-def check_bundle(files: Mapping[str, bytes], init_script: str | None, args: Mapping[str, str] | None = None,
-                 cache: ReportCache | None = None) -> list:
+def check_bundle(
+    files: Mapping[str, bytes],
+    init_script: str | None,
+    args: Mapping[str, str] | None = None,
+    cache: ReportCache | None = None,
+) -> list:
     """Every diagnostic for a bundle: each q file, the init script and what it loads, the arguments.
 
     ``files`` maps zip-relative paths to contents; ``args`` are the deployment's command-line
@@ -150,13 +157,24 @@ def _policy(diags, reachable, dynamic, init):
     out = []
     for d in diags:
         if d.rule in POLICY_RULES and d.severity == "error" and d.path not in reachable:
-            maybe = (" unless a load built at run time reaches it" if dynamic else "")
-            d = diag("Q037", d.path, d.line, d.col, f"{init} does not load this file{maybe}, so this is not an error here: {d.message}")
+            maybe = " unless a load built at run time reaches it" if dynamic else ""
+            d = diag(
+                "Q037",
+                d.path,
+                d.line,
+                d.col,
+                f"{init} does not load this file{maybe}, so this is not an error here: {d.message}",
+            )
         out.append(d)
     return out
 
 
-def check_dir(root: Path, init_script: str | None, args: Mapping[str, str] | None = None, files: Iterable[str] | None = None) -> list:
+def check_dir(
+    root: Path,
+    init_script: str | None,
+    args: Mapping[str, str] | None = None,
+    files: Iterable[str] | None = None,
+) -> list:
     """``check_bundle`` over a directory: every non-hidden file, or only ``files`` (relative paths).
 
     A push bundles what ``deploy.bundle.collect`` selects (``.kxignore``); pass its names as
@@ -197,10 +215,21 @@ def _visible(bundle: _Bundle, diags: list) -> list:
 
 def _check_init(bundle: _Bundle, init_script: str, out: list) -> set:
     for v in check_value("InitializationScriptFilePath", init_script, "initializationScript"):
-        out.append(diag("Q025", init_script, 1, 1, f"the API rejects this initialization script path: {v.message}"))
+        out.append(
+            diag("Q025", init_script, 1, 1, f"the API rejects this initialization script path: {v.message}")
+        )
     init = _norm(init_script)
     if init not in bundle.files:
-        out.append(diag("Q020", init_script, 1, 1, f"initialization script {init} is not in the bundle{bundle.suggest(init)}: add it or fix the initialization script setting"))
+        out.append(
+            diag(
+                "Q020",
+                init_script,
+                1,
+                1,
+                f"initialization script {init} is not in the bundle{bundle.suggest(init)}: add it "
+                f"or fix the initialization script setting",
+            )
+        )
         return None, False
     run = _Run(bundle, out)
     run.script(init, CODE_ROOT)
@@ -241,7 +270,9 @@ class _Run:
         self.reached.add(name)
         rep = bundle.report(name)
         stack.append(name)
-        symbols = rep.symbols if not name.endswith(".k") else [e for e in rep.symbols if e[0] != "use"]  # k's names are not q's
+        symbols = (
+            rep.symbols if not name.endswith(".k") else [e for e in rep.symbols if e[0] != "use"]
+        )  # k's names are not q's
         steps = sorted(rep.events + symbols, key=lambda e: (e[2], e[3], e[0] != "defs"))
         for kind, target, line, col, at_load in steps:
             if kind in ("defs", "use", "call", "opaque", "loader", "fn"):
@@ -249,14 +280,35 @@ class _Run:
                 continue
             if kind == "quit":
                 if at_load:
-                    what = "the initialization script" if not stack[:-1] else f"{name}, which the initialization script loads,"
-                    out.append(diag("Q023", name, line, col, f"{what} quits the q process here, so the cluster node stops: remove it"))
+                    what = (
+                        "the initialization script"
+                        if not stack[:-1]
+                        else f"{name}, which the initialization script loads,"
+                    )
+                    out.append(
+                        diag(
+                            "Q023",
+                            name,
+                            line,
+                            col,
+                            f"{what} quits the q process here, so the cluster node stops: remove it",
+                        )
+                    )
                 continue
             if kind == "cd" and not at_load:
                 continue  # a function's cd runs when it is called, with a directory we cannot know
             if target is None:
                 verb = "loads a file" if kind == "load" else "changes directory"
-                out.append(diag("Q022", name, line, col, f"{verb} through a path built at run time, which cannot be checked offline: make sure it names a file of the bundle"))
+                out.append(
+                    diag(
+                        "Q022",
+                        name,
+                        line,
+                        col,
+                        f"{verb} through a path built at run time, which cannot be checked offline: "
+                        f"make sure it names a file of the bundle",
+                    )
+                )
                 if kind == "cd":
                     cwd = None
                 elif at_load:
@@ -265,7 +317,15 @@ class _Run:
                 continue
             full, zone = _where(cwd, target)
             if zone == "unknown":
-                out.append(diag("Q022", name, line, col, f"'{target}' is relative to a working directory set at run time, which cannot be checked offline"))
+                out.append(
+                    diag(
+                        "Q022",
+                        name,
+                        line,
+                        col,
+                        f"'{target}' is relative to a working directory set at run time, which cannot be checked offline",
+                    )
+                )
                 if kind == "load" and at_load:
                     self.dynamic = True
                     self.unknown_load()
@@ -274,12 +334,30 @@ class _Run:
                 self.unknown_load()  # a database or a file outside the bundle: its names are not known
             if zone == "outside":
                 fix = "load it from the bundle" if kind == "load" else "stay under those directories"
-                out.append(diag("Q024", name, line, col, f"'{target}' resolves to {full}, outside {CODE_ROOT} (the bundle), /opt/kx/app/db and /opt/kx/app/shared, and a cluster has nothing else: {fix}"))
+                out.append(
+                    diag(
+                        "Q024",
+                        name,
+                        line,
+                        col,
+                        f"'{target}' resolves to {full}, outside {CODE_ROOT} (the bundle), "
+                        f"/opt/kx/app/db and /opt/kx/app/shared, and a cluster has nothing else: {fix}",
+                    )
+                )
             elif zone == "code":
-                rel = full[len(CODE_ROOT) + 1:]
+                rel = full[len(CODE_ROOT) + 1 :]
                 if kind == "cd":
                     if rel and rel not in bundle.dirs:
-                        out.append(diag("Q021", name, line, col, f"'\\cd {target}' changes to {full}, but the bundle has no directory {rel}: add it or fix the path"))
+                        out.append(
+                            diag(
+                                "Q021",
+                                name,
+                                line,
+                                col,
+                                f"'\\cd {target}' changes to {full}, but the bundle has no "
+                                f"directory {rel}: add it or fix the path",
+                            )
+                        )
                 elif rel in bundle.files:
                     if at_load and rel.endswith(LOADED_SUFFIXES) and rel not in stack:
                         cwd = self.script(rel, cwd)
@@ -289,13 +367,33 @@ class _Run:
                     if at_load:
                         self.unknown_load()  # \\l . or \\l db: a database (re)load defines its tables
                 else:
-                    where = "" if cwd == CODE_ROOT or target.startswith("/") else f" (working directory {cwd})"
+                    where = (
+                        "" if cwd == CODE_ROOT or target.startswith("/") else f" (working directory {cwd})"
+                    )
                     fix = f"add {rel} to the bundle or fix the path"
                     if at_load:
                         self.unknown_load()
-                        out.append(diag("Q021", name, line, col, f"loads '{target}', which resolves to {full}{where} and is not in the bundle{bundle.suggest(rel)}: {fix}"))
+                        out.append(
+                            diag(
+                                "Q021",
+                                name,
+                                line,
+                                col,
+                                f"loads '{target}', which resolves to {full}{where} and is not in "
+                                f"the bundle{bundle.suggest(rel)}: {fix}",
+                            )
+                        )
                     else:
-                        out.append(diag("Q026", name, line, col, f"a function here loads '{target}'; from the working directory at load time that is {full}{where}, which is not in the bundle{bundle.suggest(rel)}: {fix}"))
+                        out.append(
+                            diag(
+                                "Q026",
+                                name,
+                                line,
+                                col,
+                                f"a function here loads '{target}'; from the working directory at "
+                                f"load time that is {full}{where}, which is not in the bundle{bundle.suggest(rel)}: {fix}",
+                            )
+                        )
             if kind == "cd":
                 cwd = full
         stack.pop()
@@ -315,8 +413,16 @@ class _Run:
         elif table.loaders and not table.opaque and table.may_load(target):
             table.opaque = True  # this may call a function that loads files: its names are unknown
         elif kind == "use" and not table.knows(target, ns):
-            self.out.append(diag("Q028", name, line, col, f"'{target}' is used here while {name} loads, but no file loaded before this line "
-                                 f"and no q built-in defines it: q stops with '{target}; define or load it first"))
+            self.out.append(
+                diag(
+                    "Q028",
+                    name,
+                    line,
+                    col,
+                    f"'{target}' is used here while {name} loads, but no file loaded before this line "
+                    f"and no q built-in defines it: q stops with '{target}; define or load it first",
+                )
+            )
 
 
 def defined_names(files: Mapping[str, bytes], init_script: str) -> list:
@@ -337,13 +443,37 @@ def _check_args(args: Mapping[str, str]) -> list:
         line, field = i + 1, f"commandLineArguments[{i}]"
         if key.startswith("-"):
             bare = key.lstrip("-")
-            out.append(diag("Q032", ARGS_PATH, line, 1, f"argument key {key!r}: write {bare!r} without the '-'; q receives it as -{bare}"))
+            out.append(
+                diag(
+                    "Q032",
+                    ARGS_PATH,
+                    line,
+                    1,
+                    f"argument key {key!r}: write {bare!r} without the '-'; q receives it as -{bare}",
+                )
+            )
         elif check_value("KxCommandLineArgumentKey", key, f"{field}.key"):
-            out.append(diag("Q032", ARGS_PATH, line, 1, f"argument key {key!r} is rejected by the API: use {PLAIN_RULES['KxCommandLineArgumentKey']}"))
+            out.append(
+                diag(
+                    "Q032",
+                    ARGS_PATH,
+                    line,
+                    1,
+                    f"argument key {key!r} is rejected by the API: use {PLAIN_RULES['KxCommandLineArgumentKey']}",
+                )
+            )
         text = value if isinstance(value, str) else str(value)
         if check_value("KxCommandLineArgumentValue", text, f"{field}.value"):
-            out.append(diag("Q033", ARGS_PATH, line, 1, f"value {text!r} of argument {key!r} is rejected by the API: use "
-                            f"{PLAIN_RULES['KxCommandLineArgumentValue']}"))
+            out.append(
+                diag(
+                    "Q033",
+                    ARGS_PATH,
+                    line,
+                    1,
+                    f"value {text!r} of argument {key!r} is rejected by the API: use "
+                    f"{PLAIN_RULES['KxCommandLineArgumentValue']}",
+                )
+            )
     return out
 
 
@@ -355,11 +485,28 @@ def _unpassed_args(bundle: _Bundle, names: set, args: Mapping[str, str]) -> list
                 reads["Q035" if has_default else "Q034"].append((name, line, col, key))
     out = []
     for name, line, col, key in reads["Q035"]:
-        out.append(diag("Q035", name, line, col, f"the deployment does not pass '{key}', so its .Q.def default is used; add --arg {key}=... to set it"))
+        out.append(
+            diag(
+                "Q035",
+                name,
+                line,
+                col,
+                f"the deployment does not pass '{key}', so its .Q.def default is used; add --arg {key}=... to set it",
+            )
+        )
     if not args:
         return out + _no_args_given(reads["Q034"])
     for name, line, col, key in reads["Q034"]:
-        out.append(diag("Q034", name, line, col, f"reads argument '{key}' from .Q.opt .z.x, but the deployment does not pass it (it will be missing): add --arg {key}=... or give it a default with .Q.def"))
+        out.append(
+            diag(
+                "Q034",
+                name,
+                line,
+                col,
+                f"reads argument '{key}' from .Q.opt .z.x, but the deployment does not pass it (it "
+                f"will be missing): add --arg {key}=... or give it a default with .Q.def",
+            )
+        )
     return out
 
 
@@ -369,5 +516,13 @@ def _no_args_given(reads: list) -> list:
         return []
     keys = sorted({key for *_, key in reads})
     name, line, col, _ = reads[0]
-    return [diag("Q034", name, line, col, f"no arguments are given, and the code reads {len(keys)} with .Q.opt .z.x and no default "
-                 f"({', '.join(keys)}; first here): add --arg KEY=VALUE for each, or give them defaults with .Q.def")]
+    return [
+        diag(
+            "Q034",
+            name,
+            line,
+            col,
+            f"no arguments are given, and the code reads {len(keys)} with .Q.opt .z.x and no default "
+            f"({', '.join(keys)}; first here): add --arg KEY=VALUE for each, or give them defaults with .Q.def",
+        )
+    ]

@@ -21,10 +21,10 @@ import os
 import sqlite3
 import sys
 import time
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable
 
 from .source import FileReport
 
@@ -88,16 +88,20 @@ class ReportCache:
         old = time.time() - TOUCH_SECONDS
         try:
             for start in range(0, len(keys), BATCH):
-                chunk = keys[start:start + BATCH]
+                chunk = keys[start : start + BATCH]
                 marks = ",".join("?" * len(chunk))
-                for key, body, used in db.execute(f"SELECT key, body, used FROM entries WHERE key IN ({marks})", chunk):
+                for key, body, used in db.execute(
+                    f"SELECT key, body, used FROM entries WHERE key IN ({marks})", chunk
+                ):
                     self._known[key] = body
                     if used < old:
                         self._stale.append(key)
         except sqlite3.DatabaseError as exc:
             self._failed(exc)
 
-    def report(self, data: bytes, path: str, opt_vars: dict | None, analyze: Callable[[], FileReport]) -> FileReport:
+    def report(
+        self, data: bytes, path: str, opt_vars: dict | None, analyze: Callable[[], FileReport]
+    ) -> FileReport:
         """The stored report of this file, or ``analyze()``'s, stored by the next ``flush``."""
         if self.fingerprint is None:
             return analyze()
@@ -128,11 +132,16 @@ class ReportCache:
         now = time.time()
         try:
             with _writing(db):
-                db.executemany("INSERT OR REPLACE INTO entries (key, body, used) VALUES (?, ?, ?)",
-                               [(key, body, now) for key, body in self._pending.items()])
+                db.executemany(
+                    "INSERT OR REPLACE INTO entries (key, body, used) VALUES (?, ?, ?)",
+                    [(key, body, now) for key, body in self._pending.items()],
+                )
                 for start in range(0, len(self._stale), BATCH):
-                    chunk = self._stale[start:start + BATCH]
-                    db.execute(f"UPDATE entries SET used = ? WHERE key IN ({','.join('?' * len(chunk))})", [now, *chunk])
+                    chunk = self._stale[start : start + BATCH]
+                    db.execute(
+                        f"UPDATE entries SET used = ? WHERE key IN ({','.join('?' * len(chunk))})",
+                        [now, *chunk],
+                    )
             self._pending.clear()
             self._stale.clear()
             if disk_usage(self.path) > self.max_bytes:
@@ -161,7 +170,9 @@ class ReportCache:
         if self._db is not None:
             return self._db
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # holds fragments of the user's code
+            self.directory.mkdir(
+                mode=0o700, parents=True, exist_ok=True
+            )  # holds fragments of the user's code
             self._db = self._connect()
         except sqlite3.DatabaseError as exc:
             return self._failed(exc)
@@ -178,9 +189,13 @@ class ReportCache:
         return self._rebuild()
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)  # transactions are explicit: _writing
+        db = sqlite3.connect(
+            self.path, timeout=30.0, isolation_level=None
+        )  # transactions are explicit: _writing
         try:
-            db.execute("PRAGMA auto_vacuum = INCREMENTAL")  # before the table exists: freed pages can be returned
+            db.execute(
+                "PRAGMA auto_vacuum = INCREMENTAL"
+            )  # before the table exists: freed pages can be returned
             db.execute("PRAGMA synchronous = NORMAL")  # a cache: losing the last write to a power cut is fine
             db.execute(_SCHEMA)
             db.execute("SELECT count(*) FROM entries WHERE key = ''").fetchall()  # a damaged store fails here
@@ -207,14 +222,19 @@ class ReportCache:
     def _prune(self, db: sqlite3.Connection) -> None:
         """Drop least recently used entries until the store's disk blocks fit the bound."""
         for _ in range(8):
-            ((count, stored),) = db.execute("SELECT count(*), coalesce(sum(length(body)), 0) FROM entries").fetchall()
+            ((count, stored),) = db.execute(
+                "SELECT count(*), coalesce(sum(length(body)), 0) FROM entries"
+            ).fetchall()
             if not count:
                 break
             # keep about half the bound in bodies: pages, the index and the journal take the rest
             excess = stored - self.max_bytes // 2
             drop = max(1, count * max(excess, 0) // max(stored, 1)) if excess > 0 else max(1, count // 4)
             with _writing(db):
-                db.execute("DELETE FROM entries WHERE key IN (SELECT key FROM entries ORDER BY used LIMIT ?)", (drop,))
+                db.execute(
+                    "DELETE FROM entries WHERE key IN (SELECT key FROM entries ORDER BY used LIMIT ?)",
+                    (drop,),
+                )
             db.executescript("PRAGMA incremental_vacuum;")  # stepped to the end (execute frees one page)
             if disk_usage(self.path) <= self.max_bytes:
                 break

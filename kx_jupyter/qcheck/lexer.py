@@ -52,13 +52,17 @@ _TOKEN = re.compile(
 # A line without these needs only its brackets and semicolons (see _walk in source.py).
 # (value/eval matter in a body only with a string, which '"' already catches; exit only at top level)
 # The lookahead lets the engine skip, in one step, every position no alternative can start at.
-_NEEDS_TOKENS = re.compile(r'(?=[-"`\x00=!&|+*:.s])(?:["`\x00]|[-=!+*]=|&&|\|\||::|\.(?:[zQ]\.|z\[)|system|\bset\b)')
+_NEEDS_TOKENS = re.compile(
+    r'(?=[-"`\x00=!&|+*:.s])(?:["`\x00]|[-=!+*]=|&&|\|\||::|\.(?:[zQ]\.|z\[)|system|\bset\b)'
+)
 _STRUCTURE = re.compile(r"[()\[\]{};]")
 _BRACKETS = re.compile(r"[()\[\]{}]")
 # unrolled (runs of plain characters, then one escape): linear time and constant memory on a 50 MB string
 _STR_REST = re.compile(r'(?:[^"\\]+P|\\.)*P\\?(")?'.replace("P", _POSSESSIVE))
 # the next escape q does not know, skipping the valid ones inside the regex engine
-_BAD_ESCAPE = re.compile(r'(?:[^\\]+P|\\(?:[0-7]{3}|["\\nrt]))*P\\([0-7]{1,2}(?![0-7])|[^0-7"\\nrt])'.replace("P", _POSSESSIVE))
+_BAD_ESCAPE = re.compile(
+    r'(?:[^\\]+P|\\(?:[0-7]{3}|["\\nrt]))*P\\([0-7]{1,2}(?![0-7])|[^0-7"\\nrt])'.replace("P", _POSSESSIVE)
+)
 _SYS = re.compile(r"\\(\\|[A-Za-z_0-9]*)[ \t]*(.*)")
 _SYS_COMMENT = re.compile(r"[ \t]+/")
 _COMMENT = re.compile(r"[ \t]/")  # outside strings, a comment starts at a blank followed by '/'
@@ -84,7 +88,7 @@ def split_system(body: str) -> tuple[str, str, str]:
     else:
         c = _SYS_COMMENT.search(rest)
         if c:
-            comment, rest = rest[c.end() - 1:], rest[: c.start()]
+            comment, rest = rest[c.end() - 1 :], rest[: c.start()]
     return cmd, rest.strip(), comment
 
 
@@ -100,11 +104,21 @@ def _escape_diags(body: str, line: int, col: int, path: str, out: list) -> None:
             hint = "an octal escape needs exactly three digits 0-7, e.g. \\012"
         else:
             hint = 'q knows \\" \\\\ \\n \\r \\t and \\NNN (octal); write \\\\ for a backslash'
-        out.append(diag("Q004", path, line, col + m.start(1) - 1, f"invalid escape {seq} in a string: {hint}"))
+        out.append(
+            diag("Q004", path, line, col + m.start(1) - 1, f"invalid escape {seq} in a string: {hint}")
+        )
 
 
 # characters that arrive by pasting from documents and chat, with what was meant
-_LOOKALIKES = {"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u00a0": "a space", "\u2013": "-", "\u2212": "-"}
+_LOOKALIKES = {
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u00a0": "a space",
+    "\u2013": "-",
+    "\u2212": "-",
+}
 
 
 def _name_char(c: str) -> str:
@@ -133,7 +147,15 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
     in_system = False  # indented lines after a system command continue its argument
 
     if text.startswith("\ufeff"):
-        diags.append(diag("Q005", path, 1, 1, "the file starts with a byte-order mark; q fails with 'char: save it as UTF-8 without BOM"))
+        diags.append(
+            diag(
+                "Q005",
+                path,
+                1,
+                1,
+                "the file starts with a byte-order mark; q fails with 'char: save it as UTF-8 without BOM",
+            )
+        )
         text = text[1:]
 
     lines = text.split("\n")
@@ -166,10 +188,21 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
         if first != " " and first != "\t":
             if in_string:
                 sl, sc, _ = in_string
-                diags.append(diag("Q001", path, sl, sc, f"string is not closed before line {lineno}, which starts a new expression at column 0: add the closing \""))
+                diags.append(
+                    diag(
+                        "Q001",
+                        path,
+                        sl,
+                        sc,
+                        f"string is not closed before line {lineno}, which starts a new expression "
+                        f'at column 0: add the closing "',
+                    )
+                )
                 in_string = None
             if stack:
-                boundaries.append((lineno, first, tuple(stack[:8])))  # the outermost openers: bounded, so a broken file stays linear
+                boundaries.append(
+                    (lineno, first, tuple(stack[:8]))
+                )  # the outermost openers: bounded, so a broken file stays linear
             in_system = first == "\\"
             if in_system:
                 cmd, arg, comment = split_system(line)
@@ -198,16 +231,22 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
             pos = m.end()
         code_end = len(line)
         cut = _COMMENT.search(line, pos) if "/" in line else None
-        if cut and '"' not in line[pos:cut.start()]:  # else the '/' may be inside a string
+        if cut and '"' not in line[pos : cut.start()]:  # else the '/' may be inside a string
             code_end = cut.start()
         else:
             cut = None
-        if not every_name and stack and _in_function(stack) and line.isascii() and not _NEEDS_TOKENS.search(line, pos, code_end):
+        if (
+            not every_name
+            and stack
+            and _in_function(stack)
+            and line.isascii()
+            and not _NEEDS_TOKENS.search(line, pos, code_end)
+        ):
             # fast path: inside a function body (which does not run at load) nothing on this line
             # but brackets matters to any rule, and semicolons only inside a parameter list; with
             # no string before it, a blank and '/' start the comment
             if cut and "kxcheck" in line:
-                out.comments.append((lineno, line[cut.end() - 1:]))
+                out.comments.append((lineno, line[cut.end() - 1 :]))
             # only braces become tokens (function depth), unless a parameter list needs counting
             params = "{[" in line or (stack and stack[-1][0] == "[")
             for m in (_STRUCTURE if params else _BRACKETS).finditer(line, pos, code_end):
@@ -243,8 +282,19 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
                     t = m.group(10)
                     if not t.isascii() or "\x00" in t:
                         bad = next(c for c in t if ord(c) > 127 or c == "\x00")
-                        diags.append(diag("Q006", path, lineno, col + t.index(bad), f"{_name_char(bad)} outside a string or comment: q fails with 'char; remove it or put it in a string"))
-                    if ":" in t or ";" in t or "," in t or "!" in t or "$" in t:  # the only punctuation the rules read
+                        diags.append(
+                            diag(
+                                "Q006",
+                                path,
+                                lineno,
+                                col + t.index(bad),
+                                f"{_name_char(bad)} outside a string or comment: q fails with "
+                                f"'char; remove it or put it in a string",
+                            )
+                        )
+                    if (
+                        ":" in t or ";" in t or "," in t or "!" in t or "$" in t
+                    ):  # the only punctuation the rules read
                         append(("other", t, lineno, col))
                 elif kind == 8:
                     ch = m.group(8)
@@ -256,7 +306,7 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
                         # brackets that matters: scan it like a body line, resume after its '}'
                         pos = _scan_body(line, m.end(), code_end, lineno, stack, append, path, diags)
                         if pos is None and cut and "kxcheck" in line:
-                            out.comments.append((lineno, line[cut.end() - 1:]))
+                            out.comments.append((lineno, line[cut.end() - 1 :]))
                         break
                 elif kind == 9:
                     ch = m.group(9)
@@ -281,7 +331,16 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
                     append(("op", m.group(7), lineno, col))
 
     if in_block:
-        diags.append(diag("Q007", path, in_block, 1, "block comment opened by this lone '/' is never closed by a lone '\\' line, so everything after it is ignored: fine if meant; else add a line holding only '\\'"))
+        diags.append(
+            diag(
+                "Q007",
+                path,
+                in_block,
+                1,
+                "block comment opened by this lone '/' is never closed by a lone '\\' line, so "
+                "everything after it is ignored: fine if meant; else add a line holding only '\\'",
+            )
+        )
     if in_string:
         sl, sc, _ = in_string
         diags.append(diag("Q001", path, sl, sc, 'string is never closed: add the closing "'))
@@ -326,9 +385,19 @@ def _close(ch, lineno, col, stack, path, diags) -> None:
     if stack and stack[-1][0] == want:
         stack.pop()
     elif not stack:
-        diags.append(diag("Q003", path, lineno, col, f"'{ch}' has no matching '{want}': remove it or add the opener"))
+        diags.append(
+            diag("Q003", path, lineno, col, f"'{ch}' has no matching '{want}': remove it or add the opener")
+        )
     else:
-        diags.append(diag("Q003", path, lineno, col, f"'{ch}' does not match the {_describe(stack[-1])}: close that one with '{CLOSER_OF[stack[-1][0]]}' first"))
+        diags.append(
+            diag(
+                "Q003",
+                path,
+                lineno,
+                col,
+                f"'{ch}' does not match the {_describe(stack[-1])}: close that one with '{CLOSER_OF[stack[-1][0]]}' first",
+            )
+        )
         # its own opener deeper down: the ones above it are unclosed; none: a typo for the top's closer
         for i in range(len(stack) - 1, -1, -1):
             if stack[i][0] == want:
@@ -349,9 +418,17 @@ def _bracket_diags(path, unclosed, boundaries, diags) -> None:
         reported.add(cut[0])
         outer = cut[0]
         if first in ")]}":
-            msg = f"'{first}' at column 0 ends the expression before the {_describe(outer)} is closed: indent it by at least one space"
+            msg = (
+                f"'{first}' at column 0 ends the expression before the {_describe(outer)} is closed: "
+                "indent it by at least one space"
+            )
         else:
-            msg = f"line starts at column 0 inside the {_describe(outer)}, so q ends the expression here: indent continuation lines by at least one space"
+            msg = (
+                f"line starts at column 0 inside the {_describe(outer)}, so q ends the expression here: "
+                "indent continuation lines by at least one space"
+            )
         diags.append(diag("Q008", path, lineno, 1, msg))
     for ch, line, col in unclosed:
-        diags.append(diag("Q002", path, line, col, f"'{ch}' is never closed: add the matching '{CLOSER_OF[ch]}'"))
+        diags.append(
+            diag("Q002", path, line, col, f"'{ch}' is never closed: add the matching '{CLOSER_OF[ch]}'")
+        )

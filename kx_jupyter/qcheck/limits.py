@@ -28,16 +28,38 @@ def function_limits(text: str, toks: list, path: str) -> list:
     out = []
     for start, end in _long_functions(toks, lines):
         (sl, sc), (el, ec) = start, end
-        body = "\n".join([lines[sl - 1][sc - 1:]] + lines[sl:el - 1] + [lines[el - 1][:ec]]) if el > sl else lines[sl - 1][sc - 1:ec]
-        inner = lex(" " * (sc - 1) + body, path, every_name=True).tokens  # keep columns; line numbers are relative
+        body = (
+            "\n".join([lines[sl - 1][sc - 1 :]] + lines[sl : el - 1] + [lines[el - 1][:ec]])
+            if el > sl
+            else lines[sl - 1][sc - 1 : ec]
+        )
+        inner = lex(
+            " " * (sc - 1) + body, path, every_name=True
+        ).tokens  # keep columns; line numbers are relative
         local, glob = _count(inner)
         where = f"function opened at {sl}:{sc}"
         if len(local) > LOCALS_LIMIT:
-            out.append(diag("Q039", path, sl, sc, f"{where} has {len(local)} local variables; q allows {LOCALS_LIMIT} ('locals): "
-                            "split it, or keep values in a dictionary"))
+            out.append(
+                diag(
+                    "Q039",
+                    path,
+                    sl,
+                    sc,
+                    f"{where} has {len(local)} local variables; q allows {LOCALS_LIMIT} ('locals): "
+                    "split it, or keep values in a dictionary",
+                )
+            )
         if len(glob) > GLOBALS_LIMIT:
-            out.append(diag("Q039", path, sl, sc, f"{where} uses {len(glob)} global names; q allows {GLOBALS_LIMIT} ('globals): "
-                            "split it, or reach them through a dictionary"))
+            out.append(
+                diag(
+                    "Q039",
+                    path,
+                    sl,
+                    sc,
+                    f"{where} uses {len(glob)} global names; q allows {GLOBALS_LIMIT} ('globals): "
+                    "split it, or reach them through a dictionary",
+                )
+            )
     return out
 
 
@@ -53,7 +75,11 @@ def _long_functions(toks, lines):
             depth -= 1
             if depth == 0 and opened:
                 sl, sc = opened
-                size = len(lines[sl - 1]) - sc + 1 + sum(len(x) + 1 for x in lines[sl:line - 1]) + col if line > sl else col - sc + 1
+                size = (
+                    len(lines[sl - 1]) - sc + 1 + sum(len(x) + 1 for x in lines[sl : line - 1]) + col
+                    if line > sl
+                    else col - sc + 1
+                )
                 if size >= SHORTEST:
                     yield opened, (line, col)
 
@@ -62,7 +88,7 @@ def _count(toks):
     """Locals and (a lower bound of) globals of the outermost function in ``toks``."""
     local, glob, params = set(), set(), set()
     depth, qsql = 0, False
-    for i, (kind, text, line, col) in enumerate(toks):
+    for i, (kind, text, _line, _col) in enumerate(toks):
         if kind == "open" and text == "{":
             depth += 1
             if depth == 1 and i + 1 < len(toks) and toks[i + 1][1] == "[":

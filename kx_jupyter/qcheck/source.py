@@ -14,7 +14,27 @@ from .suppress import Suppressions, parse
 from .symbols import RESERVED, load_facts
 
 # callbacks q calls by name; FinSpace denies assigning them ('access)
-Z_HANDLERS = {"ac", "bm", "exit", "pc", "pd", "pg", "ph", "pi", "pm", "po", "pp", "pq", "ps", "pw", "ts", "vs", "wc", "wo", "ws"}
+Z_HANDLERS = {
+    "ac",
+    "bm",
+    "exit",
+    "pc",
+    "pd",
+    "pg",
+    "ph",
+    "pi",
+    "pm",
+    "po",
+    "pp",
+    "pq",
+    "ps",
+    "pw",
+    "ts",
+    "vs",
+    "wc",
+    "wo",
+    "ws",
+}
 # the ones FinSpace offers a hook for
 AWSCUST_HOOKS = {"ts", "pg", "ps", "po", "pc", "ws", "wo", "wc", "pd", "ph", "pi", "exit"}
 
@@ -60,7 +80,7 @@ class FileReport:
         ]
 
     @classmethod
-    def from_json(cls, data: list) -> "FileReport":
+    def from_json(cls, data: list) -> FileReport:
         path, diags, events, arg_reads, symbols, opt_vars, suppress_file, suppress_lines = data
         return cls(
             path,
@@ -74,7 +94,10 @@ class FileReport:
 
 
 def unescape(body: str) -> str:
-    return _ESCAPES.sub(lambda m: chr(int(m.group(1), 8)) if len(m.group(1)) == 3 else _SIMPLE.get(m.group(1), m.group(1)), body)
+    return _ESCAPES.sub(
+        lambda m: chr(int(m.group(1), 8)) if len(m.group(1)) == 3 else _SIMPLE.get(m.group(1), m.group(1)),
+        body,
+    )
 
 
 @lru_cache(maxsize=256)  # a workspace's worth of files; bounded because tokens take memory
@@ -91,7 +114,9 @@ def forget_lexed_files() -> None:
     _lexed.cache_clear()
 
 
-def analyze(text: str, path: str = "<cell>", opt_vars: dict | None = None, symbols: bool = True) -> FileReport:
+def analyze(
+    text: str, path: str = "<cell>", opt_vars: dict | None = None, symbols: bool = True
+) -> FileReport:
     """Diagnostics and load-time facts of one file; ``opt_vars``: .Q.opt dictionaries other files define.
 
     ``symbols=False`` skips what only the load graph's symbol table reads (a cell or the editor)."""
@@ -110,7 +135,9 @@ def check_source(text: str, path: str = "<cell>") -> list:
     return sorted((d for d in rep.diags if not rep.suppressions.silences(d.rule, d.line)), key=sort_key)
 
 
-def _system_command(rep: FileReport, cmd: str, arg: str, line: int, col: int, at_load: bool, label: str) -> None:
+def _system_command(
+    rep: FileReport, cmd: str, arg: str, line: int, col: int, at_load: bool, label: str
+) -> None:
     if cmd == "l" and arg:
         rep.events.append(("load", arg, line, col, at_load))
     elif cmd == "cd" and arg:
@@ -118,7 +145,15 @@ def _system_command(rep: FileReport, cmd: str, arg: str, line: int, col: int, at
     elif cmd == "\\":
         rep.events.append(("quit", None, line, col, at_load))
     elif cmd == "p" and arg:
-        rep.diags.append(diag("Q031", rep.path, line, col, f"{label} changes the port, which FinSpace manages and does not let q change: remove it"))
+        rep.diags.append(
+            diag(
+                "Q031",
+                rep.path,
+                line,
+                col,
+                f"{label} changes the port, which FinSpace manages and does not let q change: remove it",
+            )
+        )
 
 
 def _port_guard(toks, i) -> bool:
@@ -134,7 +169,12 @@ def _port_guard(toks, i) -> bool:
                     return False
                 k = j + 1
                 while k < i and toks[k][1] != ";":  # the condition
-                    if toks[k][:2] == ("name", "system") and k + 1 < i and toks[k + 1][0] == "str" and toks[k + 1][1].strip() == "p":
+                    if (
+                        toks[k][:2] == ("name", "system")
+                        and k + 1 < i
+                        and toks[k + 1][0] == "str"
+                        and toks[k + 1][1].strip() == "p"
+                    ):
                         return True
                     k += 1
                 return False
@@ -206,12 +246,33 @@ def _walk(toks: list, rep: FileReport, opt_vars: dict) -> None:
             elif text == "set" and i + 2 < n and toks[i + 1][1] == "[" and toks[i + 2][0] == "sym":
                 _z_set(toks[i + 2], rep)
             elif assigns and depth == 0 and not namespace and text in RESERVED and _starts_statement(toks, i):
-                diags.append(diag("Q038", path, line, col, f"'{text}' is a reserved word (.Q.res): assigning it fails with 'assign; rename the variable"))
+                diags.append(
+                    diag(
+                        "Q038",
+                        path,
+                        line,
+                        col,
+                        f"'{text}' is a reserved word (.Q.res): assigning it fails with 'assign; rename the variable",
+                    )
+                )
         elif kind == "sym":
-            if i + 3 < n and toks[i + 1][0] == "name" and toks[i + 1][1] == "in" and toks[i + 2][1] == "key" and toks[i + 3][1] in opt_vars:
+            if (
+                i + 3 < n
+                and toks[i + 1][0] == "name"
+                and toks[i + 1][1] == "in"
+                and toks[i + 2][1] == "key"
+                and toks[i + 3][1] in opt_vars
+            ):
                 guarded.add(text[1:])  # `k in key d: the code looks before it reads
-            elif (text == "`.z" and i + 3 < n and toks[i + 1][1].startswith(";") and toks[i + 2][0] == "sym" and toks[i + 2][1][1:] in Z_HANDLERS
-                  and toks[i + 3][0] == "other" and ":" in toks[i + 3][1]):  # @[`.z;`ts;:;f] amends; @[`.z;`ts] reads
+            elif (
+                text == "`.z"
+                and i + 3 < n
+                and toks[i + 1][1].startswith(";")
+                and toks[i + 2][0] == "sym"
+                and toks[i + 2][1][1:] in Z_HANDLERS
+                and toks[i + 3][0] == "other"
+                and ":" in toks[i + 3][1]
+            ):  # @[`.z;`ts;:;f] amends; @[`.z;`ts] reads
                 _, h, hl, hc = toks[i + 2]
                 diags.append(diag("Q030", path, hl, hc, _z_message(f".z.{h[1:]}", f"amending `.z with {h}")))
     if guarded or rep.arg_reads:
@@ -230,7 +291,9 @@ def _starts_statement(toks, i) -> bool:
     if i == 0 or toks[i][3] == 1:
         return True
     prev = toks[i - 1]
-    return prev[0] == "other" and prev[1].endswith(";") and prev[2] == toks[i][2] and _bracket_free_line(toks, i)
+    return (
+        prev[0] == "other" and prev[1].endswith(";") and prev[2] == toks[i][2] and _bracket_free_line(toks, i)
+    )
 
 
 def _bracket_free_line(toks, i) -> bool:
@@ -274,7 +337,15 @@ def _param_count(toks, i, rep) -> None:
     params = count if content else 0
     if params > 8:
         _, _, line, col = toks[i]
-        rep.diags.append(diag("Q009", rep.path, line, col, f"function has {params} parameters; q allows at most 8 ('params): pass a dictionary or a list instead"))
+        rep.diags.append(
+            diag(
+                "Q009",
+                rep.path,
+                line,
+                col,
+                f"function has {params} parameters; q allows at most 8 ('params): pass a dictionary or a list instead",
+            )
+        )
 
 
 def _z_message(name: str, how: str = "") -> str:
@@ -287,12 +358,20 @@ def _z_message(name: str, how: str = "") -> str:
 
 def _z_assignment(toks, i, rep) -> None:
     kind, name, line, col = toks[i]
-    if name == ".z" and i + 3 < len(toks) and toks[i + 1][1] == "[" and toks[i + 2][0] == "sym" and toks[i + 3][1] == "]":
+    if (
+        name == ".z"
+        and i + 3 < len(toks)
+        and toks[i + 1][1] == "["
+        and toks[i + 2][0] == "sym"
+        and toks[i + 3][1] == "]"
+    ):
         # .z[`pg]:f
         handler = toks[i + 2][1][1:]
         after = toks[i + 4] if i + 4 < len(toks) else None
         if handler in Z_HANDLERS and after is not None and after[0] == "other" and after[1].startswith(":"):
-            rep.diags.append(diag("Q030", rep.path, line, col, _z_message(f".z.{handler}", f".z[`{handler}]:")))
+            rep.diags.append(
+                diag("Q030", rep.path, line, col, _z_message(f".z.{handler}", f".z[`{handler}]:"))
+            )
         return
     if not name.startswith(".z.") or name[3:] not in Z_HANDLERS or i + 1 >= len(toks):
         return
@@ -327,7 +406,15 @@ def _system_call(toks, i, rep, at_load) -> None:
     elif cmd == "p" and built and body == "p":
         return  # system"p",... reads the port (the comma joins it to what follows)
     elif cmd == "p" and arg and _port_guard(toks, i):
-        rep.diags.append(diag("Q036", rep.path, line, col, f'system "{body}" only runs when no port was given, and FinSpace always gives one: it never runs there'))
+        rep.diags.append(
+            diag(
+                "Q036",
+                rep.path,
+                line,
+                col,
+                f'system "{body}" only runs when no port was given, and FinSpace always gives one: it never runs there',
+            )
+        )
     elif cmd == "p" and built:
         _system_command(rep, cmd, "<built at run time>", line, col, at_load, f'system "{body}",...')
     else:

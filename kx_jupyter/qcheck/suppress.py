@@ -25,7 +25,9 @@ def parse(comments) -> Suppressions:
     out = Suppressions()
     for line, text in comments:
         for kind, ids in _DIRECTIVE.findall(text):
-            rules = {r.strip() if r.strip() == "all" else r.strip().upper() for r in ids.split(",") if r.strip()}
+            rules = {
+                r.strip() if r.strip() == "all" else r.strip().upper() for r in ids.split(",") if r.strip()
+            }
             if kind == "disable-file":
                 out.file |= rules
             else:

@@ -29,7 +29,8 @@ import re
 # .Q.res: the control words and keywords (KX reference, .Q.res); assigning one fails with 'assign
 RESERVED = frozenset(
     "abs acos asin atan avg bin binr cor cos cov delete dev div do enlist exec exit exp getenv hopen if in insert "
-    "last like log max min prd select setenv sin sqrt ss sum tan update var wavg while within wsum xexp".split())
+    "last like log max min prd select setenv sin sqrt ss sum tan update var wavg while within wsum xexp".split()
+)
 # key `.q: the functions that extend k to q (with .Q.res, the full list of reserved words)
 Q_WORDS = frozenset(
     "aj aj0 ajf ajf0 all and any asc asof attr avgs ceiling cols count cross csv cut deltas desc differ distinct "
@@ -38,7 +39,8 @@ Q_WORDS = frozenset(
     "mmin mmu mod msum neg next not null or over parse peach pj prds prev prior rand rank ratios raze read0 read1 "
     "reciprocal reval reverse rload rotate rsave rtrim save scan scov sdev set show signum ssr string sublist sums "
     "sv svar system tables til trim type uj ujf ungroup union upper upsert value view views vs where wj wj1 xasc "
-    "xbar xcol xcols xdesc xgroup xkey xlog xprev xrank".split())
+    "xbar xcol xcols xdesc xgroup xkey xlog xprev xrank".split()
+)
 BUILTINS = RESERVED | Q_WORDS | {"x", "y", "z", "from", "by", "i", "use"}  # use: KDB-X modules
 # namespaces q (and FinSpace: .aws, .awscust) provide
 SYSTEM_NAMESPACES = (".q", ".Q", ".z", ".h", ".j", ".o", ".m", ".aws", ".awscust")
@@ -63,7 +65,9 @@ def qualify(name: str, ns: str) -> str:
 
 def _expressions(toks):
     """Top-level expressions: each starts at a token in column 1 (or a system command)."""
-    starts = [i for i, tok in enumerate(toks) if tok[3] == 1 or tok[0] == "sys"]  # one tight loop over every token
+    starts = [
+        i for i, tok in enumerate(toks) if tok[3] == 1 or tok[0] == "sys"
+    ]  # one tight loop over every token
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
     starts.append(len(toks))
@@ -91,7 +95,12 @@ def _expression(toks, start, end, ns, out, check_uses=True) -> None:
     defs, uses, calls = set(), [], []
     opaque = loader = None
     # name:{...}: a function defined, not run; if it loads or defines computed names, calling it may define anything
-    lambda_def = end - start > 2 and toks[start][0] == "name" and toks[start + 1][1] == ":" and toks[start + 2][1] == "{"
+    lambda_def = (
+        end - start > 2
+        and toks[start][0] == "name"
+        and toks[start + 1][1] == ":"
+        and toks[start + 2][1] == "{"
+    )
     qsql = not check_uses
     depth = 0  # '{' nesting
     brackets: list = []  # (kind, is_conditional) of open '[' '(' at top level
@@ -119,7 +128,9 @@ def _expression(toks, start, end, ns, out, check_uses=True) -> None:
             if text in _QSQL:
                 qsql = True
             if assigns:
-                defs.add(text if not ns or text[0] == "." else f"{ns}.{text}")  # qualify(), inlined: the hot case
+                defs.add(
+                    text if not ns or text[0] == "." else f"{ns}.{text}"
+                )  # qualify(), inlined: the hot case
             elif text in _DYNAMIC or (text == "set" and not (i > start and toks[i - 1][0] == "sym")):
                 if opaque is None:
                     opaque = (line, col)
@@ -133,8 +144,14 @@ def _expression(toks, start, end, ns, out, check_uses=True) -> None:
                 depth += 1
             elif depth == 0:
                 prev = toks[i - 1] if i > start else None
-                cond = text == "[" and prev is not None and (
-                    (prev[0] == "name" and prev[1] in _CONDITIONAL) or (prev[0] == "other" and prev[1].endswith("$")))
+                cond = (
+                    text == "["
+                    and prev is not None
+                    and (
+                        (prev[0] == "name" and prev[1] in _CONDITIONAL)
+                        or (prev[0] == "other" and prev[1].endswith("$"))
+                    )
+                )
                 brackets.append(cond or bool(brackets and brackets[-1]))
         elif kind == "close":
             if text == "}":
@@ -156,7 +173,9 @@ def _expression(toks, start, end, ns, out, check_uses=True) -> None:
         out.append(("defs", sorted(defs), line0, col0, ns))
     if lambda_def:
         name = qualify(toks[start][1], ns)
-        last = toks[body_end if body_end is not None else end - 1]  # an unclosed body runs to the expression's end
+        last = toks[
+            body_end if body_end is not None else end - 1
+        ]  # an unclosed body runs to the expression's end
         out.append(("fn", [name, toks[start + 2][2], toks[start + 2][3], last[2], last[3]], line0, col0, ns))
         if loader:
             out.append(("loader", name, loader[0], loader[1], ns))
@@ -177,7 +196,11 @@ def body_names(text: str, span) -> set:
     sl, sc, el, ec = span
     if el > len(lines):
         return set()
-    body = lines[sl - 1][sc:ec - 1] if sl == el else "\n".join([lines[sl - 1][sc:], *lines[sl:el - 1], lines[el - 1][:ec - 1]])
+    body = (
+        lines[sl - 1][sc : ec - 1]
+        if sl == el
+        else "\n".join([lines[sl - 1][sc:], *lines[sl : el - 1], lines[el - 1][: ec - 1]])
+    )
     return set(_NAME.findall(body))
 
 
@@ -236,7 +259,9 @@ class SymbolTable:
             parts = name.split(".")
             if name.startswith("."):
                 self.roots.add(parts[1])
-            self.leaves.update(parts)  # a.b is a dictionary a (or .ns.a.b seen from \\d .ns): any part may be what a use names
+            self.leaves.update(
+                parts
+            )  # a.b is a dictionary a (or .ns.a.b seen from \\d .ns): any part may be what a use names
 
     def may_load(self, name: str) -> bool:
         """Could using ``name`` run a loader, directly or through the functions it calls?"""
@@ -258,5 +283,7 @@ class SymbolTable:
         if self.opaque or is_builtin(name):
             return True
         if not name.startswith("."):
-            return name.split(".", 1)[0] in self.leaves  # the namespace a bare name resolves in is not always known
+            return (
+                name.split(".", 1)[0] in self.leaves
+            )  # the namespace a bare name resolves in is not always known
         return name.split(".", 2)[1] in self.roots

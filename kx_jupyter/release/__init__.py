@@ -8,9 +8,18 @@ first use: ``kx-jupyter`` registers ``release`` (``command``) without loading th
 
 from importlib import import_module
 
-_NAMES = {"MANIFEST_NAME": "manifest", "Manifest": "manifest", "ManifestError": "manifest", "Target": "manifest",
-          "load": "manifest", "Release": "runner", "Row": "runner", "roll_back": "runner", "rollback_last": "runner",
-          "run": "runner"}
+_NAMES = {
+    "MANIFEST_NAME": "manifest",
+    "Manifest": "manifest",
+    "ManifestError": "manifest",
+    "Target": "manifest",
+    "load": "manifest",
+    "Release": "runner",
+    "Row": "runner",
+    "roll_back": "runner",
+    "rollback_last": "runner",
+    "run": "runner",
+}
 
 
 def __getattr__(name):

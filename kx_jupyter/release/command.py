@@ -10,12 +10,22 @@ def add_release_arguments(parser):
     """The options of a release, shared with ``%kx_release``."""
     parser.add_argument("--src", help="workspace directory (default: KxJupyter.workspace)")
     parser.add_argument("--manifest", help="release manifest (default: <workspace>/kxrelease.toml)")
-    parser.add_argument("--only", nargs="+", metavar="TARGET", help="release only these targets (in their stages)")
-    parser.add_argument("--dry-run", action="store_true", help="check and preflight every target; change nothing")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the newest release of these targets: follow updates still going, skip finished targets")
-    parser.add_argument("--rollback", action="store_true",
-                        help="roll the newest release back: every updated target to what it ran before, reverse stage order")
+    parser.add_argument(
+        "--only", nargs="+", metavar="TARGET", help="release only these targets (in their stages)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="check and preflight every target; change nothing"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the newest release of these targets: follow updates still going, skip finished targets",
+    )
+    parser.add_argument(
+        "--rollback",
+        action="store_true",
+        help="roll the newest release back: every updated target to what it ran before, reverse stage order",
+    )
     parser.add_argument("--no-check", action="store_true", help="push even when the q checker reports errors")
     parser.add_argument("--json", action="store_true", help="print one JSON result instead of progress lines")
     return parser
@@ -35,5 +45,13 @@ def execute(ns, engine, on_change=None):
     manifest = load(manifest_path(ns, engine.settings))
     if ns.rollback:
         return rollback_last(engine, manifest, only=ns.only, on_change=on_change)
-    return run(engine, manifest, src=ns.src, only=ns.only, dry_run=ns.dry_run, resume=ns.resume,
-               check=not ns.no_check, on_change=on_change)
+    return run(
+        engine,
+        manifest,
+        src=ns.src,
+        only=ns.only,
+        dry_run=ns.dry_run,
+        resume=ns.resume,
+        check=not ns.no_check,
+        on_change=on_change,
+    )

@@ -37,9 +37,11 @@ def holding(home: Path, clusters: list[tuple[str, str]]):
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-                raise KxError(f"a release is already running on cluster {cluster} ({holder}); this one was refused",
-                              hint="Wait for it to end, or continue an interrupted one with "
-                                   "`kx-jupyter release --resume`.") from None
+                raise KxError(
+                    f"a release is already running on cluster {cluster} ({holder}); this one was refused",
+                    hint="Wait for it to end, or continue an interrupted one with "
+                    "`kx-jupyter release --resume`.",
+                ) from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
         yield

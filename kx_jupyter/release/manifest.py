@@ -44,12 +44,19 @@ class Target:
     init: str | None = None
     arguments: dict = field(default_factory=dict)
     strategy: str | None = None
-    stage: int = 0          # index into Manifest.stages
+    stage: int = 0  # index into Manifest.stages
     line: int = 0
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "cluster": self.cluster, "environment": self.environment, "init": self.init,
-                "arguments": dict(self.arguments), "strategy": self.strategy, "stage": self.stage + 1}
+        return {
+            "name": self.name,
+            "cluster": self.cluster,
+            "environment": self.environment,
+            "init": self.init,
+            "arguments": dict(self.arguments),
+            "strategy": self.strategy,
+            "stage": self.stage + 1,
+        }
 
 
 @dataclass
@@ -69,8 +76,10 @@ class ManifestError(KxError):
 
     def __init__(self, path: Path, problems: list[tuple[int, str]]):
         self.problems = [f"{path.name}:{line}: {text}" for line, text in sorted(problems)]
-        super().__init__(f"the release manifest {path} has {len(problems)} problem(s):\n" + "\n".join(self.problems),
-                         hint="Fix the lines named above.")
+        super().__init__(
+            f"the release manifest {path} has {len(problems)} problem(s):\n" + "\n".join(self.problems),
+            hint="Fix the lines named above.",
+        )
 
 
 class _Lines:
@@ -105,8 +114,10 @@ def load(path: Path | str) -> Manifest:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise KxError(f"no release manifest at {path}",
-                      hint=f"Write a {MANIFEST_NAME} in the workspace (see README, Releases).") from None
+        raise KxError(
+            f"no release manifest at {path}",
+            hint=f"Write a {MANIFEST_NAME} in the workspace (see README, Releases).",
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -122,11 +133,13 @@ def parse(path: Path, data: dict, lines: _Lines) -> Manifest:
             problems.append((lines.key(key), f"unknown key '{key}' (expected one of: {', '.join(TOP_KEYS)})"))
     policy = data.get("on_failure", "stop")
     if policy not in POLICIES:
-        problems.append((lines.key("on_failure"), f"on_failure is '{policy}'; it must be \"stop\" or \"rollback\""))
+        problems.append(
+            (lines.key("on_failure"), f'on_failure is \'{policy}\'; it must be "stop" or "rollback"')
+        )
     targets = {}
     raw_targets = data.get("targets", {})
     if not isinstance(raw_targets, dict) or not raw_targets:
-        problems.append((lines.key("targets"), "no targets: add a [targets.NAME] table with cluster = \"...\""))
+        problems.append((lines.key("targets"), 'no targets: add a [targets.NAME] table with cluster = "..."'))
         raw_targets = {}
     for name, spec in raw_targets.items():
         target = _target(name, spec, lines, problems)
@@ -145,30 +158,49 @@ def _target(name: str, spec, lines: _Lines, problems) -> Target | None:
         return None
     for key in spec:
         if key not in TARGET_KEYS:
-            problems.append((lines.key(key, at), f"target {name}: unknown key '{key}' "
-                                                 f"(expected one of: {', '.join(TARGET_KEYS)})"))
+            problems.append(
+                (
+                    lines.key(key, at),
+                    f"target {name}: unknown key '{key}' (expected one of: {', '.join(TARGET_KEYS)})",
+                )
+            )
     cluster = spec.get("cluster")
     if not isinstance(cluster, str) or not cluster:
-        problems.append((at, f"target {name}: no cluster (add cluster = \"NAME\")"))
+        problems.append((at, f'target {name}: no cluster (add cluster = "NAME")'))
     else:
         for v in check_value("KxClusterName", cluster, f"target {name}: cluster"):
             problems.append((lines.key("cluster", at), str(v)))
     strategy = spec.get("strategy")
     if strategy is not None and str(strategy).upper() not in STRATEGIES:
-        problems.append((lines.key("strategy", at), f"target {name}: strategy '{strategy}' is not one of "
-                                                    f"{', '.join(STRATEGIES)}"))
+        problems.append(
+            (
+                lines.key("strategy", at),
+                f"target {name}: strategy '{strategy}' is not one of {', '.join(STRATEGIES)}",
+            )
+        )
     arguments = spec.get("arguments", {})
     if not isinstance(arguments, dict):
-        problems.append((lines.key("arguments", at), f"target {name}: arguments must be a table of KEY = \"value\""))
+        problems.append(
+            (lines.key("arguments", at), f'target {name}: arguments must be a table of KEY = "value"')
+        )
         arguments = {}
-    args_at = lines.table("targets", name, "arguments") if lines.table("targets", name, "arguments") > at else at
+    args_at = (
+        lines.table("targets", name, "arguments") if lines.table("targets", name, "arguments") > at else at
+    )
     for key, value in arguments.items():
-        for v in check_value("KxCommandLineArgument", {"key": str(key), "value": str(value)},
-                             f"target {name}: argument {key}"):
+        for v in check_value(
+            "KxCommandLineArgument", {"key": str(key), "value": str(value)}, f"target {name}: argument {key}"
+        ):
             problems.append((lines.key(str(key), args_at), str(v)))
-    return Target(name, cluster if isinstance(cluster, str) else "", spec.get("environment"), spec.get("init"),
-                  {str(k): str(v) for k, v in arguments.items()},
-                  str(strategy).upper() if strategy else None, line=at)
+    return Target(
+        name,
+        cluster if isinstance(cluster, str) else "",
+        spec.get("environment"),
+        spec.get("init"),
+        {str(k): str(v) for k, v in arguments.items()},
+        str(strategy).upper() if strategy else None,
+        line=at,
+    )
 
 
 def _stages(raw, raw_targets, targets, lines: _Lines, problems) -> list[list[str]]:
@@ -176,14 +208,20 @@ def _stages(raw, raw_targets, targets, lines: _Lines, problems) -> list[list[str
     if raw is None:  # no stages: one stage per target, in the order written
         return [[name] for name in targets]
     if not isinstance(raw, list) or not all(isinstance(s, list) and s for s in raw):
-        problems.append((at, "stages must be a list of non-empty lists of target names, e.g. [[\"tp\"], [\"rdb\", \"rts\"]]"))
+        problems.append(
+            (at, 'stages must be a list of non-empty lists of target names, e.g. [["tp"], ["rdb", "rts"]]')
+        )
         return []
     seen: set[str] = set()
     for stage in raw:
         for name in stage:
             if name not in raw_targets:
-                problems.append((lines.find(rf"[\"']{re.escape(str(name))}[\"']", max(at - 1, 0)) or at,
-                                 f"stages: '{name}' is not a target (targets: {', '.join(raw_targets) or 'none'})"))
+                problems.append(
+                    (
+                        lines.find(rf"[\"']{re.escape(str(name))}[\"']", max(at - 1, 0)) or at,
+                        f"stages: '{name}' is not a target (targets: {', '.join(raw_targets) or 'none'})",
+                    )
+                )
             elif name in seen:
                 problems.append((at, f"stages: target '{name}' is listed twice"))
             seen.add(name)
@@ -205,13 +243,26 @@ def check_clusters(manifest: Manifest, known: dict[str, set[str]], default_env: 
         env = target.environment or manifest.environment or default_env
         if target.cluster not in known.get(env, set()):
             names = ", ".join(sorted(known.get(env, ()))) or "none"
-            problems.append((lines.key("cluster", target.line),
-                             f"target {target.name}: cluster {target.cluster} does not exist in {env} (clusters: {names})"))
-    clusters = [((t.environment or manifest.environment or default_env), t.cluster) for t in manifest.targets.values()]
+            problems.append(
+                (
+                    lines.key("cluster", target.line),
+                    f"target {target.name}: cluster {target.cluster} does not exist in {env} (clusters: {names})",
+                )
+            )
+    clusters = [
+        ((t.environment or manifest.environment or default_env), t.cluster) for t in manifest.targets.values()
+    ]
     for env_cluster in sorted({c for c in clusters if clusters.count(c) > 1}):
-        names = [t.name for t in manifest.targets.values()
-                 if ((t.environment or manifest.environment or default_env), t.cluster) == env_cluster]
-        problems.append((manifest.targets[names[1]].line,
-                         f"targets {', '.join(names)} all name cluster {env_cluster[1]}: a cluster runs one target"))
+        names = [
+            t.name
+            for t in manifest.targets.values()
+            if ((t.environment or manifest.environment or default_env), t.cluster) == env_cluster
+        ]
+        problems.append(
+            (
+                manifest.targets[names[1]].line,
+                f"targets {', '.join(names)} all name cluster {env_cluster[1]}: a cluster runs one target",
+            )
+        )
     if problems:
         raise ManifestError(manifest.path, problems)

@@ -14,15 +14,22 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from ..errors import CheckFailed, KxError
 from ..deploy import bundle as bundles
 from ..deploy import stage as staging
 from ..deploy.history import SUCCEEDED
 from ..deploy.watch import code_matches
+from ..errors import CheckFailed, KxError
 from . import lock
 from .manifest import Manifest, Target, check_clusters
 
-WAITING, SKIPPED, UPDATING, SUCCEEDED_, FAILED, NOT_RUN = "waiting", "skipped", "updating", "succeeded", "failed", "not run"
+WAITING, SKIPPED, UPDATING, SUCCEEDED_, FAILED, NOT_RUN = (
+    "waiting",
+    "skipped",
+    "updating",
+    "succeeded",
+    "failed",
+    "not run",
+)
 ROLLED_BACK, WOULD_UPDATE = "rolled back", "would update"
 
 
@@ -31,7 +38,7 @@ class Row:
     """One target's line in every view of a release."""
 
     target: str
-    stage: int                # 1-based
+    stage: int  # 1-based
     cluster: str
     environment: str
     phase: str = WAITING
@@ -40,11 +47,25 @@ class Row:
     message: str = ""
     failing_line: str = ""
     history_id: int | None = None
-    before_id: int | None = None   # the succeeded push it ran before this release (what a rollback restores)
+    before_id: int | None = None  # the succeeded push it ran before this release (what a rollback restores)
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("target", "stage", "cluster", "environment", "phase", "nodes_new",
-                                              "nodes", "message", "failing_line", "history_id", "before_id")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "target",
+                "stage",
+                "cluster",
+                "environment",
+                "phase",
+                "nodes_new",
+                "nodes",
+                "message",
+                "failing_line",
+                "history_id",
+                "before_id",
+            )
+        }
 
 
 @dataclass
@@ -52,10 +73,10 @@ class Release:
     id: str
     manifest: Manifest
     rows: dict[str, Row]
-    status: str = "running"   # running | succeeded | failed | rolled back | dry-run | still-updating
+    status: str = "running"  # running | succeeded | failed | rolled back | dry-run | still-updating
     messages: list[str] = field(default_factory=list)
     listeners: list = field(default_factory=list)
-    kind: str = "release"     # release | rollback (``--rollback``: "rolled back" is its success)
+    kind: str = "release"  # release | rollback (``--rollback``: "rolled back" is its success)
 
     def say(self, text: str) -> None:
         self.messages.append(text)
@@ -72,17 +93,24 @@ class Release:
         return {"succeeded": 0, "dry-run": 0, "still-updating": 3}.get(self.status, 1)
 
     def to_dict(self) -> dict:
-        return {"release_id": self.id, "kind": self.kind, "status": self.status, "manifest": str(self.manifest.path),
-                "on_failure": self.manifest.on_failure, "targets": [r.to_dict() for r in self.rows.values()],
-                "messages": list(self.messages)}
+        return {
+            "release_id": self.id,
+            "kind": self.kind,
+            "status": self.status,
+            "manifest": str(self.manifest.path),
+            "on_failure": self.manifest.on_failure,
+            "targets": [r.to_dict() for r in self.rows.values()],
+            "messages": list(self.messages),
+        }
 
 
 def new_release_id() -> str:
     return time.strftime("rel-%Y%m%d-%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:6]
 
 
-def run(engine, manifest: Manifest, src=None, only=None, dry_run=False, resume=False, check=True,
-        on_change=None) -> Release:
+def run(
+    engine, manifest: Manifest, src=None, only=None, dry_run=False, resume=False, check=True, on_change=None
+) -> Release:
     """Run ``manifest``'s release of ``src``; raises KxError (nothing deployed) for a refusal."""
     default_env = engine.environment(manifest.environment)
     envs = {t.environment or default_env for t in manifest.targets.values()}
@@ -125,29 +153,44 @@ def _selected(manifest: Manifest, only) -> list[Target]:
         return manifest.ordered()
     unknown = [n for n in only if n not in manifest.targets]
     if unknown:
-        raise KxError(f"--only {', '.join(unknown)}: no such target in {manifest.path.name} "
-                      f"(targets: {', '.join(manifest.targets)})", hint="Name targets from the manifest.")
+        raise KxError(
+            f"--only {', '.join(unknown)}: no such target in {manifest.path.name} "
+            f"(targets: {', '.join(manifest.targets)})",
+            hint="Name targets from the manifest.",
+        )
     return [t for t in manifest.ordered() if t.name in only]
 
 
 def _plans(engine, manifest, targets, rows, src, check) -> dict:
     """One bundle, checked and preflighted per target; every target's problem at once."""
     inits = [t.init for t in targets if t.init]
-    built = bundles.build(src or engine.settings.workspace, engine.settings.max_bundle_mb,
-                          init=inits[0] if inits else None)
+    built = bundles.build(
+        src or engine.settings.workspace, engine.settings.max_bundle_mb, init=inits[0] if inits else None
+    )
     plans, problems = {}, []
     for t in targets:
         try:
-            plans[t.name] = engine.plan_bundle(built, t.cluster, rows[t.name].environment, t.init, t.arguments or None,
-                                               t.strategy, check=check)
+            plans[t.name] = engine.plan_bundle(
+                built,
+                t.cluster,
+                rows[t.name].environment,
+                t.init,
+                t.arguments or None,
+                t.strategy,
+                check=check,
+            )
         except CheckFailed as exc:
-            problems.append(f"target {t.name} ({t.cluster}): the q checker found errors:\n"
-                            + "\n".join(f"  {d}" for d in exc.diagnostics if d.severity == "error"))
+            problems.append(
+                f"target {t.name} ({t.cluster}): the q checker found errors:\n"
+                + "\n".join(f"  {d}" for d in exc.diagnostics if d.severity == "error")
+            )
         except KxError as exc:
             problems.append(f"target {t.name} ({t.cluster}): {exc.message}")
     if problems:
-        raise KxError("the release was refused; nothing was uploaded or changed:\n" + "\n".join(problems),
-                      hint="Fix the targets named above (or run some with --only).")
+        raise KxError(
+            "the release was refused; nothing was uploaded or changed:\n" + "\n".join(problems),
+            hint="Fix the targets named above (or run some with --only).",
+        )
     return plans
 
 
@@ -159,8 +202,15 @@ def _stage_once(engine, plans, release: Release) -> None:
     staged = first.staged
     if staged is None:
         code = first.request["code"]
-        staged = staging.upload(engine.clients.s3, first.bundle.open(), first.bundle.sha256, code["s3Bucket"],
-                                code["s3Key"], engine.settings, size=first.bundle.size)
+        staged = staging.upload(
+            engine.clients.s3,
+            first.bundle.open(),
+            first.bundle.sha256,
+            code["s3Bucket"],
+            code["s3Key"],
+            engine.settings,
+            size=first.bundle.size,
+        )
         release.say(f"staged {staged.uploaded_bytes} bytes once to s3://{staged.bucket}/{staged.key}")
     else:
         release.say(f"bundle already in s3://{staged.bucket}/{staged.key}")
@@ -187,6 +237,7 @@ def _follow_rows(release: Release, row: Row):
         if event.phase == "failed":
             row.message = event.message
         release.changed()
+
     return on_event
 
 
@@ -264,8 +315,14 @@ def roll_back(engine, release: Release) -> None:
                 row.message = "cannot roll back: no earlier successful push of this cluster in the history"
                 continue
             try:
-                d = engine.rollback(row.cluster, to=row.before_id, env=row.environment, wait=True, force=True,
-                                    release_id=release.id)
+                d = engine.rollback(
+                    row.cluster,
+                    to=row.before_id,
+                    env=row.environment,
+                    wait=True,
+                    force=True,
+                    release_id=release.id,
+                )
             except KxError as exc:
                 row.message = f"rollback refused: {exc.message}"
                 continue
@@ -274,7 +331,9 @@ def roll_back(engine, release: Release) -> None:
         for row, d in followed:
             d.wait()
             row.phase = ROLLED_BACK if d.status in ("succeeded", "unchanged") else "rollback failed"
-            row.message = f"back on history entry #{row.before_id}" if d.ok else (d.result.get("reason") or "")
+            row.message = (
+                f"back on history entry #{row.before_id}" if d.ok else (d.result.get("reason") or "")
+            )
         release.changed()
     if done and all(r.phase == ROLLED_BACK for r in done):
         release.status = "rolled back"
@@ -282,8 +341,12 @@ def roll_back(engine, release: Release) -> None:
 
 def _last_release(engine, rows) -> str | None:
     """The newest release id in the history of these clusters (the one ``--resume`` continues)."""
-    found = [(e.id, e.release_id) for r in rows for e in engine.history_db.entries(r.cluster, r.environment, limit=20)
-             if e.release_id]
+    found = [
+        (e.id, e.release_id)
+        for r in rows
+        for e in engine.history_db.entries(r.cluster, r.environment, limit=20)
+        if e.release_id
+    ]
     return max(found)[1] if found else None
 
 
@@ -308,21 +371,38 @@ def rollback_last(engine, manifest: Manifest, only=None, on_change=None) -> Rele
     with lock.holding(engine.settings.home_path, [(r.environment, r.cluster) for r in rows.values()]):
         release_id = _last_release(engine, rows.values())
         if not release_id:
-            raise KxError("no release of these targets in the history to roll back", hint="Run `kx-jupyter release` first.")
-        release = Release(release_id, manifest, rows, listeners=[on_change] if on_change else [], kind="rollback")
+            raise KxError(
+                "no release of these targets in the history to roll back",
+                hint="Run `kx-jupyter release` first.",
+            )
+        release = Release(
+            release_id, manifest, rows, listeners=[on_change] if on_change else [], kind="rollback"
+        )
         for row in rows.values():
-            pushes = [e for e in engine.history_db.entries(row.cluster, row.environment, limit=100)
-                      if e.release_id == release_id and e.kind == "push" and e.outcome == SUCCEEDED]
+            pushes = [
+                e
+                for e in engine.history_db.entries(row.cluster, row.environment, limit=100)
+                if e.release_id == release_id and e.kind == "push" and e.outcome == SUCCEEDED
+            ]
             if not pushes:
                 row.phase, row.message = SKIPPED, "not updated by this release"
                 continue
-            earlier = [e for e in engine.history_db.entries(row.cluster, row.environment, limit=200, outcome=SUCCEEDED)
-                       if e.id < pushes[-1].id and not code_matches(e.code(), pushes[-1].code())]
+            earlier = [
+                e
+                for e in engine.history_db.entries(row.cluster, row.environment, limit=200, outcome=SUCCEEDED)
+                if e.id < pushes[-1].id and not code_matches(e.code(), pushes[-1].code())
+            ]
             row.phase, row.history_id = SUCCEEDED_, pushes[-1].id
             row.before_id = earlier[0].id if earlier else None
         roll_back(engine, release)
         if release.status != "rolled back":
-            release.status = "failed" if any(r.phase == "rollback failed" or r.message.startswith(("cannot", "rollback"))
-                                             for r in rows.values()) else "rolled back"
+            release.status = (
+                "failed"
+                if any(
+                    r.phase == "rollback failed" or r.message.startswith(("cannot", "rollback"))
+                    for r in rows.values()
+                )
+                else "rolled back"
+            )
         release.changed()
         return release

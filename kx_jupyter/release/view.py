@@ -6,8 +6,14 @@ from __future__ import annotations
 import html
 
 COLUMNS = ("stage", "target", "cluster", "phase", "nodes on new code", "detail")
-COLOURS = {"succeeded": "#1a7f37", "failed": "#cf222e", "updating": "#9a6700", "rolled back": "#8250df",
-           "skipped": "#57606a", "not run": "#57606a"}
+COLOURS = {
+    "succeeded": "#1a7f37",
+    "failed": "#cf222e",
+    "updating": "#9a6700",
+    "rolled back": "#8250df",
+    "skipped": "#57606a",
+    "not run": "#57606a",
+}
 
 
 def cells(row) -> list[str]:
@@ -21,13 +27,17 @@ def as_html(release) -> str:
     body = []
     for row in release.rows.values():
         colour = COLOURS.get(row.phase, "inherit")
-        tds = [f"<td style='padding:2px 8px{';color:' + colour if i == 3 else ''}'>{html.escape(v)}</td>"
-               for i, v in enumerate(cells(row))]
+        tds = [
+            f"<td style='padding:2px 8px{';color:' + colour if i == 3 else ''}'>{html.escape(v)}</td>"
+            for i, v in enumerate(cells(row))
+        ]
         body.append(f"<tr>{''.join(tds)}</tr>")
     lines = "".join(f"<div>{html.escape(m)}</div>" for m in release.messages[-6:])
-    return (f"<div class='kx-release'><b>release {html.escape(release.id)}</b>: {html.escape(release.status)}"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-            f"<div style='font-size:90%;color:#57606a'>{lines}</div></div>")
+    return (
+        f"<div class='kx-release'><b>release {html.escape(release.id)}</b>: {html.escape(release.status)}"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        f"<div style='font-size:90%;color:#57606a'>{lines}</div></div>"
+    )
 
 
 def as_text(release) -> str:
@@ -35,5 +45,5 @@ def as_text(release) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS) - 1)]
     out = [f"release {release.id}: {release.status}"]
     for r in rows:
-        out.append("  ".join(v.ljust(w) for v, w in zip(r, widths)) + "  " + r[-1])
+        out.append("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)) + "  " + r[-1])
     return "\n".join(out)

@@ -35,7 +35,10 @@ class _Handler(APIHandler):
             result = {"message": exc.message, "hint": exc.hint}
         except ConfigError as exc:
             self.set_status(400)
-            result = {"message": str(exc), "hint": "Fix the setting named above (KX_JUPYTER_* or the config file)."}
+            result = {
+                "message": str(exc),
+                "hint": "Fix the setting named above (KX_JUPYTER_* or the config file).",
+            }
         else:
             self.set_status(status)
         self.finish(json.dumps(result))
@@ -105,11 +108,18 @@ class PushHandler(_Handler):
         data = self.body()
         strategy = data.get("strategy") or None
         arguments = data.get("arguments") or None
-        if arguments is not None and not (isinstance(arguments, dict)
-                                          and all(isinstance(v, str) for v in arguments.values())):
+        if arguments is not None and not (
+            isinstance(arguments, dict) and all(isinstance(v, str) for v in arguments.values())
+        ):
             raise web.HTTPError(400, "arguments must be an object of names to text values")
-        await self.answer(self.service.push, self.cluster_arg(data), str(data.get("notebook") or ""), strategy,
-                          arguments, status=202)
+        await self.answer(
+            self.service.push,
+            self.cluster_arg(data),
+            str(data.get("notebook") or ""),
+            strategy,
+            arguments,
+            status=202,
+        )
 
 
 class RollbackHandler(_Handler):
@@ -131,7 +141,15 @@ class RunsHandler(_Handler):
 def routes(root_dir: str) -> list[tuple]:
     """The extension's (pattern, handler, kwargs) triples; Jupyter Server prepends its base_url."""
     kwargs = {"service": LabService(root_dir), "executor": ThreadPoolExecutor(4, thread_name_prefix="kx-lab")}
-    table = {"overview": OverviewHandler, "activity": ActivityHandler, "history": HistoryHandler,
-             "diff": DiffHandler, "check": CheckHandler, "lint": LintHandler, "push": PushHandler,
-             "rollback": RollbackHandler, "runs": RunsHandler}
+    table = {
+        "overview": OverviewHandler,
+        "activity": ActivityHandler,
+        "history": HistoryHandler,
+        "diff": DiffHandler,
+        "check": CheckHandler,
+        "lint": LintHandler,
+        "push": PushHandler,
+        "rollback": RollbackHandler,
+        "runs": RunsHandler,
+    }
     return [(f"/{PREFIX}/{name}", handler, kwargs) for name, handler in table.items()]

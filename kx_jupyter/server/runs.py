@@ -24,13 +24,25 @@ class Runs:
 
     def start(self, kind: str, cluster: str, strategy: str, deploy) -> dict:
         """Run ``deploy(on_event) -> Deployment`` in a thread of its own; returns the run's first snapshot."""
-        run = {"id": next(self._ids), "kind": kind, "cluster": cluster, "strategy": strategy, "status": "running",
-               "started_at": time.time(), "finished_at": None, "events": [], "message": "", "hint": "",
-               "history_id": None}
+        run = {
+            "id": next(self._ids),
+            "kind": kind,
+            "cluster": cluster,
+            "strategy": strategy,
+            "status": "running",
+            "started_at": time.time(),
+            "finished_at": None,
+            "events": [],
+            "message": "",
+            "hint": "",
+            "history_id": None,
+        }
         with self._lock:
             self._runs[run["id"]] = run
             self._forget_old()
-        threading.Thread(target=self._follow, args=(run, deploy), name=f"kx-lab-{kind}-{cluster}", daemon=True).start()
+        threading.Thread(
+            target=self._follow, args=(run, deploy), name=f"kx-lab-{kind}-{cluster}", daemon=True
+        ).start()
         return dict(run)
 
     def _follow(self, run: dict, deploy) -> None:
@@ -60,7 +72,9 @@ class Runs:
     def snapshot(self) -> list[dict]:
         """Every kept run, newest first (copies: the threads keep writing)."""
         with self._lock:
-            return [dict(r, events=list(r["events"])) for r in sorted(self._runs.values(), key=lambda r: -r["id"])]
+            return [
+                dict(r, events=list(r["events"])) for r in sorted(self._runs.values(), key=lambda r: -r["id"])
+            ]
 
 
 def _last_message(run: dict) -> str:

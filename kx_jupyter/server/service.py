@@ -57,8 +57,10 @@ class LabService:
         if notebook:
             rel = PurePosixPath(notebook)
             if rel.is_absolute() or ".." in rel.parts:
-                raise KxError(f"notebook path {notebook!r} is not inside the server's root",
-                              hint="Pass the path JupyterLab shows, relative to its root.")
+                raise KxError(
+                    f"notebook path {notebook!r} is not inside the server's root",
+                    hint="Pass the path JupyterLab shows, relative to its root.",
+                )
             base = self.root.joinpath(*rel.parent.parts)
         return (base / configured).resolve()
 
@@ -69,11 +71,18 @@ class LabService:
         env = engine.environment()
         clusters = [self._cluster(engine, env, c) for c in engine.clusters(env)]
         workspace = self.workspace(notebook)
-        return {"environment": env, "backend": engine.settings.backend, "workspace": str(workspace),
-                "workspaceLabel": self._label(workspace),
-                "strategy": engine.settings.strategy, "initScript": engine.settings.init_script,
-                "cluster": engine.settings.cluster, "clusters": clusters, "runs": self.runs.snapshot(),
-                "now": time.time()}
+        return {
+            "environment": env,
+            "backend": engine.settings.backend,
+            "workspace": str(workspace),
+            "workspaceLabel": self._label(workspace),
+            "strategy": engine.settings.strategy,
+            "initScript": engine.settings.init_script,
+            "cluster": engine.settings.cluster,
+            "clusters": clusters,
+            "runs": self.runs.snapshot(),
+            "now": time.time(),
+        }
 
     def _label(self, path: Path) -> str:
         """A workspace as the file browser shows it (relative to the root), else its full path."""
@@ -89,7 +98,9 @@ class LabService:
         status = engine.status(name, env)
         history = engine.history(name, env, limit=50)
         code = status.get("code") or {}
-        running = next((e for e in history if e.outcome == "succeeded" and code_matches(code, e.code())), None)
+        running = next(
+            (e for e in history if e.outcome == "succeeded" and code_matches(code, e.code())), None
+        )
         nodes = status.get("nodes", [])
         return {
             "name": name,
@@ -115,7 +126,11 @@ class LabService:
     def diff(self, cluster: str, notebook: str = "") -> dict:
         engine = self.engine(connect=True)
         files = engine.diff(cluster, src=str(self.workspace(notebook)))
-        return {"cluster": cluster, "workspace": str(self.workspace(notebook)), "files": [f.to_dict() for f in files]}
+        return {
+            "cluster": cluster,
+            "workspace": str(self.workspace(notebook)),
+            "files": [f.to_dict() for f in files],
+        }
 
     def check(self, notebook: str = "") -> dict:
         """The workspace check a push would make (offline)."""
@@ -124,7 +139,12 @@ class LabService:
         engine = self.engine()
         workspace = self.workspace(notebook)
         diags = engine.check(src=str(workspace))
-        return {"workspace": str(workspace), "workspaceLabel": self._label(workspace), "errors": has_errors(diags), "diagnostics": [d.to_dict() for d in diags]}
+        return {
+            "workspace": str(workspace),
+            "workspaceLabel": self._label(workspace),
+            "errors": has_errors(diags),
+            "diagnostics": [d.to_dict() for d in diags],
+        }
 
     def activity(self, since: float) -> dict:
         """From the history alone (no network): updates running now and those that ended after ``since``.
@@ -136,27 +156,41 @@ class LabService:
         engine = self.engine()
         now = time.time()
         entries = engine.history(limit=100)
-        running = [_entry(e) for e in entries if e.outcome == "updating" and now - e.started_at < engine.settings.timeout]
-        ended = [_entry(e) for e in entries if e.finished_at and e.finished_at > since and e.outcome != "updating"]
+        running = [
+            _entry(e)
+            for e in entries
+            if e.outcome == "updating" and now - e.started_at < engine.settings.timeout
+        ]
+        ended = [
+            _entry(e) for e in entries if e.finished_at and e.finished_at > since and e.outcome != "updating"
+        ]
         return {"now": now, "running": running, "ended": ended}
 
     # -- changes
-    def push(self, cluster: str, notebook: str = "", strategy: str | None = None,
-             arguments: dict | None = None) -> dict:
+    def push(
+        self, cluster: str, notebook: str = "", strategy: str | None = None, arguments: dict | None = None
+    ) -> dict:
         """Push the workspace as ``%kx_update`` would; ``arguments`` are the command-line arguments to
         pass (the sidebar offers to keep the cluster's own: a push without them drops them)."""
         engine = self.engine(connect=True)
         cluster = cluster or engine.settings.cluster
         strategy = strategy or engine.settings.strategy
         src = str(self.workspace(notebook))
-        return self.runs.start("push", cluster, strategy, lambda on_event: engine.update(
-            cluster, src=src, strategy=strategy, args=arguments or None, on_event=on_event))
+        return self.runs.start(
+            "push",
+            cluster,
+            strategy,
+            lambda on_event: engine.update(
+                cluster, src=src, strategy=strategy, args=arguments or None, on_event=on_event
+            ),
+        )
 
     def rollback(self, cluster: str, to: int | None = None) -> dict:
         engine = self.engine(connect=True)
         cluster = cluster or engine.settings.cluster
-        return self.runs.start("rollback", cluster, "",
-                               lambda on_event: engine.rollback(cluster, to=to, on_event=on_event))
+        return self.runs.start(
+            "rollback", cluster, "", lambda on_event: engine.rollback(cluster, to=to, on_event=on_event)
+        )
 
 
 def lint_cell(source: str) -> list[dict]:

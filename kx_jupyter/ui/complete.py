@@ -69,8 +69,11 @@ def complete(cache: NameCache, line: str, symbol: str) -> list[str]:
     envs, clusters = cache.names()
     if previous == "--env":
         pool = envs
-    elif previous == "--cluster" or (command in CLUSTER_POSITIONAL and not [w for w in done if not w.startswith("-")]
-                                     and not symbol.startswith("-")):
+    elif previous == "--cluster" or (
+        command in CLUSTER_POSITIONAL
+        and not [w for w in done if not w.startswith("-")]
+        and not symbol.startswith("-")
+    ):
         pool = clusters
     else:
         return []

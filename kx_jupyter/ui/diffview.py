@@ -17,10 +17,14 @@ _STATUS_MARK = {"added": "A", "removed": "D", "modified": "M", "unchanged": " ",
 
 
 # pygments token types -> JupyterLab's editor colour for them (the first that matches, most specific first)
-_TOKEN_VAR = (("Literal.String", "string", "#ba2121"),
-              ("Literal.Number", "number", "#080"), ("Keyword", "keyword", "#008000"),
-              ("Name.Builtin", "builtin", "#008000"), ("Operator", "operator", "#aa22ff"),
-              ("Name.Variable", "variable", "#212121"))
+_TOKEN_VAR = (
+    ("Literal.String", "string", "#ba2121"),
+    ("Literal.Number", "number", "#080"),
+    ("Keyword", "keyword", "#008000"),
+    ("Name.Builtin", "builtin", "#008000"),
+    ("Operator", "operator", "#aa22ff"),
+    ("Name.Variable", "variable", "#212121"),
+)
 
 
 def _colour(token_type) -> str | None:
@@ -58,9 +62,12 @@ def _diff_html(diff: str, hl) -> str:
         if mark == "@":
             body = f'<span style="color:{r.MUTED}">{escape(line)}</span>'
         else:
-            body = f'<span style="user-select:none;color:{r.MUTED}">{escape(mark or " ")}</span>{hl(line[1:]) if line[1:] else ""}'
-        rows.append(f'<div style="background:{_LINE_BG.get(mark, "transparent")};color:{r.FG};padding:0 8px;'
-                    f'white-space:pre">{body}</div>')
+            gutter = f'<span style="user-select:none;color:{r.MUTED}">{escape(mark or " ")}</span>'
+            body = gutter + (hl(line[1:]) if line[1:] else "")
+        rows.append(
+            f'<div style="background:{_LINE_BG.get(mark, "transparent")};color:{r.FG};padding:0 8px;'
+            f'white-space:pre">{body}</div>'
+        )
     return (
         f'<div style="font-family:{r.MONO};font-size:12px;line-height:1.45;border:1px solid {r.BORDER};'
         f'border-top:none;overflow-x:auto">{"".join(rows)}</div>'
@@ -74,7 +81,9 @@ def render_diff(cluster: str, diffs: list, title: str | None = None) -> r.Rich:
     title = title or f"{cluster}: deployed code → workspace"
     if not changed:
         note = f"no differences ({same} file{'s' if same != 1 else ''} unchanged)"
-        return r.Rich(f'<div style="font-family:{r.FONT}"><b>{escape(title)}</b>: {note}</div>', f"{title}: {note}")
+        return r.Rich(
+            f'<div style="font-family:{r.FONT}"><b>{escape(title)}</b>: {note}</div>', f"{title}: {note}"
+        )
     hl = _highlighter()
     blocks, text = [], [title]
     for d in changed:

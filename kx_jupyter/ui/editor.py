@@ -9,8 +9,8 @@ Importing this module imports anywidget: import it only when an editor is wanted
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import anywidget
 from traitlets import Bool, Dict, List, Unicode
@@ -34,11 +34,15 @@ class QEditor(anywidget.AnyWidget):
 
     value = Unicode("").tag(sync=True)
     path = Unicode("<cell>", help="Name shown above the editor and used in diagnostics.").tag(sync=True)
-    diagnostics = List(Dict(), help="The q checker's findings for value: {line, col, severity, rule, message}.").tag(sync=True)
+    diagnostics = List(
+        Dict(), help="The q checker's findings for value: {line, col, severity, rule, message}."
+    ).tag(sync=True)
     dirty = Bool(False, help="True while value differs from the last saved text.").tag(sync=True)
     message = Unicode("", help="Shown above the editor: why the last save was refused.").tag(sync=True)
 
-    def __init__(self, value: str | None = None, path: str = "<cell>", file: str | os.PathLike | None = None, **kwargs):
+    def __init__(
+        self, value: str | None = None, path: str = "<cell>", file: str | os.PathLike | None = None, **kwargs
+    ):
         self.file = Path(file) if file else None
         if value is None:
             value = self.file.read_text(encoding="utf-8") if self.file and self.file.exists() else ""
@@ -116,4 +120,3 @@ class QEditor(anywidget.AnyWidget):
 
         plain = not is_q(self.path) and self.path != "<cell>"
         self.diagnostics = [] if plain else [d.to_dict() for d in check_source(self.value, self.path)]
-

@@ -7,9 +7,9 @@ written to disk except by Save (the button or Ctrl/Cmd-S).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import contextmanager
 from html import escape
-from typing import Callable
 
 import ipywidgets as w
 
@@ -41,15 +41,22 @@ class Quiet:
 
 
 class FilePanel(Quiet, w.HBox):
-    def __init__(self, workspace: Workspace, preferred: str, on_change: Callable[[], None],
-                 on_error: Callable[[str], None]):
+    def __init__(
+        self,
+        workspace: Workspace,
+        preferred: str,
+        on_change: Callable[[], None],
+        on_error: Callable[[str], None],
+    ):
         """``preferred`` is opened first when it exists; ``on_change`` runs after anything that
         may change whether a push can start (file list, unsaved state, diagnostics);
         ``on_error`` shows a refused file action."""
         self.workspace = workspace
         self.preferred = preferred
         self.names: list[str] = []
-        self.q_names: list[str] = []  # the init script's choices: the q scripts (top-level first, at most SHOWN)
+        self.q_names: list[
+            str
+        ] = []  # the init script's choices: the q scripts (top-level first, at most SHOWN)
         self._known: set[str] = set()  # names, for membership tests that stay O(1) at 20,000 files
         self._marked: set[str] = set()  # the names the list shows with ●
         self._shown: list[str] = []  # the names the list shows: all, or the filter's first SHOWN
@@ -58,24 +65,43 @@ class FilePanel(Quiet, w.HBox):
         self._on_error = on_error
 
         self.files = w.Select(rows=14, layout=w.Layout(width="230px"))
-        self.filter = w.Text(placeholder="filter files", continuous_update=True, layout=w.Layout(width="230px"))
+        self.filter = w.Text(
+            placeholder="filter files", continuous_update=True, layout=w.Layout(width="230px")
+        )
         self.shown_note = w.HTML()
         self.file_name = w.Text(placeholder="new name, e.g. lib/x.q", layout=w.Layout(width="230px"))
-        self.new_button = w.Button(description="New", tooltip="Create the file named above", layout=w.Layout(width="60px"))
-        self.rename_button = w.Button(description="Rename", tooltip="Rename the open file to the name above",
-                                      layout=w.Layout(width="86px"))
-        self.delete_button = w.Button(description="Delete", tooltip="Delete the open file", layout=w.Layout(width="72px"))
+        self.new_button = w.Button(
+            description="New", tooltip="Create the file named above", layout=w.Layout(width="60px")
+        )
+        self.rename_button = w.Button(
+            description="Rename",
+            tooltip="Rename the open file to the name above",
+            layout=w.Layout(width="86px"),
+        )
+        self.delete_button = w.Button(
+            description="Delete", tooltip="Delete the open file", layout=w.Layout(width="72px")
+        )
         self.confirm_delete = w.HBox()
         self.editor = QEditor(value="", path="")
         self.editor.layout = w.Layout(flex="1 1 auto", min_width="0")
-        self.save_button = w.Button(description="Save", icon="save", tooltip="Save the open file (Ctrl/Cmd-S)",
-                                    layout=w.Layout(width="90px"))
+        self.save_button = w.Button(
+            description="Save",
+            icon="save",
+            tooltip="Save the open file (Ctrl/Cmd-S)",
+            layout=w.Layout(width="90px"),
+        )
         self.message = w.HTML()
-        buttons = w.HBox([self.new_button, self.rename_button, self.delete_button], layout=w.Layout(width="230px"))
-        file_list = w.VBox([self.filter, self.files, self.shown_note, self.file_name, buttons, self.confirm_delete],
-                           layout=w.Layout(width="240px", flex="0 0 240px"))
-        editing = w.VBox([self.editor, w.HBox([self.save_button, self.message], layout=w.Layout(align_items="center"))],
-                         layout=w.Layout(flex="1 1 auto", min_width="0"))
+        buttons = w.HBox(
+            [self.new_button, self.rename_button, self.delete_button], layout=w.Layout(width="230px")
+        )
+        file_list = w.VBox(
+            [self.filter, self.files, self.shown_note, self.file_name, buttons, self.confirm_delete],
+            layout=w.Layout(width="240px", flex="0 0 240px"),
+        )
+        editing = w.VBox(
+            [self.editor, w.HBox([self.save_button, self.message], layout=w.Layout(align_items="center"))],
+            layout=w.Layout(flex="1 1 auto", min_width="0"),
+        )
         super().__init__([file_list, editing], layout=w.Layout(width="100%"))
 
         self.files.observe(self._on_pick, names="value")
@@ -92,7 +118,9 @@ class FilePanel(Quiet, w.HBox):
 
     def unsaved(self) -> list[str]:
         """Files with edits not yet on disk (drafts and the open file)."""
-        names = {n for n in self.workspace.drafts if n in self._known}  # a file deleted elsewhere cannot be saved
+        names = {
+            n for n in self.workspace.drafts if n in self._known
+        }  # a file deleted elsewhere cannot be saved
         if self.editor.dirty and self.current_file:
             names.add(self.current_file)
         return sorted(names)
@@ -108,7 +136,9 @@ class FilePanel(Quiet, w.HBox):
             self.names, self._known = names, set(names)
             q_files = [n for n in names if is_q(n)]
             top = [n for n in q_files if "/" not in n]  # init scripts live at the top, almost always
-            self.q_names = (top + [n for n in q_files if "/" in n])[:SHOWN] if len(q_files) > SHOWN else q_files
+            self.q_names = (
+                (top + [n for n in q_files if "/" in n])[:SHOWN] if len(q_files) > SHOWN else q_files
+            )
         if select not in self._known:
             select = self.current_file if self.current_file in self._known else None
         if select is None and self.names:
@@ -138,7 +168,9 @@ class FilePanel(Quiet, w.HBox):
         if extra:
             shown = sorted(set(shown) | (extra & self._known))
         more = len(matched) - SHOWN
-        self.shown_note.value = note_html(f"{more:,} more: type in the filter to find them") if more > 0 else ""
+        self.shown_note.value = (
+            note_html(f"{more:,} more: type in the filter to find them") if more > 0 else ""
+        )
         return shown
 
     def _labels(self) -> list[tuple[str, str]]:
@@ -176,7 +208,9 @@ class FilePanel(Quiet, w.HBox):
         if name is None:
             self.editor.load("", "", file=None)
             self.editor.layout.display = "none"
-            self.message.value = note_html(f"the workspace {self.workspace.root} has no files to edit yet: type a name and press New")
+            self.message.value = note_html(
+                f"the workspace {self.workspace.root} has no files to edit yet: type a name and press New"
+            )
             return
         self.editor.layout.display = None
         self.message.value = ""

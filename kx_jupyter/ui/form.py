@@ -28,7 +28,7 @@ NARROW = {"description_width": "initial"}
 ERROR_FG, ERROR_BG = "#cf222e", "#ffebe9"
 
 
-def form(settings=None, engine=None) -> "KxForm":
+def form(settings=None, engine=None) -> KxForm:
     """The form as a widget; ``engine`` lets a caller share one (default: ``Engine(settings)``)."""
     if settings is None:
         settings = session_settings()
@@ -56,8 +56,10 @@ def session_settings():
 
 
 def _error_html(text: str) -> str:
-    return (f'<div style="font-family:{r.FONT};font-size:12px;white-space:pre-wrap;color:{ERROR_FG};'
-            f'background:{ERROR_BG};padding:6px 10px;border-radius:4px">{escape(text)}</div>')
+    return (
+        f'<div style="font-family:{r.FONT};font-size:12px;white-space:pre-wrap;color:{ERROR_FG};'
+        f'background:{ERROR_BG};padding:6px 10px;border-radius:4px">{escape(text)}</div>'
+    )
 
 
 def _clipped(text: str, limit: int = 40) -> str:
@@ -70,14 +72,20 @@ class ArgumentRow(w.HBox):
     """One command-line argument: key and value, checked live against the API's patterns."""
 
     def __init__(self, on_change, on_remove, key: str = "", value: str = ""):
-        self.key = w.Text(value=key, placeholder="key", continuous_update=True, layout=w.Layout(width="200px"))
-        self.value = w.Text(value=value, placeholder="value", continuous_update=True, layout=w.Layout(width="260px"))
+        self.key = w.Text(
+            value=key, placeholder="key", continuous_update=True, layout=w.Layout(width="200px")
+        )
+        self.value = w.Text(
+            value=value, placeholder="value", continuous_update=True, layout=w.Layout(width="260px")
+        )
         self.remove = w.Button(icon="times", tooltip="Remove this argument", layout=w.Layout(width="34px"))
         self.problem = w.HTML()
         self.key.observe(lambda _: on_change(), names="value")
         self.value.observe(lambda _: on_change(), names="value")
         self.remove.on_click(lambda _: on_remove(self))
-        super().__init__([self.key, self.value, self.remove, self.problem], layout=w.Layout(align_items="center"))
+        super().__init__(
+            [self.key, self.value, self.remove, self.problem], layout=w.Layout(align_items="center")
+        )
 
     @property
     def empty(self) -> bool:
@@ -110,8 +118,12 @@ class KxForm(Quiet, w.VBox):
         # header: where to push
         self.env = w.Dropdown(description="Environment", style=NARROW, layout=w.Layout(width="260px"))
         self.cluster = w.Dropdown(description="Cluster", style=NARROW, layout=w.Layout(width="380px"))
-        self.refresh_button = w.Button(description="Refresh", icon="refresh", tooltip="Reload environments and clusters",
-                                       layout=w.Layout(width="100px"))
+        self.refresh_button = w.Button(
+            description="Refresh",
+            icon="refresh",
+            tooltip="Reload environments and clusters",
+            layout=w.Layout(width="100px"),
+        )
         self.cluster_info = w.HTML()
         header = w.VBox([w.HBox([self.env, self.cluster, self.refresh_button]), self.cluster_info])
 
@@ -121,45 +133,84 @@ class KxForm(Quiet, w.VBox):
         # push tab
         self.init_script = w.Dropdown(description="Init script", style=NARROW, layout=w.Layout(width="320px"))
         self.args_box = w.VBox()
-        self.add_arg_button = w.Button(description="Add argument", icon="plus", layout=w.Layout(width="140px"))
+        self.add_arg_button = w.Button(
+            description="Add argument", icon="plus", layout=w.Layout(width="140px")
+        )
         self.strategy = w.ToggleButtons(options=STRATEGIES, description="Strategy", style=NARROW)
-        self.review_diff = w.Checkbox(value=False, indent=False, layout=w.Layout(width="auto"),
-                                      description="Show the diff against the running code before pushing")
-        self.note = w.Text(description="Note", placeholder="why this push (kept in the history)", style=NARROW,
-                           layout=w.Layout(width="520px"))
-        self.diff_button = w.Button(description="Show diff", icon="columns", layout=w.Layout(width="auto", min_width="120px"))
-        self.push_button = w.Button(description="Push", icon="upload", button_style="primary",
-                                    layout=w.Layout(width="110px"))
+        self.review_diff = w.Checkbox(
+            value=False,
+            indent=False,
+            layout=w.Layout(width="auto"),
+            description="Show the diff against the running code before pushing",
+        )
+        self.note = w.Text(
+            description="Note",
+            placeholder="why this push (kept in the history)",
+            style=NARROW,
+            layout=w.Layout(width="520px"),
+        )
+        self.diff_button = w.Button(
+            description="Show diff", icon="columns", layout=w.Layout(width="auto", min_width="120px")
+        )
+        self.push_button = w.Button(
+            description="Push", icon="upload", button_style="primary", layout=w.Layout(width="110px")
+        )
         self.push_button.add_class("kx-push")
         self.push_reason = w.HTML()
         self.diff_area = w.HTML()
         self.confirm_push = w.HBox()
-        push_tab = w.VBox([
-            self.init_script,
-            w.HTML(note_html("Command-line arguments")),
-            self.args_box, self.add_arg_button, self.strategy, self.note, self.review_diff,
-            w.HBox([self.push_button, self.diff_button, self.push_reason], layout=w.Layout(align_items="center")),
-            self.confirm_push, self.diff_area,
-        ])
+        push_tab = w.VBox(
+            [
+                self.init_script,
+                w.HTML(note_html("Command-line arguments")),
+                self.args_box,
+                self.add_arg_button,
+                self.strategy,
+                self.note,
+                self.review_diff,
+                w.HBox(
+                    [self.push_button, self.diff_button, self.push_reason],
+                    layout=w.Layout(align_items="center"),
+                ),
+                self.confirm_push,
+                self.diff_area,
+            ]
+        )
 
         # history tab
         self.history_table = w.HTML()
-        self.rollback_to = w.Dropdown(description="Roll back to", style=NARROW, layout=w.Layout(width="420px"))
-        self.rollback_button = w.Button(description="Roll back", icon="undo", button_style="warning",
-                                        tooltip="Shows what changes first, then asks", layout=w.Layout(width="110px"))
+        self.rollback_to = w.Dropdown(
+            description="Roll back to", style=NARROW, layout=w.Layout(width="420px")
+        )
+        self.rollback_button = w.Button(
+            description="Roll back",
+            icon="undo",
+            button_style="warning",
+            tooltip="Shows what changes first, then asks",
+            layout=w.Layout(width="110px"),
+        )
         self.rollback_button.add_class("kx-rollback")
         self.history_actions = w.VBox()  # Diff / Roll back for each push that can be rolled back to
         self.confirm_rollback = w.HBox()
         self.rollback_diff = w.HTML()
-        history_tab = w.VBox([self.history_table, self.history_actions,
-                              w.HBox([self.rollback_to, self.rollback_button]), self.confirm_rollback, self.rollback_diff])
+        history_tab = w.VBox(
+            [
+                self.history_table,
+                self.history_actions,
+                w.HBox([self.rollback_to, self.rollback_button]),
+                self.confirm_rollback,
+                self.rollback_diff,
+            ]
+        )
 
         self.tabs = w.Tab(children=[self.code, push_tab, history_tab])
         self.tabs.titles = ("Code", "Push", "History")
         self.message = w.HTML()
         self.activity = w.VBox()
-        super().__init__([header, self.tabs, self.message, self.activity],
-                         layout=w.Layout(width="100%", max_width="1000px"))
+        super().__init__(
+            [header, self.tabs, self.message, self.activity],
+            layout=w.Layout(width="100%", max_width="1000px"),
+        )
         self.add_class("kx-form")
 
         self.refresh_button.on_click(lambda _: self.refresh())
@@ -196,9 +247,16 @@ class KxForm(Quiet, w.VBox):
             self._say(str(exc))
             return
         ids = [e["environmentId"] for e in envs]
-        keep = self.env.value if self.env.value in ids else (self.settings.environment if self.settings.environment in ids else None)
+        keep = (
+            self.env.value
+            if self.env.value in ids
+            else (self.settings.environment if self.settings.environment in ids else None)
+        )
         with self._quietly():
-            self.env.options = [(f"{e.get('name') or e['environmentId']} ({e['environmentId']})", e["environmentId"]) for e in envs]
+            self.env.options = [
+                (f"{e.get('name') or e['environmentId']} ({e['environmentId']})", e["environmentId"])
+                for e in envs
+            ]
             self.env.value = keep or (ids[0] if ids else None)
         self._load_clusters()
 
@@ -215,8 +273,11 @@ class KxForm(Quiet, w.VBox):
             found = []
         self.clusters = {c["clusterName"]: c for c in found}
         names = list(self.clusters)
-        keep = self.cluster.value if self.cluster.value in names else (
-            self.settings.cluster if self.settings.cluster in names else None)
+        keep = (
+            self.cluster.value
+            if self.cluster.value in names
+            else (self.settings.cluster if self.settings.cluster in names else None)
+        )
         with self._quietly():
             self.cluster.options = [(self._cluster_label(c), c["clusterName"]) for c in found]
             self.cluster.value = keep or (names[0] if names else None)
@@ -233,9 +294,14 @@ class KxForm(Quiet, w.VBox):
 
     def _on_cluster_changed(self) -> None:
         cluster = self.selected
-        strategies = STRATEGIES + ((GP_ONLY_STRATEGY,) if cluster and cluster.get("clusterType") == "GP" else ())
-        wanted = self.strategy.value if self.strategy.value in strategies else (
-            self.settings.strategy if self.settings.strategy in strategies else "ROLLING")
+        strategies = STRATEGIES + (
+            (GP_ONLY_STRATEGY,) if cluster and cluster.get("clusterType") == "GP" else ()
+        )
+        wanted = (
+            self.strategy.value
+            if self.strategy.value in strategies
+            else (self.settings.strategy if self.settings.strategy in strategies else "ROLLING")
+        )
         with self._quietly():
             self.strategy.options = strategies
             self.strategy.value = wanted
@@ -243,7 +309,9 @@ class KxForm(Quiet, w.VBox):
         self.confirm_push.children = ()
         state = self._cluster_state = self._show_cluster_details()
         if not self._args_edited:  # start from what the cluster runs, so no argument is dropped by accident
-            self._set_arguments({a.get("key", ""): a.get("value", "") for a in state.get("commandLineArguments") or []})
+            self._set_arguments(
+                {a.get("key", ""): a.get("value", "") for a in state.get("commandLineArguments") or []}
+            )
         self._load_history()
         self._update_state()
 
@@ -260,15 +328,21 @@ class KxForm(Quiet, w.VBox):
             state = cluster
         nodes = state.get("nodes") or []
         args = ", ".join(f"{a.get('key')}={a.get('value')}" for a in state.get("commandLineArguments") or [])
-        parts = [r.badge(state.get("status", "")), escape(state.get("clusterType", "")),
-                 f"{len(nodes)} node{'s' if len(nodes) != 1 else ''}" if nodes else "",
-                 f"init {escape(state.get('initializationScript') or '—')}",
-                 f"args {escape(args)}" if args else ""]
+        parts = [
+            r.badge(state.get("status", "")),
+            escape(state.get("clusterType", "")),
+            f"{len(nodes)} node{'s' if len(nodes) != 1 else ''}" if nodes else "",
+            f"init {escape(state.get('initializationScript') or '—')}",
+            f"args {escape(args)}" if args else "",
+        ]
         if state.get("status") != PUSHABLE:
             reason = f" ({state['statusReason']})" if state.get("statusReason") else ""
             parts.append(f"<b>cannot take an update now</b>{escape(reason)}")
-        self.cluster_info.value = (f'<div style="font-family:{r.FONT};font-size:12px;color:{r.FG};padding:2px 0 6px">'
-                                   + " · ".join(p for p in parts if p) + "</div>")
+        self.cluster_info.value = (
+            f'<div style="font-family:{r.FONT};font-size:12px;color:{r.FG};padding:2px 0 6px">'
+            + " · ".join(p for p in parts if p)
+            + "</div>"
+        )
         return state
 
     # -- workspace files ---------------------------------------------------------------------
@@ -278,8 +352,15 @@ class KxForm(Quiet, w.VBox):
         names = self.code.q_names  # a new list only when the files changed: editor events skip the rebuild
         if names is not self._init_choices:
             known = set(names)
-            keep = self.init_script.value if self.init_script.value in known else (
-                self.settings.init_script if self.settings.init_script in known else (names[0] if names else None))
+            keep = (
+                self.init_script.value
+                if self.init_script.value in known
+                else (
+                    self.settings.init_script
+                    if self.settings.init_script in known
+                    else (names[0] if names else None)
+                )
+            )
             with self._quietly():
                 self.init_script.options = names
                 self.init_script.value = keep
@@ -298,7 +379,9 @@ class KxForm(Quiet, w.VBox):
 
     def _set_arguments(self, args: dict[str, str]) -> None:
         """Rows showing a cluster's current arguments (not an edit: another cluster replaces them)."""
-        self._arg_rows = [ArgumentRow(self._on_arguments_edited, self._remove_argument, k, v) for k, v in args.items()]
+        self._arg_rows = [
+            ArgumentRow(self._on_arguments_edited, self._remove_argument, k, v) for k, v in args.items()
+        ]
         self.args_box.children = tuple(self._arg_rows)
 
     def _on_arguments_edited(self) -> None:
@@ -336,7 +419,9 @@ class KxForm(Quiet, w.VBox):
         if cluster is None:
             problems.append("pick a cluster")
         elif cluster.get("status") != PUSHABLE:
-            problems.append(f"{cluster['clusterName']} is {cluster.get('status')}: it cannot take an update now")
+            problems.append(
+                f"{cluster['clusterName']} is {cluster.get('status')}: it cannot take an update now"
+            )
         unsaved = self.code.unsaved()
         if unsaved:
             problems.append(f"save {', '.join(unsaved)} first")
@@ -354,19 +439,31 @@ class KxForm(Quiet, w.VBox):
         self.push_button.disabled = bool(problems)
         self.diff_button.disabled = self.selected is None
         self.push_reason.value = note_html("; ".join(problems)) if problems else ""
-        for row, found in zip(self._arg_rows, self._row_problems()):
-            row.problem.value = (f'<span style="font-family:{r.FONT};font-size:12px;color:{ERROR_FG}">'
-                                 f"{escape('; '.join(found))}</span>") if found else ""
+        for row, found in zip(self._arg_rows, self._row_problems(), strict=True):
+            row.problem.value = (
+                (
+                    f'<span style="font-family:{r.FONT};font-size:12px;color:{ERROR_FG}">'
+                    f"{escape('; '.join(found))}</span>"
+                )
+                if found
+                else ""
+            )
         cluster = self.selected
-        self.rollback_button.disabled = (self.busy or cluster is None or cluster.get("status") != PUSHABLE
-                                         or self.rollback_to.value is None)
+        self.rollback_button.disabled = (
+            self.busy
+            or cluster is None
+            or cluster.get("status") != PUSHABLE
+            or self.rollback_to.value is None
+        )
 
     # -- push, diff, rollback --------------------------------------------------------------
 
     def _on_push(self, _button) -> None:
         if self.busy or self.push_problems():
             return
-        if self.review_diff.value or self.strategy.value == "FORCE":  # FORCE restarts every node at once: look first
+        if (
+            self.review_diff.value or self.strategy.value == "FORCE"
+        ):  # FORCE restarts every node at once: look first
             self.activity.children = ()  # the last push's view is not about these changes
             self._show_diff(confirm=True)
         else:
@@ -374,13 +471,21 @@ class KxForm(Quiet, w.VBox):
 
     def push(self) -> None:
         """Push the workspace to the selected cluster in the background; the view shows it live."""
-        params = dict(cluster=self.cluster.value, env=self.env.value, src=str(self.workspace.root),
-                      init=self.init_script.value, args=self.arguments() or None, strategy=self.strategy.value,
-                      note=self.note.value.strip())
+        params = dict(
+            cluster=self.cluster.value,
+            env=self.env.value,
+            src=str(self.workspace.root),
+            init=self.init_script.value,
+            args=self.arguments() or None,
+            strategy=self.strategy.value,
+            note=self.note.value.strip(),
+        )
         self.confirm_push.children = ()
         self.note.value = ""  # it belongs to this push
-        self._run(f"push to {params['cluster']}",
-                  lambda on_event: self.engine.update(**params, wait=True, on_event=on_event))
+        self._run(
+            f"push to {params['cluster']}",
+            lambda on_event: self.engine.update(**params, wait=True, on_event=on_event),
+        )
 
     def _show_diff(self, confirm: bool) -> None:
         from .diffview import render_diff
@@ -398,11 +503,16 @@ class KxForm(Quiet, w.VBox):
         force = self.strategy.value == "FORCE"
         if force:
             nodes = len(self._cluster_state.get("nodes") or []) or "all"
-            self.diff_area.value = (f'<div style="font-family:{r.FONT};font-size:13px;color:{ERROR_FG};padding:4px 0">'
-                                    f"FORCE restarts {nodes} node(s) of {escape(cluster)} at once: "
-                                    f"the cluster serves no queries until they are back</div>") + self.diff_area.value
-        go = w.Button(description="Push these changes" + (" with FORCE" if force else ""),
-                      button_style="danger" if force else "primary", layout=w.Layout(width="auto"))
+            self.diff_area.value = (
+                f'<div style="font-family:{r.FONT};font-size:13px;color:{ERROR_FG};padding:4px 0">'
+                f"FORCE restarts {nodes} node(s) of {escape(cluster)} at once: "
+                f"the cluster serves no queries until they are back</div>"
+            ) + self.diff_area.value
+        go = w.Button(
+            description="Push these changes" + (" with FORCE" if force else ""),
+            button_style="danger" if force else "primary",
+            layout=w.Layout(width="auto"),
+        )
         cancel = w.Button(description="Cancel", layout=w.Layout(width="80px"))
 
         def go_on(_button):
@@ -429,15 +539,26 @@ class KxForm(Quiet, w.VBox):
             self._say(str(exc))
             return
         nodes = len(self._cluster_state.get("nodes") or [])
-        restarts = (f"restarts {nodes} node{'s' if nodes != 1 else ''} " if nodes else "restarts the nodes ")
+        restarts = f"restarts {nodes} node{'s' if nodes != 1 else ''} " if nodes else "restarts the nodes "
         restarts += "at once (FORCE)" if entry.strategy == "FORCE" else f"one by one ({entry.strategy})"
-        self.rollback_diff.value = (note_html(f"rolling back {cluster} to #{entry.id} of {r.timestamp(entry.started_at)}"
-                                              f" {restarts}; the code changes from what runs now:")
-                                    + render_diff(cluster, diffs, title=f"{cluster}: running now → #{entry.id}").html)
-        go = w.Button(description=f"Roll back to #{entry.id}", button_style="warning", layout=w.Layout(width="auto"))
+        self.rollback_diff.value = (
+            note_html(
+                f"rolling back {cluster} to #{entry.id} of {r.timestamp(entry.started_at)}"
+                f" {restarts}; the code changes from what runs now:"
+            )
+            + render_diff(cluster, diffs, title=f"{cluster}: running now → #{entry.id}").html
+        )
+        go = w.Button(
+            description=f"Roll back to #{entry.id}", button_style="warning", layout=w.Layout(width="auto")
+        )
         cancel = w.Button(description="Cancel", layout=w.Layout(width="80px"))
         go.on_click(lambda _: self.rollback(entry.id))
-        cancel.on_click(lambda _: (setattr(self.confirm_rollback, "children", ()), setattr(self.rollback_diff, "value", "")))
+        cancel.on_click(
+            lambda _: (
+                setattr(self.confirm_rollback, "children", ()),
+                setattr(self.rollback_diff, "value", ""),
+            )
+        )
         self.confirm_rollback.children = (go, cancel)
 
     def rollback(self, to: int) -> None:
@@ -446,9 +567,11 @@ class KxForm(Quiet, w.VBox):
         self.confirm_rollback.children = ()
         if self.busy or cluster is None:
             return
-        self._run(f"rollback of {cluster} to #{to}",
-                  lambda on_event: self.engine.rollback(cluster, to=to, env=env, wait=True, on_event=on_event),
-                  ROLLBACK_STEPS)
+        self._run(
+            f"rollback of {cluster} to #{to}",
+            lambda on_event: self.engine.rollback(cluster, to=to, env=env, wait=True, on_event=on_event),
+            ROLLBACK_STEPS,
+        )
 
     def _run(self, title: str, start, steps=PUSH_STEPS) -> None:
         """Run one engine operation, and follow the update it starts, in the form's one worker
@@ -496,15 +619,27 @@ class KxForm(Quiet, w.VBox):
         code = (self._cluster_state or {}).get("code")
         if not code:
             return None
-        return next((e.id for e in entries if e.outcome == "succeeded" and code_matches(code, e.code())), None)
+        return next(
+            (e.id for e in entries if e.outcome == "succeeded" and code_matches(code, e.code())), None
+        )
 
     def _history_action(self, entry) -> w.HBox:
-        label = w.HTML(note_html(f"#{entry.id} · {r.timestamp(entry.started_at)} · {(entry.bundle_sha256 or '')[:12]}"),
-                       layout=w.Layout(width="300px"))
-        diff = w.Button(description="Diff", icon="columns", tooltip=f"What rolling back to #{entry.id} changes",
-                        layout=w.Layout(width="80px"))
-        back = w.Button(description="Roll back", icon="undo", tooltip=f"Review, then roll back to #{entry.id}",
-                        layout=w.Layout(width="100px"))
+        label = w.HTML(
+            note_html(f"#{entry.id} · {r.timestamp(entry.started_at)} · {(entry.bundle_sha256 or '')[:12]}"),
+            layout=w.Layout(width="300px"),
+        )
+        diff = w.Button(
+            description="Diff",
+            icon="columns",
+            tooltip=f"What rolling back to #{entry.id} changes",
+            layout=w.Layout(width="80px"),
+        )
+        back = w.Button(
+            description="Roll back",
+            icon="undo",
+            tooltip=f"Review, then roll back to #{entry.id}",
+            layout=w.Layout(width="100px"),
+        )
         diff.on_click(lambda _: self._review_rollback(entry.id))
         back.on_click(lambda _: self._review_rollback(entry.id))
         return w.HBox([label, diff, back], layout=w.Layout(align_items="center"))
@@ -520,29 +655,69 @@ class KxForm(Quiet, w.VBox):
         self.confirm_rollback.children = ()
         self.rollback_diff.value = ""
         if not entries:
-            self.history_table.value = (f'<div style="font-family:{r.FONT};color:{r.MUTED};padding:6px 0">'
-                                        f"no pushes to {escape(cluster or 'this cluster')} recorded yet</div>")
+            self.history_table.value = (
+                f'<div style="font-family:{r.FONT};color:{r.MUTED};padding:6px 0">'
+                f"no pushes to {escape(cluster or 'this cluster')} recorded yet</div>"
+            )
         else:
             from ..deploy.gitinfo import git_label
 
-            headers = ["#", "when (UTC)", "kind", "outcome", "took", "bundle", "init", "arguments", "by", "git", "note"]
-            rows = [[str(e.id) + (" ▶ running now" if e.id == running else ""), r.timestamp(e.started_at),
-                     e.kind + (f" of #{e.rollback_of}" if e.rollback_of else ""),
-                     r.badge(e.outcome), r.duration(e.duration), (e.bundle_sha256 or "")[:12], e.init_script or "",
-                     _clipped(" ".join(f"{k}={v}" for k, v in e.arguments.items())), e.user,
-                     git_label(e.git_commit, e.git_dirty), _clipped(e.note) if e.note else ""] for e in entries]
-            self.history_table.value = ('<div style="overflow-x:auto;max-width:100%">'
-                                        + r.table_html(headers, rows, raw_columns=frozenset({3, 7, 10})) + "</div>")
+            headers = [
+                "#",
+                "when (UTC)",
+                "kind",
+                "outcome",
+                "took",
+                "bundle",
+                "init",
+                "arguments",
+                "by",
+                "git",
+                "note",
+            ]
+            rows = [
+                [
+                    str(e.id) + (" ▶ running now" if e.id == running else ""),
+                    r.timestamp(e.started_at),
+                    e.kind + (f" of #{e.rollback_of}" if e.rollback_of else ""),
+                    r.badge(e.outcome),
+                    r.duration(e.duration),
+                    (e.bundle_sha256 or "")[:12],
+                    e.init_script or "",
+                    _clipped(" ".join(f"{k}={v}" for k, v in e.arguments.items())),
+                    e.user,
+                    git_label(e.git_commit, e.git_dirty),
+                    _clipped(e.note) if e.note else "",
+                ]
+                for e in entries
+            ]
+            self.history_table.value = (
+                '<div style="overflow-x:auto;max-width:100%">'
+                + r.table_html(headers, rows, raw_columns=frozenset({3, 7, 10}))
+                + "</div>"
+            )
         from ..deploy.watch import code_matches
 
         code = self._cluster_state.get("code")  # pushes of the code running now are no rollback
-        good = [e for e in entries if e.outcome == "succeeded" and not (code and code_matches(code, e.code()))]
+        good = [
+            e for e in entries if e.outcome == "succeeded" and not (code and code_matches(code, e.code()))
+        ]
         self.history_actions.children = tuple(self._history_action(e) for e in good)
-        previous = good[0] if good else None  # the one the engine picks: the newest good push that is not running
-        choices = ([(f"the previous good push: #{previous.id} · {r.timestamp(previous.started_at)}", 0)]
-                   + [(f"#{e.id} · {r.timestamp(e.started_at)} · {(e.bundle_sha256 or '')[:12]}", e.id) for e in good]
-                   if previous else [])
+        previous = (
+            good[0] if good else None
+        )  # the one the engine picks: the newest good push that is not running
+        choices = (
+            [(f"the previous good push: #{previous.id} · {r.timestamp(previous.started_at)}", 0)]
+            + [
+                (f"#{e.id} · {r.timestamp(e.started_at)} · {(e.bundle_sha256 or '')[:12]}", e.id)
+                for e in good
+            ]
+            if previous
+            else []
+        )
         picked = self.rollback_to.value  # a refresh (e.g. right after a push ends) keeps the user's choice
         with self._quietly():
             self.rollback_to.options = choices
-            self.rollback_to.value = picked if picked in [value for _, value in choices] else (0 if choices else None)
+            self.rollback_to.value = (
+                picked if picked in [value for _, value in choices] else (0 if choices else None)
+            )

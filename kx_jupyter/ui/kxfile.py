@@ -73,8 +73,8 @@ class WrittenHashes:
 class Written:
     path: Path
     relpath: str
-    text: str          # the whole file after the write
-    line_offset: int   # file lines before the cell's first line (non-zero with --append)
+    text: str  # the whole file after the write
+    line_offset: int  # file lines before the cell's first line (non-zero with --append)
     appended: bool
 
 
@@ -85,15 +85,24 @@ def resolve(workspace: Path, relpath: str) -> Path:
     root = workspace.expanduser().resolve()
     target = (root / relpath).resolve()
     if Path(relpath).is_absolute() or root not in target.parents:
-        raise KxError(f"{relpath!r} is not inside the workspace {root}",
-                      hint="Give a path relative to the workspace (KxJupyter.workspace).")
+        raise KxError(
+            f"{relpath!r} is not inside the workspace {root}",
+            hint="Give a path relative to the workspace (KxJupyter.workspace).",
+        )
     if target.is_dir():
         raise KxError(f"{relpath} is a directory in the workspace; name a file")
     return target
 
 
-def write_cell(workspace: Path, relpath: str, cell: str, hashes: WrittenHashes,
-               *, append: bool = False, force: bool = False) -> Written:
+def write_cell(
+    workspace: Path,
+    relpath: str,
+    cell: str,
+    hashes: WrittenHashes,
+    *,
+    append: bool = False,
+    force: bool = False,
+) -> Written:
     target = resolve(workspace, relpath)
     body = cell if cell.endswith("\n") or not cell else cell + "\n"
     existing = target.read_bytes() if target.exists() else None
@@ -109,11 +118,15 @@ def write_cell(workspace: Path, relpath: str, cell: str, hashes: WrittenHashes,
         if existing is not None and not force and existing != text.encode():
             last = hashes.get(target)
             if last is None:
-                raise KxError(f"{relpath} already exists and was not written by %%kx_file; not overwriting it",
-                              hint="Add --force to replace it with this cell, or --append to add the cell to it.")
+                raise KxError(
+                    f"{relpath} already exists and was not written by %%kx_file; not overwriting it",
+                    hint="Add --force to replace it with this cell, or --append to add the cell to it.",
+                )
             if last != _sha256(existing):
-                raise KxError(f"{relpath} was changed on disk since %%kx_file last wrote it; not overwriting it",
-                              hint="Add --force to replace it with this cell (the changes on disk are lost).")
+                raise KxError(
+                    f"{relpath} was changed on disk since %%kx_file last wrote it; not overwriting it",
+                    hint="Add --force to replace it with this cell (the changes on disk are lost).",
+                )
     data = text.encode()
     _atomic_write(target, data)
     hashes.set(target, _sha256(data))
@@ -139,10 +152,15 @@ def check_written(written: Written, settings) -> list:
         files = checked_files(settings.workspace, settings.max_bundle_mb, init=init)
     except KxError:
         return own
-    bundle = check_bundle(files, init, None)  # the push's arguments are not known yet: their rules wait for it
+    bundle = check_bundle(
+        files, init, None
+    )  # the push's arguments are not known yet: their rules wait for it
     seen = {(d.line, d.col, d.rule) for d in own}
-    return own + [replace(d, path=written.relpath) for d in bundle
-                  if d.path == name and (d.line, d.col, d.rule) not in seen]
+    return own + [
+        replace(d, path=written.relpath)
+        for d in bundle
+        if d.path == name and (d.line, d.col, d.rule) not in seen
+    ]
 
 
 def report(written: Written, diagnostics: list | None) -> r.Rich:
@@ -165,8 +183,11 @@ def report(written: Written, diagnostics: list | None) -> r.Rich:
     text, rows = [head], []
     for d in sorted(diagnostics, key=lambda d: (d.line, d.col)):
         in_cell = d.line > written.line_offset
-        where = (f"cell line {d.line - written.line_offset + 1}, col {d.col}" if in_cell
-                 else f"{written.relpath} line {d.line} (before this cell)")
+        where = (
+            f"cell line {d.line - written.line_offset + 1}, col {d.col}"
+            if in_cell
+            else f"{written.relpath} line {d.line} (before this cell)"
+        )
         source = lines[d.line - 1] if 0 < d.line <= len(lines) else ""
         caret = " " * max(d.col - 1, 0) + "^"
         text.append(f"{where}: {d.severity} {d.rule}: {d.message}")
@@ -174,7 +195,9 @@ def report(written: Written, diagnostics: list | None) -> r.Rich:
             text += [f"    {source}", f"    {caret}"]
         snippet = (
             f'<pre style="margin:2px 0 0;font-family:{r.MONO};font-size:12px;color:{r.FG}">'
-            f"{escape(source)}\n{escape(caret)}</pre>" if source else ""
+            f"{escape(source)}\n{escape(caret)}</pre>"
+            if source
+            else ""
         )
         rows.append([where, r.badge(d.severity), d.rule, f"{escape(d.message)}{snippet}"])
     html = (

@@ -55,11 +55,17 @@ class _MagicParser(argparse.ArgumentParser):
 
 def update_parser() -> argparse.ArgumentParser:
     """``kx-jupyter update``'s options (one shared definition) plus the notebook-only --background."""
-    parser = _MagicParser(prog="%kx_update", description="Check, bundle and push the workspace to a cluster, "
-                          "watching the update live. Returns the Deployment.")
+    parser = _MagicParser(
+        prog="%kx_update",
+        description="Check, bundle and push the workspace to a cluster, "
+        "watching the update live. Returns the Deployment.",
+    )
     add_update_arguments(parser)
-    parser.add_argument("--background", action="store_true",
-                        help="return at once; the view keeps updating while other cells run")
+    parser.add_argument(
+        "--background",
+        action="store_true",
+        help="return at once; the view keeps updating while other cells run",
+    )
     parser.add_argument(*_NO_RAISE[0], **_NO_RAISE[1])
     return parser
 
@@ -74,36 +80,83 @@ def _parser(prog: str, description: str, *arguments) -> argparse.ArgumentParser:
 _ENV = (("--env",), {"help": "kdb environment id (default: KxJupyter.environment or the only one)"})
 _CLUSTER = (("cluster",), {"nargs": "?", "help": "cluster name (default: KxJupyter.cluster)"})
 _BACKGROUND = (("--background",), {"action": "store_true", "help": "return at once; the view keeps updating"})
-_NO_RAISE = (("--no-raise",), {"action": "store_true", "help": (
-    "return a failed Deployment instead of ending the cell with an error (which stops Run All)")})
+_NO_RAISE = (
+    ("--no-raise",),
+    {
+        "action": "store_true",
+        "help": ("return a failed Deployment instead of ending the cell with an error (which stops Run All)"),
+    },
+)
 PARSERS = {
-    "kx_file": lambda: _parser("%%kx_file", "Write the cell to a workspace file (atomically) and check it.",
-                               (("path",), {"help": "file path relative to the workspace, e.g. lib/analytics.q"}),
-                               (("--append",), {"action": "store_true", "help": "add the cell to the end of the file"}),
-                               (("--force",), {"action": "store_true",
-                                               "help": "overwrite even if the file changed on disk since the last write"}),
-                               (("--no-check",), {"action": "store_true", "help": "do not run the q checker"})),
+    "kx_file": lambda: _parser(
+        "%%kx_file",
+        "Write the cell to a workspace file (atomically) and check it.",
+        (("path",), {"help": "file path relative to the workspace, e.g. lib/analytics.q"}),
+        (("--append",), {"action": "store_true", "help": "add the cell to the end of the file"}),
+        (
+            ("--force",),
+            {
+                "action": "store_true",
+                "help": "overwrite even if the file changed on disk since the last write",
+            },
+        ),
+        (("--no-check",), {"action": "store_true", "help": "do not run the q checker"}),
+    ),
     "kx_clusters": lambda: _parser("%kx_clusters", "The clusters of an environment.", _ENV),
-    "kx_status": lambda: _parser("%kx_status", "A cluster's state; re-attaches to an update in progress.",
-                                 _CLUSTER, _ENV, _BACKGROUND),
-    "kx_history": lambda: _parser("%kx_history", "Recorded pushes, newest first.", _CLUSTER, _ENV,
-                                  (("--limit",), {"type": int, "default": 20, "help": "how many (default 20)"})),
-    "kx_rollback": lambda: _parser("%kx_rollback", "Re-deploy an earlier push's exact code and settings.",
-                                   _CLUSTER, _ENV,
-                                   (("--to",), {"type": int, "metavar": "N",
-                                                "help": "history id (default: the last good push with other code)"}),
-                                   (("--dry-run",), {"action": "store_true", "help": "show the request that would be sent"}),
-                                   (("--force",), {"action": "store_true",
-                                                   "help": "redeploy even when the cluster already runs that code"}),
-                                   _BACKGROUND, _NO_RAISE),
-    "kx_diff": lambda: _parser("%kx_diff", "The workspace against the code the cluster runs.", _CLUSTER, _ENV,
-                               (("--src",), {"help": "workspace directory (default: KxJupyter.workspace)"})),
-    "kx_form": lambda: _parser("%kx_form", "The deploy form: pick a cluster, edit q, set arguments, push, watch."),
-    "kx_check": lambda: _parser("%kx_check", "Run the q checker on the workspace.",
-                                (("--src",), {"help": "workspace directory (default: KxJupyter.workspace)"}),
-                                (("--init",), {"help": "init script (default: KxJupyter.init_script)"}),
-                                (("--arg",), {"dest": "args", "action": "append", "type": parse_arg, "default": [],
-                                              "metavar": "KEY=VALUE", "help": "argument the deployment passes, repeatable"})),
+    "kx_status": lambda: _parser(
+        "%kx_status", "A cluster's state; re-attaches to an update in progress.", _CLUSTER, _ENV, _BACKGROUND
+    ),
+    "kx_history": lambda: _parser(
+        "%kx_history",
+        "Recorded pushes, newest first.",
+        _CLUSTER,
+        _ENV,
+        (("--limit",), {"type": int, "default": 20, "help": "how many (default 20)"}),
+    ),
+    "kx_rollback": lambda: _parser(
+        "%kx_rollback",
+        "Re-deploy an earlier push's exact code and settings.",
+        _CLUSTER,
+        _ENV,
+        (
+            ("--to",),
+            {"type": int, "metavar": "N", "help": "history id (default: the last good push with other code)"},
+        ),
+        (("--dry-run",), {"action": "store_true", "help": "show the request that would be sent"}),
+        (
+            ("--force",),
+            {"action": "store_true", "help": "redeploy even when the cluster already runs that code"},
+        ),
+        _BACKGROUND,
+        _NO_RAISE,
+    ),
+    "kx_diff": lambda: _parser(
+        "%kx_diff",
+        "The workspace against the code the cluster runs.",
+        _CLUSTER,
+        _ENV,
+        (("--src",), {"help": "workspace directory (default: KxJupyter.workspace)"}),
+    ),
+    "kx_form": lambda: _parser(
+        "%kx_form", "The deploy form: pick a cluster, edit q, set arguments, push, watch."
+    ),
+    "kx_check": lambda: _parser(
+        "%kx_check",
+        "Run the q checker on the workspace.",
+        (("--src",), {"help": "workspace directory (default: KxJupyter.workspace)"}),
+        (("--init",), {"help": "init script (default: KxJupyter.init_script)"}),
+        (
+            ("--arg",),
+            {
+                "dest": "args",
+                "action": "append",
+                "type": parse_arg,
+                "default": [],
+                "metavar": "KEY=VALUE",
+                "help": "argument the deployment passes, repeatable",
+            },
+        ),
+    ),
 }
 
 
@@ -134,7 +187,9 @@ class PushFailed(Exception):
     says why, so it shows as one line, not a traceback; ``deployment`` holds the result."""
 
     def __init__(self, deployment):
-        super().__init__(deployment.error.message if deployment.error else deployment.result.get("reason", ""))
+        super().__init__(
+            deployment.error.message if deployment.error else deployment.result.get("reason", "")
+        )
         self.deployment = deployment
 
     def _render_traceback_(self) -> list[str]:  # IPython shows these lines instead of a traceback
@@ -186,9 +241,14 @@ class KxMagics(Magics):
     """``%kx_update``, ``%%kx_file``, ``%kx_clusters``, ``%kx_status``, ``%kx_history``,
     ``%kx_rollback``, ``%kx_diff``, ``%kx_check``, ``%kx_form``."""
 
-    view = Enum(["auto", "widget", "html", "text"], "auto", help=(
-        "How the live status view shows: 'auto' is text in terminal IPython, a widget (with an HTML "
-        "fallback) in a Jupyter kernel that has ipywidgets, else HTML updated in place.")).tag(config=True)
+    view = Enum(
+        ["auto", "widget", "html", "text"],
+        "auto",
+        help=(
+            "How the live status view shows: 'auto' is text in terminal IPython, a widget (with an HTML "
+            "fallback) in a Jupyter kernel that has ipywidgets, else HTML updated in place."
+        ),
+    ).tag(config=True)
 
     def __init__(self, shell, settings: KxJupyter):
         super().__init__(shell)
@@ -258,17 +318,23 @@ class KxMagics(Magics):
             if view.shown:  # the view says where it stopped; the error line says what to do
                 from ..deploy import Event
 
-                said = "stopped before anything was deployed" if exc.exit_code == 2 else "the outcome is unknown"
+                said = (
+                    "stopped before anything was deployed" if exc.exit_code == 2 else "the outcome is unknown"
+                )
                 fanout(Event("failed", "", [], view.elapsed, said, exc.message))
             raise
         except KeyboardInterrupt:
-            print(f"Interrupted before the update of {title} was confirmed; %kx_status {title} shows whether it started.")
+            print(
+                f"Interrupted before the update of {title} was confirmed; %kx_status {title} shows whether it started."
+            )
             return None
         deployment.on_tick(fanout.tick)
         if background and deployment.following:
             self._watched[(deployment.environment, deployment.cluster)] = _Watched(deployment, fanout)
             if view.mode == "text":
-                print(f"watching {deployment.cluster} in the background; %kx_status {deployment.cluster} shows progress")
+                print(
+                    f"watching {deployment.cluster} in the background; %kx_status {deployment.cluster} shows progress"
+                )
             elif not view.shown:
                 view.show()
             deployment.follow_in_background()
@@ -279,7 +345,9 @@ class KxMagics(Magics):
             deployment.wait()  # follows the update here: events, ticks and text lines come from this thread
         except KeyboardInterrupt:
             fanout.flush()
-            print(f"Stopped watching {deployment.cluster}: still updating; {REATTACH.format(cluster=deployment.cluster)}.")
+            print(
+                f"Stopped watching {deployment.cluster}: still updating; {REATTACH.format(cluster=deployment.cluster)}."
+            )
             return deployment
         fanout.flush()
         if raise_failure and deployment.status == "failed":
@@ -311,8 +379,12 @@ class KxMagics(Magics):
             return _request_view(deployment)
         provenance = engine.provenance(kwargs["src"], kwargs.pop("note"))
         plan = engine.plan(**kwargs)  # check, bundle, preflight: a refusal here is a UsageError, no view
-        return self._follow(lambda on_event: engine.push(plan, wait=wait, on_event=on_event, **provenance),
-                            plan.cluster, background=ns.background, raise_failure=not ns.no_raise)
+        return self._follow(
+            lambda on_event: engine.push(plan, wait=wait, on_event=on_event, **provenance),
+            plan.cluster,
+            background=ns.background,
+            raise_failure=not ns.no_raise,
+        )
 
     @cell_magic
     @user_errors
@@ -322,7 +394,9 @@ class KxMagics(Magics):
 
         settings = self.settings()
         hashes = WrittenHashes(settings.home_path / "kx_file_hashes.json")
-        written = write_cell(Path(settings.workspace), ns.path, cell, hashes, append=ns.append, force=ns.force)
+        written = write_cell(
+            Path(settings.workspace), ns.path, cell, hashes, append=ns.append, force=ns.force
+        )
         diagnostics = None
         if not ns.no_check and written.path.suffix in (".q", ".k"):
             diagnostics = check_written(written, settings)
@@ -339,12 +413,16 @@ class KxMagics(Magics):
         title = f"clusters of {env}"
         if not rows:
             return r.Rich(f"<i>no clusters in {env}</i>", f"no clusters in {env}")
-        legend = LEGEND if any(cell.endswith(FROM_HISTORY) for cells in text_rows for cell in cells[3:5]) else ""
-        return r.Rich(f'<div style="font-family:{r.FONT}"><b>{title}</b>'
-                      f"{r.table_html(HEADERS, rows, raw_columns=frozenset({2}))}"
-                      + (f'<div style="font-size:12px;color:{r.MUTED}">{r.escape(legend)}</div>' if legend else "")
-                      + "</div>",
-                      f"{title}\n{r.table_text(HEADERS, text_rows)}" + (f"\n{legend}" if legend else ""))
+        legend = (
+            LEGEND if any(cell.endswith(FROM_HISTORY) for cells in text_rows for cell in cells[3:5]) else ""
+        )
+        return r.Rich(
+            f'<div style="font-family:{r.FONT}"><b>{title}</b>'
+            f"{r.table_html(HEADERS, rows, raw_columns=frozenset({2}))}"
+            + (f'<div style="font-size:12px;color:{r.MUTED}">{r.escape(legend)}</div>' if legend else "")
+            + "</div>",
+            f"{title}\n{r.table_text(HEADERS, text_rows)}" + (f"\n{legend}" if legend else ""),
+        )
 
     @line_magic
     @user_errors
@@ -373,8 +451,12 @@ class KxMagics(Magics):
         state = engine.status(cluster, env)
         unfinished = (state.get("last_push") or {}).get("outcome") in UNSETTLED  # nobody saw its end yet
         if state.get("status") == "UPDATING" or unfinished:
-            return self._follow(lambda on_event: engine.attach(cluster, env, on_event=on_event), cluster,
-                                background=ns.background, steps=WATCH_STEPS)
+            return self._follow(
+                lambda on_event: engine.attach(cluster, env, on_event=on_event),
+                cluster,
+                background=ns.background,
+                steps=WATCH_STEPS,
+            )
         return _state_view(state)
 
     @line_magic
@@ -388,19 +470,54 @@ class KxMagics(Magics):
             return r.Rich("<i>no pushes recorded yet</i>", "no pushes recorded yet")
         from ..deploy.gitinfo import git_label
 
-        headers = ["id", "when (UTC)", "cluster", "kind", "outcome", "duration", "bundle", "version", "strategy",
-                   "user", "git", "note", "reason"]
-        rows = [[e.id, r.timestamp(e.started_at), e.cluster, e.kind + (f" of {e.rollback_of}" if e.rollback_of else ""),
-                 e.outcome, r.duration(e.duration), (e.bundle_sha256 or "")[:12], e.version or "", e.strategy,
-                 e.user, git_label(e.git_commit, e.git_dirty), e.note, e.reason] for e in entries]
+        headers = [
+            "id",
+            "when (UTC)",
+            "cluster",
+            "kind",
+            "outcome",
+            "duration",
+            "bundle",
+            "version",
+            "strategy",
+            "user",
+            "git",
+            "note",
+            "reason",
+        ]
+        rows = [
+            [
+                e.id,
+                r.timestamp(e.started_at),
+                e.cluster,
+                e.kind + (f" of {e.rollback_of}" if e.rollback_of else ""),
+                e.outcome,
+                r.duration(e.duration),
+                (e.bundle_sha256 or "")[:12],
+                e.version or "",
+                e.strategy,
+                e.user,
+                git_label(e.git_commit, e.git_dirty),
+                e.note,
+                e.reason,
+            ]
+            for e in entries
+        ]
         # the notebook table fits the default width (one cluster's history leaves out the cluster);
         # the text form and `kx-jupyter history --json` keep it all
         shown = [i for i in range(len(headers)) if not (cluster and headers[i] == "cluster")]
-        clip = {"outcome": r.badge, "bundle": lambda v: v[:8], "version": lambda v: _clip(v, 9),
-                "reason": lambda v: _clip(v, 48), "note": lambda v: _clip(v, 40)}
+        clip = {
+            "outcome": r.badge,
+            "bundle": lambda v: v[:8],
+            "version": lambda v: _clip(v, 9),
+            "reason": lambda v: _clip(v, 48),
+            "note": lambda v: _clip(v, 40),
+        }
         html_rows = [[clip.get(headers[i], lambda v: v)(row[i]) for i in shown] for row in rows]
-        return r.Rich(r.table_html([headers[i] for i in shown], html_rows, raw_columns=frozenset({shown.index(4)})),
-                      r.table_text(headers, rows))
+        return r.Rich(
+            r.table_html([headers[i] for i in shown], html_rows, raw_columns=frozenset({shown.index(4)})),
+            r.table_text(headers, rows),
+        )
 
     @line_magic
     @user_errors
@@ -411,11 +528,19 @@ class KxMagics(Magics):
         if ns.dry_run:
             deployment = engine.rollback(cluster, to=ns.to, env=ns.env, force=ns.force, dry_run=True)
             going_back, view = deployment.events[0].message, _request_view(deployment)
-            return r.Rich(f'<div style="font-family:{r.FONT};font-size:13px">{r.escape(going_back)}</div>{view.html}',
-                          f"{going_back}\n{view.text}")
-        return self._follow(lambda on_event: engine.rollback(cluster, to=ns.to, env=ns.env, on_event=on_event,
-                                                             force=ns.force),
-                            cluster or "", background=ns.background, raise_failure=not ns.no_raise, steps=ROLLBACK_STEPS)
+            return r.Rich(
+                f'<div style="font-family:{r.FONT};font-size:13px">{r.escape(going_back)}</div>{view.html}',
+                f"{going_back}\n{view.text}",
+            )
+        return self._follow(
+            lambda on_event: engine.rollback(
+                cluster, to=ns.to, env=ns.env, on_event=on_event, force=ns.force
+            ),
+            cluster or "",
+            background=ns.background,
+            raise_failure=not ns.no_raise,
+            steps=ROLLBACK_STEPS,
+        )
 
     @line_magic
     @user_errors
@@ -432,8 +557,10 @@ class KxMagics(Magics):
     def kx_form(self, line: str = ""):
         _parse(PARSERS["kx_form"](), line)
         if self.shell.display_formatter.active_types == ["text/plain"]:  # a terminal: no widget can show here
-            print("kx-jupyter: the form is a widget, and this terminal shows only text; open it in a notebook "
-                  "(JupyterLab), or use %kx_update, %kx_status and the other magics here")
+            print(
+                "kx-jupyter: the form is a widget, and this terminal shows only text; open it in a notebook "
+                "(JupyterLab), or use %kx_update, %kx_status and the other magics here"
+            )
             return None
         from .form import form
 
@@ -451,11 +578,16 @@ class KxMagics(Magics):
         root = Path(ns.src or engine.settings.workspace).expanduser()
         diagnostics = engine.check(root, ns.init, arguments_dict(ns.args))
         if not diagnostics:
-            return r.Rich(f'<div style="font-family:{r.FONT}"><span style="color:#1a7f37">✓</span> q check of '
-                          f"{r.escape(str(root))}: no problems</div>", f"q check of {root}: no problems")
+            return r.Rich(
+                f'<div style="font-family:{r.FONT}"><span style="color:#1a7f37">✓</span> q check of '
+                f"{r.escape(str(root))}: no problems</div>",
+                f"q check of {root}: no problems",
+            )
         rows = [[f"{d.path}:{d.line}:{d.col}", r.badge(d.severity), d.rule, d.message] for d in diagnostics]
-        return r.Rich(r.table_html(["where", "severity", "rule", "message"], rows, raw_columns=frozenset({1})),
-                      format_text(diagnostics))
+        return r.Rich(
+            r.table_html(["where", "severity", "rule", "message"], rows, raw_columns=frozenset({1})),
+            format_text(diagnostics),
+        )
 
 
 def _clip(text: str, width: int) -> str:
@@ -468,7 +600,10 @@ def _state_view(state: dict) -> r.Rich:
     args = " ".join(f"-{a.get('key')} {a.get('value')}" for a in state.get("commandLineArguments") or [])
     fields = [
         ("type", state.get("clusterType", "")),
-        ("status", state.get("status", "") + (f" ({state['statusReason']})" if state.get("statusReason") else "")),
+        (
+            "status",
+            state.get("status", "") + (f" ({state['statusReason']})" if state.get("statusReason") else ""),
+        ),
         ("code", f"s3://{code.get('s3Bucket')}/{code.get('s3Key')}" if code.get("s3Key") else "—"),
         ("version", code.get("s3ObjectVersion") or "—"),
         ("init script", state.get("initializationScript") or "—"),
@@ -477,25 +612,48 @@ def _state_view(state: dict) -> r.Rich:
     ]
     last = state.get("last_push")
     if last:
-        fields.append(("last push", f"#{last['id']} {last['outcome']} at {r.timestamp(last['started_at'])}"
-                       + (f": {last['reason']}" if last.get("reason") else "")))
+        fields.append(
+            (
+                "last push",
+                f"#{last['id']} {last['outcome']} at {r.timestamp(last['started_at'])}"
+                + (f": {last['reason']}" if last.get("reason") else ""),
+            )
+        )
     nodes = state.get("nodes") or []
-    node_rows = [[n.get("nodeId", ""), n.get("availabilityZoneId", ""), n.get("status", ""),
-                  r.timestamp(n.get("launchTime"))] for n in nodes]
+    node_rows = [
+        [
+            n.get("nodeId", ""),
+            n.get("availabilityZoneId", ""),
+            n.get("status", ""),
+            r.timestamp(n.get("launchTime")),
+        ]
+        for n in nodes
+    ]
     title = f"{state.get('environmentId', '')}/{state.get('clusterName', '')}"
-    grid = "".join(f'<div style="color:{r.MUTED}">{r.escape(k)}</div><div>{r.escape(str(v))}</div>' for k, v in fields)
+    grid = "".join(
+        f'<div style="color:{r.MUTED}">{r.escape(k)}</div><div>{r.escape(str(v))}</div>' for k, v in fields
+    )
     html = (
         f'<div style="font-family:{r.FONT};font-size:13px;color:{r.FG};border:1px solid {r.BORDER};'
         f'border-radius:6px;padding:12px 14px;max-width:880px;line-height:1.45"><div style="margin-bottom:8px">'
         f"<b>{r.escape(title)}</b> {r.badge(state.get('status', ''))}</div>"
         f'<div style="display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin-bottom:8px">{grid}</div>'
-        + (r.table_html(["node", "zone", "status", "launched (UTC)"],
-                        [row[:2] + [r.badge(row[2])] + row[3:] for row in node_rows], raw_columns=frozenset({2}))
-           if node_rows else "")
+        + (
+            r.table_html(
+                ["node", "zone", "status", "launched (UTC)"],
+                [row[:2] + [r.badge(row[2])] + row[3:] for row in node_rows],
+                raw_columns=frozenset({2}),
+            )
+            if node_rows
+            else ""
+        )
         + "</div>"
     )
-    text = "\n".join([title] + [f"  {k}: {v}" for k, v in fields]
-                     + ([r.table_text(["node", "zone", "status", "launched"], node_rows)] if node_rows else []))
+    text = "\n".join(
+        [title]
+        + [f"  {k}: {v}" for k, v in fields]
+        + ([r.table_text(["node", "zone", "status", "launched"], node_rows)] if node_rows else [])
+    )
     return r.Rich(html, text)
 
 
@@ -516,9 +674,11 @@ def deployment_html(deployment):
     status = deployment.status
     elapsed = deployment.result.get("elapsed")
     more = f" in {r.duration(elapsed)}" if elapsed and status not in ("watching",) else ""
-    return (f'<div style="font-family:{r.FONT};font-size:12px;color:{r.MUTED}">Deployment '
-            f"{r.escape(deployment.environment)}/{r.escape(deployment.cluster)}: {r.badge(status)}{more} "
-            f"· <code>.status</code> <code>.result</code> <code>.events</code> <code>.wait()</code></div>")
+    return (
+        f'<div style="font-family:{r.FONT};font-size:12px;color:{r.MUTED}">Deployment '
+        f"{r.escape(deployment.environment)}/{r.escape(deployment.cluster)}: {r.badge(status)}{more} "
+        f"· <code>.status</code> <code>.result</code> <code>.events</code> <code>.wait()</code></div>"
+    )
 
 
 def deployment_text(deployment, p, cycle):
@@ -588,5 +748,7 @@ def unload(shell) -> None:
     for mime in ("text/html", "text/plain"):
         formatter = shell.display_formatter.formatters[mime]
         formatter.deferred_printers.pop(_DEPLOYMENT, None)
-        for typ in [t for t in formatter.type_printers if f"{t.__module__}.{t.__name__}" == ".".join(_DEPLOYMENT)]:
+        for typ in [
+            t for t in formatter.type_printers if f"{t.__module__}.{t.__name__}" == ".".join(_DEPLOYMENT)
+        ]:
             formatter.type_printers.pop(typ)

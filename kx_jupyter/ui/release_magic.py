@@ -29,8 +29,13 @@ def release_parser():
     from ..release.command import add_release_arguments
     from .magics import _MagicParser
 
-    return add_release_arguments(_MagicParser(prog="%kx_release", description="Push the workspace to every target "
-                                              "of its kxrelease.toml, stage by stage, with a live table."))
+    return add_release_arguments(
+        _MagicParser(
+            prog="%kx_release",
+            description="Push the workspace to every target "
+            "of its kxrelease.toml, stage by stage, with a live table.",
+        )
+    )
 
 
 @magics_class
@@ -38,10 +43,10 @@ class ReleaseMagics(Magics):
     @line_magic
     def kx_release(self, line: str = ""):
         """%kx_release [--dry-run] [--only TARGET...] [--json] [--resume] [--rollback] [--src DIR]"""
-        from ..release.command import execute
         from ..config import ConfigError, load_settings
         from ..deploy import Engine
         from ..errors import KxError
+        from ..release.command import execute
         from ..release.view import as_html, as_text
         from .magics import _HelpShown
 

@@ -26,11 +26,26 @@ _TONES = {
     "idle": ("#57606a", "#eaeef2"),
 }
 _STATUS_TONE = {
-    "RUNNING": "ok", "DEPLOYED": "ok", "SUCCEEDED": "ok", "UNCHANGED": "ok", "done": "ok",
-    "UPDATING": "busy", "PENDING": "busy", "CREATING": "busy", "PROVISIONING": "busy", "DELETING": "busy",
-    "CREATE_FAILED": "bad", "DELETE_FAILED": "bad", "FAILED": "bad", "failed": "bad",
-    "succeeded": "ok", "updating": "busy", "timed-out": "busy", "still-updating": "busy",
-    "error": "bad", "warning": "busy",  # q checker severities
+    "RUNNING": "ok",
+    "DEPLOYED": "ok",
+    "SUCCEEDED": "ok",
+    "UNCHANGED": "ok",
+    "done": "ok",
+    "UPDATING": "busy",
+    "PENDING": "busy",
+    "CREATING": "busy",
+    "PROVISIONING": "busy",
+    "DELETING": "busy",
+    "CREATE_FAILED": "bad",
+    "DELETE_FAILED": "bad",
+    "FAILED": "bad",
+    "failed": "bad",
+    "succeeded": "ok",
+    "updating": "busy",
+    "timed-out": "busy",
+    "still-updating": "busy",
+    "error": "bad",
+    "warning": "busy",  # q checker severities
 }
 
 
@@ -76,8 +91,13 @@ def size(nbytes: int | None) -> str:
     return f"{value:.1f} GB"
 
 
-def table_html(headers: list[str], rows: list[list[str]], *, raw_columns: frozenset[int] = frozenset(),
-               row_styles: list[str] | None = None) -> str:
+def table_html(
+    headers: list[str],
+    rows: list[list[str]],
+    *,
+    raw_columns: frozenset[int] = frozenset(),
+    row_styles: list[str] | None = None,
+) -> str:
     """A compact table; cells are escaped unless their column index is in ``raw_columns``;
     ``row_styles``: extra inline style per row (e.g. a failed node's red row)."""
     th = "".join(
@@ -104,7 +124,7 @@ def table_html(headers: list[str], rows: list[list[str]], *, raw_columns: frozen
 def table_text(headers: list[str], rows: list[list[str]]) -> str:
     cells = [list(map(str, headers))] + [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

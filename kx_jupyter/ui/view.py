@@ -42,14 +42,24 @@ PHASES = (
 _ORDER = [name for name, _ in PHASES]
 PUSH_STEPS = tuple(_ORDER)
 ROLLBACK_STEPS = ("stage", "update", "nodes", "done")  # the code is already in S3: nothing to check or bundle
-WATCH_STEPS = ("nodes", "done")                        # re-attached to an update started earlier
+WATCH_STEPS = ("nodes", "done")  # re-attached to an update started earlier
 STILL = "still-updating"
 ENDINGS = ("done", "failed", "unchanged", STILL)
 MODES = ("widget", "html", "text")
-_OUTCOME = {"succeeded": "done", "failed": "failed", "unchanged": "unchanged", STILL: STILL, "submitted": STILL}
+_OUTCOME = {
+    "succeeded": "done",
+    "failed": "failed",
+    "unchanged": "unchanged",
+    STILL: STILL,
+    "submitted": STILL,
+}
 # node code state -> (tone for the pill, colour of its timeline bar)
-_CODE = {"old code": ("idle", "#8c959f"), "restarting": ("busy", "#d4a72c"), "new code": ("ok", "#1a7f37"),
-         "failed": ("bad", "#cf222e")}
+_CODE = {
+    "old code": ("idle", "#8c959f"),
+    "restarting": ("busy", "#d4a72c"),
+    "new code": ("ok", "#1a7f37"),
+    "failed": ("bad", "#cf222e"),
+}
 _PHASE_BAR = "#0969da"
 FAILED_ROW = "color:#a40e26;background:#ffebe9;font-weight:600"
 
@@ -82,11 +92,11 @@ class StatusView:
         self.cluster_status = ""
         self.nodes: list[dict] = []
         self.elapsed = 0.0
-        self.checked: float | None = None   # elapsed at the last read of the cluster
+        self.checked: float | None = None  # elapsed at the last read of the cluster
         self.message = ""
         self.reason = ""
         self.summary: dict = {}
-        self.reached: dict[str, float] = {}          # phase -> elapsed when it ended (or began, for nodes)
+        self.reached: dict[str, float] = {}  # phase -> elapsed when it ended (or began, for nodes)
         self.node_changes: list[tuple[float, str, str]] = []  # (elapsed, node, code state)
         self.logs: dict[str, list[str]] = {}
         self._lock = threading.RLock()
@@ -100,7 +110,7 @@ class StatusView:
         self._clock_zero: float | None = None  # time.monotonic() when elapsed was 0
 
     @classmethod
-    def create(cls, title: str = "", *, mode: str = "auto", shell=None, steps=PUSH_STEPS) -> "StatusView":
+    def create(cls, title: str = "", *, mode: str = "auto", shell=None, steps=PUSH_STEPS) -> StatusView:
         return cls(title, detect_mode(shell, mode), steps)
 
     # -- feeding -----------------------------------------------------------------------------
@@ -124,7 +134,7 @@ class StatusView:
                 if phase in ("done", "unchanged"):
                     self.phase = "done"
             elif phase in self.steps:  # bundle .. update report their end: the next step is under way
-                later = self.steps[self.steps.index(phase) + 1:] if phase != "nodes" else ()
+                later = self.steps[self.steps.index(phase) + 1 :] if phase != "nodes" else ()
                 self.phase = later[0] if later and later[0] != "done" else phase
                 self.reached.setdefault(phase, self.elapsed)
             if event.cluster_status:
@@ -233,20 +243,26 @@ class StatusView:
 
         logs = self._box.children[1]
         with self._lock:
-            nodes = [n.get("nodeId") for n in self.nodes] + [n for n in self.logs if n not in {x.get("nodeId") for x in self.nodes}]
+            nodes = [n.get("nodeId") for n in self.nodes] + [
+                n for n in self.logs if n not in {x.get("nodeId") for x in self.nodes}
+            ]
             texts = {node: "\n".join(self.logs.get(node, [])) for node in nodes}
         added = False
         for node in nodes:
             if node not in self._log_widgets:
                 self._log_widgets[node] = ipywidgets.HTML()
                 added = True
-            html = (f'<pre style="margin:0;font-family:{r.MONO};font-size:11.5px;white-space:pre-wrap;'
-                    f'max-height:220px;overflow:auto;color:{r.FG}">{escape(texts[node]) or "(no lines yet)"}</pre>')
+            html = (
+                f'<pre style="margin:0;font-family:{r.MONO};font-size:11.5px;white-space:pre-wrap;'
+                f'max-height:220px;overflow:auto;color:{r.FG}">{escape(texts[node]) or "(no lines yet)"}</pre>'
+            )
             if self._log_widgets[node].value != html:
                 self._log_widgets[node].value = html
         if added:
             logs.children = [self._log_widgets[n] for n in nodes]
-        titles = tuple(f"node log · {node} ({len(self.logs.get(node, []))} lines since this push)" for node in nodes)
+        titles = tuple(
+            f"node log · {node} ({len(self.logs.get(node, []))} lines since this push)" for node in nodes
+        )
         if tuple(logs.titles) != titles:
             logs.titles = titles
 
@@ -255,8 +271,13 @@ class StatusView:
         if self.mode != "text" or not self._shown:
             return
         with self._lock:
-            key = (self.phase, self.outcome, self.cluster_status,
-                   tuple((n.get("nodeId"), n.get("status"), n.get("code")) for n in self.nodes), self.message)
+            key = (
+                self.phase,
+                self.outcome,
+                self.cluster_status,
+                tuple((n.get("nodeId"), n.get("status"), n.get("code")) for n in self.nodes),
+                self.message,
+            )
             line = self.status_line() if key != self._last_line_key else None
             self._last_line_key = key
             summary, self._summary_pending = self._summary_pending, False
@@ -329,7 +350,11 @@ class StatusView:
             parts = [f"[{r.duration(self.elapsed):>7}]", self._headline()]
             if self.cluster_status:
                 parts.append(f"cluster {self.cluster_status}")
-            moving = [f"{n.get('nodeId')} {n.get('code')}" for n in self.nodes if n.get("code") in ("restarting", "failed")]
+            moving = [
+                f"{n.get('nodeId')} {n.get('code')}"
+                for n in self.nodes
+                if n.get("code") in ("restarting", "failed")
+            ]
             if moving and not self.outcome:
                 parts.append(", ".join(moving))
             elif self.message and not self.outcome and not self.node_headline():
@@ -344,8 +369,14 @@ class StatusView:
         bundle = s.get("bundle") or {}
         if bundle.get("sha256"):
             files = bundle.get("files") or []
-            detail = ", ".join(x for x in (r.size(bundle["bytes"]) if bundle.get("bytes") is not None else "",
-                                           f"{len(files)} file{'s' if len(files) != 1 else ''}" if files else "") if x)
+            detail = ", ".join(
+                x
+                for x in (
+                    r.size(bundle["bytes"]) if bundle.get("bytes") is not None else "",
+                    f"{len(files)} file{'s' if len(files) != 1 else ''}" if files else "",
+                )
+                if x
+            )
             rows.append(("bundle", f"sha256 {bundle['sha256']}" + (f" ({detail})" if detail else "")))
         code = s.get("code") or {}
         if code.get("s3Bucket") and code.get("s3Key"):
@@ -361,7 +392,9 @@ class StatusView:
         return "\n".join(map(str, tail)) if isinstance(tail, (list, tuple)) else str(tail)
 
     def _service_reason(self) -> str:
-        return str(self.summary.get("status_reason") or "") or (self.reason if self.outcome == "failed" else "")
+        return str(self.summary.get("status_reason") or "") or (
+            self.reason if self.outcome == "failed" else ""
+        )
 
     def _reattach(self) -> str:
         name = self.summary.get("cluster") or self.title
@@ -389,15 +422,34 @@ class StatusView:
     def to_text(self) -> str:
         with self._lock:
             head = f"kx update{' · ' + self.title if self.title else ''}"
-            status = " · ".join(x for x in (self.cluster_status, r.duration(self.elapsed), self.checked_ago()) if x)
+            status = " · ".join(
+                x for x in (self.cluster_status, r.duration(self.elapsed), self.checked_ago()) if x
+            )
             marks = {"ok": "✓", "current": "▶", "failed": "✗", "paused": "‖", "skipped": "–", "pending": "·"}
-            lines = [f"{head}  [{status}]", "  ".join(f"{marks[s]} {label}" for label, s in self._phase_states())]
+            lines = [
+                f"{head}  [{status}]",
+                "  ".join(f"{marks[s]} {label}" for label, s in self._phase_states()),
+            ]
             if self.nodes:
-                rows = [[n.get("nodeId", "?"), n.get("code", ""), n.get("status", ""), n.get("availabilityZoneId", ""),
-                         r.timestamp(n.get("launchTime"))] for n in self.nodes]
+                rows = [
+                    [
+                        n.get("nodeId", "?"),
+                        n.get("code", ""),
+                        n.get("status", ""),
+                        n.get("availabilityZoneId", ""),
+                        r.timestamp(n.get("launchTime")),
+                    ]
+                    for n in self.nodes
+                ]
                 lines.append(r.table_text(["node", "code", "status", "zone", "launched"], rows))
-            lines.append(self._headline() + (f": {self.message}" if self.message and not self.outcome
-                                             and not self.node_headline() else ""))
+            lines.append(
+                self._headline()
+                + (
+                    f": {self.message}"
+                    if self.message and not self.outcome and not self.node_headline()
+                    else ""
+                )
+            )
             error = self.first_error()
             if self.outcome == "failed" and error:
                 lines.append(f"  {error[0]}: {error[1]}")
@@ -408,7 +460,9 @@ class StatusView:
                 lines.append("  node log since this push:")
                 lines += ["    " + ln for ln in self._log_tail().splitlines()]
             if self.outcome == STILL:
-                lines.append(f"  {self.reason}: {self._reattach()}" if self.reason else f"  {self._reattach()}")
+                lines.append(
+                    f"  {self.reason}: {self._reattach()}" if self.reason else f"  {self._reattach()}"
+                )
             if self.outcome in ("done", "failed", STILL):
                 lines += self._timeline_text()
             return "\n".join(lines)
@@ -418,8 +472,10 @@ class StatusView:
         if not bars:
             return []
         width = max(len(row) for row, *_ in bars)
-        return ["  timeline:"] + [f"    {row:<{width}}  {r.duration(a):>6} → {r.duration(b):>6}  {'' if s == 'phase' else s}".rstrip()
-                                  for row, a, b, s in bars]
+        return ["  timeline:"] + [
+            f"    {row:<{width}}  {r.duration(a):>6} → {r.duration(b):>6}  {'' if s == 'phase' else s}".rstrip()
+            for row, a, b, s in bars
+        ]
 
     def to_html(self) -> str:
         with self._lock:
@@ -427,7 +483,8 @@ class StatusView:
 
     def _html(self) -> str:
         accent = {"done": "#1a7f37", "unchanged": "#1a7f37", "failed": "#cf222e", STILL: "#9a6700"}.get(
-            self.outcome, "#0969da")
+            self.outcome, "#0969da"
+        )
         title = escape(self.title) if self.title else "update"
         clock = " · ".join(x for x in (f"elapsed {r.duration(self.elapsed)}", self.checked_ago()) if x)
         header = (
@@ -459,7 +516,11 @@ class StatusView:
             fg, bg, mark = styles[state]
             weight = "600" if state in ("current", "failed") else "400"
             name = next(n for n, lab in PHASES if lab == label)
-            at = f' title="{escape(r.duration(self.reached[name]))} from the start"' if name in self.reached else ""
+            at = (
+                f' title="{escape(r.duration(self.reached[name]))} from the start"'
+                if name in self.reached
+                else ""
+            )
             steps.append(
                 f'<span data-phase-state="{state}"{at} style="display:inline-flex;align-items:center;gap:4px;'
                 f"padding:2px 10px;border-radius:12px;color:{fg};background:{bg};font-weight:{weight};"
@@ -477,14 +538,19 @@ class StatusView:
         if self.outcome == "failed" and error:
             parts.append(
                 f'<div class="kx-first-error" style="margin:2px 0 6px;padding:6px 10px;border-radius:4px;'
-                f'background:#ffebe9;color:#82071e;font-family:{r.MONO};font-size:12px;white-space:pre-wrap;'
-                f'overflow-wrap:anywhere"><b>{escape(error[0])}</b>: {escape(error[1])}</div>')
+                f"background:#ffebe9;color:#82071e;font-family:{r.MONO};font-size:12px;white-space:pre-wrap;"
+                f'overflow-wrap:anywhere"><b>{escape(error[0])}</b>: {escape(error[1])}</div>'
+            )
         if self.outcome == "failed" and self._service_reason():
-            parts.append(f'<div style="color:{r.MUTED};margin-bottom:6px;font-size:12px">the service says: '
-                         f"{escape(self._service_reason())}</div>")
+            parts.append(
+                f'<div style="color:{r.MUTED};margin-bottom:6px;font-size:12px">the service says: '
+                f"{escape(self._service_reason())}</div>"
+            )
         if self.outcome == STILL:
-            parts.append(f'<div style="color:{r.MUTED};margin-bottom:6px">{escape(self.reason)}{": " if self.reason else ""}'
-                         f"{escape(self._reattach())}</div>")
+            parts.append(
+                f'<div style="color:{r.MUTED};margin-bottom:6px">{escape(self.reason)}{": " if self.reason else ""}'
+                f"{escape(self._reattach())}</div>"
+            )
         return "".join(parts)
 
     def _nodes_html(self) -> str:
@@ -493,16 +559,29 @@ class StatusView:
         rows, styles = [], []
         for n in self.nodes:
             code = n.get("code", "")
-            rows.append([n.get("nodeId", "?"), r.pill(code, _CODE[code][0], size=11) if code in _CODE else "—",
-                         r.badge(n.get("status", "")), n.get("availabilityZoneId", ""), r.timestamp(n.get("launchTime"))])
+            rows.append(
+                [
+                    n.get("nodeId", "?"),
+                    r.pill(code, _CODE[code][0], size=11) if code in _CODE else "—",
+                    r.badge(n.get("status", "")),
+                    n.get("availabilityZoneId", ""),
+                    r.timestamp(n.get("launchTime")),
+                ]
+            )
             styles.append(FAILED_ROW if code == "failed" else "")  # the failing node's row is red
-        return r.table_html(["node", "code", "status", "zone", "launched (UTC)"], rows, raw_columns=frozenset({1, 2}),
-                            row_styles=styles)
+        return r.table_html(
+            ["node", "code", "status", "zone", "launched (UTC)"],
+            rows,
+            raw_columns=frozenset({1, 2}),
+            row_styles=styles,
+        )
 
     def _footer_html(self) -> str:
         parts = []
         if self.message and self.outcome in ("", "unchanged") and not self.node_headline():
-            parts.append(f'<div style="color:{r.MUTED};margin-top:6px;white-space:pre-line">{escape(self.message)}</div>')
+            parts.append(
+                f'<div style="color:{r.MUTED};margin-top:6px;white-space:pre-line">{escape(self.message)}</div>'
+            )
         rows = self._summary_rows()
         if rows:
             cells = "".join(
@@ -510,7 +589,9 @@ class StatusView:
                 f'<div style="font-family:{r.MONO};font-size:12px;overflow-wrap:anywhere">{escape(v)}</div>'
                 for k, v in rows
             )
-            parts.append(f'<div style="display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin-top:8px">{cells}</div>')
+            parts.append(
+                f'<div style="display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin-top:8px">{cells}</div>'
+            )
         if self.outcome == "failed" and self._log_tail():
             parts.append(
                 f'<div style="margin-top:8px;color:{r.MUTED}">node log since this push</div>'
@@ -537,16 +618,25 @@ class StatusView:
                 colour = _PHASE_BAR if state == "phase" else _CODE.get(state, ("", "#8c959f"))[1]
                 left, width = 100 * a / total, max(0.6, 100 * (b - a) / total)
                 tip = f"{row}: {'' if state == 'phase' else state + ' '}{r.duration(a)} → {r.duration(b)}"
-                segments += (f'<div title="{escape(tip)}" style="position:absolute;top:3px;bottom:3px;left:{left:.2f}%;'
-                             f'width:{width:.2f}%;background:{colour};border-radius:2px"></div>')
-            rows.append(f'<div style="display:flex;align-items:center;gap:8px;height:18px">'
-                        f'<div style="width:150px;color:{r.MUTED};font-size:11px;overflow:hidden;text-overflow:ellipsis;'
-                        f'white-space:nowrap">{escape(row)}</div><div style="position:relative;flex:1;height:100%;'
-                        f'background:{r.SUBTLE};border-radius:3px">{segments}</div></div>')
-        legend = " ".join(f'<span style="display:inline-block;width:9px;height:9px;border-radius:2px;background:{c}"></span>'
-                          f" {escape(k)}" for k, (_, c) in _CODE.items())
-        return (f'<div class="kx-timeline" style="margin-top:10px"><div style="color:{r.MUTED};margin-bottom:2px">'
-                f"timeline (0 → {r.duration(total)}) · {legend}</div>{''.join(rows)}</div>")
+                segments += (
+                    f'<div title="{escape(tip)}" style="position:absolute;top:3px;bottom:3px;left:{left:.2f}%;'
+                    f'width:{width:.2f}%;background:{colour};border-radius:2px"></div>'
+                )
+            rows.append(
+                f'<div style="display:flex;align-items:center;gap:8px;height:18px">'
+                f'<div style="width:150px;color:{r.MUTED};font-size:11px;overflow:hidden;text-overflow:ellipsis;'
+                f'white-space:nowrap">{escape(row)}</div><div style="position:relative;flex:1;height:100%;'
+                f'background:{r.SUBTLE};border-radius:3px">{segments}</div></div>'
+            )
+        legend = " ".join(
+            f'<span style="display:inline-block;width:9px;height:9px;border-radius:2px;background:{c}"></span>'
+            f" {escape(k)}"
+            for k, (_, c) in _CODE.items()
+        )
+        return (
+            f'<div class="kx-timeline" style="margin-top:10px"><div style="color:{r.MUTED};margin-bottom:2px">'
+            f"timeline (0 → {r.duration(total)}) · {legend}</div>{''.join(rows)}</div>"
+        )
 
     def _logs_html(self) -> str:
         """Node logs as collapsed sections; the widget shows them in its own accordion instead."""
@@ -557,7 +647,9 @@ class StatusView:
             f"{escape(node)} ({len(lines)} lines since this push)</summary>"
             f'<pre style="margin:2px 0 0;padding:6px;background:{r.SUBTLE};color:{r.FG};font-family:{r.MONO};'
             f'font-size:11.5px;white-space:pre-wrap;max-height:220px;overflow:auto">{escape(chr(10).join(lines))}</pre>'
-            f"</details>" for node, lines in self.logs.items())
+            f"</details>"
+            for node, lines in self.logs.items()
+        )
         return f'<div style="margin-top:8px">{items}</div>'
 
 

@@ -63,8 +63,10 @@ class Workspace:
             name += ".q"
         parts = PurePosixPath(name).parts
         if name.startswith("/") or any(not _NAME.match(p) for p in parts):
-            raise KxError(f"{name!r} is not a workspace file name",
-                          hint="Use letters, digits, '_', '-' and '.', with '/' between folders, e.g. lib/analytics.q.")
+            raise KxError(
+                f"{name!r} is not a workspace file name",
+                hint="Use letters, digits, '_', '-' and '.', with '/' between folders, e.g. lib/analytics.q.",
+            )
         return "/".join(parts)
 
     def path(self, name: str) -> Path:

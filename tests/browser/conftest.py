@@ -67,7 +67,9 @@ class LabServer:
         return f"{self.url}{path}?token={self.token}{'&' + query if query else ''}"
 
 
-def _wait_for_server(runtime_dir: Path, proc: subprocess.Popen, token: str, log: Path, deadline: float) -> str:
+def _wait_for_server(
+    runtime_dir: Path, proc: subprocess.Popen, token: str, log: Path, deadline: float
+) -> str:
     """The server's URL once it answers /api/status; its port comes from its runtime file."""
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -90,7 +92,10 @@ def _wait_for_server(runtime_dir: Path, proc: subprocess.Popen, token: str, log:
 @pytest.fixture(scope="session")
 def lab_server(tmp_path_factory) -> LabServer:
     base = tmp_path_factory.mktemp("lab")
-    dirs = {name: base / name for name in ("root", "config", "data", "runtime", "settings", "workspaces", "ipython", "kx-home")}
+    dirs = {
+        name: base / name
+        for name in ("root", "config", "data", "runtime", "settings", "workspaces", "ipython", "kx-home")
+    }
     for path in dirs.values():
         path.mkdir()
     for name, values in LAB_SETTINGS.items():
@@ -114,8 +119,11 @@ def lab_server(tmp_path_factory) -> LabServer:
     env["KX_JUPYTER_NODE_START_SECONDS"] = "1.5"
     log = base / "jupyter-lab.log"
     cmd = [
-        str(VENV_BIN / "jupyter"), "lab",
-        "--ip=127.0.0.1", "--port=0", "--no-browser",
+        str(VENV_BIN / "jupyter"),
+        "lab",
+        "--ip=127.0.0.1",
+        "--port=0",
+        "--no-browser",
         f"--ServerApp.root_dir={dirs['root']}",
         f"--IdentityProvider.token={token}",
         "--ServerApp.open_browser=False",
@@ -125,7 +133,9 @@ def lab_server(tmp_path_factory) -> LabServer:
     if os.geteuid() == 0:  # containers and CI runners
         cmd.append("--allow-root")
     with log.open("w") as log_fh:
-        proc = subprocess.Popen(cmd, env=env, cwd=dirs["root"], stdout=log_fh, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=dirs["root"], stdout=log_fh, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         url = _wait_for_server(dirs["runtime"], proc, token, log, time.monotonic() + 90)
         yield LabServer(url=url, token=token, root=dirs["root"], kx_home=dirs["kx-home"], env=env)
@@ -192,7 +202,9 @@ def page(browser, request):
     yield page
     if getattr(request.node, "kx_call_failed", False):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{_artifact_stem(request.node.name)}-FAILED.png"), full_page=True)
+        page.screenshot(
+            path=str(ARTIFACTS / f"{_artifact_stem(request.node.name)}-FAILED.png"), full_page=True
+        )
     context.close()
 
 
@@ -223,7 +235,11 @@ class LabPage:
         import nbformat
 
         nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+        nb.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3 (ipykernel)",
+            "language": "python",
+        }
         nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
         path = self.server.root / name
         nbformat.write(nb, path)
@@ -264,7 +280,9 @@ class LabPage:
 
     def errors(self) -> list[str]:
         """Tracebacks and stderr shown in the notebook (a failing test prints them)."""
-        return self.page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
+        return self.page.locator(
+            ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+        ).all_inner_texts()
 
 
 @pytest.fixture

@@ -60,4 +60,6 @@ def test_views_and_form_are_readable_in_the_dark_theme(lab, shot):
             shot(target, name)
             assert _low_contrast(target) == [], name
     finally:
-        page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+        page.evaluate(
+            "window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})"
+        )

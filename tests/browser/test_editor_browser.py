@@ -48,7 +48,7 @@ def test_diagnostic_appears_for_a_missing_brace_and_clears_when_fixed(lab, shot)
     shot(page, "3-saved-page")
 
 
-HIGHLIGHT_SAMPLE = r'''/ line comment
+HIGHLIGHT_SAMPLE = r"""/ line comment
 \l lib/util.q
 /
 block comment
@@ -57,21 +57,26 @@ total:{x+/1 2 3} / trailing comment
 s:`trade.sym; t:"say \"hi\""
 \
 after the end of the script
-'''
+"""
 
 
 def test_q_comment_rules_and_tokens_are_highlighted(lab, shot):
     page = lab.page
-    lab.open_notebook("highlight.ipynb", [
-        f"from kx_jupyter.ui.editor import QEditor\nQEditor(value={HIGHLIGHT_SAMPLE!r}, path='sample.q')",
-    ])
+    lab.open_notebook(
+        "highlight.ipynb",
+        [
+            f"from kx_jupyter.ui.editor import QEditor\nQEditor(value={HIGHLIGHT_SAMPLE!r}, path='sample.q')",
+        ],
+    )
     lab.run_all_cells()
     page.locator(".kx-qeditor .cm-content").wait_for(timeout=30_000)
     assert not lab.errors()
 
     def style_of(text: str) -> str:
         span = page.locator(".kx-qeditor .cm-content span", has_text=text).last
-        return span.evaluate("e => e.className + '|' + getComputedStyle(e).color + '|' + getComputedStyle(e).fontStyle")
+        return span.evaluate(
+            "e => e.className + '|' + getComputedStyle(e).color + '|' + getComputedStyle(e).fontStyle"
+        )
 
     comment = style_of("/ line comment")
     assert comment.endswith("italic")
@@ -87,9 +92,13 @@ def test_q_comment_rules_and_tokens_are_highlighted(lab, shot):
 
 def test_a_text_file_beside_the_code_is_shown_plain_and_unchecked(lab):
     page = lab.page
-    lab.open_notebook("plain.ipynb", [
-        "from kx_jupyter.ui.editor import QEditor\nQEditor(value='sym,limit\\n/ not a comment,{1\\n', path='config/limits.csv')",
-    ])
+    lab.open_notebook(
+        "plain.ipynb",
+        [
+            "from kx_jupyter.ui.editor import QEditor\nQEditor(value='sym,limit\\n/ not a "
+            "comment,{1\\n', path='config/limits.csv')",
+        ],
+    )
     lab.run_all_cells()
     page.locator(".kx-qeditor .cm-content").wait_for(timeout=30_000)
     page.locator(".kx-qeditor-problems", has_text="plain text").wait_for(timeout=15_000)

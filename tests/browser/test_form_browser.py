@@ -81,7 +81,9 @@ def test_edit_check_set_an_argument_and_push_to_the_three_node_cluster(lab, shot
     history_rows = form.locator("table", has_text="outcome").locator("tbody tr")
     history_rows.first.wait_for(timeout=15_000)
     pushed_args = history_rows.first.locator("[title]").get_attribute("title")  # the arguments cell, in full
-    assert f"{arg_key}={db_dir}" in pushed_args and "role=hdb" in pushed_args, "the cluster's own arguments are kept"
+    assert f"{arg_key}={db_dir}" in pushed_args and "role=hdb" in pushed_args, (
+        "the cluster's own arguments are kept"
+    )
     mine = page.locator(f"[title*='{arg_key}={db_dir}']")
     assert history_rows.filter(has=mine).count() == 1, "a double click pushes once"
     shot(form, "5-history")
@@ -122,7 +124,9 @@ ui = form(load_settings(workspace="{workspace}", cluster="dev-gp"))
 ui
 """
 CODE_CELL = 'print("runs:", ui.engine.status("dev-gp")["code"]["s3Key"])'
-FIRST_PUSH_CELL = 'print("first push:", ui.deployment.result["history_id"], ui.deployment.result["code"]["s3Key"])'
+FIRST_PUSH_CELL = (
+    'print("first push:", ui.deployment.result["history_id"], ui.deployment.result["code"]["s3Key"])'
+)
 
 
 def test_review_the_diff_push_then_roll_back_from_the_history_tab(lab, shot):
@@ -167,7 +171,9 @@ def test_review_the_diff_push_then_roll_back_from_the_history_tab(lab, shot):
     # roll back to the first push from the history tab: the view shows a rollback's own steps
     form.locator(".lm-TabBar-tab", has_text="History").click()
     picker = form.locator(".widget-dropdown", has_text="Roll back to").locator("select")
-    option = picker.locator("option", has_text=f"#{first_id} ·").last  # the first says "the previous good push: #N"
+    option = picker.locator(
+        "option", has_text=f"#{first_id} ·"
+    ).last  # the first says "the previous good push: #N"
     option.wait_for(state="attached", timeout=15_000)
     picker.select_option(value=option.get_attribute("value"))
     lab.append_and_run('print("picked:", ui.rollback_to.value)')  # the kernel has the choice before the click
@@ -181,7 +187,9 @@ def test_review_the_diff_push_then_roll_back_from_the_history_tab(lab, shot):
     view = form.locator(".kx-status-view")
     view.get_by_text(f"rollback of dev-gp to #{first_id}").wait_for(timeout=30_000)
     view.get_by_text("deployed").wait_for(timeout=60_000)
-    assert view.locator("[data-phase-state]").all_inner_texts()[0].endswith("stage"), "nothing was checked or bundled"
+    assert view.locator("[data-phase-state]").all_inner_texts()[0].endswith("stage"), (
+        "nothing was checked or bundled"
+    )
     form.locator("table", has_text="outcome").get_by_text(f"rollback of #{first_id}").wait_for(timeout=15_000)
     shot(form, "3-rolled-back")
     lab.append_and_run(CODE_CELL)

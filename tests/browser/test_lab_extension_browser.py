@@ -7,14 +7,15 @@ import json
 import urllib.request
 
 import pytest
-
 from test_dark_theme_browser import _low_contrast
 
 pytestmark = pytest.mark.browser
 
 FOLDER = "labext"  # the notebooks' folder: the workspace ('.') the sidebar checks and pushes
 INIT = "init:{[] 1b}\n"
-Q_CELL = "%%kx_file lib/vwap.q\n/ volume-weighted price\nvwap:{[p;s] s wsum p % sum s}\nsym:`global\nf:{[x] x+1\n"
+Q_CELL = (
+    "%%kx_file lib/vwap.q\n/ volume-weighted price\nvwap:{[p;s] s wsum p % sum s}\nsym:`global\nf:{[x] x+1\n"
+)
 
 
 def _notebook(lab, name: str, cells: list[str]):
@@ -34,12 +35,16 @@ def _open_sidebar(page):
 def _dark(page, dark: bool):
     theme = "JupyterLab Dark" if dark else "JupyterLab Light"
     page.evaluate(f"window.jupyterapp.commands.execute('apputils:change-theme', {{theme: '{theme}'}})")
-    page.wait_for_function(f"document.body.dataset.jpThemeLight === '{'false' if dark else 'true'}'", timeout=30_000)
+    page.wait_for_function(
+        f"document.body.dataset.jpThemeLight === '{'false' if dark else 'true'}'", timeout=30_000
+    )
 
 
 def _runs(lab) -> list:
     """The pushes and rollbacks started from the sidebar, as the server lists them."""
-    req = urllib.request.Request(f"{lab.server.url}/kx-jupyter/runs", headers={"Authorization": f"token {lab.server.token}"})
+    req = urllib.request.Request(
+        f"{lab.server.url}/kx-jupyter/runs", headers={"Authorization": f"token {lab.server.token}"}
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read())
 
@@ -83,7 +88,12 @@ def test_the_kdb_commands_are_in_the_palette(lab, shot):
     items = page.locator(".lm-CommandPalette-item")
     items.first.wait_for(timeout=10_000)
     labels = items.all_inner_texts()
-    for wanted in ("kdb: Check workspace", "kdb: Push workspace…", "kdb: Open the form", "kdb: Show clusters"):
+    for wanted in (
+        "kdb: Check workspace",
+        "kdb: Push workspace…",
+        "kdb: Open the form",
+        "kdb: Show clusters",
+    ):
         assert any(wanted in label for label in labels), (wanted, labels)
     shot(page.locator(".lm-CommandPalette"), "palette")
     page.keyboard.press("Escape")
@@ -107,7 +117,6 @@ def test_a_kx_file_cell_is_q_with_the_checkers_marks(lab, shot):
     _notebook(lab, "qcell.ipynb", [Q_CELL, "global x  # python"])
     q_cell, py_cell = page.locator(".jp-CodeCell").nth(0), page.locator(".jp-CodeCell").nth(1)
     color = "el => getComputedStyle(el).color"
-    var = "name => getComputedStyle(document.body).getPropertyValue(name).trim()"
 
     def token_color(cell, text):
         span = cell.locator(".cm-line span", has_text=text).first
@@ -115,10 +124,16 @@ def test_a_kx_file_cell_is_q_with_the_checkers_marks(lab, shot):
         return span.evaluate(color)
 
     def css_color(name):  # a theme variable, resolved to rgb() the way computed styles are
-        return page.evaluate("""name => { const d = document.createElement('span'); d.style.color = `var(${name})`;
-                                document.body.append(d); const c = getComputedStyle(d).color; d.remove(); return c; }""", name)
+        return page.evaluate(
+            """name => { const d = document.createElement('span'); d.style.color = `var(${name})`;
+                                document.body.append(d); const c = getComputedStyle(d).color; d.remove(); return c; }""",
+            name,
+        )
 
-    comment, keyword = css_color("--jp-mirror-editor-comment-color"), css_color("--jp-mirror-editor-keyword-color")
+    comment, keyword = (
+        css_color("--jp-mirror-editor-comment-color"),
+        css_color("--jp-mirror-editor-keyword-color"),
+    )
     assert token_color(q_cell, "/ volume-weighted price") == comment, "a q comment is dimmed as a comment"
     assert token_color(py_cell, "global") == keyword, "Python cells keep Python highlighting"
     assert token_color(q_cell, "`global") != keyword, "`global is a q symbol, not the Python keyword"
@@ -157,7 +172,9 @@ def test_a_push_from_the_sidebar_asks_first_then_notifies_its_outcome(lab, shot)
     page.locator(".kx-StatusItem").get_by_text("updating dev-gp").wait_for(timeout=60_000)
     shot(page.locator(".jp-StatusBar-Widget"), "statusbar")
     center = _notification_center(page)
-    center.get_by_text("dev-gp: push #", exact=False).get_by_text("succeeded", exact=False).first.wait_for(timeout=120_000)
+    center.get_by_text("dev-gp: push #", exact=False).get_by_text("succeeded", exact=False).first.wait_for(
+        timeout=120_000
+    )
     shot(center, "notification")
     page.keyboard.press("Escape")  # close the notification list
     dev.get_by_text("push #").wait_for(timeout=30_000)  # the sidebar now says which push dev-gp runs
@@ -199,9 +216,13 @@ def test_a_background_push_from_a_kernel_is_notified_when_it_ends(lab, shot):
     _notebook(lab, "background.ipynb", ["1"])
     page.evaluate(RECORD_STATUS)
     lab.append_and_run("%load_ext kx_jupyter\n%kx_update --cluster hdb-3 --background")
-    page.evaluate("window.jupyterapp.commands.execute('launcher:create')")  # the user moves on to the Launcher
+    page.evaluate(
+        "window.jupyterapp.commands.execute('launcher:create')"
+    )  # the user moves on to the Launcher
     center = _notification_center(page)
-    center.get_by_text("hdb-3: push #", exact=False).get_by_text("succeeded", exact=False).first.wait_for(timeout=120_000)
+    center.get_by_text("hdb-3: push #", exact=False).get_by_text("succeeded", exact=False).first.wait_for(
+        timeout=120_000
+    )
     seen = page.evaluate("window.kxStatusSeen")
     assert any("updating hdb-3" in text for text in seen), seen
     assert page.locator(".kx-StatusItem").is_hidden(), "the item goes when no update runs"
@@ -219,11 +240,15 @@ def test_the_push_dialog_offers_to_keep_the_clusters_arguments_and_cancel_change
     hdb = sidebar.locator("[data-cluster='hdb-3']")
     hdb.get_by_text("3/3 nodes").wait_for(timeout=60_000)
     before, runs_before = hdb.inner_text(), _runs(lab)
-    page.evaluate("() => { window.jupyterapp.commands.execute('kx-jupyter:push-workspace', {cluster: 'hdb-3'}); }")  # resolves on close
+    page.evaluate(
+        "() => { window.jupyterapp.commands.execute('kx-jupyter:push-workspace', {cluster: 'hdb-3'}); }"
+    )  # resolves on close
     dialog = page.locator(".jp-Dialog-content")
     dialog.wait_for(timeout=10_000)
     assert "init.q" in dialog.inner_text() and "HDB, 3 nodes" in dialog.inner_text()
-    assert [o.strip() for o in dialog.locator("option").all_inner_texts()] == ["ROLLING", "FORCE"], "NO_RESTART is GP-only"
+    assert [o.strip() for o in dialog.locator("option").all_inner_texts()] == ["ROLLING", "FORCE"], (
+        "NO_RESTART is GP-only"
+    )
     keep = dialog.locator("input.kx-Confirm-keep")
     if keep.count():  # the seeded hdb-3 runs with role=hdb unless an earlier test pushed it without
         assert keep.is_checked() and "role=hdb" in dialog.inner_text()
@@ -245,7 +270,9 @@ def test_a_q_file_opens_as_q_in_the_editor(lab, shot):
     _notebook(lab, "editor.ipynb", ["1"])
     (lab.server.root / FOLDER / "lib").mkdir(exist_ok=True)
     (lab.server.root / FOLDER / "lib" / "show.q").write_text("/ shown as a comment\nsym:`global\n")
-    page.evaluate(f"() => {{ window.jupyterapp.commands.execute('docmanager:open', {{path: '{FOLDER}/lib/show.q'}}); }}")
+    page.evaluate(
+        f"() => {{ window.jupyterapp.commands.execute('docmanager:open', {{path: '{FOLDER}/lib/show.q'}}); }}"
+    )
     editor = page.locator(".jp-FileEditor")
     span = editor.locator(".cm-line span", has_text="/ shown as a comment").first
     span.wait_for(timeout=30_000)
@@ -257,7 +284,9 @@ def test_a_q_file_opens_as_q_in_the_editor(lab, shot):
         d.style.color = 'var(--jp-mirror-editor-atom-color)'; document.body.append(d);
         const c = getComputedStyle(d).color; d.remove(); return c; }""")
     symbol = editor.locator(".cm-line span", has_text="`global").first
-    assert symbol.evaluate("el => getComputedStyle(el).color") == atom, "the form's q mode, not CodeMirror's legacy one"
+    assert symbol.evaluate("el => getComputedStyle(el).color") == atom, (
+        "the form's q mode, not CodeMirror's legacy one"
+    )
     shot(editor.locator(".cm-editor"), "file")
 
 

@@ -21,9 +21,12 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 KEY_CELLS = {
     "01-quickstart.ipynb": [("push", "d = %kx_update"), ("status", "%kx_status")],
     "02-the-form.ipynb": [("form", "f = %kx_form")],
-    "03-review-before-push.ipynb": [("diff", "%kx_diff"), ("failed-push", "bad = %kx_update"),
-                                    ("history", "%kx_history")],
-    "04-strategies.ipynb": [("rolling", "before = launch_times(\"hdb-3\")\nrolling")],
+    "03-review-before-push.ipynb": [
+        ("diff", "%kx_diff"),
+        ("failed-push", "bad = %kx_update"),
+        ("history", "%kx_history"),
+    ],
+    "04-strategies.ipynb": [("rolling", 'before = launch_times("hdb-3")\nrolling')],
     "05-finspace-endpoint.ipynb": [("clusters", "%kx_clusters"), ("dry-run", "%kx_update --dry-run")],
     "06-pipeline.ipynb": [("json", "import json\n\nresult")],
 }

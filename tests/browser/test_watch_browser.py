@@ -52,7 +52,10 @@ def test_rolling_failed_and_stopped_views_light_and_dark(lab, shot, tmp_path):
         assert "checked" in rolling.locator(".kx-clock").inner_text()
         shot(rolling, "1-rolling-light")
         rolling.get_by_text("deployed").wait_for(timeout=120_000)
-        assert rolling.get_by_text("new code", exact=True).count() == 3 and rolling.locator(".kx-timeline").count() == 1
+        assert (
+            rolling.get_by_text("new code", exact=True).count() == 3
+            and rolling.locator(".kx-timeline").count() == 1
+        )
         shot(rolling, "2-deployed-light")
         logs = page.locator(".jp-Cell").nth(3).locator(".kx-node-logs")
         assert logs.get_by_text("node log ·").count() == 3  # one collapsed section per node
@@ -72,7 +75,9 @@ def test_rolling_failed_and_stopped_views_light_and_dark(lab, shot, tmp_path):
         assert stopped.get_by_text("failed", exact=True).count() == 0
         shot(stopped, "4-stopped-light")
 
-        page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+        page.evaluate(
+            "window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})"
+        )
         page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
         for name, view in (("2-deployed", rolling), ("3-failed", failed), ("4-stopped", stopped)):
             view.scroll_into_view_if_needed()
@@ -81,5 +86,7 @@ def test_rolling_failed_and_stopped_views_light_and_dark(lab, shot, tmp_path):
         errors = lab.errors()
         assert len(errors) == 1 and "started the local plane in the background" in errors[0], errors
     finally:
-        page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+        page.evaluate(
+            "window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})"
+        )
         daemon.stop(daemon.state_dir_of(load_settings(environ={"KX_JUPYTER_HOME": str(home)})))
