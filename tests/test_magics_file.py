@@ -227,3 +227,69 @@ def test_kx_form_in_a_terminal_ipython_is_one_line(tmp_path):
         "kx-jupyter: the form is a widget, and this terminal shows only text; open it in a notebook (JupyterLab), "
         "or use %kx_update, %kx_status and the other magics here"
     ], done.stdout + done.stderr
+
+
+def _printer(formatter):
+    try:
+        return formatter.lookup_by_type("kx_jupyter.deploy.watch.Deployment")
+    except KeyError:
+        return None
+
+
+def _kx_state(shell) -> dict:
+    """What the extension may add to a shell: magics, configurables, completers, Deployment printers."""
+    return {
+        "magics": sorted(
+            n for kind in shell.magics_manager.magics.values() for n in kind if n.startswith("kx_")
+        ),
+        "registry": sorted(n for n in shell.magics_manager.registry if n.endswith("Magics")),
+        "configurables": sorted(type(c).__name__ for c in shell.configurables),
+        "matchers": len(shell.Completer.custom_matchers),
+        "printers": [_printer(shell.display_formatter.formatters[m]) for m in ("text/html", "text/plain")],
+    }
+
+
+def test_unload_removes_what_load_added_and_nothing_else(ip):
+    from kx_jupyter.ui.magics import KxMagics
+    from kx_jupyter.ui.tables import deployment_html, deployment_text
+
+    loaded = _kx_state(ip.shell)
+    assert "kx_update" in loaded["magics"] and "KxMagics" in loaded["registry"]
+    assert loaded["printers"] == [deployment_html, deployment_text]
+    ip.run("%unload_ext kx_jupyter")
+    gone = _kx_state(ip.shell)
+    assert gone["magics"] == [] and "KxMagics" not in gone["registry"]
+    assert "KxMagics" not in gone["configurables"] and "KxJupyter" not in gone["configurables"]
+    assert gone["matchers"] == loaded["matchers"] - 1 and gone["printers"] == [None, None]
+    assert "timeit" in ip.shell.magics_manager.magics["line"]  # IPython's own magics stay
+    assert isinstance(ip.run("%kx_clusters").error_in_exec, UsageError)  # the magic is gone
+    ip.run("%load_ext kx_jupyter")
+    assert _kx_state(ip.shell) == loaded and KxMagics.kx_update.__doc__
+
+
+def test_help_option_prints_the_help_and_ends_the_magic_quietly(ip, capsys):
+    result = ip.run("%kx_history -h")
+    out = capsys.readouterr().out
+    assert result.error_in_exec is None and result.result is None
+    assert "%kx_history" in out and "--limit" in out and "Recorded pushes" in out
+
+
+def test_a_quoted_option_value_keeps_its_spaces_and_loses_its_quotes():
+    from kx_jupyter.ui.magic_args import parse
+
+    ns = parse("kx_update", "--cluster dev-gp --note 'new limits for the open'")
+    assert ns.note == "new limits for the open" and ns.cluster == "dev-gp"
+
+
+def test_origin_names_the_notebook_and_cell_when_the_kernel_knows_them():
+    from types import SimpleNamespace
+
+    from kx_jupyter.ui.origin import cell_origin
+
+    request = {"header": {"msg_type": "execute_request"}, "metadata": {"cellId": "c0ffee-1"}}
+    kernel = SimpleNamespace(parent_header=request, user_ns={"__session__": "work/deploy.ipynb"})
+    assert cell_origin(kernel) == "notebook:work/deploy.ipynb#c0ffee-1"
+    vscode = SimpleNamespace(parent_header={"metadata": {}}, user_ns={"__vsc_ipynb_file__": "/w/a.ipynb"})
+    assert cell_origin(vscode) == "notebook:/w/a.ipynb"
+    assert cell_origin(SimpleNamespace(parent_header={}, user_ns={})) == "notebook:"
+    assert cell_origin(SimpleNamespace(user_ns={})) == "ipython"  # terminal IPython: no request

@@ -13,9 +13,14 @@ from ipython_fixtures import slow_plane  # noqa: F401  (fixture)
 pytestmark = pytest.mark.slow
 
 
+SESSION = "team/open.ipynb"
+
+
 @pytest.fixture
-def kernel(slow_plane):  # noqa: F811  (the plane sets KX_JUPYTER_HOME, which the kernel inherits)
+def kernel(slow_plane, monkeypatch):  # noqa: F811  (the plane sets KX_JUPYTER_HOME, which the kernel inherits)
     from jupyter_client.manager import start_new_kernel
+
+    monkeypatch.setenv("JPY_SESSION_NAME", SESSION)  # what Jupyter Server tells a notebook's kernel
 
     km, kc = start_new_kernel(kernel_name="python3", startup_timeout=60)
     try:
@@ -25,9 +30,16 @@ def kernel(slow_plane):  # noqa: F811  (the plane sets KX_JUPYTER_HOME, which th
         km.shutdown_kernel(now=True)
 
 
-def _run(kc, code: str, seen: list, timeout: float = 60.0) -> list:
-    """Execute ``code``; every iopub message goes to ``seen``; returns this cell's messages."""
-    msg_id = kc.execute(code)
+def _run(kc, code: str, seen: list, timeout: float = 60.0, cell_id: str | None = None) -> list:
+    """Execute ``code`` (as the cell ``cell_id``, as JupyterLab sends it); every iopub message goes to
+    ``seen``; returns this cell's messages."""
+    if cell_id is None:
+        msg_id = kc.execute(code)
+    else:
+        content = {"code": code, "silent": False, "store_history": True, "user_expressions": {}}
+        request = kc.session.msg("execute_request", content, metadata={"cellId": cell_id})
+        kc.shell_channel.send(request)
+        msg_id = request["header"]["msg_id"]
     mine = []
     while True:
         msg = kc.get_iopub_msg(timeout=timeout)
@@ -108,3 +120,18 @@ def test_a_user_error_in_a_kernel_is_one_line(kernel, tmp_path):
     text = _text(msgs) + "".join("".join(m["content"]["traceback"]) for m in errors)
     assert "no-such-cluster" in text and "does not exist" in text
     assert "Traceback" not in text and "File " not in text
+
+
+def test_a_push_records_the_notebook_and_the_cell_it_came_from(kernel, tmp_path):
+    from kx_jupyter.config import load_settings
+    from kx_jupyter.deploy import Engine
+
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "init.q").write_text("a:1\n")
+    seen: list = []
+    _run(kernel, f"%load_ext kx_jupyter\n%config KxJupyter.workspace = {str(workspace)!r}", seen)
+    msgs = _run(kernel, "%kx_update --cluster dev-gp", seen, cell_id="5f1e-cell")
+    assert not [m for m in msgs if m["msg_type"] == "error"]
+    entry = Engine(load_settings()).history("dev-gp")[0]
+    assert entry.origin == f"notebook:{SESSION}#5f1e-cell"

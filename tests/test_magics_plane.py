@@ -222,7 +222,7 @@ def test_widget_view_keeps_an_html_fallback_and_ends_with_the_summary(nb):
     d = nb.run("%kx_update --cluster dev-gp --background").result
     d.wait()
     magics = [c for c in nb.shell.configurables if type(c).__name__ == "KxMagics"][0]
-    watched = magics._watched[(d.environment, d.cluster)]
+    watched = magics.follower._watched[(d.environment, d.cluster)]
     for thread in nb.threads():
         thread.join()
     view = watched.fanout.views[0]
@@ -235,7 +235,7 @@ def test_widget_view_keeps_an_html_fallback_and_ends_with_the_summary(nb):
 
 
 def test_a_failure_on_the_nodes_shows_the_reason_and_the_log_tail_and_fails_the_cell(nb, capsys):
-    from kx_jupyter.ui.magics import PushFailed
+    from kx_jupyter.ui.following import PushFailed
 
     nb.run('%config KxMagics.view = "html"')
     (Path(nb.config.KxJupyter.workspace) / "lib" / "util.q").write_text("add:{x+y\n")
@@ -284,3 +284,29 @@ def test_kx_update_note_shows_in_kx_history(nb):
     nb.run('%kx_update --cluster dev-gp --note "new limits for the open"')
     history = nb.run("%kx_history dev-gp").result
     assert "new limits for the open" in repr(history) and "note" in history._repr_html_()
+
+
+def test_pushes_and_rollbacks_from_a_cell_record_its_notebook_and_cell(nb, monkeypatch):
+    from kx_jupyter.ui.magics import loaded_magics
+
+    monkeypatch.setitem(nb.shell.user_ns, "__session__", "team/open.ipynb")  # as ipykernel sets it
+    util = Path(nb.config.KxJupyter.workspace) / "lib" / "util.q"
+    for cell, source in (("cell-a", "add:{x+y}\n"), ("cell-b", "add:{y+x}\n")):
+        util.write_text(source)
+        monkeypatch.setattr(nb.shell, "parent_header", {"metadata": {"cellId": cell}}, raising=False)
+        assert nb.run("%kx_update --cluster dev-gp").result.status == "succeeded"
+    monkeypatch.setattr(nb.shell, "parent_header", {"metadata": {"cellId": "cell-c"}}, raising=False)
+    assert nb.run("%kx_rollback dev-gp").result.status == "succeeded"
+    entries = loaded_magics(nb.shell).engine().history("dev-gp")
+    assert [(e.kind, e.origin) for e in entries] == [
+        ("rollback", "notebook:team/open.ipynb#cell-c"),
+        ("push", "notebook:team/open.ipynb#cell-b"),
+        ("push", "notebook:team/open.ipynb#cell-a"),
+    ]
+
+
+def test_a_push_from_terminal_ipython_records_ipython(nb):
+    from kx_jupyter.ui.magics import loaded_magics
+
+    nb.run("%kx_update --cluster dev-gp")
+    assert loaded_magics(nb.shell).engine().history("dev-gp")[0].origin == "ipython"

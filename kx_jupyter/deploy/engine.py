@@ -419,8 +419,10 @@ class Engine:
         on_event=None,
         dry_run=False,
         note: str = "",
+        origin: str = "",
     ) -> Deployment:
-        """``note``: the user's words for this push, kept in the history with the workspace's git commit."""
+        """``note``: the user's words for this push, kept in the history with the workspace's git commit;
+        ``origin``: where the push came from (``push``'s)."""
         plan = self.plan(cluster, env, src, init, args, strategy, force, check)
         if dry_run:
             deployment = Deployment(
@@ -441,7 +443,7 @@ class Engine:
             )
             deployment.finish("dry-run", request=as_sent(plan.request))
             return deployment
-        return self.push(plan, wait=wait, on_event=on_event, **self.provenance(src, note))
+        return self.push(plan, wait=wait, on_event=on_event, origin=origin, **self.provenance(src, note))
 
     def provenance(self, src=None, note: str = "") -> dict:
         """``push``'s note and git keywords: the user's note, the workspace's git commit and dirty flag."""
@@ -470,10 +472,18 @@ class Engine:
         }
 
     def push(
-        self, plan: Plan, wait: bool = True, on_event=None, note: str = "", git_commit=None, git_dirty=None
+        self,
+        plan: Plan,
+        wait: bool = True,
+        on_event=None,
+        note: str = "",
+        git_commit=None,
+        git_dirty=None,
+        origin: str = "",
     ) -> Deployment:
         """Stage and submit in the caller's thread; with ``wait`` the Deployment then has the update
         to follow: ``wait()`` follows it in the calling thread, ``follow_in_background()`` in one thread.
+        ``origin`` goes to the history as is: ``cli``, ``lab``, ``notebook:<path>#<cell id>``.
 
         A plan carries one clientToken, so pushing the same plan again within the service's
         10 minutes is a harmless repeat, never a second deployment.
@@ -515,6 +525,7 @@ class Engine:
             note=note,
             git_commit=git_commit,
             git_dirty=git_dirty,
+            origin=origin,
         )
         d.result.update(code=staged.code(), uploaded_bytes=staged.uploaded_bytes, history_id=entry.id)
         try:
@@ -772,6 +783,7 @@ class Engine:
         force=False,
         dry_run=False,
         release_id=None,
+        origin: str = "",
     ) -> Deployment:
         """Re-deploy an earlier entry's exact object version, init script, arguments and strategy.
 
@@ -794,7 +806,7 @@ class Engine:
             d.emit(_going_back_to(entry))
             d.finish("dry-run", request=as_sent(plan.request))
             return d
-        return self.push(plan, wait=wait, on_event=on_event)
+        return self.push(plan, wait=wait, on_event=on_event, origin=origin)
 
     def _rollback_target(self, env, cluster, to, desc) -> HistoryEntry:
         if to is not None:

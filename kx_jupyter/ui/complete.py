@@ -78,3 +78,19 @@ def complete(cache: NameCache, line: str, symbol: str) -> list[str]:
     else:
         return []
     return [name for name in pool if name.startswith(symbol)]
+
+
+def matcher(cache: NameCache):
+    """An IPython completion matcher (``IPCompleter.custom_matchers``) for ``%kx_*`` lines: names
+    from ``cache``; when it has some, they replace the other matchers' guesses."""
+    from IPython.core.completer import SimpleCompletion, context_matcher
+
+    @context_matcher(identifier="kx_jupyter.names")
+    def kx_names(context) -> dict:
+        line = context.line_with_cursor.lstrip()  # as the hooks had it: the whole line
+        if line.split(" ", 1)[0] not in MAGICS:
+            return {"completions": []}
+        names = complete(cache, line, context.token)
+        return {"completions": [SimpleCompletion(name, type="kx") for name in names], "suppress": bool(names)}
+
+    return kx_names

@@ -27,11 +27,11 @@ class ReleaseFailed(Exception):
 
 def release_parser():
     from ..release.command import add_release_arguments
-    from .magics import _MagicParser
+    from .magic_args import MagicParser
 
     return add_release_arguments(
-        _MagicParser(
-            prog="%kx_release",
+        MagicParser(
+            prog="kx_release",
             description="Push the workspace to every target "
             "of its kxrelease.toml, stage by stage, with a live table.",
         )
@@ -48,11 +48,11 @@ class ReleaseMagics(Magics):
         from ..errors import KxError
         from ..release.command import execute
         from ..release.view import as_html, as_text
-        from .magics import _HelpShown
+        from .magic_args import HelpShown
 
         try:
             ns = release_parser().parse_args(shlex.split(line))
-        except _HelpShown:
+        except HelpShown:
             return None
         from IPython.display import HTML, display
 
@@ -97,5 +97,8 @@ def load(shell) -> None:
 
 
 def unload(shell) -> None:
-    shell.magics_manager.magics["line"].pop("kx_release", None)
-    shell.magics_manager.registry.pop("ReleaseMagics", None)
+    from .magics import unregister_magics
+
+    magics = shell.magics_manager.registry.get(ReleaseMagics.__name__)
+    if magics is not None:
+        unregister_magics(shell, magics)
