@@ -97,6 +97,25 @@ def trim(model: dict) -> dict:
     return strip_docs(trimmed)
 
 
+def paginators(service: dict, shipped: dict) -> dict:
+    """botocore's paginators of the kept operations, plus one for every Kx listing that pages with
+    ``nextToken`` (botocore ships only ListKxEnvironments's): callers use ``client.get_paginator``."""
+    pagination = {name: p for name, p in shipped["pagination"].items() if name in service["operations"]}
+    shapes = service["shapes"]
+    for name, op in service["operations"].items():
+        if not name.startswith("List") or "input" not in op or "output" not in op:
+            continue
+        given, answered = (shapes[op[k]["shape"]].get("members", {}) for k in ("input", "output"))
+        items = [m for m, spec in answered.items() if shapes[spec["shape"]]["type"] == "list"]
+        if "nextToken" in given and "nextToken" in answered and len(items) == 1:
+            pagination.setdefault(
+                name,
+                {"input_token": "nextToken", "output_token": "nextToken", "result_key": items[0]}
+                | ({"limit_key": "maxResults"} if "maxResults" in given else {}),
+            )
+    return {"pagination": pagination}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wheel", type=Path, help=f"a local botocore {BOTOCORE_VERSION} wheel")
@@ -106,12 +125,12 @@ def main() -> None:
         with zipfile.ZipFile(wheel_path) as wheel:
             service = trim(read_member(wheel, "service-2.json"))
             rules = read_member(wheel, "endpoint-rule-set-1.json")
-            paginators = read_member(wheel, "paginators-1.json")
+            pages = paginators(service, read_member(wheel, "paginators-1.json"))
     TARGET.mkdir(parents=True, exist_ok=True)
     for name, data in (
         ("service-2.json", service),
         ("endpoint-rule-set-1.json", rules),
-        ("paginators-1.json", paginators),
+        ("paginators-1.json", pages),
     ):
         (TARGET / name).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     print(f"wrote {len(service['operations'])} operations, {len(service['shapes'])} shapes to {TARGET}")

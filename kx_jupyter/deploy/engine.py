@@ -127,19 +127,22 @@ class Engine:
                 self._clients = Clients(connection(self.settings), self.settings.max_attempts)
             return self._clients
 
-    def _call(self, doing: str, method: str, **params):
+    def _listing(self, doing: str, method: str, key: str, **params) -> list[dict]:
+        """Every item of a paged FinSpace listing: botocore's paginator, all pages, no cap."""
         with calling(doing, self.settings):
-            return getattr(self.clients.finspace, method)(**params)
+            return (
+                self.clients.finspace.get_paginator(method)
+                .paginate(**params)
+                .build_full_result()
+                .get(key, [])
+            )
 
     def environments(self) -> list[dict]:
         """Every kdb environment of the backend (environmentId, name, status, ...)."""
-        found, kwargs = [], {}
-        while True:
-            page = self._call("listing kdb environments", "list_kx_environments", **kwargs)
-            found.extend(page.get("environments", []))
-            if not page.get("nextToken"):
-                return [jsonable(e) for e in found]
-            kwargs["nextToken"] = page["nextToken"]
+        return [
+            jsonable(e)
+            for e in self._listing("listing kdb environments", "list_kx_environments", "environments")
+        ]
 
     def environment(self, env: str | None = None) -> str:
         """The environment id to use: the argument, the setting, or the backend's only one."""
@@ -197,13 +200,9 @@ class Engine:
     # -- read-only views
     def clusters(self, env: str | None = None) -> list[dict]:
         env = self.environment(env)
-        found, kwargs = [], {"environmentId": env}
-        while True:
-            page = self._call(f"listing the clusters of {env}", "list_kx_clusters", **kwargs)
-            found.extend(page.get("kxClusterSummaries", []))
-            if not page.get("nextToken"):
-                break
-            kwargs["nextToken"] = page["nextToken"]
+        found = self._listing(
+            f"listing the clusters of {env}", "list_kx_clusters", "kxClusterSummaries", environmentId=env
+        )
         keep = (
             "clusterName",
             "clusterType",
@@ -221,10 +220,13 @@ class Engine:
         env, cluster = self.environment(env), self._cluster_name(cluster)
         desc = self.describe(env, cluster)
         self.settle(env, cluster, desc)
-        with calling(f"listing the nodes of {cluster}", self.settings):
-            nodes = self.clients.finspace.list_kx_cluster_nodes(environmentId=env, clusterName=cluster).get(
-                "nodes", []
-            )
+        nodes = self._listing(
+            f"listing the nodes of {cluster}",
+            "list_kx_cluster_nodes",
+            "nodes",
+            environmentId=env,
+            clusterName=cluster,
+        )
         last = self.history_db.entries(cluster, env, limit=1)
         keep = (
             "clusterName",
