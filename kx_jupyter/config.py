@@ -13,7 +13,7 @@ import math
 import os
 from pathlib import Path
 
-from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, default
+from traitlets import Bool, CaselessStrEnum, Enum, Float, Int, TraitError, Unicode, default
 from traitlets.config import Config, Configurable
 
 ENV_PREFIX = "KX_JUPYTER_"
@@ -148,6 +148,13 @@ class KxJupyter(Configurable):
     )
     node_start_seconds = Number(
         2.0, min=0.0, max=3600.0, help="How long a local node takes to start, to feel like a small cluster."
+    ).tag(config=True)
+
+    # what kx-jupyter says about itself
+    log_level = CaselessStrEnum(
+        ["WARNING", "INFO", "DEBUG"],
+        "WARNING",
+        help="kx-jupyter's log lines on stderr: INFO shows why it polls, retries and settles; DEBUG every read.",
     ).tag(config=True)
 
     @default("home")

@@ -310,3 +310,16 @@ def test_a_push_from_terminal_ipython_records_ipython(nb):
 
     nb.run("%kx_update --cluster dev-gp")
     assert loaded_magics(nb.shell).engine().history("dev-gp")[0].origin == "ipython"
+
+
+def test_magics_honour_the_log_level_setting(nb, capsys):
+    nb.run("%kx_update --cluster dev-gp")
+    assert "kx-jupyter INFO" not in capsys.readouterr().err  # the default: no log lines
+    nb.run('%config KxJupyter.log_level = "INFO"')
+    (Path(nb.config.KxJupyter.workspace) / "lib" / "util.q").write_text("add:{y+x}\n")
+    assert nb.run("%kx_update --cluster dev-gp").result.status == "succeeded"
+    err = capsys.readouterr().err
+    assert "kx-jupyter INFO" in err and "poll dev-gp:" in err
+    nb.run('%config KxJupyter.log_level = "WARNING"')
+    nb.run("%kx_status dev-gp")
+    assert "kx-jupyter INFO" not in capsys.readouterr().err

@@ -21,6 +21,10 @@ from . import check_cmd, deploy_cmd, local_cmd, release_cmd  # noqa: F401  (sub-
 SUBCOMMANDS = (check_cmd, deploy_cmd, local_cmd, release_cmd)
 COMMAND_GC_THRESHOLD = 100_000  # container allocations between young collections (Python's default: 700)
 EXIT_OUTPUT_CLOSED = 128 + 13  # what a shell reports for a tool ended by SIGPIPE
+VERBOSE = {
+    "action": "count",
+    "help": "say why it polls, retries and settles (-vv: every read too) on stderr; see KxJupyter.log_level",
+}
 
 EPILOG = """exit codes:
   0  deployed, or nothing to do
@@ -43,10 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", **VERBOSE, default=0)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in SUBCOMMANDS:
         module.register(sub)
+    for command in sub.choices.values():  # `kx-jupyter update -v` as well as `kx-jupyter -v update`
+        command.add_argument("-v", "--verbose", **VERBOSE, default=argparse.SUPPRESS)
     return parser
+
+
+def _show_logs(verbose: int) -> None:
+    """-v: the engine's decisions (polls, retries, settling) on stderr; -vv: every read too;
+    neither: KxJupyter.log_level."""
+    from ..config import load_settings
+    from ..logs import show
+
+    show("INFO" if verbose == 1 else "DEBUG" if verbose > 1 else load_settings().log_level)
 
 
 def _collect_for_a_command() -> None:
@@ -80,6 +96,7 @@ def _run(argv: list[str] | None) -> int:
         parser.print_help()
         return 2
     try:
+        _show_logs(args.verbose)
         return int(args.func(args) or 0)
     except KxError as exc:
         print(f"kx-jupyter: {exc}", file=sys.stderr)

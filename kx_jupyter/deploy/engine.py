@@ -9,6 +9,7 @@ cannot be asked either is the outcome reported as unknown (UpdateOutcomeUnknown,
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -23,6 +24,7 @@ from .aws_errors import calling, error_code, outcome_unknown, translate
 from .diff import FileDiff, compare, read_zip
 from .history import FAILED, IN_PROGRESS, REFUSED, SUCCEEDED, TIMED_OUT, UNKNOWN, History, HistoryEntry
 from .polling import PollPolicy, expected_seconds
+from .readlog import LoggedReader
 from .watch import (
     STILL_UPDATING,
     Deployment,
@@ -40,6 +42,7 @@ from .watch import (
 )
 
 UNSETTLED = (IN_PROGRESS, STILL_UPDATING, TIMED_OUT, UNKNOWN)  # outcomes nobody has seen the end of
+log = logging.getLogger(__name__)  # decisions at INFO, every read at DEBUG (kx_jupyter.logs)
 
 LOCAL_BUCKET = "kx-local-code"
 CHECK_CACHE_DIR = "qcheck-cache"  # under settings.home
@@ -256,11 +259,16 @@ class Engine:
         """Record the end of the newest push to ``cluster`` when nobody watched it end (``--no-wait``,
         a stopped watch, a lost answer) and ``desc`` (GetKxCluster now) shows it ended; returns it."""
         reached = [e for e in self.history_db.entries(cluster, env, limit=10) if e.outcome != REFUSED]
-        if (
-            not reached
-            or reached[0].outcome not in UNSETTLED
-            or desc.get("status") in ("UPDATING", "PENDING")
-        ):
+        if not reached or reached[0].outcome not in UNSETTLED:
+            return None
+        if desc.get("status") in ("UPDATING", "PENDING"):
+            log.info(
+                "settle %s: push #%s left %s: the cluster is %s",
+                cluster,
+                reached[0].id,
+                reached[0].outcome,
+                desc.get("status"),
+            )
             return None
         entry = reached[0]
         verdict, reason = judge(desc, entry.code(), False, entry.started_at, time.time())
@@ -269,7 +277,16 @@ class Engine:
         elif verdict == "failed":
             self.history_db.finish(entry.id, FAILED, reason)
         else:
+            log.info("settle %s: push #%s stays %s: %s", cluster, entry.id, entry.outcome, reason)
             return None
+        log.info(
+            "settle %s: push #%s (%s) recorded as %s%s",
+            cluster,
+            entry.id,
+            entry.outcome,
+            verdict,
+            f": {reason}" if reason else "",
+        )
         return self.history_db.get(entry.id)
 
     # -- plan
@@ -664,6 +681,11 @@ class Engine:
         error = translate(failure, f"updating cluster {cluster}", self.settings)
         if not outcome_unknown(failure):
             raise error
+        log.info(
+            "update %s: the answer was lost (%s); asking the cluster whether it took the update",
+            cluster,
+            error.message,
+        )
         return error, self._took_update(plan, request, error)
 
     def _took_update(self, plan: Plan, request: dict, error: KxError) -> dict:
@@ -683,7 +705,9 @@ class Engine:
                 "the update to its end. Do not push again before you know.",
             ) from None
         if took_update(desc, code, plan.current):
+            log.info("update %s: the cluster took it (%s)", cluster, desc.get("status"))
             return desc
+        log.info("update %s: not taken; the cluster is %s on its previous code", cluster, desc.get("status"))
         raise KxError(
             f"{error.message}; {cluster} is {desc.get('status')} with its previous code and no update "
             "in progress: the update was not taken, nothing was deployed",
@@ -715,10 +739,20 @@ class Engine:
             expected_code=expected_code,
             seen_updating=seen_updating,
         )
-        reader = Reader(self.clients, self.settings, d.environment, d.cluster, since=submitted)
+        reader = LoggedReader(Reader(self.clients, self.settings, d.environment, d.cluster, since=submitted))
         d.result["expected_seconds"] = round(expected, 3)
+        log.info(
+            "watch %s: %s update expected to take %s, first read at %.2f s",
+            d.cluster,
+            strategy,
+            f"{expected:.1f} s +- {spread:.1f} s" if expected else "an unknown time (no history)",
+            state.poll.at,
+        )
 
         def record(verdict, state):
+            log.info(
+                "watch %s: %s%s", d.cluster, verdict.status, f" ({verdict.reason})" if verdict.reason else ""
+            )
             if verdict.status == "failed":
                 error = failure(d.cluster, verdict, state)
                 if entry_id:

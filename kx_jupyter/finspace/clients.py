@@ -12,6 +12,7 @@ error the clients ask it where the endpoint is now (a local plane restarted on a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -37,6 +38,7 @@ class Connection:
 
 
 _shared_loader = None  # the first session's model loader, with the shipped model's path added
+log = logging.getLogger(__name__)
 
 
 def botocore_session():
@@ -104,6 +106,24 @@ def client_config(max_attempts: int = 6, **extra):
     )
 
 
+def _log_failed_attempt(response=None, attempts=0, caught_exception=None, operation=None, **_) -> None:
+    """An attempt that botocore may retry (no answer, 5xx, throttling), named by operation only."""
+    if caught_exception is not None:
+        what = type(caught_exception).__name__
+    else:
+        status = (response[1].get("ResponseMetadata", {}) if response else {}).get("HTTPStatusCode") or 0
+        code = (response[1].get("Error", {}) if response else {}).get("Code", "")
+        if status < 500 and status != 429 and "Throttl" not in code:
+            return
+        what = f"HTTP {status} {code}".rstrip()
+    log.info(
+        "%s: attempt %d failed (%s); botocore retries while attempts remain",
+        getattr(operation, "name", "?"),
+        attempts,
+        what,
+    )
+
+
 class Clients:
     """The three clients the engine needs, built lazily from one connection."""
 
@@ -122,6 +142,7 @@ class Clients:
             # merge only the extra options: a whole client_config() would reset retries to its default
             cfg = self._config.merge(Config(**config)) if config else self._config
             client = self._session.client(service, endpoint_url=endpoint, config=cfg)
+            client.meta.events.register("needs-retry", _log_failed_attempt)
             if self.conn.follow is not None:
                 client.meta.events.register("needs-retry", self._note_lost)
                 client.meta.events.register("before-sign", self._redirect)

@@ -21,6 +21,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Enum
 
 from ..config import ConfigError, KxJupyter, load_settings
+from ..logs import show as show_logs
 from ..options import arguments_dict, settings_overrides, update_kwargs
 from . import tables
 from .following import Follower
@@ -67,7 +68,11 @@ class KxMagics(Magics):
         cfg = Config()
         cfg.merge(self.shell.config)
         cfg.merge(Config({"KxJupyter": dict(self._session_config)}))
-        return load_settings(parent_config=cfg, **overrides)
+        settings = load_settings(parent_config=cfg, **overrides)
+        show_logs(
+            settings.log_level
+        )  # %config KxJupyter.log_level = "INFO": the engine's decisions on stderr
+        return settings
 
     def engine(self, **overrides):
         from ..deploy import Engine
