@@ -2,7 +2,8 @@
 
 One endpoint on 127.0.0.1 serves the FinSpace kx REST routes, S3 (path-style) and CloudWatch
 Logs; every request must be SigV4-signed with the plane's own credentials (``kx-jupyter local
-env`` prints them). ``daemon.ensure_running(settings)`` is the only entry point the engine uses.
+env`` prints them). The engine finds it through ``kx_jupyter.BACKENDS`` (``daemon.connection``,
+which starts it on first use) and reads one hint directly, ``daemon.node_start_seconds``.
 
 Modules: ``daemon`` (start/status/stop/reset), ``statefiles`` (which plane serves a state dir,
 its lock and marker), ``server`` (WSGI dispatch), ``sigv4`` and ``bodies`` (signature first, then
