@@ -27,7 +27,7 @@ from pathlib import Path
 
 from common import Figure, median
 
-LEVEL = 6  # deploy.zipwrite.LEVEL
+LEVEL = 6  # zipwrite.LEVEL
 MIXED_FILES, MIXED_BYTES = 2000, 200_000_000
 TINY_FILES = 20_000
 LARGE_BYTES = 500_000_000

@@ -144,10 +144,11 @@ def cmd_clusters(ns) -> int:
     if ns.json:
         _print_json(engine.clusters(ns.env))
         return 0
-    from ..deploy.overview import FROM_HISTORY, HEADERS, LEGEND, as_text, cluster_rows
+    from ..deploy.overview import FROM_HISTORY, HEADERS, LEGEND, cluster_rows
+    from ..texttable import table_text
 
     env, rows = cluster_rows(engine, ns.env)
-    print(f"clusters of {env}\n{as_text(HEADERS, rows)}" if rows else f"no clusters in {env}")
+    print(f"clusters of {env}\n{table_text(HEADERS, rows)}" if rows else f"no clusters in {env}")
     if any(cell.endswith(FROM_HISTORY) for row in rows for cell in row[3:5]):
         print(LEGEND)
     return 0

@@ -8,12 +8,12 @@ profile (`boto3.Session(profile_name=...)`) and so ignore exported keys.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 from pathlib import Path
 
 from ..errors import KxError
+from ..files import write_atomic
 
 
 def register(subparsers) -> None:
@@ -255,12 +255,7 @@ def _put_section(path: Path, header: str, lines: list[str]) -> None:
     while kept and not kept[-1].strip():
         kept.pop()
     text = "\n".join([*kept, *([""] if kept else []), f"[{header}]", *lines]) + "\n"
-    partial = path.with_name(path.name + ".partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        os.fchmod(out.fileno(), 0o600)  # also when a partial file was left behind with other modes
-        out.write(text)
-    os.replace(partial, path)
+    write_atomic(path, text, mode=0o600)
 
 
 def _create_cluster(args) -> int:

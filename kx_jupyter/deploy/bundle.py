@@ -1,7 +1,7 @@
 """The code bundle: which workspace files go in, and a zip that is the same bytes for the same files.
 
 Determinism is what makes the S3 key content-addressed: entries are sorted and carry no
-time or permission of their own (``zipwrite``), so an unchanged workspace hashes to the
+time or permission of their own (``kx_jupyter.zipwrite``), so an unchanged workspace hashes to the
 same SHA-256 and is never uploaded twice.
 
 Selection uses gitignore syntax: built-in excludes first, then the workspace's
@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 from ..errors import KxError
+from ..zipwrite import ZipWriter
 from .secrets import NAMES as LIKELY_SECRETS
 from .secrets import ChunkScan, Finding, finding, first_secret
-from .zipwrite import ZipWriter
 
 IGNORE_FILE = ".kxignore"
 
@@ -305,7 +305,7 @@ def _read_each(
             else:
                 chunks = _Streamed(f, ChunkScan() if scan else None)
                 if sink is not None:
-                    sink.add_stream(f.name, chunks)
+                    sink.add_stream(f.name, chunks, f.size)
                 else:
                     for _ in chunks:
                         pass

@@ -1,19 +1,13 @@
 """The workspace against the code a cluster runs, file by file.
 
-The deployed zip is read in memory and never extracted, and entries whose names could
-escape a directory (absolute, ``..``, backslashes, drive letters) are reported, not
-compared: a zip from S3 is untrusted input.
+The deployed zip is read in memory (``zipread.read_bundle``) and never extracted; entries whose
+names could escape a directory are reported, not compared: a zip from S3 is untrusted input.
 """
 
 from __future__ import annotations
 
 import difflib
-import io
-import zipfile
 from dataclasses import asdict, dataclass
-from pathlib import PurePosixPath
-
-from ..errors import KxError
 
 ADDED, REMOVED, MODIFIED, UNCHANGED, UNSAFE = "added", "removed", "modified", "unchanged", "unsafe"
 
@@ -35,44 +29,6 @@ class FileDiff:
         marks = {ADDED: "A", REMOVED: "D", MODIFIED: "M", UNCHANGED: " ", UNSAFE: "!"}
         note = " (binary)" if self.binary and self.status == MODIFIED else ""
         return f"{marks[self.status]} {self.path}{note}"
-
-
-def safe_name(name: str) -> bool:
-    if (
-        not name
-        or "\\" in name
-        or "\x00" in name
-        or name.startswith("/")
-        or (len(name) > 1 and name[1] == ":")
-    ):
-        return False
-    return ".." not in PurePosixPath(name).parts
-
-
-def read_zip(data: bytes, max_bytes: int) -> tuple[dict[str, bytes], list[str]]:
-    """(files, unsafe names) of a zip, refusing more than ``max_bytes`` uncompressed."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
-        raise KxError(
-            f"the deployed code is not a valid zip: {exc}", hint="Redeploy the cluster's code."
-        ) from None
-    files, unsafe, total = {}, [], 0
-    with archive:
-        for info in archive.infolist():
-            if info.is_dir():
-                continue
-            if not safe_name(info.filename):
-                unsafe.append(info.filename)
-                continue
-            total += info.file_size
-            if total > max_bytes:
-                raise KxError(
-                    "the deployed code unpacks to more than the bundle limit",
-                    hint="Raise KxJupyter.max_bundle_mb to diff it.",
-                )
-            files[info.filename] = archive.read(info)
-    return files, unsafe
 
 
 def _text(content: bytes) -> str | None:

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from ..config import KxJupyter, load_settings
 from ..errors import CheckFailed, KxError
 from ..finspace.rules import check_value, validate
+from ..zipread import read_bundle
 from . import bundle as bundles
 from . import stage as staging
 from .aws_errors import calling, error_code, outcome_unknown, translate
-from .diff import FileDiff, compare, read_zip
+from .diff import FileDiff, compare
 from .history import FAILED, IN_PROGRESS, REFUSED, SUCCEEDED, TIMED_OUT, UNKNOWN, History, HistoryEntry
 from .polling import PollPolicy, expected_seconds
 from .readlog import LoggedReader
@@ -920,7 +921,7 @@ class Engine:
             self.settings,
             limit,
         )
-        return read_zip(data, limit)
+        return read_bundle(data, limit, "the deployed code")
 
 
 def _going_back_to(entry: HistoryEntry) -> Event:

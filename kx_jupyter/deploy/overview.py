@@ -99,12 +99,3 @@ def cluster_rows(
 LEGEND = (
     f"{FROM_HISTORY} the last successful push from here (%kx_status or kx-jupyter status asks the cluster)"
 )
-
-
-def as_text(headers: list[str], rows: list[list[str]]) -> str:
-    """Aligned columns under a header and a rule, as ``%kx_clusters`` prints them."""
-    cells = [headers] + rows
-    widths = [max(len(str(r[i])) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)

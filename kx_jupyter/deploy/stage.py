@@ -93,10 +93,6 @@ def upload(s3, data, sha256: str, bucket: str, key: str, settings, size: int | N
     return StagedObject(bucket, key, _version(put.get("VersionId")), len(data) if size is None else size)
 
 
-def stage(s3, data: bytes, sha256: str, bucket: str, key: str, settings) -> StagedObject:
-    return find(s3, bucket, key, sha256, settings) or upload(s3, data, sha256, bucket, key, settings)
-
-
 def fetch(s3, bucket: str, key: str, version: str | None, settings, max_bytes: int) -> bytes:
     """The bytes of one object version (diff reads what a cluster runs)."""
     extra = dict(_owner(settings))

@@ -10,10 +10,11 @@ memory. Node log lines are written to SQLite first and replayed into moto's Logs
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import time
 from pathlib import Path
+
+from ..files import NewFile
 
 S3_MUTATING = {"PUT", "POST", "DELETE"}
 CHUNK = 1 << 20
@@ -210,17 +211,12 @@ class AwsBackends:
         with version.lock:
             buffer.seek(0)
             digest = hashlib.sha256()
-            tmp = self.blob_dir / f"incoming-{threading.get_ident()}.tmp"
-            with open(tmp, "wb") as out:
+            with NewFile(self.blob_dir, mode=0o600, prefix="incoming-") as out:
                 while block := buffer.read(CHUNK):
                     digest.update(block)
                     out.write(block)
-            path = self.blob_dir / digest.hexdigest()
-            if path.exists():
-                tmp.unlink()
-            else:
-                os.chmod(tmp, 0o600)
-                tmp.replace(path)
+                path = self.blob_dir / digest.hexdigest()
+                out.publish(path, overwrite=False)  # content-addressed: one there already is the same
             buffer.close()
             version._value_buffer = BlobBody(path, digest.hexdigest())
         return digest.hexdigest()

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 from pathlib import Path
+
+from ..files import NewFile
 
 CHUNK = 1 << 20
 INLINE_BYTES = 8 * 1024 * 1024  # boto3's multipart part size: parts and API calls stay in memory
@@ -28,6 +28,7 @@ class StagedBody:
         self.size = length
         self.data: bytes | None = None
         self.path: Path | None = None
+        self._spill: NewFile | None = None  # the spilled body until it is kept or dropped
         sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
         if length <= inline_bytes:
             self.data = _read_exactly(stream, length)
@@ -35,19 +36,19 @@ class StagedBody:
             md5.update(self.data)
         else:
             Path(spill_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=spill_dir, prefix="upload-", suffix=".tmp")  # mode 0600
-            self.path = Path(name)
+            self._spill = NewFile(spill_dir, mode=0o600, prefix="upload-")
+            self.path = self._spill.path
             try:
-                with os.fdopen(fd, "wb") as out:
-                    left = length
-                    while left:
-                        block = stream.read(min(CHUNK, left))
-                        if not block:
-                            raise BodyError(f"the request body ended after {length - left} of {length} bytes")
-                        sha.update(block)
-                        md5.update(block)
-                        out.write(block)
-                        left -= len(block)
+                left = length
+                while left:
+                    block = stream.read(min(CHUNK, left))
+                    if not block:
+                        raise BodyError(f"the request body ended after {length - left} of {length} bytes")
+                    sha.update(block)
+                    md5.update(block)
+                    self._spill.write(block)
+                    left -= len(block)
+                self._spill.close()
             except BaseException:
                 self.discard()
                 raise
@@ -64,15 +65,12 @@ class StagedBody:
 
     def move_to(self, target: Path) -> None:
         """Keep the spilled file as ``target`` (or drop it if an identical one is there already)."""
-        if target.exists():
-            self.discard()
-        else:
-            self.path.replace(target)
-        self.path = target
+        self._spill.publish(target, overwrite=False)
+        self._spill, self.path = None, target
 
     def discard(self) -> None:
-        if self.path is not None and self.path.name.startswith("upload-"):
-            self.path.unlink(missing_ok=True)
+        if self._spill is not None:
+            self._spill.discard()
 
 
 def _read_exactly(stream, length: int) -> bytes:

@@ -1,12 +1,14 @@
-"""The plane's own SigV4 credentials: generated on first start, readable by the owner only."""
+"""The plane's own SigV4 credentials: generated on first start, readable by the owner only,
+and written whole or not at all (a crash mid-write must not leave an empty file that stops every start)."""
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import string
 from pathlib import Path
+
+from ..files import NewFile
 
 FILE_NAME = "credentials.json"
 
@@ -35,7 +37,8 @@ def load_or_create(state_dir: Path) -> dict:
         "access_key": "KXLOCAL" + "".join(secrets.choice(upper) for _ in range(13)),
         "secret_key": secrets.token_urlsafe(30)[:40],
     }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never world-readable, not even briefly
-    with os.fdopen(fd, "w") as f:
-        json.dump(creds, f)
+    with NewFile(state_dir, mode=0o600, prefix=".credentials-") as new:  # 0600 from the start
+        new.write(json.dumps(creds).encode())
+        if not new.publish(path, durable=True, overwrite=False):  # another start made them meanwhile
+            return load_or_create(state_dir)
     return creds

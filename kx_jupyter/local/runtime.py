@@ -13,8 +13,9 @@ import shutil
 import socket
 import subprocess
 import threading
-import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+
+from ..zipread import unpack
 
 QHOME_ARCH_DIRS = ("l64", "l64arm", "m64", "l32")
 
@@ -41,23 +42,10 @@ def find_q(configured: str = "") -> str | None:
 
 def extract_bundle(zip_path: Path | None, root: Path) -> list[str]:
     """Unpack a code bundle into ``root`` (replacing what was there), streaming each entry to disk;
-    the zip-relative paths written. Entries escaping the root are skipped."""
+    the zip-relative paths written. Entries that could escape the root are skipped."""
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    names = []
-    if zip_path is None:
-        return names
-    with zipfile.ZipFile(zip_path) as zf:
-        for info in zf.infolist():
-            path = PurePosixPath(info.filename)
-            if info.is_dir() or path.is_absolute() or ".." in path.parts:
-                continue
-            target = root / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-            names.append(str(path))
-    return names
+    return [] if zip_path is None else unpack(zip_path, root)
 
 
 def free_port() -> int:

@@ -7,7 +7,8 @@ bundle staged in the versioned bucket, so the first update a user makes is a rea
 from __future__ import annotations
 
 import io
-import zipfile
+
+from ..zipwrite import ZipWriter
 
 ENVIRONMENT_ID = "kxlocaldev"
 ENVIRONMENT_NAME = "local-dev"
@@ -37,10 +38,11 @@ CLUSTERS = (
 
 
 def seed_bundle() -> bytes:
+    """The seed code, zipped as a push zips a workspace holding only ``init.q``."""
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        info = zipfile.ZipInfo(INIT_SCRIPT, date_time=(2024, 1, 1, 0, 0, 0))
-        zf.writestr(info, INIT_Q)
+    writer = ZipWriter(buf)
+    writer.add(INIT_SCRIPT, INIT_Q)
+    writer.finish()
     return buf.getvalue()
 
 

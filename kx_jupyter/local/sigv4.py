@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 MAX_SKEW_SECONDS = 15 * 60
-UNSIGNED_PAYLOADS = {"UNSIGNED-PAYLOAD", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"}
 _AUTH_RE = re.compile(
     r"^AWS4-HMAC-SHA256\s+Credential=(?P<cred>[^,\s]+),\s*SignedHeaders=(?P<headers>[^,\s]+),\s*Signature=(?P<sig>[0-9a-f]{64})\s*$"
 )

@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..files import write_atomic
+
 STATE_FILE = "plane.json"
 LOCK_FILE = "plane.lock"
 MARKER = ".kx-jupyter-plane"
@@ -46,12 +48,9 @@ def read_state(state_dir) -> dict:
 def write_state(
     state_dir: Path, pid: int, port: int, q_binary: str | None, node_start_seconds: float
 ) -> None:
-    path = Path(state_dir) / STATE_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(
-        json.dumps({"pid": pid, "port": port, "q_binary": q_binary, "node_start_seconds": node_start_seconds})
-    )
-    tmp.replace(path)
+    state = {"pid": pid, "port": port, "q_binary": q_binary, "node_start_seconds": node_start_seconds}
+    # rewritten on every start: no fsync (a lost file means a plane nobody finds, which a start mends)
+    write_atomic(Path(state_dir) / STATE_FILE, json.dumps(state), mode=0o600, durable=False)
 
 
 def remove_state(state_dir: Path, pid: int) -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 import anywidget
 from traitlets import Bool, Dict, List, Unicode
 
-from .workspace import is_q, write_atomically
+from ..files import write_atomic
+from .workspace import is_q
 
 STATIC = Path(__file__).parent / "static"
 
@@ -80,7 +81,7 @@ class QEditor(anywidget.AnyWidget):
                 self._warned_about = on_disk
                 self.message = f"{self.path} changed on disk since it was opened here: not saved. Save again to overwrite it."
                 return False
-            write_atomically(self.file, text)
+            write_atomic(self.file, text)
         self._saved = text
         self._warned_about = None
         self.message = ""

@@ -1,7 +1,7 @@
 """``%%kx_file``: write a cell to a workspace file safely, then check it.
 
 Safety rules, because a notebook cell re-run must never eat work done in an editor:
-the write is atomic (temp file + ``os.replace``), and an existing file is only replaced when
+the write is atomic (``files.write_atomic``), and an existing file is only replaced when
 its content is what ``%%kx_file`` last wrote there. That hash is kept per user in
 ``<home>/kx_file_hashes.json`` so the rule survives kernel restarts; a file the magic never
 wrote, or one edited since, needs ``--force``.
@@ -11,40 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, replace
 from html import escape
 from pathlib import Path
 
 from ..errors import KxError
+from ..files import write_atomic
 from . import render as r
 
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 class WrittenHashes:
@@ -66,7 +43,7 @@ class WrittenHashes:
     def set(self, target: Path, digest: str) -> None:
         data = self._load()
         data[str(target)] = digest
-        _atomic_write(self.path, json.dumps(data, indent=1, sort_keys=True).encode())
+        write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True))
 
 
 @dataclass
@@ -128,7 +105,7 @@ def write_cell(
                     hint="Add --force to replace it with this cell (the changes on disk are lost).",
                 )
     data = text.encode()
-    _atomic_write(target, data)
+    write_atomic(target, data)
     hashes.set(target, _sha256(data))
     return Written(target, relpath, text, offset, append)
 

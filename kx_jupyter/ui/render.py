@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
+from ..texttable import table_text  # noqa: F401  (one text table for every surface)
 from ..times import utc as timestamp  # noqa: F401  (one time format for every table)
 
 FONT = "var(--jp-ui-font-family, -apple-system, 'Segoe UI', Roboto, sans-serif)"
@@ -119,14 +120,6 @@ def table_html(
         f'font-size:12px;line-height:1.4;color:{FG};margin:2px 0">'
         f"<thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
-
-
-def table_text(headers: list[str], rows: list[list[str]]) -> str:
-    cells = [list(map(str, headers))] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 class Rich:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path, PurePosixPath
 
 from ..errors import KxError
+from ..files import write_atomic
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _SKIP_DIRS = {"node_modules", "__pycache__"}
@@ -76,7 +76,7 @@ class Workspace:
         return self.path(name).read_text(encoding="utf-8")
 
     def write(self, name: str, text: str) -> None:
-        write_atomically(self.path(name), text)
+        write_atomic(self.path(name), text)
         self.drafts.pop(self.normalize(name), None)
 
     def create(self, name: str, text: str = "") -> str:
@@ -100,18 +100,3 @@ class Workspace:
         name = self.normalize(name)
         self.path(name).unlink(missing_ok=True)
         self.drafts.pop(name, None)
-
-
-def write_atomically(target: Path, text: str) -> None:
-    """Replace ``target`` in one step, so a crash mid-save never leaves half a file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -40,6 +40,19 @@ def _dark(page, dark: bool):
     )
 
 
+def _theme_color(page, variable: str) -> str:
+    """A theme colour variable (e.g. --jp-mirror-editor-comment-color), resolved to rgb() as computed styles are."""
+    return page.evaluate(
+        """name => { const d = document.createElement('span'); d.style.color = `var(${name})`;
+                     document.body.append(d); const c = getComputedStyle(d).color; d.remove(); return c; }""",
+        variable,
+    )
+
+
+def _color(locator) -> str:
+    return locator.evaluate("el => getComputedStyle(el).color")
+
+
 def _runs(lab) -> list:
     """The pushes and rollbacks started from the sidebar, as the server lists them."""
     req = urllib.request.Request(
@@ -116,24 +129,14 @@ def test_a_kx_file_cell_is_q_with_the_checkers_marks(lab, shot):
     page = lab.page
     _notebook(lab, "qcell.ipynb", [Q_CELL, "global x  # python"])
     q_cell, py_cell = page.locator(".jp-CodeCell").nth(0), page.locator(".jp-CodeCell").nth(1)
-    color = "el => getComputedStyle(el).color"
 
     def token_color(cell, text):
         span = cell.locator(".cm-line span", has_text=text).first
         span.wait_for(timeout=30_000)
-        return span.evaluate(color)
+        return _color(span)
 
-    def css_color(name):  # a theme variable, resolved to rgb() the way computed styles are
-        return page.evaluate(
-            """name => { const d = document.createElement('span'); d.style.color = `var(${name})`;
-                                document.body.append(d); const c = getComputedStyle(d).color; d.remove(); return c; }""",
-            name,
-        )
-
-    comment, keyword = (
-        css_color("--jp-mirror-editor-comment-color"),
-        css_color("--jp-mirror-editor-keyword-color"),
-    )
+    comment = _theme_color(page, "--jp-mirror-editor-comment-color")
+    keyword = _theme_color(page, "--jp-mirror-editor-keyword-color")
     assert token_color(q_cell, "/ volume-weighted price") == comment, "a q comment is dimmed as a comment"
     assert token_color(py_cell, "global") == keyword, "Python cells keep Python highlighting"
     assert token_color(q_cell, "`global") != keyword, "`global is a q symbol, not the Python keyword"
@@ -276,15 +279,9 @@ def test_a_q_file_opens_as_q_in_the_editor(lab, shot):
     editor = page.locator(".jp-FileEditor")
     span = editor.locator(".cm-line span", has_text="/ shown as a comment").first
     span.wait_for(timeout=30_000)
-    comment = page.evaluate("""() => { const d = document.createElement('span');
-        d.style.color = 'var(--jp-mirror-editor-comment-color)'; document.body.append(d);
-        const c = getComputedStyle(d).color; d.remove(); return c; }""")
-    assert span.evaluate("el => getComputedStyle(el).color") == comment
-    atom = page.evaluate("""() => { const d = document.createElement('span');
-        d.style.color = 'var(--jp-mirror-editor-atom-color)'; document.body.append(d);
-        const c = getComputedStyle(d).color; d.remove(); return c; }""")
+    assert _color(span) == _theme_color(page, "--jp-mirror-editor-comment-color")
     symbol = editor.locator(".cm-line span", has_text="`global").first
-    assert symbol.evaluate("el => getComputedStyle(el).color") == atom, (
+    assert _color(symbol) == _theme_color(page, "--jp-mirror-editor-atom-color"), (
         "the form's q mode, not CodeMirror's legacy one"
     )
     shot(editor.locator(".cm-editor"), "file")
@@ -297,9 +294,6 @@ def test_a_kx_file_cell_is_q_in_notebook_7_too(lab, shot):
     cell = lab.page.locator(".jp-CodeCell").first
     span = cell.locator(".cm-line span", has_text="/ volume-weighted price").first
     span.wait_for(timeout=30_000)
-    comment = lab.page.evaluate("""() => { const d = document.createElement('span');
-        d.style.color = 'var(--jp-mirror-editor-comment-color)'; document.body.append(d);
-        const c = getComputedStyle(d).color; d.remove(); return c; }""")
-    assert span.evaluate("el => getComputedStyle(el).color") == comment
+    assert _color(span) == _theme_color(lab.page, "--jp-mirror-editor-comment-color")
     cell.locator(".cm-lintRange-error").first.wait_for(timeout=30_000)
     shot(cell, "notebook7")
