@@ -53,10 +53,11 @@ def test_verbose_shows_poll_decisions_and_the_default_shows_none(cli, plane, tmp
     assert plane.info.secret_key not in err and plane.info.access_key not in err
 
 
-def test_vv_adds_every_read_and_the_option_works_after_the_command(cli, tmp_path):
+def test_vv_adds_every_read_and_the_option_works_after_the_command(cli, plane, tmp_path):
     code, _, err = cli("update", "-vv", "--cluster", "dev-gp", "--src", _workspace(tmp_path, "x:3\n"))
     reads = [line for line in err.splitlines() if line.startswith("kx-jupyter DEBUG") and "cluster " in line]
     assert code == 0 and _poll_lines(err) and reads
+    assert plane.info.secret_key not in err and plane.info.access_key not in err
 
 
 def test_retried_attempts_are_logged_by_operation(cli, plane, tmp_path):
