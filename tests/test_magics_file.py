@@ -271,7 +271,7 @@ def test_help_option_prints_the_help_and_ends_the_magic_quietly(ip, capsys):
     result = ip.run("%kx_history -h")
     out = capsys.readouterr().out
     assert result.error_in_exec is None and result.result is None
-    assert "%kx_history" in out and "--limit" in out and "Recorded pushes" in out
+    assert out.startswith("usage: %kx_history [-h]") and "--limit" in out and "Recorded pushes" in out
 
 
 def test_a_quoted_option_value_keeps_its_spaces_and_loses_its_quotes():
@@ -293,3 +293,19 @@ def test_origin_names_the_notebook_and_cell_when_the_kernel_knows_them():
     assert cell_origin(vscode) == "notebook:/w/a.ipynb"
     assert cell_origin(SimpleNamespace(parent_header={}, user_ns={})) == "notebook:"
     assert cell_origin(SimpleNamespace(user_ns={})) == "ipython"  # terminal IPython: no request
+
+
+def test_names_complete_on_a_magic_line_anywhere_in_a_cell(ip):
+    """What a kernel asks (``Completer.completions`` over the whole cell, as JupyterLab sends it)."""
+    from IPython.core.completer import provisionalcompleter
+
+    names = _magics(ip).names
+    names._fetch = lambda: (["kxlocaldev"], ["dev-gp", "hdb-3"])
+    names.warm().join()
+    with provisionalcompleter():
+        for cell, expected in (
+            ("x = 1\n%kx_status h", ["hdb-3"]),
+            ("%kx_update --env kx", ["kxlocaldev"]),
+            ("%kx_rollback ", ["dev-gp", "hdb-3"]),
+        ):
+            assert [c.text for c in ip.shell.Completer.completions(cell, len(cell))] == expected

@@ -12,7 +12,7 @@ import functools
 import shlex
 
 from IPython.core.error import UsageError
-from IPython.core.magic_arguments import MagicArgumentParser
+from IPython.core.magic_arguments import MagicArgumentParser, MagicHelpFormatter
 
 from ..config import ConfigError
 from ..errors import KxError
@@ -23,6 +23,13 @@ class HelpShown(Exception):
     """``-h`` was given: argparse printed the help, nothing else to do."""
 
 
+class _HelpFormatter(MagicHelpFormatter):
+    """IPython's, but the usage line reads ``usage: %kx_update ...`` (not an RST block): ``-h`` prints it."""
+
+    def add_usage(self, usage, actions, groups, prefix="usage: %"):
+        super().add_usage(usage, actions, groups, prefix)
+
+
 class MagicParser(MagicArgumentParser):
     """IPython's magic parser with ``-h``, which ends the magic instead of the kernel.
 
@@ -31,7 +38,7 @@ class MagicParser(MagicArgumentParser):
     """
 
     def __init__(self, prog: str, description: str):
-        super().__init__(prog=prog, description=description, add_help=True)
+        super().__init__(prog=prog, description=description, add_help=True, formatter_class=_HelpFormatter)
 
     @property
     def magic(self) -> str:
