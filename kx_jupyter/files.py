@@ -105,3 +105,14 @@ def write_atomic(
     with NewFile(path.parent, mode, prefix=f".{path.name}.") as new:
         new.write(data.encode("utf-8") if isinstance(data, str) else data)
         new.publish(path, durable=durable)
+
+
+def remove_unpublished(directory: str | os.PathLike, prefix: str) -> list[str]:
+    """Delete the files ``NewFile(directory, prefix=prefix)`` left behind in a process killed mid-write
+    (incomplete by definition); the names removed. Only for a directory no other process is writing
+    in (the local plane calls it on start, holding its state dir's lock)."""
+    removed = []
+    for path in Path(directory).glob(f"{prefix}*.tmp"):
+        path.unlink(missing_ok=True)
+        removed.append(path.name)
+    return removed
