@@ -14,14 +14,8 @@ piece by piece (an upload, a blob named by its hash once the last byte is in).
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -42,9 +36,18 @@ class NewFile:
     def __init__(self, directory: str | os.PathLike, mode: int | None = None, prefix: str = ".tmp-"):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.mode = 0o666 & ~_umask() if mode is None else mode
-        fd, name = tempfile.mkstemp(dir=self.directory, prefix=prefix, suffix=".tmp")  # 0600 while written
-        self.path: Path | None = Path(name)
+        self.mode = mode
+        # with a mode: owner-only until published; without: the kernel applies the umask (reading the
+        # umask means setting it, which would race other threads' file creation)
+        created = 0o600 if mode is not None else 0o666
+        while True:
+            path = self.directory / f"{prefix}{secrets.token_hex(8)}.tmp"
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, created)
+                break
+            except FileExistsError:
+                continue
+        self.path: Path | None = path
         self.file = os.fdopen(fd, "wb")
 
     def write(self, data: bytes) -> None:
@@ -67,7 +70,8 @@ class NewFile:
         if not overwrite and target.exists():
             self.discard()
             return False
-        os.chmod(self.path, self.mode)
+        if self.mode is not None:
+            os.chmod(self.path, self.mode)
         os.replace(self.path, target)
         self.path = None
         if durable:
@@ -101,3 +105,14 @@ def write_atomic(
     with NewFile(path.parent, mode, prefix=f".{path.name}.") as new:
         new.write(data.encode("utf-8") if isinstance(data, str) else data)
         new.publish(path, durable=durable)
+
+
+def remove_unpublished(directory: str | os.PathLike, prefix: str) -> list[str]:
+    """Delete the files ``NewFile(directory, prefix=prefix)`` left behind in a process killed mid-write
+    (incomplete by definition); the names removed. Only for a directory no other process is writing
+    in (the local plane calls it on start, holding its state dir's lock)."""
+    removed = []
+    for path in Path(directory).glob(f"{prefix}*.tmp"):
+        path.unlink(missing_ok=True)
+        removed.append(path.name)
+    return removed

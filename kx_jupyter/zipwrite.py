@@ -21,14 +21,14 @@ import hashlib
 import struct
 import zlib
 from collections.abc import Iterable
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO
 
 from .errors import KxError
 
 LEVEL = 6
 _DATE = (0 << 9) | (1 << 5) | 1  # 1980-01-01 in MS-DOS form; time 00:00:00 is 0
 _MODE = 0o100644 << 16  # regular file, rw-r--r--
-_MADE_BY = (3 << 8) | 45  # unix, spec 4.5 (zip64)
+_MADE_BY, _MADE_BY_20 = (3 << 8) | 45, (3 << 8) | 20  # unix, spec 4.5 (zip64) or 2.0
 _DESCRIPTOR, _UTF8 = 0x08, 0x800
 _STORED, _DEFLATED = 0, 8
 _ZIP64_VERSION = 45
@@ -63,48 +63,53 @@ def _zip64_extra(*values: int) -> bytes:
     return struct.pack(f"<HH{len(values)}Q", 1, 8 * len(values), *values)
 
 
-class _Entry(NamedTuple):
-    name: bytes
-    flags: int
-    method: int
-    crc: int
-    compressed: int
-    size: int
-    offset: int
-    zip64: bool  # its local header says so (version 45, sizes in a zip64 field)
+def _local_header(
+    name: bytes, flags: int, method: int, crc: int, compressed: int, size: int, zip64: bool
+) -> bytes:
+    extra, version = b"", 20 if method == _DEFLATED else 10
+    if zip64:  # both sizes, in the zip64 field, in a local header (zero when a descriptor follows)
+        extra, version = _zip64_extra(size, compressed), _ZIP64_VERSION
+        compressed = size = _MARK_32
+    return (
+        _LOCAL.pack(
+            b"PK\x03\x04", version, flags, method, 0, _DATE, crc, compressed, size, len(name), len(extra)
+        )
+        + name
+        + extra
+    )
 
 
-def _version(method: int, zip64: bool) -> int:
-    return _ZIP64_VERSION if zip64 else 20 if method == _DEFLATED else 10
-
-
-def _central_record(e: _Entry) -> bytes:
-    size, compressed, offset, wide = e.size, e.compressed, e.offset, []
-    if size >= _LIMIT_32:  # in this order, and only the fields that do not fit (APPNOTE 4.5.3)
-        wide.append(size)
-        size = _MARK_32
-    if compressed >= _LIMIT_32:
-        wide.append(compressed)
-        compressed = _MARK_32
-    if offset >= _LIMIT_32:
-        wide.append(offset)
-        offset = _MARK_32
-    extra = _zip64_extra(*wide) if wide else b""
-    version = _version(e.method, e.zip64 or bool(wide))
-    made_by = _MADE_BY if version == _ZIP64_VERSION else (3 << 8) | 20
+def _central_record(
+    name: bytes, flags: int, method: int, crc: int, compressed: int, size: int, offset: int, zip64: bool
+) -> bytes:
+    """The entry's central directory record (``zip64``: its local header has the zip64 field)."""
+    if not zip64 and size < _LIMIT_32 and compressed < _LIMIT_32 and offset < _LIMIT_32:  # nearly always
+        version, made_by, extra = (20 if method == _DEFLATED else 10), _MADE_BY_20, b""
+    else:
+        wide = []
+        if size >= _LIMIT_32:  # in this order, and only the fields that do not fit (APPNOTE 4.5.3)
+            wide.append(size)
+            size = _MARK_32
+        if compressed >= _LIMIT_32:
+            wide.append(compressed)
+            compressed = _MARK_32
+        if offset >= _LIMIT_32:
+            wide.append(offset)
+            offset = _MARK_32
+        version, made_by, extra = _ZIP64_VERSION, _MADE_BY, _zip64_extra(*wide) if wide else b""
     return (
         _CENTRAL.pack(
             b"PK\x01\x02",
             made_by,
             version,
-            e.flags,
-            e.method,
+            flags,
+            method,
             0,
             _DATE,
-            e.crc,
+            crc,
             compressed,
             size,
-            len(e.name),
+            len(name),
             len(extra),
             0,
             0,
@@ -112,7 +117,7 @@ def _central_record(e: _Entry) -> bytes:
             _MODE,
             offset,
         )
-        + e.name
+        + name
         + extra
     )
 
@@ -124,7 +129,7 @@ class ZipWriter:
         self._out = out
         self._sha = hashlib.sha256()
         self._offset = 0
-        self._entries: list[_Entry] = []
+        self._central: list[bytes] = []  # each entry's central directory record
         self._pending: list[bytes] = []  # small entries, written and hashed together (a call per file costs)
         self._pending_bytes = 0
 
@@ -142,35 +147,6 @@ class ZipWriter:
             self._sha.update(data)
             self._pending, self._pending_bytes = [], 0
 
-    def _header(self, entry: _Entry) -> bytes:
-        """The entry's local header; the entry is kept for the central directory."""
-        self._entries.append(entry)
-        compressed, size, extra = entry.compressed, entry.size, b""
-        if entry.zip64:  # both sizes, in the zip64 field, in a local header (zero when a descriptor follows)
-            extra = _zip64_extra(size, compressed)
-            compressed = size = _MARK_32
-        return (
-            _LOCAL.pack(
-                b"PK\x03\x04",
-                _version(entry.method, entry.zip64),
-                entry.flags,
-                entry.method,
-                0,
-                _DATE,
-                entry.crc,
-                compressed,
-                size,
-                len(entry.name),
-                len(extra),
-            )
-            + entry.name
-            + extra
-        )
-
-    def _name(self, name: str) -> tuple[bytes, int]:
-        """The name's bytes and the flag that says they are UTF-8."""
-        return name.encode(), 0 if name.isascii() else _UTF8
-
     def add(self, name: str, data: bytes) -> None:
         """One entry whose content is all in ``data``."""
         size = len(data)
@@ -179,20 +155,23 @@ class ZipWriter:
         method = _DEFLATED
         if len(packed) >= size:
             packed, method = data, _STORED
-        encoded, flags = self._name(name)
+        encoded, flags, crc = name.encode(), 0 if name.isascii() else _UTF8, zlib.crc32(data)
         zip64 = size >= _LIMIT_32 or len(packed) >= _LIMIT_32
-        entry = _Entry(encoded, flags, method, zlib.crc32(data), len(packed), size, self._offset, zip64)
-        self._write(self._header(entry) + packed)
+        self._central.append(
+            _central_record(encoded, flags, method, crc, len(packed), size, self._offset, zip64)
+        )
+        self._write(_local_header(encoded, flags, method, crc, len(packed), size, zip64) + packed)
 
     def add_stream(self, name: str, chunks: Iterable[bytes], expected_size: int = 0) -> None:
         """One entry from ``chunks`` (a large file read piece by piece); returns when they end.
 
         ``expected_size``: what the file's size was when it was listed; it decides zip64."""
-        encoded, flags = self._name(name)
+        flags = _DESCRIPTOR | (0 if name.isascii() else _UTF8)
         zip64 = _deflate_bound(expected_size) >= _LIMIT_32
-        start = _Entry(encoded, flags | _DESCRIPTOR, _DEFLATED, 0, 0, 0, self._offset, zip64)
-        self._write(self._header(start))
-        index = len(self._entries) - 1
+        encoded, offset = name.encode(), self._offset
+        self._central.append(b"")  # its record once its sizes are known
+        index = len(self._central) - 1
+        self._write(_local_header(encoded, flags, _DEFLATED, 0, 0, 0, zip64))
         deflate, crc, size, begin = zlib.compressobj(LEVEL, zlib.DEFLATED, -15), 0, 0, self._offset
         for chunk in chunks:
             crc = zlib.crc32(chunk, crc)
@@ -209,14 +188,15 @@ class ZipWriter:
             )
         descriptor = _DATA_DESCRIPTOR64 if zip64 else _DATA_DESCRIPTOR
         self._write(descriptor.pack(b"PK\x07\x08", crc, compressed, size))
-        self._entries[index] = start._replace(crc=crc, compressed=compressed, size=size)
+        self._central[index] = _central_record(
+            encoded, flags, _DEFLATED, crc, compressed, size, offset, zip64
+        )
 
     def finish(self) -> tuple[int, str]:
         """Write the central directory; the archive's size and SHA-256 (hex)."""
         start = self._offset
-        for entry in self._entries:
-            self._write(_central_record(entry))
-        length, count = self._offset - start, len(self._entries)
+        self._write(b"".join(self._central))
+        length, count = self._offset - start, len(self._central)
         if count >= _MAX_ENTRIES or length >= _LIMIT_32 or start >= _LIMIT_32:
             end64 = self._offset
             self._write(

@@ -77,35 +77,31 @@ def test_unexpected_status_fails():
 
 
 # -- history
+PUSH = dict(
+    backend="local",
+    environment="e",
+    cluster="c",
+    bundle_sha256="ab",
+    bucket="b",
+    key="k",
+    version="v1",
+    init_script="init.q",
+    arguments={},
+    strategy="ROLLING",
+    client_token="t",
+)
+
+
+def start_push(history, **fields):
+    """A push recorded in ``history``: every field History.start requires, ``fields`` over them."""
+    return history.start(**{**PUSH, **fields})
+
+
 def test_history_records_every_field_and_orders_newest_first(tmp_path):
     h = History(tmp_path / "history.sqlite")
-    first = h.start(
-        backend="local",
-        environment="e",
-        cluster="c",
-        bundle_sha256="ab",
-        bucket="b",
-        key="k1",
-        version="v1",
-        init_script="init.q",
-        arguments={"a": "1"},
-        strategy="ROLLING",
-        client_token="t1",
-    )
+    first = start_push(h, key="k1", arguments={"a": "1"}, client_token="t1")
     h.finish(first.id, SUCCEEDED)
-    second = h.start(
-        backend="local",
-        environment="e",
-        cluster="c",
-        bundle_sha256="cd",
-        bucket="b",
-        key="k2",
-        version=None,
-        init_script="init.q",
-        arguments={},
-        strategy="FORCE",
-        client_token="t2",
-    )
+    second = start_push(h, bundle_sha256="cd", key="k2", version=None, strategy="FORCE", client_token="t2")
     h.finish(second.id, FAILED, "boom", "node1: error")
     entries = h.entries("c", "e")
     assert [e.id for e in entries] == [second.id, first.id]
@@ -193,38 +189,15 @@ def test_history_written_by_an_earlier_version_gains_the_node_count(tmp_path):
     assert "nodes" not in {r[1] for r in old.execute("PRAGMA table_info(pushes)")}
     old.close()
     h = History(path)
-    e = h.start(
-        backend="aws",
-        environment="e",
-        cluster="c",
-        bundle_sha256=None,
-        bucket="b",
-        key="k",
-        version=None,
-        init_script=None,
-        arguments=None,
-        strategy="ROLLING",
-        client_token="t",
-        nodes=3,
+    e = start_push(
+        h, backend="aws", bundle_sha256=None, version=None, init_script=None, arguments=None, nodes=3
     )
     assert h.get(e.id).nodes == 3
 
 
 def test_history_in_progress_until_finished(tmp_path):
     h = History(tmp_path / "h.sqlite")
-    e = h.start(
-        backend="aws",
-        environment="e",
-        cluster="c",
-        bundle_sha256=None,
-        bucket="b",
-        key="k",
-        version=None,
-        init_script=None,
-        arguments=None,
-        strategy="ROLLING",
-        client_token="t",
-    )
+    e = start_push(h, backend="aws", bundle_sha256=None, version=None, init_script=None, arguments=None)
     assert h.get(e.id).outcome == IN_PROGRESS
 
 

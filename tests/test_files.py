@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from kx_jupyter.files import NewFile, write_atomic
+from kx_jupyter.files import NewFile, remove_unpublished, write_atomic
 
 
 def leftovers(directory, keep):
@@ -101,3 +101,26 @@ def test_a_new_file_never_published_is_removed(tmp_path):
         new.write(b"half an upload")
         raise RuntimeError("the client went away")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_what_a_killed_writer_left_is_removed_and_nothing_else(tmp_path):
+    (tmp_path / "incoming-1a2b.tmp").write_bytes(b"half a blob")
+    (tmp_path / ("0f" * 32)).write_bytes(b"a whole blob")
+    (tmp_path / "incoming-notes.txt").write_text("not ours")
+    assert remove_unpublished(tmp_path, "incoming-") == ["incoming-1a2b.tmp"]
+    assert leftovers(tmp_path, set()) == sorted(["0f" * 32, "incoming-notes.txt"])
+
+
+def test_a_restarted_plane_drops_the_blob_and_upload_a_killed_one_was_writing(plane):
+    from kx_jupyter.local.awsbackends import BLOB_PREFIX
+    from kx_jupyter.local.bodies import SPILL_PREFIX
+
+    blobs, uploads = plane.state_dir / "s3", plane.state_dir / "uploads"
+    uploads.mkdir(mode=0o700, exist_ok=True)
+    half_blob, half_upload = blobs / f"{BLOB_PREFIX}dead.tmp", uploads / f"{SPILL_PREFIX}dead.tmp"
+    half_blob.write_bytes(b"x" * 1000)
+    half_upload.write_bytes(b"y" * 1000)
+    plane.restart(kill=True)
+    assert not half_blob.exists() and not half_upload.exists()
+    s3 = plane.clients().s3
+    assert s3.get_object(Bucket="kx-local-code", Key="seed/code.zip")["Body"].read()[:2] == b"PK"

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 from plane_fixtures import start_plane
+from test_deploy_units import start_push
 
 from kx_jupyter.cli import main
 from kx_jupyter.config import KxJupyter
@@ -134,17 +135,12 @@ def test_a_partly_damaged_history_is_one_line_exit_2(tmp_path, capsys, monkeypat
     monkeypatch.setenv("KX_JUPYTER_HOME", str(home))
     history = History(home / "history.sqlite")
     for n in range(200):
-        history.start(
-            backend="local",
+        start_push(
+            history,
             environment="kxlocaldev",
             cluster="dev-gp",
             bundle_sha256="x" * 64,
-            bucket="b",
             key=f"k{n}" * 20,
-            version="v",
-            init_script="init.q",
-            arguments={},
-            strategy="ROLLING",
             client_token=f"t{n}",
         )
     data = bytearray((home / "history.sqlite").read_bytes())
@@ -189,18 +185,8 @@ def test_a_version_1_history_gains_notes_commits_releases_and_origins(tmp_path):
         history._v1(conn)
         conn.execute("PRAGMA user_version=1")
     h = history.History(path)
-    entry = h.start(
-        backend="local",
-        environment="e",
-        cluster="c",
-        bundle_sha256="ab",
-        bucket="b",
-        key="k",
-        version="1",
-        init_script="init.q",
-        arguments={},
-        strategy="ROLLING",
-        client_token="t",
+    entry = start_push(
+        h,
         note="fix vwap",
         git_commit="0123abc",
         git_dirty=True,

@@ -14,10 +14,11 @@ import threading
 import time
 from pathlib import Path
 
-from ..files import NewFile
+from ..files import NewFile, remove_unpublished
 
 S3_MUTATING = {"PUT", "POST", "DELETE"}
 CHUNK = 1 << 20
+BLOB_PREFIX = "incoming-"  # a blob being written, before it is named by its SHA-256
 
 
 class BlobBody:
@@ -88,6 +89,7 @@ class AwsBackends:
         self.store = store
         self.blob_dir = Path(blob_dir)
         self.blob_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        remove_unpublished(self.blob_dir, BLOB_PREFIX)  # blobs a killed plane was writing
         self.region = region
         self.lock = threading.RLock()  # moto's backends are not written for concurrent mutation
         self.s3_app = create_backend_app("s3")
@@ -211,7 +213,7 @@ class AwsBackends:
         with version.lock:
             buffer.seek(0)
             digest = hashlib.sha256()
-            with NewFile(self.blob_dir, mode=0o600, prefix="incoming-") as out:
+            with NewFile(self.blob_dir, mode=0o600, prefix=BLOB_PREFIX) as out:
                 while block := buffer.read(CHUNK):
                     digest.update(block)
                     out.write(block)

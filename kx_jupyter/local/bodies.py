@@ -14,6 +14,7 @@ from pathlib import Path
 from ..files import NewFile
 
 CHUNK = 1 << 20
+SPILL_PREFIX = "upload-"  # a spilled body, until it becomes a blob
 INLINE_BYTES = 8 * 1024 * 1024  # boto3's multipart part size: parts and API calls stay in memory
 
 
@@ -36,7 +37,7 @@ class StagedBody:
             md5.update(self.data)
         else:
             Path(spill_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._spill = NewFile(spill_dir, mode=0o600, prefix="upload-")
+            self._spill = NewFile(spill_dir, mode=0o600, prefix=SPILL_PREFIX)
             self.path = self._spill.path
             try:
                 left = length

@@ -26,10 +26,11 @@ from pathlib import Path
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
+from ..files import remove_unpublished
 from ..finspace.rules import validate
 from . import wire
 from .admin import admin_response
-from .bodies import INLINE_BYTES, BodyError, StagedBody
+from .bodies import INLINE_BYTES, SPILL_PREFIX, BodyError, StagedBody
 from .faults import Faults
 from .s3names import s3_operation
 from .sigv4 import SignatureError, check_headers, check_payload, verify
@@ -100,6 +101,7 @@ class PlaneApp:
         self.secret_key = credentials["secret_key"]
         self.faults = faults
         self.spill_dir = Path(plane.store.path).parent / "uploads"  # large bodies, until they become blobs
+        remove_unpublished(self.spill_dir, SPILL_PREFIX)  # bodies a killed plane was receiving
         self.requests: dict[str, int] = {}
         self._count_lock = threading.Lock()
 
