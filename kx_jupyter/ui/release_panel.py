@@ -56,6 +56,12 @@ class ReleasePanel(w.VBox):
         self.go = w.Button(description="Release", icon="upload", button_style="primary")
         self.back = w.Button(description="Roll back this release", icon="undo", button_style="warning")
         self.close = w.Button(description="Close", layout=w.Layout(width="80px"))
+        self.no_check = w.Checkbox(
+            value=False,
+            indent=False,
+            layout=w.Layout(width="auto"),
+            description="Push even when the q checker reports errors",
+        )
         for b in (self.go, self.back):
             b.layout = w.Layout(width="auto")
         self.buttons = w.HBox()
@@ -64,6 +70,7 @@ class ReleasePanel(w.VBox):
         self.go.on_click(lambda _: self._start(self._release, "release"))
         self.back.on_click(lambda _: self._start(self._rollback, "rollback"))
         self.close.on_click(lambda _: self.on_close and self.on_close())
+        self.no_check.observe(lambda _: self.plan(), names="value")  # plan again, with or without the checker
 
     def manifest_path(self):
         from pathlib import Path
@@ -88,6 +95,7 @@ class ReleasePanel(w.VBox):
         if self._worker is not None and self._worker.is_alive():
             return  # a second click while one runs does nothing
         self.buttons.children = ()
+        self.release = None
         self.title.value = f"<b>{escape(what)}</b> of {escape(str(self.manifest_path()))} …"
         self._worker = threading.Thread(target=self._guarded, args=(job,), name=f"kx-{what}", daemon=True)
         self._worker.start()
@@ -97,7 +105,7 @@ class ReleasePanel(w.VBox):
             job()
         except KxError as exc:
             self.title.value = f"<div style='{ERROR}'>{escape(str(exc))}</div>"
-            self.buttons.children = (self.close,)
+            self.buttons.children = (self.no_check, self.close)
         except Exception as exc:  # a widget thread's error would vanish: show it
             self.title.value = f"<div style='{ERROR}'>{escape(type(exc).__name__)}: {escape(str(exc))}</div>"
             self.buttons.children = (self.close,)
@@ -113,7 +121,12 @@ class ReleasePanel(w.VBox):
 
         manifest = load(self.manifest_path())
         release = run(
-            self.engine, manifest, src=self.settings.workspace, dry_run=dry_run, on_change=self._show
+            self.engine,
+            manifest,
+            src=self.settings.workspace,
+            dry_run=dry_run,
+            check=not self.no_check.value,
+            on_change=self._show,
         )
         self._show(release)
         return release
@@ -129,7 +142,7 @@ class ReleasePanel(w.VBox):
         updating = [r for r in release.rows.values() if r.phase == "would update"]
         self.go.disabled = not updating
         self.go.description = f"Release to {len(updating)} target(s)" if updating else "Nothing to release"
-        self.buttons.children = (self.go, self.close)
+        self.buttons.children = (self.go, self.no_check, self.close)
 
     def _release(self) -> None:
         release = self._execute()
