@@ -40,6 +40,7 @@ def test_the_forms_release_button_plans_then_releases(plane, tmp_path):  # noqa:
     assert plan.status == "dry-run"
     assert "[tp] → [rdb, rts] → [hdb, gw]" in panel.title.value and "nothing changed yet" in panel.title.value
     assert panel.view.value.count("would update") == 5
+    assert "would change the code, the init script (init.q → tick.q), the arguments" in panel.view.value  # tp
     assert panel.go.description == "Release to 5 target(s)" and panel.go in panel.buttons.children
     assert Engine(settings).history() == []
 

@@ -155,6 +155,8 @@ def run(
             rows[name].phase = SKIPPED if plan.unchanged else (WOULD_UPDATE if dry_run else WAITING)
             if plan.unchanged:
                 rows[name].message = "already runs this code, init script and arguments"
+            elif dry_run:
+                rows[name].message = "would change " + _changes(plan)
         for name, plan in plans.items():  # each target was checked with its own init script and arguments
             for diagnostic in plan.diagnostics:
                 release.say(f"{name} ({plan.cluster}): {diagnostic}")
@@ -172,6 +174,18 @@ def run(
                 break
         _end(engine, release)
         return release
+
+
+def _changes(plan) -> str:
+    """What a push of ``plan`` changes on its cluster, for the dry run's detail column."""
+    current, request = plan.current, plan.request
+    changed = [] if code_matches(current.get("code"), request["code"]) else ["the code"]
+    was, will = current.get("initializationScript"), request.get("initializationScript")
+    if was != will:
+        changed.append(f"the init script ({was or 'none'} → {will or 'none'})")
+    if {a.get("key"): a.get("value") for a in current.get("commandLineArguments") or []} != plan.arguments:
+        changed.append("the arguments")
+    return ", ".join(changed) or "nothing"
 
 
 def _selected(manifest: Manifest, only) -> list[Target]:
