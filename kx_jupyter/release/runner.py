@@ -434,8 +434,8 @@ def _reattach(engine, release: Release) -> None:
         release.say(f"resuming: following {row.cluster}'s update from the interrupted run")
         d = engine.attach(row.cluster, row.environment)
         d.wait()
-        if d.status not in ("succeeded", "unchanged"):
-            row.message = f"the interrupted update ended {d.status}"
+        if d.status not in ("succeeded", "unchanged"):  # e.g. interrupted before the update call went out
+            row.message = f"the interrupted run's update ended {d.status}; this run pushes it again"
 
 
 def rollback_last(engine, manifest: Manifest, only=None, on_change=None) -> Release:
