@@ -226,7 +226,7 @@ def test_manifest_mistakes_are_one_line_each_with_the_line(tmp_path):
         "kxrelease.toml:3: unknown key 'colour' (expected one of: on_failure, stages, targets, environment)",
         err.value.problems[4],
         "kxrelease.toml:12: target rdb: unknown key 'iniit' (expected one of: cluster, environment, init, arguments, "
-        "strategy)",
+        "strategy, timeout)",
     ]
     assert err.value.problems[4].startswith("kxrelease.toml:8: target tp: argument bad-key")
 
@@ -299,3 +299,96 @@ def test_rollback_of_the_newest_release_is_one_action(tick, tmp_path, capsys):
         < out.index("rolling back stage 2")
         < out.index("rolling back stage 1")
     )
+
+
+def described(engine, cluster: str) -> tuple:
+    desc = engine.clients.finspace.get_kx_cluster(environmentId="kxlocaldev", clusterName=cluster)
+    return desc["code"], desc.get("initializationScript"), desc.get("commandLineArguments") or []
+
+
+def test_the_failure_policy_restores_a_cluster_still_on_the_code_it_was_created_with(tick, tmp_path):
+    engine = Engine(load_settings())
+    seed = {c: described(engine, c) for c in CLUSTERS.values()}
+    src = tick_workspace(tmp_path / "v1", 1, policy="rollback", broken="rdb")
+    _, release = release_of(src, check=False)
+    assert release.status == "rolled back" and release.rows["tp"].phase == "rolled back"
+    assert "before this release" in release.rows["tp"].message
+    assert {c: described(engine, c) for c in CLUSTERS.values()} == seed  # code, init script and arguments
+    back = [(e.cluster, e.kind) for e in engine.history(limit=20) if e.outcome == "succeeded"]
+    assert sorted(back) == [
+        ("tick-rts", "push"),
+        ("tick-rts", "rollback"),
+        ("tick-tp", "push"),
+        ("tick-tp", "rollback"),
+    ]
+
+
+def test_rollback_of_a_first_release_puts_the_seed_code_back(tick, tmp_path):
+    engine = Engine(load_settings())
+    seed = {c: described(engine, c) for c in CLUSTERS.values()}
+    src = tick_workspace(tmp_path / "v1", 1)
+    assert main(["release", "--src", src]) == 0
+    assert described(engine, "tick-tp") != seed["tick-tp"]
+    assert main(["release", "--src", src, "--rollback"]) == 0
+    assert {c: described(engine, c) for c in CLUSTERS.values()} == seed
+    # and the release can be shipped again: nothing thinks it is still deployed
+    assert main(["release", "--src", src]) == 0
+    assert described(engine, "tick-gw")[1] == "gw.q"
+
+
+def test_a_target_past_its_timeout_ends_the_release_still_updating_and_resume_finishes(
+    tmp_path, monkeypatch, capsys
+):
+    with plane_in(tmp_path, monkeypatch, node_start_seconds=1.0):
+        create_tick_clusters()
+        src = tick_workspace(tmp_path / "ws", 1)
+        path = Path(src) / "kxrelease.toml"
+        path.write_text(path.read_text().replace('init = "tick.q"\n', 'init = "tick.q"\ntimeout = 0.2\n'))
+        assert main(["release", "--src", src]) == 3
+        out = capsys.readouterr().out
+        assert "tp (tick-tp): still updating — still updating when its 0.2 s timeout ended" in out
+        assert "stopped watching: tp still updating" in out and "--resume" in out
+        engine = Engine(load_settings())
+        assert [e.cluster for e in engine.history(limit=20)] == ["tick-tp"]  # the next stages waited
+        assert main(["release", "--src", src, "--resume"]) == 0
+        per_cluster = [e.cluster for e in engine.history(limit=20)]
+        assert sorted(per_cluster) == sorted(CLUSTERS.values())  # each updated once, tp not twice
+
+
+def test_a_timeout_on_the_command_line_is_checked_like_updates(tick, tmp_path, capsys):
+    src = tick_workspace(tmp_path / "ws", 1)
+    with pytest.raises(SystemExit):
+        main(["release", "--src", src, "--timeout", "soon"])
+    assert "'soon' is not a positive number of seconds" in capsys.readouterr().err
+
+
+def test_a_bad_timeout_in_the_manifest_is_one_line_with_its_line(tmp_path):
+    path = tmp_path / "kxrelease.toml"
+    path.write_text(
+        '[targets.a]\ncluster = "tick-tp"\ntimeout = -5\n\n[targets.b]\ncluster = "tick-gw"\ntimeout = "1h"\n'
+    )
+    with pytest.raises(ManifestError) as err:
+        load(path)
+    assert err.value.problems == [
+        "kxrelease.toml:3: target a: timeout -5 is not a number of seconds from 0.1 to 604800 (e.g. timeout = 1800)",
+        "kxrelease.toml:7: target b: timeout '1h' is not a number of seconds from 0.1 to 604800 (e.g. timeout = 1800)",
+    ]
+
+
+def test_json_is_one_line_per_event_as_it_happens_then_the_summary(tick, tmp_path, capsys):
+    import json
+
+    src = tick_workspace(tmp_path / "ws", 1)
+    assert main(["release", "--src", src, "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [x["event"] for x in lines[-1:]] == ["summary"] and lines[-1]["status"] == "succeeded"
+    assert {x["event"] for x in lines[:-1]} == {"message", "target"}
+    phases = [(x["target"], x["phase"]) for x in lines if x["event"] == "target"]
+    for name in CLUSTERS:
+        assert (name, "updating") in phases and (name, "succeeded") in phases
+    # events in the order they happened: stage 1 ended before stage 2 began
+    assert phases.index(("tp", "succeeded")) < phases.index(("rdb", "updating"))
+    assert lines[-1]["release_id"] == lines[0]["release_id"]
+    assert main(["release", "--src", src, "--only", "nope", "--json"]) == 2
+    refused = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert refused["event"] == "summary" and refused["status"] == "refused" and "nope" in refused["reason"]

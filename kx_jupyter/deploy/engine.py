@@ -75,6 +75,7 @@ class Plan:
     started: float = field(default_factory=time.time)  # the command's start: every elapsed counts from it
     timings: dict = field(default_factory=dict)  # {"bundle": s, "check": s}: when each ended, from started
     release_id: str | None = None  # the release this push is a target of (kx_jupyter.release)
+    restoring: bool = False  # puts back a configuration no history entry holds (``Engine.restore``)
 
     @property
     def arguments(self) -> dict:
@@ -538,7 +539,7 @@ class Engine:
             arguments=plan.arguments,
             strategy=request["deploymentConfiguration"]["deploymentStrategy"],
             client_token=request["clientToken"],
-            kind="rollback" if plan.rollback_of else "push",
+            kind="rollback" if plan.rollback_of or plan.restoring else "push",
             rollback_of=plan.rollback_of,
             nodes=_node_count(plan.current),
             release_id=plan.release_id,
@@ -844,6 +845,33 @@ class Engine:
             d.finish("dry-run", request=as_sent(plan.request))
             return d
         return self.push(plan, wait=wait, on_event=on_event, origin=origin)
+
+    def restore(
+        self, cluster, configuration: dict, env=None, strategy=None, wait=True, on_event=None, release_id=None
+    ) -> Deployment:
+        """Put back a code configuration read from the cluster earlier (``code``, ``initializationScript``,
+        ``commandLineArguments`` as GetKxCluster gives them) that no history entry holds, such as the
+        code a cluster was created with: what a release's rollback restores for such a cluster."""
+        env, cluster = self.environment(env), self._cluster_name(cluster)
+        code = {
+            k: v for k, v in configuration["code"].items() if k in ("s3Bucket", "s3Key", "s3ObjectVersion")
+        }
+        staging.exists(
+            self.clients.s3, code["s3Bucket"], code["s3Key"], code.get("s3ObjectVersion"), self.settings
+        )
+        request = self._request(
+            env,
+            cluster,
+            code,
+            configuration.get("initializationScript"),
+            _args_of(configuration) or None,
+            strategy or self.settings.strategy,
+        )
+        desc = self._preflight(env, cluster, request)
+        staged = staging.StagedObject(code["s3Bucket"], code["s3Key"], code.get("s3ObjectVersion"), 0)
+        plan = self._plan(env, cluster, request, desc, None, staged, True, [])
+        plan.release_id, plan.restoring = release_id, True
+        return self.push(plan, wait=wait, on_event=on_event)
 
     def _rollback_target(self, env, cluster, to, desc) -> HistoryEntry:
         if to is not None:

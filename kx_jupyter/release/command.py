@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..options import positive_seconds
+
 
 def add_release_arguments(parser):
     """The options of a release, shared with ``%kx_release``."""
@@ -27,7 +29,19 @@ def add_release_arguments(parser):
         help="roll the newest release back: every updated target to what it ran before, reverse stage order",
     )
     parser.add_argument("--no-check", action="store_true", help="push even when the q checker reports errors")
-    parser.add_argument("--json", action="store_true", help="print one JSON result instead of progress lines")
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="stop watching a target's update after this long (a manifest target's own timeout wins): "
+        "the target and the release end still updating, exit code 3, and --resume follows them "
+        "(default: KxJupyter.timeout)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="JSON Lines: one object per event as it happens, the release's summary last",
+    )
     return parser
 
 
@@ -43,6 +57,8 @@ def execute(ns, engine, on_change=None):
     from ..release import load, rollback_last, run
 
     manifest = load(manifest_path(ns, engine.settings))
+    if ns.timeout is not None:
+        engine.settings.with_overrides(timeout=ns.timeout)  # ConfigError now, not after the first stage
     if ns.rollback:
         return rollback_last(engine, manifest, only=ns.only, on_change=on_change)
     return run(
@@ -54,4 +70,5 @@ def execute(ns, engine, on_change=None):
         resume=ns.resume,
         check=not ns.no_check,
         on_change=on_change,
+        timeout=ns.timeout,
     )

@@ -9,6 +9,7 @@
     init = "tick.q"                    # optional (default: KxJupyter.init_script)
     strategy = "ROLLING"               # optional (default: KxJupyter.strategy)
     arguments = { s = "1", procName = "tp" }
+    timeout = 1800                     # optional: seconds to watch its update (default: --timeout, KxJupyter.timeout)
 
 Every mistake is one line ``kxrelease.toml:LINE: problem``; all of them are reported at once.
 tomllib gives no positions, so lines are found in the text: the target's table header, the key's line.
@@ -32,7 +33,8 @@ else:  # pragma: no cover - 3.10
 
 MANIFEST_NAME = "kxrelease.toml"
 TOP_KEYS = ("on_failure", "stages", "targets", "environment")
-TARGET_KEYS = ("cluster", "environment", "init", "arguments", "strategy")
+TARGET_KEYS = ("cluster", "environment", "init", "arguments", "strategy", "timeout")
+TIMEOUT_RANGE = (0.1, 7 * 86400.0)  # KxJupyter.timeout's bounds
 POLICIES = ("stop", "rollback")
 
 
@@ -44,6 +46,7 @@ class Target:
     init: str | None = None
     arguments: dict = field(default_factory=dict)
     strategy: str | None = None
+    timeout: float | None = None  # seconds to watch its update; past it the target is still updating
     stage: int = 0  # index into Manifest.stages
     line: int = 0
 
@@ -55,6 +58,7 @@ class Target:
             "init": self.init,
             "arguments": dict(self.arguments),
             "strategy": self.strategy,
+            "timeout": self.timeout,
             "stage": self.stage + 1,
         }
 
@@ -178,6 +182,19 @@ def _target(name: str, spec, lines: _Lines, problems) -> Target | None:
                 f"target {name}: strategy '{strategy}' is not one of {', '.join(STRATEGIES)}",
             )
         )
+    timeout = spec.get("timeout")
+    low, high = TIMEOUT_RANGE
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not low <= timeout <= high
+    ):
+        problems.append(
+            (
+                lines.key("timeout", at),
+                f"target {name}: timeout {timeout!r} is not a number of seconds from {low:g} to {high:g} "
+                "(e.g. timeout = 1800)",
+            )
+        )
+        timeout = None
     arguments = spec.get("arguments", {})
     if not isinstance(arguments, dict):
         problems.append(
@@ -199,6 +216,7 @@ def _target(name: str, spec, lines: _Lines, problems) -> Target | None:
         spec.get("init"),
         {str(k): str(v) for k, v in arguments.items()},
         str(strategy).upper() if strategy else None,
+        float(timeout) if timeout is not None else None,
         line=at,
     )
 

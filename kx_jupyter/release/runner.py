@@ -19,7 +19,7 @@ from ..deploy import stage as staging
 from ..deploy.history import SUCCEEDED
 from ..deploy.watch import code_matches
 from ..errors import CheckFailed, KxError
-from . import lock
+from . import lock, record
 from .manifest import Manifest, Target, check_clusters
 
 WAITING, SKIPPED, UPDATING, SUCCEEDED_, FAILED, NOT_RUN = (
@@ -48,6 +48,7 @@ class Row:
     failing_line: str = ""
     history_id: int | None = None
     before_id: int | None = None  # the succeeded push it ran before this release (what a rollback restores)
+    timeout: float | None = None  # seconds to watch its update (None: KxJupyter.timeout)
 
     def to_dict(self) -> dict:
         return {
@@ -64,6 +65,7 @@ class Row:
                 "failing_line",
                 "history_id",
                 "before_id",
+                "timeout",
             )
         }
 
@@ -103,20 +105,44 @@ class Release:
             "messages": list(self.messages),
         }
 
+    def _repr_html_(self) -> str:  # a Release as a cell's value: the release view
+        from .view import as_html
+
+        return as_html(self)
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        from .view import as_text
+
+        printer.text(as_text(self))
+
 
 def new_release_id() -> str:
     return time.strftime("rel-%Y%m%d-%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:6]
 
 
 def run(
-    engine, manifest: Manifest, src=None, only=None, dry_run=False, resume=False, check=True, on_change=None
+    engine,
+    manifest: Manifest,
+    src=None,
+    only=None,
+    dry_run=False,
+    resume=False,
+    check=True,
+    on_change=None,
+    timeout=None,
 ) -> Release:
-    """Run ``manifest``'s release of ``src``; raises KxError (nothing deployed) for a refusal."""
+    """Run ``manifest``'s release of ``src``; raises KxError (nothing deployed) for a refusal.
+    ``timeout``: seconds to watch each target's update, for targets without their own ``timeout``."""
     default_env = engine.environment(manifest.environment)
     envs = {t.environment or default_env for t in manifest.targets.values()}
     check_clusters(manifest, {e: {c["clusterName"] for c in engine.clusters(e)} for e in envs}, default_env)
     targets = _selected(manifest, only)
-    rows = {t.name: Row(t.name, t.stage + 1, t.cluster, t.environment or default_env) for t in targets}
+    rows = {
+        t.name: Row(
+            t.name, t.stage + 1, t.cluster, t.environment or default_env, timeout=t.timeout or timeout
+        )
+        for t in targets
+    }
     engine.clients.finspace, engine.clients.s3, engine.clients.logs  # noqa: B018 - created here, not in followers
     with lock.holding(engine.settings.home_path, [(r.environment, r.cluster) for r in rows.values()]):
         release_id = (_last_release(engine, rows.values()) if resume else None) or new_release_id()
@@ -129,6 +155,8 @@ def run(
             rows[name].phase = SKIPPED if plan.unchanged else (WOULD_UPDATE if dry_run else WAITING)
             if plan.unchanged:
                 rows[name].message = "already runs this code, init script and arguments"
+            elif dry_run:
+                rows[name].message = "would change " + _changes(plan)
         for name, plan in plans.items():  # each target was checked with its own init script and arguments
             for diagnostic in plan.diagnostics:
                 release.say(f"{name} ({plan.cluster}): {diagnostic}")
@@ -146,6 +174,18 @@ def run(
                 break
         _end(engine, release)
         return release
+
+
+def _changes(plan) -> str:
+    """What a push of ``plan`` changes on its cluster, for the dry run's detail column."""
+    current, request = plan.current, plan.request
+    changed = [] if code_matches(current.get("code"), request["code"]) else ["the code"]
+    was, will = current.get("initializationScript"), request.get("initializationScript")
+    if was != will:
+        changed.append(f"the init script ({was or 'none'} → {will or 'none'})")
+    if {a.get("key"): a.get("value") for a in current.get("commandLineArguments") or []} != plan.arguments:
+        changed.append("the arguments")
+    return ", ".join(changed) or "nothing"
 
 
 def _selected(manifest: Manifest, only) -> list[Target]:
@@ -248,8 +288,9 @@ def _run_stage(engine, release: Release, plans: dict) -> bool:
         for name, plan in plans.items():
             row = release.rows[name]
             row.before_id = _before(engine, row, plan.current.get("code"))
+            record.remember(engine.settings.home_path, release.id, row.environment, row.cluster, plan.current)
             try:
-                d = engine.push(plan, wait=True, on_event=_follow_rows(release, row))
+                d = _watching(engine, row).push(plan, wait=True, on_event=_follow_rows(release, row))
             except KxError as exc:
                 row.phase, row.message = FAILED, exc.message
                 release.changed()
@@ -270,14 +311,26 @@ def _run_stage(engine, release: Release, plans: dict) -> bool:
     return all(release.rows[n].phase == SUCCEEDED_ for n in plans)
 
 
+def _watching(engine, row: Row):
+    """The engine that pushes ``row``'s target: the release's, or one watching for the target's timeout."""
+    if row.timeout is None:
+        return engine
+    return type(engine)(engine.settings.with_overrides(timeout=row.timeout), clients=engine.clients)
+
+
 def _ended(row: Row, d) -> None:
     result = d.result
     row.nodes = len(result.get("nodes") or []) or row.nodes
     if d.status == "succeeded":
         row.phase, row.nodes_new = SUCCEEDED_, row.nodes
-        row.message = f"all nodes on the new code {result.get('elapsed', 0):.1f}s after the release began"
+        row.message = f"all nodes on the new code {result.get('elapsed', 0):.0f}s after the release began"
     elif d.status == "still-updating":
-        row.phase, row.message = "still updating", result.get("reason", "")
+        row.phase = "still updating"
+        row.message = (
+            f"still updating when its {row.timeout:g} s timeout ended; the update goes on (--resume follows it)"
+            if row.timeout
+            else result.get("reason", "")
+        )
     else:
         row.phase = FAILED
         row.message = result.get("reason") or (d.error.message if d.error else "failed")
@@ -291,6 +344,14 @@ def _end(engine, release: Release) -> None:
         release.status = "succeeded"
     elif "still updating" in phases and FAILED not in phases:
         release.status = "still-updating"
+        going = [r.target for r in release.rows.values() if r.phase == "still updating"]
+        for row in release.rows.values():
+            if row.phase == WAITING:
+                row.phase, row.message = NOT_RUN, f"not run: waiting for {', '.join(going)}"
+        release.say(
+            f"stopped watching: {', '.join(going)} still updating; the updates go on: "
+            "continue with `kx-jupyter release --resume`"
+        )
     else:
         release.status = "failed"
         for row in release.rows.values():
@@ -311,32 +372,46 @@ def roll_back(engine, release: Release) -> None:
         release.say(f"rolling back stage {stage}: {', '.join(r.target for r in rows)}")
         followed = []
         for row in rows:
-            if row.before_id is None:
-                row.message = "cannot roll back: no earlier successful push of this cluster in the history"
-                continue
             try:
-                d = engine.rollback(
-                    row.cluster,
-                    to=row.before_id,
-                    env=row.environment,
-                    wait=True,
-                    force=True,
-                    release_id=release.id,
-                )
+                d = _going_back(engine, release, row)
             except KxError as exc:
                 row.message = f"rollback refused: {exc.message}"
+                continue
+            if d is None:
+                row.message = "cannot roll back: what this cluster ran before the release is not known"
                 continue
             d.follow_in_background()
             followed.append((row, d))
         for row, d in followed:
             d.wait()
             row.phase = ROLLED_BACK if d.status in ("succeeded", "unchanged") else "rollback failed"
-            row.message = (
-                f"back on history entry #{row.before_id}" if d.ok else (d.result.get("reason") or "")
+            back = (
+                f"history entry #{row.before_id}" if row.before_id else "the code it ran before this release"
             )
+            row.message = f"back on {back}" if d.ok else (d.result.get("reason") or "")
         release.changed()
     if done and all(r.phase == ROLLED_BACK for r in done):
         release.status = "rolled back"
+
+
+def _going_back(engine, release: Release, row: Row):
+    """Start putting ``row``'s cluster back: to its history entry from before the release, else to the
+    configuration read from the cluster when the release began (e.g. its seed code); None: unknown."""
+    if row.before_id is not None:
+        return engine.rollback(
+            row.cluster, to=row.before_id, env=row.environment, wait=True, force=True, release_id=release.id
+        )
+    configuration = record.before(engine.settings.home_path, release.id, row.environment, row.cluster)
+    if configuration is None:
+        return None
+    target = release.manifest.targets.get(row.target)
+    return engine.restore(
+        row.cluster,
+        configuration,
+        env=row.environment,
+        strategy=target.strategy if target else None,
+        release_id=release.id,
+    )
 
 
 def _last_release(engine, rows) -> str | None:
@@ -359,8 +434,8 @@ def _reattach(engine, release: Release) -> None:
         release.say(f"resuming: following {row.cluster}'s update from the interrupted run")
         d = engine.attach(row.cluster, row.environment)
         d.wait()
-        if d.status not in ("succeeded", "unchanged"):
-            row.message = f"the interrupted update ended {d.status}"
+        if d.status not in ("succeeded", "unchanged"):  # e.g. interrupted before the update call went out
+            row.message = f"the interrupted run's update ended {d.status}; this run pushes it again"
 
 
 def rollback_last(engine, manifest: Manifest, only=None, on_change=None) -> Release:
@@ -387,12 +462,18 @@ def rollback_last(engine, manifest: Manifest, only=None, on_change=None) -> Rele
             if not pushes:
                 row.phase, row.message = SKIPPED, "not updated by this release"
                 continue
-            earlier = [
+            row.phase, row.history_id = SUCCEEDED_, pushes[-1].id
+            recorded = record.before(engine.settings.home_path, release_id, row.environment, row.cluster)
+            if (
+                recorded is not None
+            ):  # what it ran when the release began; a history entry of it if there is one
+                row.before_id = _before(engine, row, recorded.get("code"))
+                continue
+            earlier = [  # a release run before releases recorded what each cluster ran before them
                 e
                 for e in engine.history_db.entries(row.cluster, row.environment, limit=200, outcome=SUCCEEDED)
                 if e.id < pushes[-1].id and not code_matches(e.code(), pushes[-1].code())
             ]
-            row.phase, row.history_id = SUCCEEDED_, pushes[-1].id
             row.before_id = earlier[0].id if earlier else None
         roll_back(engine, release)
         if release.status != "rolled back":

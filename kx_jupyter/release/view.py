@@ -1,18 +1,29 @@
 """A release as a table: a row per target with its stage, phase, nodes on the new code and the
-failing line. Plain strings (HTML and text) so the CLI, the magic and later the form share it."""
+failing line. Plain strings (HTML and text) so the CLI, the magic and the form share it; the HTML uses
+``ui.render``'s colours (no widget import) so it reads like the other views."""
 
 from __future__ import annotations
 
 import html
 
+from ..htmlstyle import BORDER, FG, FONT, MONO, MUTED, pill
+from ..texttable import table_text
+
 COLUMNS = ("stage", "target", "cluster", "phase", "nodes on new code", "detail")
-COLOURS = {
-    "succeeded": "#1a7f37",
-    "failed": "#cf222e",
-    "updating": "#9a6700",
-    "rolled back": "#8250df",
-    "skipped": "#57606a",
-    "not run": "#57606a",
+PHASE_TONES = {  # a phase's pill, in the tones of the other views (ui.render)
+    "succeeded": "ok",
+    "failed": "bad",
+    "rollback failed": "bad",
+    "updating": "busy",
+    "still updating": "busy",
+    "rolled back": "busy",
+}
+STATUS_TONES = {
+    "succeeded": "ok",
+    "failed": "bad",
+    "running": "busy",
+    "still-updating": "busy",
+    "rolled back": "busy",
 }
 
 
@@ -23,27 +34,39 @@ def cells(row) -> list[str]:
 
 
 def as_html(release) -> str:
-    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(c)}</th>" for c in COLUMNS)
+    """JupyterLab's theme variables and pills on their own background: readable in light and dark themes.
+    Attributes in double quotes: the font stacks hold single quotes ('Segoe UI')."""
+    cell = f"padding:3px 10px;border-bottom:1px solid {BORDER};text-align:left;vertical-align:top"
+
+    def td(content: str, style: str = "") -> str:
+        return f'<td style="{cell};{style}">{content}</td>'
+
+    head = "".join(
+        f'<th style="{cell};color:{MUTED};font-weight:600;white-space:nowrap">{html.escape(c)}</th>'
+        for c in COLUMNS
+    )
     body = []
     for row in release.rows.values():
-        colour = COLOURS.get(row.phase, "inherit")
-        tds = [
-            f"<td style='padding:2px 8px{';color:' + colour if i == 3 else ''}'>{html.escape(v)}</td>"
-            for i, v in enumerate(cells(row))
-        ]
+        values = cells(row)
+        tds = [td(html.escape(v)) for v in values[:3]]
+        tds.append(td(pill(row.phase, PHASE_TONES.get(row.phase, "idle"), 11), "white-space:nowrap"))
+        tds.append(td(html.escape(values[4])))
+        if row.failing_line:
+            tds.append(td(html.escape(row.failing_line), f"font-family:{MONO};font-size:12px"))
+        else:
+            tds.append(td(html.escape(row.message), f"color:{MUTED}"))
         body.append(f"<tr>{''.join(tds)}</tr>")
-    lines = "".join(f"<div>{html.escape(m)}</div>" for m in release.messages[-6:])
+    lines = "<br>".join(html.escape(m) for m in release.messages[-6:])
+    status = pill(release.status, STATUS_TONES.get(release.status, "idle"), 12)
+    title = f"<b>{html.escape(release.kind)} {html.escape(release.id)}</b> {status}"
     return (
-        f"<div class='kx-release'><b>release {html.escape(release.id)}</b>: {html.escape(release.status)}"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-        f"<div style='font-size:90%;color:#57606a'>{lines}</div></div>"
+        f'<div class="kx-release" style="font-family:{FONT};font-size:13px;line-height:1.45;color:{FG}">'
+        f'<div style="margin-bottom:4px">{title}</div>'
+        f'<table style="border-collapse:collapse"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+        f'<div style="font-size:12px;color:{MUTED};margin-top:4px">{lines}</div></div>'
     )
 
 
 def as_text(release) -> str:
-    rows = [list(COLUMNS)] + [cells(r) for r in release.rows.values()]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS) - 1)]
-    out = [f"release {release.id}: {release.status}"]
-    for r in rows:
-        out.append("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)) + "  " + r[-1])
-    return "\n".join(out)
+    rows = [cells(r) for r in release.rows.values()]
+    return f"{release.kind} {release.id}: {release.status}\n" + table_text(list(COLUMNS), rows)

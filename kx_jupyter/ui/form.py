@@ -125,7 +125,10 @@ class KxForm(Quiet, w.VBox):
             layout=w.Layout(width="100px"),
         )
         self.cluster_info = w.HTML()
-        header = w.VBox([w.HBox([self.env, self.cluster, self.refresh_button]), self.cluster_info])
+        from .release_panel import release_button  # the workspace's kxrelease.toml, when it has one
+
+        header = w.HBox([self.env, self.cluster, self.refresh_button, release_button(self)])
+        header = w.VBox([header, self.cluster_info])
 
         # code tab: the workspace's files and the editor
         self.code = FilePanel(self.workspace, settings.init_script, self._on_files_changed, self._say)

@@ -3,7 +3,8 @@
 The options are the command's (``release.command.add_release_arguments``). The table is an
 ``ipywidgets.HTML`` changed from the followers' threads (comm messages are what ipykernel supports
 from other threads); without ipywidgets the table is displayed once, at the end. A release that
-fails raises ``ReleaseFailed`` (one line) so a notebook run top to bottom stops there.
+fails raises ``ReleaseFailed`` (one line) so a notebook run top to bottom stops there; with
+``--no-raise`` the cell returns the ``Release`` instead (``.status``, ``.rows``, ``.to_dict()``).
 """
 
 from __future__ import annotations
@@ -29,20 +30,26 @@ def release_parser():
     from ..release.command import add_release_arguments
     from .magic_args import MagicParser
 
-    return add_release_arguments(
+    parser = add_release_arguments(
         MagicParser(
             prog="kx_release",
             description="Push the workspace to every target "
             "of its kxrelease.toml, stage by stage, with a live table.",
         )
     )
+    parser.add_argument(
+        "--no-raise",
+        action="store_true",
+        help="return the Release when it does not succeed instead of raising",
+    )
+    return parser
 
 
 @magics_class
 class ReleaseMagics(Magics):
     @line_magic
     def kx_release(self, line: str = ""):
-        """%kx_release [--dry-run] [--only TARGET...] [--json] [--resume] [--rollback] [--src DIR]"""
+        """%kx_release [--dry-run] [--only TARGET...] [--json] [--resume] [--rollback] [--timeout S] [--no-raise]"""
         from ..config import ConfigError, load_settings
         from ..deploy import Engine
         from ..errors import KxError
@@ -74,9 +81,9 @@ class ReleaseMagics(Magics):
         show(release)
         if widget is None:
             display(HTML(as_html(release)), metadata={"text/plain": as_text(release)})
-        if release.status not in ("succeeded", "dry-run"):
+        if release.exit_code != 0 and not ns.no_raise:
             raise ReleaseFailed(release)
-        return None
+        return release if ns.no_raise else None
 
 
 def _widget():
