@@ -125,7 +125,7 @@ def analyze(
     _walk(lexed.tokens, rep, dict(opt_vars or {}))
     if symbols:
         rep.symbols = load_facts(lexed.tokens)
-    rep.diags.extend(function_limits(text, lexed.tokens, path))
+    rep.diags.extend(function_limits(text, path, lexed.functions))
     return rep
 
 
