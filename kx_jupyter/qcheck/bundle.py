@@ -14,6 +14,7 @@ import os
 import posixpath
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -270,11 +271,7 @@ class _Run:
         self.reached.add(name)
         rep = bundle.report(name)
         stack.append(name)
-        symbols = (
-            rep.symbols if not name.endswith(".k") else [e for e in rep.symbols if e[0] != "use"]
-        )  # k's names are not q's
-        steps = sorted(rep.events + symbols, key=lambda e: (e[2], e[3], e[0] != "defs"))
-        for kind, target, line, col, at_load in steps:
+        for kind, target, line, col, at_load in rep.steps:
             if kind in ("defs", "use", "call", "opaque", "loader", "fn"):
                 self._symbol(name, kind, target, line, col, at_load)
                 continue
@@ -407,9 +404,10 @@ class _Run:
             table.opaque = True
         elif kind == "loader":
             table.loaders.add(target.rsplit(".", 1)[-1])
-        elif kind == "fn":
-            data, span = self.bundle.files[name], target[1:]
-            table.functions[target[0].rsplit(".", 1)[-1]] = lambda: body_names(_decode(data), span)
+        elif kind == "fn":  # [name, body span] of each function a run of definitions defines
+            data = self.bundle.files[name]
+            for fn in target:
+                table.functions[fn[0].rsplit(".", 1)[-1]] = partial(_body_names, data, fn[1:])
         elif table.loaders and not table.opaque and table.may_load(target):
             table.opaque = True  # this may call a function that loads files: its names are unknown
         elif kind == "use" and not table.knows(target, ns):
@@ -423,6 +421,10 @@ class _Run:
                     f"and no q built-in defines it: q stops with '{target}; define or load it first",
                 )
             )
+
+
+def _body_names(data: bytes, span) -> set:
+    return body_names(_decode(data), span)
 
 
 def defined_names(files: Mapping[str, bytes], init_script: str) -> list:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .source import FileReport
 
-FORMAT = 3  # of an entry's body; part of the fingerprint
+FORMAT = 4  # of an entry's body; part of the fingerprint
 STORE = "reports.sqlite"
 BATCH = 500  # keys per query (SQLite allows 999 parameters on old builds)
 TOUCH_SECONDS = 3600.0  # a hit newer than this is not written back: warm checks stay read-only
