@@ -234,6 +234,7 @@ def _check_init(bundle: _Bundle, init_script: str, out: list) -> set:
         return None, False
     run = _Run(bundle, out)
     run.script(init, CODE_ROOT)
+    run.report_undefined()
     return run.reached, run.dynamic
 
 
@@ -261,6 +262,7 @@ class _Run:
         self.stack: list = []
         self.table = SymbolTable()
         self.dynamic = False  # a load built at run time: any file may be reached
+        self.undefined: dict = {}  # (file, name) -> [line, col, later uses] of a name used before any definition
 
     def unknown_load(self) -> None:
         self.table.opaque = True  # what it defines is not known
@@ -411,6 +413,18 @@ class _Run:
         elif table.loaders and not table.opaque and table.may_load(target):
             table.opaque = True  # this may call a function that loads files: its names are unknown
         elif kind == "use" and not table.knows(target, ns):
+            if self.bundle.report(name).suppressions.silences("Q028", line):
+                return
+            first = self.undefined.get((name, target))
+            if first is None:
+                self.undefined[(name, target)] = [line, col, 0]
+            else:
+                first[2] += 1  # q stops at the first use: one finding per name and file
+
+    def report_undefined(self) -> None:
+        for (name, target), (line, col, more) in self.undefined.items():
+            times = "1 more time" if more == 1 else f"{more} more times"
+            also = f" (it is used {times} before anything defines it)" if more else ""
             self.out.append(
                 diag(
                     "Q028",
@@ -418,7 +432,7 @@ class _Run:
                     line,
                     col,
                     f"'{target}' is used here while {name} loads, but no file loaded before this line "
-                    f"and no q built-in defines it: q stops with '{target}; define or load it first",
+                    f"and no q built-in defines it: q stops with '{target}; define or load it first{also}",
                 )
             )
 
