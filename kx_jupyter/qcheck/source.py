@@ -69,9 +69,9 @@ class FileReport:
         """A JSON-able form that ``from_json`` turns back into an equal report (the on-disk cache stores it).
 
         Positional, not keyed: a warm check decodes one per file, and field names were half the parsing.
-        A diagnostic is stored without its path and severity (the report's path; the rule's severity)."""
+        Without the path (the cache's key holds it), and each diagnostic without path and severity
+        (the report's path; the rule's severity)."""
         return [
-            self.path,
             [[d.line, d.col, d.rule, d.message] for d in self.diags],
             self.arg_reads,
             self.steps,
@@ -81,8 +81,8 @@ class FileReport:
         ]
 
     @classmethod
-    def from_json(cls, data: list) -> FileReport:
-        path, diags, arg_reads, steps, opt_vars, suppress_file, suppress_lines = data
+    def from_json(cls, path: str, data: list) -> FileReport:
+        diags, arg_reads, steps, opt_vars, suppress_file, suppress_lines = data
         return cls(
             path,
             [diag(rule, path, line, col, message) for line, col, rule, message in diags],
