@@ -39,6 +39,8 @@ SKIP_DIRS = {"__pycache__", "node_modules"}  # and every hidden directory
 
 
 def _norm(name: str) -> str:
+    if "\\" not in name and name[:1] not in ("/", "."):
+        return name  # the common case, without a copy
     name = name.replace("\\", "/")
     while name.startswith("./"):
         name = name[2:]
