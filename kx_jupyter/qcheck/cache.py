@@ -160,8 +160,9 @@ class ReportCache:
         if self._base is None:
             self._base = hashlib.sha256(self.fingerprint.encode())
         digest = self._base.copy()
-        # JSON is self-delimiting, so path and opt_vars cannot run into the file's bytes
-        digest.update(b"[" + json.dumps(path).encode() + b"," + opts + b"]")
+        # the path's length and self-delimiting JSON keep path and opt_vars from running into the bytes
+        name = path.encode("utf-8", "surrogateescape")
+        digest.update(b"%d:%s%s" % (len(name), name, opts))
         digest.update(data)
         key = digest.hexdigest()
         self._keys[path] = (data, opts, key)
