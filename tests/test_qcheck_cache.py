@@ -106,9 +106,9 @@ def damage_store(directory: Path, damage: str) -> None:
             for key, body in list(db.execute("SELECT key, body FROM entries")):
                 if damage == "flip":
                     body = body[:-2] + bytes([body[-2] ^ 1]) + body[-1:]
-                else:  # intact, but filed under another key
+                else:  # intact, but filed under another key (an entry starts with its own key's start)
                     doc = json.loads(body)
-                    doc["key"] = "0" * 64
+                    doc[0] = "0" * len(doc[0])
                     body = json.dumps(doc).encode()
                 db.execute("UPDATE entries SET body = ? WHERE key = ?", (body, key))
         return

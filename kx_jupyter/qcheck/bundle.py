@@ -14,6 +14,7 @@ import os
 import posixpath
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,8 @@ SKIP_DIRS = {"__pycache__", "node_modules"}  # and every hidden directory
 
 
 def _norm(name: str) -> str:
+    if "\\" not in name and name[:1] not in ("/", "."):
+        return name  # the common case, without a copy
     name = name.replace("\\", "/")
     while name.startswith("./"):
         name = name[2:]
@@ -233,6 +236,7 @@ def _check_init(bundle: _Bundle, init_script: str, out: list) -> set:
         return None, False
     run = _Run(bundle, out)
     run.script(init, CODE_ROOT)
+    run.report_undefined()
     return run.reached, run.dynamic
 
 
@@ -260,6 +264,7 @@ class _Run:
         self.stack: list = []
         self.table = SymbolTable()
         self.dynamic = False  # a load built at run time: any file may be reached
+        self.undefined: dict = {}  # (file, name) -> [line, col, later uses] of a name used before any definition
 
     def unknown_load(self) -> None:
         self.table.opaque = True  # what it defines is not known
@@ -270,11 +275,7 @@ class _Run:
         self.reached.add(name)
         rep = bundle.report(name)
         stack.append(name)
-        symbols = (
-            rep.symbols if not name.endswith(".k") else [e for e in rep.symbols if e[0] != "use"]
-        )  # k's names are not q's
-        steps = sorted(rep.events + symbols, key=lambda e: (e[2], e[3], e[0] != "defs"))
-        for kind, target, line, col, at_load in steps:
+        for kind, target, line, col, at_load in rep.steps:
             if kind in ("defs", "use", "call", "opaque", "loader", "fn"):
                 self._symbol(name, kind, target, line, col, at_load)
                 continue
@@ -407,12 +408,25 @@ class _Run:
             table.opaque = True
         elif kind == "loader":
             table.loaders.add(target.rsplit(".", 1)[-1])
-        elif kind == "fn":
-            data, span = self.bundle.files[name], target[1:]
-            table.functions[target[0].rsplit(".", 1)[-1]] = lambda: body_names(_decode(data), span)
+        elif kind == "fn":  # [name, body span] of each function a run of definitions defines
+            data = self.bundle.files[name]
+            for fn in target:
+                table.functions[fn[0].rsplit(".", 1)[-1]] = partial(_body_names, data, fn[1:])
         elif table.loaders and not table.opaque and table.may_load(target):
             table.opaque = True  # this may call a function that loads files: its names are unknown
         elif kind == "use" and not table.knows(target, ns):
+            if self.bundle.report(name).suppressions.silences("Q028", line):
+                return
+            first = self.undefined.get((name, target))
+            if first is None:
+                self.undefined[(name, target)] = [line, col, 0]
+            else:
+                first[2] += 1  # q stops at the first use: one finding per name and file
+
+    def report_undefined(self) -> None:
+        for (name, target), (line, col, more) in self.undefined.items():
+            times = "1 more time" if more == 1 else f"{more} more times"
+            also = f" (it is used {times} before anything defines it)" if more else ""
             self.out.append(
                 diag(
                     "Q028",
@@ -420,9 +434,13 @@ class _Run:
                     line,
                     col,
                     f"'{target}' is used here while {name} loads, but no file loaded before this line "
-                    f"and no q built-in defines it: q stops with '{target}; define or load it first",
+                    f"and no q built-in defines it: q stops with '{target}; define or load it first{also}",
                 )
             )
+
+
+def _body_names(data: bytes, span) -> set:
+    return body_names(_decode(data), span)
 
 
 def defined_names(files: Mapping[str, bytes], init_script: str) -> list:

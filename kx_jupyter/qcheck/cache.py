@@ -28,7 +28,8 @@ from pathlib import Path
 
 from .source import FileReport
 
-FORMAT = 3  # of an entry's body; part of the fingerprint
+FORMAT = 5  # of an entry's body; part of the fingerprint
+KEY_CHECK = 16  # an entry starts with this much of its own key: a body filed under another key is a miss
 STORE = "reports.sqlite"
 BATCH = 500  # keys per query (SQLite allows 999 parameters on old builds)
 TOUCH_SECONDS = 3600.0  # a hit newer than this is not written back: warm checks stay read-only
@@ -111,11 +112,11 @@ class ReportCache:
             self.prefetch([(data, path, opt_vars)])
             body = self._known.get(key)
         if body is not None:
-            found = _decode(body, key)
+            found = _decode(body, key, path)
             if found is not None:
                 return found
         found = analyze()
-        body = _JSON_ENCODE({"key": key, "report": found.to_json()}).encode()
+        body = _JSON_ENCODE([key[:KEY_CHECK], *found.to_json()]).encode()
         if len(body) <= self.max_bytes // LARGEST_SHARE:
             self._pending[key] = body
             self._known[key] = body
@@ -159,8 +160,9 @@ class ReportCache:
         if self._base is None:
             self._base = hashlib.sha256(self.fingerprint.encode())
         digest = self._base.copy()
-        # JSON is self-delimiting, so path and opt_vars cannot run into the file's bytes
-        digest.update(b"[" + json.dumps(path).encode() + b"," + opts + b"]")
+        # the path's length and self-delimiting JSON keep path and opt_vars from running into the bytes
+        name = path.encode("utf-8", "surrogateescape")
+        digest.update(b"%d:%s%s" % (len(name), name, opts))
         digest.update(data)
         key = digest.hexdigest()
         self._keys[path] = (data, opts, key)
@@ -259,11 +261,11 @@ _JSON_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 _JSON_DECODE = json.JSONDecoder().decode
 
 
-def _decode(body: bytes, key: str) -> FileReport | None:
+def _decode(body: bytes, key: str, path: str) -> FileReport | None:
     try:
         stored = _JSON_DECODE(body.decode("ascii"))
-        if stored["key"] != key:
+        if stored[0] != key[:KEY_CHECK]:
             return None
-        return FileReport.from_json(stored["report"])
-    except (ValueError, KeyError, TypeError, AttributeError):
+        return FileReport.from_json(path, stored[1:])
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
         return None

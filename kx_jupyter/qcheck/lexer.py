@@ -76,6 +76,7 @@ class Lexed:
     tokens: list = field(default_factory=list)  # (kind, text, line, col)
     diags: list = field(default_factory=list)
     comments: list = field(default_factory=list)  # (line, text) of comments naming kxcheck
+    functions: list = field(default_factory=list)  # (line, col, end line, end col) of each outermost {...}
 
 
 def split_system(body: str) -> tuple[str, str, str]:
@@ -135,7 +136,8 @@ def _describe(opener) -> str:
 
 def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
     """Tokens and structural diagnostics; ``every_name`` also yields the names inside function bodies
-    (skipped by default: nothing in a body runs at load, and most rules look only at brackets there)."""
+    (skipped by default: nothing in a body runs at load, and most rules look only at brackets there)
+    and numbers (``"num"`` tokens, which only the function limits count)."""
     out = Lexed()
     toks, diags = out.tokens, out.diags
     append = toks.append
@@ -145,6 +147,7 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
     in_block = 0  # line of the open block comment
     in_string = None  # (line, col, parts) of a string continuing onto the next line
     in_system = False  # indented lines after a system command continue its argument
+    opened = None  # (line, col) of the outermost function body still open
 
     if text.startswith("\ufeff"):
         diags.append(
@@ -264,6 +267,9 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
                         _close(ch, lineno, col, stack, path, diags)
                     if params or ch == "}":
                         append(("close", ch, lineno, col))
+                        if opened and ch == "}" and not _in_function(stack):
+                            out.functions.append((*opened, lineno, col))
+                            opened = None
             continue
         ascii_line = line.isascii() and not every_name
         while pos is not None:
@@ -274,6 +280,8 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
                     append(("name", m.group(5), lineno, m.start(5) + 1))
                     continue
                 if kind == 6:
+                    if every_name:  # numbers only for the constants limit (limits.py)
+                        append(("num", m.group(6), lineno, m.start(6) + 1))
                     continue
                 col = m.start(kind) + 1
                 if kind == 4:
@@ -299,13 +307,18 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
                 elif kind == 8:
                     ch = m.group(8)
                     top = ch == "{" and not _in_function(stack)
+                    if top:
+                        opened = (lineno, col)
                     stack.append((ch, lineno, col))
                     append(("open", ch, lineno, col))
                     if top and ascii_line and not _NEEDS_TOKENS.search(line, m.end(), code_end):
                         # a function body starts and the rest of the line holds nothing but
                         # brackets that matters: scan it like a body line, resume after its '}'
                         pos = _scan_body(line, m.end(), code_end, lineno, stack, append, path, diags)
-                        if pos is None and cut and "kxcheck" in line:
+                        if pos is not None:  # its '}' ends at pos
+                            out.functions.append((*opened, lineno, pos))
+                            opened = None
+                        elif cut and "kxcheck" in line:
                             out.comments.append((lineno, line[cut.end() - 1 :]))
                         break
                 elif kind == 9:
@@ -315,6 +328,9 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
                     else:
                         _close(ch, lineno, col, stack, path, diags)
                     append(("close", ch, lineno, col))
+                    if opened and ch == "}" and not _in_function(stack):
+                        out.functions.append((*opened, lineno, col))
+                        opened = None
                 elif kind == 3 or kind == 2:
                     col = m.start(2)  # the opening quote
                     body = m.group(2)

@@ -42,6 +42,7 @@ RULES: dict[str, tuple[str, str]] = {
     "Q037": ("warning", "FinSpace incompatibility in a file the initialization script does not load"),
     "Q038": ("error", "assignment to a reserved word ('assign)"),
     "Q039": ("error", "function over q's limit of 110 locals or 110 globals"),
+    "Q040": ("error", "function over q's limit of constants (239 minus its locals and globals)"),
 }
 
 

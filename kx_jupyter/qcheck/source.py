@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 
-from .diagnostic import Diagnostic, sort_key
+from .diagnostic import sort_key
 from .lexer import lex
 from .limits import function_limits
 from .rules import diag
@@ -57,40 +57,79 @@ _SIMPLE = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
 class FileReport:
     path: str
     diags: list = field(default_factory=list)
-    # ("load"|"cd", target or None when built at run time, line, col, runs_at_load) and ("quit", None, line, col, True)
-    events: list = field(default_factory=list)
     arg_reads: list = field(default_factory=list)  # (key, line, col, has_default)
-    symbols: list = field(default_factory=list)  # defs/use/opaque events in file order (symbols.load_facts)
+    # what the load graph replays, in file order: the rule walk's events, ("load"|"cd", target or None
+    # when built at run time, line, col, runs_at_load) and ("quit", None, line, col, True), then (when
+    # analyzed with symbols) the symbol table's facts (symbols.load_facts), runs of definitions merged
+    steps: list = field(default_factory=list)
     opt_vars: dict = field(default_factory=dict)  # global holding .Q.opt .z.x -> keys with .Q.def defaults
     suppressions: Suppressions = field(default_factory=Suppressions)
 
     def to_json(self) -> list:
         """A JSON-able form that ``from_json`` turns back into an equal report (the on-disk cache stores it).
 
-        Positional, not keyed: a warm check decodes one per file, and field names were half the parsing."""
+        Positional, not keyed: a warm check decodes one per file, and field names were half the parsing.
+        Without the path (the cache's key holds it), and each diagnostic without path and severity
+        (the report's path; the rule's severity)."""
         return [
-            self.path,
-            [astuple(d) for d in self.diags],
-            self.events,
+            [[d.line, d.col, d.rule, d.message] for d in self.diags],
             self.arg_reads,
-            self.symbols,
+            self.steps,
             {var: sorted(keys) for var, keys in self.opt_vars.items()},
             sorted(self.suppressions.file),
             [[line, sorted(rules)] for line, rules in self.suppressions.lines.items()],
         ]
 
     @classmethod
-    def from_json(cls, data: list) -> FileReport:
-        path, diags, events, arg_reads, symbols, opt_vars, suppress_file, suppress_lines = data
+    def from_json(cls, path: str, data: list) -> FileReport:
+        diags, arg_reads, steps, opt_vars, suppress_file, suppress_lines = data
         return cls(
             path,
-            [Diagnostic(*d) for d in diags],
-            list(map(tuple, events)),  # map() over comprehensions: 100,000 reports at a time
-            list(map(tuple, arg_reads)),
-            list(map(tuple, symbols)),
+            [diag(rule, path, line, col, message) for line, col, rule, message in diags],
+            list(map(tuple, arg_reads)),  # map() over comprehensions: 100,000 reports at a time
+            list(map(tuple, steps)),
             {var: set(keys) for var, keys in opt_vars.items()},
             Suppressions(set(suppress_file), {line: set(rules) for line, rules in suppress_lines}),
         )
+
+
+def _steps(events: list, facts: list, k_file: bool) -> list:
+    """Events and symbol facts in file order (a definition before anything else at its position),
+    each run of definitions merged into one ``defs`` and one ``fn`` step: nothing between them reads
+    the table, and a module of definitions replays in two steps instead of one per expression."""
+    if k_file:
+        facts = [e for e in facts if e[0] != "use"]  # k's names are not q's
+    out: list = []
+    names = fns = first = None
+    for step in sorted(events + facts, key=_position):
+        kind = step[0]
+        if kind == "defs" or kind == "fn":
+            if first is None:
+                names, fns, first = set(), [], step
+            if kind == "defs":
+                names.update(step[1])
+            else:
+                fns.append(step[1])
+            continue
+        if first is not None:
+            _merged(out, names, fns, first)
+            first = None
+        out.append(step)
+    if first is not None:
+        _merged(out, names, fns, first)
+    return out
+
+
+def _position(step):
+    return step[2], step[3], step[0] != "defs"
+
+
+def _merged(out, names, fns, first) -> None:
+    _, _, line, col, ns = first
+    if names:
+        out.append(("defs", sorted(names), line, col, ns))
+    if fns:
+        out.append(("fn", fns, line, col, ns))
 
 
 def unescape(body: str) -> str:
@@ -124,8 +163,8 @@ def analyze(
     rep = FileReport(path, list(lexed.diags), suppressions=parse(lexed.comments))
     _walk(lexed.tokens, rep, dict(opt_vars or {}))
     if symbols:
-        rep.symbols = load_facts(lexed.tokens)
-    rep.diags.extend(function_limits(text, lexed.tokens, path))
+        rep.steps = _steps(rep.steps, load_facts(lexed.tokens), path.endswith(".k"))
+    rep.diags.extend(function_limits(text, path, lexed.functions))
     return rep
 
 
@@ -139,11 +178,11 @@ def _system_command(
     rep: FileReport, cmd: str, arg: str, line: int, col: int, at_load: bool, label: str
 ) -> None:
     if cmd == "l" and arg:
-        rep.events.append(("load", arg, line, col, at_load))
+        rep.steps.append(("load", arg, line, col, at_load))
     elif cmd == "cd" and arg:
-        rep.events.append(("cd", arg, line, col, at_load))
+        rep.steps.append(("cd", arg, line, col, at_load))
     elif cmd == "\\":
-        rep.events.append(("quit", None, line, col, at_load))
+        rep.steps.append(("quit", None, line, col, at_load))
     elif cmd == "p" and arg:
         rep.diags.append(
             diag(
@@ -234,7 +273,7 @@ def _walk(toks: list, rep: FileReport, opt_vars: dict) -> None:
                 for key, kl, kc in _def_keys(toks, i):
                     rep.arg_reads.append((key, kl, kc, True))
             elif text == "exit" and col == 1 and depth == 0:
-                rep.events.append(("quit", None, line, col, True))
+                rep.steps.append(("quit", None, line, col, True))
             elif text in opt_vars and not assigns:
                 if depth and text in scopes[-1][0] and text not in scopes[-1][1]:
                     continue  # a parameter or local that only shares the dictionary's name
@@ -402,7 +441,7 @@ def _system_call(toks, i, rep, at_load) -> None:
     nxt = toks[j + 1] if j + 1 < len(toks) else None
     built = nxt is not None and nxt[0] == "other" and nxt[1].startswith(",")
     if cmd in ("l", "cd") and built:
-        rep.events.append((("load" if cmd == "l" else "cd"), None, line, col, at_load))
+        rep.steps.append((("load" if cmd == "l" else "cd"), None, line, col, at_load))
     elif cmd == "p" and built and body == "p":
         return  # system"p",... reads the port (the comma joins it to what follows)
     elif cmd == "p" and arg and _port_guard(toks, i):

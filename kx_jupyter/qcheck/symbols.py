@@ -25,6 +25,8 @@ Everything uncertain errs towards "defined": a false error blocks a push, a miss
 from __future__ import annotations
 
 import re
+from itertools import chain, compress, count, repeat
+from operator import itemgetter
 
 # .Q.res: the control words and keywords (KX reference, .Q.res); assigning one fails with 'assign
 RESERVED = frozenset(
@@ -47,6 +49,8 @@ SYSTEM_NAMESPACES = (".q", ".Q", ".z", ".h", ".j", ".o", ".m", ".aws", ".awscust
 _QSQL = {"select", "exec", "update", "delete", "from", "by"}
 _CONDITIONAL = {"if", "while", "do"}  # and $[...]: their branches may never run
 _DYNAMIC = {"value", "eval", "reval", ".Q.l", ".Q.lo"}
+_COL = itemgetter(3)
+_ONE = (1).__eq__
 _NAME = re.compile(r"\.?[a-zA-Z][\w.]*")
 
 
@@ -65,9 +69,8 @@ def qualify(name: str, ns: str) -> str:
 
 def _expressions(toks):
     """Top-level expressions: each starts at a token in column 1 (or a system command)."""
-    starts = [
-        i for i, tok in enumerate(toks) if tok[3] == 1 or tok[0] == "sys"
-    ]  # one tight loop over every token
+    # a system command's token is always in column 1; compress/map walk every token without a Python step
+    starts = list(compress(count(), map(_ONE, map(_COL, toks))))
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
     starts.append(len(toks))
@@ -254,14 +257,15 @@ class SymbolTable:
         self.loaders: set = set()  # last parts of functions that load files or define computed names
 
     def define(self, names) -> None:
-        for name in names:
-            self.names.add(name)
-            parts = name.split(".")
-            if name.startswith("."):
-                self.roots.add(parts[1])
-            self.leaves.update(
-                parts
-            )  # a.b is a dictionary a (or .ns.a.b seen from \\d .ns): any part may be what a use names
+        self.names.update(names)
+        # a.b is a dictionary a (or .ns.a.b seen from \\d .ns): any part may be what a use names
+        dotted = [name for name in names if "." in name]
+        if not dotted:
+            self.leaves.update(names)
+            return
+        parts = list(map(str.split, dotted, repeat(".")))
+        self.leaves.update([name for name in names if "." not in name], chain.from_iterable(parts))
+        self.roots.update([p[1] for p in parts if not p[0]])  # .ns.name: the root ns
 
     def may_load(self, name: str) -> bool:
         """Could using ``name`` run a loader, directly or through the functions it calls?"""
