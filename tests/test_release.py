@@ -392,3 +392,15 @@ def test_json_is_one_line_per_event_as_it_happens_then_the_summary(tick, tmp_pat
     assert main(["release", "--src", src, "--only", "nope", "--json"]) == 2
     refused = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert refused["event"] == "summary" and refused["status"] == "refused" and "nope" in refused["reason"]
+
+
+def test_create_cluster_exist_ok_keeps_a_matching_cluster_and_refuses_a_different_one(tick, capsys):
+    """A tutorial run twice on one plane: the five clusters exist; --exist-ok keeps them, says so,
+    and refuses a cluster of another type or size rather than pretend it was created."""
+    capsys.readouterr()
+    assert main(["local", "create-cluster", "tick-hdb", "--type", "HDB", "--nodes", "2", "--exist-ok"]) == 0
+    assert "tick-hdb already exists (HDB, 2 nodes): kept" in capsys.readouterr().out
+    assert main(["local", "create-cluster", "tick-hdb", "--type", "HDB", "--nodes", "2"]) != 0
+    assert main(["local", "create-cluster", "tick-gw", "--type", "RDB", "--exist-ok"]) == 2
+    err = capsys.readouterr().err
+    assert "tick-gw already exists as GATEWAY with 1 node(s), not RDB with 1" in err

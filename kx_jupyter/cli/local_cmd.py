@@ -71,6 +71,11 @@ def register(subparsers) -> None:
     create.add_argument("--nodes", type=int, default=1, help="node count (default 1)")
     create.add_argument("--env", help="kdb environment id (default: the plane's only one)")
     create.add_argument("--no-wait", action="store_true", help="return while the clusters are still CREATING")
+    create.add_argument(
+        "--exist-ok",
+        action="store_true",
+        help="keep a cluster that already exists with this type and node count (a notebook run twice)",
+    )
     create.set_defaults(func=_create_cluster)
     for sub in (start, *[actions.choices[n] for n in ("status", "stop", "reset", "env")]):
         sub.add_argument(
@@ -258,6 +263,31 @@ def _put_section(path: Path, header: str, lines: list[str]) -> None:
     write_atomic(path, text, mode=0o600)
 
 
+def _kept(fs, env: str, name: str, args, settings) -> bool:
+    """Whether ``name`` already exists as asked (so --exist-ok keeps it); a different one is an error."""
+    import botocore.exceptions as be
+
+    from ..deploy.aws_errors import error_code, translate
+
+    try:
+        found = fs.get_kx_cluster(environmentId=env, clusterName=name)
+    except (be.BotoCoreError, be.ClientError) as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return False
+        raise translate(exc, f"reading cluster {name}", settings) from None
+    nodes = (found.get("capacityConfiguration") or {}).get("nodeCount")
+    if found.get("clusterType") != args.type or nodes != args.nodes:
+        raise KxError(
+            f"cluster {name} already exists as {found.get('clusterType')} with {nodes} node(s), "
+            f"not {args.type} with {args.nodes}",
+            hint=f"Delete it first, or create the new one under another name than {name}.",
+        )
+    print(
+        f"{env}/{name} already exists ({args.type}, {nodes} node{'s' if nodes > 1 else ''}): kept", flush=True
+    )
+    return True
+
+
 def _create_cluster(args) -> int:
     """Create clusters through the plane's own CreateKxCluster, on the seed code, then wait for RUNNING."""
     import time
@@ -280,6 +310,8 @@ def _create_cluster(args) -> int:
     env = engine.environment(args.env)
     fs = engine.clients.finspace
     for name in args.names:
+        if args.exist_ok and _kept(fs, env, name, args, settings):
+            continue
         with calling(f"creating cluster {name}", settings):
             fs.create_kx_cluster(
                 environmentId=env,
