@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from contextlib import contextmanager
 
 import pytest
 from test_dark_theme_browser import _low_contrast
@@ -303,3 +304,68 @@ def test_a_kx_file_cell_is_q_in_notebook_7_too(lab, shot):
     assert span.evaluate("el => getComputedStyle(el).color") == comment
     cell.locator(".cm-lintRange-error").first.wait_for(timeout=30_000)
     shot(cell, "notebook7")
+
+
+def _save_and_reload(lab):
+    """Save the notebook (its outputs hold the widget views), then reload the page: the kernel lives on."""
+    page = lab.page
+    page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function(
+        "() => { const w = window.jupyterapp.shell.currentWidget; return w && !w.context.model.dirty; }",
+        timeout=30_000,
+    )
+    page.reload()
+    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", timeout=60_000)
+    lab.wait_for_kernel_idle()
+
+
+@contextmanager
+def _cluster_reads_failing(lab):
+    """The session's plane answers every read of a cluster (and its nodes) with an internal error, so
+    a watch cannot see an update end (it keeps polling) until the block exits."""
+    from plane_fixtures import RunningPlane
+
+    from kx_jupyter.config import load_settings
+    from kx_jupyter.local import daemon
+
+    settings = load_settings(environ={"KX_JUPYTER_HOME": str(lab.server.kx_home)})
+    state_dir = daemon.state_dir_of(settings)
+    plane = RunningPlane(daemon.status(state_dir), settings, state_dir)
+    plane.set_faults({"error": 1, "operations": ["GetKxCluster", "ListKxClusterNodes"]})
+    try:
+        yield
+    finally:
+        plane.set_faults({})
+
+
+def test_a_background_push_view_comes_back_after_a_page_reload_and_finishes(lab, shot):
+    page = lab.page
+    _notebook(lab, "reload.ipynb", ["%load_ext kx_jupyter\n%kx_update --cluster hdb-3 --background"])
+    lab.run_all_cells()
+    view = page.locator(".kx-status-view")
+    view.get_by_text("✓ update").wait_for(timeout=60_000)  # the cluster took the update: now it is watched
+    with _cluster_reads_failing(lab):
+        _save_and_reload(lab)
+        view = page.locator(".kx-status-view")
+        view.first.wait_for(timeout=60_000)  # the live view, restored from the kernel's widget state
+        assert "deployed" not in view.first.inner_text(), "the push cannot have ended: its watch is held"
+        shot(page.locator(".jp-Notebook"), "after-reload")
+    view.get_by_text("deployed").wait_for(timeout=120_000)  # and it keeps following the push to its end
+    assert lab.errors() == []
+    shot(view.first, "finished")
+
+
+def test_the_form_comes_back_after_a_page_reload(lab, shot):
+    page = lab.page
+    _notebook(lab, "form-reload.ipynb", ["%load_ext kx_jupyter\n%kx_form"])
+    lab.run_all_cells()
+    page.locator(".kx-form .kx-qeditor").first.wait_for(timeout=60_000)
+    _save_and_reload(lab)
+    form = page.locator(".kx-form")
+    form.locator(".kx-qeditor .cm-content").first.wait_for(timeout=60_000)  # the q editor (anywidget) too
+    form.locator(
+        ".lm-TabBar-tab", has_text="History"
+    ).click()  # and it still answers: the kernel handles clicks
+    form.locator(".kx-history").wait_for(timeout=30_000)
+    assert lab.errors() == []
+    shot(form, "after-reload")
