@@ -49,12 +49,13 @@ class PushBody extends Widget {
 
 // The rollback dialog's body: which push it goes back to, what restarts, and the diff from what runs now.
 function rollbackBody(cluster, target, files) {
-  const nodes = cluster.nodeCount ? `${cluster.nodeCount} node${cluster.nodeCount === 1 ? "" : "s"}` : "its nodes";
+  const n = cluster.nodeCount;
+  const nodes = n ? `${n} node${n === 1 ? " restarts" : "s restart"}` : "its nodes restart";
   const how = target.strategy === "FORCE" ? "all at once (FORCE)" : `one by one (${target.strategy})`;
   const changed = files.some((f) => f.status !== "unchanged");
   return new Widget({ node: h("div", { class: "kx-Confirm kx-RollbackConfirm" },
-    h("p", {}, `Re-deploy ${entryName(target)} of ${at(target.started_at)} (bundle `,
-      h("code", {}, shortSha(target.bundle_sha256)), `) to `, h("b", {}, cluster.name), `: ${nodes} restart ${how}.`),
+    h("p", {}, `Re-deploy ${entryName(target)} (pushed ${at(target.started_at)}, bundle `,
+      h("code", {}, shortSha(target.bundle_sha256)), `) to `, h("b", {}, cluster.name), `: ${nodes} ${how}.`),
     target.note ? h("p", { class: "kx-Sidebar-muted" }, `note: ${target.note}`) : null,
     h("div", { class: "kx-Detail-title" }, changed ? `The code changes from what runs now to #${target.id}:` : "The code does not change."),
     h("div", { class: "kx-Confirm-diff" }, filesView(files, 5))) });
