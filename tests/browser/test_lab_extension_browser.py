@@ -185,11 +185,11 @@ def test_a_push_from_the_sidebar_asks_first_then_notifies_its_outcome(lab, shot)
     history.get_by_text("running now").wait_for(timeout=30_000)
     assert "succeeded" in history.inner_text()
     shot(dev, "history")
-    dev.get_by_role("button", name="Diff").click()
+    dev.locator(".kx-Cluster-actions").get_by_role("button", name="Diff").click()
     dev.get_by_text("the workspace matches what dev-gp runs").wait_for(timeout=30_000)
     (lab.server.root / FOLDER / "init.q").write_text(INIT + "limit:100\n")
-    dev.get_by_role("button", name="Diff").click()  # closes it
-    dev.get_by_role("button", name="Diff").click()
+    dev.locator(".kx-Cluster-actions").get_by_role("button", name="Diff").click()  # closes it
+    dev.locator(".kx-Cluster-actions").get_by_role("button", name="Diff").click()
     diff = dev.locator(".kx-Detail[data-kind='diff']")
     diff.get_by_text("+limit:100").wait_for(timeout=30_000)
     assert "modified" in diff.inner_text()
@@ -341,7 +341,7 @@ def _cluster_reads_failing(lab):
 
 def test_a_background_push_view_comes_back_after_a_page_reload_and_finishes(lab, shot):
     page = lab.page
-    _notebook(lab, "reload.ipynb", ["%load_ext kx_jupyter\n%kx_update --cluster hdb-3 --background"])
+    _notebook(lab, "reload.ipynb", ["%load_ext kx_jupyter\n%kx_update --cluster dev-gp --background"])
     lab.run_all_cells()
     view = page.locator(".kx-status-view")
     view.get_by_text("✓ update").wait_for(timeout=60_000)  # the cluster took the update: now it is watched
@@ -522,7 +522,9 @@ def test_the_sidebar_uses_the_active_kernels_config_and_says_so(lab, shot):
     sidebar.get_by_text("settings: this notebook's kernel (cluster=hdb-3)").wait_for(timeout=30_000)
     assert f"/{FOLDER}/other-ws" in sidebar.locator(".kx-Sidebar-meta").inner_text()
     shot(sidebar.locator(".kx-Sidebar-meta"), "kernel-settings")
-    page.evaluate("() => { window.jupyterapp.commands.execute('kx-jupyter:push-workspace'); }")  # resolves on close
+    page.evaluate(
+        "() => { window.jupyterapp.commands.execute('kx-jupyter:push-workspace'); }"
+    )  # resolves on close
     dialog = page.locator(".jp-Dialog")
     dialog.wait_for(timeout=10_000)
     assert dialog.locator("select").first.input_value() == "hdb-3", "the kernel's cluster is the default pick"
