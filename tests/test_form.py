@@ -503,3 +503,13 @@ def test_a_push_keeps_its_note_and_history_shows_notes_and_git_commits(ui, engin
     ui.refresh_button.click()
     cells = ui.history.row(8).cells.value
     assert "limit raised" in cells and "0123456789+" in cells
+
+
+def test_a_history_refresh_frees_the_rows_it_replaces(ui):
+    ui.cluster.value = "hdb-3"
+    old = ui.history.row(7)
+    ui.refresh_button.click()
+    new = ui.history.row(7)
+    assert new is not old and new.rollback_button.comm is not None
+    gone = [old, old.cells, old.rollback_button, old.rollback_button.layout, old.rollback_button.style]
+    assert [part.comm for part in gone] == [None] * len(gone), "no widget model left behind per refresh"

@@ -125,6 +125,12 @@ class HistoryTable(w.VBox):
 
     def show(self, entries, running: int | None, runs_now, empty: str) -> None:
         """``running``: the id of the push running now; ``runs_now(entry)``: its code is what runs now."""
+        old = self.children
+        self._fill(entries, running, runs_now, empty)
+        for widget in old:  # each refresh builds new rows: free the old ones' models (kernel and browser)
+            _close(widget)
+
+    def _fill(self, entries, running, runs_now, empty: str) -> None:
         if not entries:
             self.rows = ()
             self.children = (
@@ -151,3 +157,13 @@ class HistoryTable(w.VBox):
         if found is None:
             raise KeyError(f"no history entry #{entry_id} in the table")
         return found
+
+
+def _close(widget) -> None:
+    """Close a widget, everything inside it and its layout and style (``close()`` alone leaves them)."""
+    for child in getattr(widget, "children", ()):
+        _close(child)
+    for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
+        if part is not None:
+            part.close()
+    widget.close()
