@@ -78,9 +78,9 @@ def test_edit_check_set_an_argument_and_push_to_the_three_node_cluster(lab, shot
 
     # one push recorded, with the argument, and offered in the history tab
     form.locator(".lm-TabBar-tab", has_text="History").click()
-    history_rows = form.locator("table", has_text="outcome").locator("tbody tr")
+    history_rows = form.locator(".kx-history-row")
     history_rows.first.wait_for(timeout=15_000)
-    pushed_args = history_rows.first.locator("[title]").get_attribute("title")  # the arguments cell, in full
+    pushed_args = history_rows.first.locator(f"[title*='{arg_key}=']").get_attribute("title")  # in full
     assert f"{arg_key}={db_dir}" in pushed_args and "role=hdb" in pushed_args, (
         "the cluster's own arguments are kept"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 import urllib.request
 from contextlib import contextmanager
 
@@ -388,6 +389,7 @@ def test_each_history_row_has_its_diff_and_roll_back_and_the_rollback_asks_with_
     extra = lab.server.root / FOLDER / "lib" / "extra.q"
     extra.parent.mkdir(exist_ok=True)
     extra.unlink(missing_ok=True)
+    (extra.parent / "rows.q").write_text(f"/ {time.time_ns()}: code no earlier test pushed\nrows:1\n")
     lab.append_and_run("%kx_update --cluster dev-gp --note 'without extra'")
     page.get_by_text("deployed").last.wait_for(timeout=120_000)
     lab.wait_for_kernel_idle()
