@@ -31,6 +31,9 @@ def load_ipython_extension(ipython):
 
     load(ipython)
     release_magic.load(ipython)
+    from .kernelsettings import publish  # the lab sidebar's view of this kernel's %config
+
+    publish(ipython)
 
 
 def unload_ipython_extension(ipython):

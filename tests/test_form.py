@@ -310,9 +310,7 @@ def _entry(entry_id, **extra):
         "init.q",
         {},
         "ROLLING",
-        outcome="succeeded",
-        duration=12.0,
-        **extra,
+        **{"outcome": "succeeded", "duration": 12.0, **extra},
     )
 
 
@@ -324,20 +322,17 @@ def test_a_rollback_shows_which_push_and_its_diff_and_starts_only_when_confirmed
         [FileDiff("lib/util.q", "modified", diff="@@ -1 +1 @@\n-f:{x+2}\n+f:{x+1}\n")],
     )
     ui.cluster.value = "hdb-3"
-    assert "ababababab" in ui.history_table.value and "succeeded" in ui.history_table.value
-    assert ui.rollback_to.value == 0 and ui.rollback_to.options[0][0].startswith(
-        "the previous good push: #7 ·"
-    )
-    ui.rollback_button.click()
+    row = ui.history.row(7)
+    assert "ababababab" in row.cells.value and "succeeded" in row.cells.value
+    row.rollback_button.click()
     assert engine.rollbacks == [], "nothing starts before the confirmation"
     assert "to #7" in ui.rollback_diff.value and "lib/util.q" in ui.rollback_diff.value
     assert "restarts 3 nodes one by one (ROLLING)" in ui.rollback_diff.value
     go, cancel = ui.confirm_rollback.children
     assert go.description == "Roll back to #7"
     cancel.click()
-    assert ui.confirm_rollback.children == () and engine.rollbacks == []
-    _label, diff, back = ui.history_actions.children[0].children
-    back.click()
+    assert ui.confirm_rollback.children == () and ui.rollback_diff.value == "" and engine.rollbacks == []
+    row.rollback_button.click()
     ui.confirm_rollback.children[0].click()
     ui.wait(10)
     assert engine.rollbacks == [("hdb-3", 7, "kxlocaldev")]
@@ -351,10 +346,50 @@ def test_the_push_running_now_is_marked_and_is_no_rollback_target(ui, engine):
         base_status(cluster, env), code=running_code
     )
     ui.cluster.value = "hdb-3"
-    assert "9 ▶ running now" in ui.history_table.value
-    assert [value for _, value in ui.rollback_to.options] == [0, 8]
-    assert ui.rollback_to.options[0][0].startswith("the previous good push: #8")
-    assert len(ui.history_actions.children) == 1
+    now, before = ui.history.rows
+    assert (now.entry.id, now.running_now, now.rollback_button) == (9, True, None)
+    assert "running now" in _shown(now)
+    assert (before.entry.id, before.running_now) == (8, False) and before.rollback_button is not None
+    assert "running now" not in _shown(before)
+
+
+def _shown(row) -> str:
+    """The text of a history row's HTML parts (its marker and its cells)."""
+    import ipywidgets
+
+    parts = [*row.children[0].children, row.cells]
+    return " ".join(p.value for p in parts if isinstance(p, ipywidgets.HTML))
+
+
+def test_each_rows_diff_shows_what_it_changes_without_offering_to_start(ui, engine):
+    from kx_jupyter.deploy.diff import FileDiff
+
+    running_code = {"s3Bucket": "b", "s3Key": "k", "s3ObjectVersion": "v9"}
+    engine.history.side_effect = lambda cluster=None, env=None, limit=50: [
+        _entry(9),
+        _entry(8),
+        _entry(6, outcome="failed", reason="init failed"),
+    ]
+    base_status = engine.status.side_effect
+    engine.status.side_effect = lambda cluster=None, env=None: dict(
+        base_status(cluster, env), code=running_code
+    )
+    engine.rollback_diff.side_effect = lambda cluster, to=None, env=None: (
+        _entry(to),
+        [FileDiff("old.q", "added", diff="--- /dev/null\n+++ workspace/old.q\n@@ -0,0 +1 @@\n+o:1\n")],
+    )
+    engine.diff.return_value = [
+        FileDiff("new.q", "added", diff="--- /dev/null\n+++ workspace/new.q\n@@ -0,0 +1 @@\n+n:1\n")
+    ]
+    ui.cluster.value = "hdb-3"
+    now, before, failed = ui.history.rows
+    assert failed.diff_button is None and failed.rollback_button is None, "a failed push's code never ran"
+    before.diff_button.click()
+    assert "running now → #8" in ui.rollback_diff.value and "old.q" in ui.rollback_diff.value
+    assert ui.confirm_rollback.children == (), "a Diff only shows; Roll back asks"
+    now.diff_button.click()
+    assert "running now (#9) → workspace" in ui.rollback_diff.value and "new.q" in ui.rollback_diff.value
+    assert engine.rollbacks == []
 
 
 def test_a_force_push_shows_the_diff_and_asks_first(ui, engine):
@@ -366,13 +401,6 @@ def test_a_force_push_shows_the_diff_and_asks_first(ui, engine):
     go.click()
     ui.wait(10)
     assert engine.pushes[0]["strategy"] == "FORCE"
-
-
-def test_a_refresh_keeps_the_rollback_target_the_user_picked(ui):
-    ui.cluster.value = "hdb-3"
-    ui.rollback_to.value = 7
-    ui.refresh_button.click()  # as the refresh after a push that just ended does
-    assert ui.rollback_to.value == 7
 
 
 def test_reviewing_the_diff_first_pushes_only_after_confirming(ui, engine):
@@ -473,4 +501,15 @@ def test_a_push_keeps_its_note_and_history_shows_notes_and_git_commits(ui, engin
         _entry(8, note="limit raised", git_commit="0123456789abcdef", git_dirty=True)
     ]
     ui.refresh_button.click()
-    assert "limit raised" in ui.history_table.value and "0123456789+" in ui.history_table.value
+    cells = ui.history.row(8).cells.value
+    assert "limit raised" in cells and "0123456789+" in cells
+
+
+def test_a_history_refresh_frees_the_rows_it_replaces(ui):
+    ui.cluster.value = "hdb-3"
+    old = ui.history.row(7)
+    ui.refresh_button.click()
+    new = ui.history.row(7)
+    assert new is not old and new.rollback_button.comm is not None
+    gone = [old, old.cells, old.rollback_button, old.rollback_button.layout, old.rollback_button.style]
+    assert [part.comm for part in gone] == [None] * len(gone), "no widget model left behind per refresh"

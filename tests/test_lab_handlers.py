@@ -29,6 +29,7 @@ def server(tmp_path_factory):
         mp.setenv("KX_JUPYTER_NODE_START_SECONDS", "0.2")
         running = Server(tmp, home)
     running.root = tmp / "root"  # the server's root_dir
+    running.home, running.runtime = home, tmp / "runtime"
     try:
         yield running
     finally:
@@ -204,3 +205,113 @@ def test_a_push_can_keep_the_clusters_arguments(server):
 def test_unknown_cluster_is_one_line_naming_the_clusters(server):
     got = call(server, "GET", "diff?cluster=nope", expect=400)
     assert "nope" in got["message"] and "dev-gp" in got["message"]
+
+
+def test_the_rollback_preview_names_the_push_and_its_diff_and_starts_nothing(server):
+    for notebook in (
+        workspace(server, "p1", {"init.q": LOOP_OK}),
+        workspace(server, "p2", {"init.q": LOOP_OK, "lib/extra.q": "e:1\n"}),
+    ):
+        run = finished_run(
+            server,
+            call(server, "POST", "push", {"cluster": "dev-gp", "notebook": notebook}, expect=202)["id"],
+        )
+        assert run["status"] == "succeeded", run
+    p2, p1 = call(server, "GET", "history?cluster=dev-gp")[:2]
+    runs = call(server, "GET", "runs")
+    got = call(server, "GET", "rollback-diff?cluster=dev-gp")
+    assert got["entry"]["id"] == p1["id"], "by default: the newest good push whose code differs"
+    files = {f["path"]: (f["status"], f["diff"]) for f in got["files"]}
+    assert files["lib/extra.q"] == (
+        "removed",
+        "--- cluster/lib/extra.q\n+++ /dev/null\n@@ -1 +0,0 @@\n-e:1\n",
+    )
+    assert call(server, "GET", f"rollback-diff?cluster=dev-gp&to={p2['id']}")["entry"]["id"] == p2["id"]
+    assert call(server, "GET", "runs") == runs and call(server, "GET", "history?cluster=dev-gp")[0] == p2
+    assert "history id" in call(server, "GET", "rollback-diff?cluster=dev-gp&to=x", expect=400)["message"]
+
+
+def _recorded(server, origin: str) -> int:
+    """A finished push in the history with ``origin`` (as the magics record it), of a cluster no other test uses."""
+    from kx_jupyter.config import load_settings
+    from kx_jupyter.deploy import Engine
+
+    history = Engine(load_settings(environ={"KX_JUPYTER_HOME": str(server.home)})).history_db
+    entry = history.start(
+        backend="local",
+        environment="kxlocaldev",
+        cluster="cell-links",
+        bundle_sha256="cd" * 32,
+        bucket="kx-local-code",
+        key="k.zip",
+        version=None,
+        init_script="init.q",
+        arguments={},
+        strategy="ROLLING",
+        client_token="t",
+        origin=origin,
+    )
+    history.finish(entry.id, "succeeded")
+    return entry.id
+
+
+def test_history_and_activity_link_a_push_to_the_notebook_cell_it_came_from(server):
+    since = time.time() - 1
+    inside = _recorded(server, "notebook:work/analysis.ipynb#3f2a-cell")
+    absolute = _recorded(server, f"notebook:{server.root / 'abs' / 'nb.ipynb'}#c1")
+    outside = _recorded(server, "notebook:/elsewhere/nb.ipynb#c2")
+    from_cli = _recorded(server, "cli")
+    cells = {e["id"]: e["cell"] for e in call(server, "GET", "history?cluster=cell-links")}
+    assert cells[inside] == {"path": "work/analysis.ipynb", "cellId": "3f2a-cell"}
+    assert cells[absolute] == {"path": "abs/nb.ipynb", "cellId": "c1"}, (
+        "a path under the root, as JupyterLab opens it"
+    )
+    assert cells[outside] is None and cells[from_cli] is None, "no link JupyterLab could not open"
+    ended = {e["id"]: e["cell"] for e in call(server, "GET", f"activity?since={since}")["ended"]}
+    assert ended[inside] == {"path": "work/analysis.ipynb", "cellId": "3f2a-cell"}
+
+
+KERNEL_ASKS_THE_SIDEBAR = """
+import os
+os.chdir({root!r})  # where JupyterLab starts a notebook's kernel: the notebook's folder
+%load_ext kx_jupyter
+%config KxJupyter.workspace = "kernel-ws"
+%config KxJupyter.cluster = "hdb-3"
+%config KxJupyter.strategy = "FORCE"
+import json, re, urllib.error, urllib.request
+from ipykernel.connect import get_connection_file
+kid = re.search(r"kernel-(.+)[.]json", get_connection_file()).group(1)
+def ask(path, body=None):
+    req = urllib.request.Request({url!r} + "/kx-jupyter/" + path, data=body and json.dumps(body).encode(),
+                                 headers={{"Authorization": "token {token}", "Content-Type": "application/json"}})
+    try:
+        return json.load(urllib.request.urlopen(req, timeout=60))
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(path + " " + exc.read().decode()) from None
+mine, other = ask("overview?kernel=" + kid), ask("overview?kernel=not-a-kernel")
+check = ask("check", {{"kernel": kid}})
+print(json.dumps({{"kid": kid, "mine": mine, "other": other, "check": check}}))
+"""
+
+
+def test_the_sidebar_follows_the_active_kernels_config_and_says_whose_settings_it_shows(server):
+    (server.root / "kernel-ws").mkdir(exist_ok=True)
+    (server.root / "kernel-ws" / "init.q").write_text("f:{[x] x+1\n")  # an unclosed brace: the check says so
+    printed = server.run_in_kernel(
+        KERNEL_ASKS_THE_SIDEBAR.format(url=server.url, token=server.token, root=str(server.root))
+    )
+    got = json.loads(printed.strip().splitlines()[-1])
+    mine, other = got["mine"], got["other"]
+    assert mine["workspace"] == str((server.root / "kernel-ws").resolve())
+    assert (mine["cluster"], mine["strategy"]) == ("hdb-3", "FORCE")
+    assert mine["settings"]["from"] == "kernel"
+    assert mine["settings"]["kernel"] == {"cluster": "hdb-3", "strategy": "FORCE"}, (
+        "what differs from the server's"
+    )
+    assert other["settings"] == {"from": "server", "kernel": {}, "note": ""} and other["cluster"] == ""
+    assert got["check"]["workspace"] == mine["workspace"] and got["check"]["errors"]
+    published = server.runtime / f"kx-jupyter-kernel-{got['kid']}.json"
+    deadline = time.monotonic() + 30
+    while published.exists() and time.monotonic() < deadline:  # the kernel removes it as it exits
+        time.sleep(0.1)
+    assert not published.exists()

@@ -19,7 +19,7 @@ class FileDiff:
 
     path: str
     status: str
-    diff: str = ""  # unified diff, deployed -> workspace, for modified text files
+    diff: str = ""  # unified diff, deployed -> workspace, for added, removed and modified text files
     binary: bool = False
 
     def to_dict(self) -> dict:
@@ -40,14 +40,38 @@ def _text(content: bytes) -> str | None:
         return None
 
 
+NO_NEWLINE = "\\ No newline at end of file\n"
+
+
+def unified(old: str, new: str, old_name: str, new_name: str) -> str:
+    """A unified diff as ``diff -u`` and git print it: a last line without its newline is marked
+    (difflib would run it into the next line instead)."""
+    out = []
+    for line in difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True), old_name, new_name
+    ):
+        out.append(line if line.endswith("\n") else line + "\n" + NO_NEWLINE)
+    return "".join(out)
+
+
+def _one_sided(path: str, content: bytes, status: str) -> FileDiff:
+    """An added or removed file shows its whole content (a text file), as git does."""
+    text = _text(content)
+    if text is None:
+        return FileDiff(path, status, binary=True)
+    if status == ADDED:
+        return FileDiff(path, status, unified("", text, "/dev/null", f"workspace/{path}"))
+    return FileDiff(path, status, unified(text, "", f"cluster/{path}", "/dev/null"))
+
+
 def compare(deployed: dict[str, bytes], workspace: dict[str, bytes], unsafe=()) -> list[FileDiff]:
     out = [FileDiff(name, UNSAFE) for name in sorted(unsafe)]
     for path in sorted(set(deployed) | set(workspace)):
         old, new = deployed.get(path), workspace.get(path)
         if old is None:
-            out.append(FileDiff(path, ADDED, binary=_text(new) is None))
+            out.append(_one_sided(path, new, ADDED))
         elif new is None:
-            out.append(FileDiff(path, REMOVED, binary=_text(old) is None))
+            out.append(_one_sided(path, old, REMOVED))
         elif old == new:
             out.append(FileDiff(path, UNCHANGED))
         else:
@@ -55,11 +79,9 @@ def compare(deployed: dict[str, bytes], workspace: dict[str, bytes], unsafe=()) 
             if old_text is None or new_text is None:
                 out.append(FileDiff(path, MODIFIED, binary=True))
             else:
-                lines = difflib.unified_diff(
-                    old_text.splitlines(keepends=True),
-                    new_text.splitlines(keepends=True),
-                    f"cluster/{path}",
-                    f"workspace/{path}",
+                out.append(
+                    FileDiff(
+                        path, MODIFIED, unified(old_text, new_text, f"cluster/{path}", f"workspace/{path}")
+                    )
                 )
-                out.append(FileDiff(path, MODIFIED, "".join(lines)))
     return out

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
+from .. import kernelsettings
 from ..config import ConfigError
 from ..errors import KxError
 from .service import LabService, lint_cell
@@ -52,6 +53,14 @@ class _Handler(APIHandler):
             raise web.HTTPError(400, "the request body must be a JSON object")
         return data
 
+    def kernel_settings(self, data: dict | None = None) -> dict | None:
+        """The ``%config KxJupyter.*`` the active notebook's kernel published (its id is the ``kernel``
+        argument), or None: no kernel named, not one of this server's, or nothing published."""
+        kernel_id = (data or {}).get("kernel") if data is not None else self.get_query_argument("kernel", "")
+        if not isinstance(kernel_id, str) or not kernel_id or kernel_id not in self.kernel_manager:
+            return None
+        return kernelsettings.read(self.kernel_manager.connection_dir, kernel_id)
+
     def cluster_arg(self, data: dict | None = None) -> str:
         value = (data or {}).get("cluster") if data is not None else self.get_query_argument("cluster", "")
         if not isinstance(value, str) or not value:
@@ -62,7 +71,9 @@ class _Handler(APIHandler):
 class OverviewHandler(_Handler):
     @web.authenticated
     async def get(self):
-        await self.answer(self.service.overview, self.get_query_argument("notebook", ""))
+        await self.answer(
+            self.service.overview, self.get_query_argument("notebook", ""), self.kernel_settings()
+        )
 
 
 class ActivityHandler(_Handler):
@@ -78,19 +89,36 @@ class ActivityHandler(_Handler):
 class HistoryHandler(_Handler):
     @web.authenticated
     async def get(self):
-        await self.answer(self.service.history, self.cluster_arg())
+        await self.answer(self.service.history, self.cluster_arg(), self.kernel_settings())
 
 
 class DiffHandler(_Handler):
     @web.authenticated
     async def get(self):
-        await self.answer(self.service.diff, self.cluster_arg(), self.get_query_argument("notebook", ""))
+        await self.answer(
+            self.service.diff,
+            self.cluster_arg(),
+            self.get_query_argument("notebook", ""),
+            self.kernel_settings(),
+        )
+
+
+class RollbackDiffHandler(_Handler):
+    @web.authenticated
+    async def get(self):
+        to = self.get_query_argument("to", "")
+        if to and not to.isdigit():
+            raise web.HTTPError(400, "to must be a history id (a number)")
+        await self.answer(
+            self.service.rollback_diff, self.cluster_arg(), int(to) if to else None, self.kernel_settings()
+        )
 
 
 class CheckHandler(_Handler):
     @web.authenticated
     async def post(self):
-        await self.answer(self.service.check, str(self.body().get("notebook") or ""))
+        data = self.body()
+        await self.answer(self.service.check, str(data.get("notebook") or ""), self.kernel_settings(data))
 
 
 class LintHandler(_Handler):
@@ -118,6 +146,7 @@ class PushHandler(_Handler):
             str(data.get("notebook") or ""),
             strategy,
             arguments,
+            self.kernel_settings(data),
             status=202,
         )
 
@@ -129,7 +158,9 @@ class RollbackHandler(_Handler):
         to = data.get("to")
         if to is not None and not isinstance(to, int):
             raise web.HTTPError(400, "to must be a history id (a number)")
-        await self.answer(self.service.rollback, self.cluster_arg(data), to, status=202)
+        await self.answer(
+            self.service.rollback, self.cluster_arg(data), to, self.kernel_settings(data), status=202
+        )
 
 
 class RunsHandler(_Handler):
@@ -146,6 +177,7 @@ def routes(root_dir: str) -> list[tuple]:
         "activity": ActivityHandler,
         "history": HistoryHandler,
         "diff": DiffHandler,
+        "rollback-diff": RollbackDiffHandler,
         "check": CheckHandler,
         "lint": LintHandler,
         "push": PushHandler,

@@ -1,10 +1,12 @@
 """What the lab extension's routes do, as plain blocking calls (the handlers run them off the loop).
 
 Settings are the server's: ``load_settings()`` (``KX_JUPYTER_*``, the config file; the server
-extension has put the plane's home and port in the environment). ``%config`` in a kernel is
-not seen here. A relative ``workspace`` is resolved against the directory of the notebook the
-user is in, which is where that notebook's kernel runs, so the sidebar checks, diffs and pushes
-the same files a ``%kx_update`` in that notebook would.
+extension has put the plane's home and port in the environment), except where the active
+notebook's kernel published its own ``%config KxJupyter.*`` (``kernelsettings``): then its
+workspace, cluster, strategy, init script and (on the same backend) environment win, and the
+overview says which settings it used. A relative server ``workspace`` is resolved against the
+directory of the notebook the user is in, which is where that notebook's kernel runs, so the
+sidebar checks, diffs and pushes the same files a ``%kx_update`` in that notebook would.
 """
 
 from __future__ import annotations
@@ -48,8 +50,11 @@ class LabService:
                 clients.finspace, clients.s3, clients.logs  # noqa: B018 - created here, once
             return engine
 
-    def workspace(self, notebook: str = "") -> Path:
-        """``settings.workspace``, relative ones taken from the notebook's directory (else the server's root)."""
+    def workspace(self, notebook: str = "", kernel: dict | None = None) -> Path:
+        """The kernel's published workspace, else ``settings.workspace``, relative ones taken from
+        the notebook's directory (else the server's root)."""
+        if kernel and kernel.get("workspace"):
+            return Path(kernel["workspace"])
         configured = Path(load_settings().workspace).expanduser()
         if configured.is_absolute():
             return configured
@@ -65,20 +70,22 @@ class LabService:
         return (base / configured).resolve()
 
     # -- read-only views
-    def overview(self, notebook: str = "") -> dict:
+    def overview(self, notebook: str = "", kernel: dict | None = None) -> dict:
         """The environment's clusters, each with its nodes, the code it runs and its last push."""
         engine = self.engine(connect=True)
-        env = engine.environment()
+        use = _effective(engine.settings, kernel)
+        env = engine.environment(use["environment"] or None)
         clusters = [self._cluster(engine, env, c) for c in engine.clusters(env)]
-        workspace = self.workspace(notebook)
+        workspace = self.workspace(notebook, kernel)
         return {
             "environment": env,
             "backend": engine.settings.backend,
             "workspace": str(workspace),
             "workspaceLabel": self._label(workspace),
-            "strategy": engine.settings.strategy,
-            "initScript": engine.settings.init_script,
-            "cluster": engine.settings.cluster,
+            "strategy": use["strategy"],
+            "initScript": use["init_script"],
+            "cluster": use["cluster"],
+            "settings": _provenance(engine.settings, kernel),
             "clusters": clusters,
             "runs": self.runs.snapshot(),
             "now": time.time(),
@@ -119,26 +126,37 @@ class LabService:
             "lastPush": _entry(history[0] if history else None),
         }
 
-    def history(self, cluster: str, limit: int = 20) -> list[dict]:
+    def history(self, cluster: str, kernel: dict | None = None, limit: int = 20) -> list[dict]:
         engine = self.engine()
-        return [_entry(e, tail=True) for e in engine.history(cluster, engine.environment(), limit)]
+        env = engine.environment(_effective(engine.settings, kernel)["environment"] or None)
+        return [_entry(e, tail=True, root=self.root) for e in engine.history(cluster, env, limit)]
 
-    def diff(self, cluster: str, notebook: str = "") -> dict:
+    def diff(self, cluster: str, notebook: str = "", kernel: dict | None = None) -> dict:
         engine = self.engine(connect=True)
-        files = engine.diff(cluster, src=str(self.workspace(notebook)))
+        workspace = self.workspace(notebook, kernel)
+        env = _effective(engine.settings, kernel)["environment"] or None
+        files = engine.diff(cluster, env=env, src=str(workspace))
+        return {"cluster": cluster, "workspace": str(workspace), "files": [f.to_dict() for f in files]}
+
+    def rollback_diff(self, cluster: str, to: int | None = None, kernel: dict | None = None) -> dict:
+        """What a rollback would change: the entry it goes to, and the running code → that entry's."""
+        engine = self.engine(connect=True)
+        env = _effective(engine.settings, kernel)["environment"] or None
+        entry, files = engine.rollback_diff(cluster, to=to, env=env)
         return {
             "cluster": cluster,
-            "workspace": str(self.workspace(notebook)),
+            "entry": _entry(entry, root=self.root),
             "files": [f.to_dict() for f in files],
         }
 
-    def check(self, notebook: str = "") -> dict:
+    def check(self, notebook: str = "", kernel: dict | None = None) -> dict:
         """The workspace check a push would make (offline)."""
         from ..qcheck import has_errors
 
         engine = self.engine()
-        workspace = self.workspace(notebook)
-        diags = engine.check(src=str(workspace))
+        workspace = self.workspace(notebook, kernel)
+        init = _effective(engine.settings, kernel)["init_script"]
+        diags = engine.check(src=str(workspace), init=init)
         return {
             "workspace": str(workspace),
             "workspaceLabel": self._label(workspace),
@@ -157,39 +175,58 @@ class LabService:
         now = time.time()
         entries = engine.history(limit=100)
         running = [
-            _entry(e)
+            _entry(e, root=self.root)
             for e in entries
             if e.outcome == "updating" and now - e.started_at < engine.settings.timeout
         ]
         ended = [
-            _entry(e) for e in entries if e.finished_at and e.finished_at > since and e.outcome != "updating"
+            _entry(e, root=self.root)
+            for e in entries
+            if e.finished_at and e.finished_at > since and e.outcome != "updating"
         ]
         return {"now": now, "running": running, "ended": ended}
 
     # -- changes
     def push(
-        self, cluster: str, notebook: str = "", strategy: str | None = None, arguments: dict | None = None
+        self,
+        cluster: str,
+        notebook: str = "",
+        strategy: str | None = None,
+        arguments: dict | None = None,
+        kernel: dict | None = None,
     ) -> dict:
         """Push the workspace as ``%kx_update`` would; ``arguments`` are the command-line arguments to
         pass (the sidebar offers to keep the cluster's own: a push without them drops them)."""
         engine = self.engine(connect=True)
-        cluster = cluster or engine.settings.cluster
-        strategy = strategy or engine.settings.strategy
-        src = str(self.workspace(notebook))
+        use = _effective(engine.settings, kernel)
+        cluster = cluster or use["cluster"]
+        strategy = strategy or use["strategy"]
+        src = str(self.workspace(notebook, kernel))
         return self.runs.start(
             "push",
             cluster,
             strategy,
             lambda on_event: engine.update(
-                cluster, src=src, strategy=strategy, args=arguments or None, on_event=on_event
+                cluster,
+                env=use["environment"] or None,
+                src=src,
+                init=use["init_script"],
+                strategy=strategy,
+                args=arguments or None,
+                on_event=on_event,
             ),
         )
 
-    def rollback(self, cluster: str, to: int | None = None) -> dict:
+    def rollback(self, cluster: str, to: int | None = None, kernel: dict | None = None) -> dict:
         engine = self.engine(connect=True)
-        cluster = cluster or engine.settings.cluster
+        use = _effective(engine.settings, kernel)
+        cluster = cluster or use["cluster"]
+        env = use["environment"] or None
         return self.runs.start(
-            "rollback", cluster, "", lambda on_event: engine.rollback(cluster, to=to, on_event=on_event)
+            "rollback",
+            cluster,
+            "",
+            lambda on_event: engine.rollback(cluster, to=to, env=env, on_event=on_event),
         )
 
 
@@ -209,10 +246,58 @@ def lint_cell(source: str) -> list[dict]:
     return [dict(d.to_dict(), line=d.line + 1) for d in check_source(body, path)]
 
 
-def _entry(entry, tail: bool = False) -> dict | None:
+def _effective(settings, kernel: dict | None) -> dict:
+    """The settings a sidebar action uses: the kernel's published ones where it set them. Its
+    environment only counts on the server's backend (another backend is another service)."""
+    use = {name: getattr(settings, name) for name in ("cluster", "environment", "strategy", "init_script")}
+    if not kernel:
+        return use
+    same_backend = kernel.get("backend", settings.backend) == settings.backend
+    for name in use:
+        if kernel.get(name) and (name != "environment" or same_backend):
+            use[name] = kernel[name]
+    return use
+
+
+def _provenance(settings, kernel: dict | None) -> dict:
+    """Whose settings the sidebar shows: ``from`` is "kernel" or "server"; ``kernel`` lists the
+    published values that differ from the server's; ``note`` says what the sidebar cannot follow."""
+    if kernel is None:
+        return {"from": "server", "kernel": {}, "note": ""}
+    differ = {k: v for k, v in kernel.items() if k != "workspace" and v and v != getattr(settings, k)}
+    note = ""
+    if kernel.get("backend", settings.backend) != settings.backend:
+        note = (
+            f"the kernel uses the {kernel['backend']} backend; the sidebar shows the server's "
+            f"({settings.backend}) clusters"
+        )
+    return {"from": "kernel", "kernel": differ, "note": note}
+
+
+def cell_of(origin: str, root: Path) -> dict | None:
+    """The notebook cell a push came from (``notebook:<path>#<cell id>``), as a path under the
+    server's root and a cell id, or None (not from a notebook, or a notebook outside the root)."""
+    kind, _, rest = (origin or "").partition(":")
+    path, _, cell = rest.rpartition("#")
+    if kind != "notebook" or not path:
+        return None
+    where = PurePosixPath(path)
+    if where.is_absolute():
+        try:
+            where = PurePosixPath(Path(path).resolve().relative_to(root).as_posix())
+        except ValueError:
+            return None
+    if ".." in where.parts:
+        return None
+    return {"path": where.as_posix(), "cellId": cell}
+
+
+def _entry(entry, tail: bool = False, root: Path | None = None) -> dict | None:
     if entry is None:
         return None
     data = entry.to_dict()
     if not tail:
         data.pop("log_tail", None)
+    if root is not None:
+        data["cell"] = cell_of(entry.origin, root)
     return data

@@ -59,7 +59,7 @@ def _diff_html(diff: str, hl) -> str:
         if line.startswith(("+++", "---")):
             continue
         mark = line[:1]
-        if mark == "@":
+        if mark in ("@", "\\"):  # a hunk header, or "\ No newline at end of file"
             body = f'<span style="color:{r.MUTED}">{escape(line)}</span>'
         else:
             gutter = f'<span style="user-select:none;color:{r.MUTED}">{escape(mark or " ")}</span>'

@@ -18,6 +18,7 @@ from ..errors import KxError
 from ..finspace.rules import check_value
 from . import render as r
 from .filepanel import FilePanel, Quiet, note_html
+from .historytable import HistoryTable
 from .view import PUSH_STEPS, ROLLBACK_STEPS, StatusView
 from .workspace import Workspace
 
@@ -60,12 +61,6 @@ def _error_html(text: str) -> str:
         f'<div style="font-family:{r.FONT};font-size:12px;white-space:pre-wrap;color:{ERROR_FG};'
         f'background:{ERROR_BG};padding:6px 10px;border-radius:4px">{escape(text)}</div>'
     )
-
-
-def _clipped(text: str, limit: int = 40) -> str:
-    """Long text cut to fit a table cell; the whole of it shows on hover."""
-    shown = text if len(text) <= limit else text[: limit - 1] + "…"
-    return f'<span title="{escape(text)}">{escape(shown)}</span>'
 
 
 class ArgumentRow(w.HBox):
@@ -180,31 +175,11 @@ class KxForm(Quiet, w.VBox):
             ]
         )
 
-        # history tab
-        self.history_table = w.HTML()
-        self.rollback_to = w.Dropdown(
-            description="Roll back to", style=NARROW, layout=w.Layout(width="420px")
-        )
-        self.rollback_button = w.Button(
-            description="Roll back",
-            icon="undo",
-            button_style="warning",
-            tooltip="Shows what changes first, then asks",
-            layout=w.Layout(width="110px"),
-        )
-        self.rollback_button.add_class("kx-rollback")
-        self.history_actions = w.VBox()  # Diff / Roll back for each push that can be rolled back to
+        # history tab: a row per push, each with its own Diff and Roll back
+        self.history = HistoryTable(on_diff=self._show_entry_diff, on_rollback=self._review_rollback)
         self.confirm_rollback = w.HBox()
-        self.rollback_diff = w.HTML()
-        history_tab = w.VBox(
-            [
-                self.history_table,
-                self.history_actions,
-                w.HBox([self.rollback_to, self.rollback_button]),
-                self.confirm_rollback,
-                self.rollback_diff,
-            ]
-        )
+        self.rollback_diff = w.HTML()  # a row's diff, or the rollback review
+        history_tab = w.VBox([self.history, self.confirm_rollback, self.rollback_diff])
 
         self.tabs = w.Tab(children=[self.code, push_tab, history_tab])
         self.tabs.titles = ("Code", "Push", "History")
@@ -224,7 +199,6 @@ class KxForm(Quiet, w.VBox):
         self.init_script.observe(lambda _: self._update_state(), names="value")
         self.push_button.on_click(self._on_push)
         self.diff_button.on_click(lambda _: self._show_diff(confirm=False))
-        self.rollback_button.on_click(lambda _: self._review_rollback(self.rollback_to.value))
 
         self.refresh()
 
@@ -452,12 +426,10 @@ class KxForm(Quiet, w.VBox):
                 else ""
             )
         cluster = self.selected
-        self.rollback_button.disabled = (
-            self.busy
-            or cluster is None
-            or cluster.get("status") != PUSHABLE
-            or self.rollback_to.value is None
-        )
+        stopped = self.busy or cluster is None or cluster.get("status") != PUSHABLE
+        for row in self.history.rows:
+            if row.rollback_button is not None:
+                row.rollback_button.disabled = stopped
 
     # -- push, diff, rollback --------------------------------------------------------------
 
@@ -526,18 +498,43 @@ class KxForm(Quiet, w.VBox):
         cancel.on_click(lambda _: setattr(self.confirm_push, "children", ()))
         self.confirm_push.children = (go, cancel)
 
-    def _review_rollback(self, choice) -> None:
-        """First step of a rollback: show which push it goes to and what changes; a second click starts it."""
+    def _show_entry_diff(self, entry) -> None:
+        """A row's Diff: what rolling back to it changes, or (the push running now) what a push would."""
+        from .diffview import render_diff
+
         cluster, env = self.cluster.value, self.env.value
         self.confirm_rollback.children = ()
         self.rollback_diff.value = ""
-        if self.busy or choice is None or cluster is None:
+        self._say()
+        running = self.history.row(entry.id).running_now
+        try:
+            if running:
+                diffs = self.engine.diff(cluster, env=env, src=str(self.workspace.root))
+            else:
+                entry, diffs = self.engine.rollback_diff(cluster, to=entry.id, env=env)
+        except KxError as exc:
+            self._say(str(exc))
+            return
+        title = (
+            f"{cluster}: running now (#{entry.id}) → workspace"
+            if running
+            else f"{cluster}: running now → #{entry.id}"
+        )
+        self.rollback_diff.value = render_diff(cluster, diffs, title=title).html
+
+    def _review_rollback(self, target) -> None:
+        """First step of a rollback to a row's push: show what changes and which nodes restart; a second
+        click starts it."""
+        cluster, env = self.cluster.value, self.env.value
+        self.confirm_rollback.children = ()
+        self.rollback_diff.value = ""
+        if self.busy or cluster is None:
             return
         from .diffview import render_diff
 
         self._say()
         try:
-            entry, diffs = self.engine.rollback_diff(cluster, to=choice or None, env=env)
+            entry, diffs = self.engine.rollback_diff(cluster, to=target.id, env=env)
         except KxError as exc:
             self._say(str(exc))
             return
@@ -626,27 +623,6 @@ class KxForm(Quiet, w.VBox):
             (e.id for e in entries if e.outcome == "succeeded" and code_matches(code, e.code())), None
         )
 
-    def _history_action(self, entry) -> w.HBox:
-        label = w.HTML(
-            note_html(f"#{entry.id} · {r.timestamp(entry.started_at)} · {(entry.bundle_sha256 or '')[:12]}"),
-            layout=w.Layout(width="300px"),
-        )
-        diff = w.Button(
-            description="Diff",
-            icon="columns",
-            tooltip=f"What rolling back to #{entry.id} changes",
-            layout=w.Layout(width="80px"),
-        )
-        back = w.Button(
-            description="Roll back",
-            icon="undo",
-            tooltip=f"Review, then roll back to #{entry.id}",
-            layout=w.Layout(width="100px"),
-        )
-        diff.on_click(lambda _: self._review_rollback(entry.id))
-        back.on_click(lambda _: self._review_rollback(entry.id))
-        return w.HBox([label, diff, back], layout=w.Layout(align_items="center"))
-
     def _load_history(self) -> None:
         cluster = self.cluster.value
         try:
@@ -654,73 +630,16 @@ class KxForm(Quiet, w.VBox):
         except KxError as exc:
             self._say(str(exc))
             entries = []
-        running = self._running_entry(entries)
-        self.confirm_rollback.children = ()
-        self.rollback_diff.value = ""
-        if not entries:
-            self.history_table.value = (
-                f'<div style="font-family:{r.FONT};color:{r.MUTED};padding:6px 0">'
-                f"no pushes to {escape(cluster or 'this cluster')} recorded yet</div>"
-            )
-        else:
-            from ..deploy.gitinfo import git_label
-
-            headers = [
-                "#",
-                "when (UTC)",
-                "kind",
-                "outcome",
-                "took",
-                "bundle",
-                "init",
-                "arguments",
-                "by",
-                "git",
-                "note",
-            ]
-            rows = [
-                [
-                    str(e.id) + (" ▶ running now" if e.id == running else ""),
-                    r.timestamp(e.started_at),
-                    e.kind + (f" of #{e.rollback_of}" if e.rollback_of else ""),
-                    r.badge(e.outcome),
-                    r.duration(e.duration),
-                    (e.bundle_sha256 or "")[:12],
-                    e.init_script or "",
-                    _clipped(" ".join(f"{k}={v}" for k, v in e.arguments.items())),
-                    e.user,
-                    git_label(e.git_commit, e.git_dirty),
-                    _clipped(e.note) if e.note else "",
-                ]
-                for e in entries
-            ]
-            self.history_table.value = (
-                '<div style="overflow-x:auto;max-width:100%">'
-                + r.table_html(headers, rows, raw_columns=frozenset({3, 7, 10}))
-                + "</div>"
-            )
         from ..deploy.watch import code_matches
 
-        code = self._cluster_state.get("code")  # pushes of the code running now are no rollback
-        good = [
-            e for e in entries if e.outcome == "succeeded" and not (code and code_matches(code, e.code()))
-        ]
-        self.history_actions.children = tuple(self._history_action(e) for e in good)
-        previous = (
-            good[0] if good else None
-        )  # the one the engine picks: the newest good push that is not running
-        choices = (
-            [(f"the previous good push: #{previous.id} · {r.timestamp(previous.started_at)}", 0)]
-            + [
-                (f"#{e.id} · {r.timestamp(e.started_at)} · {(e.bundle_sha256 or '')[:12]}", e.id)
-                for e in good
-            ]
-            if previous
-            else []
+        code = self._cluster_state.get("code")
+        self.confirm_rollback.children = ()
+        self.rollback_diff.value = ""
+        self.history.show(
+            entries,
+            self._running_entry(entries),
+            lambda e: (
+                bool(code) and code_matches(code, e.code())
+            ),  # pushes of the code running now are no rollback
+            f"no pushes to {cluster or 'this cluster'} recorded yet",
         )
-        picked = self.rollback_to.value  # a refresh (e.g. right after a push ends) keeps the user's choice
-        with self._quietly():
-            self.rollback_to.options = choices
-            self.rollback_to.value = (
-                picked if picked in [value for _, value in choices] else (0 if choices else None)
-            )

@@ -1,7 +1,7 @@
 // Updates running and ended, from the server's history (GET kx-jupyter/activity: a local
 // read, no cluster calls): a notification when a push or rollback ends while the Lab is open,
 // wherever it was started (a kernel's --background push, the command line, the sidebar), and
-// a status-bar item while updates run.
+// a status-bar item while updates run. A push made in a notebook cell links back to that cell.
 import { Notification } from "@jupyterlab/apputils";
 import { Poll } from "@lumino/polling";
 import { Signal } from "@lumino/signaling";
@@ -40,6 +40,13 @@ export class ActivityMonitor {
       caption: `History of ${entry.cluster} in the kdb sidebar`,
       callback: () => void this.commands.execute("kx-jupyter:cluster-history", { cluster: entry.cluster }),
     }];
+    if (entry.cell) { // pushed from a notebook cell: back to it
+      actions.unshift({
+        label: "Go to cell",
+        caption: `The cell in ${entry.cell.path} this ${entry.kind} was run from`,
+        callback: () => void this.commands.execute("kx-jupyter:go-to-cell", entry.cell),
+      });
+    }
     const options = { autoClose: entry.outcome === "succeeded" ? 8000 : false, actions };
     if (entry.outcome === "succeeded") Notification.success(outcomeLine(entry), options);
     else Notification.error(outcomeLine(entry), options);

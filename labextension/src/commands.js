@@ -1,10 +1,12 @@
 // The palette's and the sidebar's commands: check the workspace, push it (after a dialog
-// naming the cluster and the strategy), roll back, open the form in the notebook, show a
-// cluster's history or diff.
+// naming the cluster and the strategy), roll back (after a dialog with the diff), open the form
+// in the notebook, show a cluster's history or diff, go to the cell a push came from.
 import { Dialog, InputDialog, Notification, showDialog } from "@jupyterlab/apputils";
 import { Widget } from "@lumino/widgets";
 import { api, query } from "./api";
-import { entryName, h, shortSha } from "./format";
+import { goToCell } from "./cell";
+import { filesView } from "./diff";
+import { at, entryName, h, shortSha } from "./format";
 
 export const CMD = {
   sidebar: "kx-jupyter:open-sidebar",
@@ -14,6 +16,7 @@ export const CMD = {
   form: "kx-jupyter:open-form",
   history: "kx-jupyter:cluster-history",
   diff: "kx-jupyter:cluster-diff",
+  goToCell: "kx-jupyter:go-to-cell",
 };
 const STRATEGIES = ["ROLLING", "FORCE", "NO_RESTART"];
 
@@ -44,10 +47,25 @@ class PushBody extends Widget {
   }
 }
 
+// The rollback dialog's body: which push it goes back to, what restarts, and the diff from what runs now.
+function rollbackBody(cluster, target, files) {
+  const n = cluster.nodeCount;
+  const nodes = n ? `${n} node${n === 1 ? " restarts" : "s restart"}` : "its nodes restart";
+  const how = target.strategy === "FORCE" ? "all at once (FORCE)" : `one by one (${target.strategy})`;
+  const changed = files.some((f) => f.status !== "unchanged");
+  return new Widget({ node: h("div", { class: "kx-Confirm kx-RollbackConfirm" },
+    h("p", {}, `Re-deploy ${entryName(target)} (pushed ${at(target.started_at)}, bundle `,
+      h("code", {}, shortSha(target.bundle_sha256)), `) to `, h("b", {}, cluster.name), `: ${nodes} ${how}.`),
+    target.note ? h("p", { class: "kx-Sidebar-muted" }, `note: ${target.note}`) : null,
+    h("div", { class: "kx-Detail-title" }, changed ? `The code changes from what runs now to #${target.id}:` : "The code does not change."),
+    h("div", { class: "kx-Confirm-diff" }, filesView(files, 5))) });
+}
+
 export function addCommands(app, { sidebar, monitor, tracker, palette, openSidebar }) {
   const { commands } = app;
   const notebookPath = () => (tracker.currentWidget ? tracker.currentWidget.context.path : "");
-  const overview = () => api("overview" + query({ notebook: notebookPath() })); // fresh: the notebook decides the workspace
+  const kernelId = () => sidebar.currentKernel();
+  const overview = () => api("overview" + sidebar.where()); // fresh: the notebook decides the workspace
   const fail = (what, error) => Notification.error(`${what}: ${error.message}${error.hint ? ` (${error.hint})` : ""}`, { autoClose: false });
 
   async function pickCluster(given, verb) {
@@ -88,7 +106,7 @@ export function addCommands(app, { sidebar, monitor, tracker, palette, openSideb
     caption: "Run the q checker over the files a push would bundle (offline)",
     execute: async () => {
       try {
-        const result = await api("check", { method: "POST", body: { notebook: notebookPath() } });
+        const result = await api("check", { method: "POST", body: { notebook: notebookPath(), kernel: kernelId() } });
         sidebar.showCheck(result);
         openSidebar();
         const n = result.diagnostics.length;
@@ -116,7 +134,9 @@ export function addCommands(app, { sidebar, monitor, tracker, palette, openSideb
           buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: "Push" })],
         });
         if (!answer.button.accept) return;
-        const run = await api("push", { method: "POST", body: { cluster: cluster.name, notebook: notebookPath(), ...answer.value } });
+        const run = await api("push", {
+          method: "POST", body: { cluster: cluster.name, notebook: notebookPath(), kernel: kernelId(), ...answer.value },
+        });
         return await follow(run);
       } catch (error) {
         fail("push", error);
@@ -131,20 +151,17 @@ export function addCommands(app, { sidebar, monitor, tracker, palette, openSideb
       try {
         const [cluster] = await pickCluster(args.cluster, "Roll back");
         if (!cluster) return;
-        const history = await api("history" + query({ cluster: cluster.name }));
-        const code = cluster.code || {};
-        const same = (e) => e.key === code.s3Key && (!e.version || !code.s3ObjectVersion || e.version === code.s3ObjectVersion);
-        const target = args.to ? history.find((e) => e.id === args.to) : history.find((e) => e.outcome === "succeeded" && !same(e));
-        if (!target) throw new Error(`no earlier successful push of ${cluster.name} to roll back to`);
+        // The engine picks the target (by default the newest good push whose code differs from what runs)
+        // and diffs it against the running code; nothing starts before the dialog is accepted.
+        const preview = await api("rollback-diff" + query({ cluster: cluster.name, to: args.to, kernel: kernelId() }));
+        const target = preview.entry;
         const answer = await showDialog({
-          title: `Roll back ${cluster.name}?`,
-          body: new Widget({ node: h("div", { class: "kx-Confirm" }, h("p", {}, `Re-deploy ${entryName(target)} (bundle `,
-            h("code", {}, shortSha(target.bundle_sha256)), `, ${target.strategy}) to ${cluster.name}: `,
-            `its ${cluster.nodeCount || ""} node(s) restart.`)) }),
-          buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: "Roll back" })],
+          title: `Roll back ${cluster.name} to #${target.id}?`,
+          body: rollbackBody(cluster, target, preview.files),
+          buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: `Roll back to #${target.id}` })],
         });
         if (!answer.button.accept) return;
-        const run = await api("rollback", { method: "POST", body: { cluster: cluster.name, to: target.id } });
+        const run = await api("rollback", { method: "POST", body: { cluster: cluster.name, to: target.id, kernel: kernelId() } });
         return await follow(run);
       } catch (error) {
         fail("rollback", error);
@@ -190,6 +207,11 @@ export function addCommands(app, { sidebar, monitor, tracker, palette, openSideb
       openSidebar();
       return sidebar.showDetail(args.cluster, "diff", !!args.toggle);
     },
+  });
+
+  commands.addCommand(CMD.goToCell, {
+    label: "kdb: Go to the cell a push came from",
+    execute: (args) => goToCell(app, args),
   });
 
   if (palette) {

@@ -32,6 +32,13 @@ export function outcomeLine(entry) {
   return `${what} ${entry.outcome}${reason}`;
 }
 
+// Does a history entry deploy the code a cluster runs now (same object, same version when both say)?
+export function runsNow(cluster, entry) {
+  const code = cluster.code || {};
+  return !!code.s3Key && entry.key === code.s3Key
+    && (!entry.version || !code.s3ObjectVersion || entry.version === code.s3ObjectVersion);
+}
+
 // A DOM element: h("div", {class: "x", onclick: fn}, child, "text", ...)
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);

@@ -48,7 +48,11 @@ const sidebarPlugin = {
   optional: [ICommandPalette, IStatusBar],
   activate: (app, tracker, palette, statusBar) => {
     const currentNotebook = () => (tracker.currentWidget ? tracker.currentWidget.context.path : "");
-    const sidebar = new KdbSidebar({ commands: app.commands, currentNotebook });
+    const currentKernel = () => {
+      const session = tracker.currentWidget && tracker.currentWidget.sessionContext.session;
+      return session && session.kernel ? session.kernel.id : "";
+    };
+    const sidebar = new KdbSidebar({ commands: app.commands, currentNotebook, currentKernel });
     sidebar.title.icon = kdbIcon;
     app.shell.add(sidebar, "left", { rank: 900 });
     const openSidebar = () => app.shell.activateById(sidebar.id);

@@ -1,25 +1,29 @@
 // The kdb sidebar: the environment's clusters, live, with what each runs and any update in
 // progress; per cluster its history, the diff against the workspace, the form, push and
-// roll back. It asks the server (GET kx-jupyter/overview) only while it is visible.
+// roll back. It asks the server (GET kx-jupyter/overview) only while it is visible, for the
+// active notebook (its folder is the workspace) and its kernel (whose %config KxJupyter.* wins).
 import { Poll } from "@lumino/polling";
 import { Widget } from "@lumino/widgets";
 import { api, query } from "./api";
-import { at, duration, entryName, h, shortSha } from "./format";
+import { cellLabel } from "./cell";
+import { filesView } from "./diff";
+import { at, duration, entryName, h, runsNow, shortSha } from "./format";
 
 const BUSY_INTERVAL = 2000; // while an update runs
 const IDLE_INTERVAL = 10000;
 
 export class KdbSidebar extends Widget {
-  constructor({ commands, currentNotebook }) {
+  constructor({ commands, currentNotebook, currentKernel }) {
     super();
     this.id = "kx-jupyter-sidebar";
     this.addClass("kx-Sidebar");
     this.title.caption = "kdb clusters";
     this.commands = commands;
     this.currentNotebook = currentNotebook;
+    this.currentKernel = currentKernel;
     this.overview = null;
     this.error = null;
-    this.detail = null; // {cluster, kind: "history" | "diff", data?, error?}
+    this.detail = null; // {cluster, kind: "history" | "diff", data?, error?, row?: {id, data?, error?}}
     this.check = null; // the last workspace check {workspace, errors, diagnostics}
     this.poll = new Poll({
       factory: () => this.refresh(),
@@ -41,7 +45,7 @@ export class KdbSidebar extends Widget {
 
   async refresh() {
     try {
-      this.overview = await api("overview" + query({ notebook: this.currentNotebook() }));
+      this.overview = await api("overview" + this.where());
       this.error = null;
     } catch (error) {
       this.error = error;
@@ -51,7 +55,7 @@ export class KdbSidebar extends Widget {
     const d = this.detail;
     if (d && d.kind === "history" && d.data) { // an open history follows new pushes
       try {
-        const data = await api("history" + query({ cluster: d.cluster }));
+        const data = await api("history" + query({ cluster: d.cluster, kernel: this.currentKernel() }));
         if (this.detail === d) this.detail = { ...d, data };
       } catch {
         // keep what is shown; the overview's error line says what is wrong
@@ -60,6 +64,11 @@ export class KdbSidebar extends Widget {
     const interval = busy ? BUSY_INTERVAL : IDLE_INTERVAL;
     if (this.poll.frequency.interval !== interval) this.poll.frequency = { interval, backoff: false };
     this.render();
+  }
+
+  // The active notebook and its kernel, as query arguments.
+  where(extra = {}) {
+    return query({ ...extra, notebook: this.currentNotebook(), kernel: this.currentKernel() });
   }
 
   // `toggle`: the sidebar's own buttons close what they opened; a notification's button always shows.
@@ -73,13 +82,36 @@ export class KdbSidebar extends Widget {
     this.render();
     try {
       const data = kind === "history"
-        ? await api("history" + query({ cluster }))
-        : await api("diff" + query({ cluster, notebook: this.currentNotebook() }));
+        ? await api("history" + query({ cluster, kernel: this.currentKernel() }))
+        : await api("diff" + this.where({ cluster }));
       this.detail = { cluster, kind, data };
     } catch (error) {
       this.detail = { cluster, kind, error };
     }
     this.render();
+  }
+
+  // A history row's Diff: what rolling back to that push changes, shown under the row (a second click hides it).
+  async showRowDiff(cluster, id) {
+    const d = this.detail;
+    if (!d || d.cluster !== cluster || d.kind !== "history") return;
+    if (d.row && d.row.id === id) {
+      this.detail = { ...d, row: null };
+      this.render();
+      return;
+    }
+    this.detail = { ...d, row: { id, loading: true } };
+    this.render();
+    let row;
+    try {
+      row = { id, data: await api("rollback-diff" + query({ cluster, to: id, kernel: this.currentKernel() })) };
+    } catch (error) {
+      row = { id, error };
+    }
+    if (this.detail && this.detail.cluster === cluster && this.detail.kind === "history") {
+      this.detail = { ...this.detail, row };
+      this.render();
+    }
   }
 
   showCheck(result) {
@@ -105,7 +137,8 @@ export class KdbSidebar extends Widget {
     if (o) {
       body.push(h("div", { class: "kx-Sidebar-meta" },
         h("div", {}, `environment ${o.environment} · ${o.backend}`),
-        h("div", { title: o.workspace }, "workspace ", h("span", { class: "kx-Mono" }, o.workspaceLabel))));
+        h("div", { title: o.workspace }, "workspace ", h("span", { class: "kx-Mono" }, o.workspaceLabel)),
+        settingsLine(o.settings)));
       body.push(h("div", { class: "kx-Sidebar-toolbar" },
         this.button("Check workspace", "kx-jupyter:check-workspace", {}),
         this.button("Push workspace…", "kx-jupyter:push-workspace", {})));
@@ -167,25 +200,48 @@ export class KdbSidebar extends Widget {
     if (d.kind === "history") {
       if (!d.data.length) return box("History", h("div", { class: "kx-Sidebar-muted" }, `nothing pushed to ${c.name} yet`));
       return box(`History of ${c.name}`,
-        this.button("Roll back…", "kx-jupyter:rollback", { cluster: c.name },
-          { title: `Roll ${c.name} back to the newest good push whose code differs from what it runs now` }),
-        h("ol", { class: "kx-History" }, d.data.map((e) => h("li", { class: "kx-History-entry", title: e.reason || "" },
-          h("div", { class: "kx-History-head" },
-            h("span", { class: "kx-History-name" }, entryName(e)),
-            h("span", { class: `kx-Outcome kx-Outcome-${e.outcome}` }, e.outcome, e.duration ? ` ${duration(e.duration)}` : ""),
-            c.running && c.running.id === e.id ? h("span", { class: "kx-RunningNow" }, "running now")
-              : e.outcome === "succeeded"
-                ? this.button("Roll back", "kx-jupyter:rollback", { cluster: c.name, to: e.id }, { title: `Re-deploy ${entryName(e)}` })
-                : null),
-          h("div", { class: "kx-Sidebar-muted" }, `${at(e.started_at)} · ${e.user}@${e.host} · `,
-            h("span", { class: "kx-Mono" }, shortSha(e.bundle_sha256)), ` · ${e.strategy}`),
-          e.reason ? h("div", { class: "kx-Sidebar-error" }, e.reason) : null))));
+        h("ol", { class: "kx-History" }, d.data.map((e) => this.historyRow(c, e, d.row))));
     }
-    const changed = d.data.files.filter((f) => f.status !== "unchanged");
-    if (!changed.length) return box(`Diff: ${c.name}`, h("div", {}, `the workspace matches what ${c.name} runs`));
-    return box(`Diff: ${c.name} → workspace`, changed.map((f) => h("details", { class: "kx-Diff", open: changed.length <= 3 },
-      h("summary", {}, h("span", { class: `kx-DiffMark kx-DiffMark-${f.status}` }, f.status), ` ${f.path}`),
-      f.diff ? h("pre", { class: "kx-DiffText" }, f.diff.split("\n").map(diffLine)) : null)));
+    if (!d.data.files.some((f) => f.status !== "unchanged")) {
+      return box(`Diff: ${c.name}`, h("div", {}, `the workspace matches what ${c.name} runs`));
+    }
+    return box(`Diff: ${c.name} → workspace`, filesView(d.data.files));
+  }
+
+  // One push: its outcome, and its own buttons: Diff and Roll back (the push running now: the
+  // workspace's Diff and no Roll back; failed pushes: none), and a link to the cell it came from.
+  historyRow(c, e, row) {
+    const now = c.running && c.running.id === e.id;
+    const good = e.outcome === "succeeded";
+    const actions = [];
+    if (now) {
+      actions.push(h("span", { class: "kx-RunningNow" }, "running now"),
+        this.button("Diff", "kx-jupyter:cluster-diff", { cluster: c.name }, { title: `The workspace against what ${c.name} runs now` }));
+    } else if (good && !runsNow(c, e)) {
+      actions.push(
+        h("button", { class: "jp-Button kx-Sidebar-button", title: `What rolling ${c.name} back to #${e.id} changes`,
+          "aria-pressed": row && row.id === e.id ? "true" : "false",
+          onclick: () => void this.showRowDiff(c.name, e.id) }, "Diff"),
+        this.button("Roll back", "kx-jupyter:rollback", { cluster: c.name, to: e.id }, { title: `Review, then re-deploy ${entryName(e)}` }));
+    }
+    const shown = row && row.id === e.id ? rowDiff(c, e, row) : null;
+    return h("li", { class: "kx-History-entry", "data-entry": e.id, title: e.reason || "" },
+      h("div", { class: "kx-History-head" },
+        h("span", { class: "kx-History-name" }, entryName(e)),
+        h("span", { class: `kx-Outcome kx-Outcome-${e.outcome}` }, e.outcome, e.duration ? ` ${duration(e.duration)}` : ""),
+        h("span", { class: "kx-History-actions" }, actions)),
+      h("div", { class: "kx-Sidebar-muted" }, `${at(e.started_at)} · ${e.user}@${e.host} · `,
+        h("span", { class: "kx-Mono" }, shortSha(e.bundle_sha256)), ` · ${e.strategy}`,
+        e.cell ? [" · ", this.cellLink(e.cell)] : null),
+      e.note ? h("div", {}, e.note) : null,
+      e.reason ? h("div", { class: "kx-Sidebar-error" }, e.reason) : null,
+      shown);
+  }
+
+  cellLink(cell) {
+    return h("a", { class: "kx-CellLink", href: "#", title: `Go to the cell in ${cell.path} this was run from`,
+      onclick: (event) => { event.preventDefault(); void this.commands.execute("kx-jupyter:go-to-cell", cell); } },
+    `↗ ${cellLabel(cell)}`);
   }
 }
 
@@ -201,10 +257,27 @@ function runsLine(c) {
   return h("span", { class: "kx-Sidebar-muted" }, "no code pushed yet");
 }
 
-function diffLine(line) {
-  const cls = line.startsWith("+") && !line.startsWith("+++") ? "kx-Diff-add"
-    : line.startsWith("-") && !line.startsWith("---") ? "kx-Diff-del" : line.startsWith("@@") ? "kx-Diff-hunk" : "";
-  return h("span", { class: cls }, line || " ");
+function rowDiff(c, e, row) {
+  const title = `running now → #${e.id}`;
+  if (row.loading) return h("div", { class: "kx-RowDiff" }, h("div", { class: "kx-Sidebar-muted" }, "Loading…"));
+  if (row.error) return h("div", { class: "kx-RowDiff" }, errorLine(row.error));
+  const files = row.data.files;
+  return h("div", { class: "kx-RowDiff", "data-kind": "rollback-diff" }, h("div", { class: "kx-Detail-title" }, title),
+    files.some((f) => f.status !== "unchanged") ? filesView(files) : h("div", {}, `#${e.id} has the code ${c.name} runs now`));
+}
+
+// Whose settings the sidebar uses: the active notebook's kernel's (%config) or the server's.
+function settingsLine(settings) {
+  if (!settings) return null;
+  if (settings.from === "kernel") {
+    const differ = Object.entries(settings.kernel).map(([k, v]) => `${k}=${v}`).join(", ");
+    return [h("div", { class: "kx-Settings", title: "The active notebook's kernel published its %config KxJupyter.*" },
+      "settings: this notebook's kernel", differ ? ` (${differ})` : ""),
+    settings.note ? h("div", { class: "kx-Sidebar-error", title: settings.note }, settings.note) : null];
+  }
+  return h("div", { class: "kx-Settings", title: "KX_JUPYTER_* and the config file of the Jupyter server. "
+    + "A kernel's %config KxJupyter.* shows here once kx_jupyter is loaded in the active notebook." },
+  "settings: the server's");
 }
 
 function checkView(check) {

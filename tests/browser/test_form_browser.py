@@ -78,9 +78,9 @@ def test_edit_check_set_an_argument_and_push_to_the_three_node_cluster(lab, shot
 
     # one push recorded, with the argument, and offered in the history tab
     form.locator(".lm-TabBar-tab", has_text="History").click()
-    history_rows = form.locator("table", has_text="outcome").locator("tbody tr")
+    history_rows = form.locator(".kx-history-row")
     history_rows.first.wait_for(timeout=15_000)
-    pushed_args = history_rows.first.locator("[title]").get_attribute("title")  # the arguments cell, in full
+    pushed_args = history_rows.first.locator(f"[title*='{arg_key}=']").get_attribute("title")  # in full
     assert f"{arg_key}={db_dir}" in pushed_args and "role=hdb" in pushed_args, (
         "the cluster's own arguments are kept"
     )
@@ -170,15 +170,14 @@ def test_review_the_diff_push_then_roll_back_from_the_history_tab(lab, shot):
 
     # roll back to the first push from the history tab: the view shows a rollback's own steps
     form.locator(".lm-TabBar-tab", has_text="History").click()
-    picker = form.locator(".widget-dropdown", has_text="Roll back to").locator("select")
-    option = picker.locator(
-        "option", has_text=f"#{first_id} ·"
-    ).last  # the first says "the previous good push: #N"
-    option.wait_for(state="attached", timeout=15_000)
-    picker.select_option(value=option.get_attribute("value"))
-    lab.append_and_run('print("picked:", ui.rollback_to.value)')  # the kernel has the choice before the click
-    page.get_by_text(f"picked: {first_id}").wait_for(timeout=30_000)
-    form.locator(".kx-rollback").click()  # the picker's Roll back (each row has its own too)
+    rows = form.locator(".kx-history-row")
+    rows.first.get_by_text("running now").wait_for(timeout=15_000)
+    assert rows.first.locator(".kx-rollback").count() == 0, "the push running now offers no Roll back"
+    row = rows.filter(has=page.get_by_title(str(first_id), exact=True))
+    row.get_by_role("button", name="Diff").click()  # a look first: nothing to confirm
+    form.get_by_text(f"running now → #{first_id}").wait_for(timeout=30_000)
+    assert form.get_by_role("button", name=f"Roll back to #{first_id}").count() == 0
+    row.locator(".kx-rollback").click()  # that row's own Roll back
     confirm = form.get_by_role("button", name=f"Roll back to #{first_id}")
     confirm.wait_for(timeout=30_000)  # nothing starts before this: the review shows what changes
     assert "+limit:100" in form.inner_text() and "-limit:250" in form.inner_text()
@@ -190,7 +189,7 @@ def test_review_the_diff_push_then_roll_back_from_the_history_tab(lab, shot):
     assert view.locator("[data-phase-state]").all_inner_texts()[0].endswith("stage"), (
         "nothing was checked or bundled"
     )
-    form.locator("table", has_text="outcome").get_by_text(f"rollback of #{first_id}").wait_for(timeout=15_000)
+    rows.first.get_by_text(f"rollback of #{first_id}").wait_for(timeout=15_000)
     shot(form, "3-rolled-back")
     lab.append_and_run(CODE_CELL)
     runs = page.locator(".jp-OutputArea-output", has_text="runs:").last

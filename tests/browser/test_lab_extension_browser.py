@@ -4,7 +4,10 @@ the notification when a push ends. Screenshots (light and dark) land in test-art
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 import urllib.request
+from contextlib import contextmanager
 
 import pytest
 from test_dark_theme_browser import _low_contrast
@@ -186,11 +189,11 @@ def test_a_push_from_the_sidebar_asks_first_then_notifies_its_outcome(lab, shot)
     history.get_by_text("running now").wait_for(timeout=30_000)
     assert "succeeded" in history.inner_text()
     shot(dev, "history")
-    dev.get_by_role("button", name="Diff").click()
+    dev.locator(".kx-Cluster-actions").get_by_role("button", name="Diff").click()
     dev.get_by_text("the workspace matches what dev-gp runs").wait_for(timeout=30_000)
     (lab.server.root / FOLDER / "init.q").write_text(INIT + "limit:100\n")
-    dev.get_by_role("button", name="Diff").click()  # closes it
-    dev.get_by_role("button", name="Diff").click()
+    dev.locator(".kx-Cluster-actions").get_by_role("button", name="Diff").click()  # closes it
+    dev.locator(".kx-Cluster-actions").get_by_role("button", name="Diff").click()
     diff = dev.locator(".kx-Detail[data-kind='diff']")
     diff.get_by_text("+limit:100").wait_for(timeout=30_000)
     assert "modified" in diff.inner_text()
@@ -297,3 +300,228 @@ def test_a_kx_file_cell_is_q_in_notebook_7_too(lab, shot):
     assert _color(span) == _theme_color(lab.page, "--jp-mirror-editor-comment-color")
     cell.locator(".cm-lintRange-error").first.wait_for(timeout=30_000)
     shot(cell, "notebook7")
+
+
+def _save_and_reload(lab):
+    """Save the notebook (its outputs hold the widget views), then reload the page: the kernel lives on."""
+    page = lab.page
+    page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function(
+        "() => { const w = window.jupyterapp.shell.currentWidget; return w && !w.context.model.dirty; }",
+        timeout=30_000,
+    )
+    page.reload()
+    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", timeout=60_000)
+    lab.wait_for_kernel_idle()
+
+
+@contextmanager
+def _cluster_reads_failing(lab):
+    """The session's plane answers every read of a cluster (and its nodes) with an internal error, so
+    a watch cannot see an update end (it keeps polling) until the block exits."""
+    from plane_fixtures import RunningPlane
+
+    from kx_jupyter.config import load_settings
+    from kx_jupyter.local import daemon
+
+    settings = load_settings(environ={"KX_JUPYTER_HOME": str(lab.server.kx_home)})
+    state_dir = daemon.state_dir_of(settings)
+    plane = RunningPlane(daemon.status(state_dir), settings, state_dir)
+    plane.set_faults({"error": 1, "operations": ["GetKxCluster", "ListKxClusterNodes"]})
+    try:
+        yield
+    finally:
+        plane.set_faults({})
+
+
+def test_a_background_push_view_comes_back_after_a_page_reload_and_finishes(lab, shot):
+    page = lab.page
+    _notebook(lab, "reload.ipynb", ["%load_ext kx_jupyter\n%kx_update --cluster dev-gp --background"])
+    lab.run_all_cells()
+    view = page.locator(".kx-status-view")
+    view.get_by_text("✓ update").wait_for(timeout=60_000)  # the cluster took the update: now it is watched
+    with _cluster_reads_failing(lab):
+        _save_and_reload(lab)
+        view = page.locator(".kx-status-view")
+        view.first.wait_for(timeout=60_000)  # the live view, restored from the kernel's widget state
+        assert "deployed" not in view.first.inner_text(), "the push cannot have ended: its watch is held"
+        shot(page.locator(".jp-Notebook"), "after-reload")
+    view.get_by_text("deployed").wait_for(timeout=120_000)  # and it keeps following the push to its end
+    assert lab.errors() == []
+    shot(view.first, "finished")
+
+
+def test_the_form_comes_back_after_a_page_reload(lab, shot):
+    page = lab.page
+    _notebook(lab, "form-reload.ipynb", ["%load_ext kx_jupyter\n%kx_form"])
+    lab.run_all_cells()
+    page.locator(".kx-form .kx-qeditor").first.wait_for(timeout=60_000)
+    _save_and_reload(lab)
+    form = page.locator(".kx-form")
+    form.locator(".kx-qeditor .cm-content").first.wait_for(timeout=60_000)  # the q editor (anywidget) too
+    form.locator(
+        ".lm-TabBar-tab", has_text="History"
+    ).click()  # and it still answers: the kernel handles clicks
+    form.locator(".kx-history").wait_for(timeout=30_000)
+    assert lab.errors() == []
+    shot(form, "after-reload")
+
+
+def _history(lab, cluster: str) -> list:
+    req = urllib.request.Request(
+        f"{lab.server.url}/kx-jupyter/history?cluster={cluster}",
+        headers={"Authorization": f"token {lab.server.token}"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def test_each_history_row_has_its_diff_and_roll_back_and_the_rollback_asks_with_the_diff(lab, shot):
+    page = lab.page
+    _notebook(lab, "rows.ipynb", ["%load_ext kx_jupyter"])
+    lab.run_all_cells()
+    extra = lab.server.root / FOLDER / "lib" / "extra.q"
+    extra.parent.mkdir(exist_ok=True)
+    extra.unlink(missing_ok=True)
+    (extra.parent / "rows.q").write_text(f"/ {time.time_ns()}: code no earlier test pushed\nrows:1\n")
+    lab.append_and_run("%kx_update --cluster dev-gp --note 'without extra'")
+    page.get_by_text("deployed").last.wait_for(timeout=120_000)
+    lab.wait_for_kernel_idle()
+    extra.write_text("/ added later\nextra:{x+1}\n")
+    lab.append_and_run("%kx_update --cluster dev-gp")
+    page.locator(".jp-Cell").last.get_by_text("deployed").wait_for(timeout=120_000)
+    newest, before = _history(lab, "dev-gp")[:2]
+    cell_id = page.evaluate("window.jupyterapp.shell.currentWidget.content.widgets[1].model.id")
+    with sqlite3.connect(
+        lab.server.kx_home / "history.sqlite"
+    ) as db:  # as the magics record it (house branch)
+        db.execute(
+            "UPDATE pushes SET origin=? WHERE id=?", (f"notebook:{FOLDER}/rows.ipynb#{cell_id}", before["id"])
+        )
+    sidebar = _open_sidebar(page)
+    dev = sidebar.locator("[data-cluster='dev-gp']")
+    dev.get_by_role("button", name="History").click()
+    history = dev.locator(".kx-Detail[data-kind='history']")
+    now = history.locator(f"[data-entry='{newest['id']}']")
+    now.get_by_text("running now").wait_for(timeout=30_000)
+    assert now.get_by_role("button", name="Roll back").count() == 0, "no Roll back to what runs"
+    row = history.locator(f"[data-entry='{before['id']}']")
+    assert "without extra" in row.inner_text(), "the push's note shows"
+    row.get_by_role("button", name="Diff").click()
+    row_diff = row.locator("[data-kind='rollback-diff']")
+    row_diff.get_by_text("-extra:{x+1}").wait_for(timeout=30_000)  # a removed file shows what goes
+    assert "removed" in row_diff.inner_text() and "lib/extra.q" in row_diff.inner_text()
+    shot(dev, "row-diff-light")
+    try:
+        _dark(page, True)
+        shot(dev, "row-diff-dark")
+        assert _low_contrast(dev) == []
+    finally:
+        _dark(page, False)
+    runs = _runs(lab)
+    row.get_by_role("button", name="Roll back").click()
+    dialog = page.locator(".jp-Dialog-content")
+    dialog.get_by_text("-extra:{x+1}").wait_for(timeout=30_000)
+    text = dialog.inner_text()
+    assert f"Roll back dev-gp to #{before['id']}?" in text and "1 node restarts one by one (ROLLING)" in text
+    assert _runs(lab) == runs, "nothing starts before the confirmation"
+    shot(dialog, "rollback-confirm-light")
+    try:
+        _dark(page, True)
+        shot(dialog, "rollback-confirm-dark")
+        assert _low_contrast(dialog) == []
+    finally:
+        _dark(page, False)
+    dialog.get_by_role("button", name=f"Roll back to #{before['id']}").click()
+    page.evaluate("window.jupyterapp.shell.currentWidget.content.activeCellIndex = 0")
+    row.locator(".kx-CellLink").click()  # the row links to the cell that push was made in
+    page.wait_for_function(
+        "window.jupyterapp.shell.currentWidget.content.activeCellIndex === 1", timeout=30_000
+    )
+    center = _notification_center(page)
+    center.get_by_text(f"(to #{before['id']}) succeeded", exact=False).first.wait_for(timeout=120_000)
+    assert _history(lab, "dev-gp")[0]["rollback_of"] == before["id"]
+
+
+def _recorded_push(lab, cluster: str, origin: str) -> int:
+    """A finished push in the session's history with ``origin``, as the magics record one made in a cell."""
+    from kx_jupyter.config import load_settings
+    from kx_jupyter.deploy import Engine
+
+    history = Engine(load_settings(environ={"KX_JUPYTER_HOME": str(lab.server.kx_home)})).history_db
+    entry = history.start(
+        backend="local",
+        environment="kxlocaldev",
+        cluster=cluster,
+        bundle_sha256="cd" * 32,
+        bucket="kx-local-code",
+        key="k.zip",
+        version=None,
+        init_script="init.q",
+        arguments={},
+        strategy="ROLLING",
+        client_token="t",
+        origin=origin,
+    )
+    history.finish(entry.id, "succeeded")
+    return entry.id
+
+
+def test_a_notification_goes_back_to_the_cell_the_push_was_made_in(lab, shot):
+    import nbformat
+
+    page = lab.page
+    path = _notebook(lab, "origin.ipynb", [f"x = {i}" for i in range(40)])
+    cell_id = nbformat.read(path, as_version=4).cells[33].id
+    page.evaluate("window.jupyterapp.commands.execute('launcher:create')")  # the user is elsewhere
+    entry = _recorded_push(lab, "cell-links", f"notebook:{FOLDER}/origin.ipynb#{cell_id}")
+    center = _notification_center(page)
+    center.get_by_text(f"cell-links: push #{entry} succeeded", exact=False).first.wait_for(timeout=60_000)
+    shot(center, "notification-light")
+    try:
+        _dark(page, True)
+        shot(center, "notification-dark")
+    finally:
+        _dark(page, False)
+    center.get_by_role("button", name="Go to cell").first.click()
+    page.wait_for_function(
+        """id => { const w = window.jupyterapp.shell.currentWidget; const nb = w && w.content;
+                   return !!nb && w.context.path.endsWith('origin.ipynb') && nb.activeCell
+                          && nb.activeCell.model.id === id; }""",
+        arg=cell_id,
+        timeout=30_000,
+    )
+    active = page.locator(".jp-Notebook .jp-Cell.jp-mod-active")
+    active.wait_for(timeout=10_000)
+    assert "x = 33" in active.inner_text()
+    page.wait_for_function(  # scrolled to it: the cell is inside the notebook's visible area
+        """() => { const c = document.querySelector('.jp-Notebook .jp-Cell.jp-mod-active').getBoundingClientRect();
+                   const n = document.querySelector('.jp-WindowedPanel-outer').getBoundingClientRect();
+                   return c.top >= n.top && c.bottom <= n.bottom; }""",
+        timeout=10_000,
+    )
+
+
+def test_the_sidebar_uses_the_active_kernels_config_and_says_so(lab, shot):
+    page = lab.page
+    other = lab.server.root / FOLDER / "other-ws"
+    other.mkdir(parents=True, exist_ok=True)
+    (other / "init.q").write_text(INIT)
+    _notebook(lab, "kernel-config.ipynb", ["1"])
+    sidebar = _open_sidebar(page)
+    sidebar.get_by_text("settings: the server's").wait_for(timeout=60_000)
+    lab.append_and_run(
+        '%load_ext kx_jupyter\n%config KxJupyter.workspace = "other-ws"\n%config KxJupyter.cluster = "hdb-3"'
+    )
+    lab.wait_for_kernel_idle()
+    sidebar.get_by_role("button", name="Refresh").click()
+    sidebar.get_by_text("settings: this notebook's kernel (cluster=hdb-3)").wait_for(timeout=30_000)
+    assert f"/{FOLDER}/other-ws" in sidebar.locator(".kx-Sidebar-meta").inner_text()
+    shot(sidebar.locator(".kx-Sidebar-meta"), "kernel-settings")
+    page.evaluate(
+        "() => { window.jupyterapp.commands.execute('kx-jupyter:push-workspace'); }"
+    )  # resolves on close
+    dialog = page.locator(".jp-Dialog")
+    dialog.wait_for(timeout=10_000)
+    assert dialog.locator("select").first.input_value() == "hdb-3", "the kernel's cluster is the default pick"
+    page.keyboard.press("Escape")
