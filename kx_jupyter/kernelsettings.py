@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import atexit
 import json
-import os
 import re
 from pathlib import Path
+
+from .files import write_atomic
 
 PUBLISHED = ("workspace", "cluster", "environment", "backend", "strategy", "init_script")
 _KERNEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
@@ -45,12 +46,7 @@ def publish(shell) -> Path | None:
         return None
 
     def write(_change=None) -> None:
-        data = json.dumps(values(settings, Path.cwd()))
-        tmp = target.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
+        write_atomic(target, json.dumps(values(settings, Path.cwd())), mode=0o600, durable=False)
 
     try:
         write()
