@@ -4,13 +4,13 @@
 // Text goes to Python debounced, so the checker runs once per pause, not per keystroke;
 // Ctrl/Cmd-S sends the exact text in the editor so a save never misses the last keys.
 import {
-  autocompletion, closeBrackets, closeBracketsKeymap, completionStatus, startCompletion,
+  autocompletion, closeBrackets, closeBracketsKeymap, closeCompletion, completionStatus, startCompletion,
 } from "@codemirror/autocomplete";
 import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
 import { HighlightStyle, bracketMatching, syntaxHighlighting } from "@codemirror/language";
 import { lintGutter, setDiagnostics } from "@codemirror/lint";
-import { highlightSelectionMatches, searchKeymap } from "@codemirror/search";
-import { EditorState } from "@codemirror/state";
+import { closeSearchPanel, highlightSelectionMatches, searchKeymap, searchPanelOpen } from "@codemirror/search";
+import { EditorState, Prec } from "@codemirror/state";
 import {
   EditorView, drawSelection, highlightActiveLine, highlightActiveLineGutter, keymap, lineNumbers,
 } from "@codemirror/view";
@@ -169,6 +169,13 @@ function render({ model, el: root }) {
     focusNotebook(root);
     return true;
   };
+  // Escape first closes what it shows on top (the completion list, the search panel), and only
+  // that: a completion still pending from the last keystroke is not shown, so it does not count.
+  const escape = (target) => {
+    if (completionStatus(target.state) === "active") return closeCompletion(target);
+    if (searchPanelOpen(target.state)) return closeSearchPanel(target);
+    return leave();
+  };
 
   // q source is highlighted as q; other workspace files (k, CSV, JSON, notes) are plain text
   const isQ = (path) => path === "<cell>" || /\.q$/.test(path);
@@ -192,14 +199,15 @@ function render({ model, el: root }) {
         bracketMatching(),
         highlightActiveLine(),
         highlightSelectionMatches(),
+        // before the completion's own Escape (same precedence: the earlier extension runs first)
+        Prec.highest(keymap.of([{ key: "Escape", run: escape }])),
         ...(isQ(path) ? qEditing : []),
         keymap.of([
           { key: "Mod-s", run: save, preventDefault: true },
           { key: "Shift-Enter", run: leave, preventDefault: true },
           indentWithTab,
           ...closeBracketsKeymap,
-          ...searchKeymap, // its Escape closes the search panel first
-          { key: "Escape", run: leave },
+          ...searchKeymap,
           ...defaultKeymap,
           ...historyKeymap,
         ]),
