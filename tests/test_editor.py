@@ -12,6 +12,7 @@ import pytest
 
 pytest.importorskip("anywidget")
 
+from kx_jupyter.ui import qnames  # noqa: E402
 from kx_jupyter.ui.editor import STATIC, QEditor  # noqa: E402
 
 JS = Path(__file__).resolve().parents[1] / "js"
@@ -211,7 +212,7 @@ def test_without_an_init_script_the_open_file_and_its_loads_give_the_names(tmp_p
     assert ".stats.ewma" in _names(editor)
 
 
-def test_only_new_or_changed_files_are_read_again(tmp_path, monkeypatch):
+def test_a_save_reads_only_the_saved_file_and_entering_again_only_what_changed(tmp_path, monkeypatch):
     ws = _workspace(tmp_path)
     for i in range(50):
         (ws / f"other{i}.q").write_text(f"o{i}:{i}\n")
@@ -219,12 +220,19 @@ def test_only_new_or_changed_files_are_read_again(tmp_path, monkeypatch):
     editor.refresh_names()
     _names(editor)
     reads = []
-    real = Path.read_bytes
-    monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self.name) or real(self))
-    editor.set_state({"value": "\\l lib/stats.q\nvwapBySym:{x}\nextra:1\n"})
+    real = qnames.read_bytes
+    monkeypatch.setattr(qnames, "read_bytes", lambda path: reads.append(Path(path).name) or real(path))
+    editor.set_state({"value": "\\l lib/stats.q\nvwapBySym:{x}\n\\l other7.q\n"})
     editor.save()
-    assert "extra" in _names(editor)
+    assert "o7" in _names(editor)
     assert reads == ["init.q"]
+
+    reads.clear()
+    (ws / "other7.q").write_text("o7:7\nseven:7\n")  # another tool
+    (ws / "lib" / "new.q").write_text("fresh:1\n")
+    editor._handle_custom_msg({"type": "names"}, [])  # the editor is entered again
+    assert "seven" in _names(editor)
+    assert sorted(reads) == ["new.q", "other7.q"]
 
 
 def test_an_editor_without_a_workspace_offers_no_workspace_names():

@@ -3,8 +3,8 @@
 The browser sends the text after each typing pause (~300 ms); every new text is checked
 with ``kx_jupyter.qcheck.check_source`` and the diagnostics go back to the gutter. Completion
 offers q's keywords and system names (in the browser) and, in ``names``, what the workspace's
-q code defines (``qnames``: the checker's symbol table, computed once the browser first asks,
-then again after a save, a file switch or another init script). The
+q code defines (``qnames``: the checker's symbol table, computed when the browser's view is
+entered, then again after a save, a file switch or another init script). The
 JavaScript is prebuilt into ``static/`` (source in ``js/``), so no Node is needed to use it.
 Importing this module imports anywidget: import it only when an editor is wanted.
 """
@@ -12,7 +12,7 @@ Importing this module imports anywidget: import it only when an editor is wanted
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import anywidget
@@ -71,7 +71,7 @@ class QEditor(anywidget.AnyWidget):
         self._draft_callbacks: list[Callable[[str, str], None]] = []
         super().__init__(value=value, path=path, **kwargs)
         self.observe(self._on_value, names="value")
-        self.observe(lambda _: self._follow_names(), names="init_script")
+        self.observe(lambda _: self._follow_names(changed=[]), names="init_script")
         self.on_msg(self._on_message)
         self._check()
 
@@ -86,7 +86,7 @@ class QEditor(anywidget.AnyWidget):
             self.dirty = False
             self.message = ""
         self._check()
-        self._follow_names()
+        self._follow_names(changed=[])  # files are looked at again when the editor is entered
 
     def save(self) -> bool:
         """Write the text to ``file`` (if any), mark it saved and tell the ``on_save`` callbacks.
@@ -106,7 +106,7 @@ class QEditor(anywidget.AnyWidget):
         self._warned_about = None
         self.message = ""
         self.dirty = False
-        self._follow_names()
+        self._follow_names([self.file] if self.file is not None else [])
         for callback in list(self._save_callbacks):
             callback(self)
         return True
@@ -122,21 +122,22 @@ class QEditor(anywidget.AnyWidget):
     def saved_text(self) -> str:
         return self._saved
 
-    def refresh_names(self) -> None:
-        """Recompute ``names`` in the background (a no-op without a workspace); later saves,
-        file switches and init script changes keep them current."""
+    def refresh_names(self, changed: Iterable[str | os.PathLike] | None = None) -> None:
+        """Recompute ``names`` in the background from every file as it is now, or with ``changed``
+        only re-reading those (a no-op without a workspace). From then on saves, file switches
+        and init script changes keep them current."""
         self._names_asked = True
         if self._workspace_names is not None:
             script = self.init_script or (self.path if is_q(self.path) else "")
-            self._workspace_names.refresh(script)
+            self._workspace_names.refresh(script, changed)
 
     def wait_for_names(self, timeout: float | None = None) -> bool:
         """True once ``names`` reflects every refresh asked so far."""
         return self._workspace_names is None or self._workspace_names.wait(timeout)
 
-    def _follow_names(self) -> None:
+    def _follow_names(self, changed: Iterable[str | os.PathLike] | None = None) -> None:
         if self._names_asked:
-            self.refresh_names()
+            self.refresh_names(changed)
 
     def _set_names(self, names: list[str]) -> None:
         """From the background thread: a trait change is safe there, and unchanged names send nothing."""

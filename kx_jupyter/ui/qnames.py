@@ -1,17 +1,18 @@
 """The names a workspace's q code defines, for the q editor's completion.
 
 They come from the checker's symbol table (``qcheck.defined_names``): what the init script and
-the files it loads define. Kept cheap for big workspaces: a q file is read again only when its
-size or modification time changed, lexing reuses the checker's cache of lexed texts, and the
-work runs in one background thread where the latest request wins, so a keystroke, a save or a
-file switch never waits for it.
+the files it loads define. Kept cheap for big workspaces: the work runs in one background
+thread where the latest request wins, so a keystroke, a save or a file switch never waits for
+it; a rescan reads again only the q files whose size or modification time changed; after a
+save only the saved file is read; lexing reuses the checker's cache of lexed texts.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from .workspace import Workspace, is_q
 
@@ -22,16 +23,26 @@ class WorkspaceNames:
     def __init__(self, root: str | os.PathLike, on_names: Callable[[list[str]], None]):
         self.workspace = Workspace(root)
         self._on_names = on_names
-        self._read: dict[str, tuple[tuple[int, int], bytes]] = {}  # q file -> ((mtime_ns, size), bytes)
+        self._read: dict[str, tuple[tuple[int, int], bytes]] | None = (
+            None  # q file -> (mtime_ns, size), bytes
+        )
         self._lock = threading.Lock()
-        self._wanted: str | None = None  # the script of the request not yet served
+        self._script: str | None = None  # the script of the request not yet served
+        self._rescan = False  # ... and whether it asked to look at every file again
+        self._changed: set[str] = set()  # ... or only at these
         self._thread: threading.Thread | None = None
         self._idle = threading.Event()
         self._idle.set()
 
-    def refresh(self, script: str) -> None:
+    def refresh(self, script: str, changed: Iterable[str | os.PathLike] | None = None) -> None:
+        """Names for ``script`` (workspace-relative) from the files as they are now: every file is
+        looked at again, or with ``changed`` (files just written here, or none) only those."""
         with self._lock:
-            self._wanted = script
+            self._script = script
+            if changed is None:
+                self._rescan = True
+            else:
+                self._changed.update(n for n in map(self._name_of, changed) if n is not None)
             self._idle.clear()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._serve, name="kx-editor-names", daemon=True)
@@ -41,36 +52,50 @@ class WorkspaceNames:
         """True once every request so far has been served (for callers that need the names now)."""
         return self._idle.wait(timeout)
 
-    def compute(self, script: str) -> list[str]:
-        """The names ``script`` (workspace-relative) and what it loads define; none if it is not there."""
+    def _serve(self) -> None:
         from kx_jupyter.qcheck import defined_names
 
-        files = self._files()
-        return defined_names(files, script) if script in files else []
-
-    def _serve(self) -> None:
         while True:
             with self._lock:
-                script, self._wanted = self._wanted, None
+                script, rescan, changed = self._script, self._rescan, self._changed
+                self._script, self._rescan, self._changed = None, False, set()
                 if script is None:
                     self._thread = None
                     self._idle.set()
                     return
-            self._on_names(self.compute(script))
+            if rescan or self._read is None:
+                self._scan()
+            else:
+                for name in changed:
+                    self._reread(name)
+            files = {name: data for name, (_stamp, data) in self._read.items()}
+            self._on_names(defined_names(files, script) if script in files else [])
 
-    def _files(self) -> dict[str, bytes]:
-        """Every q file's bytes; only new or changed files are read."""
-        fresh = {}
+    def _scan(self) -> None:
+        """Every q file of the workspace; only new or changed ones are read."""
+        known, self._read = self._read or {}, {}
         for name in self.workspace.files():
-            if not is_q(name):
-                continue
-            path = self.workspace.root / name
-            try:
-                info = path.stat()
-                stamp = (info.st_mtime_ns, info.st_size)
-                known = self._read.get(name)
-                fresh[name] = known if known and known[0] == stamp else (stamp, path.read_bytes())
-            except OSError:  # removed or unreadable since the listing: it defines nothing
-                continue
-        self._read = fresh
-        return {name: data for name, (_stamp, data) in fresh.items()}
+            if is_q(name):
+                self._reread(name, known.get(name))
+
+    def _reread(self, name: str, known: tuple | None = None) -> None:
+        path = f"{self.workspace.root}{os.sep}{name}"  # os.stat on a str: a third of Path.stat's time
+        try:
+            info = os.stat(path)
+            stamp = (info.st_mtime_ns, info.st_size)
+            self._read[name] = known if known and known[0] == stamp else (stamp, read_bytes(path))
+        except OSError:  # removed or unreadable: it defines nothing
+            self._read.pop(name, None)
+
+    def _name_of(self, path: str | os.PathLike) -> str | None:
+        """``path`` as a workspace-relative q file name, or None when it is no q file of the workspace."""
+        try:
+            name = Path(path).resolve().relative_to(self.workspace.root).as_posix()
+        except ValueError:
+            return None
+        return name if is_q(name) else None
+
+
+def read_bytes(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
