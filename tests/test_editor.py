@@ -239,3 +239,18 @@ def test_an_editor_without_a_workspace_offers_no_workspace_names():
     editor = QEditor(value="a:1\n", path="a.q")
     editor._handle_custom_msg({"type": "names"}, [])
     assert editor.wait_for_names(1) and editor.names == []
+
+
+def test_the_forms_editor_offers_what_the_init_script_picked_in_the_form_defines(tmp_path, kx_home):
+    from test_form import stand_in_engine
+
+    from kx_jupyter.config import KxJupyter
+    from kx_jupyter.ui.form import form
+
+    ws = _workspace(tmp_path / "ws")
+    ui = form(KxJupyter(workspace=str(ws), home=str(kx_home)), engine=stand_in_engine())
+    editor = ui.code.editor
+    editor._handle_custom_msg({"type": "names"}, [])
+    assert {"vwapBySym", ".stats.ewma"} <= set(_names(editor))
+    ui.init_script.value = "scratch.q"
+    assert _names(editor) == ["scratchOnly"]
