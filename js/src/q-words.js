@@ -8,8 +8,8 @@ a ac b bm c d D e ex exit ey f h H i k K l n N o p P pc pd pg ph pi pm po pp pq 
 ts u vs w W wc wo ws x X z Z zd`);
 
 export const DOT_Q = names(".Q.", `
-a A addmonths addr an b6 bt btoa bv bvi Cf chk cn D dd def dpft dpfts dpt dpts dsftg en ens f fc
-ff fk fmt fpn fps fqk fql fs fsn fu gc gz hdpf hg host hp id ind j10 j12 k l M MAP n nA opt P par
+a A addmonths addr an b6 bt btoa bv Cf chk cn D dd def dpft dpfts dpt dpts dsftg en ens f fc
+ff fk fmt fpn fps fs fsn fu gc gz hdpf hg host hp id ind j10 j12 k l M MAP n nA opt P par
 pd PD pf pn prf0 pt pv PV qp qt res s sbt sha1 t trp ts ty u v V view vp w x x10 x12 Xf`);
 
 export const DOT_H = names(".h.", `
