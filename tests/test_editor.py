@@ -40,24 +40,26 @@ def test_the_committed_bundle_is_built_from_the_current_source(tmp_path):
         )
 
 
-# The completion source alone, in Node: what it offers at the end of each text (null: nothing).
+# The completion source alone, in Node: what it offers at the end of each text (null: nothing), or
+# with "typing" whether a name is being typed there (names arriving then ask the list again).
 COMPLETE_AT_END = """
 import { EditorState } from "@codemirror/state";
 import { CompletionContext } from "@codemirror/autocomplete";
-import { qCompletion } from "./src/q-complete.js";
+import { qCompletion, typingAName } from "./src/q-complete.js";
 import { qLanguage } from "./src/q-mode.js";
 const { texts, names, explicit } = JSON.parse(process.argv[1]);
 const source = qCompletion(() => names);
 const out = texts.map((doc) => {
   const state = EditorState.create({ doc, extensions: [qLanguage] });
   const result = source(new CompletionContext(state, doc.length, explicit));
+  if (process.argv[2] === "typing") return typingAName(EditorState.create({ doc, selection: { anchor: doc.length } }));
   return result && { from: result.from, options: result.options.map((o) => [o.label, o.detail]) };
 });
 console.log(JSON.stringify(out));
 """
 
 
-def _offers(texts, names=(), explicit=False):
+def _offers(texts, names=(), explicit=False, ask="offers"):
     import json
 
     run = subprocess.run(
@@ -67,6 +69,7 @@ def _offers(texts, names=(), explicit=False):
             "-e",
             COMPLETE_AT_END,
             json.dumps({"texts": texts, "names": list(names), "explicit": explicit}),
+            ask,
         ],
         cwd=JS,
         check=True,
@@ -95,6 +98,12 @@ def test_nothing_is_offered_in_comments_strings_symbols_or_for_one_letter():
     assert _offers(quiet, names=["vwapBySym"]) == [None] * len(quiet)
     (explicit,) = _offers(["f:{x"], names=["vwapBySym"], explicit=True)
     assert "vwapBySym" in dict(explicit["options"]), "Ctrl-Space asks even for one letter"
+
+
+@NEEDS_NODE
+def test_names_arriving_reopen_the_list_only_where_typing_would_open_it():
+    texts = ["vwapB", ".s", "f[ab", "a.b", "a", "a:1", "x:12", "t:`ab", "1ab"]
+    assert _offers(texts, ask="typing") == [True] * 4 + [False] * 5
 
 
 def test_typing_a_missing_brace_yields_a_diagnostic_and_fixing_it_clears_it():

@@ -15,7 +15,7 @@ import {
   EditorView, drawSelection, highlightActiveLine, highlightActiveLineGutter, keymap, lineNumbers,
 } from "@codemirror/view";
 import { tags } from "@lezer/highlight";
-import { qCompletion } from "./q-complete.js";
+import { qCompletion, typingAName } from "./q-complete.js";
 import { qLanguage } from "./q-mode.js";
 
 const SYNC_DELAY_MS = 300;
@@ -254,14 +254,12 @@ function render({ model, el: root }) {
     note.textContent = model.get("message");
   };
   // The workspace's names arrive a moment after the editor is entered (the kernel reads the files
-  // then): a name being typed meanwhile is offered them without another keystroke.
+  // then): the list shown, or the one a name being typed would open, is asked again with them.
+  // (Not for a pending query on one letter: asking would open the list where it would not open.)
   const onNames = () => {
     const { state } = view;
-    const head = state.selection.main.head;
-    const typing = /[A-Za-z0-9_.]{2}$/.test(state.sliceDoc(Math.max(0, head - 2), head));
-    if (view.hasFocus && isQ(model.get("path")) && (completionStatus(state) !== null || typing)) {
-      startCompletion(view);
-    }
+    if (!view.hasFocus || !isQ(model.get("path"))) return;
+    if (completionStatus(state) === "active" || typingAName(state)) startCompletion(view);
   };
   const onDirty = () => {
     dirtyMark.style.visibility = model.get("dirty") ? "visible" : "hidden";

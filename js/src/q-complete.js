@@ -28,6 +28,14 @@ function assignedNames(text, skipFrom, skipTo) {
   return found;
 }
 
+// A name of two characters or more is being typed at the cursor: the list would open by itself.
+export function typingAName(state) {
+  const head = state.selection.main.head;
+  const line = state.doc.lineAt(head);
+  const before = line.text.slice(Math.max(0, head - line.from - 250), head - line.from);
+  return /(?:^|[^A-Za-z0-9_.`])(?:\.[A-Za-z][A-Za-z0-9_.]*|[A-Za-z][A-Za-z0-9_.]+)$/.test(before);
+}
+
 // ``workspaceNames()`` gives the kernel's current list; its options are rebuilt only when it changes.
 export function qCompletion(workspaceNames) {
   let cachedFor = null;

@@ -129,10 +129,10 @@ def _workspace(root: Path) -> str:
     return root.name
 
 
-def _open_editor(lab, name: str, theme: str = "light"):
+def _open_editor(lab, name: str, theme: str = "light", app: str = "lab"):
     page = lab.page
     ws = _workspace(lab.server.root / f"{name}-ws")
-    lab.open_notebook(f"{name}.ipynb", [WORKSPACE_EDITOR_CELL.format(ws=ws)])
+    lab.open_notebook(f"{name}.ipynb", [WORKSPACE_EDITOR_CELL.format(ws=ws)], app=app)
     if theme == "dark":
         page.evaluate(
             "window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})"
@@ -194,9 +194,10 @@ def test_quotes_and_brackets_close_but_not_q_s_operators(lab):
     assert content.inner_text().split("\n")[-1] == "h:f'[`a]", "' is each and ` a symbol: never paired"
 
 
-def test_escape_and_shift_enter_hand_the_keys_back_to_the_notebook(lab):
+@pytest.mark.parametrize("app", ["lab", "notebook"])
+def test_escape_and_shift_enter_hand_the_keys_back_to_the_notebook(lab, app):
     page = lab.page
-    content = _open_editor(lab, "escape")
+    content = _open_editor(lab, f"escape-{app}", app=app)
     page.keyboard.type("a:1")
     page.keyboard.press("Escape")  # at once: the completion that keystroke started is pending, not shown
     page.wait_for_function("!document.querySelector('.kx-qeditor').contains(document.activeElement)")
