@@ -263,3 +263,19 @@ def test_the_forms_editor_offers_what_the_init_script_picked_in_the_form_defines
     assert {"vwapBySym", ".stats.ewma"} <= set(_names(editor))
     ui.init_script.value = "scratch.q"
     assert _names(editor) == ["scratchOnly"]
+
+
+def test_a_checker_failure_keeps_the_last_names_and_later_refreshes_still_work(tmp_path, monkeypatch):
+    import kx_jupyter.qcheck
+
+    ws = _workspace(tmp_path)
+    editor = QEditor(path="init.q", file=ws / "init.q", workspace=ws, init_script="init.q")
+    editor.refresh_names()
+    before = _names(editor)
+    real = kx_jupyter.qcheck.defined_names
+    monkeypatch.setattr(kx_jupyter.qcheck, "defined_names", lambda files, script: 1 / 0)
+    editor.refresh_names()
+    assert _names(editor) == before
+    monkeypatch.setattr(kx_jupyter.qcheck, "defined_names", real)
+    editor.init_script = "scratch.q"
+    assert _names(editor) == ["scratchOnly"]

@@ -60,9 +60,8 @@ class QEditor(anywidget.AnyWidget):
     ):
         self.file = Path(file) if file else None
         self._workspace_names = WorkspaceNames(workspace, self._set_names) if workspace else None
-        self._names_asked = (
-            False  # names are computed once a browser view asks: no cost for a form never typed in
-        )
+        # names are computed once a browser view asks: no cost for a form nobody types in
+        self._names_asked = False
         if value is None:
             value = self.file.read_text(encoding="utf-8") if self.file and self.file.exists() else ""
         self._saved = value

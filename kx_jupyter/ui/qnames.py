@@ -23,9 +23,8 @@ class WorkspaceNames:
     def __init__(self, root: str | os.PathLike, on_names: Callable[[list[str]], None]):
         self.workspace = Workspace(root)
         self._on_names = on_names
-        self._read: dict[str, tuple[tuple[int, int], bytes]] | None = (
-            None  # q file -> (mtime_ns, size), bytes
-        )
+        # q file -> ((mtime_ns, size), bytes); None until the first scan
+        self._read: dict[str, tuple[tuple[int, int], bytes]] | None = None
         self._lock = threading.Lock()
         self._script: str | None = None  # the script of the request not yet served
         self._rescan = False  # ... and whether it asked to look at every file again
@@ -63,13 +62,17 @@ class WorkspaceNames:
                     self._thread = None
                     self._idle.set()
                     return
-            if rescan or self._read is None:
-                self._scan()
-            else:
-                for name in changed:
-                    self._reread(name)
-            files = {name: data for name, (_stamp, data) in self._read.items()}
-            self._on_names(defined_names(files, script) if script in files else [])
+            try:
+                if rescan or self._read is None:
+                    self._scan()
+                else:
+                    for name in changed:
+                        self._reread(name)
+                files = {name: data for name, (_stamp, data) in self._read.items()}
+                names = defined_names(files, script) if script in files else []
+            except Exception:  # noqa: BLE001 - a checker bug must not end completion nor print into a cell
+                continue  # the last names stay
+            self._on_names(names)
 
     def _scan(self) -> None:
         """Every q file of the workspace; only new or changed ones are read."""
