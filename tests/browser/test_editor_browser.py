@@ -218,18 +218,23 @@ def test_escape_and_shift_enter_hand_the_keys_back_to_the_notebook(lab, app):
     assert cells.count() == 2, "Shift-Enter does not run the cell (that would replace the editor)"
 
 
-def test_the_tooltip_names_the_rule_once(lab, shot):
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_tooltip_names_the_rule_once(lab, shot, theme):
     page = lab.page
-    _open_editor(lab, "tooltip")
-    page.keyboard.type("f:{x")
-    page.keyboard.press("Delete")
-    page.locator(".kx-qeditor .cm-lint-marker-error").hover()
-    tooltip = page.locator(".cm-tooltip-lint")
-    tooltip.wait_for(timeout=15_000)
-    text = tooltip.inner_text()
-    rules = re.findall(r"\bQ\d{3}\b", text)
-    assert len(rules) == 1, text
-    shot(tooltip, "gutter")
-    page.locator(".kx-qeditor .cm-lintRange-error").first.hover()
-    page.wait_for_function("document.querySelectorAll('.cm-tooltip-lint').length === 1")
-    assert len(re.findall(r"\bQ\d{3}\b", page.locator(".cm-tooltip-lint").inner_text())) == 1
+    try:
+        _open_editor(lab, f"tooltip-{theme}", theme)
+        page.keyboard.type("f:{x")
+        page.keyboard.press("Delete")
+        page.locator(".kx-qeditor .cm-lint-marker-error").hover()
+        tooltip = page.locator(".cm-tooltip-lint")
+        tooltip.wait_for(timeout=15_000)
+        text = tooltip.inner_text()
+        assert len(re.findall(r"\bQ\d{3}\b", text)) == 1, text
+        assert _low_contrast(tooltip) == []
+        shot(tooltip, f"gutter-{theme}")
+        page.locator(".kx-qeditor .cm-lintRange-error").first.hover()
+        page.wait_for_function("document.querySelectorAll('.cm-tooltip-lint').length === 1")
+        assert len(re.findall(r"\bQ\d{3}\b", page.locator(".cm-tooltip-lint").inner_text())) == 1
+    finally:
+        if theme == "dark":
+            _light_again(page)
