@@ -22,6 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import bench_bundle
+import bench_editor
 import bench_form
 import bench_kernel
 import bench_plane
@@ -47,6 +48,7 @@ BENCHMARKS = {
     "qcheck_scale": bench_qcheck_scale,  # 9. the checker cold in a fresh process, warm on 100,000 files, a 50 MB string
     "release": bench_release,  # 10. a five-target release vs five sequential updates
     "form": bench_form,  # 11. the form on 20,000 files, %kx_clusters on 500 clusters
+    "editor": bench_editor,  # 12. the q editor's completion names on 20,000 files
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -3,15 +3,19 @@
 // Python owns the truth (file contents, diagnostics, saved state); this view owns typing.
 // Text goes to Python debounced, so the checker runs once per pause, not per keystroke;
 // Ctrl/Cmd-S sends the exact text in the editor so a save never misses the last keys.
+import {
+  autocompletion, closeBrackets, closeBracketsKeymap, closeCompletion, completionStatus, startCompletion,
+} from "@codemirror/autocomplete";
 import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
 import { HighlightStyle, bracketMatching, syntaxHighlighting } from "@codemirror/language";
 import { lintGutter, setDiagnostics } from "@codemirror/lint";
-import { highlightSelectionMatches, searchKeymap } from "@codemirror/search";
-import { EditorState } from "@codemirror/state";
+import { closeSearchPanel, highlightSelectionMatches, searchKeymap, searchPanelOpen } from "@codemirror/search";
+import { EditorState, Prec } from "@codemirror/state";
 import {
   EditorView, drawSelection, highlightActiveLine, highlightActiveLineGutter, keymap, lineNumbers,
 } from "@codemirror/view";
 import { tags } from "@lezer/highlight";
+import { qCompletion, typingAName } from "./q-complete.js";
 import { qLanguage } from "./q-mode.js";
 
 const SYNC_DELAY_MS = 300;
@@ -82,7 +86,8 @@ function toCodeMirror(doc, diags) {
     const word = /^[\w.`]+/.exec(doc.sliceString(from, line.to));
     const to = Math.min(line.to, from + (word ? word[0].length : 1));
     const severity = d.severity === "error" || d.severity === "warning" ? d.severity : "info";
-    out.push({ from, to, severity, source: d.rule, message: `${d.message} [${d.rule}]` });
+    // the rule id is the diagnostic's source, which the tooltip shows (once) under the message
+    out.push({ from, to, severity, source: d.rule, message: d.message });
   }
   return out;
 }
@@ -102,6 +107,17 @@ function el(tag, className, text) {
   node.className = className;
   if (text) node.textContent = text;
   return node;
+}
+
+// The notebook's own focus rules put it in command mode on the cell that holds this editor
+// (JupyterLab and Notebook 7); outside a notebook the editor just lets the focus go.
+function focusNotebook(from) {
+  for (const target of [from.closest(".jp-Cell"), from.closest(".jp-Notebook")]) {
+    if (!target) continue;
+    target.focus();
+    if (document.activeElement === target) return;
+  }
+  if (from.contains(document.activeElement)) document.activeElement.blur();
 }
 
 function render({ model, el: root }) {
@@ -142,8 +158,35 @@ function render({ model, el: root }) {
     timer = setTimeout(flush, SYNC_DELAY_MS);
   });
 
+  // Escape leaves the editor as it leaves a cell's: the notebook takes the keys again (command
+  // mode, on the cell that shows this editor), and the text typed so far goes to the kernel.
+  // Shift-Enter does the same. In a cell it runs the code and moves on; here running the cell
+  // would replace the form (and its unsaved edits) and a push is too big a step for a key pressed
+  // by habit. What running means for this text is the checker's verdict: it is sent (so checked)
+  // now rather than after the typing pause, and the keyboard goes back to the notebook.
+  const leave = () => {
+    flush();
+    focusNotebook(root);
+    return true;
+  };
+  // Escape first closes what it shows on top (the completion list, the search panel), and only
+  // that: a completion still pending from the last keystroke is not shown, so it does not count.
+  const escape = (target) => {
+    if (completionStatus(target.state) === "active") return closeCompletion(target);
+    if (searchPanelOpen(target.state)) return closeSearchPanel(target);
+    return leave();
+  };
+
   // q source is highlighted as q; other workspace files (k, CSV, JSON, notes) are plain text
   const isQ = (path) => path === "<cell>" || /\.q$/.test(path);
+  const qEditing = [
+    qLanguage,
+    syntaxHighlighting(qHighlight),
+    // q closes ( [ { and "; ' is an operator (each, signal) and ` starts a symbol: never paired
+    qLanguage.data.of({ closeBrackets: { brackets: ["(", "[", "{", '"'] } }),
+    closeBrackets(),
+    autocompletion({ override: [qCompletion(() => model.get("names"))] }),
+  ];
   const makeState = (text, path) =>
     EditorState.create({
       doc: text,
@@ -156,12 +199,25 @@ function render({ model, el: root }) {
         bracketMatching(),
         highlightActiveLine(),
         highlightSelectionMatches(),
-        ...(isQ(path) ? [qLanguage, syntaxHighlighting(qHighlight)] : []),
-        keymap.of([{ key: "Mod-s", run: save, preventDefault: true }, indentWithTab,
-          ...defaultKeymap, ...historyKeymap, ...searchKeymap]),
+        // before the completion's own Escape (same precedence: the earlier extension runs first)
+        Prec.highest(keymap.of([{ key: "Escape", run: escape }])),
+        ...(isQ(path) ? qEditing : []),
+        keymap.of([
+          { key: "Mod-s", run: save, preventDefault: true },
+          { key: "Shift-Enter", run: leave, preventDefault: true },
+          indentWithTab,
+          ...closeBracketsKeymap,
+          ...searchKeymap,
+          ...defaultKeymap,
+          ...historyKeymap,
+        ]),
         onEdit,
-        // Leaving the editor (e.g. clicking another file) sends the text at once, not after the pause.
-        EditorView.domEventHandlers({ blur: () => { if (timer !== null) flush(); } }),
+        EditorView.domEventHandlers({
+          // Leaving the editor (e.g. clicking another file) sends the text at once, not after the pause.
+          blur: () => { if (timer !== null) flush(); },
+          // Entering it asks the kernel for the workspace's names (and to look for changed files).
+          focus: () => { if (isQ(model.get("path"))) model.send({ type: "names" }); },
+        }),
         theme,
       ],
     });
@@ -197,6 +253,14 @@ function render({ model, el: root }) {
   const onMessage = () => {
     note.textContent = model.get("message");
   };
+  // The workspace's names arrive a moment after the editor is entered (the kernel reads the files
+  // then): the list shown, or the one a name being typed would open, is asked again with them.
+  // (Not for a pending query on one letter: asking would open the list where it would not open.)
+  const onNames = () => {
+    const { state } = view;
+    if (!view.hasFocus || !isQ(model.get("path"))) return;
+    if (completionStatus(state) === "active" || typingAName(state)) startCompletion(view);
+  };
   const onDirty = () => {
     dirtyMark.style.visibility = model.get("dirty") ? "visible" : "hidden";
   };
@@ -213,6 +277,7 @@ function render({ model, el: root }) {
   model.on("change:path", onPath);
   model.on("change:dirty", onDirty);
   model.on("change:message", onMessage);
+  model.on("change:names", onNames);
   onPath();
   onMessage();
   onDirty();
@@ -225,6 +290,7 @@ function render({ model, el: root }) {
     model.off("change:path", onPath);
     model.off("change:dirty", onDirty);
     model.off("change:message", onMessage);
+    model.off("change:names", onNames);
     view.destroy();
   };
 }

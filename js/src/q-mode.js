@@ -10,12 +10,12 @@
 import { StreamLanguage } from "@codemirror/language";
 
 // Words the parser treats as syntax (qSQL and control flow).
-const CONTROL = new Set([
+export const CONTROL = new Set([
   "select", "exec", "update", "delete", "from", "by", "where", "if", "do", "while",
 ]);
 
 // Built-in functions of the q namespace.
-const BUILTINS = new Set(`abs acos aj aj0 ajf ajf0 all and any asc asin asof atan attr avg
+export const BUILTINS = new Set(`abs acos aj aj0 ajf ajf0 all and any asc asin asof atan attr avg
 avgs bin binr ceiling cols cor cos count cov cross csv cut deltas desc dev differ distinct div
 dsave each ej ema enlist eval except exit exp fby fills first fkeys flip floor get getenv group
 gtime hclose hcount hdel hopen hsym iasc idesc ij ijf in insert inter inv key keys last like lj

@@ -1,7 +1,10 @@
 """The q code editor widget: CodeMirror 6 in the browser, the q checker in the kernel.
 
 The browser sends the text after each typing pause (~300 ms); every new text is checked
-with ``kx_jupyter.qcheck.check_source`` and the diagnostics go back to the gutter. The
+with ``kx_jupyter.qcheck.check_source`` and the diagnostics go back to the gutter. Completion
+offers q's keywords and system names (in the browser) and, in ``names``, what the workspace's
+q code defines (``qnames``: the checker's symbol table, computed when the browser's view is
+entered, then again after a save, a file switch or another init script). The
 JavaScript is prebuilt into ``static/`` (source in ``js/``), so no Node is needed to use it.
 Importing this module imports anywidget: import it only when an editor is wanted.
 """
@@ -9,13 +12,14 @@ Importing this module imports anywidget: import it only when an editor is wanted
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import anywidget
 from traitlets import Bool, Dict, List, Unicode
 
 from ..files import write_atomic
+from .qnames import WorkspaceNames
 from .workspace import is_q
 
 STATIC = Path(__file__).parent / "static"
@@ -28,6 +32,8 @@ class QEditor(anywidget.AnyWidget):
     registered with ``on_save`` run after every save either way. Keys typed just before
     ``load`` replaced the text reach the ``on_draft`` callbacks as (path, text). A save that would overwrite
     changes made on disk by someone else is refused once, with a message; saving again overwrites.
+    With ``workspace`` set, completion also offers the names its q code defines: what ``init_script``
+    and the files it loads define (without an init script, what the open file and its loads define).
     """
 
     _esm = STATIC / "editor.js"
@@ -40,11 +46,23 @@ class QEditor(anywidget.AnyWidget):
     ).tag(sync=True)
     dirty = Bool(False, help="True while value differs from the last saved text.").tag(sync=True)
     message = Unicode("", help="Shown above the editor: why the last save was refused.").tag(sync=True)
+    names = List(Unicode(), help="Names the workspace's q code defines, offered by completion.").tag(
+        sync=True
+    )
+    init_script = Unicode("", help="Workspace-relative: completion offers what it and its loads define.")
 
     def __init__(
-        self, value: str | None = None, path: str = "<cell>", file: str | os.PathLike | None = None, **kwargs
+        self,
+        value: str | None = None,
+        path: str = "<cell>",
+        file: str | os.PathLike | None = None,
+        workspace: str | os.PathLike | None = None,
+        **kwargs,
     ):
         self.file = Path(file) if file else None
+        self._workspace_names = WorkspaceNames(workspace, self._set_names) if workspace else None
+        # names are computed once a browser view asks: no cost for a form nobody types in
+        self._names_asked = False
         if value is None:
             value = self.file.read_text(encoding="utf-8") if self.file and self.file.exists() else ""
         self._saved = value
@@ -53,6 +71,7 @@ class QEditor(anywidget.AnyWidget):
         self._draft_callbacks: list[Callable[[str, str], None]] = []
         super().__init__(value=value, path=path, **kwargs)
         self.observe(self._on_value, names="value")
+        self.observe(lambda _: self._follow_names(changed=[]), names="init_script")
         self.on_msg(self._on_message)
         self._check()
 
@@ -67,6 +86,7 @@ class QEditor(anywidget.AnyWidget):
             self.dirty = False
             self.message = ""
         self._check()
+        self._follow_names(changed=[])  # files are looked at again when the editor is entered
 
     def save(self) -> bool:
         """Write the text to ``file`` (if any), mark it saved and tell the ``on_save`` callbacks.
@@ -86,6 +106,7 @@ class QEditor(anywidget.AnyWidget):
         self._warned_about = None
         self.message = ""
         self.dirty = False
+        self._follow_names([self.file] if self.file is not None else [])
         for callback in list(self._save_callbacks):
             callback(self)
         return True
@@ -101,11 +122,36 @@ class QEditor(anywidget.AnyWidget):
     def saved_text(self) -> str:
         return self._saved
 
+    def refresh_names(self, changed: Iterable[str | os.PathLike] | None = None) -> None:
+        """Recompute ``names`` in the background from every file as it is now, or with ``changed``
+        only re-reading those (a no-op without a workspace). From then on saves, file switches
+        and init script changes keep them current."""
+        self._names_asked = True
+        if self._workspace_names is not None:
+            script = self.init_script or (self.path if is_q(self.path) else "")
+            self._workspace_names.refresh(script, changed)
+
+    def wait_for_names(self, timeout: float | None = None) -> bool:
+        """True once ``names`` reflects every refresh asked so far."""
+        return self._workspace_names is None or self._workspace_names.wait(timeout)
+
+    def _follow_names(self, changed: Iterable[str | os.PathLike] | None = None) -> None:
+        if self._names_asked:
+            self.refresh_names(changed)
+
+    def _set_names(self, names: list[str]) -> None:
+        """From the background thread: a trait change is safe there, and unchanged names send nothing."""
+        if names != self.names:
+            self.names = names
+
     def _on_value(self, change) -> None:
         self.dirty = change["new"] != self._saved
         self._check()
 
     def _on_message(self, _widget, content, _buffers) -> None:
+        if isinstance(content, dict) and content.get("type") == "names":
+            self.refresh_names()
+            return
         if not isinstance(content, dict) or not isinstance(content.get("value"), str):
             return
         if content.get("type") == "save":

@@ -82,7 +82,7 @@ class FilePanel(Quiet, w.HBox):
             description="Delete", tooltip="Delete the open file", layout=w.Layout(width="72px")
         )
         self.confirm_delete = w.HBox()
-        self.editor = QEditor(value="", path="")
+        self.editor = QEditor(value="", path="", workspace=workspace.root)
         self.editor.layout = w.Layout(flex="1 1 auto", min_width="0")
         self.save_button = w.Button(
             description="Save",

@@ -197,6 +197,8 @@ class KxForm(Quiet, w.VBox):
         self.add_arg_button.on_click(lambda _: self.add_argument())
         self.strategy.observe(lambda _: self._update_state(), names="value")
         self.init_script.observe(lambda _: self._update_state(), names="value")
+        # completion in the editor offers what the chosen init script and its loads define
+        w.dlink((self.init_script, "value"), (self.code.editor, "init_script"), lambda name: name or "")
         self.push_button.on_click(self._on_push)
         self.diff_button.on_click(lambda _: self._show_diff(confirm=False))
 

@@ -38,6 +38,7 @@ def test_edit_check_set_an_argument_and_push_to_the_three_node_cluster(lab, shot
     page.locator(".kx-qeditor .cm-content").click()
     page.keyboard.press("Control+End")
     page.keyboard.type("mavgn:{[n;x] n mavg x")
+    page.keyboard.press("Delete")  # the brace the editor closed for us
     page.locator(".kx-qeditor .cm-lint-marker-error").wait_for(timeout=15_000)
     push = form.locator("button.kx-push")
     shot(form, "2-missing-brace")
