@@ -19,6 +19,10 @@ def test_kx_release_shows_a_row_per_target_and_a_failure_stops_the_cell(plane, i
     assert "tick-tp" in table and "tick-gw" in table and "tick-rdb" not in table and "would update" in table
     assert ip.run("%kx_release").error_in_exec is None
     assert ip.published[-1].html.count("succeeded") >= 5
+    from kx_jupyter.deploy import Engine
+
+    pushed = Engine().history(limit=5)  # where each target's push came from: this (terminal) IPython
+    assert len(pushed) == 5 and {e.origin for e in pushed} == {"ipython"}
     tick_workspace(workspace, 2, broken="hdb")
     failed = ip.run("%kx_release --no-check")
     assert type(failed.error_in_exec).__name__ == "ReleaseFailed"

@@ -88,7 +88,7 @@ def cmd_release(ns) -> int:
     from ..config import ConfigError, load_settings
     from ..deploy import Engine
 
-    engine = Engine(load_settings())
+    engine = Engine(load_settings(), origin="cli")
     try:
         release = execute(ns, engine, on_change=_JsonLines() if ns.json else _Progress())
     except (KxError, ConfigError) as exc:

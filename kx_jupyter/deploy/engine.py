@@ -116,8 +116,11 @@ def _args_of(desc: dict) -> dict:
 class Engine:
     """The one engine under the magics, the widget form and the ``kx-jupyter`` command."""
 
-    def __init__(self, settings: KxJupyter | None = None, clients=None):
+    def __init__(self, settings: KxJupyter | None = None, clients=None, origin: str = ""):
+        """``origin``: where this engine's pushes come from (``cli``, ``lab``, a notebook cell), for the
+        history, unless a push names its own."""
         self.settings = settings if settings is not None else load_settings()
+        self.origin = origin
         self._clients = clients
         self._lock = threading.Lock()
         self.history_db = History(self.settings.home_path / "history.sqlite")
@@ -546,7 +549,7 @@ class Engine:
             note=note,
             git_commit=git_commit,
             git_dirty=git_dirty,
-            origin=origin,
+            origin=origin or self.origin,
         )
         d.result.update(code=staged.code(), uploaded_bytes=staged.uploaded_bytes, history_id=entry.id)
         try:

@@ -43,7 +43,7 @@ class LabService:
         key = repr(sorted(settings.to_dict().items()))
         with self._lock:
             if self._engine is None or key != self._engine_key:
-                self._engine, self._engine_key = Engine(settings), key
+                self._engine, self._engine_key = Engine(settings, origin="lab"), key
             engine = self._engine
             if connect:
                 clients = engine.clients

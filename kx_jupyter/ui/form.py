@@ -36,8 +36,19 @@ def form(settings=None, engine=None) -> KxForm:
     if engine is None:
         from ..deploy.engine import Engine
 
-        engine = Engine(settings)
+        engine = Engine(settings, origin=_cell_origin())
     return KxForm(settings, engine)
+
+
+def _cell_origin() -> str:
+    """The cell that opened the form, for the history of the pushes made from it."""
+    import sys
+
+    from .origin import cell_origin
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return cell_origin(shell) if shell is not None else ""
 
 
 def session_settings():

@@ -77,7 +77,7 @@ class KxMagics(Magics):
     def engine(self, **overrides):
         from ..deploy import Engine
 
-        engine = Engine(self.settings(**overrides))
+        engine = Engine(self.settings(**overrides), origin=cell_origin(self.shell))
         self.names.warm()  # the backend is in use now: have names ready for the next Tab
         return engine
 
@@ -98,9 +98,8 @@ class KxMagics(Magics):
         engine = self.engine(**settings_overrides(ns))
         kwargs = update_kwargs(ns)
         wait, dry_run = kwargs.pop("wait"), kwargs.pop("dry_run")
-        origin = cell_origin(self.shell)
         if dry_run or ns.json:
-            deployment = engine.update(**kwargs, wait=wait, dry_run=dry_run, origin=origin)
+            deployment = engine.update(**kwargs, wait=wait, dry_run=dry_run)
             if wait and not dry_run:
                 deployment.wait()
             if ns.json:
@@ -109,7 +108,7 @@ class KxMagics(Magics):
         provenance = engine.provenance(kwargs["src"], kwargs.pop("note"))
         plan = engine.plan(**kwargs)  # check, bundle, preflight: a refusal here is a UsageError, no view
         return self.follower.follow(
-            lambda on_event: engine.push(plan, wait=wait, on_event=on_event, origin=origin, **provenance),
+            lambda on_event: engine.push(plan, wait=wait, on_event=on_event, **provenance),
             plan.cluster,
             background=ns.background,
             raise_failure=not ns.no_raise,
@@ -181,10 +180,9 @@ class KxMagics(Magics):
         if ns.dry_run:
             deployment = engine.rollback(cluster, to=ns.to, env=ns.env, force=ns.force, dry_run=True)
             return tables.request_view(deployment, going_back=deployment.events[0].message)
-        origin = cell_origin(self.shell)
         return self.follower.follow(
             lambda on_event: engine.rollback(
-                cluster, to=ns.to, env=ns.env, on_event=on_event, force=ns.force, origin=origin
+                cluster, to=ns.to, env=ns.env, on_event=on_event, force=ns.force
             ),
             cluster or "",
             background=ns.background,

@@ -56,6 +56,7 @@ class ReleaseMagics(Magics):
         from ..release.command import execute
         from ..release.view import as_html, as_text
         from .magic_args import HelpShown
+        from .origin import cell_origin
 
         try:
             ns = release_parser().parse_args(shlex.split(line))
@@ -72,7 +73,7 @@ class ReleaseMagics(Magics):
                 widget.value = as_html(release)
 
         try:
-            engine = Engine(load_settings(parent_config=self.shell.config))
+            engine = Engine(load_settings(parent_config=self.shell.config), origin=cell_origin(self.shell))
             release = execute(ns, engine, on_change=None if ns.json else show)
         except (KxError, ConfigError) as exc:
             raise UsageError(str(exc)) from None
