@@ -27,9 +27,12 @@ from .watch import (
     STILL_UPDATING,
     Deployment,
     Event,
+    Progress,
     Reader,
+    Recorder,
     code_matches,
     failure,
+    interrupted,
     jsonable,
     judge,
     log_tail,
@@ -71,6 +74,7 @@ class Plan:
     started: float = field(default_factory=time.time)  # the command's start: every elapsed counts from it
     timings: dict = field(default_factory=dict)  # {"bundle": s, "check": s}: when each ended, from started
     release_id: str | None = None  # the release this push is a target of (kx_jupyter.release)
+    progress: list = field(default_factory=list)  # the check's and bundle's progress events, as said
 
     @property
     def arguments(self) -> dict:
@@ -246,9 +250,17 @@ class Engine:
         )
 
     def history(
-        self, cluster: str | None = None, env: str | None = None, limit: int = 50
+        self, cluster: str | None = None, env: str | None = None, limit: int = 50, settle: bool = False
     ) -> list[HistoryEntry]:
-        return self.history_db.entries(cluster, env, limit)
+        """Newest first. With ``settle``, unfinished pushes are settled when their cluster answers;
+        when it cannot be asked their reason says so (see ``deploy/unsettled.py``)."""
+        entries = self.history_db.entries(cluster, env, limit)
+        if not settle or not any(e.outcome in UNSETTLED for e in entries):
+            return entries
+        from .unsettled import mark_unknown, settle_listed
+
+        unknown = settle_listed(self, entries, UNSETTLED)
+        return mark_unknown(self.history_db.entries(cluster, env, limit), unknown, UNSETTLED)
 
     def settle(self, env: str, cluster: str, desc: dict) -> HistoryEntry | None:
         """Record the end of the newest push to ``cluster`` when nobody watched it end (``--no-wait``,
@@ -272,12 +284,36 @@ class Engine:
 
     # -- plan
     def plan(
-        self, cluster=None, env=None, src=None, init=None, args=None, strategy=None, force=False, check=True
+        self,
+        cluster=None,
+        env=None,
+        src=None,
+        init=None,
+        args=None,
+        strategy=None,
+        force=False,
+        check=True,
+        on_event=None,
     ) -> Plan:
+        """``on_event`` hears the bundle's and the checker's progress on a large workspace as it
+        happens; the events are kept in ``Plan.progress`` for the Deployment (``push``)."""
         started = time.time()
         init = self.settings.init_script if init is None else init
-        built = bundles.build(src or self.settings.workspace, self.settings.max_bundle_mb, init=init or None)
-        return self.plan_bundle(built, cluster, env, init, args, strategy, force, check, started)
+        said = Recorder(on_event)
+        try:
+            built = bundles.build(
+                src or self.settings.workspace,
+                self.settings.max_bundle_mb,
+                init=init or None,
+                progress=Progress(said, "bundle", started),
+            )
+            plan = self.plan_bundle(
+                built, cluster, env, init, args, strategy, force, check, started, progress=said
+            )
+            plan.progress = said.events
+            return plan
+        except KeyboardInterrupt:
+            raise interrupted(cluster or self.settings.cluster or "the cluster", "plan") from None
 
     def plan_bundle(
         self,
@@ -290,14 +326,17 @@ class Engine:
         force=False,
         check=True,
         started=None,
+        progress=None,
     ) -> Plan:
-        """``plan`` for a bundle already built: a release checks and preflights one bundle per target."""
+        """``plan`` for a bundle already built: a release checks and preflights one bundle per target.
+        ``progress``: where the checker's progress events go (see ``plan``)."""
         started = time.time() if started is None else started
         init = self.settings.init_script if init is None else init
         strategy = strategy or self.settings.strategy
         bucket = self.bucket()
         timings = {"bundle": time.time() - started}
-        diagnostics = self._check(built, init, args) if check else []  # offline, before any connection
+        hook = Progress(progress, "check", started) if progress is not None else None
+        diagnostics = self._check(built, init, args, hook) if check else []  # offline, before any connection
         timings["check"] = time.time() - started if check else None
         if init and init not in built.files:
             raise KxError(
@@ -315,11 +354,11 @@ class Engine:
         plan.started, plan.timings = started, timings
         return plan
 
-    def _check(self, built, init, args) -> list:
+    def _check(self, built, init, args, progress=None) -> list:
         from ..qcheck import check_bundle, format_text, has_errors
 
         diagnostics = check_bundle(
-            built.files, init or None, args or {}, self._check_cache()
+            built.files, init or None, args or {}, self._check_cache(), progress=progress
         )  # exactly what the push passes
         if has_errors(diagnostics):
             raise CheckFailed(
@@ -421,11 +460,12 @@ class Engine:
         note: str = "",
     ) -> Deployment:
         """``note``: the user's words for this push, kept in the history with the workspace's git commit."""
-        plan = self.plan(cluster, env, src, init, args, strategy, force, check)
+        plan = self.plan(cluster, env, src, init, args, strategy, force, check, on_event=on_event)
         if dry_run:
             deployment = Deployment(
                 plan.environment, plan.cluster, self._base_result(plan), on_event, plan.started
             )
+            deployment.record(plan.progress)
             self._announce(plan, deployment)
             note = "" if plan.staged else " (s3ObjectVersion is added from the upload's answer)"
             if plan.unchanged:
@@ -479,6 +519,7 @@ class Engine:
         10 minutes is a harmless repeat, never a second deployment.
         """
         d = Deployment(plan.environment, plan.cluster, self._base_result(plan), on_event, plan.started)
+        d.record(plan.progress)
         start = plan.started
         self._announce(plan, d)
         if plan.unchanged and not plan.force:
@@ -494,8 +535,34 @@ class Engine:
             )
             d.finish("unchanged")
             return d
-        staged = self._stage(plan, d, start)
+        try:
+            staged = self._stage(plan, d, start)
+        except KeyboardInterrupt:
+            raise interrupted(plan.cluster, "upload") from None
         request = dict(plan.request, code=staged.code())
+        token = request["clientToken"]
+        try:
+            return self._request_and_watch(plan, d, staged, request, wait, note, git_commit, git_dirty)
+        except KeyboardInterrupt:
+            raise self._interrupted(plan, d, staged, token) from None
+
+    def _interrupted(self, plan: Plan, d: Deployment, staged, token: str) -> KeyboardInterrupt:
+        """Ctrl-C after the upload and before the watch: the history says how far the push got."""
+        entry_id = d.result.get("history_id")
+        where = f"s3://{staged.bucket}/{staged.key}"
+        if entry_id is None:
+            return interrupted(plan.cluster, "uploaded", uploaded=where)
+        if not any(e.phase == "update" for e in d.events):
+            self.history_db.finish(entry_id, UNKNOWN, "interrupted (Ctrl-C) during the update call")
+            return interrupted(plan.cluster, "call", token=token)
+        self.history_db.finish(entry_id, STILL_UPDATING, "interrupted (Ctrl-C) before the watch started")
+        return interrupted(plan.cluster, "requested", token=token)
+
+    def _request_and_watch(
+        self, plan: Plan, d: Deployment, staged, request: dict, wait, note, git_commit, git_dirty
+    ) -> Deployment:
+        """Record the push, send the update and give ``d`` the update to follow."""
+        start = plan.started
         entry = self.history_db.start(
             backend=self.settings.backend,
             environment=plan.environment,

@@ -118,19 +118,21 @@ def check_bundle(
     init_script: str | None,
     args: Mapping[str, str] | None = None,
     cache: ReportCache | None = None,
+    progress=None,
 ) -> list:
     """Every diagnostic for a bundle: each q file, the init script and what it loads, the arguments.
 
     ``files`` maps zip-relative paths to contents; ``args`` are the deployment's command-line
     arguments (``None``: unknown, so argument checks are skipped); no ``init_script`` (None or
     empty) skips the init script and load checks. ``cache`` keeps each file's own findings
-    across processes; the result is the same with or without it.
+    across processes; the result is the same with or without it. ``progress(files, bytes,
+    all files, all bytes)`` is called as each script's findings are in (a push's progress line).
     """
     with _no_collection():
-        return _check_bundle(files, init_script, args, cache)
+        return _check_bundle(files, init_script, args, cache, progress)
 
 
-def _check_bundle(files, init_script, args, cache) -> list:
+def _check_bundle(files, init_script, args, cache, progress=None) -> list:
     init = _norm(init_script) if init_script else None
     scripts = sorted(n for n in map(_norm, files) if n.endswith(SCRIPT_SUFFIXES) or n == init)
     bundle = _Bundle(files, scripts, cache)
@@ -139,9 +141,13 @@ def _check_bundle(files, init_script, args, cache) -> list:
     dynamic = False
     if init_script:
         reachable, dynamic = _check_init(bundle, init_script, out)
-    for name in sorted(set(scripts) | (reachable or set())):
-        if name in bundle.files:
-            out.extend(_policy(bundle.report(name).diags, reachable, dynamic, init))
+    checked = [n for n in sorted(set(scripts) | (reachable or set())) if n in bundle.files]
+    size, read = sum(len(bundle.files[n]) for n in checked) if progress is not None else 0, 0
+    for count, name in enumerate(checked, 1):
+        out.extend(_policy(bundle.report(name).diags, reachable, dynamic, init))
+        if progress is not None:
+            read += len(bundle.files[name])
+            progress(count, read, len(checked), size)
     if args is not None:
         out.extend(_check_args(args))
         out.extend(_unpassed_args(bundle, reachable if reachable is not None else set(bundle.reports), args))

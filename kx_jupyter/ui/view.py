@@ -59,6 +59,7 @@ _CODE = {
     "restarting": ("busy", "#d4a72c"),
     "new code": ("ok", "#1a7f37"),
     "failed": ("bad", "#cf222e"),
+    "failed, old code again": ("bad", "#cf222e"),  # the failing node, back on the previous code
 }
 _PHASE_BAR = "#0969da"
 FAILED_ROW = "color:#a40e26;background:#ffebe9;font-weight:600"
@@ -129,6 +130,10 @@ class StatusView:
             elif phase == "checked":
                 if event.reason:
                     self.reason = event.reason
+            elif phase == "progress":  # a long check or bundle: files and bytes so far
+                step = (event.progress or {}).get("step")
+                if step in self.steps and _ORDER.index(step) >= _ORDER.index(self.phase):
+                    self.phase = step
             elif phase in ENDINGS:
                 self.outcome = phase
                 if phase in ("done", "unchanged"):
@@ -353,7 +358,7 @@ class StatusView:
             moving = [
                 f"{n.get('nodeId')} {n.get('code')}"
                 for n in self.nodes
-                if n.get("code") in ("restarting", "failed")
+                if n.get("code") in ("restarting", "failed", "failed, old code again")
             ]
             if moving and not self.outcome:
                 parts.append(", ".join(moving))
@@ -568,7 +573,7 @@ class StatusView:
                     r.timestamp(n.get("launchTime")),
                 ]
             )
-            styles.append(FAILED_ROW if code == "failed" else "")  # the failing node's row is red
+            styles.append(FAILED_ROW if code.startswith("failed") else "")  # the failing node's row is red
         return r.table_html(
             ["node", "code", "status", "zone", "launched (UTC)"],
             rows,
