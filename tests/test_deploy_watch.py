@@ -397,12 +397,16 @@ def test_progress_says_files_and_bytes_about_once_a_second_timed_from_the_comman
     assert first.message == "bundle: 1,000/4,000 files, 1000 KB of 3.9 MB"
 
 
-def test_a_quick_step_says_no_progress():
+def test_a_quick_step_or_a_small_workspace_says_no_progress():
     clock, said = Clock(), []
-    hook = Progress(said.append, "check", started=T0, clock=clock)
-    for k in range(1, 11):
-        clock.now = T0 + k * 0.05
-        hook(k, k, 10, 10)
+    quick = Progress(said.append, "check", started=T0, clock=clock)
+    for k in range(1, 1001):
+        clock.now = T0 + k * 0.0005
+        quick(k, k, 1000, 1000)
+    small = Progress(said.append, "check", started=T0, clock=clock)
+    for k in range(1, 11):  # a slow first file of a small workspace (the checker's first import)
+        clock.now += 2.0
+        small(k, k, 10, 10)
     assert said == []
 
 

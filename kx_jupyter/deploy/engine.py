@@ -74,7 +74,8 @@ class Plan:
     started: float = field(default_factory=time.time)  # the command's start: every elapsed counts from it
     timings: dict = field(default_factory=dict)  # {"bundle": s, "check": s}: when each ended, from started
     release_id: str | None = None  # the release this push is a target of (kx_jupyter.release)
-    progress: list = field(default_factory=list)  # the check's and bundle's progress events, as said
+    events: list = field(default_factory=list)  # bundle and check (and their progress), as they happened
+    told: bool = False  # ``events`` were told to a listener as they happened (plan's on_event)
 
     @property
     def arguments(self) -> dict:
@@ -295,8 +296,8 @@ class Engine:
         check=True,
         on_event=None,
     ) -> Plan:
-        """``on_event`` hears the bundle's and the checker's progress on a large workspace as it
-        happens; the events are kept in ``Plan.progress`` for the Deployment (``push``)."""
+        """``on_event`` hears the bundle and check phases (and their progress on a large workspace)
+        as they happen; the events are kept in ``Plan.events`` for the Deployment (``push``)."""
         started = time.time()
         init = self.settings.init_script if init is None else init
         said = Recorder(on_event)
@@ -307,11 +308,9 @@ class Engine:
                 init=init or None,
                 progress=Progress(said, "bundle", started),
             )
-            plan = self.plan_bundle(
+            return self.plan_bundle(
                 built, cluster, env, init, args, strategy, force, check, started, progress=said
             )
-            plan.progress = said.events
-            return plan
         except KeyboardInterrupt:
             raise interrupted(cluster or self.settings.cluster or "the cluster", "plan") from None
 
@@ -329,15 +328,18 @@ class Engine:
         progress=None,
     ) -> Plan:
         """``plan`` for a bundle already built: a release checks and preflights one bundle per target.
-        ``progress``: where the checker's progress events go (see ``plan``)."""
+        ``progress``: a ``Recorder`` for the bundle and check events (see ``plan``)."""
         started = time.time() if started is None else started
+        said = progress if progress is not None else Recorder()
         init = self.settings.init_script if init is None else init
         strategy = strategy or self.settings.strategy
         bucket = self.bucket()
         timings = {"bundle": time.time() - started}
-        hook = Progress(progress, "check", started) if progress is not None else None
+        said(_bundle_event(built, timings["bundle"]))
+        hook = Progress(said, "check", started) if said.on_event is not None else None
         diagnostics = self._check(built, init, args, hook) if check else []  # offline, before any connection
         timings["check"] = time.time() - started if check else None
+        said(_check_event(diagnostics, timings["check"], timings["bundle"]))
         if init and init not in built.files:
             raise KxError(
                 f"the init script {init} is not in the bundle (files: {', '.join(sorted(built.files)[:8])})",
@@ -352,6 +354,7 @@ class Engine:
             request["code"] = staged.code()
         plan = self._plan(env, cluster, request, desc, built, staged, force, diagnostics)
         plan.started, plan.timings = started, timings
+        plan.events, plan.told = said.events, said.on_event is not None
         return plan
 
     def _check(self, built, init, args, progress=None) -> list:
@@ -465,7 +468,6 @@ class Engine:
             deployment = Deployment(
                 plan.environment, plan.cluster, self._base_result(plan), on_event, plan.started
             )
-            deployment.record(plan.progress)
             self._announce(plan, deployment)
             note = "" if plan.staged else " (s3ObjectVersion is added from the upload's answer)"
             if plan.unchanged:
@@ -519,7 +521,6 @@ class Engine:
         10 minutes is a harmless repeat, never a second deployment.
         """
         d = Deployment(plan.environment, plan.cluster, self._base_result(plan), on_event, plan.started)
-        d.record(plan.progress)
         start = plan.started
         self._announce(plan, d)
         if plan.unchanged and not plan.force:
@@ -618,37 +619,17 @@ class Engine:
         return d
 
     def _announce(self, plan: Plan, d: Deployment) -> None:
-        """The rollback's target, then the bundle and check phases, timed from the command's start."""
+        """The rollback's target, then the bundle and check phases, timed from the command's start
+        (told again only when the plan's listener did not hear them as they happened)."""
         if plan.rollback_of is not None:
             entry = self.history_db.get(plan.rollback_of)
             if entry is not None:
                 d.emit(_going_back_to(entry))
-        if plan.bundle is None:
-            return
-        d.emit(
-            Event(
-                "bundle",
-                "",
-                [],
-                plan.timings.get("bundle", 0.0),
-                f"{len(plan.bundle.files)} files, {plan.bundle.size} bytes, sha256 {plan.bundle.sha256[:12]}",
-            )
-        )
-        if plan.timings.get("check") is None:
-            d.emit(Event("check", "", [], plan.timings.get("bundle", 0.0), "q checker skipped (--no-check)"))
-        elif plan.diagnostics:
-            d.emit(
-                Event(
-                    "check",
-                    "",
-                    [],
-                    plan.timings["check"],
-                    f"q checker: {len(plan.diagnostics)} warning(s)\n"
-                    + "\n".join(f"  {diag}" for diag in plan.diagnostics),
-                )
-            )
+        if plan.told:
+            d.record(plan.events)
         else:
-            d.emit(Event("check", "", [], plan.timings["check"], "q checker: no problems"))
+            for event in plan.events:
+                d.emit(event)
 
     def _sha_of_rollback(self, plan: Plan) -> str | None:
         source = self.history_db.get(plan.rollback_of) if plan.rollback_of else None
@@ -940,6 +921,26 @@ class Engine:
             limit,
         )
         return read_zip(data, limit)
+
+
+def _bundle_event(built, at: float) -> Event:
+    return Event(
+        "bundle", "", [], at, f"{len(built.files)} files, {built.size} bytes, sha256 {built.sha256[:12]}"
+    )
+
+
+def _check_event(diagnostics: list, at: float | None, bundled: float) -> Event:
+    if at is None:
+        return Event("check", "", [], bundled, "q checker skipped (--no-check)")
+    if diagnostics:
+        return Event(
+            "check",
+            "",
+            [],
+            at,
+            f"q checker: {len(diagnostics)} warning(s)\n" + "\n".join(f"  {diag}" for diag in diagnostics),
+        )
+    return Event("check", "", [], at, "q checker: no problems")
 
 
 def _going_back_to(entry: HistoryEntry) -> Event:

@@ -40,6 +40,7 @@ OLD, RESTARTING, NEW, FAILED = "old code", "restarting", "new code", "failed"
 FAILED_BACK = "failed, old code again"  # the failing node, restarted by the service on the previous code
 LOG_TAIL_LINES = 40
 PROGRESS_EVERY = 1.0  # seconds between two progress events of a long check or bundle
+PROGRESS_FROM = (100, 16 * 2**20)  # files or bytes from which a step says its progress (a large workspace)
 # a node log line that says something went wrong (q's own errors start with a quote)
 ERROR_LINE = re.compile(r"^'|\berror\b|\bfailed\b|\bexception\b", re.IGNORECASE)
 
@@ -135,7 +136,8 @@ def tell(listener, event) -> None:
 
 
 class Recorder:
-    """Events said before the Deployment exists (check and bundle progress): kept, and told to ``on_event``."""
+    """Events said before the Deployment exists (bundle, check and their progress): kept, and told to
+    ``on_event`` as they happen."""
 
     def __init__(self, on_event=None):
         self.events: list[Event] = []
@@ -148,9 +150,10 @@ class Recorder:
 
 
 class Progress:
-    """A progress hook for one step (``check`` or ``bundle``) that emits at most one ``progress``
-    event per ``every`` seconds, none in the first ``every`` s (a small workspace says nothing more)
-    and none once the step is done (the step's own event says that); elapsed from ``started``."""
+    """A progress hook for one step (``check`` or ``bundle``) of a large workspace (``PROGRESS_FROM``)
+    that emits at most one ``progress`` event per ``every`` seconds, none in the first ``every`` s (a
+    quick step says nothing more) and none once the step is done (its own event says that);
+    elapsed from ``started``, the command's start."""
 
     def __init__(self, emit, step: str, started: float, every: float | None = None, clock=time.time):
         every = PROGRESS_EVERY if every is None else every
@@ -158,8 +161,10 @@ class Progress:
         self._next = clock() + every
 
     def __call__(self, files: int, size: int, total_files: int, total_bytes: int) -> None:
+        if files >= total_files or (total_files < PROGRESS_FROM[0] and total_bytes < PROGRESS_FROM[1]):
+            return
         now = self.clock()
-        if now < self._next or files >= total_files:
+        if now < self._next:
             return
         self._next = now + self.every
         self.emit(
@@ -666,7 +671,7 @@ class Deployment:
             tell(listener, event)
 
     def record(self, events: list[Event]) -> None:
-        """Add events its listeners already heard (the plan's progress) to the list, telling no one."""
+        """Add events its listeners already heard (the plan's bundle and check) to the list, telling no one."""
         with self._lock:
             self.events.extend(events)
 

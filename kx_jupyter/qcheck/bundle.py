@@ -51,9 +51,15 @@ def _decode(data: bytes) -> str:
 class _Bundle:
     """The bundle's files and directories, and each script's analysis, made once on demand."""
 
-    def __init__(self, files: Mapping[str, bytes], scripts: Iterable[str], cache: ReportCache | None):
+    def __init__(
+        self, files: Mapping[str, bytes], scripts: Iterable[str], cache: ReportCache | None, progress=None
+    ):
         self.files = {_norm(k): v for k, v in files.items() if not k.endswith("/")}
         self.cache = cache
+        self.progress = progress  # progress(files, bytes, all files, all bytes) after each first analysis
+        if progress is not None:
+            self._planned = (len(scripts), sum(len(self.files.get(n, b"")) for n in scripts))
+            self._analyzed, self._read = set(), 0
         self.dirs = set()
         for name in self.files:
             parts = name.split("/")[:-1]
@@ -91,8 +97,14 @@ class _Bundle:
     def _analyze(self, name: str, opt_vars: dict | None = None) -> FileReport:
         data = self.files[name]
         if self.cache is None:
-            return analyze(_decode(data), name, opt_vars)
-        return self.cache.report(data, name, opt_vars, lambda: analyze(_decode(data), name, opt_vars))
+            report = analyze(_decode(data), name, opt_vars)
+        else:
+            report = self.cache.report(data, name, opt_vars, lambda: analyze(_decode(data), name, opt_vars))
+        if self.progress is not None and name not in self._analyzed:
+            self._analyzed.add(name)
+            self._read += len(data)
+            self.progress(len(self._analyzed), self._read, *self._planned)
+        return report
 
     def suggest(self, rel: str) -> str:
         import difflib  # only for a missing file's suggestion: not on every start
@@ -135,19 +147,15 @@ def check_bundle(
 def _check_bundle(files, init_script, args, cache, progress=None) -> list:
     init = _norm(init_script) if init_script else None
     scripts = sorted(n for n in map(_norm, files) if n.endswith(SCRIPT_SUFFIXES) or n == init)
-    bundle = _Bundle(files, scripts, cache)
+    bundle = _Bundle(files, scripts, cache, progress)
     out: list = []
     reachable = None
     dynamic = False
     if init_script:
         reachable, dynamic = _check_init(bundle, init_script, out)
-    checked = [n for n in sorted(set(scripts) | (reachable or set())) if n in bundle.files]
-    size, read = sum(len(bundle.files[n]) for n in checked) if progress is not None else 0, 0
-    for count, name in enumerate(checked, 1):
-        out.extend(_policy(bundle.report(name).diags, reachable, dynamic, init))
-        if progress is not None:
-            read += len(bundle.files[name])
-            progress(count, read, len(checked), size)
+    for name in sorted(set(scripts) | (reachable or set())):
+        if name in bundle.files:
+            out.extend(_policy(bundle.report(name).diags, reachable, dynamic, init))
     if args is not None:
         out.extend(_check_args(args))
         out.extend(_unpassed_args(bundle, reachable if reachable is not None else set(bundle.reports), args))
