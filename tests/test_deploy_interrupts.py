@@ -128,3 +128,28 @@ def test_a_large_workspace_says_its_bundle_and_check_progress(plane, tmp_path, m
     elapsed = [e.elapsed for e in said[:planned]]
     assert elapsed == sorted(elapsed) and elapsed[0] > 0  # one clock, from the command's start
     assert d.events[:planned] == said[:planned]  # the deployment has them too, in that order
+
+
+def test_history_with_a_remote_endpoint_that_does_not_answer_says_unknown(tmp_path, monkeypatch, capsys):
+    from kx_jupyter.config import load_settings
+    from kx_jupyter.deploy.history import History
+
+    monkeypatch.setenv("KX_JUPYTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KX_JUPYTER_BACKEND", "aws")
+    monkeypatch.setenv("KX_JUPYTER_REGION", "us-east-1")
+    monkeypatch.setenv("KX_JUPYTER_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    history_db = History(load_settings().home_path / "history.sqlite")
+    entry = history_db.start(
+        **dict.fromkeys(("bundle_sha256", "bucket", "key", "version", "init_script", "client_token"), "x"),
+        backend="aws",
+        environment="env1",
+        cluster="hdb-3",
+        arguments={},
+        strategy="ROLLING",
+    )
+    history_db.finish(entry.id, "still-updating", "the watch timed out")
+    assert main(["history", "hdb-3"]) == 0
+    out = capsys.readouterr().out
+    assert "still-updating" in out and "unknown (endpoint not reachable); the watch timed out" in out
