@@ -221,7 +221,10 @@ def test_check_and_bundle_progress_show_in_the_view_and_in_text_lines(capsys):
     out = capsys.readouterr().out.splitlines()[-2:]  # after the line show() prints
     assert "bundle…" in out[0] and "bundle: 1,000/4,000 files" in out[0] and "3s]" in out[0]
     assert "check…" in out[1] and "check: 10/40 files" in out[1]
-    assert "check: 10/40 files" in StatusView.to_html(view)
+    html = view.to_html()
+    assert "check: 10/40 files" in html and 'class="kx-progress"' in html and "width:25.0%" in html
+    view.update(Event("check", "", [], 5.0, "q checker: no problems"))
+    assert 'class="kx-progress"' not in view.to_html()  # the step ended
 
 
 def test_still_updating_is_not_a_failure():

@@ -100,6 +100,7 @@ class StatusView:
         self.reached: dict[str, float] = {}  # phase -> elapsed when it ended (or began, for nodes)
         self.node_changes: list[tuple[float, str, str]] = []  # (elapsed, node, code state)
         self.logs: dict[str, list[str]] = {}
+        self.progress: dict = {}  # the last progress event's figures while its step runs
         self._lock = threading.RLock()
         self._widget = None
         self._box = None
@@ -131,7 +132,8 @@ class StatusView:
                 if event.reason:
                     self.reason = event.reason
             elif phase == "progress":  # a long check or bundle: files and bytes so far
-                step = (event.progress or {}).get("step")
+                self.progress = dict(event.progress or {})
+                step = self.progress.get("step")
                 if step in self.steps and _ORDER.index(step) >= _ORDER.index(self.phase):
                     self.phase = step
             elif phase in ENDINGS:
@@ -142,6 +144,8 @@ class StatusView:
                 later = self.steps[self.steps.index(phase) + 1 :] if phase != "nodes" else ()
                 self.phase = later[0] if later and later[0] != "done" else phase
                 self.reached.setdefault(phase, self.elapsed)
+            if phase != "progress":
+                self.progress = {}
             if event.cluster_status:
                 self.cluster_status = event.cluster_status
             if event.nodes:
@@ -586,6 +590,13 @@ class StatusView:
         if self.message and self.outcome in ("", "unchanged") and not self.node_headline():
             parts.append(
                 f'<div style="color:{r.MUTED};margin-top:6px;white-space:pre-line">{escape(self.message)}</div>'
+            )
+        done = self.progress.get("bytes", 0) / max(1, self.progress.get("total_bytes", 0))
+        if self.progress and not self.outcome:
+            parts.append(
+                f'<div class="kx-progress" style="margin-top:4px;height:6px;max-width:360px;background:{r.SUBTLE};'
+                f'border-radius:3px"><div style="width:{100 * min(1.0, done):.1f}%;height:100%;'
+                f'background:{_PHASE_BAR};border-radius:3px"></div></div>'
             )
         rows = self._summary_rows()
         if rows:
