@@ -59,7 +59,8 @@ _CODE = {
     "restarting": ("busy", "#d4a72c"),
     "new code": ("ok", "#1a7f37"),
     "failed": ("bad", "#cf222e"),
-    "failed, old code again": ("bad", "#cf222e"),  # the failing node, back on the previous code
+    # the failing node, back on the previous code: red and grey stripes, both at once
+    "failed, old code again": ("bad", "repeating-linear-gradient(135deg,#cf222e 0 4px,#8c959f 4px 8px)"),
 }
 _PHASE_BAR = "#0969da"
 FAILED_ROW = "color:#a40e26;background:#ffebe9;font-weight:600"
@@ -644,10 +645,12 @@ class StatusView:
                 f'white-space:nowrap">{escape(row)}</div><div style="position:relative;flex:1;height:100%;'
                 f'background:{r.SUBTLE};border-radius:3px">{segments}</div></div>'
             )
-        legend = " ".join(
+        shown = {state for *_, state in bars}
+        legend = " ".join(  # the states this timeline shows (a stopped watch lists no "failed")
             f'<span style="display:inline-block;width:9px;height:9px;border-radius:2px;background:{c}"></span>'
             f" {escape(k)}"
             for k, (_, c) in _CODE.items()
+            if k in shown
         )
         return (
             f'<div class="kx-timeline" style="margin-top:10px"><div style="color:{r.MUTED};margin-bottom:2px">'
