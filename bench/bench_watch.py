@@ -6,7 +6,10 @@ is set by the plane's node start time), side by side with AWS's example poller (
 the moment the engine says done) and the status calls (GetKxCluster + ListKxClusterNodes, from
 the plane's request counters; the node-log reads that come with each listing are reported
 beside them, the fixed poller has no equivalent). Each length is pushed once first, so the
-measured pushes know the length from history, as every push after the first does.
+measured pushes know the length from history, as every push after the first does. The 2 and 6 s
+updates (nodes under 10 s each) are allowed one call per node more than the fixed poll: the
+watch lists the nodes at each turn so every node's old -> restarting -> new is shown, which a
+fixed poll never shows.
 
 Real FinSpace updates take 10-15 minutes, too long to run here: those rows replay the watch's
 pure ``step`` against a simulated ROLLING update on a fake clock (the same code path the engine
@@ -86,6 +89,7 @@ def _push(info, fs, ws, i: int):
 
 
 def _real(seconds: float, runs: int) -> Figure:
+    from kx_jupyter.deploy.polling import PollPolicy
     from kx_jupyter.finspace.clients import Clients, Connection
 
     with local_plane(node_start_seconds=seconds / NODES) as (home, info):
@@ -102,12 +106,16 @@ def _real(seconds: float, runs: int) -> Figure:
     calls = median([r[1] for r in measured])
     fixed_calls = median([r[3].calls for r in measured])
     fixed_delay = median([r[3].saw_running_at - r[4] for r in measured])
-    passed = delay < TARGET_DELAY_S and all(r[1] <= r[3].calls for r in measured)
+    # nodes faster than the policy's NODE_POLL_FROM get a listing at each turn (every node's
+    # old -> restarting -> new is shown): at most one call per node more than the fixed poll
+    extra = NODES if seconds / NODES < PollPolicy.NODE_POLL_FROM else 0
+    passed = delay < TARGET_DELAY_S and all(r[1] <= r[3].calls + extra for r in measured)
     return Figure(
         f"detection delay, real {seconds:g} s update",
         delay * 1000,
         "ms",
-        f"< {TARGET_DELAY_S * 1000:g}; calls <= 10 s poll",
+        f"< {TARGET_DELAY_S * 1000:g}; calls <= 10 s poll"
+        + (f" + {extra} (a listing per node turn)" if extra else ""),
         passed,
         f"{len(measured)} pushes after one: status calls {calls:g} vs the 10 s poll's {fixed_calls:g} "
         f"(seen {fixed_delay:.1f} s late), + {median([r[2] for r in measured]):g} node-log reads; "

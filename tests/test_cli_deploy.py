@@ -48,6 +48,9 @@ def test_update_json_is_one_document_without_credentials(cli, plane, tmp_path):
     result = json.loads(out)
     assert code == 0 and result["status"] == "succeeded" and result["code"]["s3ObjectVersion"]
     assert plane.info.secret_key not in out and plane.info.access_key not in out
+    from kx_jupyter.deploy import Engine
+
+    assert Engine().history("dev-gp")[0].origin == "cli"  # where the push came from, for the lab's history
 
 
 def test_exit_code_2_for_checker_errors_and_1_for_failure_on_the_cluster(cli, tmp_path):

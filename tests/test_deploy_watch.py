@@ -17,12 +17,15 @@ from kx_jupyter.config import KxJupyter
 from kx_jupyter.deploy.polling import PollPolicy, expected_seconds
 from kx_jupyter.deploy.watch import (
     FAILED,
+    FAILED_BACK,
     NEW,
     OLD,
     RESTARTING,
     STILL_UPDATING,
     Observation,
+    Progress,
     first_error,
+    interrupted,
     log_tail,
     new_state,
     step,
@@ -168,7 +171,9 @@ def test_a_known_length_is_seen_within_a_second_with_no_more_calls_than_a_fixed_
     verdict, _, delay, _ = follow(service, known(seconds + 0.15, off=off))
     assert verdict.status == "succeeded"
     assert 0 <= delay < 1.0
-    assert status_calls(service) <= fixed_poll_calls(service.duration, 10)
+    # nodes under NODE_POLL_FROM s each are listed at each turn: one call per node is their price
+    turns = service.nodes if service.per_node < PollPolicy.NODE_POLL_FROM else 0
+    assert status_calls(service) <= fixed_poll_calls(service.duration, 10) + turns
 
 
 @pytest.mark.parametrize("minutes", [5, 7.5, 10, 12.5, 15])
@@ -218,6 +223,36 @@ def test_every_node_change_of_a_slow_rolling_update_is_seen_soon_after_it_happen
     assert status_calls(service) <= fixed_poll_calls(60, 10)
 
 
+def node_changes(events) -> dict:
+    """{node: [code states in the order they were shown]} from the events of one watch."""
+    seen: dict = {}
+    for e in events:
+        for n in e.nodes:
+            states = seen.setdefault(n["nodeId"], [])
+            if not states or states[-1] != n["code"]:
+                states.append(n["code"])
+    return seen
+
+
+@pytest.mark.parametrize("seconds", [2, 6, 12])
+def test_every_node_turn_of_a_fast_rolling_update_is_shown_with_a_bounded_number_of_calls(seconds):
+    service = Service(seconds + 0.15)  # 3 nodes of 0.7, 2 and 4 s: the plane's quickstart push is the 6 s one
+    verdict, events, delay, _ = follow(service, known(seconds + 0.15))
+    assert verdict.status == "succeeded" and 0 <= delay < 1.0
+    for node, states in node_changes(events).items():
+        assert states == [RESTARTING, NEW] if node == "node-0" else states == [OLD, RESTARTING, NEW], node
+    # the price of showing each turn: one listing per node over a fixed 10 s poll's calls
+    assert status_calls(service) <= fixed_poll_calls(service.duration, 10) + service.nodes
+
+
+def test_a_large_cluster_of_fast_nodes_gets_a_bounded_number_of_turn_listings():
+    service = Service(100 * 2.0, nodes=100)  # 2 s per node
+    verdict, _, delay, _ = follow(service, known(service.duration, nodes=100))
+    assert verdict.status == "succeeded" and delay < 1.0
+    assert service.calls["list"] <= PollPolicy.TURN_LISTINGS + 1  # the turns, then the final listing
+    assert status_calls(service) <= fixed_poll_calls(service.duration, 10)
+
+
 def test_calls_stay_bounded_when_the_expected_length_is_badly_wrong():
     for off in (0.5, 2.0):
         service = Service(300)
@@ -245,7 +280,13 @@ def test_a_failure_headlines_the_failing_nodes_first_error_line_from_this_push()
     assert verdict.status == "failed" and failed.phase == "failed"
     assert failed.message == "/opt/kx/app/code/init.q:1:3: error Q002 '{' is never closed"  # verbatim
     assert failed.reason == "Code update failed on node node-1"  # the service's statusReason, below it
-    assert {n["nodeId"]: n["code"] for n in failed.nodes} == {"node-0": OLD, "node-1": FAILED, "node-2": OLD}
+    # the failing node was restarted by the service on the previous code: it says both
+    assert {n["nodeId"]: n["code"] for n in failed.nodes} == {
+        "node-0": OLD,
+        "node-1": FAILED_BACK,
+        "node-2": OLD,
+    }
+    assert [e for e in events if any(n["code"] == FAILED for n in e.nodes)]  # failed before it came back
     tail = log_tail(state)
     assert tail[0].startswith("node-0: starting node") and not [ln for ln in tail if "previous push" in ln]
 
@@ -315,3 +356,70 @@ def test_expected_seconds_prefers_setting_then_own_history_then_the_plane_then_o
     assert expected_seconds(0, [], peers, 3, "ROLLING", node_seconds=2.0)[0] == pytest.approx(6.3)
     assert expected_seconds(0, [30.0], peers, 3, "ROLLING", node_seconds=2.0)[0] == 30.0  # own history first
     assert expected_seconds(0, [100.0, 104.0, 98.0], [], 3)[1] == 4.0  # the spread: the largest deviation
+
+
+def test_a_failed_node_still_restarting_at_the_end_is_failed():
+    service = Service(30, fail_on=1)
+    state = new_state(known(30), started=T0, submitted=T0, deadline=T0 + 3600, expected_code=NEW_CODE)
+    step(state, Observation(nodes=service.node_list(12), logs=service.logs(12)), T0 + 12)  # the error is in
+    assert step(state, Observation(cluster=service.cluster(31)), T0 + 31)[2] is None  # the final listing next
+    events, _, verdict = step(
+        state, Observation(nodes=service.node_list(25)), T0 + 31.1
+    )  # node-1 PROVISIONING
+    assert verdict.status == "failed"
+    assert {n["nodeId"]: n["code"] for n in events[-1].nodes}["node-1"] == FAILED
+
+
+# -- check and bundle progress ---------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self, now: float = T0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_says_files_and_bytes_about_once_a_second_timed_from_the_commands_start():
+    clock, said = Clock(), []
+    hook = Progress(said.append, "bundle", started=T0 - 3, clock=clock)
+    for k in range(1, 4001):  # 4,000 files of 1 KB, one every 1 ms
+        clock.now = T0 + k * 0.001
+        hook(k, k * 1024, 4000, 4000 * 1024)
+    assert [e.progress["files"] for e in said] == [
+        1000,
+        2000,
+        3000,
+    ]  # none at the end: the step's event says it
+    first = said[0]
+    assert first.phase == "progress" and first.elapsed == pytest.approx(4.0)  # 3 s before the step started
+    assert first.message == "bundle: 1,000/4,000 files, 1000 KB of 3.9 MB"
+
+
+def test_a_quick_step_or_a_small_workspace_says_no_progress():
+    clock, said = Clock(), []
+    quick = Progress(said.append, "check", started=T0, clock=clock)
+    for k in range(1, 1001):
+        clock.now = T0 + k * 0.0005
+        quick(k, k, 1000, 1000)
+    small = Progress(said.append, "check", started=T0, clock=clock)
+    for k in range(1, 11):  # a slow first file of a small workspace (the checker's first import)
+        clock.now += 2.0
+        small(k, k, 10, 10)
+    assert said == []
+
+
+# -- Ctrl-C before the watch ---------------------------------------------------------------------
+
+
+def test_ctrl_c_before_the_watch_says_how_far_the_push_got():
+    assert "nothing was pushed" in interrupted("hdb-3", "plan").message
+    assert interrupted("hdb-3", "upload").status == "not-pushed"
+    uploaded = interrupted("hdb-3", "uploaded", uploaded="s3://b/k.zip")
+    assert "uploaded (s3://b/k.zip) but the update was not requested" in uploaded.message
+    call = interrupted("hdb-3", "call", token="t-1")
+    assert call.status == "unknown" and "may or may not be updating" in call.message
+    requested = interrupted("hdb-3", "requested", token="t-1")
+    assert requested.status == STILL_UPDATING and "still updating, stopped watching" in requested.message
+    assert {e.exit_code for e in (uploaded, call, requested)} == {130}

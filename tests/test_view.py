@@ -191,6 +191,42 @@ def test_failure_headlines_the_first_error_line_verbatim_with_the_failing_node_r
     assert f"node-0: {line}" in text and "reason: Code update failed on node-0" in text
 
 
+def test_a_failed_node_back_on_the_old_code_says_both_and_stays_red():
+    from kx_jupyter.ui.view import FAILED_ROW
+
+    view = StatusView("hdb-3", mode="html")
+    _pushed(
+        view,
+        Event(
+            "failed", "RUNNING", _nodes("old code", "failed, old code again"), 30.0, "'type", "update failed"
+        ),
+        {"status": "failed", "elapsed": 30.0, "first_error": {"node": "node-1", "line": "'type"}},
+    )
+    html = view.to_html()
+    row = html[html.index(f'<tr style="{FAILED_ROW}">') :]
+    assert row.index("node-1") < row.index("failed, old code again") < row.index("</tr>")
+    assert "failed, old code again" in view.to_text()
+
+
+def test_check_and_bundle_progress_show_in_the_view_and_in_text_lines(capsys):
+    view = StatusView("hdb-3", mode="text")
+    view.show()
+    said = {"step": "bundle", "files": 1000, "bytes": 2**20, "total_files": 4000, "total_bytes": 2**22}
+    view.update(Event("progress", elapsed=3.0, message="bundle: 1,000/4,000 files", progress=said))
+    view.flush()
+    view.update(
+        Event("progress", elapsed=4.0, message="check: 10/40 files", progress=dict(said, step="check"))
+    )
+    view.flush()
+    out = capsys.readouterr().out.splitlines()[-2:]  # after the line show() prints
+    assert "bundle…" in out[0] and "bundle: 1,000/4,000 files" in out[0] and "3s]" in out[0]
+    assert "check…" in out[1] and "check: 10/40 files" in out[1]
+    html = view.to_html()
+    assert "check: 10/40 files" in html and 'class="kx-progress"' in html and "width:25.0%" in html
+    view.update(Event("check", "", [], 5.0, "q checker: no problems"))
+    assert 'class="kx-progress"' not in view.to_html()  # the step ended
+
+
 def test_still_updating_is_not_a_failure():
     view = StatusView("hdb-3", mode="html")
     view.update(Event("nodes", "UPDATING", _nodes("restarting", "old code"), 5.0, ""))
@@ -213,6 +249,7 @@ def test_still_updating_is_not_a_failure():
     html = view.to_html()
     assert "still updating, stopped watching" in html
     assert 'data-phase-state="failed"' not in html and "kx-first-error" not in html and ">failed<" not in html
+    assert "failed" not in html[html.index("kx-timeline") :]  # its legend names only the states shown
     assert ("paused", "rolling nodes") in _phase_states(html)
     assert "%kx_status hdb-3" in html and "%kx_status hdb-3" in view.to_text()
 

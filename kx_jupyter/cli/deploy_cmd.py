@@ -26,14 +26,15 @@ update call's answer was lost and the cluster could not be asked, {"status": "un
 exit codes: 0 deployed or nothing to do; 1 the deployment failed on the cluster, or its
 outcome is unknown (find out with `kx-jupyter status CLUSTER --watch`); 2 stopped before
 anything was deployed; 3 still updating, stopped watching (--timeout): the update goes on and
-the next `status` settles it; 130 the same after Ctrl-C."""
+the next `status` settles it; 130 Ctrl-C: the message (and --json's status: not-pushed, unknown
+or still-updating) says whether anything was pushed."""
 
 
 def _engine(**overrides):
     from ..config import load_settings
     from ..deploy import Engine
 
-    return Engine(load_settings(**{k: v for k, v in overrides.items() if v is not None}))
+    return Engine(load_settings(**{k: v for k, v in overrides.items() if v is not None}), origin="cli")
 
 
 def _print_json(value) -> None:
@@ -95,11 +96,19 @@ def _follow(deployment, as_json: bool) -> int:
 
 
 def _refused_as_json(run):
-    """With --json a refusal is still one JSON document on stdout (plus the message on stderr)."""
+    """With --json a refusal, or a Ctrl-C before the watch, is still one JSON document on stdout
+    (plus the message on stderr)."""
 
     def command(ns) -> int:
+        from ..deploy.watch import Interrupted
+
         try:
             return run(ns)
+        except Interrupted as exc:  # Ctrl-C before the watch: how far the push got
+            if ns.json:
+                _print_json({"status": exc.status, "reason": exc.message, "hint": exc.hint})
+            print(f"kx-jupyter: {exc}", file=sys.stderr)
+            return exc.exit_code
         except KxError as exc:
             if not ns.json:
                 raise
@@ -185,7 +194,7 @@ def cmd_status(ns) -> int:
 
 
 def cmd_history(ns) -> int:
-    entries = _engine().history(ns.cluster_pos or ns.cluster, ns.env, ns.limit)
+    entries = _engine().history(ns.cluster_pos or ns.cluster, ns.env, ns.limit, settle=True)
     if ns.json:
         _print_json([e.to_dict() for e in entries])
         return 0

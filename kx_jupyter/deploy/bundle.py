@@ -278,15 +278,21 @@ def _read(f: WorkspaceFile) -> bytes:
 
 
 def _read_each(
-    selection: _Selection, max_bytes: int | None, keep: Callable[[str], bool], sink: ZipWriter | None
+    selection: _Selection,
+    max_bytes: int | None,
+    keep: Callable[[str], bool],
+    sink: ZipWriter | None,
+    progress: Callable[[int, int, int, int], None] | None = None,
 ) -> dict[str, bytes]:
     """Read every selected file once: scan it for secrets, zip it into ``sink``, keep it if ``keep(name)``.
 
-    The result maps each name to its content when kept, else ``b""``.
+    The result maps each name to its content when kept, else ``b""``. ``progress(files, bytes,
+    all files, all bytes)`` is called after each file (it decides itself how often to say so).
     """
     out: dict[str, bytes] = {}
     found: list[Finding] = []
     total = 0
+    count, planned = 0, (len(selection.files), sum(f.size for f in selection.files))
     deliberate, add = (
         selection.rules.deliberate,
         sink.add if sink is not None else None,
@@ -321,6 +327,9 @@ def _read_each(
             _refuse_size(selection.root, selection.files, total, max_bytes)
         if hit is not None:
             found.append(finding(f.name, f.path, hit))
+        if progress is not None:
+            count += 1
+            progress(count, total, *planned)
     _refuse_secrets(selection.root, found)
     return out
 
@@ -344,13 +353,14 @@ def _is_script(init: str | None) -> Callable[[str], bool]:
     return lambda name: name.endswith(SCRIPT_SUFFIX) or name == init
 
 
-def build(src, max_mb: float = 256.0, init: str | None = None) -> Bundle:
-    """Select, scan and zip the workspace ``src``; raises KxError naming what to fix."""
+def build(src, max_mb: float = 256.0, init: str | None = None, progress=None) -> Bundle:
+    """Select, scan and zip the workspace ``src``; raises KxError naming what to fix.
+    ``progress``: see ``_read_each``."""
     max_bytes = int(max_mb * 2**20)
     selection = select(src, max_bytes)
     out = tempfile.TemporaryFile(buffering=OUT_BUFFER)
     writer = ZipWriter(out)
-    files = _read_each(selection, max_bytes, _is_script(init), writer)
+    files = _read_each(selection, max_bytes, _is_script(init), writer, progress)
     size, sha256 = writer.finish()
     return Bundle(selection.root, files, size, sha256, out)
 

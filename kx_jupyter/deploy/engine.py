@@ -30,9 +30,12 @@ from .watch import (
     STILL_UPDATING,
     Deployment,
     Event,
+    Progress,
     Reader,
+    Recorder,
     code_matches,
     failure,
+    interrupted,
     jsonable,
     judge,
     log_tail,
@@ -76,6 +79,8 @@ class Plan:
     timings: dict = field(default_factory=dict)  # {"bundle": s, "check": s}: when each ended, from started
     release_id: str | None = None  # the release this push is a target of (kx_jupyter.release)
     restoring: bool = False  # puts back a configuration no history entry holds (``Engine.restore``)
+    events: list = field(default_factory=list)  # bundle and check (and their progress), as they happened
+    told: bool = False  # ``events`` were told to a listener as they happened (plan's on_event)
 
     @property
     def arguments(self) -> dict:
@@ -256,9 +261,17 @@ class Engine:
         )
 
     def history(
-        self, cluster: str | None = None, env: str | None = None, limit: int = 50
+        self, cluster: str | None = None, env: str | None = None, limit: int = 50, settle: bool = False
     ) -> list[HistoryEntry]:
-        return self.history_db.entries(cluster, env, limit)
+        """Newest first. With ``settle``, unfinished pushes are settled when their cluster answers;
+        when it cannot be asked their reason says so (see ``deploy/unsettled.py``)."""
+        entries = self.history_db.entries(cluster, env, limit)
+        if not settle or not any(e.outcome in UNSETTLED for e in entries):
+            return entries
+        from .unsettled import mark_unknown, settle_listed
+
+        unknown = settle_listed(self, entries, UNSETTLED)
+        return mark_unknown(self.history_db.entries(cluster, env, limit), unknown, UNSETTLED)
 
     def settle(self, env: str, cluster: str, desc: dict) -> HistoryEntry | None:
         """Record the end of the newest push to ``cluster`` when nobody watched it end (``--no-wait``,
@@ -296,12 +309,34 @@ class Engine:
 
     # -- plan
     def plan(
-        self, cluster=None, env=None, src=None, init=None, args=None, strategy=None, force=False, check=True
+        self,
+        cluster=None,
+        env=None,
+        src=None,
+        init=None,
+        args=None,
+        strategy=None,
+        force=False,
+        check=True,
+        on_event=None,
     ) -> Plan:
+        """``on_event`` hears the bundle and check phases (and their progress on a large workspace)
+        as they happen; the events are kept in ``Plan.events`` for the Deployment (``push``)."""
         started = time.time()
         init = self.settings.init_script if init is None else init
-        built = bundles.build(src or self.settings.workspace, self.settings.max_bundle_mb, init=init or None)
-        return self.plan_bundle(built, cluster, env, init, args, strategy, force, check, started)
+        said = Recorder(on_event)
+        try:
+            built = bundles.build(
+                src or self.settings.workspace,
+                self.settings.max_bundle_mb,
+                init=init or None,
+                progress=Progress(said, "bundle", started),
+            )
+            return self.plan_bundle(
+                built, cluster, env, init, args, strategy, force, check, started, progress=said
+            )
+        except KeyboardInterrupt:
+            raise interrupted(cluster or self.settings.cluster or "the cluster", "plan") from None
 
     def plan_bundle(
         self,
@@ -314,15 +349,21 @@ class Engine:
         force=False,
         check=True,
         started=None,
+        progress=None,
     ) -> Plan:
-        """``plan`` for a bundle already built: a release checks and preflights one bundle per target."""
+        """``plan`` for a bundle already built: a release checks and preflights one bundle per target.
+        ``progress``: a ``Recorder`` for the bundle and check events (see ``plan``)."""
         started = time.time() if started is None else started
+        said = progress if progress is not None else Recorder()
         init = self.settings.init_script if init is None else init
         strategy = strategy or self.settings.strategy
         bucket = self.bucket()
         timings = {"bundle": time.time() - started}
-        diagnostics = self._check(built, init, args) if check else []  # offline, before any connection
+        said(_bundle_event(built, timings["bundle"]))
+        hook = Progress(said, "check", started) if said.on_event is not None else None
+        diagnostics = self._check(built, init, args, hook) if check else []  # offline, before any connection
         timings["check"] = time.time() - started if check else None
+        said(_check_event(diagnostics, timings["check"], timings["bundle"]))
         if init and init not in built.files:
             raise KxError(
                 f"the init script {init} is not in the bundle (files: {', '.join(sorted(built.files)[:8])})",
@@ -337,13 +378,14 @@ class Engine:
             request["code"] = staged.code()
         plan = self._plan(env, cluster, request, desc, built, staged, force, diagnostics)
         plan.started, plan.timings = started, timings
+        plan.events, plan.told = said.events, said.on_event is not None
         return plan
 
-    def _check(self, built, init, args) -> list:
+    def _check(self, built, init, args, progress=None) -> list:
         from ..qcheck import check_bundle, format_text, has_errors
 
         diagnostics = check_bundle(
-            built.files, init or None, args or {}, self._check_cache()
+            built.files, init or None, args or {}, self._check_cache(), progress=progress
         )  # exactly what the push passes
         if has_errors(diagnostics):
             raise CheckFailed(
@@ -447,7 +489,7 @@ class Engine:
     ) -> Deployment:
         """``note``: the user's words for this push, kept in the history with the workspace's git commit;
         ``origin``: where the push came from (``push``'s)."""
-        plan = self.plan(cluster, env, src, init, args, strategy, force, check)
+        plan = self.plan(cluster, env, src, init, args, strategy, force, check, on_event=on_event)
         if dry_run:
             deployment = Deployment(
                 plan.environment, plan.cluster, self._base_result(plan), on_event, plan.started
@@ -528,8 +570,36 @@ class Engine:
             )
             d.finish("unchanged")
             return d
-        staged = self._stage(plan, d, start)
+        try:
+            staged = self._stage(plan, d, start)
+        except KeyboardInterrupt:
+            raise interrupted(plan.cluster, "upload") from None
         request = dict(plan.request, code=staged.code())
+        token = request["clientToken"]
+        try:
+            return self._request_and_watch(
+                plan, d, staged, request, wait, note, git_commit, git_dirty, origin or self.origin
+            )
+        except KeyboardInterrupt:
+            raise self._interrupted(plan, d, staged, token) from None
+
+    def _interrupted(self, plan: Plan, d: Deployment, staged, token: str) -> KeyboardInterrupt:
+        """Ctrl-C after the upload and before the watch: the history says how far the push got."""
+        entry_id = d.result.get("history_id")
+        where = f"s3://{staged.bucket}/{staged.key}"
+        if entry_id is None:
+            return interrupted(plan.cluster, "uploaded", uploaded=where)
+        if not any(e.phase == "update" for e in d.events):
+            self.history_db.finish(entry_id, UNKNOWN, "interrupted (Ctrl-C) during the update call")
+            return interrupted(plan.cluster, "call", token=token)
+        self.history_db.finish(entry_id, STILL_UPDATING, "interrupted (Ctrl-C) before the watch started")
+        return interrupted(plan.cluster, "requested", token=token)
+
+    def _request_and_watch(
+        self, plan: Plan, d: Deployment, staged, request: dict, wait, note, git_commit, git_dirty, origin
+    ) -> Deployment:
+        """Record the push, send the update and give ``d`` the update to follow."""
+        start = plan.started
         entry = self.history_db.start(
             backend=self.settings.backend,
             environment=plan.environment,
@@ -549,7 +619,7 @@ class Engine:
             note=note,
             git_commit=git_commit,
             git_dirty=git_dirty,
-            origin=origin or self.origin,
+            origin=origin,
         )
         d.result.update(code=staged.code(), uploaded_bytes=staged.uploaded_bytes, history_id=entry.id)
         try:
@@ -586,37 +656,17 @@ class Engine:
         return d
 
     def _announce(self, plan: Plan, d: Deployment) -> None:
-        """The rollback's target, then the bundle and check phases, timed from the command's start."""
+        """The rollback's target, then the bundle and check phases, timed from the command's start
+        (told again only when the plan's listener did not hear them as they happened)."""
         if plan.rollback_of is not None:
             entry = self.history_db.get(plan.rollback_of)
             if entry is not None:
                 d.emit(_going_back_to(entry))
-        if plan.bundle is None:
-            return
-        d.emit(
-            Event(
-                "bundle",
-                "",
-                [],
-                plan.timings.get("bundle", 0.0),
-                f"{len(plan.bundle.files)} files, {plan.bundle.size} bytes, sha256 {plan.bundle.sha256[:12]}",
-            )
-        )
-        if plan.timings.get("check") is None:
-            d.emit(Event("check", "", [], plan.timings.get("bundle", 0.0), "q checker skipped (--no-check)"))
-        elif plan.diagnostics:
-            d.emit(
-                Event(
-                    "check",
-                    "",
-                    [],
-                    plan.timings["check"],
-                    f"q checker: {len(plan.diagnostics)} warning(s)\n"
-                    + "\n".join(f"  {diag}" for diag in plan.diagnostics),
-                )
-            )
+        if plan.told:
+            d.record(plan.events)
         else:
-            d.emit(Event("check", "", [], plan.timings["check"], "q checker: no problems"))
+            for event in plan.events:
+                d.emit(event)
 
     def _sha_of_rollback(self, plan: Plan) -> str | None:
         source = self.history_db.get(plan.rollback_of) if plan.rollback_of else None
@@ -953,6 +1003,26 @@ class Engine:
             limit,
         )
         return read_bundle(data, limit, "the deployed code")
+
+
+def _bundle_event(built, at: float) -> Event:
+    return Event(
+        "bundle", "", [], at, f"{len(built.files)} files, {built.size} bytes, sha256 {built.sha256[:12]}"
+    )
+
+
+def _check_event(diagnostics: list, at: float | None, bundled: float) -> Event:
+    if at is None:
+        return Event("check", "", [], bundled, "q checker skipped (--no-check)")
+    if diagnostics:
+        return Event(
+            "check",
+            "",
+            [],
+            at,
+            f"q checker: {len(diagnostics)} warning(s)\n" + "\n".join(f"  {diag}" for diag in diagnostics),
+        )
+    return Event("check", "", [], at, "q checker: no problems")
 
 
 def _going_back_to(entry: HistoryEntry) -> Event:

@@ -12,9 +12,14 @@ seen; the figures are in bench/bench_watch.py.
   ``E +- spread``, read every ``fine`` seconds (at most 6 reads wide, at least 0.5 s apart) so the
   end is seen within ``fine`` of it. Short updates (window within ``COARSE_FROM`` s) get no
   coarse read at all: one read just after the expected end, one listing, and done.
-  In a ROLLING update whose nodes take at least ``NODE_POLL_FROM`` s each, a node listing lands
-  just after each node's expected turn (re-anchored on what the last listing showed) and is
-  repeated ``fine`` apart, at most ``NODE_RETRIES`` times, while that node is PROVISIONING.
+  In a ROLLING update of several nodes, a node listing lands just after each node's expected turn
+  (re-anchored on what the last listing showed) and, for nodes under ``QUICK_NODE`` s or where the
+  calls of a fixed 10 s poll allow, ``fine`` after the call (the first node restarting), so every
+  node's old -> restarting -> new is seen. Nodes that take at least
+  ``NODE_POLL_FROM`` s each get up to ``NODE_RETRIES`` more listings ``fine`` apart while one is
+  still PROVISIONING; faster nodes get none (the next turn's listing comes soon), and at most
+  ``TURN_LISTINGS`` turn listings in all, so a short update costs at most that many calls more
+  than a fixed poll.
   An update that overruns the window is read ``fine`` apart again, doubling up to ``maximum``.
 * Nothing known (a remote endpoint, no history, no setting): one read of the cluster and its
   nodes at ``BLIND_FIRST`` s (a quick failure, or a very short update, is seen at once), then
@@ -31,6 +36,7 @@ import statistics
 from dataclasses import dataclass
 
 EPS = 1e-3  # times are differences of epoch seconds: ~1e-7 s of float noise
+FIXED_POLL = 10.0  # AWS's update example reads the cluster this often: the calls to stay within
 
 
 @dataclass(frozen=True)
@@ -50,10 +56,10 @@ class PollPolicy:
     FINE_MAX = 10.0
     WINDOW_READS = 6
     COARSE_FROM = 10.0  # a window this close to the call needs no read before it
-    NODE_POLL_FROM = (
-        10.0  # per-node time from which a ROLLING update's node changes are listed as they happen
-    )
+    NODE_POLL_FROM = 10.0  # per-node time from which a PROVISIONING node is listed again while it lasts
     NODE_RETRIES = 3
+    QUICK_NODE = 5.0  # nodes faster than this: the first one's restart is listed too (one more call)
+    TURN_LISTINGS = 8  # node-turn listings of one update at most (a large cluster of fast nodes)
     BLIND_FIRST = 2.0
     BLIND_GRID_FROM = 90.0  # the first grid read after the blind first one (the listings pay for 30 and 60)
 
@@ -75,8 +81,14 @@ class PollPolicy:
         count = nodes or 1
         self.nodes = count
         self.per_node = self.expected / count if strategy == "ROLLING" and count > 1 else 0.0
-        self._node_polls = self.per_node >= self.NODE_POLL_FROM
+        self._node_polls = self.per_node > 0
+        # the first node's restart is listed when its nodes are fast (the price is said above) or
+        # when it fits in the calls of AWS's example (a 10 s poll) with the turns and the end reads
+        self._first_listing = self._node_polls and (
+            self.per_node < self.QUICK_NODE or math.ceil(self.expected / FIXED_POLL) + 1 >= count + 3
+        )
         self._retries = 0
+        self._listings = 0
         self._overrun = 0.0
 
     @property
@@ -86,6 +98,9 @@ class PollPolicy:
     def first(self) -> Poll:
         if not self.known:
             return Poll(self.BLIND_FIRST, cluster=True, nodes=True)
+        if self._first_listing and self.fine < min(self.per_node, self.window[0]):
+            self._listings += 1
+            return Poll(self.fine, cluster=False, nodes=True)  # the first node restarting
         return self.after(0.0, self.nodes, 0.0)
 
     def after(self, t: float, nodes_left: int | None = None, anchor: float = 0.0) -> Poll:
@@ -95,6 +110,7 @@ class PollPolicy:
         end = self._end_read(t)
         node = self._node_read(t, nodes_left, anchor)
         if node is not None and node < end - EPS:
+            self._listings += 1
             return Poll(node, cluster=False, nodes=True)
         if t + EPS < self.window[0] and end > self.COARSE_FROM:
             gap = 2 * self.maximum
@@ -115,14 +131,18 @@ class PollPolicy:
         return t + self._overrun
 
     def _node_read(self, t: float, nodes_left: int | None, anchor: float) -> float | None:
-        """A listing just after the next node's expected turn in a slow ROLLING update (None: none due)."""
+        """A listing just after the next node's expected turn in a ROLLING update (None: none due)."""
         if not self._node_polls or nodes_left is None or nodes_left <= 1:
             self._retries = 0
+            return None
+        if self._listings >= self.TURN_LISTINGS:
             return None
         due = anchor + self.per_node + self.fine
         if due > t + EPS:
             self._retries = 0
             return due
+        if self.per_node < self.NODE_POLL_FROM:
+            return t + max(self.per_node, self.FINE_MIN)  # behind the expected turns: one turn on
         if self._retries >= self.NODE_RETRIES:
             return None
         self._retries += 1

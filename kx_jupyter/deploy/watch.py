@@ -37,7 +37,10 @@ ENDINGS = ("done", "failed", "unchanged", STILL_UPDATING)
 
 NEVER_STARTED_SECONDS = 60.0  # RUNNING with the old code this long after the call: the update did not happen
 OLD, RESTARTING, NEW, FAILED = "old code", "restarting", "new code", "failed"
+FAILED_BACK = "failed, old code again"  # the failing node, restarted by the service on the previous code
 LOG_TAIL_LINES = 40
+PROGRESS_EVERY = 1.0  # seconds between two progress events of a long check or bundle
+PROGRESS_FROM = (100, 16 * 2**20)  # files or bytes from which a step says its progress (a large workspace)
 # a node log line that says something went wrong (q's own errors start with a quote)
 ERROR_LINE = re.compile(r"^'|\berror\b|\bfailed\b|\bexception\b", re.IGNORECASE)
 
@@ -46,9 +49,9 @@ ERROR_LINE = re.compile(r"^'|\berror\b|\bfailed\b|\bexception\b", re.IGNORECASE)
 class Event:
     """One thing that happened; ``elapsed`` counts from the command's start.
 
-    phase: check, bundle, stage, update, nodes (a change), checked (a read, nothing new), log
-    (new node log lines in ``log``), done, failed, unchanged, still-updating. Ending events carry
-    the final ``Deployment.result`` in ``result``."""
+    phase: progress (of a long check or bundle: ``progress``), check, bundle, stage, update, nodes
+    (a change), checked (a read, nothing new), log (new node log lines in ``log``), done, failed,
+    unchanged, still-updating. Ending events carry the final ``Deployment.result`` in ``result``."""
 
     phase: str
     cluster_status: str = ""
@@ -61,6 +64,7 @@ class Event:
     checked: float | None = None  # elapsed at the last read of the cluster
     log: dict = field(default_factory=dict)  # {nodeId: [new lines]}
     result: dict | None = field(default=None, repr=False, compare=False)
+    progress: dict | None = None  # {"step", "files", "bytes", "total_files", "total_bytes"}
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -72,6 +76,115 @@ class Event:
         status = f" {self.cluster_status}" if self.cluster_status else ""
         reason = f" ({self.reason})" if self.reason else ""
         return f"{head}{status} {self.message}{reason}".rstrip()
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C before the watch started, saying how far the push got (exit code 130).
+
+    A KeyboardInterrupt still (a release, a cell stop as before), with a ``message``, a ``hint``
+    and a ``status``: ``not-pushed``, nothing reached the cluster (during check, bundle, preflight
+    or the upload, or uploaded but the update not requested); ``unknown``, during the update call,
+    whose answer never came; ``still-updating``, the update was requested and goes on."""
+
+    exit_code = 130
+
+    def __init__(self, message: str, status: str, *, hint: str = ""):
+        super().__init__(message)
+        self.message, self.status, self.hint = message, status, hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  -> {self.hint}" if self.hint else self.message
+
+
+def interrupted(cluster: str, reached: str, *, uploaded: str = "", token: str = "") -> Interrupted:
+    """The Ctrl-C before the watch, by the last step ``reached``: plan, upload, uploaded, call, requested."""
+    watch = f"kx-jupyter status {cluster} --watch"
+    if reached in ("plan", "upload"):
+        doing = "while checking and bundling" if reached == "plan" else "during the upload"
+        return Interrupted(
+            f"interrupted (Ctrl-C) {doing}: nothing was pushed, {cluster} is unchanged", "not-pushed"
+        )
+    if reached == "uploaded":
+        return Interrupted(
+            f"interrupted (Ctrl-C): the code was uploaded ({uploaded}) but the update was not requested; "
+            f"{cluster} is unchanged",
+            "not-pushed",
+            hint="Push again: the upload is reused (0 bytes).",
+        )
+    if reached == "call":
+        return Interrupted(
+            f"interrupted (Ctrl-C) during the update call (clientToken {token}): {cluster} may or may not be updating",
+            "unknown",
+            hint=f"Find out with `{watch}`; the next look at the cluster records how it ended.",
+        )
+    return Interrupted(
+        f"interrupted (Ctrl-C): the update of {cluster} was requested (clientToken {token}); still updating, "
+        "stopped watching: the update goes on",
+        STILL_UPDATING,
+        hint=f"Re-attach: `{watch}`; the next look at the cluster records how it ended.",
+    )
+
+
+def tell(listener, event) -> None:
+    """Give ``event`` to one listener; a broken view must not stop the push."""
+    try:
+        listener(event)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        warnings.warn(f"kx-jupyter: an on_event callback failed: {exc!r}", RuntimeWarning, stacklevel=3)
+
+
+class Recorder:
+    """Events said before the Deployment exists (bundle, check and their progress): kept, and told to
+    ``on_event`` as they happen."""
+
+    def __init__(self, on_event=None):
+        self.events: list[Event] = []
+        self.on_event = on_event
+
+    def __call__(self, event: Event) -> None:
+        self.events.append(event)
+        if self.on_event is not None:
+            tell(self.on_event, event)
+
+
+class Progress:
+    """A progress hook for one step (``check`` or ``bundle``) of a large workspace (``PROGRESS_FROM``)
+    that emits at most one ``progress`` event per ``every`` seconds, none in the first ``every`` s (a
+    quick step says nothing more) and none once the step is done (its own event says that);
+    elapsed from ``started``, the command's start."""
+
+    def __init__(self, emit, step: str, started: float, every: float | None = None, clock=time.time):
+        every = PROGRESS_EVERY if every is None else every
+        self.emit, self.step, self.started, self.every, self.clock = emit, step, started, every, clock
+        self._next = clock() + every
+
+    def __call__(self, files: int, size: int, total_files: int, total_bytes: int) -> None:
+        if files >= total_files or (total_files < PROGRESS_FROM[0] and total_bytes < PROGRESS_FROM[1]):
+            return
+        now = self.clock()
+        if now < self._next:
+            return
+        self._next = now + self.every
+        self.emit(
+            Event(
+                "progress",
+                elapsed=now - self.started,
+                message=f"{self.step}: {files:,}/{total_files:,} files, {_size(size)} of {_size(total_bytes)}",
+                progress={
+                    "step": self.step,
+                    "files": files,
+                    "bytes": size,
+                    "total_files": total_files,
+                    "total_bytes": total_bytes,
+                },
+            )
+        )
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.0f} KB"
 
 
 def jsonable(value):
@@ -233,13 +346,19 @@ def new_state(
 
 def _code_of(state: WatchState, node: dict) -> str:
     node_id = node.get("nodeId")
+    launched = _seconds(node.get("launchTime"))
+    restored = (
+        node.get("status") == "RUNNING"
+        and state.failing_since is not None
+        and launched is not None
+        and launched >= state.failing_since - 1
+    )  # restarted after the failure: the service puts the previous code back
     if state.error and state.error[0] == node_id:
-        return FAILED
+        return FAILED_BACK if restored else FAILED
     if node.get("status") != "RUNNING":
         return RESTARTING
-    launched = _seconds(node.get("launchTime"))
-    if state.failing_since is not None and launched is not None and launched >= state.failing_since - 1:
-        return OLD  # restarted after the failure: the service puts the previous code back
+    if restored:
+        return OLD
     if node_id in state.restarted:
         return NEW
     if node_id in state.launched:  # on the old code at its first listing: new once launched again
@@ -362,7 +481,9 @@ def _stopped(state: WatchState, elapsed: float, why: str) -> Event:
 def _progress(state: WatchState) -> str:
     text = headline(state.nodes) or f"cluster {state.status.lower()}"
     moving = ", ".join(
-        f"{n.get('nodeId')} {n.get('code')}" for n in state.nodes if n.get("code") in (RESTARTING, FAILED)
+        f"{n.get('nodeId')} {n.get('code')}"
+        for n in state.nodes
+        if n.get("code") in (RESTARTING, FAILED, FAILED_BACK)
     )
     return text + (f"; {moving}" if moving else "")
 
@@ -419,7 +540,8 @@ def _ending_event(state: WatchState, elapsed: float) -> Event:
             checked=state.checked,
         )
     for n in state.nodes:
-        n["code"] = FAILED if state.error and state.error[0] == n.get("nodeId") else OLD
+        failing = state.error and state.error[0] == n.get("nodeId")
+        n["code"] = (n.get("code") if n.get("code") in (FAILED, FAILED_BACK) else FAILED) if failing else OLD
     return Event(
         "failed",
         state.status,
@@ -546,14 +668,12 @@ class Deployment:
             self.events.append(event)
             listeners = list(self._listeners)
         for listener in listeners:
-            try:
-                listener(event)
-            except KeyboardInterrupt:
-                raise
-            except Exception as exc:  # a broken view must not stop the watch
-                warnings.warn(
-                    f"kx-jupyter: an on_event callback failed: {exc!r}", RuntimeWarning, stacklevel=2
-                )
+            tell(listener, event)
+
+    def record(self, events: list[Event]) -> None:
+        """Add events its listeners already heard (the plan's bundle and check) to the list, telling no one."""
+        with self._lock:
+            self.events.extend(events)
 
     def finish(self, status: str, error: KxError | None = None, **result) -> None:
         with self._lock:

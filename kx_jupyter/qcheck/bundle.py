@@ -54,9 +54,15 @@ def _decode(data: bytes) -> str:
 class _Bundle:
     """The bundle's files and directories, and each script's analysis, made once on demand."""
 
-    def __init__(self, files: Mapping[str, bytes], scripts: Iterable[str], cache: ReportCache | None):
+    def __init__(
+        self, files: Mapping[str, bytes], scripts: Iterable[str], cache: ReportCache | None, progress=None
+    ):
         self.files = {_norm(k): v for k, v in files.items() if not k.endswith("/")}
         self.cache = cache
+        self.progress = progress  # progress(files, bytes, all files, all bytes) after each first analysis
+        if progress is not None:
+            self._planned = (len(scripts), sum(len(self.files.get(n, b"")) for n in scripts))
+            self._analyzed, self._read = set(), 0
         self.dirs = set()
         for name in self.files:
             parts = name.split("/")[:-1]
@@ -94,8 +100,14 @@ class _Bundle:
     def _analyze(self, name: str, opt_vars: dict | None = None) -> FileReport:
         data = self.files[name]
         if self.cache is None:
-            return analyze(_decode(data), name, opt_vars)
-        return self.cache.report(data, name, opt_vars, lambda: analyze(_decode(data), name, opt_vars))
+            report = analyze(_decode(data), name, opt_vars)
+        else:
+            report = self.cache.report(data, name, opt_vars, lambda: analyze(_decode(data), name, opt_vars))
+        if self.progress is not None and name not in self._analyzed:
+            self._analyzed.add(name)
+            self._read += len(data)
+            self.progress(len(self._analyzed), self._read, *self._planned)
+        return report
 
     def suggest(self, rel: str) -> str:
         import difflib  # only for a missing file's suggestion: not on every start
@@ -121,22 +133,24 @@ def check_bundle(
     init_script: str | None,
     args: Mapping[str, str] | None = None,
     cache: ReportCache | None = None,
+    progress=None,
 ) -> list:
     """Every diagnostic for a bundle: each q file, the init script and what it loads, the arguments.
 
     ``files`` maps zip-relative paths to contents; ``args`` are the deployment's command-line
     arguments (``None``: unknown, so argument checks are skipped); no ``init_script`` (None or
     empty) skips the init script and load checks. ``cache`` keeps each file's own findings
-    across processes; the result is the same with or without it.
+    across processes; the result is the same with or without it. ``progress(files, bytes,
+    all files, all bytes)`` is called as each script's findings are in (a push's progress line).
     """
     with _no_collection():
-        return _check_bundle(files, init_script, args, cache)
+        return _check_bundle(files, init_script, args, cache, progress)
 
 
-def _check_bundle(files, init_script, args, cache) -> list:
+def _check_bundle(files, init_script, args, cache, progress=None) -> list:
     init = _norm(init_script) if init_script else None
     scripts = sorted(n for n in map(_norm, files) if n.endswith(SCRIPT_SUFFIXES) or n == init)
-    bundle = _Bundle(files, scripts, cache)
+    bundle = _Bundle(files, scripts, cache, progress)
     out: list = []
     reachable = None
     dynamic = False

@@ -110,10 +110,16 @@ class Follower:
                 )
                 fanout(Event("failed", "", [], view.elapsed, said, exc.message))
             raise
-        except KeyboardInterrupt:
-            print(
-                f"Interrupted before the update of {title} was confirmed; %kx_status {title} shows whether it started."
-            )
+        except KeyboardInterrupt as exc:
+            from ..deploy.watch import Interrupted
+
+            if isinstance(exc, Interrupted):  # the engine knows how far the push got
+                print(exc)
+            else:
+                print(
+                    f"Interrupted before the update of {title} was confirmed; "
+                    f"%kx_status {title} shows whether it started."
+                )
             return None
         deployment.on_tick(fanout.tick)
         if background and deployment.following:

@@ -106,10 +106,14 @@ class KxMagics(Magics):
                 return deployment.result
             return tables.request_view(deployment)
         provenance = engine.provenance(kwargs["src"], kwargs.pop("note"))
-        plan = engine.plan(**kwargs)  # check, bundle, preflight: a refusal here is a UsageError, no view
+
+        def start(on_event):  # check and bundle inside the view: a large workspace shows their progress
+            plan = engine.plan(**kwargs, on_event=on_event)
+            return engine.push(plan, wait=wait, on_event=on_event, **provenance)
+
         return self.follower.follow(
-            lambda on_event: engine.push(plan, wait=wait, on_event=on_event, **provenance),
-            plan.cluster,
+            start,
+            kwargs.get("cluster") or engine.settings.cluster or "the cluster",
             background=ns.background,
             raise_failure=not ns.no_raise,
         )
@@ -169,7 +173,7 @@ class KxMagics(Magics):
         ns = parse("kx_history", line)
         engine = self.engine()
         cluster = ns.cluster or engine.settings.cluster or None
-        return tables.history_table(engine.history(cluster, ns.env, limit=ns.limit), cluster)
+        return tables.history_table(engine.history(cluster, ns.env, limit=ns.limit, settle=True), cluster)
 
     @line_magic
     @user_errors

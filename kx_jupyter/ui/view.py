@@ -59,6 +59,8 @@ _CODE = {
     "restarting": ("busy", "#d4a72c"),
     "new code": ("ok", "#1a7f37"),
     "failed": ("bad", "#cf222e"),
+    # the failing node, back on the previous code: red and grey stripes, both at once
+    "failed, old code again": ("bad", "repeating-linear-gradient(135deg,#cf222e 0 4px,#8c959f 4px 8px)"),
 }
 _PHASE_BAR = "#0969da"
 FAILED_ROW = "color:#a40e26;background:#ffebe9;font-weight:600"
@@ -99,6 +101,7 @@ class StatusView:
         self.reached: dict[str, float] = {}  # phase -> elapsed when it ended (or began, for nodes)
         self.node_changes: list[tuple[float, str, str]] = []  # (elapsed, node, code state)
         self.logs: dict[str, list[str]] = {}
+        self.progress: dict = {}  # the last progress event's figures while its step runs
         self._lock = threading.RLock()
         self._widget = None
         self._box = None
@@ -129,6 +132,11 @@ class StatusView:
             elif phase == "checked":
                 if event.reason:
                     self.reason = event.reason
+            elif phase == "progress":  # a long check or bundle: files and bytes so far
+                self.progress = dict(event.progress or {})
+                step = self.progress.get("step")
+                if step in self.steps and _ORDER.index(step) >= _ORDER.index(self.phase):
+                    self.phase = step
             elif phase in ENDINGS:
                 self.outcome = phase
                 if phase in ("done", "unchanged"):
@@ -137,6 +145,8 @@ class StatusView:
                 later = self.steps[self.steps.index(phase) + 1 :] if phase != "nodes" else ()
                 self.phase = later[0] if later and later[0] != "done" else phase
                 self.reached.setdefault(phase, self.elapsed)
+            if phase != "progress":
+                self.progress = {}
             if event.cluster_status:
                 self.cluster_status = event.cluster_status
             if event.nodes:
@@ -353,7 +363,7 @@ class StatusView:
             moving = [
                 f"{n.get('nodeId')} {n.get('code')}"
                 for n in self.nodes
-                if n.get("code") in ("restarting", "failed")
+                if n.get("code") in ("restarting", "failed", "failed, old code again")
             ]
             if moving and not self.outcome:
                 parts.append(", ".join(moving))
@@ -568,7 +578,7 @@ class StatusView:
                     r.timestamp(n.get("launchTime")),
                 ]
             )
-            styles.append(FAILED_ROW if code == "failed" else "")  # the failing node's row is red
+            styles.append(FAILED_ROW if code.startswith("failed") else "")  # the failing node's row is red
         return r.table_html(
             ["node", "code", "status", "zone", "launched (UTC)"],
             rows,
@@ -581,6 +591,13 @@ class StatusView:
         if self.message and self.outcome in ("", "unchanged") and not self.node_headline():
             parts.append(
                 f'<div style="color:{r.MUTED};margin-top:6px;white-space:pre-line">{escape(self.message)}</div>'
+            )
+        done = self.progress.get("bytes", 0) / max(1, self.progress.get("total_bytes", 0))
+        if self.progress and not self.outcome:
+            parts.append(
+                f'<div class="kx-progress" style="margin-top:4px;height:6px;max-width:360px;background:{r.SUBTLE};'
+                f'border-radius:3px"><div style="width:{100 * min(1.0, done):.1f}%;height:100%;'
+                f'background:{_PHASE_BAR};border-radius:3px"></div></div>'
             )
         rows = self._summary_rows()
         if rows:
@@ -628,10 +645,12 @@ class StatusView:
                 f'white-space:nowrap">{escape(row)}</div><div style="position:relative;flex:1;height:100%;'
                 f'background:{r.SUBTLE};border-radius:3px">{segments}</div></div>'
             )
-        legend = " ".join(
+        shown = {state for *_, state in bars}
+        legend = " ".join(  # the states this timeline shows (a stopped watch lists no "failed")
             f'<span style="display:inline-block;width:9px;height:9px;border-radius:2px;background:{c}"></span>'
             f" {escape(k)}"
             for k, (_, c) in _CODE.items()
+            if k in shown
         )
         return (
             f'<div class="kx-timeline" style="margin-top:10px"><div style="color:{r.MUTED};margin-bottom:2px">'

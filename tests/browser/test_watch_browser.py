@@ -1,5 +1,6 @@
 """The live view in a real JupyterLab, light and dark: a three-node ROLLING push as it rolls and
-when it ends (with its timeline), a push that fails on a node, and a watch stopped by its timeout.
+when it ends (with its timeline), a push that fails on a node, a watch stopped by its timeout and
+the same update re-attached to its end.
 
 The notebook runs its own plane (a home of its own) whose nodes take 12 s to start, so the
 view's node-by-node reads have something to show. Screenshots go to test-artifacts/browser/.
@@ -28,6 +29,11 @@ def _cells(home: str) -> list[str]:
         "%kx_update --cluster hdb-3 --no-check --no-raise",
         "%%kx_file lib/util.q\nadd:{x+y}\nmul:{x*y}\n",
         "%kx_update --cluster hdb-3 --timeout 5",
+        "%kx_status hdb-3",  # re-attaches to the update the last cell stopped watching, to its end
+        "%%kx_file lib/util.q\nadd:{x+y}\nmul:{x*y}\nsub:{x-y}\n",
+        # the next push starts once the test has switched to the dark theme (it creates the file)
+        "import pathlib, time\nwhile not pathlib.Path('dark-theme-on').exists():\n    time.sleep(0.1)",
+        "%kx_update --cluster hdb-3",  # rolls while the test looks at it in the dark theme
     ]
 
 
@@ -35,6 +41,7 @@ def _view(page, cell: int):
     return page.locator(".jp-Cell").nth(cell).locator(".kx-status-view").first
 
 
+@pytest.mark.timeout(600)  # five updates of 3 x 12 s, one after the other: more than the default 300 s
 def test_rolling_failed_and_stopped_views_light_and_dark(lab, shot, tmp_path):
     from kx_jupyter.config import load_settings
     from kx_jupyter.local import daemon
@@ -50,12 +57,14 @@ def test_rolling_failed_and_stopped_views_light_and_dark(lab, shot, tmp_path):
         rolling.get_by_text("1/3 nodes on the new code").wait_for(timeout=120_000)
         assert rolling.get_by_text("restarting").count() >= 1 and rolling.get_by_text("old code").count() >= 1
         assert "checked" in rolling.locator(".kx-clock").inner_text()
+        rolling.scroll_into_view_if_needed()  # the notebook renders only the cells in view
         shot(rolling, "1-rolling-light")
         rolling.get_by_text("deployed").wait_for(timeout=120_000)
         assert (
             rolling.get_by_text("new code", exact=True).count() == 3
             and rolling.locator(".kx-timeline").count() == 1
         )
+        rolling.scroll_into_view_if_needed()  # the notebook renders only the cells in view
         shot(rolling, "2-deployed-light")
         logs = page.locator(".jp-Cell").nth(3).locator(".kx-node-logs")
         assert logs.get_by_text("node log ·").count() == 3  # one collapsed section per node
@@ -68,17 +77,31 @@ def test_rolling_failed_and_stopped_views_light_and_dark(lab, shot, tmp_path):
         failed.locator(".kx-first-error").wait_for(timeout=120_000)
         assert "Q002" in failed.locator(".kx-first-error").inner_text()  # the node's own line, verbatim
         assert failed.get_by_text("the service says:").count() == 1
+        failed.scroll_into_view_if_needed()  # the notebook renders only the cells in view
         shot(failed, "3-failed-light")
 
         stopped = _view(page, 7)
         stopped.get_by_text("still updating, stopped watching").wait_for(timeout=120_000)
         assert stopped.get_by_text("failed", exact=True).count() == 0
+        stopped.scroll_into_view_if_needed()  # the notebook renders only the cells in view
         shot(stopped, "4-stopped-light")
 
         page.evaluate(
             "window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})"
         )
         page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
+        reattached = _view(page, 8)
+        reattached.get_by_text("deployed").wait_for(timeout=120_000)  # the stopped push, followed to its end
+        shot(reattached, "5-reattached-dark")
+        (lab.server.root / "dark-theme-on").touch()
+        # the notebook renders only the cells near the view: bring the last one into it
+        page.evaluate(
+            "document.querySelectorAll('.jp-WindowedPanel-outer').forEach(e => e.scrollTop = e.scrollHeight)"
+        )
+        again = _view(page, 11)
+        again.get_by_text("1/3 nodes on the new code").wait_for(timeout=120_000)
+        again.scroll_into_view_if_needed()
+        shot(again, "1-rolling-dark")
         for name, view in (("2-deployed", rolling), ("3-failed", failed), ("4-stopped", stopped)):
             view.scroll_into_view_if_needed()
             shot(view, f"{name}-dark")
