@@ -98,12 +98,14 @@ def test_interfaces_use_only_the_offline_parts_besides_the_engine():
 def test_the_engine_uses_the_plane_only_for_its_node_start_time():
     """The engine reaches FinSpace, S3 and Logs only through `finspace.clients.Clients`; from
     `local/` it reads only the plane's node start time (`local.daemon.node_start_seconds` of
-    `state_dir_of(settings)`), a hint for the poll policy; the plane is found through
+    `state_dir_of(settings)`), a hint for the poll policy, and whether the plane runs
+    (`local.daemon.status`: settling history never starts it); the plane is found through
     `kx_jupyter.BACKENDS` like any backend."""
     allowed = {
         "kx_jupyter.local.daemon",
         "kx_jupyter.local.daemon.node_start_seconds",
         "kx_jupyter.local.daemon.state_dir_of",
+        "kx_jupyter.local.daemon.status",
     }
     assert _breaks(_in("deploy"), lambda t: _area(t) == "local" and t not in allowed) == []
 
