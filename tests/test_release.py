@@ -404,3 +404,13 @@ def test_create_cluster_exist_ok_keeps_a_matching_cluster_and_refuses_a_differen
     assert main(["local", "create-cluster", "tick-gw", "--type", "RDB", "--exist-ok"]) == 2
     err = capsys.readouterr().err
     assert "tick-gw already exists as GATEWAY with 1 node(s), not RDB with 1" in err
+
+
+def test_delete_cluster_waits_until_the_clusters_are_gone(tick, capsys):
+    """A tutorial tidies up: the clusters it made are gone when the command returns."""
+    assert main(["local", "delete-cluster", "tick-gw", "tick-rts"]) == 0
+    assert "deleted tick-gw, tick-rts" in capsys.readouterr().out
+    names = {c["clusterName"] for c in Engine().clusters()}
+    assert "tick-gw" not in names and "tick-rts" not in names and "tick-tp" in names
+    assert main(["local", "delete-cluster", "tick-gw"]) != 0  # no such cluster: said, not a traceback
+    assert "tick-gw" in capsys.readouterr().err

@@ -77,6 +77,12 @@ def register(subparsers) -> None:
         help="keep a cluster that already exists with this type and node count (a notebook run twice)",
     )
     create.set_defaults(func=_create_cluster)
+    delete = actions.add_parser(
+        "delete-cluster", help="delete clusters from the plane (DeleteKxCluster) and wait until they are gone"
+    )
+    delete.add_argument("names", nargs="+", metavar="NAME", help="cluster name(s)")
+    delete.add_argument("--env", help="kdb environment id (default: the plane's only one)")
+    delete.set_defaults(func=_delete_cluster)
     for sub in (start, *[actions.choices[n] for n in ("status", "stop", "reset", "env")]):
         sub.add_argument(
             "--state-dir", default=None, help="plane state directory (default: <KX_JUPYTER_HOME>/plane)"
@@ -261,6 +267,41 @@ def _put_section(path: Path, header: str, lines: list[str]) -> None:
         kept.pop()
     text = "\n".join([*kept, *([""] if kept else []), f"[{header}]", *lines]) + "\n"
     write_atomic(path, text, mode=0o600)
+
+
+def _delete_cluster(args) -> int:
+    """Delete clusters through the plane's own DeleteKxCluster, then wait until none is listed."""
+    import time
+
+    from ..deploy import Engine
+    from ..deploy.aws_errors import calling
+
+    settings = _settings()
+    if settings.backend != "local":
+        raise KxError(
+            "delete-cluster deletes clusters on the local plane only",
+            hint="Delete clusters on AWS with the console or `aws finspace delete-kx-cluster`.",
+        )
+    engine = Engine(settings)
+    env = engine.environment(args.env)
+    fs = engine.clients.finspace
+    for name in args.names:
+        with calling(f"deleting cluster {name}", settings):
+            fs.delete_kx_cluster(environmentId=env, clusterName=name)
+        print(f"deleting {env}/{name}", flush=True)
+    deadline = time.monotonic() + CREATE_TIMEOUT
+    while True:
+        listed = {c["clusterName"] for c in engine.clusters(env)}
+        going = [n for n in args.names if n in listed]
+        if not going:
+            print(f"deleted {', '.join(args.names)}", flush=True)
+            return 0
+        if time.monotonic() > deadline:
+            raise KxError(
+                f"{', '.join(going)} still listed after {CREATE_TIMEOUT:.0f}s",
+                hint="Follow them with `kx-jupyter clusters`.",
+            )
+        time.sleep(0.2)
 
 
 def _kept(fs, env: str, name: str, args, settings) -> bool:
