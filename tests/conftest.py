@@ -17,6 +17,24 @@ def kx_home(tmp_path, monkeypatch):
 from plane_fixtures import *  # noqa: E402,F401,F403  (the `plane` and `q_plane` fixtures)
 
 
+@pytest.fixture
+def cli(plane, monkeypatch, capsys):
+    """`kx-jupyter ARGS` in this process against a fresh plane, quick polls: (exit code, stdout, stderr)."""
+    from kx_jupyter.cli import main
+    from kx_jupyter.logs import show
+
+    monkeypatch.setenv("KX_JUPYTER_POLL_INITIAL", "0.05")
+    monkeypatch.setenv("KX_JUPYTER_POLL_MAX", "0.3")
+
+    def run(*argv):
+        code = main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    yield run
+    show("WARNING")  # a -v run leaves no kx-jupyter log handler behind for the next test
+
+
 @pytest.fixture(autouse=True)
 def ctrl_c_raises():
     """Each test starts with Ctrl-C raising KeyboardInterrupt in the main thread.

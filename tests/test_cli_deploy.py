@@ -11,19 +11,6 @@ from kx_jupyter.cli import main
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def cli(plane, monkeypatch, capsys):
-    monkeypatch.setenv("KX_JUPYTER_POLL_INITIAL", "0.05")
-    monkeypatch.setenv("KX_JUPYTER_POLL_MAX", "0.3")
-
-    def run(*argv):
-        code = main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
 def ws(tmp_path, text, name="ws"):
     root = tmp_path / name
     root.mkdir(exist_ok=True)

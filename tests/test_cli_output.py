@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_cli_deploy import cli, ws  # noqa: F401  (the command on a fresh plane, a one-file workspace)
+from test_cli_deploy import ws  # a one-file workspace
 
 import kx_jupyter
 

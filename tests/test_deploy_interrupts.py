@@ -12,19 +12,6 @@ from kx_jupyter.deploy import engine as engine_module
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def cli(plane, monkeypatch, capsys):
-    monkeypatch.setenv("KX_JUPYTER_POLL_INITIAL", "0.05")
-    monkeypatch.setenv("KX_JUPYTER_POLL_MAX", "0.3")
-
-    def run(*argv):
-        code = main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
 def ws(tmp_path, text="x:1\n"):
     root = tmp_path / "ws"
     root.mkdir(exist_ok=True)

@@ -8,24 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from kx_jupyter.cli import main
-
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def cli(plane, monkeypatch, capsys):
-    monkeypatch.setenv("KX_JUPYTER_POLL_INITIAL", "0.05")
-    monkeypatch.setenv("KX_JUPYTER_POLL_MAX", "0.3")
-
-    def run(*argv):
-        code = main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    yield run
-    main(["clusters"])  # the default again: no kx-jupyter handler left for the next test
-    capsys.readouterr()
 
 
 def _workspace(tmp_path, text: str):
