@@ -162,8 +162,9 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
         text = text[1:]
 
     lines = text.split("\n")
+    crlf = "\r" in text
     for lineno, line in enumerate(lines, 1):
-        if line.endswith("\r"):
+        if crlf and line.endswith("\r"):
             line = line[:-1]
         if in_block:
             if line.rstrip() == "\\":
@@ -241,7 +242,7 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
         if (
             not every_name
             and stack
-            and _in_function(stack)
+            and (stack[0][0] == "{" or _in_function(stack))  # the outermost opener first, without a call
             and line.isascii()
             and not _NEEDS_TOKENS.search(line, pos, code_end)
         ):
@@ -267,11 +268,16 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
                         _close(ch, lineno, col, stack, path, diags)
                     if params or ch == "}":
                         append(("close", ch, lineno, col))
-                        if opened and ch == "}" and not _in_function(stack):
+                        if (
+                            opened
+                            and ch == "}"
+                            and not (stack and (stack[0][0] == "{" or _in_function(stack)))
+                        ):
                             out.functions.append((*opened, lineno, col))
                             opened = None
             continue
         ascii_line = line.isascii() and not every_name
+        plain = ascii_line and "\x00" not in line  # no token on it can hold a character q rejects
         while pos is not None:
             start_pos, pos = pos, None
             for m in finditer(line, start_pos):
@@ -288,7 +294,7 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
                     append(("sym", m.group(4), lineno, col))
                 elif kind == 10:
                     t = m.group(10)
-                    if not t.isascii() or "\x00" in t:
+                    if not plain and (not t.isascii() or "\x00" in t):
                         bad = next(c for c in t if ord(c) > 127 or c == "\x00")
                         diags.append(
                             diag(
@@ -306,7 +312,7 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
                         append(("other", t, lineno, col))
                 elif kind == 8:
                     ch = m.group(8)
-                    top = ch == "{" and not _in_function(stack)
+                    top = ch == "{" and not (stack and (stack[0][0] == "{" or _in_function(stack)))
                     if top:
                         opened = (lineno, col)
                     stack.append((ch, lineno, col))
@@ -328,7 +334,7 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
                     else:
                         _close(ch, lineno, col, stack, path, diags)
                     append(("close", ch, lineno, col))
-                    if opened and ch == "}" and not _in_function(stack):
+                    if opened and ch == "}" and not (stack and (stack[0][0] == "{" or _in_function(stack))):
                         out.functions.append((*opened, lineno, col))
                         opened = None
                 elif kind == 3 or kind == 2:
@@ -384,7 +390,7 @@ def _scan_body(line, pos, end, lineno, stack, append, path, diags):
                 _close(ch, lineno, col, stack, path, diags)
             if params or ch == "}":
                 append(("close", ch, lineno, col))
-            if ch == "}" and not _in_function(stack):
+            if ch == "}" and not (stack and (stack[0][0] == "{" or _in_function(stack))):
                 return m.end()
     return None
 
