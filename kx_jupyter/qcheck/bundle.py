@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from ..finspace.rules import PLAIN_RULES, check_value
 from .diagnostic import sort_key
 from .rules import diag
-from .source import FileReport, analyze
+from .source import FileReport, analyze, lexed_file
 from .symbols import SymbolTable, body_names
 
 if TYPE_CHECKING:
@@ -69,8 +69,9 @@ class _Bundle:
         defining = [n for n in scripts if n in self.files and b".Q.opt" in self.files[n]]
         if cache is not None:
             cache.prefetch((self.files[n], n, None) for n in defining)
+        held: dict = {}  # their lexed tokens until the second pass: the lexer's memo holds fewer files than this may
         for name in defining:
-            self.reports[name] = self._analyze(name)
+            self.reports[name] = self._analyze(name, None, held)
             self.shared.update(self.reports[name].opt_vars)
         again = {}  # files that read another file's dictionary: analyzed again knowing it
         for name in defining:
@@ -80,7 +81,8 @@ class _Bundle:
         if cache is not None and again:  # their stored reports in a few queries, not one each
             cache.prefetch((self.files[n], n, foreign) for n, foreign in again.items())
         for name, foreign in again.items():
-            self.reports[name] = self._analyze(name, foreign)
+            self.reports[name] = self._analyze(name, foreign, held)
+        held.clear()
         if cache is not None:  # every other file's stored report, in a few queries
             cache.prefetch(
                 (self.files[n], n, self.shared) for n in scripts if n in self.files and n not in self.reports
@@ -91,11 +93,19 @@ class _Bundle:
             self.reports[name] = self._analyze(name, self.shared)
         return self.reports[name]
 
-    def _analyze(self, name: str, opt_vars: dict | None = None) -> FileReport:
+    def _analyze(self, name: str, opt_vars: dict | None = None, held: dict | None = None) -> FileReport:
+        """``held``: lexed files by name, filled and reused (a file analyzed twice is lexed once)."""
         data = self.files[name]
-        if self.cache is None:
-            return analyze(_decode(data), name, opt_vars)
-        return self.cache.report(data, name, opt_vars, lambda: analyze(_decode(data), name, opt_vars))
+
+        def run() -> FileReport:
+            text = _decode(data)
+            if held is None:
+                return analyze(text, name, opt_vars)
+            if name not in held:
+                held[name] = lexed_file(text, name)
+            return analyze(text, name, opt_vars, held[name])
+
+        return run() if self.cache is None else self.cache.report(data, name, opt_vars, run)
 
     def suggest(self, rel: str) -> str:
         import difflib  # only for a missing file's suggestion: not on every start

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .diagnostic import sort_key
-from .lexer import lex
+from .lexer import Lexed, lex
 from .limits import function_limits
 from .rules import diag
 from .suppress import Suppressions, parse
@@ -141,7 +141,7 @@ def unescape(body: str) -> str:
 
 
 @lru_cache(maxsize=256)  # a workspace's worth of files; bounded because tokens take memory
-def _lexed(text: str, path: str):
+def lexed_file(text: str, path: str) -> Lexed:
     """Lexing is nearly all of a check's cost, and a push re-checks mostly unchanged files: lex each once.
 
     The result is shared, so nothing below may change it (``analyze`` copies the diagnostics)."""
@@ -151,16 +151,21 @@ def _lexed(text: str, path: str):
 def forget_lexed_files() -> None:
     """Let the lexed files go: a long-lived process that checks each text once (the plane's
     checker nodes) gains nothing from keeping them."""
-    _lexed.cache_clear()
+    lexed_file.cache_clear()
 
 
 def analyze(
-    text: str, path: str = "<cell>", opt_vars: dict | None = None, symbols: bool = True
+    text: str,
+    path: str = "<cell>",
+    opt_vars: dict | None = None,
+    lexed: Lexed | None = None,
+    symbols: bool = True,
 ) -> FileReport:
     """Diagnostics and load-time facts of one file; ``opt_vars``: .Q.opt dictionaries other files define.
 
-    ``symbols=False`` skips what only the load graph's symbol table reads (a cell or the editor)."""
-    lexed = _lexed(text, path)
+    ``lexed``: ``lexed_file(text, path)`` if the caller holds it. ``symbols=False`` skips what only the
+    load graph's symbol table reads (a cell or the editor)."""
+    lexed = lexed or lexed_file(text, path)
     rep = FileReport(path, list(lexed.diags), suppressions=parse(lexed.comments))
     _walk(lexed.tokens, rep, dict(opt_vars or {}))
     if symbols:
