@@ -57,11 +57,11 @@ class _Bundle:
     def __init__(self, files: Mapping[str, bytes], scripts: Iterable[str], cache: ReportCache | None):
         self.files = {_norm(k): v for k, v in files.items() if not k.endswith("/")}
         self.cache = cache
-        self.dirs = set()
-        for name in self.files:
-            parts = name.split("/")[:-1]
-            for k in range(1, len(parts) + 1):
-                self.dirs.add("/".join(parts[:k]))
+        self.dirs = set()  # every directory holding a file, at any depth
+        for parent in {name.rpartition("/")[0] for name in self.files}:  # files share directories
+            while parent and parent not in self.dirs:  # a directory seen has had its ancestors added
+                self.dirs.add(parent)
+                parent = parent.rpartition("/")[0]
         self.reports: dict[str, FileReport] = {}
         # .Q.opt dictionaries held in globals, which any file may read: found first, so every
         # file is analyzed once knowing them
