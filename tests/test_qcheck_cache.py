@@ -14,7 +14,7 @@ from test_qcheck_corpus import CLEAN, CORPUS, _case, _parse, _text
 
 from kx_jupyter.qcheck import bundle as bundle_module
 from kx_jupyter.qcheck import check_bundle
-from kx_jupyter.qcheck.cache import STORE, ReportCache, disk_usage
+from kx_jupyter.qcheck.cache import KEY_CHECK, STORE, ReportCache, disk_usage
 from kx_jupyter.qcheck.source import analyze
 
 MB = 2**20
@@ -107,9 +107,7 @@ def damage_store(directory: Path, damage: str) -> None:
                 if damage == "flip":
                     body = body[:-2] + bytes([body[-2] ^ 1]) + body[-1:]
                 else:  # intact, but filed under another key (an entry starts with its own key's start)
-                    doc = json.loads(body)
-                    doc[0] = "0" * len(doc[0])
-                    body = json.dumps(doc).encode()
+                    body = b"0" * KEY_CHECK + body[KEY_CHECK:]
                 db.execute("UPDATE entries SET body = ? WHERE key = ?", (body, key))
         return
     with sqlite3.connect(store) as db:

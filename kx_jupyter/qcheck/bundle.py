@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from ..finspace.rules import PLAIN_RULES, check_value
 from .diagnostic import sort_key
 from .rules import diag
-from .source import FileReport, analyze
+from .source import FileReport, analyze, lexed_file
 from .symbols import SymbolTable, body_names
 
 if TYPE_CHECKING:
@@ -63,11 +63,11 @@ class _Bundle:
         if progress is not None:
             self._planned = (len(scripts), sum(len(self.files.get(n, b"")) for n in scripts))
             self._analyzed, self._read = set(), 0
-        self.dirs = set()
-        for name in self.files:
-            parts = name.split("/")[:-1]
-            for k in range(1, len(parts) + 1):
-                self.dirs.add("/".join(parts[:k]))
+        self.dirs = set()  # every directory holding a file, at any depth
+        for parent in {name.rpartition("/")[0] for name in self.files}:  # files share directories
+            while parent and parent not in self.dirs:  # a directory seen has had its ancestors added
+                self.dirs.add(parent)
+                parent = parent.rpartition("/")[0]
         self.reports: dict[str, FileReport] = {}
         # .Q.opt dictionaries held in globals, which any file may read: found first, so every
         # file is analyzed once knowing them
@@ -75,8 +75,9 @@ class _Bundle:
         defining = [n for n in scripts if n in self.files and b".Q.opt" in self.files[n]]
         if cache is not None:
             cache.prefetch((self.files[n], n, None) for n in defining)
+        held: dict = {}  # their lexed tokens until the second pass: the lexer's memo holds fewer files than this may
         for name in defining:
-            self.reports[name] = self._analyze(name)
+            self.reports[name] = self._analyze(name, None, held)
             self.shared.update(self.reports[name].opt_vars)
         again = {}  # files that read another file's dictionary: analyzed again knowing it
         for name in defining:
@@ -86,7 +87,8 @@ class _Bundle:
         if cache is not None and again:  # their stored reports in a few queries, not one each
             cache.prefetch((self.files[n], n, foreign) for n, foreign in again.items())
         for name, foreign in again.items():
-            self.reports[name] = self._analyze(name, foreign)
+            self.reports[name] = self._analyze(name, foreign, held)
+        held.clear()
         if cache is not None:  # every other file's stored report, in a few queries
             cache.prefetch(
                 (self.files[n], n, self.shared) for n in scripts if n in self.files and n not in self.reports
@@ -97,12 +99,19 @@ class _Bundle:
             self.reports[name] = self._analyze(name, self.shared)
         return self.reports[name]
 
-    def _analyze(self, name: str, opt_vars: dict | None = None) -> FileReport:
+    def _analyze(self, name: str, opt_vars: dict | None = None, held: dict | None = None) -> FileReport:
+        """``held``: lexed files by name, filled and reused (a file analyzed twice is lexed once)."""
         data = self.files[name]
-        if self.cache is None:
-            report = analyze(_decode(data), name, opt_vars)
-        else:
-            report = self.cache.report(data, name, opt_vars, lambda: analyze(_decode(data), name, opt_vars))
+
+        def run() -> FileReport:
+            text = _decode(data)
+            if held is None:
+                return analyze(text, name, opt_vars)
+            if name not in held:
+                held[name] = lexed_file(text, name)
+            return analyze(text, name, opt_vars, held[name])
+
+        report = run() if self.cache is None else self.cache.report(data, name, opt_vars, run)
         if self.progress is not None and name not in self._analyzed:
             self._analyzed.add(name)
             self._read += len(data)

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import marshal
 import os
 import sqlite3
 import sys
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager, suppress
 from functools import lru_cache
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from .source import FileReport
 
-FORMAT = 5  # of an entry's body; part of the fingerprint
+FORMAT = 6  # of an entry's body; part of the fingerprint
 KEY_CHECK = 16  # an entry starts with this much of its own key: a body filed under another key is a miss
 STORE = "reports.sqlite"
 BATCH = 500  # keys per query (SQLite allows 999 parameters on old builds)
@@ -116,7 +118,7 @@ class ReportCache:
             if found is not None:
                 return found
         found = analyze()
-        body = _JSON_ENCODE([key[:KEY_CHECK], *found.to_json()]).encode()
+        body = _encode(found, key)
         if len(body) <= self.max_bytes // LARGEST_SHARE:
             self._pending[key] = body
             self._known[key] = body
@@ -254,18 +256,26 @@ def _writing(db: sqlite3.Connection):
     db.execute("COMMIT")
 
 
-# One encoder for every entry (json.dumps with separators builds a new one per call), and bodies
-# are ASCII (the encoder escapes the rest): decoding them to str first spares json.loads its
-# encoding detection.
-_JSON_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
-_JSON_DECODE = json.JSONDecoder().decode
+# An entry's body: the first KEY_CHECK characters of its key, the CRC-32 of the rest, then the report
+# as marshal data (version pinned; the fingerprint holds the Python version, whose marshal reads it).
+# marshal rebuilds a report's tuples and sets in C: a warm check decoded JSON for a quarter of its time.
+# The CRC makes a damaged body a miss instead of whatever marshal would read from it.
+_MARSHAL_VERSION = 4
+_HEAD = KEY_CHECK + 4
+
+
+def _encode(report: FileReport, key: str) -> bytes:
+    data = marshal.dumps(report.to_record(), _MARSHAL_VERSION)
+    return key[:KEY_CHECK].encode() + zlib.crc32(data).to_bytes(4, "big") + data
 
 
 def _decode(body: bytes, key: str, path: str) -> FileReport | None:
     try:
-        stored = _JSON_DECODE(body.decode("ascii"))
-        if stored[0] != key[:KEY_CHECK]:
+        data = body[_HEAD:]  # a copy of a few hundred bytes costs less than a memoryview
+        if body[:KEY_CHECK] != key[:KEY_CHECK].encode() or zlib.crc32(data) != int.from_bytes(
+            body[KEY_CHECK:_HEAD], "big"
+        ):
             return None
-        return FileReport.from_json(path, stored[1:])
-    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        return FileReport.from_record(path, marshal.loads(data))
+    except (ValueError, EOFError, KeyError, TypeError, AttributeError, IndexError):
         return None

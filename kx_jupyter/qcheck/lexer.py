@@ -33,18 +33,19 @@ from .rules import diag
 # extra memory. Older Pythons get the same matches with the plain repeats.
 _POSSESSIVE = "+" if sys.version_info >= (3, 11) else ""
 # Leading blanks are part of each match (fewer matches: this loop is the checker's hot path).
-# Groups: 1 comment, 2 string body, 3 closing quote, 4 symbol, 5 name, 6 number,
-# 7 operator from another language, 8 opener, 9 closer, 10 other punctuation.
+# Groups, commonest first (the engine tries them in order; no two can start at one character, but for
+# the last): 1 name, 2 opener, 3 closer, 4 comment, 5 string body, 6 closing quote, 7 symbol,
+# 8 number, 9 operator from another language, 10 other punctuation.
 _TOKEN = re.compile(
     r"""[ \t]*(?:
-     (?<=[ \t])(/.*)
-    |"((?:[^"\\]+POSSESSIVE|\\.)*POSSESSIVE\\?)(")?
-    |(`[\w.:/]*)
-    |(\.?[a-zA-Z][\w.]*)
-    |([0-9][\w.:]*)
-    |(==|!=|&&|\|\||[-+*]=)
+     (\.?[a-zA-Z][\w.]*)
     |([(\[{])
     |([)\]}])
+    |(?<=[ \t])(/.*)
+    |"((?:[^"\\]+POSSESSIVE|\\.)*POSSESSIVE\\?)(")?
+    |(`[\w.:/]*)
+    |([0-9][\w.:]*)
+    |(==|!=|&&|\|\||[-+*]=)
     |([^ \t"`\w.(\[{)\]}=!&|+*-]+|.)
     )""".replace("POSSESSIVE", _POSSESSIVE),
     re.X | re.A,
@@ -162,8 +163,9 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
         text = text[1:]
 
     lines = text.split("\n")
+    crlf = "\r" in text
     for lineno, line in enumerate(lines, 1):
-        if line.endswith("\r"):
+        if crlf and line.endswith("\r"):
             line = line[:-1]
         if in_block:
             if line.rstrip() == "\\":
@@ -241,7 +243,7 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
         if (
             not every_name
             and stack
-            and _in_function(stack)
+            and (stack[0][0] == "{" or _in_function(stack))  # the outermost opener first, without a call
             and line.isascii()
             and not _NEEDS_TOKENS.search(line, pos, code_end)
         ):
@@ -267,28 +269,33 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
                         _close(ch, lineno, col, stack, path, diags)
                     if params or ch == "}":
                         append(("close", ch, lineno, col))
-                        if opened and ch == "}" and not _in_function(stack):
+                        if (
+                            opened
+                            and ch == "}"
+                            and not (stack and (stack[0][0] == "{" or _in_function(stack)))
+                        ):
                             out.functions.append((*opened, lineno, col))
                             opened = None
             continue
         ascii_line = line.isascii() and not every_name
+        plain = ascii_line and "\x00" not in line  # no token on it can hold a character q rejects
         while pos is not None:
             start_pos, pos = pos, None
             for m in finditer(line, start_pos):
                 kind = m.lastindex
-                if kind == 5:  # names first: the commonest token
-                    append(("name", m.group(5), lineno, m.start(5) + 1))
+                if kind == 1:  # names first: the commonest token
+                    append(("name", m.group(1), lineno, m.start(1) + 1))
                     continue
-                if kind == 6:
+                if kind == 8:
                     if every_name:  # numbers only for the constants limit (limits.py)
-                        append(("num", m.group(6), lineno, m.start(6) + 1))
+                        append(("num", m.group(8), lineno, m.start(8) + 1))
                     continue
                 col = m.start(kind) + 1
-                if kind == 4:
-                    append(("sym", m.group(4), lineno, col))
+                if kind == 7:
+                    append(("sym", m.group(7), lineno, col))
                 elif kind == 10:
                     t = m.group(10)
-                    if not t.isascii() or "\x00" in t:
+                    if not plain and (not t.isascii() or "\x00" in t):
                         bad = next(c for c in t if ord(c) > 127 or c == "\x00")
                         diags.append(
                             diag(
@@ -304,9 +311,9 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
                         ":" in t or ";" in t or "," in t or "!" in t or "$" in t
                     ):  # the only punctuation the rules read
                         append(("other", t, lineno, col))
-                elif kind == 8:
-                    ch = m.group(8)
-                    top = ch == "{" and not _in_function(stack)
+                elif kind == 2:
+                    ch = m.group(2)
+                    top = ch == "{" and not (stack and (stack[0][0] == "{" or _in_function(stack)))
                     if top:
                         opened = (lineno, col)
                     stack.append((ch, lineno, col))
@@ -321,30 +328,30 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
                         elif cut and "kxcheck" in line:
                             out.comments.append((lineno, line[cut.end() - 1 :]))
                         break
-                elif kind == 9:
-                    ch = m.group(9)
+                elif kind == 3:
+                    ch = m.group(3)
                     if stack and stack[-1][0] == OPENER_OF[ch]:
                         stack.pop()  # the common case, without a call
                     else:
                         _close(ch, lineno, col, stack, path, diags)
                     append(("close", ch, lineno, col))
-                    if opened and ch == "}" and not _in_function(stack):
+                    if opened and ch == "}" and not (stack and (stack[0][0] == "{" or _in_function(stack))):
                         out.functions.append((*opened, lineno, col))
                         opened = None
-                elif kind == 3 or kind == 2:
-                    col = m.start(2)  # the opening quote
-                    body = m.group(2)
+                elif kind == 6 or kind == 5:
+                    col = m.start(5)  # the opening quote
+                    body = m.group(5)
                     if "\\" in body:
                         _escape_diags(body, lineno, col + 1, path, diags)
-                    if kind == 2:
+                    if kind == 5:
                         in_string = (lineno, col, [body])
                     else:
                         append(("str", body, lineno, col))
-                elif kind == 1:
-                    if "kxcheck" in m.group(1):
-                        out.comments.append((lineno, m.group(1)))
+                elif kind == 4:
+                    if "kxcheck" in m.group(4):
+                        out.comments.append((lineno, m.group(4)))
                 else:
-                    append(("op", m.group(7), lineno, col))
+                    append(("op", m.group(9), lineno, col))
 
     if in_block:
         diags.append(
@@ -384,7 +391,7 @@ def _scan_body(line, pos, end, lineno, stack, append, path, diags):
                 _close(ch, lineno, col, stack, path, diags)
             if params or ch == "}":
                 append(("close", ch, lineno, col))
-            if ch == "}" and not _in_function(stack):
+            if ch == "}" and not (stack and (stack[0][0] == "{" or _in_function(stack))):
                 return m.end()
     return None
 

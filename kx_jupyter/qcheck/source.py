@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .diagnostic import sort_key
-from .lexer import lex
+from .lexer import Lexed, lex
 from .limits import function_limits
 from .rules import diag
 from .suppress import Suppressions, parse
@@ -65,31 +65,32 @@ class FileReport:
     opt_vars: dict = field(default_factory=dict)  # global holding .Q.opt .z.x -> keys with .Q.def defaults
     suppressions: Suppressions = field(default_factory=Suppressions)
 
-    def to_json(self) -> list:
-        """A JSON-able form that ``from_json`` turns back into an equal report (the on-disk cache stores it).
+    def to_record(self) -> tuple:
+        """A ``marshal``-able form that ``from_record`` turns back into an equal report (the on-disk cache stores it).
 
-        Positional, not keyed: a warm check decodes one per file, and field names were half the parsing.
+        Positional, not keyed, and the report's own containers (tuples, sets) as they are: a warm check
+        rebuilds one per file, and marshal returns them ready to use where JSON needed converting.
         Without the path (the cache's key holds it), and each diagnostic without path and severity
         (the report's path; the rule's severity)."""
-        return [
-            [[d.line, d.col, d.rule, d.message] for d in self.diags],
+        return (
+            [(d.line, d.col, d.rule, d.message) for d in self.diags],
             self.arg_reads,
             self.steps,
-            {var: sorted(keys) for var, keys in self.opt_vars.items()},
-            sorted(self.suppressions.file),
-            [[line, sorted(rules)] for line, rules in self.suppressions.lines.items()],
-        ]
+            {var: set(keys) for var, keys in self.opt_vars.items()},
+            self.suppressions.file,
+            self.suppressions.lines,
+        )
 
     @classmethod
-    def from_json(cls, path: str, data: list) -> FileReport:
+    def from_record(cls, path: str, data: tuple) -> FileReport:
         diags, arg_reads, steps, opt_vars, suppress_file, suppress_lines = data
         return cls(
             path,
             [diag(rule, path, line, col, message) for line, col, rule, message in diags],
-            list(map(tuple, arg_reads)),  # map() over comprehensions: 100,000 reports at a time
-            list(map(tuple, steps)),
-            {var: set(keys) for var, keys in opt_vars.items()},
-            Suppressions(set(suppress_file), {line: set(rules) for line, rules in suppress_lines}),
+            arg_reads,
+            steps,
+            opt_vars,
+            Suppressions(suppress_file, suppress_lines),
         )
 
 
@@ -140,7 +141,7 @@ def unescape(body: str) -> str:
 
 
 @lru_cache(maxsize=256)  # a workspace's worth of files; bounded because tokens take memory
-def _lexed(text: str, path: str):
+def lexed_file(text: str, path: str) -> Lexed:
     """Lexing is nearly all of a check's cost, and a push re-checks mostly unchanged files: lex each once.
 
     The result is shared, so nothing below may change it (``analyze`` copies the diagnostics)."""
@@ -150,16 +151,21 @@ def _lexed(text: str, path: str):
 def forget_lexed_files() -> None:
     """Let the lexed files go: a long-lived process that checks each text once (the plane's
     checker nodes) gains nothing from keeping them."""
-    _lexed.cache_clear()
+    lexed_file.cache_clear()
 
 
 def analyze(
-    text: str, path: str = "<cell>", opt_vars: dict | None = None, symbols: bool = True
+    text: str,
+    path: str = "<cell>",
+    opt_vars: dict | None = None,
+    lexed: Lexed | None = None,
+    symbols: bool = True,
 ) -> FileReport:
     """Diagnostics and load-time facts of one file; ``opt_vars``: .Q.opt dictionaries other files define.
 
-    ``symbols=False`` skips what only the load graph's symbol table reads (a cell or the editor)."""
-    lexed = _lexed(text, path)
+    ``lexed``: ``lexed_file(text, path)`` if the caller holds it. ``symbols=False`` skips what only the
+    load graph's symbol table reads (a cell or the editor)."""
+    lexed = lexed or lexed_file(text, path)
     rep = FileReport(path, list(lexed.diags), suppressions=parse(lexed.comments))
     _walk(lexed.tokens, rep, dict(opt_vars or {}))
     if symbols:
