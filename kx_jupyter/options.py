@@ -31,6 +31,14 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+ARG_OPTION = {"dest": "args", "action": "append", "type": parse_arg, "default": [], "metavar": "KEY=VALUE"}
+
+
+def add_arg_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--arg KEY=VALUE``, repeatable, into ``args``: one definition for update, check and the magics."""
+    parser.add_argument("--arg", **ARG_OPTION, help=help)
+
+
 def add_update_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         "--env", help="kdb environment id (default: KxJupyter.environment, or the backend's only one)"
@@ -40,15 +48,7 @@ def add_update_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument(
         "--init", help="init script, relative to the workspace (default: KxJupyter.init_script)"
     )
-    parser.add_argument(
-        "--arg",
-        dest="args",
-        action="append",
-        type=parse_arg,
-        default=[],
-        metavar="KEY=VALUE",
-        help="command-line argument for q, repeatable (arrives as -KEY VALUE in .z.x)",
-    )
+    add_arg_option(parser, "command-line argument for q, repeatable (arrives as -KEY VALUE in .z.x)")
     parser.add_argument(
         "--strategy",
         type=str.upper,

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from ..errors import KxError
-from ..options import arguments_dict, parse_arg
+from ..options import add_arg_option, arguments_dict
 
 EPILOG = """exit codes:
   0  no errors (warnings and infos may be printed)
@@ -34,14 +34,9 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--init", help="initialization script, relative to DIR (default: KxJupyter.init_script; '' for none)"
     )
-    parser.add_argument(
-        "--arg",
-        dest="args",
-        action="append",
-        type=parse_arg,
-        default=[],
-        metavar="KEY=VALUE",
-        help="command-line argument the deployment passes, repeatable; checks keys, values and "
+    add_arg_option(
+        parser,
+        "command-line argument the deployment passes, repeatable; checks keys, values and "
         "what the code reads with .Q.opt .z.x",
     )
     parser.add_argument("--json", action="store_true", help="print the diagnostics as a JSON list")

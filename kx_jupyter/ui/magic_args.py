@@ -16,7 +16,7 @@ from IPython.core.magic_arguments import MagicArgumentParser, MagicHelpFormatter
 
 from ..config import ConfigError
 from ..errors import KxError
-from ..options import add_update_arguments, parse_arg
+from ..options import ARG_OPTION, add_update_arguments
 
 
 class HelpShown(Exception):
@@ -154,14 +154,7 @@ PARSERS = {
         (("--init",), {"help": "init script (default: KxJupyter.init_script)"}),
         (
             ("--arg",),
-            {
-                "dest": "args",
-                "action": "append",
-                "type": parse_arg,
-                "default": [],
-                "metavar": "KEY=VALUE",
-                "help": "argument the deployment passes, repeatable",
-            },
+            {**ARG_OPTION, "help": "argument the deployment passes, repeatable"},
         ),
     ),
 }
