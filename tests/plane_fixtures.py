@@ -185,3 +185,28 @@ def q_plane(tmp_path, monkeypatch):
     """Like ``plane`` but nodes are real processes of the q stand-in (tests/fake_q/q_stand_in)."""
     with plane_in(tmp_path, monkeypatch, q_binary=str(Q_STAND_IN)) as running:
         yield running
+
+
+def recorded_push(home, cluster: str, origin: str) -> int:
+    """A finished push of ``cluster`` in the history under kx home ``home``, with ``origin`` as the
+    magics record one made in a cell; its history id."""
+    from kx_jupyter.config import load_settings
+    from kx_jupyter.deploy import Engine
+
+    history = Engine(load_settings(environ={"KX_JUPYTER_HOME": str(home)})).history_db
+    entry = history.start(
+        backend="local",
+        environment="kxlocaldev",
+        cluster=cluster,
+        bundle_sha256="cd" * 32,
+        bucket="kx-local-code",
+        key="k.zip",
+        version=None,
+        init_script="init.q",
+        arguments={},
+        strategy="ROLLING",
+        client_token="t",
+        origin=origin,
+    )
+    history.finish(entry.id, "succeeded")
+    return entry.id

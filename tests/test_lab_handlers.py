@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from plane_fixtures import recorded_push
 from test_serverext import Server
 
 from kx_jupyter.local import daemon
@@ -232,27 +233,8 @@ def test_the_rollback_preview_names_the_push_and_its_diff_and_starts_nothing(ser
 
 
 def _recorded(server, origin: str) -> int:
-    """A finished push in the history with ``origin`` (as the magics record it), of a cluster no other test uses."""
-    from kx_jupyter.config import load_settings
-    from kx_jupyter.deploy import Engine
-
-    history = Engine(load_settings(environ={"KX_JUPYTER_HOME": str(server.home)})).history_db
-    entry = history.start(
-        backend="local",
-        environment="kxlocaldev",
-        cluster="cell-links",
-        bundle_sha256="cd" * 32,
-        bucket="kx-local-code",
-        key="k.zip",
-        version=None,
-        init_script="init.q",
-        arguments={},
-        strategy="ROLLING",
-        client_token="t",
-        origin=origin,
-    )
-    history.finish(entry.id, "succeeded")
-    return entry.id
+    """A finished push with ``origin``, of a cluster no other test uses."""
+    return recorded_push(server.home, "cell-links", origin)
 
 
 def test_history_and_activity_link_a_push_to_the_notebook_cell_it_came_from(server):

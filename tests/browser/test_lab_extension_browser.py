@@ -10,6 +10,7 @@ import urllib.request
 from contextlib import contextmanager
 
 import pytest
+from plane_fixtures import recorded_push
 from test_dark_theme_browser import _low_contrast
 
 pytestmark = pytest.mark.browser
@@ -444,27 +445,7 @@ def test_each_history_row_has_its_diff_and_roll_back_and_the_rollback_asks_with_
 
 
 def _recorded_push(lab, cluster: str, origin: str) -> int:
-    """A finished push in the session's history with ``origin``, as the magics record one made in a cell."""
-    from kx_jupyter.config import load_settings
-    from kx_jupyter.deploy import Engine
-
-    history = Engine(load_settings(environ={"KX_JUPYTER_HOME": str(lab.server.kx_home)})).history_db
-    entry = history.start(
-        backend="local",
-        environment="kxlocaldev",
-        cluster=cluster,
-        bundle_sha256="cd" * 32,
-        bucket="kx-local-code",
-        key="k.zip",
-        version=None,
-        init_script="init.q",
-        arguments={},
-        strategy="ROLLING",
-        client_token="t",
-        origin=origin,
-    )
-    history.finish(entry.id, "succeeded")
-    return entry.id
+    return recorded_push(lab.server.kx_home, cluster, origin)
 
 
 def test_a_notification_goes_back_to_the_cell_the_push_was_made_in(lab, shot):
