@@ -79,3 +79,62 @@ def test_the_release_view_running_failed_and_rolled_back(lab, shot, theme):
         page.evaluate(
             "window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})"
         )
+
+
+PANEL_MANIFEST = """stages = [["rdb"], ["hdb"]]
+[targets.rdb]
+cluster = "pn-rdb"
+init = "rdb.q"
+[targets.hdb]
+cluster = "pn-hdb"
+init = "hdb.q"
+"""
+PANEL_CELLS = [
+    "%load_ext kx_jupyter\n%config KxJupyter.poll_initial = 0.1\n%config KxJupyter.poll_max = 0.3",
+    "!kx-jupyter local create-cluster pn-rdb pn-hdb",
+    "from kx_jupyter.config import load_settings\nfrom kx_jupyter.ui.form import form\n"
+    "ui = form(load_settings(workspace='ws-panel'))\nui",
+]
+
+
+def test_the_forms_release_panel_plans_releases_and_rolls_back_a_failure(lab, shot):
+    """The form's "Release…": the plan first, then the live release, and the rollback it offers."""
+    page = lab.page
+    ws = lab.server.root / "ws-panel"
+    ws.mkdir()
+    for name, text in {"rdb.q": ".rdb.ready:1b\n", "hdb.q": ".hdb.ready:1b\n"}.items():
+        (ws / name).write_text(text)
+    (ws / "kxrelease.toml").write_text(PANEL_MANIFEST)
+    lab.open_notebook("release-panel.ipynb", PANEL_CELLS)
+    lab.run_all_cells()
+    form = page.locator(".kx-form")
+    form.wait_for(timeout=60_000)
+
+    form.get_by_role("button", name="Release…").click()
+    panel = form.locator(".kx-release-panel")
+    go = panel.get_by_role("button", name="Release to 2 target(s)")
+    go.wait_for(timeout=60_000)
+    assert "nothing changed yet" in panel.inner_text()
+    shot(panel, "1-plan")
+
+    go.click()
+    panel.get_by_text("Release succeeded").wait_for(timeout=120_000)
+    assert panel.get_by_role("button", name="Roll back this release").count() == 0
+    shot(panel, "2-released")
+    assert _low_contrast(panel) == []
+
+    # a broken HDB: the release stops there and offers its rollback, which restores the RDB
+    (ws / "hdb.q").write_text(".hdb.dates:nosuchfn[]\n")
+    panel.get_by_role("button", name="Close").click()
+    form.get_by_role("button", name="Release…").click()
+    panel.get_by_text("Push even when the q checker reports errors").click()
+    panel.get_by_role("button", name="Release to 2 target(s)").click()
+    back = panel.get_by_role("button", name="Roll back this release")
+    back.wait_for(timeout=120_000)
+    assert "nosuchfn" in panel.inner_text()
+    shot(panel, "3-failed")
+    back.click()
+    panel.get_by_text("Rollback rolled back").wait_for(timeout=120_000)
+    assert "back on history entry" in panel.locator("tr", has_text="pn-rdb").inner_text()
+    shot(panel, "4-rolled-back")
+    assert lab.errors() == []
