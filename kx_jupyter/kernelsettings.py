@@ -3,7 +3,8 @@
 The sidebar asks the Jupyter server, which runs with its own settings and cannot see a kernel's
 ``%config``. So a kernel with the extension loaded writes the few settings that decide *where*
 a push goes into a small JSON file next to its connection file (the server's runtime directory),
-named by its kernel id, and rewrites it whenever one of them changes; the server reads the file
+named by its kernel id, and rewrites it whenever one of them changes, or after a cell that moved
+the kernel's folder (``%cd``) when the workspace is relative; the server reads the file
 of the active notebook's kernel. Nothing secret is in it (names and paths), and it is removed
 when the kernel exits. Outside a kernel (plain IPython, tests) nothing is written.
 """
@@ -45,14 +46,26 @@ def publish(shell) -> Path | None:
     if settings is None or target is None:
         return None
 
+    written = [None]
+
     def write(_change=None) -> None:
-        write_atomic(target, json.dumps(values(settings, Path.cwd())), mode=0o600, durable=False)
+        text = json.dumps(values(settings, Path.cwd()))
+        if text != written[0]:
+            write_atomic(target, text, mode=0o600, durable=False)
+            written[0] = text
+
+    def after_cell(_result=None) -> None:  # a %cd moves a relative workspace with the kernel
+        try:
+            write()
+        except OSError:
+            pass  # best effort, as below
 
     try:
         write()
     except OSError:
         return None  # best effort: the sidebar then shows the server's settings and says so
     settings.observe(write, names=list(PUBLISHED))
+    shell.events.register("post_run_cell", after_cell)
     atexit.register(lambda: target.unlink(missing_ok=True))
     return target
 

@@ -43,3 +43,25 @@ def test_outside_a_kernel_nothing_is_published(tmp_path):
         configurables = [KxJupyter()]
 
     assert kernelsettings.publish(Shell()) is None
+
+
+def test_a_relative_workspace_follows_the_kernels_cd(tmp_path, monkeypatch):
+    from IPython.core.events import EventManager, available_events
+
+    published = tmp_path / "kx-jupyter-kernel-k1.json"
+    monkeypatch.setattr(kernelsettings, "_target", lambda: published)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+
+    class Shell:
+        configurables = [KxJupyter(workspace="ws")]
+        events = EventManager(None, available_events)
+
+    kernelsettings.publish(Shell())
+    assert json.loads(published.read_text())["workspace"] == str(tmp_path / "a" / "ws")
+    monkeypatch.chdir(tmp_path / "b")  # what %cd does
+    Shell.events.trigger("post_run_cell", None)
+    assert json.loads(published.read_text())["workspace"] == str(tmp_path / "b" / "ws")
+    Shell.configurables[0].cluster = "hdb-3"
+    assert json.loads(published.read_text())["cluster"] == "hdb-3"
