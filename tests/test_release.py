@@ -414,3 +414,30 @@ def test_delete_cluster_waits_until_the_clusters_are_gone(tick, capsys):
     assert "tick-gw" not in names and "tick-rts" not in names and "tick-tp" in names
     assert main(["local", "delete-cluster", "tick-gw"]) != 0  # no such cluster: said, not a traceback
     assert "tick-gw" in capsys.readouterr().err
+
+
+def test_one_target_failing_while_another_in_its_stage_times_out(tmp_path, monkeypatch, capsys):
+    """The failure decides the release (exit 1); the other target is still updating, not failed,
+    and --resume follows it to its end instead of pushing it again."""
+    with plane_in(tmp_path, monkeypatch, node_start_seconds=1.0):
+        create_tick_clusters()
+        src = tick_workspace(tmp_path / "ws", 1, broken="rdb")
+        path = Path(src) / "kxrelease.toml"
+        path.write_text(path.read_text().replace('init = "rts.q"\n', 'init = "rts.q"\ntimeout = 0.2\n'))
+        assert main(["release", "--src", src, "--no-check"]) == 1
+        out = capsys.readouterr().out
+        assert "[2] rdb (tick-rdb): failed" in out
+        assert "[2] rts (tick-rts): still updating — still updating when its 0.2 s timeout ended" in out
+        assert "[3] hdb (tick-hdb): not run" in out and "[3] gw (tick-gw): not run" in out
+        engine = Engine(load_settings())
+        # still updating, or settled as succeeded if its update ended before history was read
+        assert {e.cluster: e.outcome for e in engine.history(limit=20)}["tick-rts"] in (
+            "still-updating",
+            "succeeded",
+        )
+
+        assert main(["release", "--src", src, "--no-check", "--resume"]) == 1  # rdb is still broken
+        out = capsys.readouterr().out
+        assert "resuming: following tick-rts's update" in out
+        assert "[2] rts (tick-rts): skipped — already runs this code" in out
+        assert [e.cluster for e in engine.history(limit=20)].count("tick-rts") == 1  # not pushed twice
