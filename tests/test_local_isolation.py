@@ -46,3 +46,17 @@ def test_an_internal_error_in_one_cluster_fails_its_update_and_the_other_finishe
     assert log.count(f"(update of {ENV_ID}/dev-gp) failed with an internal error") == 1
     assert log.count(f"(replace of {ENV_ID}/dev-gp) failed with an internal error") == 1
     assert "hdb-3) failed" not in log
+
+
+def test_a_held_cluster_stays_updating_while_the_others_finish_and_goes_on_when_released(plane):
+    fs = plane.clients().finspace
+    version = plane.upload({"init.q": "x:2\n"})
+    plane.set_faults({"hold": ["dev-gp"]})
+    update(fs, "dev-gp", version)
+    update(fs, "hdb-3", version)
+    assert plane.wait_status("hdb-3", "RUNNING", timeout=120)["code"]["s3ObjectVersion"] == version
+    assert fs.get_kx_cluster(environmentId=ENV_ID, clusterName="dev-gp")["status"] == "UPDATING"
+
+    plane.set_faults({})
+    gp = plane.wait_status("dev-gp", "RUNNING", timeout=120)
+    assert gp["code"]["s3ObjectVersion"] == version and not gp.get("statusReason")

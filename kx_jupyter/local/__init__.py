@@ -22,7 +22,8 @@ Admin routes (signed like any request; for tests and reliability suites):
   dropping the connection), ``sequence`` (list of those kinds or ``"ok"``, applied to the next
   requests in order), ``operations`` (only these API operation names, e.g. ``GetKxCluster``,
   ``PutObject``, ``FilterLogEvents``), ``step_error`` (cluster names whose reconciler step raises
-an internal error). ``daemon.start(faults=...)`` sets the initial plan.
+an internal error), ``hold`` (cluster names whose operations wait where they are until the plan
+changes: an update stays UPDATING). ``daemon.start(faults=...)`` sets the initial plan.
 - ``GET /_kxlocal/counters``: ``{"appliedUpdates": {clientToken: n}, "requests": {operation: n}}``
   (requests of all three services, by API operation name);
   ``appliedUpdates`` counts code updates actually applied, so a test can prove no double deploy.

@@ -7,7 +7,9 @@ a ``sequence`` of faults applied to the next matching requests in order (determi
 tests). ``operations`` limits faults to the named operations (API names: ``GetKxCluster``,
 ``PutObject``, ``FilterLogEvents``, ...); ``slow_seconds`` sets the delay. ``step_error`` (a list
 of cluster names) makes the reconciler's step for those clusters raise an internal error, so
-fault isolation between clusters can be shown on a running plane.
+fault isolation between clusters can be shown on a running plane; ``hold`` (a list of cluster
+names) keeps their operations where they are (an update stays UPDATING) until the plan changes,
+so a test can act while an update surely runs.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class Faults:
     def set(self, plan: dict) -> None:
         if not isinstance(plan, dict):
             raise FaultPlanError("the fault plan must be a JSON object")
-        unknown = set(plan) - {*KINDS, "sequence", "operations", "slow_seconds", "step_error"}
+        unknown = set(plan) - {*KINDS, "sequence", "operations", "slow_seconds", "step_error", "hold"}
         if unknown:
             raise FaultPlanError(f"unknown fault settings: {', '.join(sorted(unknown))}")
         for kind in KINDS:
@@ -41,9 +43,10 @@ class Faults:
         bad = [k for k in plan.get("sequence", []) if k not in (*KINDS, "ok")]
         if bad:
             raise FaultPlanError(f"sequence entries must be one of {', '.join((*KINDS, 'ok'))}; got {bad[0]}")
-        clusters = plan.get("step_error", [])
-        if not isinstance(clusters, list) or not all(isinstance(c, str) for c in clusters):
-            raise FaultPlanError("step_error must be a list of cluster names")
+        for key in ("step_error", "hold"):
+            clusters = plan.get(key, [])
+            if not isinstance(clusters, list) or not all(isinstance(c, str) for c in clusters):
+                raise FaultPlanError(f"{key} must be a list of cluster names")
         with self._lock:
             self.plan = dict(plan)
             self._sequence = list(plan.get("sequence", []))
@@ -73,6 +76,11 @@ class Faults:
         """Whether the reconciler's step for ``cluster`` is to raise an internal error."""
         with self._lock:
             return cluster in self.plan.get("step_error", [])
+
+    def holds(self, cluster: str) -> bool:
+        """Whether the reconciler is to leave ``cluster``'s operations where they are for now."""
+        with self._lock:
+            return cluster in self.plan.get("hold", [])
 
     @property
     def slow_seconds(self) -> float:

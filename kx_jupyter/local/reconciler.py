@@ -121,6 +121,8 @@ class Reconciler:
     def step(self) -> None:
         ops = self.store.read("SELECT * FROM operations WHERE state='pending' ORDER BY id")
         for op in ops:
+            if self.faults is not None and self.faults.holds(op["cluster"]):
+                continue
             try:
                 if self.faults is not None and self.faults.step_fails(op["cluster"]):
                     raise RuntimeError("internal error injected by the fault plan")

@@ -107,6 +107,7 @@ class StatusView:
         self._box = None
         self._log_widgets: dict[str, object] = {}
         self._handle = None
+        self._display_meta: dict = {}
         self._shown = False
         self._last_line_key = None
         self._summary_pending = False
@@ -220,16 +221,22 @@ class StatusView:
         return self._shown
 
     def show(self) -> None:
-        """Put the view into the current cell's output. Call it from the cell's own thread."""
-        from IPython.display import display
+        """Put the view into the current cell's output. Call it from the cell's own thread.
+
+        The display id is also in the output's metadata: the lab extension then applies the
+        updates to a page reloaded mid-push, which JupyterLab itself no longer routes."""
+        from IPython.display import DisplayHandle, display
 
         self._shown = True
-        if self.mode == "widget":
-            self._handle = display(_WidgetWithFallback(self), display_id=True)
-        elif self.mode == "html":
-            self._handle = display(self, display_id=True)
+        if self.mode in ("widget", "html"):
+            self._handle = DisplayHandle()
+            self._display_meta = {"kx_jupyter": {"display_id": self._handle.display_id}}
+            display(self._displayed(), display_id=self._handle.display_id, metadata=self._display_meta)
         else:
             self.flush()
+
+    def _displayed(self):
+        return _WidgetWithFallback(self) if self.mode == "widget" else self
 
     def _redraw(self, final: bool = False) -> None:
         """Widget: set the traits (and, at the end, rewrite the display's HTML fallback);
@@ -240,10 +247,10 @@ class StatusView:
             if self._box is not None:
                 self._sync_logs()
             if final and self._handle is not None:
-                self._handle.update(_WidgetWithFallback(self))
+                self._handle.update(self._displayed(), metadata=self._display_meta)
         elif self.mode == "html":
             if self._handle is not None:
-                self._handle.update(self)
+                self._handle.update(self, metadata=self._display_meta)
         elif final:
             self._summary_pending = True
 

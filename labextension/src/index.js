@@ -9,6 +9,7 @@ import { IStatusBar } from "@jupyterlab/statusbar";
 import { LabIcon } from "@jupyterlab/ui-components";
 import { ActivityMonitor, UpdatesStatus } from "./activity";
 import { addCommands, CMD } from "./commands";
+import { followDisplays } from "./displays";
 import { qLanguage } from "../../js/src/q-mode.js";
 import { qCellExtension } from "./qcell";
 import { KdbSidebar } from "./sidebar";
@@ -68,6 +69,7 @@ const sidebarPlugin = {
       });
     }
     tracker.currentChanged.connect(() => sidebar.isVisible && void sidebar.poll.refresh()); // its workspace may differ
+    followDisplays(tracker);
   },
 };
 

@@ -233,6 +233,14 @@ def test_a_background_push_from_a_kernel_is_notified_when_it_ends(lab, shot):
     seen = page.evaluate("window.kxStatusSeen")
     assert any("updating hdb-3" in text for text in seen), seen
     assert page.locator(".kx-StatusItem").is_hidden(), "the item goes when no update runs"
+    # the notebook's own copy of the view (saved, shown without widgets) ends with the push too
+    page.wait_for_function(
+        """() => Array.from(window.jupyterapp.shell.widgets('main'))
+          .filter(w => w.context && w.context.path.endsWith('background.ipynb'))
+          .some(w => w.context.model.toJSON().cells.some(c => (c.outputs || [])
+            .some(o => [].concat((o.data || {})['text/html'] || []).join('').includes('deployed'))))""",
+        timeout=30_000,
+    )
     try:
         _dark(page, True)
         shot(center, "dark")
@@ -317,9 +325,9 @@ def _save_and_reload(lab):
 
 
 @contextmanager
-def _cluster_reads_failing(lab):
-    """The session's plane answers every read of a cluster (and its nodes) with an internal error, so
-    a watch cannot see an update end (it keeps polling) until the block exits."""
+def _update_held(lab, cluster: str):
+    """The session's plane accepts an update of ``cluster`` but carries none of it out (it stays
+    UPDATING) until the block exits, so a watch surely sees it run across whatever the block does."""
     from plane_fixtures import RunningPlane
 
     from kx_jupyter.config import load_settings
@@ -328,7 +336,7 @@ def _cluster_reads_failing(lab):
     settings = load_settings(environ={"KX_JUPYTER_HOME": str(lab.server.kx_home)})
     state_dir = daemon.state_dir_of(settings)
     plane = RunningPlane(daemon.status(state_dir), settings, state_dir)
-    plane.set_faults({"error": 1, "operations": ["GetKxCluster", "ListKxClusterNodes"]})
+    plane.set_faults({"hold": [cluster]})
     try:
         yield
     finally:
@@ -337,11 +345,14 @@ def _cluster_reads_failing(lab):
 
 def test_a_background_push_view_comes_back_after_a_page_reload_and_finishes(lab, shot):
     page = lab.page
-    _notebook(lab, "reload.ipynb", ["%load_ext kx_jupyter\n%kx_update --cluster dev-gp --background"])
-    lab.run_all_cells()
-    view = page.locator(".kx-status-view")
-    view.get_by_text("✓ update").wait_for(timeout=60_000)  # the cluster took the update: now it is watched
-    with _cluster_reads_failing(lab):
+    notebook = _notebook(
+        lab, "reload.ipynb", ["%load_ext kx_jupyter\n%kx_update --cluster dev-gp --background"]
+    )
+    with _update_held(lab, "dev-gp"):
+        lab.run_all_cells()
+        view = page.locator(".kx-status-view")
+        # the cluster took the update: now it is watched
+        view.get_by_text("✓ update").wait_for(timeout=60_000)
         _save_and_reload(lab)
         view = page.locator(".kx-status-view")
         view.first.wait_for(timeout=60_000)  # the live view, restored from the kernel's widget state
@@ -350,6 +361,18 @@ def test_a_background_push_view_comes_back_after_a_page_reload_and_finishes(lab,
     view.get_by_text("deployed").wait_for(timeout=120_000)  # and it keeps following the push to its end
     assert lab.errors() == []
     shot(view.first, "finished")
+    # the notebook's own copy of the view (what is saved, what a viewer without widgets shows)
+    # followed it too, though this page never ran the cell
+    page.wait_for_function(
+        "() => window.jupyterapp.shell.currentWidget.context.model.toJSON().cells[0].outputs"
+        ".some(o => [].concat((o.data || {})['text/html'] || []).join('').includes('deployed'))",
+        timeout=30_000,
+    )
+    page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000)
+    saved = json.loads(notebook.read_text())
+    html = "".join("".join(o.get("data", {}).get("text/html", "")) for o in saved["cells"][0]["outputs"])
+    assert "deployed" in html, "the saved notebook shows how the push ended, not where it was at the reload"
 
 
 def test_the_form_comes_back_after_a_page_reload(lab, shot):
