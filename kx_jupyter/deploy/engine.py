@@ -784,7 +784,13 @@ class Engine:
         )
         _ = self.clients.logs  # create every client here: boto3 does not create clients thread-safely
         policy = PollPolicy(
-            self.settings.poll_initial, self.settings.poll_max, expected, spread, nodes, strategy
+            self.settings.poll_initial,
+            self.settings.poll_max,
+            expected,
+            spread,
+            nodes,
+            strategy,
+            d.shows_nodes,  # turns: node listings cost calls, made only when a listener shows the node table
         )
         state = new_state(
             policy,
@@ -797,11 +803,12 @@ class Engine:
         reader = LoggedReader(Reader(self.clients, self.settings, d.environment, d.cluster, since=submitted))
         d.result["expected_seconds"] = round(expected, 3)
         log.info(
-            "watch %s: %s update expected to take %s, first read at %.2f s",
+            "watch %s: %s update expected to take %s, first read at %.2f s%s",
             d.cluster,
             strategy,
             f"{expected:.1f} s +- {spread:.1f} s" if expected else "an unknown time (no history)",
             state.poll.at,
+            ", node turns listed" if policy.turns else "",
         )
 
         def record(verdict, state):

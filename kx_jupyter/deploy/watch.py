@@ -135,6 +135,14 @@ def tell(listener, event) -> None:
         warnings.warn(f"kx-jupyter: an on_event callback failed: {exc!r}", RuntimeWarning, stacklevel=3)
 
 
+def showing_nodes(listener):
+    """Mark an ``on_event`` listener as one that draws the node table (a cell's view, the CLI's text
+    lines): a push it hears lists each node's turn. Node listings are calls, paid only where someone
+    sees them (``polling.PollPolicy``'s ``turns``); returns ``listener``."""
+    listener.shows_nodes = True
+    return listener
+
+
 class Recorder:
     """Events said before the Deployment exists (bundle, check and their progress): kept, and told to
     ``on_event`` as they happen."""
@@ -656,6 +664,11 @@ class Deployment:
         return self.result["status"]
 
     # -- used by the engine
+    @property
+    def shows_nodes(self) -> bool:
+        """A listener draws the node table (``showing_nodes``): the watch lists each node's turn."""
+        return any(getattr(listener, "shows_nodes", False) for listener in self._listeners)
+
     def listen(self, on_event) -> None:
         self._listeners.append(on_event)
 

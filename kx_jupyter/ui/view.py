@@ -165,6 +165,8 @@ class StatusView:
         else:
             self._redraw()
 
+    update.shows_nodes = True  # deploy.watch.showing_nodes, without importing the engine here
+
     def tick(self) -> None:
         """Move the clocks ("elapsed", "checked 4 s ago") between events; the following loop calls it."""
         with self._lock:
