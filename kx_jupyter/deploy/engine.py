@@ -693,6 +693,7 @@ class Engine:
             code["s3Key"],
             self.settings,
             size=plan.bundle.size,
+            progress=Progress(d.emit, "stage", start).sent,  # a large bundle's bytes sent, once a second
         )
         d.emit(
             Event(

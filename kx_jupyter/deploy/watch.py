@@ -158,10 +158,10 @@ class Recorder:
 
 
 class Progress:
-    """A progress hook for one step (``check`` or ``bundle``) of a large workspace (``PROGRESS_FROM``)
-    that emits at most one ``progress`` event per ``every`` seconds, none in the first ``every`` s (a
-    quick step says nothing more) and none once the step is done (its own event says that);
-    elapsed from ``started``, the command's start."""
+    """A progress hook for one step (``check`` or ``bundle``) of a large workspace (``PROGRESS_FROM``),
+    or the upload of a large bundle (``sent``, step ``stage``), that emits at most one ``progress``
+    event per ``every`` seconds, none in the first ``every`` s (a quick step says nothing more) and
+    none once the step is done (its own event says that); elapsed from ``started``, the command's start."""
 
     def __init__(self, emit, step: str, started: float, every: float | None = None, clock=time.time):
         every = PROGRESS_EVERY if every is None else every
@@ -171,6 +171,16 @@ class Progress:
     def __call__(self, files: int, size: int, total_files: int, total_bytes: int) -> None:
         if files >= total_files or (total_files < PROGRESS_FROM[0] and total_bytes < PROGRESS_FROM[1]):
             return
+        said = f"{files:,}/{total_files:,} files, {_size(size)} of {_size(total_bytes)}"
+        self._say(said, files=files, bytes=size, total_files=total_files, total_bytes=total_bytes)
+
+    def sent(self, size: int, total_bytes: int) -> None:
+        """The upload: ``size`` of ``total_bytes`` bytes sent (a bundle of ``PROGRESS_FROM[1]`` bytes or more)."""
+        if size >= total_bytes or total_bytes < PROGRESS_FROM[1]:
+            return
+        self._say(f"{_size(size)} of {_size(total_bytes)} uploaded", bytes=size, total_bytes=total_bytes)
+
+    def _say(self, said: str, **figures) -> None:
         now = self.clock()
         if now < self._next:
             return
@@ -179,14 +189,8 @@ class Progress:
             Event(
                 "progress",
                 elapsed=now - self.started,
-                message=f"{self.step}: {files:,}/{total_files:,} files, {_size(size)} of {_size(total_bytes)}",
-                progress={
-                    "step": self.step,
-                    "files": files,
-                    "bytes": size,
-                    "total_files": total_files,
-                    "total_bytes": total_bytes,
-                },
+                message=f"{self.step}: {said}",
+                progress={"step": self.step, **figures},
             )
         )
 
