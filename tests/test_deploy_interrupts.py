@@ -69,6 +69,29 @@ def test_ctrl_c_during_the_update_call_is_unknown_in_history(cli, tmp_path, monk
     assert recorded()[0].outcome == "unknown"
 
 
+def test_an_update_call_interrupted_on_a_fresh_cluster_is_settled_as_not_taken(
+    cli, plane, tmp_path, monkeypatch
+):
+    code, _, err = cli("local", "create-cluster", "fresh-gp")  # its stamps are all recent
+    assert code == 0, err
+    submit = engine_module.Engine._submit
+    monkeypatch.setattr(engine_module.Engine, "_submit", ctrl_c)
+    code, _, _ = cli("update", "--cluster", "fresh-gp", "--src", ws(tmp_path))
+    assert code == 130
+    monkeypatch.setattr(engine_module.Engine, "_submit", submit)
+
+    def newest() -> dict:
+        return json.loads(cli("history", "fresh-gp", "--json")[1])[0]
+
+    settled = newest()  # the history's look settles it by the cluster's own stamps
+    assert settled["outcome"] == "refused" and "did not take the update" in settled["reason"]
+    assert "during the update call" in settled["reason"]
+    code, _, err = cli("update", "--cluster", "fresh-gp", "--src", ws(tmp_path), "--no-wait")
+    assert code == 0, err
+    plane.wait_status("fresh-gp", "RUNNING")
+    assert newest()["outcome"] == "succeeded"  # a push that reached it is settled as before
+
+
 def test_ctrl_c_after_the_update_was_requested_is_still_updating_until_settled(
     cli, plane, tmp_path, monkeypatch
 ):

@@ -475,3 +475,29 @@ def test_json_output_lists_the_nodes_once_and_text_output_lists_each_turn(cli, p
 
     assert listings("--json") == 1  # the final listing: the result's nodes (and a failure's log tail)
     assert listings() >= 2  # the turns (how many depends on how fast the nodes are seen), the final listing
+
+
+# -- was the cluster touched: its own stamps, not this machine's clock ------------------------------
+
+
+def test_a_fresh_clusters_recent_stamp_is_not_an_update_when_preflight_saw_the_same_stamp():
+    from kx_jupyter.deploy.watch import judge, not_taken
+
+    created = {"status": "RUNNING", "code": OLD_CODE, "lastModifiedTimestamp": _ts(-0.5)}  # RUNNING just now
+    before = T0 - 0.5  # what preflight saw
+    # by this machine's clock the stamp looks like the end of this update: failed, wrongly
+    assert judge(created, NEW_CODE, False, T0, T0 + 5)[0] == "failed"
+    assert judge(created, NEW_CODE, False, T0, T0 + 5, before) == ("wait", "")  # unchanged: not yet
+    assert not_taken(created, NEW_CODE, before)  # an answer lost in the call: it never reached the cluster
+    ended = {"status": "RUNNING", "code": NEW_CODE, "lastModifiedTimestamp": _ts(8)}
+    assert judge(ended, NEW_CODE, False, T0, T0 + 9, before)[0] == "succeeded" and not not_taken(
+        ended, NEW_CODE, before
+    )
+    rolled_back = {
+        "status": "RUNNING",
+        "code": OLD_CODE,
+        "lastModifiedTimestamp": _ts(8),
+        "statusReason": "x",
+    }
+    assert judge(rolled_back, NEW_CODE, False, T0, T0 + 9, before) == ("failed", "x")
+    assert not not_taken(rolled_back, NEW_CODE, before) and not not_taken(created, NEW_CODE, None)

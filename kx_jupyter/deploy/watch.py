@@ -229,16 +229,51 @@ def code_matches(running: dict | None, expected: dict) -> bool:
     return not (want and have and want != have)
 
 
-def judge(desc: dict, expected_code: dict | None, seen_updating: bool, pushed_at: float, now: float):
-    """("wait" | "succeeded" | "failed", reason) for one GetKxCluster answer."""
+def modified_at(desc: dict) -> float | None:
+    """The cluster's ``lastModifiedTimestamp`` in epoch seconds, by the cluster's own clock."""
+    return _seconds(desc.get("lastModifiedTimestamp"))
+
+
+def changed_since(desc: dict, before: float | None, pushed_at: float) -> bool:
+    """Whether the cluster changed since the push: its stamp differs from the one preflight saw
+    (``before``). Pushes recorded without it fall back to this machine's clock (``pushed_at``),
+    which a freshly created cluster, whose stamp is recent, can fool."""
+    modified = modified_at(desc)
+    if modified is None:
+        return False
+    if before is not None:
+        return abs(modified - before) > 1e-3  # both by the cluster's clock: no skew, no creation stamp
+    return modified >= pushed_at - 1
+
+
+def not_taken(desc: dict, expected_code: dict, before: float | None) -> bool:
+    """An update call whose answer never came did not reach the cluster: it is RUNNING on other code,
+    unchanged since preflight (by its own stamps; unknowable without ``before``)."""
+    return (
+        before is not None
+        and desc.get("status") == "RUNNING"
+        and not code_matches(desc.get("code"), expected_code)
+        and not changed_since(desc, before, 0.0)
+    )
+
+
+def judge(
+    desc: dict,
+    expected_code: dict | None,
+    seen_updating: bool,
+    pushed_at: float,
+    now: float,
+    before: float | None = None,
+):
+    """("wait" | "succeeded" | "failed", reason) for one GetKxCluster answer; ``before``: the cluster's
+    ``lastModifiedTimestamp`` at preflight (see ``changed_since``)."""
     status = desc.get("status", "")
     reason = desc.get("statusReason") or ""
     if status in ("UPDATING", "PENDING"):
         return "wait", ""
     if status != "RUNNING":
         return "failed", f"the cluster is {status}" + (f": {reason}" if reason else "")
-    modified = _seconds(desc.get("lastModifiedTimestamp"))
-    touched = seen_updating or (modified is not None and modified >= pushed_at - 1)
+    touched = seen_updating or changed_since(desc, before, pushed_at)
     applied = expected_code is None or code_matches(desc.get("code"), expected_code)
     if touched and applied:
         return "succeeded", ""
@@ -320,6 +355,7 @@ class WatchState:
     deadline: float  # stop watching then (the update goes on)
     expected_code: dict | None = None
     seen_updating: bool = False
+    modified_before: float | None = None  # the cluster's lastModifiedTimestamp at preflight (its clock)
     poll: Poll = field(default_factory=lambda: Poll(0.0, cluster=True, nodes=True))
     status: str = ""
     reason: str = ""
@@ -349,9 +385,10 @@ def new_state(
     deadline: float,
     expected_code=None,
     seen_updating: bool = False,
+    modified_before: float | None = None,
 ) -> WatchState:
     """``deadline``: when to stop watching (epoch s); the first read is the policy's."""
-    state = WatchState(policy, started, submitted, deadline, expected_code, seen_updating)
+    state = WatchState(policy, started, submitted, deadline, expected_code, seen_updating, modified_before)
     state.poll = policy.first()
     return state
 
@@ -424,7 +461,9 @@ def step(state: WatchState, obs: Observation, now: float) -> tuple[list[Event], 
         state.reason = obs.cluster.get("statusReason") or ""
         state.checked = elapsed
         state.seen_updating = state.seen_updating or state.status == "UPDATING"
-        said, reason = judge(obs.cluster, state.expected_code, state.seen_updating, state.submitted, now)
+        said, reason = judge(
+            obs.cluster, state.expected_code, state.seen_updating, state.submitted, now, state.modified_before
+        )
         if said == "succeeded":
             verdict = Verdict("succeeded", finished_at=running_since(obs.cluster))
         elif said == "failed":
