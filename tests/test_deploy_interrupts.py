@@ -69,6 +69,29 @@ def test_ctrl_c_during_the_update_call_is_unknown_in_history(cli, tmp_path, monk
     assert recorded()[0].outcome == "unknown"
 
 
+def test_an_update_call_interrupted_on_a_fresh_cluster_is_settled_as_not_taken(
+    cli, plane, tmp_path, monkeypatch
+):
+    code, _, err = cli("local", "create-cluster", "fresh-gp")  # its stamps are all recent
+    assert code == 0, err
+    submit = engine_module.Engine._submit
+    monkeypatch.setattr(engine_module.Engine, "_submit", ctrl_c)
+    code, _, _ = cli("update", "--cluster", "fresh-gp", "--src", ws(tmp_path))
+    assert code == 130
+    monkeypatch.setattr(engine_module.Engine, "_submit", submit)
+
+    def newest() -> dict:
+        return json.loads(cli("history", "fresh-gp", "--json")[1])[0]
+
+    settled = newest()  # the history's look settles it by the cluster's own stamps
+    assert settled["outcome"] == "refused" and "did not take the update" in settled["reason"]
+    assert "during the update call" in settled["reason"]
+    code, _, err = cli("update", "--cluster", "fresh-gp", "--src", ws(tmp_path), "--no-wait")
+    assert code == 0, err
+    plane.wait_status("fresh-gp", "RUNNING")
+    assert newest()["outcome"] == "succeeded"  # a push that reached it is settled as before
+
+
 def test_ctrl_c_after_the_update_was_requested_is_still_updating_until_settled(
     cli, plane, tmp_path, monkeypatch
 ):
@@ -140,3 +163,38 @@ def test_history_with_a_remote_endpoint_that_does_not_answer_says_unknown(tmp_pa
     assert main(["history", "hdb-3"]) == 0
     out = capsys.readouterr().out
     assert "still-updating" in out and "unknown (endpoint not reachable); the watch timed out" in out
+
+
+def test_a_large_bundle_says_how_many_bytes_the_upload_has_sent(plane, tmp_path, monkeypatch):
+    import os
+
+    from kx_jupyter.config import load_settings
+    from kx_jupyter.deploy import Engine, watch
+
+    root = ws(tmp_path)
+    (root / "data.bin").write_bytes(os.urandom(20 * 2**20))  # incompressible: a 20 MB bundle
+    monkeypatch.setattr(watch, "PROGRESS_EVERY", 0.0)  # every read: the test asserts events, not timing
+    said = []
+    d = Engine(load_settings()).update(cluster="hdb-3", src=str(root), on_event=said.append, wait=False)
+    size = d.result["bundle"]["bytes"]
+    sent = [e for e in said if e.phase == "progress" and e.progress["step"] == "stage"]
+    figures = [e.progress["bytes"] for e in sent]
+    assert len(figures) > 10 and figures == sorted(figures) and 0 < figures[0] and figures[-1] < size
+    assert {e.progress["total_bytes"] for e in sent} == {size}  # sending only: signing reads are not said
+    assert sent[0].message.startswith("stage: ") and sent[0].message.endswith(" of 20.0 MB uploaded")
+    phases = [e.phase for e in said]
+    stage = phases.index("stage")
+    assert phases.index("check") < said.index(sent[0]) and said.index(sent[-1]) < stage  # during the upload
+    elapsed = [e.elapsed for e in said[: stage + 1]]
+    assert elapsed == sorted(elapsed)  # one clock, from the command's start
+    assert d.result["uploaded_bytes"] == size
+
+
+def test_a_small_bundle_says_nothing_of_its_upload(plane, tmp_path, monkeypatch):
+    from kx_jupyter.config import load_settings
+    from kx_jupyter.deploy import Engine, watch
+
+    monkeypatch.setattr(watch, "PROGRESS_EVERY", 0.0)
+    said = []
+    Engine(load_settings()).update(cluster="hdb-3", src=str(ws(tmp_path)), on_event=said.append, wait=False)
+    assert [e for e in said if e.phase == "progress"] == [] and "stage" in [e.phase for e in said]

@@ -153,12 +153,19 @@ def fixed_poll_calls(duration: float, every: float) -> int:
     return int(-(-duration // every)) + 1
 
 
-def known(duration: float, nodes: int = 3, off: float = 1.0, spread: float | None = None) -> PollPolicy:
-    """The policy after one earlier push of this cluster took ``duration * off`` s."""
+def known(
+    duration: float, nodes: int = 3, off: float = 1.0, spread: float | None = None, turns: bool = True
+) -> PollPolicy:
+    """The policy after one earlier push of this cluster took ``duration * off`` s; ``turns``: the
+    node table is shown (the cell's view, the CLI's text lines)."""
     expected, learned = expected_seconds(0, [duration * off], [], nodes)
-    return PollPolicy(
-        DEFAULTS.poll_initial, DEFAULTS.poll_max, expected, spread if spread is not None else learned, nodes
-    )
+    spread = spread if spread is not None else learned
+    return PollPolicy(DEFAULTS.poll_initial, DEFAULTS.poll_max, expected, spread, nodes, turns=turns)
+
+
+def blind(turns: bool = True) -> PollPolicy:
+    """The policy with nothing known (a remote endpoint, no history, no setting)."""
+    return PollPolicy(DEFAULTS.poll_initial, DEFAULTS.poll_max, turns=turns)
 
 
 # -- the poll policy, as properties -------------------------------------------------------------
@@ -168,20 +175,21 @@ def known(duration: float, nodes: int = 3, off: float = 1.0, spread: float | Non
 @pytest.mark.parametrize("off", [1.0, 0.995, 1.005])
 def test_a_known_length_is_seen_within_a_second_with_no_more_calls_than_a_fixed_10_s_poll(seconds, off):
     service = Service(seconds + 0.15)  # the plane adds a few ticks to the expected length
-    verdict, _, delay, _ = follow(service, known(seconds + 0.15, off=off))
+    verdict, events, delay, _ = follow(service, known(seconds + 0.15, off=off, turns=False))
     assert verdict.status == "succeeded"
     assert 0 <= delay < 1.0
-    # nodes under NODE_POLL_FROM s each are listed at each turn: one call per node is their price
-    turns = service.nodes if service.per_node < PollPolicy.NODE_POLL_FROM else 0
-    assert status_calls(service) <= fixed_poll_calls(service.duration, 10) + turns
+    assert status_calls(service) <= fixed_poll_calls(service.duration, 10)
+    assert service.calls["list"] == 1  # no node table: only the final listing (the result's nodes)
+    assert [n["code"] for n in events[-1].nodes] == [NEW, NEW, NEW]
 
 
 @pytest.mark.parametrize("minutes", [5, 7.5, 10, 12.5, 15])
-def test_with_nothing_known_long_updates_cost_no_more_than_aws_helper_on_calls_or_delay(minutes):
+@pytest.mark.parametrize("turns", [False, True])
+def test_with_nothing_known_long_updates_cost_no_more_than_aws_helper_on_calls_or_delay(minutes, turns):
     worse_calls, delays, helper_delays = 0, [], []
     for k in range(30):  # lengths spread over one 30 s period
         service = Service(minutes * 60 + k)
-        verdict, _, delay, _ = follow(service, PollPolicy(DEFAULTS.poll_initial, DEFAULTS.poll_max))
+        verdict, _, delay, _ = follow(service, blind(turns))
         assert verdict.status == "succeeded"
         worse_calls += status_calls(service) > fixed_poll_calls(service.duration, 30)
         delays.append(delay)
@@ -199,12 +207,14 @@ def test_after_one_push_long_updates_are_seen_within_5_s_with_no_more_calls_than
         assert status_calls(service) <= fixed_poll_calls(seconds, 30)
 
 
-def test_short_updates_with_nothing_known_are_seen_at_the_first_read_or_on_the_helpers_grid():
+@pytest.mark.parametrize("turns", [False, True])
+def test_short_updates_with_nothing_known_are_seen_at_the_first_read_or_on_the_helpers_grid(turns):
     quick = Service(1.5)
-    assert follow(quick, PollPolicy(DEFAULTS.poll_initial, DEFAULTS.poll_max))[2] < 1
-    short = Service(20)
-    _, _, delay, _ = follow(short, PollPolicy(DEFAULTS.poll_initial, DEFAULTS.poll_max))
-    assert delay < PollPolicy.BLIND_GRID_FROM and status_calls(short) <= 4  # the price of knowing nothing
+    assert follow(quick, blind(turns))[2] < 1
+    short, policy = Service(20), blind(turns)
+    _, _, delay, _ = follow(short, policy)
+    assert delay < policy.grid_from and status_calls(short) <= 4  # the price of knowing nothing
+    assert policy.grid_from == (90 if turns else 60)  # the listings skip the helper's first grid reads
 
 
 def test_every_node_change_of_a_slow_rolling_update_is_seen_soon_after_it_happens():
@@ -234,15 +244,26 @@ def node_changes(events) -> dict:
     return seen
 
 
-@pytest.mark.parametrize("seconds", [2, 6, 12])
-def test_every_node_turn_of_a_fast_rolling_update_is_shown_with_a_bounded_number_of_calls(seconds):
-    service = Service(seconds + 0.15)  # 3 nodes of 0.7, 2 and 4 s: the plane's quickstart push is the 6 s one
-    verdict, events, delay, _ = follow(service, known(seconds + 0.15))
+@pytest.mark.parametrize("seconds", [2, 6, 12, 30, 60])
+@pytest.mark.parametrize("off", [1.0, 0.995, 1.005])
+def test_with_the_node_table_every_node_turn_is_shown_the_first_one_included(seconds, off):
+    # 3 nodes of 0.7, 2, 4, 10 and 20 s: the plane's quickstart push is the 6 s one; with 10 s
+    # nodes the first node's restart used to be missed
+    service = Service(seconds + 0.15)
+    verdict, events, delay, _ = follow(service, known(seconds + 0.15, off=off))
     assert verdict.status == "succeeded" and 0 <= delay < 1.0
     for node, states in node_changes(events).items():
         assert states == [RESTARTING, NEW] if node == "node-0" else states == [OLD, RESTARTING, NEW], node
     # the price of showing each turn: one listing per node over a fixed 10 s poll's calls
     assert status_calls(service) <= fixed_poll_calls(service.duration, 10) + service.nodes
+
+
+def test_the_first_listing_lands_inside_the_first_nodes_restart():
+    for seconds in (2, 6, 30, 60, 600):
+        policy = known(seconds)
+        first = policy.first()
+        assert first.nodes and 0 < first.at < policy.per_node, seconds
+    assert not known(30, turns=False).first().nodes  # no node table: nothing to list
 
 
 def test_a_large_cluster_of_fast_nodes_gets_a_bounded_number_of_turn_listings():
@@ -423,3 +444,60 @@ def test_ctrl_c_before_the_watch_says_how_far_the_push_got():
     requested = interrupted("hdb-3", "requested", token="t-1")
     assert requested.status == STILL_UPDATING and "still updating, stopped watching" in requested.message
     assert {e.exit_code for e in (uploaded, call, requested)} == {130}
+
+
+# -- who pays for the node turns ------------------------------------------------------------------
+
+
+def test_a_deployment_lists_node_turns_only_for_a_listener_that_shows_the_node_table():
+    from kx_jupyter.deploy.watch import Deployment, showing_nodes
+
+    assert not Deployment("e", "c", {}).shows_nodes  # --json, a background push with no view
+    assert not Deployment("e", "c", {}, on_event=lambda e: None).shows_nodes  # a release's row counts
+    lines = showing_nodes(lambda e: None)
+    assert Deployment("e", "c", {}, on_event=lines).shows_nodes  # the CLI's text lines, a cell's view
+    late = Deployment("e", "c", {})
+    late.listen(lines)
+    assert late.shows_nodes
+
+
+@pytest.mark.slow
+def test_json_output_lists_the_nodes_once_and_text_output_lists_each_turn(cli, plane, tmp_path):
+    root = tmp_path / "ws"
+    root.mkdir()
+
+    def listings(*flags) -> int:
+        (root / "init.q").write_text(f"x:{len(flags)}\n")
+        before = plane.counters()["requests"].get("ListKxClusterNodes", 0)
+        code, out, _ = cli("update", "--cluster", "hdb-3", "--src", root, *flags)
+        assert code == 0, out
+        return plane.counters()["requests"].get("ListKxClusterNodes", 0) - before
+
+    assert listings("--json") == 1  # the final listing: the result's nodes (and a failure's log tail)
+    assert listings() >= 2  # the turns (how many depends on how fast the nodes are seen), the final listing
+
+
+# -- was the cluster touched: its own stamps, not this machine's clock ------------------------------
+
+
+def test_a_fresh_clusters_recent_stamp_is_not_an_update_when_preflight_saw_the_same_stamp():
+    from kx_jupyter.deploy.watch import judge, not_taken
+
+    created = {"status": "RUNNING", "code": OLD_CODE, "lastModifiedTimestamp": _ts(-0.5)}  # RUNNING just now
+    before = T0 - 0.5  # what preflight saw
+    # by this machine's clock the stamp looks like the end of this update: failed, wrongly
+    assert judge(created, NEW_CODE, False, T0, T0 + 5)[0] == "failed"
+    assert judge(created, NEW_CODE, False, T0, T0 + 5, before) == ("wait", "")  # unchanged: not yet
+    assert not_taken(created, NEW_CODE, before)  # an answer lost in the call: it never reached the cluster
+    ended = {"status": "RUNNING", "code": NEW_CODE, "lastModifiedTimestamp": _ts(8)}
+    assert judge(ended, NEW_CODE, False, T0, T0 + 9, before)[0] == "succeeded" and not not_taken(
+        ended, NEW_CODE, before
+    )
+    rolled_back = {
+        "status": "RUNNING",
+        "code": OLD_CODE,
+        "lastModifiedTimestamp": _ts(8),
+        "statusReason": "x",
+    }
+    assert judge(rolled_back, NEW_CODE, False, T0, T0 + 9, before) == ("failed", "x")
+    assert not not_taken(rolled_back, NEW_CODE, before) and not not_taken(created, NEW_CODE, None)

@@ -174,7 +174,7 @@ def test_the_history_carries_an_unversioned_file_forward(tmp_path):
         ("c", "FORCE", None, "", None)
     ]
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
 
 
 def test_a_version_1_history_gains_notes_commits_releases_and_origins(tmp_path):
@@ -225,4 +225,4 @@ def test_many_first_uses_of_a_history_at_once_migrate_it_once(tmp_path):
         t.join()
     assert failures == []
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3

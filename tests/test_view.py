@@ -346,3 +346,26 @@ def test_detect_mode_terminal_is_text_and_a_preference_wins():
     assert detect_mode(Terminal()) == "text"
     assert detect_mode(Kernel()) in ("widget", "html")
     assert detect_mode(Kernel(), "text") == "text"
+
+
+def test_text_lines_of_a_push_name_the_step_each_message_came_from(capsys):
+    # terminal IPython's %kx_update: the headline names the step under way, the message the one that ended
+    view = StatusView("hdb-3", mode="text")
+    view.show()
+    said = {
+        "bundle": "2 files, 241 bytes, sha256 8c3bee5b5ba3",
+        "check": "q checker: no problems",
+        "stage": "uploaded 241 bytes to s3://kx-local-code/k.zip",
+        "update": "update accepted (ROLLING, clientToken t-1)",
+    }
+    for phase, message in said.items():
+        view.update(Event(phase, "", [], 0.2, message))
+        view.flush()
+    lines = capsys.readouterr().out.splitlines()[1:]  # after the line show() prints
+    assert [line.split(" · ", 1)[1] for line in lines] == [
+        "check… · bundle ✓ 2 files, 241 bytes, sha256 8c3bee5b5ba3",
+        "stage… · check ✓ q checker: no problems",
+        "update… · stage ✓ uploaded 241 bytes to s3://kx-local-code/k.zip",
+        "rolling nodes… · update ✓ update accepted (ROLLING, clientToken t-1)",
+    ]
+    assert "rolling nodes…: update ✓ update accepted" in view.to_text()

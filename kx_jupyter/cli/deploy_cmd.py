@@ -47,6 +47,13 @@ def _progress(event) -> None:
         print(event, flush=True)
 
 
+def _lines(as_json: bool):
+    """The listener of a command: text lines (which show each node's turn), none with --json."""
+    from ..deploy.watch import showing_nodes
+
+    return None if as_json else showing_nodes(_progress)
+
+
 def _follow(deployment, as_json: bool) -> int:
     """Follow a deployment in this thread, print its outcome, return the exit code."""
     try:
@@ -129,7 +136,7 @@ def _refused_as_json(run):
 @_refused_as_json
 def cmd_update(ns) -> int:
     engine = _engine(**settings_overrides(ns))
-    deployment = engine.update(**update_kwargs(ns), on_event=None if ns.json else _progress)
+    deployment = engine.update(**update_kwargs(ns), on_event=_lines(ns.json))
     return _follow(deployment, ns.json)
 
 
@@ -141,7 +148,7 @@ def cmd_rollback(ns) -> int:
         to=ns.to,
         env=ns.env,
         wait=not ns.no_wait,
-        on_event=None if ns.json else _progress,
+        on_event=_lines(ns.json),
         force=ns.force,
         dry_run=ns.dry_run,
     )
@@ -167,7 +174,7 @@ def cmd_status(ns) -> int:
     engine = _engine()
     cluster = ns.cluster_pos or ns.cluster
     if ns.watch:
-        return _follow(engine.attach(cluster, ns.env, on_event=None if ns.json else _progress), ns.json)
+        return _follow(engine.attach(cluster, ns.env, on_event=_lines(ns.json)), ns.json)
     info = engine.status(cluster, ns.env)
     if ns.json:
         _print_json(info)

@@ -39,8 +39,10 @@ from .watch import (
     jsonable,
     judge,
     log_tail,
+    modified_at,
     new_state,
     node_view,
+    not_taken,
     running_since,
     took_update,
 )
@@ -289,7 +291,14 @@ class Engine:
             )
             return None
         entry = reached[0]
-        verdict, reason = judge(desc, entry.code(), False, entry.started_at, time.time())
+        if entry.outcome == UNKNOWN and not_taken(desc, entry.code(), entry.modified_before):
+            reason = f"{cluster} did not take the update (unchanged since the push): nothing was deployed"
+            self.history_db.finish(entry.id, REFUSED, f"{entry.reason}; {reason}" if entry.reason else reason)
+            log.info("settle %s: push #%s (unknown) recorded as not taken", cluster, entry.id)
+            return self.history_db.get(entry.id)
+        verdict, reason = judge(
+            desc, entry.code(), False, entry.started_at, time.time(), entry.modified_before
+        )
         if verdict == "succeeded":
             self.history_db.finish(entry.id, SUCCEEDED, finished_at=running_since(desc))
         elif verdict == "failed":
@@ -620,6 +629,7 @@ class Engine:
             git_commit=git_commit,
             git_dirty=git_dirty,
             origin=origin,
+            modified_before=modified_at(plan.current),
         )
         d.result.update(code=staged.code(), uploaded_bytes=staged.uploaded_bytes, history_id=entry.id)
         try:
@@ -652,6 +662,7 @@ class Engine:
             entry_id=entry.id,
             strategy=entry.strategy,
             nodes=entry.nodes,
+            modified_before=entry.modified_before,
         )
         return d
 
@@ -693,6 +704,7 @@ class Engine:
             code["s3Key"],
             self.settings,
             size=plan.bundle.size,
+            progress=Progress(d.emit, "stage", start).sent,  # a large bundle's bytes sent, once a second
         )
         d.emit(
             Event(
@@ -770,7 +782,16 @@ class Engine:
         )
 
     def _watch(
-        self, d: Deployment, *, expected_code, submitted, seen_updating, entry_id, strategy, nodes
+        self,
+        d: Deployment,
+        *,
+        expected_code,
+        submitted,
+        seen_updating,
+        entry_id,
+        strategy,
+        nodes,
+        modified_before=None,
     ) -> None:
         """Give ``d`` its update to follow (the caller picks the thread; see ``Deployment``)."""
         history = self.history_db
@@ -784,7 +805,13 @@ class Engine:
         )
         _ = self.clients.logs  # create every client here: boto3 does not create clients thread-safely
         policy = PollPolicy(
-            self.settings.poll_initial, self.settings.poll_max, expected, spread, nodes, strategy
+            self.settings.poll_initial,
+            self.settings.poll_max,
+            expected,
+            spread,
+            nodes,
+            strategy,
+            d.shows_nodes,  # turns: node listings cost calls, made only when a listener shows the node table
         )
         state = new_state(
             policy,
@@ -793,15 +820,17 @@ class Engine:
             deadline=time.time() + self.settings.timeout,
             expected_code=expected_code,
             seen_updating=seen_updating,
+            modified_before=modified_before,
         )
         reader = LoggedReader(Reader(self.clients, self.settings, d.environment, d.cluster, since=submitted))
         d.result["expected_seconds"] = round(expected, 3)
         log.info(
-            "watch %s: %s update expected to take %s, first read at %.2f s",
+            "watch %s: %s update expected to take %s, first read at %.2f s%s",
             d.cluster,
             strategy,
             f"{expected:.1f} s +- {spread:.1f} s" if expected else "an unknown time (no history)",
             state.poll.at,
+            ", node turns listed" if policy.turns else "",
         )
 
         def record(verdict, state):
@@ -860,6 +889,7 @@ class Engine:
             entry_id=entry.id if entry else None,
             strategy=entry.strategy if entry else self.settings.strategy,
             nodes=_node_count(desc),
+            modified_before=entry.modified_before if entry else None,
         )
         return d
 

@@ -86,7 +86,15 @@ def _v2(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS pushes_release ON pushes (release_id)")
 
 
-_MIGRATIONS = (_v1, _v2)  # step i takes user_version i to i + 1
+def _v3(conn: sqlite3.Connection) -> None:
+    """The cluster's ``lastModifiedTimestamp`` as preflight saw it (by the cluster's clock): settling a
+    push nobody saw end asks whether the cluster changed since, instead of comparing its stamps with
+    this machine's clock (a freshly created cluster's are all recent)."""
+    if "modified_before" not in _columns(conn):
+        conn.execute("ALTER TABLE pushes ADD COLUMN modified_before REAL")
+
+
+_MIGRATIONS = (_v1, _v2, _v3)  # step i takes user_version i to i + 1
 
 
 @dataclass
@@ -119,6 +127,9 @@ class HistoryEntry:
     git_dirty: bool | None = None  # ...with uncommitted changes
     release_id: str | None = None  # the release this push is a target of
     origin: str = ""  # cli | lab | notebook:<path>#<cell id>
+    modified_before: float | None = (
+        None  # the cluster's lastModifiedTimestamp at preflight (epoch s, its clock)
+    )
 
     def code(self) -> dict:
         code = {"s3Bucket": self.bucket, "s3Key": self.key}
@@ -215,6 +226,7 @@ class History:
         git_dirty=None,
         release_id=None,
         origin="",
+        modified_before=None,
     ) -> HistoryEntry:
         entry = HistoryEntry(
             0,
@@ -240,6 +252,7 @@ class History:
             git_dirty=git_dirty,
             release_id=release_id,
             origin=origin,
+            modified_before=modified_before,
         )
         row = entry.to_dict()
         del row["id"]

@@ -12,21 +12,26 @@ seen; the figures are in bench/bench_watch.py.
   ``E +- spread``, read every ``fine`` seconds (at most 6 reads wide, at least 0.5 s apart) so the
   end is seen within ``fine`` of it. Short updates (window within ``COARSE_FROM`` s) get no
   coarse read at all: one read just after the expected end, one listing, and done.
-  In a ROLLING update of several nodes, a node listing lands just after each node's expected turn
-  (re-anchored on what the last listing showed) and, for nodes under ``QUICK_NODE`` s or where the
-  calls of a fixed 10 s poll allow, ``fine`` after the call (the first node restarting), so every
-  node's old -> restarting -> new is seen. Nodes that take at least
-  ``NODE_POLL_FROM`` s each get up to ``NODE_RETRIES`` more listings ``fine`` apart while one is
-  still PROVISIONING; faster nodes get none (the next turn's listing comes soon), and at most
-  ``TURN_LISTINGS`` turn listings in all, so a short update costs at most that many calls more
-  than a fixed poll.
+  Node listings are paid for only where someone sees the node table (``turns``: the cell's view,
+  the CLI's text lines; not ``--json``, a background push with no view, a release's targets):
+  without it the only listing is the final one, which the result's node list and a failure's log
+  tail need, so a known length costs at most the calls of a fixed 10 s poll. With it, in a ROLLING
+  update of several nodes, the first listing lands inside the first node's restart (half-way
+  through it, or ``fine`` after the call if that is sooner) and one more just after each node's
+  expected turn (re-anchored on what the last listing showed), so every node's old -> restarting
+  -> new is seen. Nodes that take at least ``NODE_POLL_FROM`` s each get up to ``NODE_RETRIES``
+  more listings ``fine`` apart while one is still PROVISIONING; faster nodes get none (the next
+  turn's listing comes soon), and at most ``TURN_LISTINGS`` turn listings in all, so showing the
+  turns costs at most that many calls more than a fixed poll.
   An update that overruns the window is read ``fine`` apart again, doubling up to ``maximum``.
-* Nothing known (a remote endpoint, no history, no setting): one read of the cluster and its
-  nodes at ``BLIND_FIRST`` s (a quick failure, or a very short update, is seen at once), then
-  reads on AWS's helper's 30 s grid from ``BLIND_GRID_FROM`` on: the same calls and the same
-  detection delay as that helper (a fixed ``maximum`` poll) for any update longer than that.
-  The price: an update that ends between ``BLIND_FIRST`` and ``BLIND_GRID_FROM`` s is seen at
-  ``BLIND_GRID_FROM`` s. One push teaches the length, and the next one is followed closely.
+* Nothing known (a remote endpoint, no history, no setting): one read of the cluster at
+  ``BLIND_FIRST`` s (a quick failure, or a very short update, is seen at once; the nodes are
+  listed too when the node table is shown), then reads on AWS's helper's 30 s grid
+  (``maximum``), skipping its first grid reads to pay for the blind read's listing and the final
+  one: from ``2 * maximum`` without the node table, ``3 * maximum`` with it. So for any update
+  longer than that: the same calls and the same detection delay as that helper (a fixed
+  ``maximum`` poll). The price: an update that ends between ``BLIND_FIRST`` s and the first grid
+  read is seen at that read. One push teaches the length, and the next one is followed closely.
 """
 
 from __future__ import annotations
@@ -36,7 +41,6 @@ import statistics
 from dataclasses import dataclass
 
 EPS = 1e-3  # times are differences of epoch seconds: ~1e-7 s of float noise
-FIXED_POLL = 10.0  # AWS's update example reads the cluster this often: the calls to stay within
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class Poll:
 class PollPolicy:
     """``first()``: the first read; ``after(t, nodes_left, anchor)``: the read after the one at ``t``.
 
+    ``turns``: someone sees the node table, so each node's turn is listed (see the module docstring).
     ``nodes_left``: nodes of a ROLLING update still to restart as the read at ``t`` saw them
     (None when not listed); ``anchor``: when the last node change happened (seconds since the call)."""
 
@@ -58,10 +63,8 @@ class PollPolicy:
     COARSE_FROM = 10.0  # a window this close to the call needs no read before it
     NODE_POLL_FROM = 10.0  # per-node time from which a PROVISIONING node is listed again while it lasts
     NODE_RETRIES = 3
-    QUICK_NODE = 5.0  # nodes faster than this: the first one's restart is listed too (one more call)
     TURN_LISTINGS = 8  # node-turn listings of one update at most (a large cluster of fast nodes)
     BLIND_FIRST = 2.0
-    BLIND_GRID_FROM = 90.0  # the first grid read after the blind first one (the listings pay for 30 and 60)
 
     def __init__(
         self,
@@ -71,6 +74,7 @@ class PollPolicy:
         spread: float = 0.0,
         nodes: int | None = None,
         strategy: str = "ROLLING",
+        turns: bool = True,
     ):
         self.initial = max(0.05, initial)
         self.maximum = max(self.initial, maximum)
@@ -81,12 +85,10 @@ class PollPolicy:
         count = nodes or 1
         self.nodes = count
         self.per_node = self.expected / count if strategy == "ROLLING" and count > 1 else 0.0
-        self._node_polls = self.per_node > 0
-        # the first node's restart is listed when its nodes are fast (the price is said above) or
-        # when it fits in the calls of AWS's example (a 10 s poll) with the turns and the end reads
-        self._first_listing = self._node_polls and (
-            self.per_node < self.QUICK_NODE or math.ceil(self.expected / FIXED_POLL) + 1 >= count + 3
-        )
+        self.turns = turns
+        self._node_polls = turns and self.per_node > 0
+        # the blind grid starts later by one helper read per listing the blind policy adds
+        self.grid_from = self.maximum * (3 if turns else 2)
         self._retries = 0
         self._listings = 0
         self._overrun = 0.0
@@ -97,16 +99,17 @@ class PollPolicy:
 
     def first(self) -> Poll:
         if not self.known:
-            return Poll(self.BLIND_FIRST, cluster=True, nodes=True)
-        if self._first_listing and self.fine < min(self.per_node, self.window[0]):
+            return Poll(self.BLIND_FIRST, cluster=True, nodes=self.turns)
+        inside = min(self.fine, self.per_node / 2)  # inside the first node's restart
+        if self._node_polls and inside < self.window[0]:
             self._listings += 1
-            return Poll(self.fine, cluster=False, nodes=True)  # the first node restarting
-        return self.after(0.0, self.nodes, 0.0)
+            return Poll(inside, cluster=False, nodes=True)  # the first node restarting
+        return self.after(0.0, self.nodes if self._node_polls else None, 0.0)
 
     def after(self, t: float, nodes_left: int | None = None, anchor: float = 0.0) -> Poll:
         if not self.known:
             grid = self.maximum * math.floor(t / self.maximum + 1 + EPS)
-            return Poll(max(grid, self.BLIND_GRID_FROM), cluster=True)
+            return Poll(max(grid, self.grid_from), cluster=True)
         end = self._end_read(t)
         node = self._node_read(t, nodes_left, anchor)
         if node is not None and node < end - EPS:

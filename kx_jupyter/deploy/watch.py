@@ -135,6 +135,14 @@ def tell(listener, event) -> None:
         warnings.warn(f"kx-jupyter: an on_event callback failed: {exc!r}", RuntimeWarning, stacklevel=3)
 
 
+def showing_nodes(listener):
+    """Mark an ``on_event`` listener as one that draws the node table (a cell's view, the CLI's text
+    lines): a push it hears lists each node's turn. Node listings are calls, paid only where someone
+    sees them (``polling.PollPolicy``'s ``turns``); returns ``listener``."""
+    listener.shows_nodes = True
+    return listener
+
+
 class Recorder:
     """Events said before the Deployment exists (bundle, check and their progress): kept, and told to
     ``on_event`` as they happen."""
@@ -150,10 +158,10 @@ class Recorder:
 
 
 class Progress:
-    """A progress hook for one step (``check`` or ``bundle``) of a large workspace (``PROGRESS_FROM``)
-    that emits at most one ``progress`` event per ``every`` seconds, none in the first ``every`` s (a
-    quick step says nothing more) and none once the step is done (its own event says that);
-    elapsed from ``started``, the command's start."""
+    """A progress hook for one step (``check`` or ``bundle``) of a large workspace (``PROGRESS_FROM``),
+    or the upload of a large bundle (``sent``, step ``stage``), that emits at most one ``progress``
+    event per ``every`` seconds, none in the first ``every`` s (a quick step says nothing more) and
+    none once the step is done (its own event says that); elapsed from ``started``, the command's start."""
 
     def __init__(self, emit, step: str, started: float, every: float | None = None, clock=time.time):
         every = PROGRESS_EVERY if every is None else every
@@ -163,6 +171,16 @@ class Progress:
     def __call__(self, files: int, size: int, total_files: int, total_bytes: int) -> None:
         if files >= total_files or (total_files < PROGRESS_FROM[0] and total_bytes < PROGRESS_FROM[1]):
             return
+        said = f"{files:,}/{total_files:,} files, {_size(size)} of {_size(total_bytes)}"
+        self._say(said, files=files, bytes=size, total_files=total_files, total_bytes=total_bytes)
+
+    def sent(self, size: int, total_bytes: int) -> None:
+        """The upload: ``size`` of ``total_bytes`` bytes sent (a bundle of ``PROGRESS_FROM[1]`` bytes or more)."""
+        if size >= total_bytes or total_bytes < PROGRESS_FROM[1]:
+            return
+        self._say(f"{_size(size)} of {_size(total_bytes)} uploaded", bytes=size, total_bytes=total_bytes)
+
+    def _say(self, said: str, **figures) -> None:
         now = self.clock()
         if now < self._next:
             return
@@ -171,14 +189,8 @@ class Progress:
             Event(
                 "progress",
                 elapsed=now - self.started,
-                message=f"{self.step}: {files:,}/{total_files:,} files, {_size(size)} of {_size(total_bytes)}",
-                progress={
-                    "step": self.step,
-                    "files": files,
-                    "bytes": size,
-                    "total_files": total_files,
-                    "total_bytes": total_bytes,
-                },
+                message=f"{self.step}: {said}",
+                progress={"step": self.step, **figures},
             )
         )
 
@@ -217,16 +229,51 @@ def code_matches(running: dict | None, expected: dict) -> bool:
     return not (want and have and want != have)
 
 
-def judge(desc: dict, expected_code: dict | None, seen_updating: bool, pushed_at: float, now: float):
-    """("wait" | "succeeded" | "failed", reason) for one GetKxCluster answer."""
+def modified_at(desc: dict) -> float | None:
+    """The cluster's ``lastModifiedTimestamp`` in epoch seconds, by the cluster's own clock."""
+    return _seconds(desc.get("lastModifiedTimestamp"))
+
+
+def changed_since(desc: dict, before: float | None, pushed_at: float) -> bool:
+    """Whether the cluster changed since the push: its stamp differs from the one preflight saw
+    (``before``). Pushes recorded without it fall back to this machine's clock (``pushed_at``),
+    which a freshly created cluster, whose stamp is recent, can fool."""
+    modified = modified_at(desc)
+    if modified is None:
+        return False
+    if before is not None:
+        return abs(modified - before) > 1e-3  # both by the cluster's clock: no skew, no creation stamp
+    return modified >= pushed_at - 1
+
+
+def not_taken(desc: dict, expected_code: dict, before: float | None) -> bool:
+    """An update call whose answer never came did not reach the cluster: it is RUNNING on other code,
+    unchanged since preflight (by its own stamps; unknowable without ``before``)."""
+    return (
+        before is not None
+        and desc.get("status") == "RUNNING"
+        and not code_matches(desc.get("code"), expected_code)
+        and not changed_since(desc, before, 0.0)
+    )
+
+
+def judge(
+    desc: dict,
+    expected_code: dict | None,
+    seen_updating: bool,
+    pushed_at: float,
+    now: float,
+    before: float | None = None,
+):
+    """("wait" | "succeeded" | "failed", reason) for one GetKxCluster answer; ``before``: the cluster's
+    ``lastModifiedTimestamp`` at preflight (see ``changed_since``)."""
     status = desc.get("status", "")
     reason = desc.get("statusReason") or ""
     if status in ("UPDATING", "PENDING"):
         return "wait", ""
     if status != "RUNNING":
         return "failed", f"the cluster is {status}" + (f": {reason}" if reason else "")
-    modified = _seconds(desc.get("lastModifiedTimestamp"))
-    touched = seen_updating or (modified is not None and modified >= pushed_at - 1)
+    touched = seen_updating or changed_since(desc, before, pushed_at)
     applied = expected_code is None or code_matches(desc.get("code"), expected_code)
     if touched and applied:
         return "succeeded", ""
@@ -308,6 +355,7 @@ class WatchState:
     deadline: float  # stop watching then (the update goes on)
     expected_code: dict | None = None
     seen_updating: bool = False
+    modified_before: float | None = None  # the cluster's lastModifiedTimestamp at preflight (its clock)
     poll: Poll = field(default_factory=lambda: Poll(0.0, cluster=True, nodes=True))
     status: str = ""
     reason: str = ""
@@ -337,9 +385,10 @@ def new_state(
     deadline: float,
     expected_code=None,
     seen_updating: bool = False,
+    modified_before: float | None = None,
 ) -> WatchState:
     """``deadline``: when to stop watching (epoch s); the first read is the policy's."""
-    state = WatchState(policy, started, submitted, deadline, expected_code, seen_updating)
+    state = WatchState(policy, started, submitted, deadline, expected_code, seen_updating, modified_before)
     state.poll = policy.first()
     return state
 
@@ -412,7 +461,9 @@ def step(state: WatchState, obs: Observation, now: float) -> tuple[list[Event], 
         state.reason = obs.cluster.get("statusReason") or ""
         state.checked = elapsed
         state.seen_updating = state.seen_updating or state.status == "UPDATING"
-        said, reason = judge(obs.cluster, state.expected_code, state.seen_updating, state.submitted, now)
+        said, reason = judge(
+            obs.cluster, state.expected_code, state.seen_updating, state.submitted, now, state.modified_before
+        )
         if said == "succeeded":
             verdict = Verdict("succeeded", finished_at=running_since(obs.cluster))
         elif said == "failed":
@@ -656,6 +707,11 @@ class Deployment:
         return self.result["status"]
 
     # -- used by the engine
+    @property
+    def shows_nodes(self) -> bool:
+        """A listener draws the node table (``showing_nodes``): the watch lists each node's turn."""
+        return any(getattr(listener, "shows_nodes", False) for listener in self._listeners)
+
     def listen(self, on_event) -> None:
         self._listeners.append(on_event)
 

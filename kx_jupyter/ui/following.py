@@ -88,16 +88,22 @@ class Follower:
         thread only changes widget traits or updates a display by id; text is printed from here.
         ``raise_failure``: a foreground deployment that failed raises ``PushFailed`` at the end.
         """
+        from ..deploy.watch import showing_nodes
+
         view, fanout, owner = self._new_view(title, steps), Fanout(), threading.get_ident()
         fanout.add(view)
+        shown = not (background and view.mode == "text")  # a background text push shows no view
 
         def on_event(event):
             in_cell = threading.get_ident() == owner
             fanout(event)
-            if not view.shown and in_cell and not (background and view.mode == "text"):
+            if not view.shown and in_cell and shown:
                 view.show()
             if in_cell:  # text views may print here; the following thread never does
                 fanout.flush()
+
+        if shown:  # the view draws the node table: the watch lists each node's turn for it
+            showing_nodes(on_event)
 
         try:
             deployment = start(on_event)

@@ -96,6 +96,7 @@ class StatusView:
         self.elapsed = 0.0
         self.checked: float | None = None  # elapsed at the last read of the cluster
         self.message = ""
+        self.message_phase = ""  # the phase whose event said ``message``
         self.reason = ""
         self.summary: dict = {}
         self.reached: dict[str, float] = {}  # phase -> elapsed when it ended (or began, for nodes)
@@ -120,7 +121,8 @@ class StatusView:
     # -- feeding -----------------------------------------------------------------------------
 
     def update(self, event) -> None:
-        """Apply one engine Event and redraw; safe to call from the following thread."""
+        """Apply one engine Event and redraw; safe to call from the following thread. As an
+        ``on_event`` (the form passes it) it shows the node table, so the watch lists each turn."""
         with self._lock:
             phase = event.phase
             self.elapsed = max(self.elapsed, float(event.elapsed or 0.0))
@@ -157,7 +159,7 @@ class StatusView:
                     if n.get("code") and before.get(n.get("nodeId")) != n.get("code"):
                         self.node_changes.append((self.elapsed, n.get("nodeId", "?"), n["code"]))
             if event.message and phase not in ("log", "checked"):
-                self.message = event.message
+                self.message, self.message_phase = event.message, phase
             if event.reason and phase not in ("log", "checked"):
                 self.reason = event.reason
             result = getattr(event, "result", None)
@@ -165,6 +167,8 @@ class StatusView:
             self.finish(result)
         else:
             self._redraw()
+
+    update.shows_nodes = True  # deploy.watch.showing_nodes, without importing the engine here
 
     def tick(self) -> None:
         """Move the clocks ("elapsed", "checked 4 s ago") between events; the following loop calls it."""
@@ -361,6 +365,14 @@ class StatusView:
             return found.get("node", ""), found.get("line", "")
         return None
 
+    def said(self) -> str:
+        """The last message, naming its step when that step has ended: the headline names the step
+        under way, so "check… · bundle ✓ 2 files, 241 bytes", never "check… · 2 files, 241 bytes"."""
+        step = self.message_phase
+        if step != self.phase and step in self.reached and step in dict(PHASES):
+            return f"{dict(PHASES)[step]} ✓ {self.message}"
+        return self.message
+
     def status_line(self) -> str:
         """One line for terminals: what changed, never the same line twice in a row."""
         with self._lock:
@@ -375,7 +387,7 @@ class StatusView:
             if moving and not self.outcome:
                 parts.append(", ".join(moving))
             elif self.message and not self.outcome and not self.node_headline():
-                parts.append(self.message)
+                parts.append(self.said())
             return " · ".join(parts)
 
     def _summary_rows(self) -> list[tuple[str, str]]:
@@ -462,7 +474,7 @@ class StatusView:
             lines.append(
                 self._headline()
                 + (
-                    f": {self.message}"
+                    f": {self.said()}"
                     if self.message and not self.outcome and not self.node_headline()
                     else ""
                 )
@@ -597,7 +609,7 @@ class StatusView:
         parts = []
         if self.message and self.outcome in ("", "unchanged") and not self.node_headline():
             parts.append(
-                f'<div style="color:{r.MUTED};margin-top:6px;white-space:pre-line">{escape(self.message)}</div>'
+                f'<div style="color:{r.MUTED};margin-top:6px;white-space:pre-line">{escape(self.said())}</div>'
             )
         done = self.progress.get("bytes", 0) / max(1, self.progress.get("total_bytes", 0))
         if self.progress and not self.outcome:
