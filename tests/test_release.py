@@ -441,3 +441,31 @@ def test_one_target_failing_while_another_in_its_stage_times_out(tmp_path, monke
         assert "resuming: following tick-rts's update" in out
         assert "[2] rts (tick-rts): skipped — already runs this code" in out
         assert [e.cluster for e in engine.history(limit=20)].count("tick-rts") == 1  # not pushed twice
+
+
+@pytest.mark.parametrize("shown", [True, False], ids=["table-shown", "no-table"])
+def test_a_shown_release_counts_each_targets_nodes_as_they_turn_and_a_hidden_one_pays_no_listings(
+    tmp_path, monkeypatch, shown
+):
+    from kx_jupyter.deploy.watch import showing_nodes
+
+    with plane_in(tmp_path, monkeypatch, node_start_seconds=1.0):
+        create_tick_clusters()
+        src = tick_workspace(tmp_path / "ws", 1)
+        seen = set()
+
+        def table(release) -> None:
+            row = release.rows["hdb"]
+            seen.add((row.nodes_new, row.nodes))
+
+        engine = Engine(load_settings())
+        release = run(
+            engine,
+            load(Path(src) / "kxrelease.toml"),
+            src=src,
+            only=["hdb"],
+            on_change=showing_nodes(table) if shown else table,
+        )
+        assert release.status == "succeeded"
+        assert (2, 2) in seen
+        assert ((1, 2) in seen) is shown  # one of the two HDB nodes on the new code, the other turning

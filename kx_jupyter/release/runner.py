@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from ..deploy import bundle as bundles
 from ..deploy import stage as staging
 from ..deploy.history import SUCCEEDED
-from ..deploy.watch import code_matches
+from ..deploy.watch import code_matches, showing_nodes
 from ..errors import CheckFailed, KxError
 from . import lock, record
 from .manifest import Manifest, Target, check_clusters
@@ -83,6 +83,12 @@ class Release:
     def say(self, text: str) -> None:
         self.messages.append(text)
         self.changed()
+
+    @property
+    def shows_nodes(self) -> bool:
+        """Someone sees the per-target node counts (a cell's or the form's table): each push then
+        lists its node turns, which costs calls (``deploy.watch.showing_nodes``)."""
+        return any(getattr(listener, "shows_nodes", False) for listener in self.listeners)
 
     def changed(self) -> None:
         for listener in list(self.listeners):
@@ -290,7 +296,10 @@ def _run_stage(engine, release: Release, plans: dict) -> bool:
             row.before_id = _before(engine, row, plan.current.get("code"))
             record.remember(engine.settings.home_path, release.id, row.environment, row.cluster, plan.current)
             try:
-                d = _watching(engine, row).push(plan, wait=True, on_event=_follow_rows(release, row))
+                follow = _follow_rows(release, row)
+                if release.shows_nodes:
+                    showing_nodes(follow)
+                d = _watching(engine, row).push(plan, wait=True, on_event=follow)
             except KxError as exc:
                 row.phase, row.message = FAILED, exc.message
                 release.changed()

@@ -52,6 +52,7 @@ class ReleaseMagics(Magics):
         """%kx_release [--dry-run] [--only TARGET...] [--json] [--resume] [--rollback] [--timeout S] [--no-raise]"""
         from ..config import ConfigError, load_settings
         from ..deploy import Engine
+        from ..deploy.watch import showing_nodes
         from ..errors import KxError
         from ..release.command import execute
         from ..release.view import as_html, as_text
@@ -71,6 +72,9 @@ class ReleaseMagics(Magics):
         def show(release) -> None:
             if widget is not None:
                 widget.value = as_html(release)
+
+        if widget is not None:
+            showing_nodes(show)  # the table counts each target's nodes on the new code as they turn
 
         try:
             engine = Engine(load_settings(parent_config=self.shell.config), origin=cell_origin(self.shell))

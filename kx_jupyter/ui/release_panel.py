@@ -117,6 +117,7 @@ class ReleasePanel(w.VBox):
         self.view.value = as_html(release)
 
     def _execute(self, dry_run=False):
+        from ..deploy.watch import showing_nodes
         from ..release import load, run
 
         manifest = load(self.manifest_path())
@@ -126,7 +127,7 @@ class ReleasePanel(w.VBox):
             src=self.settings.workspace,
             dry_run=dry_run,
             check=not self.no_check.value,
-            on_change=self._show,
+            on_change=showing_nodes(lambda release: self._show(release)),  # its table counts node turns
         )
         self._show(release)
         return release
