@@ -154,6 +154,19 @@ def test_a_push_from_the_sidebar_runs_to_its_end_and_lands_in_history_and_activi
     assert {f["path"]: f["status"] for f in diff["files"]}["lib/a.q"] == "modified"
 
 
+def test_a_push_from_the_sidebar_says_each_nodes_turn(server):
+    notebook = workspace(server, "turns", {"init.q": LOOP_OK})
+    started = call(server, "POST", "push", {"cluster": "hdb-3", "notebook": notebook}, expect=202)
+    run = finished_run(server, started["id"])
+    assert run["status"] == "succeeded", run
+    mid_update = [
+        e
+        for e in run["events"]
+        if e["phase"] == "nodes" and any(n.get("code") != "new code" for n in e["nodes"])
+    ]
+    assert mid_update, "the sidebar's card showed the nodes only at the end"
+
+
 def test_a_push_the_checker_refuses_ends_with_its_message_and_changes_nothing(server):
     before = call(server, "GET", "history?cluster=hdb-3")
     notebook = workspace(server, "bad", {"init.q": "f:{[x] x+1\n"})

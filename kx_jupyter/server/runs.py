@@ -46,6 +46,9 @@ class Runs:
         return dict(run)
 
     def _follow(self, run: dict, deploy) -> None:
+        from ..deploy.watch import showing_nodes
+
+        @showing_nodes  # the sidebar's card and the status bar say each node's turn
         def on_event(event):
             with self._lock:
                 run["events"].append(event.to_dict())
