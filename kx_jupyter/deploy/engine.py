@@ -672,6 +672,21 @@ class Engine:
         source = self.history_db.get(plan.rollback_of) if plan.rollback_of else None
         return source.bundle_sha256 if source else None
 
+    def stage(self, plan: Plan) -> staging.StagedObject:
+        """The plan's bundle in the bucket it names: the object preflight found, or uploaded now."""
+        if plan.staged is not None:
+            return plan.staged
+        code = plan.request["code"]
+        return staging.upload(
+            self.clients.s3,
+            plan.bundle.open(),
+            plan.bundle.sha256,
+            code["s3Bucket"],
+            code["s3Key"],
+            self.settings,
+            size=plan.bundle.size,
+        )
+
     def _stage(self, plan: Plan, d: Deployment, start: float) -> staging.StagedObject:
         code = plan.request["code"]
         if plan.staged is not None:
@@ -685,15 +700,7 @@ class Engine:
                 )
             )
             return plan.staged
-        staged = staging.upload(
-            self.clients.s3,
-            plan.bundle.open(),
-            plan.bundle.sha256,
-            code["s3Bucket"],
-            code["s3Key"],
-            self.settings,
-            size=plan.bundle.size,
-        )
+        staged = self.stage(plan)
         d.emit(
             Event(
                 "stage",
