@@ -1,7 +1,7 @@
 """How pytest-xdist shares the tests out (pyproject: ``-n auto``).
 
 Most of a test's time is waiting for planes, nodes and kernels, not computing (the suite's CPU
-time is about a third of its test time), so ``-n auto`` runs two processes per CPU core.
+time is about a third of its test time), so ``-n auto`` runs three processes per CPU core.
 
 Each test is a unit of its own, so no long file finishes last on one process. Tests that must
 share a process stay together: a notebook's cells (one kernel), the browser tests (one
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-WORKERS_PER_CORE = 2
+WORKERS_PER_CORE = 3
 SHARED_FIXTURE = re.compile(r"""scope\s*=\s*["'](?:module|package|class|session)["']""")
 
 
