@@ -27,6 +27,8 @@ def pytest_xdist_auto_num_workers(config):
 
 @functools.cache
 def _defines_a_shared_fixture(path: str) -> bool:
+    """Read from the file: the scheduler sees test ids only (xdist's ``xdist_group`` marks do not reach
+    it under pytest 9, which no longer reads the ``_nodeid`` they rename)."""
     try:
         return bool(SHARED_FIXTURE.search((Path(__file__).parent / path).read_text(encoding="utf-8")))
     except OSError:
