@@ -683,6 +683,23 @@ class Engine:
         source = self.history_db.get(plan.rollback_of) if plan.rollback_of else None
         return source.bundle_sha256 if source else None
 
+    def stage(self, plan: Plan, progress=None) -> staging.StagedObject:
+        """The plan's bundle in the bucket it names: the object preflight found, or uploaded now
+        (``progress(sent, total)`` hears a large upload's bytes as they go)."""
+        if plan.staged is not None:
+            return plan.staged
+        code = plan.request["code"]
+        return staging.upload(
+            self.clients.s3,
+            plan.bundle.open(),
+            plan.bundle.sha256,
+            code["s3Bucket"],
+            code["s3Key"],
+            self.settings,
+            size=plan.bundle.size,
+            progress=progress,
+        )
+
     def _stage(self, plan: Plan, d: Deployment, start: float) -> staging.StagedObject:
         code = plan.request["code"]
         if plan.staged is not None:
@@ -696,16 +713,7 @@ class Engine:
                 )
             )
             return plan.staged
-        staged = staging.upload(
-            self.clients.s3,
-            plan.bundle.open(),
-            plan.bundle.sha256,
-            code["s3Bucket"],
-            code["s3Key"],
-            self.settings,
-            size=plan.bundle.size,
-            progress=Progress(d.emit, "stage", start).sent,  # a large bundle's bytes sent, once a second
-        )
+        staged = self.stage(plan, progress=Progress(d.emit, "stage", start).sent)  # bytes sent, once a second
         d.emit(
             Event(
                 "stage",

@@ -15,7 +15,6 @@ import uuid
 from dataclasses import dataclass, field
 
 from ..deploy import bundle as bundles
-from ..deploy import stage as staging
 from ..deploy.history import SUCCEEDED
 from ..deploy.watch import code_matches, showing_nodes
 from ..errors import CheckFailed, KxError
@@ -247,16 +246,7 @@ def _stage_once(engine, plans, release: Release) -> None:
     first = plans[0]
     staged = first.staged
     if staged is None:
-        code = first.request["code"]
-        staged = staging.upload(
-            engine.clients.s3,
-            first.bundle.open(),
-            first.bundle.sha256,
-            code["s3Bucket"],
-            code["s3Key"],
-            engine.settings,
-            size=first.bundle.size,
-        )
+        staged = engine.stage(first)
         release.say(f"staged {staged.uploaded_bytes} bytes once to s3://{staged.bucket}/{staged.key}")
     else:
         release.say(f"bundle already in s3://{staged.bucket}/{staged.key}")
