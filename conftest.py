@@ -1,7 +1,8 @@
 """How pytest-xdist shares the tests out (pyproject: ``-n auto``).
 
 Most of a test's time is waiting for planes, nodes and kernels, not computing (the suite's CPU
-time is about a third of its test time), so ``-n auto`` runs three processes per CPU core.
+time is about a third of its test time), so ``-n auto`` runs three processes per CPU core, at
+most eight (each holds planes, kernels and their memory).
 
 Each test is a unit of its own, so no long file finishes last on one process. Tests that must
 share a process stay together: a notebook's cells (one kernel), the browser tests (one
@@ -18,11 +19,12 @@ from pathlib import Path
 import pytest
 
 WORKERS_PER_CORE = 3
+MAX_WORKERS = 8
 SHARED_FIXTURE = re.compile(r"""scope\s*=\s*["'](?:module|package|class|session)["']""")
 
 
 def pytest_xdist_auto_num_workers(config):
-    return WORKERS_PER_CORE * (os.cpu_count() or 1)
+    return min(MAX_WORKERS, WORKERS_PER_CORE * (os.cpu_count() or 1))
 
 
 @functools.cache
