@@ -236,6 +236,16 @@ def test_widget_view_keeps_an_html_fallback_and_ends_with_the_summary(nb):
     assert last.update and "deployed" in last.html  # what front ends without widgets keep
 
 
+def test_a_refused_push_leaves_its_widget_views_saved_copy_stopped_not_checking(nb):
+    nb.run('%config KxMagics.view = "widget"')
+    with pytest.raises(UsageError, match="NO_RESTART works only on GP clusters"):
+        nb.shell.run_line_magic("kx_update", "--cluster hdb-3 --strategy NO_RESTART")
+    last = [p for p in nb.published if p.display_id][-1]
+    assert last.update, "the saved copy was rewritten at the end"
+    assert "failed: stopped before anything was deployed" in last.data["text/plain"]
+    assert "NO_RESTART works only on GP clusters" in last.html and "check…" not in last.html
+
+
 def test_a_failure_on_the_nodes_shows_the_reason_and_the_log_tail_and_fails_the_cell(nb, capsys):
     from kx_jupyter.ui.following import PushFailed
 

@@ -165,8 +165,8 @@ class StatusView:
             result = getattr(event, "result", None)
         if result is not None:
             self.finish(result)
-        else:
-            self._redraw()
+        else:  # an ending without a result (a refusal the follower reports) is final too
+            self._redraw(final=phase in ENDINGS)
 
     update.shows_nodes = True  # deploy.watch.showing_nodes, without importing the engine here
 
@@ -344,8 +344,8 @@ class StatusView:
     def _headline(self) -> str:
         if self.outcome == "done":
             return "deployed"
-        if self.outcome == "failed":
-            return "failed"
+        if self.outcome == "failed":  # without a result: ended before the push, as the message says
+            return f"failed: {self.message}" if not self.summary and self.message else "failed"
         if self.outcome == "unchanged":
             return "already running this code: nothing changed"
         if self.outcome == STILL:
