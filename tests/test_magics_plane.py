@@ -236,14 +236,32 @@ def test_widget_view_keeps_an_html_fallback_and_ends_with_the_summary(nb):
     assert last.update and "deployed" in last.html  # what front ends without widgets keep
 
 
-def test_a_refused_push_leaves_its_widget_views_saved_copy_stopped_not_checking(nb):
+def test_a_quick_refusal_is_only_its_error_line(nb):
     nb.run('%config KxMagics.view = "widget"')
     with pytest.raises(UsageError, match="NO_RESTART works only on GP clusters"):
         nb.shell.run_line_magic("kx_update", "--cluster hdb-3 --strategy NO_RESTART")
+    assert [p for p in nb.published if p.display_id] == [], "no view stuck at 'check…' above the error"
+
+
+def test_a_refusal_after_a_long_check_ends_the_view_it_showed(nb):
+    """A large workspace shows its check's progress; refused then, the view (and its saved copy) says
+    it stopped before anything was deployed, instead of 'check…' forever."""
+    from kx_jupyter.deploy import Event
+    from kx_jupyter.errors import KxError
+
+    nb.run('%config KxMagics.view = "widget"')
+    magics = [c for c in nb.shell.configurables if type(c).__name__ == "KxMagics"][0]
+
+    def start(on_event):
+        on_event(Event("progress", elapsed=1.0, message="check: 900/2,000 files", progress={"step": "check"}))
+        raise KxError("the q checker found 3 errors", exit_code=2)
+
+    with pytest.raises(KxError):
+        magics.follower.follow(start, "dev-gp", background=False)
     last = [p for p in nb.published if p.display_id][-1]
     assert last.update, "the saved copy was rewritten at the end"
     assert "failed: stopped before anything was deployed" in last.data["text/plain"]
-    assert "NO_RESTART works only on GP clusters" in last.html and "check…" not in last.html
+    assert "the q checker found 3 errors" in last.html and "check…" not in last.html
 
 
 def test_a_failure_on_the_nodes_shows_the_reason_and_the_log_tail_and_fails_the_cell(nb, capsys):

@@ -16,6 +16,7 @@ from ..errors import KxError
 from .view import PUSH_STEPS, StatusView
 
 REATTACH = "the update goes on; re-attach with %kx_status {cluster}"
+PLANNING = ("bundle", "check", "checked")  # quick steps that may still end in a refusal: no view yet
 
 
 class PushFailed(Exception):
@@ -83,8 +84,9 @@ class Follower:
         """Run ``start(on_event)`` (an engine call returning a Deployment) with a live view, then follow it:
         in this (the cell's) thread, or with ``background`` in the Deployment's one thread.
 
-        The view is shown on the first event delivered in the cell's thread, or after ``start``
-        returns, so a refusal before anything happened shows only the error line. The following
+        The view is shown on the first event delivered in the cell's thread after the check and
+        bundle (or on their progress, for a large workspace), or after ``start`` returns, so a
+        refusal before anything happened shows only the error line. The following
         thread only changes widget traits or updates a display by id; text is printed from here.
         ``raise_failure``: a foreground deployment that failed raises ``PushFailed`` at the end.
         """
@@ -97,7 +99,7 @@ class Follower:
         def on_event(event):
             in_cell = threading.get_ident() == owner
             fanout(event)
-            if not view.shown and in_cell and shown:
+            if not view.shown and in_cell and shown and event.phase not in PLANNING:
                 view.show()
             if in_cell:  # text views may print here; the following thread never does
                 fanout.flush()
