@@ -188,3 +188,39 @@ def test_defined_names_follow_the_load_graph_for_autocomplete():
     }
     # a column name counts too: the table is erring towards "defined", never towards a false error
     assert defined_names(files, "init.q") == [".util.add", "a", "cfg", "tbl"]
+
+
+def test_argument_checks_read_the_model_without_botocore_and_agree_with_it():
+    """The checker's argument rules come from the shipped model's JSON (importing botocore cost ~0.1 s
+    of every cold check); for every string shape they must say exactly what botocore's path says."""
+    import subprocess
+    import sys
+
+    from kx_jupyter.finspace import rules
+    from kx_jupyter.finspace.model import shape
+
+    code = (
+        "import sys\nfrom kx_jupyter.qcheck import check_bundle\n"
+        "d = check_bundle({'init.q': b'x:1\\n'}, 'init.q', {'-k': 'v', 'k2': '$x', 'aws': '1'})\n"
+        "print(sorted(x.rule for x in d), 'botocore' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split("]")[1].strip() == "False"
+    assert done.stdout.startswith("['Q032', 'Q032', 'Q033']")
+    values = [
+        "",
+        "s",
+        "ab",
+        "AWS_ZIP_DEFAULT",
+        "awsx",
+        "x-y",
+        "my init.q",
+        "lib/init.q",
+        "a" * 1025,
+        "a\n",
+        "é",
+    ]
+    for name in ("KxCommandLineArgumentKey", "KxCommandLineArgumentValue", "InitializationScriptFilePath"):
+        for value in values:
+            for field in ("", "key", ".x"):
+                assert rules.check_value(name, value, field) == rules._violations(shape(name), value, field)
