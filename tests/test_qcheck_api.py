@@ -224,3 +224,85 @@ def test_argument_checks_read_the_model_without_botocore_and_agree_with_it():
         for value in values:
             for field in ("", "key", ".x"):
                 assert rules.check_value(name, value, field) == rules._violations(shape(name), value, field)
+
+
+def _large_workspace() -> dict:
+    """~250 KB of scripts with findings of most kinds, loaded from an init script."""
+    files, init = {}, []
+    scripts = [p.read_bytes() for p in sorted(CLEAN.glob("*.q")) if b".Q.opt" not in p.read_bytes()]
+    for n in range(60):
+        clean = scripts[n % len(scripts)] * 2
+        broken = b'x%d:a==b\nf%d:{[a;b;c;d;e;f;g;h;i] a}\n.z.pg:{x}\ny:(1;2\ns:"a\\qb"\n' % (n, n)
+        files[f"lib/m{n}.q"] = clean * 3 + (broken if n % 3 else b"")
+        init.append(f"\\l lib/m{n}.q")
+    files["init.q"] = (
+        "zz:undefined_name 1\nargs:.Q.opt .z.x\nport:args`port\n" + "\n".join(init) + "\n"
+    ).encode()
+    return files
+
+
+def test_a_large_workspace_checked_on_several_cores_gives_the_same_findings(tmp_path, monkeypatch):
+    import os
+
+    from kx_jupyter.qcheck import bundle as bundle_module
+    from kx_jupyter.qcheck import parallel
+    from kx_jupyter.qcheck.cache import ReportCache
+
+    files = _large_workspace()
+    assert sum(len(data) for data in files.values() if b".Q.opt" not in data) > 200_000
+    monkeypatch.setattr(parallel, "workers", lambda size: 1)
+    serial = check_bundle(files, "init.q", {"env": "dev"})
+    assert {d.rule for d in serial} >= {"Q002", "Q004", "Q009", "Q010", "Q028", "Q030", "Q034"}
+    forks = []
+    real_fork = os.fork
+
+    def counting_fork():
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(parallel, "workers", lambda size: 3 if size >= 200_000 else 1)  # as for a large one
+    monkeypatch.setattr(os, "fork", counting_fork)
+    assert check_bundle(files, "init.q", {"env": "dev"}) == serial
+    assert len(forks) == 2
+    cache = ReportCache(tmp_path / "cache", 64 * 2**20)
+    assert (
+        check_bundle(files, "init.q", {"env": "dev"}, cache) == serial
+    )  # filled from the children's reports
+    assert len(forks) == 4
+    assert (
+        check_bundle(files, "init.q", {"env": "dev"}, ReportCache(tmp_path / "cache", 64 * 2**20)) == serial
+    )
+    assert len(forks) == 4  # the warm check had nothing to share out
+
+    parent, real_analyze = os.getpid(), bundle_module.analyze
+
+    def failing_in_children(*args, **kwargs):
+        if os.getpid() != parent:
+            raise MemoryError("a child that fails")
+        return real_analyze(*args, **kwargs)
+
+    monkeypatch.setattr(bundle_module, "analyze", failing_in_children)
+    assert check_bundle(files, "init.q", {"env": "dev"}) == serial  # what they had is analyzed here
+
+
+def test_only_a_large_workspace_in_a_single_threaded_process_is_shared_out(monkeypatch):
+    import os
+    import threading
+
+    from kx_jupyter.qcheck import parallel
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert parallel.workers(parallel.PARALLEL_FROM - 1) == 1
+    assert parallel.workers(parallel.PARALLEL_FROM) == 2
+    assert parallel.workers(50 * parallel.PARALLEL_FROM) == 4
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.5, 0.0, 0.0))  # the machine is busy: one idle core
+    assert parallel.workers(50 * parallel.PARALLEL_FROM) == 2
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert parallel.workers(50 * parallel.PARALLEL_FROM) == 1
+    finally:
+        stop.set()
+        other.join()

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ..finspace.rules import PLAIN_RULES, check_value
 from .diagnostic import sort_key
+from .parallel import analyze_files
 from .rules import diag
 from .source import FileReport, analyze, lexed_file
 from .symbols import SymbolTable, body_names
@@ -89,10 +90,14 @@ class _Bundle:
         for name, foreign in again.items():
             self.reports[name] = self._analyze(name, foreign, held)
         held.clear()
+        rest = [n for n in scripts if n in self.files and n not in self.reports]
         if cache is not None:  # every other file's stored report, in a few queries
-            cache.prefetch(
-                (self.files[n], n, self.shared) for n in scripts if n in self.files and n not in self.reports
-            )
+            rest = cache.prefetch((self.files[n], n, self.shared) for n in rest)
+        # what no cache holds, analyzed now on every core when the workspace is large (else one by one, below)
+        self.ready = analyze_files([(n, self.files[n]) for n in rest], self._fresh)
+
+    def _fresh(self, name: str, data: bytes) -> FileReport:
+        return analyze(_decode(data), name, self.shared)
 
     def report(self, name: str) -> FileReport:
         if name not in self.reports:
@@ -104,6 +109,8 @@ class _Bundle:
         data = self.files[name]
 
         def run() -> FileReport:
+            if opt_vars is self.shared and name in self.ready:
+                return self.ready.pop(name)
             text = _decode(data)
             if held is None:
                 return analyze(text, name, opt_vars)

@@ -80,15 +80,21 @@ class ReportCache:
 
     # -- the checker's side ------------------------------------------------------------------
 
-    def prefetch(self, items: Iterable[tuple[bytes, str, dict | None]]) -> None:
-        """Read the stored reports of these (data, path, opt_vars) in a few queries."""
+    def prefetch(self, items: Iterable[tuple[bytes, str, dict | None]]) -> list:
+        """Read the stored reports of these (data, path, opt_vars) in a few queries; returns the paths of
+        those it has none for (they will be analyzed)."""
+        items = list(items)
         if self.fingerprint is None:
-            return
+            return [path for _, path, _ in items]
         keys = [self._key(data, path, opt_vars) for data, path, opt_vars in items]
         self._asked.update(keys)
         db = self._open()
-        if db is None:
-            return
+        if db is not None:
+            self._fetch(db, keys)
+        known = self._known
+        return [item[1] for item, key in zip(items, keys, strict=True) if key not in known]
+
+    def _fetch(self, db: sqlite3.Connection, keys: list) -> None:
         old = time.time() - TOUCH_SECONDS
         try:
             if len(keys) >= SCAN_FROM and self._scan(db, keys, old):
