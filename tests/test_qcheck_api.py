@@ -291,13 +291,16 @@ def test_only_a_large_workspace_in_a_single_threaded_process_is_shared_out(monke
 
     from kx_jupyter.qcheck import parallel
 
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(parallel, "_busy", lambda: 0)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     assert parallel.workers(parallel.PARALLEL_FROM - 1) == 1
     assert parallel.workers(parallel.PARALLEL_FROM) == 2
     assert parallel.workers(50 * parallel.PARALLEL_FROM) == 4
-    monkeypatch.setattr(os, "getloadavg", lambda: (2.5, 0.0, 0.0))  # the machine is busy: one idle core
+    monkeypatch.setattr(parallel, "_busy", lambda: 2.5)  # the machine is busy: one idle core
     assert parallel.workers(50 * parallel.PARALLEL_FROM) == 2
+    monkeypatch.setattr(parallel, "_busy", lambda: 7)  # saturated: none
+    assert parallel.workers(50 * parallel.PARALLEL_FROM) == 1
+    monkeypatch.setattr(parallel, "_busy", lambda: 0)
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()

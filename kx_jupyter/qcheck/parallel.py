@@ -7,8 +7,8 @@ analyzes a share and sends its reports back in the cache's record form (``FileRe
 marshal), while this process analyzes its own share. Only where it pays and is safe:
 
 - from ``PARALLEL_FROM`` bytes of files to analyze (below, starting a process costs more than it saves);
-- on Linux, with more than one usable core that the rest of the machine leaves idle (its load
-  average: on a busy machine another process would only take a core from someone else), and in a
+- on Linux, with more than one usable core that the rest of the machine leaves idle (on a busy
+  machine another process would only take a core from someone else), and in a
   process running one thread (the CLI, a CI job): forking a process with other threads (a kernel,
   the plane) could copy a lock one of them holds.
 
@@ -31,12 +31,22 @@ PARALLEL_FROM = 1_000_000  # bytes of files still to analyze
 
 def workers(size: int) -> int:
     """How many processes (this one included) should share ``size`` bytes of analysis: one per core the
-    rest of the machine leaves idle (its load average), and one per half ``PARALLEL_FROM``."""
+    rest of the machine leaves idle, and one per half ``PARALLEL_FROM``."""
     if size < PARALLEL_FROM or not sys.platform.startswith("linux") or threading.active_count() != 1:
         return 1
     cores = len(os.sched_getaffinity(0))
-    idle = int(cores - os.getloadavg()[0])
+    idle = int(cores - _busy())
     return max(1, min(cores, 1 + idle, size // (PARALLEL_FROM // 2)))
+
+
+def _busy() -> float:
+    """Tasks running or waiting for a core right now besides this one (/proc/loadavg's fourth field: the
+    load average lags a minute, and counts the work that ran just before this process)."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as f:
+            return int(f.read().split()[3].split("/")[0]) - 1
+    except (OSError, ValueError, IndexError):
+        return os.getloadavg()[0]
 
 
 def analyze_files(items: list, analyze: Callable[[str, bytes], FileReport]) -> dict:
