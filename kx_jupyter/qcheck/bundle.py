@@ -172,7 +172,8 @@ def _check_bundle(files, init_script, args, cache, progress=None) -> list:
     dynamic = False
     if init_script:
         reachable, dynamic = _check_init(bundle, init_script, out)
-    for name in sorted(set(scripts) | (reachable or set())):
+    names = set(scripts) | (reachable or set())
+    for name in scripts if len(names) == len(scripts) else sorted(names):  # scripts are sorted: no re-sort
         if name in bundle.files:
             out.extend(_policy(bundle.report(name).diags, reachable, dynamic, init))
     if args is not None:
