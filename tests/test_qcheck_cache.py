@@ -93,6 +93,23 @@ def test_a_file_is_checked_again_when_another_file_changes_what_it_reads(tmp_pat
         assert check_bundle(files, None, {}, cache) == check_bundle(files, None, {})
 
 
+def test_the_dictionaries_in_a_key_are_read_each_time_not_remembered_by_object(tmp_path):
+    cache = ReportCache(tmp_path / "cache", 64 * MB)
+    shared = {"args": {"port"}}
+    first = cache._key(b"p:args`port\n", "b.q", shared)
+    shared["args"].add("db")  # the same dictionary, changed: another key
+    cache._keys.clear()
+    changed = cache._key(b"p:args`port\n", "b.q", shared)
+    cache._keys.clear()
+    assert changed != first
+    assert cache._key(b"p:args`port\n", "b.q", {"args": {"port"}}) == first
+    cache._keys.clear()
+    assert (
+        ReportCache(tmp_path / "cache", 64 * MB)._key(b"p:args`port\n", "b.q", {"args": {"db", "port"}})
+        == changed
+    )
+
+
 def test_the_same_bytes_under_another_path_keep_their_own_path(tmp_path):
     cache = ReportCache(tmp_path / "cache", 64 * MB)
     assert check_bundle({"a.q": b"f:{\n"}, None, None, cache)[0].path == "a.q"
