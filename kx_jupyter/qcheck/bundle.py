@@ -440,9 +440,7 @@ class _Run:
         elif kind == "loader":
             table.loaders.add(target.rsplit(".", 1)[-1])
         elif kind == "fn":  # [name, body span] of each function a run of definitions defines
-            data = self.bundle.files[name]
-            for fn in target:
-                table.functions[fn[0].rsplit(".", 1)[-1]] = partial(_body_names, data, fn[1:])
+            table.add_functions(partial(_body_names, self.bundle.files[name]), target)
         elif table.loaders and not table.opaque and table.may_load(target):
             table.opaque = True  # this may call a function that loads files: its names are unknown
         elif kind == "use" and not table.knows(target, ns):
