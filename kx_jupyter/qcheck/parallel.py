@@ -8,9 +8,9 @@ marshal), while this process analyzes its own share. Only where it pays and is s
 
 - from ``PARALLEL_FROM`` bytes of files to analyze (below, starting a process costs more than it saves);
 - on Linux, with more than one usable core that the rest of the machine leaves idle (on a busy
-  machine another process would only take a core from someone else), and in a
-  process running one thread (the CLI, a CI job): forking a process with other threads (a kernel,
-  the plane) could copy a lock one of them holds.
+  machine another process would only take a core from someone else), and in a process running
+  one thread (the CLI, a CI job): forking a process with other threads (a kernel, the plane)
+  could copy a lock one of them holds.
 
 A child that fails sends nothing; its files are then analyzed here, as without children.
 """
@@ -58,9 +58,8 @@ def analyze_files(items: list, analyze: Callable[[str, bytes], FileReport]) -> d
         return {}
     shares: list = [[] for _ in range(count)]
     loads = [0] * count
-    for name, data in sorted(
-        items, key=lambda item: -len(item[1])
-    ):  # largest first, each to the lightest share
+    # largest first, each to the lightest share
+    for name, data in sorted(items, key=lambda item: -len(item[1])):
         lightest = loads.index(min(loads))
         shares[lightest].append((name, data))
         loads[lightest] += len(data) + 200  # a file's fixed cost, in bytes
