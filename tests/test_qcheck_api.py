@@ -286,13 +286,12 @@ def test_a_large_workspace_checked_on_several_cores_gives_the_same_findings(tmp_
 
 
 def test_only_a_large_workspace_in_a_single_threaded_process_is_shared_out(monkeypatch):
-    import os
     import threading
 
     from kx_jupyter.qcheck import parallel
 
     monkeypatch.setattr(parallel, "_busy", lambda: 0)
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(parallel, "_cores", lambda: 4)
     assert parallel.workers(parallel.PARALLEL_FROM - 1) == 1
     assert parallel.workers(parallel.PARALLEL_FROM) == 2
     assert parallel.workers(50 * parallel.PARALLEL_FROM) == 4
@@ -301,6 +300,11 @@ def test_only_a_large_workspace_in_a_single_threaded_process_is_shared_out(monke
     monkeypatch.setattr(parallel, "_busy", lambda: 7)  # saturated: none
     assert parallel.workers(50 * parallel.PARALLEL_FROM) == 1
     monkeypatch.setattr(parallel, "_busy", lambda: 0)
+    assert [parallel.quota_cores(line) for line in ("max 100000\n", "200000 100000\n", "50000 100000")] == [
+        None,
+        2,
+        1,
+    ]  # a container's CPU quota bounds the cores its affinity shows
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()

@@ -34,9 +34,28 @@ def workers(size: int) -> int:
     rest of the machine leaves idle, and one per half ``PARALLEL_FROM``."""
     if size < PARALLEL_FROM or not sys.platform.startswith("linux") or threading.active_count() != 1:
         return 1
-    cores = len(os.sched_getaffinity(0))
+    cores = _cores()
     idle = int(cores - _busy())
     return max(1, min(cores, 1 + idle, size // (PARALLEL_FROM // 2)))
+
+
+def _cores() -> int:
+    """The cores this process may use: its affinity, bounded by a container's CPU quota (cgroup v2
+    ``cpu.max``, e.g. ``200000 100000`` for 2 cores), which affinity does not show."""
+    cores = len(os.sched_getaffinity(0))
+    try:
+        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as f:
+            return min(cores, quota_cores(f.read()) or cores)
+    except OSError:
+        return cores
+
+
+def quota_cores(cpu_max: str) -> int | None:
+    """Whole cores a cgroup ``cpu.max`` line allows (at least 1), or None without a quota."""
+    fields = cpu_max.split()
+    if len(fields) != 2 or not fields[0].isdigit() or not fields[1].isdigit() or not int(fields[1]):
+        return None
+    return max(1, int(fields[0]) // int(fields[1]))
 
 
 def _busy() -> float:
