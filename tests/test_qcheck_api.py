@@ -188,3 +188,128 @@ def test_defined_names_follow_the_load_graph_for_autocomplete():
     }
     # a column name counts too: the table is erring towards "defined", never towards a false error
     assert defined_names(files, "init.q") == [".util.add", "a", "cfg", "tbl"]
+
+
+def test_argument_checks_read_the_model_without_botocore_and_agree_with_it():
+    """The checker's argument rules come from the shipped model's JSON (importing botocore cost ~0.1 s
+    of every cold check); for every string shape they must say exactly what botocore's path says."""
+    import subprocess
+    import sys
+
+    from kx_jupyter.finspace import rules
+    from kx_jupyter.finspace.model import shape
+
+    code = (
+        "import sys\nfrom kx_jupyter.qcheck import check_bundle\n"
+        "d = check_bundle({'init.q': b'x:1\\n'}, 'init.q', {'-k': 'v', 'k2': '$x', 'aws': '1'})\n"
+        "print(sorted(x.rule for x in d), 'botocore' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split("]")[1].strip() == "False"
+    assert done.stdout.startswith("['Q032', 'Q032', 'Q033']")
+    values = [
+        "",
+        "s",
+        "ab",
+        "AWS_ZIP_DEFAULT",
+        "awsx",
+        "x-y",
+        "my init.q",
+        "lib/init.q",
+        "a" * 1025,
+        "a\n",
+        "é",
+    ]
+    for name in ("KxCommandLineArgumentKey", "KxCommandLineArgumentValue", "InitializationScriptFilePath"):
+        for value in values:
+            for field in ("", "key", ".x"):
+                assert rules.check_value(name, value, field) == rules._violations(shape(name), value, field)
+
+
+def _large_workspace() -> dict:
+    """~250 KB of scripts with findings of most kinds, loaded from an init script."""
+    files, init = {}, []
+    scripts = [p.read_bytes() for p in sorted(CLEAN.glob("*.q")) if b".Q.opt" not in p.read_bytes()]
+    for n in range(60):
+        clean = scripts[n % len(scripts)] * 2
+        broken = b'x%d:a==b\nf%d:{[a;b;c;d;e;f;g;h;i] a}\n.z.pg:{x}\ny:(1;2\ns:"a\\qb"\n' % (n, n)
+        files[f"lib/m{n}.q"] = clean * 3 + (broken if n % 3 else b"")
+        init.append(f"\\l lib/m{n}.q")
+    files["init.q"] = (
+        "zz:undefined_name 1\nargs:.Q.opt .z.x\nport:args`port\n" + "\n".join(init) + "\n"
+    ).encode()
+    return files
+
+
+def test_a_large_workspace_checked_on_several_cores_gives_the_same_findings(tmp_path, monkeypatch):
+    import os
+
+    from kx_jupyter.qcheck import bundle as bundle_module
+    from kx_jupyter.qcheck import parallel
+    from kx_jupyter.qcheck.cache import ReportCache
+
+    files = _large_workspace()
+    assert sum(len(data) for data in files.values() if b".Q.opt" not in data) > 200_000
+    monkeypatch.setattr(parallel, "workers", lambda size: 1)
+    serial = check_bundle(files, "init.q", {"env": "dev"})
+    assert {d.rule for d in serial} >= {"Q002", "Q004", "Q009", "Q010", "Q028", "Q030", "Q034"}
+    forks = []
+    real_fork = os.fork
+
+    def counting_fork():
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(parallel, "workers", lambda size: 3 if size >= 200_000 else 1)  # as for a large one
+    monkeypatch.setattr(os, "fork", counting_fork)
+    assert check_bundle(files, "init.q", {"env": "dev"}) == serial
+    assert len(forks) == 2
+    cache = ReportCache(tmp_path / "cache", 64 * 2**20)
+    assert (
+        check_bundle(files, "init.q", {"env": "dev"}, cache) == serial
+    )  # filled from the children's reports
+    assert len(forks) == 4
+    assert (
+        check_bundle(files, "init.q", {"env": "dev"}, ReportCache(tmp_path / "cache", 64 * 2**20)) == serial
+    )
+    assert len(forks) == 4  # the warm check had nothing to share out
+
+    parent, real_analyze = os.getpid(), bundle_module.analyze
+
+    def failing_in_children(*args, **kwargs):
+        if os.getpid() != parent:
+            raise MemoryError("a child that fails")
+        return real_analyze(*args, **kwargs)
+
+    monkeypatch.setattr(bundle_module, "analyze", failing_in_children)
+    assert check_bundle(files, "init.q", {"env": "dev"}) == serial  # what they had is analyzed here
+
+
+def test_only_a_large_workspace_in_a_single_threaded_process_is_shared_out(monkeypatch):
+    import threading
+
+    from kx_jupyter.qcheck import parallel
+
+    monkeypatch.setattr(parallel, "_busy", lambda: 0)
+    monkeypatch.setattr(parallel, "_cores", lambda: 4)
+    assert parallel.workers(parallel.PARALLEL_FROM - 1) == 1
+    assert parallel.workers(parallel.PARALLEL_FROM) == 2
+    assert parallel.workers(50 * parallel.PARALLEL_FROM) == 4
+    monkeypatch.setattr(parallel, "_busy", lambda: 2.5)  # the machine is busy: one idle core
+    assert parallel.workers(50 * parallel.PARALLEL_FROM) == 2
+    monkeypatch.setattr(parallel, "_busy", lambda: 7)  # saturated: none
+    assert parallel.workers(50 * parallel.PARALLEL_FROM) == 1
+    monkeypatch.setattr(parallel, "_busy", lambda: 0)
+    assert [parallel.quota_cores(line) for line in ("max 100000\n", "200000 100000\n", "50000 100000")] == [
+        None,
+        2,
+        1,
+    ]  # a container's CPU quota bounds the cores its affinity shows
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert parallel.workers(50 * parallel.PARALLEL_FROM) == 1
+    finally:
+        stop.set()
+        other.join()

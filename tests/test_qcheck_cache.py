@@ -93,6 +93,23 @@ def test_a_file_is_checked_again_when_another_file_changes_what_it_reads(tmp_pat
         assert check_bundle(files, None, {}, cache) == check_bundle(files, None, {})
 
 
+def test_the_dictionaries_in_a_key_are_read_each_time_not_remembered_by_object(tmp_path):
+    cache = ReportCache(tmp_path / "cache", 64 * MB)
+    shared = {"args": {"port"}}
+    first = cache._key(b"p:args`port\n", "b.q", shared)
+    shared["args"].add("db")  # the same dictionary, changed: another key
+    cache._keys.clear()
+    changed = cache._key(b"p:args`port\n", "b.q", shared)
+    cache._keys.clear()
+    assert changed != first
+    assert cache._key(b"p:args`port\n", "b.q", {"args": {"port"}}) == first
+    cache._keys.clear()
+    assert (
+        ReportCache(tmp_path / "cache", 64 * MB)._key(b"p:args`port\n", "b.q", {"args": {"db", "port"}})
+        == changed
+    )
+
+
 def test_the_same_bytes_under_another_path_keep_their_own_path(tmp_path):
     cache = ReportCache(tmp_path / "cache", 64 * MB)
     assert check_bundle({"a.q": b"f:{\n"}, None, None, cache)[0].path == "a.q"
@@ -191,3 +208,24 @@ def test_engine_check_uses_the_cache_in_home_unless_turned_off(kx_home, tmp_path
     off = tmp_path / "off-home"
     assert Engine(load_settings(home=str(off), check_cache_mb=0)).check(src) != []
     assert not (off / "qcheck-cache").exists()
+
+
+def test_a_large_warm_check_reads_every_report_and_marks_old_ones_used(tmp_path, monkeypatch):
+    """From SCAN_FROM files the store is read in one pass (or by key when it holds far more)."""
+    from kx_jupyter.qcheck import cache as cache_module
+
+    files = {f"lib/f{n}.q": f"f{n}:{{x+{n}}}\n".encode() for n in range(cache_module.SCAN_FROM + 500)}
+    files["init.q"] = b"\\l lib/f7.q\ny:f7 1\n"
+    part = dict(list(files.items())[: cache_module.SCAN_FROM])  # a quarter of the store or more: one pass
+    part["init.q"] = files["init.q"]
+    expected, expected_part = check_bundle(files, "init.q", {}), check_bundle(part, "init.q", {})
+    assert check_bundle(files, "init.q", {}, ReportCache(tmp_path / "cache", 64 * MB)) == expected
+    with sqlite3.connect(tmp_path / "cache" / STORE) as db:
+        db.execute("UPDATE entries SET used = 0")
+    monkeypatch.setattr(bundle_module, "analyze", lambda *a, **k: pytest.fail("analyzed again"))
+    assert check_bundle(part, "init.q", {}, ReportCache(tmp_path / "cache", 64 * MB)) == expected_part
+    assert check_bundle(files, "init.q", {}, ReportCache(tmp_path / "cache", 64 * MB)) == expected
+    with sqlite3.connect(tmp_path / "cache" / STORE) as db:
+        assert db.execute("SELECT count(*) FROM entries WHERE used = 0").fetchall() == [(0,)]
+    monkeypatch.setattr(cache_module, "SCAN_RATIO", 0)  # the store "much larger": looked up by key
+    assert check_bundle(files, "init.q", {}, ReportCache(tmp_path / "cache", 64 * MB)) == expected

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ..finspace.rules import PLAIN_RULES, check_value
 from .diagnostic import sort_key
+from .parallel import analyze_files
 from .rules import diag
 from .source import FileReport, analyze, lexed_file
 from .symbols import SymbolTable, body_names
@@ -89,10 +90,14 @@ class _Bundle:
         for name, foreign in again.items():
             self.reports[name] = self._analyze(name, foreign, held)
         held.clear()
+        rest = [n for n in scripts if n in self.files and n not in self.reports]
         if cache is not None:  # every other file's stored report, in a few queries
-            cache.prefetch(
-                (self.files[n], n, self.shared) for n in scripts if n in self.files and n not in self.reports
-            )
+            rest = cache.prefetch((self.files[n], n, self.shared) for n in rest)
+        # what no cache holds, analyzed now on every core when the workspace is large (else one by one, below)
+        self.ready = analyze_files([(n, self.files[n]) for n in rest], self._fresh)
+
+    def _fresh(self, name: str, data: bytes) -> FileReport:
+        return analyze(_decode(data), name, self.shared)
 
     def report(self, name: str) -> FileReport:
         if name not in self.reports:
@@ -104,6 +109,8 @@ class _Bundle:
         data = self.files[name]
 
         def run() -> FileReport:
+            if opt_vars is self.shared and name in self.ready:
+                return self.ready.pop(name)
             text = _decode(data)
             if held is None:
                 return analyze(text, name, opt_vars)
@@ -165,7 +172,8 @@ def _check_bundle(files, init_script, args, cache, progress=None) -> list:
     dynamic = False
     if init_script:
         reachable, dynamic = _check_init(bundle, init_script, out)
-    for name in sorted(set(scripts) | (reachable or set())):
+    names = set(scripts) | (reachable or set())
+    for name in scripts if len(names) == len(scripts) else sorted(names):  # scripts are sorted: no re-sort
         if name in bundle.files:
             out.extend(_policy(bundle.report(name).diags, reachable, dynamic, init))
     if args is not None:
@@ -432,9 +440,7 @@ class _Run:
         elif kind == "loader":
             table.loaders.add(target.rsplit(".", 1)[-1])
         elif kind == "fn":  # [name, body span] of each function a run of definitions defines
-            data = self.bundle.files[name]
-            for fn in target:
-                table.functions[fn[0].rsplit(".", 1)[-1]] = partial(_body_names, data, fn[1:])
+            table.add_functions(partial(_body_names, self.bundle.files[name]), target)
         elif table.loaders and not table.opaque and table.may_load(target):
             table.opaque = True  # this may call a function that loads files: its names are unknown
         elif kind == "use" and not table.knows(target, ns):

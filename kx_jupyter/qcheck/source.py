@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import itemgetter
 
 from .diagnostic import sort_key
 from .lexer import Lexed, lex
@@ -102,7 +103,8 @@ def _steps(events: list, facts: list, k_file: bool) -> list:
         facts = [e for e in facts if e[0] != "use"]  # k's names are not q's
     out: list = []
     names = fns = first = None
-    for step in sorted(events + facts, key=_position):
+    # facts alone keep a definition first at its position (each expression lists its own first): no key function
+    for step in sorted(events + facts, key=_position) if events else sorted(facts, key=_LINE_COL):
         kind = step[0]
         if kind == "defs" or kind == "fn":
             if first is None:
@@ -119,6 +121,9 @@ def _steps(events: list, facts: list, k_file: bool) -> list:
     if first is not None:
         _merged(out, names, fns, first)
     return out
+
+
+_LINE_COL = itemgetter(2, 3)
 
 
 def _position(step):

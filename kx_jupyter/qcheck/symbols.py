@@ -25,6 +25,7 @@ Everything uncertain errs towards "defined": a false error blocks a push, a miss
 from __future__ import annotations
 
 import re
+from functools import partial
 from itertools import chain, compress, count, repeat
 from operator import itemgetter
 
@@ -255,6 +256,13 @@ class SymbolTable:
         self.opaque = False
         self.functions: dict = {}  # last part of a name defined as name:{...} -> names its body uses, or a callable giving them
         self.loaders: set = set()  # last parts of functions that load files or define computed names
+        # (reader, [[name, body span], ...]) of functions defined since may_load last looked: most loads
+        # have no loader, and indexing every function as it was defined cost ~2% of a check
+        self.unindexed: list = []
+
+    def add_functions(self, reader, functions) -> None:
+        """``reader(span)``: the names in the body at ``span`` of the file defining ``functions``."""
+        self.unindexed.append((reader, functions))
 
     def define(self, names) -> None:
         self.names.update(names)
@@ -269,6 +277,10 @@ class SymbolTable:
 
     def may_load(self, name: str) -> bool:
         """Could using ``name`` run a loader, directly or through the functions it calls?"""
+        for reader, functions in self.unindexed:
+            for fn in functions:
+                self.functions[fn[0].rsplit(".", 1)[-1]] = partial(reader, fn[1:])
+        self.unindexed.clear()
         todo, seen = [p for p in name.split(".") if p], set()
         while todo:
             part = todo.pop()
