@@ -155,7 +155,7 @@ def test_a_push_from_the_sidebar_runs_to_its_end_and_lands_in_history_and_activi
 
 
 def test_a_push_from_the_sidebar_says_each_nodes_turn(server):
-    notebook = workspace(server, "turns", {"init.q": LOOP_OK})
+    notebook = workspace(server, "turns", {"init.q": LOOP_OK + "turns:1\n"})  # code no other test pushes
     started = call(server, "POST", "push", {"cluster": "hdb-3", "notebook": notebook}, expect=202)
     run = finished_run(server, started["id"])
     assert run["status"] == "succeeded", run

@@ -292,6 +292,8 @@ def test_only_a_large_workspace_in_a_single_threaded_process_is_shared_out(monke
 
     monkeypatch.setattr(parallel, "_busy", lambda: 0)
     monkeypatch.setattr(parallel, "_cores", lambda: 4)
+    # a test process may hold other tests' daemon threads; the CLI runs one
+    monkeypatch.setattr(parallel.threading, "active_count", lambda: 1)
     assert parallel.workers(parallel.PARALLEL_FROM - 1) == 1
     assert parallel.workers(parallel.PARALLEL_FROM) == 2
     assert parallel.workers(50 * parallel.PARALLEL_FROM) == 4
@@ -305,6 +307,9 @@ def test_only_a_large_workspace_in_a_single_threaded_process_is_shared_out(monke
         2,
         1,
     ]  # a container's CPU quota bounds the cores its affinity shows
+    monkeypatch.undo()  # the real thread count, with one more thread surely running
+    monkeypatch.setattr(parallel, "_busy", lambda: 0)
+    monkeypatch.setattr(parallel, "_cores", lambda: 4)
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()

@@ -352,7 +352,7 @@ def test_a_background_push_view_comes_back_after_a_page_reload_and_finishes(lab,
         lab.run_all_cells()
         view = page.locator(".kx-status-view")
         # the cluster took the update: now it is watched
-        view.get_by_text("✓ update").wait_for(timeout=60_000)
+        view.get_by_text("✓ update").first.wait_for(timeout=60_000)
         _save_and_reload(lab)
         view = page.locator(".kx-status-view")
         view.first.wait_for(timeout=60_000)  # the live view, restored from the kernel's widget state
