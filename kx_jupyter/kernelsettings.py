@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import json
 import re
+from contextlib import suppress
 from pathlib import Path
 
 from .files import write_atomic
@@ -55,10 +56,8 @@ def publish(shell) -> Path | None:
             written[0] = text
 
     def after_cell(_result=None) -> None:  # a %cd moves a relative workspace with the kernel
-        try:
+        with suppress(OSError):  # best effort, as below
             write()
-        except OSError:
-            pass  # best effort, as below
 
     try:
         write()

@@ -15,7 +15,6 @@ import time
 
 from ..config import KxJupyter, load_settings
 from ..errors import KxError
-from . import bundle as bundles
 from . import stage as staging
 from .aws_errors import calling, error_code, outcome_unknown, translate
 from .history import FAILED, REFUSED, SUCCEEDED, UNKNOWN, History
@@ -62,7 +61,6 @@ class Engine(Queries, Planning, Rollbacks):
         self._lock = threading.Lock()
         self.history_db = History(self.settings.home_path / "history.sqlite")
 
-    # -- connections and names
     @property
     def clients(self):
         with self._lock:
@@ -492,19 +490,6 @@ class Engine(Queries, Planning, Rollbacks):
             modified_before=entry.modified_before if entry else None,
         )
         return d
-
-    # -- rollback and diff
-    def check(self, src=None, init=None, args=None) -> list:
-        """The checker's diagnostics for exactly the files a push of ``src`` would bundle; offline."""
-        from ..qcheck import check_bundle
-
-        init = self.settings.init_script if init is None else init
-        files = bundles.checked_files(
-            src or self.settings.workspace, self.settings.max_bundle_mb, init=init or None
-        )
-        return check_bundle(
-            files, init or None, args or {}, self._check_cache()
-        )  # no --arg: the push passes none
 
 
 def node_count(desc: dict) -> int | None:

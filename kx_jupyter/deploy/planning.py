@@ -49,7 +49,7 @@ class Plan:
 
     @property
     def arguments(self) -> dict:
-        return {a["key"]: a["value"] for a in self.request.get("commandLineArguments", [])}
+        return args_of(self.request)
 
     def to_dict(self) -> dict:
         return {
@@ -84,7 +84,8 @@ def args_of(desc: dict) -> dict:
 
 
 class Planning:
-    """The engine's planning half (a mixin of ``Engine``): ``plan``, ``plan_bundle`` and the preflight."""
+    """The engine's planning half (a mixin of ``Engine``): ``plan``, ``plan_bundle``, the preflight, and
+    ``check`` (the same checks, offline, without a plan)."""
 
     def plan(
         self,
@@ -248,7 +249,15 @@ class Planning:
             rollback_of,
         )
 
-    # -- push and watch
+    def check(self, src=None, init=None, args=None) -> list:
+        """The checker's diagnostics for exactly the files a push of ``src`` would bundle; offline."""
+        from ..qcheck import check_bundle
+
+        init = self.settings.init_script if init is None else init
+        files = bundles.checked_files(
+            src or self.settings.workspace, self.settings.max_bundle_mb, init=init or None
+        )
+        return check_bundle(files, init or None, args or {}, self._check_cache())  # no --arg: none passed
 
 
 def bundle_event(built, at: float) -> Event:

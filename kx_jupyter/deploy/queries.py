@@ -202,5 +202,3 @@ class Queries:
             f": {reason}" if reason else "",
         )
         return self.history_db.get(entry.id)
-
-    # -- plan

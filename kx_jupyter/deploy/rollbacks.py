@@ -9,7 +9,7 @@ from . import bundle as bundles
 from . import stage as staging
 from .diff import FileDiff, compare
 from .history import FAILED, SUCCEEDED, HistoryEntry
-from .planning import args_of, as_sent
+from .planning import Plan, args_of, as_sent
 from .watch import (
     Deployment,
     Event,
@@ -40,13 +40,9 @@ class Rollbacks:
         env, cluster = self.environment(env), self._cluster_name(cluster)
         desc = self.describe(env, cluster)
         entry = self._rollback_target(env, cluster, to, desc)
-        staging.exists(self.clients.s3, entry.bucket, entry.key, entry.version, self.settings)
-        request = self._request(
-            env, cluster, entry.code(), entry.init_script, entry.arguments, entry.strategy
+        plan = self._plan_staged(
+            env, cluster, entry.code(), entry.init_script, entry.arguments, entry.strategy, force, entry.id
         )
-        desc = self._preflight(env, cluster, request)
-        staged = staging.StagedObject(entry.bucket, entry.key, entry.version, 0)
-        plan = self._plan(env, cluster, request, desc, None, staged, force, [], rollback_of=entry.id)
         plan.release_id = release_id  # a release's rollback is recorded under its id
         if dry_run:
             d = Deployment(env, cluster, self._base_result(plan), on_event, plan.started)
@@ -65,22 +61,27 @@ class Rollbacks:
         code = {
             k: v for k, v in configuration["code"].items() if k in ("s3Bucket", "s3Key", "s3ObjectVersion")
         }
-        staging.exists(
-            self.clients.s3, code["s3Bucket"], code["s3Key"], code.get("s3ObjectVersion"), self.settings
-        )
-        request = self._request(
+        plan = self._plan_staged(
             env,
             cluster,
             code,
             configuration.get("initializationScript"),
             args_of(configuration) or None,
             strategy or self.settings.strategy,
+            True,
         )
-        desc = self._preflight(env, cluster, request)
-        staged = staging.StagedObject(code["s3Bucket"], code["s3Key"], code.get("s3ObjectVersion"), 0)
-        plan = self._plan(env, cluster, request, desc, None, staged, True, [])
         plan.release_id, plan.restoring = release_id, True
         return self.push(plan, wait=wait, on_event=on_event)
+
+    def _plan_staged(self, env, cluster, code, init, args, strategy, force, rollback_of=None) -> Plan:
+        """A plan that re-deploys an object already in the bucket (its exact version): nothing to
+        check or bundle, only the object's existence and the cluster's preflight."""
+        bucket, key, version = code["s3Bucket"], code["s3Key"], code.get("s3ObjectVersion")
+        staging.exists(self.clients.s3, bucket, key, version, self.settings)
+        request = self._request(env, cluster, code, init, args, strategy)
+        desc = self._preflight(env, cluster, request)
+        staged = staging.StagedObject(bucket, key, version, 0)
+        return self._plan(env, cluster, request, desc, None, staged, force, [], rollback_of=rollback_of)
 
     def _rollback_target(self, env, cluster, to, desc) -> HistoryEntry:
         if to is not None:

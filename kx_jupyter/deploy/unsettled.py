@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from .aws_errors import error_code
+
 NOT_REACHABLE = "unknown (endpoint not reachable)"
 
 
@@ -70,7 +72,6 @@ def _describe(clients, env: str, cluster: str):
     except (be.EndpointConnectionError, be.ConnectTimeoutError, be.ReadTimeoutError, ConnectionError):
         return None, NOT_REACHABLE
     except be.ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "an error")
-        return None, f"unknown (the endpoint answered {code})"
+        return None, f"unknown (the endpoint answered {error_code(exc) or 'an error'})"
     except Exception as exc:  # noqa: BLE001 - missing credentials, a bad endpoint URL, ...
         return None, f"unknown ({type(exc).__name__})"

@@ -143,6 +143,11 @@ def showing_nodes(listener):
     return listener
 
 
+def shows_nodes(listeners) -> bool:
+    """Whether one of ``listeners`` draws the node table (``showing_nodes``)."""
+    return any(getattr(listener, "shows_nodes", False) for listener in listeners)
+
+
 class Recorder:
     """Events said before the Deployment exists (bundle, check and their progress): kept, and told to
     ``on_event`` as they happen."""
@@ -710,7 +715,7 @@ class Deployment:
     @property
     def shows_nodes(self) -> bool:
         """A listener draws the node table (``showing_nodes``): the watch lists each node's turn."""
-        return any(getattr(listener, "shows_nodes", False) for listener in self._listeners)
+        return shows_nodes(self._listeners)
 
     def listen(self, on_event) -> None:
         self._listeners.append(on_event)

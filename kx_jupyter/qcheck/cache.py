@@ -118,13 +118,12 @@ class ReportCache:
         if stored > SCAN_RATIO * len(keys):
             return False
         wanted = set(keys)
-        known = self._known
-        for key, body in db.execute("SELECT key, body FROM entries"):
+        known, stale = self._known, self._stale
+        for key, body, used in db.execute("SELECT key, body, used FROM entries"):
             if key in wanted:
                 known[key] = body
-        self._stale += [
-            key for (key,) in db.execute("SELECT key FROM entries WHERE used < ?", (old,)) if key in wanted
-        ]
+                if used < old:
+                    stale.append(key)
         return True
 
     def report(

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from ..deploy import bundle as bundles
 from ..deploy.history import SUCCEEDED
-from ..deploy.watch import code_matches, showing_nodes
+from ..deploy.planning import args_of
+from ..deploy.watch import code_matches, showing_nodes, shows_nodes
 from ..errors import CheckFailed, KxError
 from . import lock, record
 from .manifest import Manifest, Target, check_clusters
@@ -87,7 +88,7 @@ class Release:
     def shows_nodes(self) -> bool:
         """Someone sees the per-target node counts (a cell's or the form's table): each push then
         lists its node turns, which costs calls (``deploy.watch.showing_nodes``)."""
-        return any(getattr(listener, "shows_nodes", False) for listener in self.listeners)
+        return shows_nodes(self.listeners)
 
     def changed(self) -> None:
         for listener in list(self.listeners):
@@ -188,7 +189,7 @@ def _changes(plan) -> str:
     was, will = current.get("initializationScript"), request.get("initializationScript")
     if was != will:
         changed.append(f"the init script ({was or 'none'} → {will or 'none'})")
-    if {a.get("key"): a.get("value") for a in current.get("commandLineArguments") or []} != plan.arguments:
+    if args_of(current) != plan.arguments:
         changed.append("the arguments")
     return ", ".join(changed) or "nothing"
 
@@ -463,9 +464,7 @@ def rollback_last(engine, manifest: Manifest, only=None, on_change=None) -> Rele
                 continue
             row.phase, row.history_id = SUCCEEDED_, pushes[-1].id
             recorded = record.before(engine.settings.home_path, release_id, row.environment, row.cluster)
-            if (
-                recorded is not None
-            ):  # what it ran when the release began; a history entry of it if there is one
+            if recorded is not None:  # what it ran when the release began; a history entry of it if any
                 row.before_id = _before(engine, row, recorded.get("code"))
                 continue
             earlier = [  # a release run before releases recorded what each cluster ran before them
