@@ -7,6 +7,7 @@ import json
 import pytest
 
 from kx_jupyter.cli import main
+from kx_jupyter.deploy import bundle as bundles
 from kx_jupyter.deploy import engine as engine_module
 
 pytestmark = pytest.mark.slow
@@ -37,7 +38,7 @@ def recorded() -> list:
 
 
 def test_ctrl_c_while_bundling_pushes_nothing(cli, tmp_path, monkeypatch):
-    monkeypatch.setattr(engine_module.bundles, "build", ctrl_c)
+    monkeypatch.setattr(bundles, "build", ctrl_c)
     code, _, err = cli("update", "--cluster", "hdb-3", "--src", ws(tmp_path))
     assert code == 130 and "while checking and bundling: nothing was pushed, hdb-3 is unchanged" in err
     assert history(cli) == []
