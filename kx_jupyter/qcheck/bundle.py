@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import os
 import posixpath
+import re
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from functools import partial
@@ -52,6 +53,13 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="surrogateescape")
 
 
+def _names_any(data: bytes, names) -> bool:
+    """Could this file read one of these globals? (a whole word, not a part of a longer name: ``o`` is
+    in nearly every file's bytes)"""
+    words = "|".join(re.escape(n) for n in names)
+    return re.search(rf"(?<![\w.`]){words}(?![\w])".encode(), data) is not None
+
+
 class _Bundle:
     """The bundle's files and directories, and each script's analysis, made once on demand."""
 
@@ -74,43 +82,48 @@ class _Bundle:
         # file is analyzed once knowing them
         self.shared: dict = {}
         defining = [n for n in scripts if n in self.files and b".Q.opt" in self.files[n]]
-        if cache is not None:
-            cache.prefetch((self.files[n], n, None) for n in defining)
+        first = self._analyze_all({n: None for n in defining})
         held: dict = {}  # their lexed tokens until the second pass: the lexer's memo holds fewer files than this may
         for name in defining:
-            self.reports[name] = self._analyze(name, None, held)
+            self.reports[name] = self._analyze(name, None, held, first)
             self.shared.update(self.reports[name].opt_vars)
         again = {}  # files that read another file's dictionary: analyzed again knowing it
         for name in defining:
             foreign = {v: d for v, d in self.shared.items() if v not in self.reports[name].opt_vars}
-            if any(v.encode() in self.files[name] for v in foreign):
+            if foreign and _names_any(self.files[name], foreign):
                 again[name] = foreign
-        if cache is not None and again:  # their stored reports in a few queries, not one each
-            cache.prefetch((self.files[n], n, foreign) for n, foreign in again.items())
-        for name, foreign in again.items():
-            self.reports[name] = self._analyze(name, foreign, held)
-        held.clear()
         rest = [n for n in scripts if n in self.files and n not in self.reports]
-        if cache is not None:  # every other file's stored report, in a few queries
-            rest = cache.prefetch((self.files[n], n, self.shared) for n in rest)
-        # what no cache holds, analyzed now on every core when the workspace is large (else one by one, below)
-        self.ready = analyze_files([(n, self.files[n]) for n in rest], self._fresh)
+        # what no cache holds, analyzed now on every core when the workspace is large (else one by one)
+        self.ready = self._analyze_all({**again, **dict.fromkeys(rest, self.shared)})
+        for name, foreign in again.items():
+            self.reports[name] = self._analyze(name, foreign, held, self.ready)
+        held.clear()
 
-    def _fresh(self, name: str, data: bytes) -> FileReport:
-        return analyze(_decode(data), name, self.shared)
+    def _analyze_all(self, opt_vars_of: dict) -> dict:
+        """Reports of these files (name -> the .Q.opt dictionaries to analyze it with) that no cache
+        holds, made on every core when they are large enough to pay for it; else {} (made one by one)."""
+        names = list(opt_vars_of)
+        if self.cache is not None:  # their stored reports in a few queries, not one each
+            names = self.cache.prefetch((self.files[n], n, opt_vars_of[n]) for n in names)
+        return analyze_files(
+            [(n, self.files[n]) for n in names], lambda n, data: analyze(_decode(data), n, opt_vars_of[n])
+        )
 
     def report(self, name: str) -> FileReport:
         if name not in self.reports:
-            self.reports[name] = self._analyze(name, self.shared)
+            self.reports[name] = self._analyze(name, self.shared, ready=self.ready)
         return self.reports[name]
 
-    def _analyze(self, name: str, opt_vars: dict | None = None, held: dict | None = None) -> FileReport:
-        """``held``: lexed files by name, filled and reused (a file analyzed twice is lexed once)."""
+    def _analyze(
+        self, name: str, opt_vars: dict | None, held: dict | None = None, ready: dict | None = None
+    ) -> FileReport:
+        """``held``: lexed files by name, filled and reused (a file analyzed twice is lexed once);
+        ``ready``: reports made on other cores, by name, taken from there."""
         data = self.files[name]
 
         def run() -> FileReport:
-            if opt_vars is self.shared and name in self.ready:
-                return self.ready.pop(name)
+            if ready and name in ready:
+                return ready.pop(name)
             text = _decode(data)
             if held is None:
                 return analyze(text, name, opt_vars)

@@ -50,13 +50,49 @@ _TOKEN = re.compile(
     )""".replace("POSSESSIVE", _POSSESSIVE),
     re.X | re.A,
 )
-# A line without these needs only its brackets and semicolons (see _walk in source.py).
+# A stretch of a body without these needs only its brackets and semicolons (see _needs_tokens).
 # (value/eval matter in a body only with a string, which '"' already catches; exit only at top level)
-# The lookahead lets the engine skip, in one step, every position no alternative can start at.
-_NEEDS_TOKENS = re.compile(
-    r'(?=[-"`\x00=!&|+*:.s])(?:["`\x00]|[-=!+*]=|&&|\|\||::|\.(?:[zQ]\.|z\[)|system|\bset\b)'
-)
+_SET = re.compile(r"\bset\b")
+
+
+def _needs_tokens(line: str, pos: int, end: int) -> bool:
+    """Does ``line[pos:end]`` hold a string, a symbol, an operator from another language, ``::``, a
+    ``.z``/``.Q`` name, ``system`` or ``set``? Substring tests run in C a character at a time; a regex
+    for the same costs ~1 us a line, as re tries its alternatives at every position."""
+    seg = line[pos:end]
+    return (
+        '"' in seg
+        or "`" in seg
+        or "\x00" in seg
+        or ("=" in seg and ("==" in seg or "!=" in seg or "+=" in seg or "-=" in seg or "*=" in seg))
+        or "&&" in seg
+        or "||" in seg
+        or "::" in seg
+        or (".z" in seg and (".z." in seg or ".z[" in seg))
+        or ".Q." in seg
+        or "system" in seg
+        or ("set" in seg and _SET.search(line, pos, end) is not None)
+    )
+
+
 _STRUCTURE = re.compile(r"[()\[\]{};]")
+
+
+def _nested(levels: int) -> str:
+    """Text whose brackets pair up, nested at most ``levels`` deep (re has no recursion: each level
+    spells out the one inside it). Possessive: pairs cannot overlap, so nothing is tried twice."""
+    inner = r"[^(){}\[\]]*+"
+    for _ in range(levels):
+        inner = rf"[^(){{}}\[\]]*+(?:(?:\({inner}\)|\[{inner}\]|\{{{inner}\}})[^(){{}}\[\]]*+)*+"
+    return inner
+
+
+# a function body that closes on its own line with every bracket in it paired (most one-line lambdas):
+# q can raise no bracket error in it, so only what a rule reads there is looked at (_BODY_MARKS)
+_CLOSED_BODY = re.compile(_nested(3) + r"\}")
+# what the rules read in a body: braces, and the parameter list right after a '{' (its count, for
+# 'params); a list that holds brackets of its own is read the long way
+_PARAMS = re.compile(r"\[[^()\[\]{}]*\]")
 _BRACKETS = re.compile(r"[()\[\]{}]")
 # unrolled (runs of plain characters, then one escape): linear time and constant memory on a 50 MB string
 _STR_REST = re.compile(r'(?:[^"\\]+P|\\.)*P\\?(")?'.replace("P", _POSSESSIVE))
@@ -245,7 +281,7 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
             and stack
             and (stack[0][0] == "{" or _in_function(stack))  # the outermost opener first, without a call
             and line.isascii()
-            and not _NEEDS_TOKENS.search(line, pos, code_end)
+            and not _needs_tokens(line, pos, code_end)
         ):
             # fast path: inside a function body (which does not run at load) nothing on this line
             # but brackets matters to any rule, and semicolons only inside a parameter list; with
@@ -318,10 +354,15 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
                         opened = (lineno, col)
                     stack.append((ch, lineno, col))
                     append(("open", ch, lineno, col))
-                    if top and ascii_line and not _NEEDS_TOKENS.search(line, m.end(), code_end):
+                    if top and ascii_line and not _needs_tokens(line, m.end(), code_end):
                         # a function body starts and the rest of the line holds nothing but
                         # brackets that matters: scan it like a body line, resume after its '}'
-                        pos = _scan_body(line, m.end(), code_end, lineno, stack, append, path, diags)
+                        closed = _CLOSED_BODY.match(line, m.end(), code_end)
+                        pos = _closed_body(line, m.end(), closed.end(), lineno, toks) if closed else None
+                        if pos is not None:
+                            stack.pop()
+                        else:
+                            pos = _scan_body(line, m.end(), code_end, lineno, stack, append, path, diags)
                         if pos is not None:  # its '}' ends at pos
                             out.functions.append((*opened, lineno, pos))
                             opened = None
@@ -369,6 +410,47 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
         diags.append(diag("Q001", path, sl, sc, 'string is never closed: add the closing "'))
     _bracket_diags(path, stack, boundaries, diags)
     return out
+
+
+def _closed_body(line, pos, end, lineno, toks):
+    """Tokens of a one-line body from ``pos`` (after its '{') to its '}' (ending at ``end``) whose
+    brackets all pair up: its braces and parameter lists. Returns ``end``, or None without a token
+    when a parameter list holds brackets of its own (then _scan_body reads it). (str.find, not a
+    regex: it skips to a character in C, where re tries every position.)"""
+    marks = []
+    if not _params(line, pos, lineno, marks):
+        return None
+    while True:
+        inner = line.find("{", pos, end)  # a lambda in the body: its braces and parameters count too
+        stop = end if inner < 0 else inner
+        close = line.find("}", pos, stop)
+        while close >= 0:
+            marks.append(("close", "}", lineno, close + 1))
+            close = line.find("}", close + 1, stop)
+        if inner < 0:
+            toks.extend(marks)
+            return end
+        marks.append(("open", "{", lineno, inner + 1))
+        if not _params(line, inner + 1, lineno, marks):
+            return None
+        pos = inner + 1
+
+
+def _params(line, pos, lineno, marks) -> bool:
+    """The parameter list at ``pos`` (if one is there) as tokens: '[', each ';', ']'. False when it holds brackets."""
+    if not line.startswith("[", pos):
+        return True
+    params = _PARAMS.match(line, pos)
+    if params is None:
+        return False
+    marks.append(("open", "[", lineno, pos + 1))
+    stop = params.end() - 1
+    semi = line.find(";", pos, stop)
+    while semi >= 0:
+        marks.append(("other", ";", lineno, semi + 1))
+        semi = line.find(";", semi + 1, stop)
+    marks.append(("close", "]", lineno, stop + 1))
+    return True
 
 
 def _scan_body(line, pos, end, lineno, stack, append, path, diags):
