@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import re
 from functools import partial
-from itertools import chain, compress, count, repeat
-from operator import itemgetter
+from itertools import chain, compress, count, pairwise, repeat
+from operator import eq, itemgetter
 
 # .Q.res: the control words and keywords (KX reference, .Q.res); assigning one fails with 'assign
 RESERVED = frozenset(
@@ -50,8 +50,9 @@ SYSTEM_NAMESPACES = (".q", ".Q", ".z", ".h", ".j", ".o", ".m", ".aws", ".awscust
 _QSQL = {"select", "exec", "update", "delete", "from", "by"}
 _CONDITIONAL = {"if", "while", "do"}  # and $[...]: their branches may never run
 _DYNAMIC = {"value", "eval", "reval", ".Q.l", ".Q.lo"}
+# the names _defines_unknown can answer yes for
+_MAY_DEFINE_UNKNOWN = {".Q.l", ".Q.lo", "set", "system", "value", "eval"}
 _COL = itemgetter(3)
-_ONE = (1).__eq__
 _NAME = re.compile(r"\.?[a-zA-Z][\w.]*")
 
 
@@ -69,20 +70,21 @@ def qualify(name: str, ns: str) -> str:
 
 
 def _expressions(toks):
-    """Top-level expressions: each starts at a token in column 1 (or a system command)."""
+    """Top-level expressions as (start, end) token indices: each starts at a token in column 1 (or a
+    system command)."""
     # a system command's token is always in column 1; compress/map walk every token without a Python step
-    starts = list(compress(count(), map(_ONE, map(_COL, toks))))
+    starts = list(compress(count(), map(eq, map(_COL, toks), repeat(1))))
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
     starts.append(len(toks))
-    for k in range(len(starts) - 1):
-        if starts[k] < starts[k + 1]:
-            yield starts[k], starts[k + 1]
+    return pairwise(starts)  # strictly increasing: no empty expression
 
 
 def load_facts(toks) -> list:
     """The defs/use/opaque events of one file, in order (see the module docstring)."""
     out: list = []
+    if not toks:
+        return out
     ns = ""
     for start, end in _expressions(toks):
         first = toks[start]
@@ -96,57 +98,47 @@ def load_facts(toks) -> list:
 
 
 def _expression(toks, start, end, ns, out, check_uses=True) -> None:
-    defs, uses, calls = set(), [], []
-    opaque = loader = None
+    first = toks[start]
+    line0, col0 = first[2], first[3]
     # name:{...}: a function defined, not run; if it loads or defines computed names, calling it may define anything
     lambda_def = (
-        end - start > 2
-        and toks[start][0] == "name"
-        and toks[start + 1][1] == ":"
-        and toks[start + 2][1] == "{"
+        end - start > 2 and first[0] == "name" and toks[start + 1][1] == ":" and toks[start + 2][1] == "{"
     )
+    defs, uses, calls = set(), [], []
+    opaque = loader = body_end = None
     qsql = not check_uses
-    depth = 0  # '{' nesting
-    brackets: list = []  # (kind, is_conditional) of open '[' '(' at top level
-    line0, col0 = toks[start][2], toks[start][3]
-    body_end = None
-    for i in range(start, end):
-        tok = toks[i]
+    brackets: list = []  # per open '[' '(' outside bodies: whether it is in a branch that may never run
+    tokens = enumerate(toks[start:end], start)  # shared with _body, which reads a body through its '}'
+    for i, tok in tokens:
         kind = tok[0]
         if kind == "other":
             continue  # read through the name before it (the commonest kind: skipped first)
         text = tok[1]
         if kind == "name":
-            line, col = tok[2], tok[3]
             nxt = toks[i + 1] if i + 1 < end else None
-            assigns = nxt is not None and nxt[0] == "other" and nxt[1][0] == ":"
-            if depth:
-                if assigns and nxt[1].startswith("::"):
-                    defs.add(qualify(text, ns))
-                elif opaque is None and loader is None and _defines_unknown(toks, i, end):
-                    if lambda_def:
-                        loader = (line, col)  # once this function runs, anything may be defined
-                    else:
-                        opaque = (line, col)
-                continue
             if text in _QSQL:
                 qsql = True
-            if assigns:
+            if nxt is not None and nxt[0] == "other" and nxt[1][0] == ":":
                 defs.add(
                     text if not ns or text[0] == "." else f"{ns}.{text}"
                 )  # qualify(), inlined: the hot case
             elif text in _DYNAMIC or (text == "set" and not (i > start and toks[i - 1][0] == "sym")):
                 if opaque is None:
-                    opaque = (line, col)
-            elif not is_builtin(text):
-                if not (brackets and brackets[-1]) and not _amended(toks, i, end):
-                    uses.append((text, line, col))
-                else:
-                    calls.append((text, line, col))
+                    opaque = (tok[2], tok[3])
+            elif text not in BUILTINS and not (text[0] == "." and is_builtin(text)):
+                amended = nxt is not None and nxt[1] == "[" and _amended(toks, i, end)
+                (calls if (brackets and brackets[-1]) or amended else uses).append((text, tok[2], tok[3]))
         elif kind == "open":
             if text == "{":
-                depth += 1
-            elif depth == 0:
+                close, unknown = _body(tokens, toks, end, ns, defs, opaque is None and loader is None)
+                if body_end is None:
+                    body_end = close  # a name:{...} body's closing brace (read here, not by a second scan)
+                if unknown is not None:
+                    if lambda_def:
+                        loader = unknown  # once this function runs, anything may be defined
+                    else:
+                        opaque = unknown
+            else:
                 prev = toks[i - 1] if i > start else None
                 cond = (
                     text == "["
@@ -159,24 +151,20 @@ def _expression(toks, start, end, ns, out, check_uses=True) -> None:
                 brackets.append(cond or bool(brackets and brackets[-1]))
         elif kind == "close":
             if text == "}":
-                depth = max(depth - 1, 0)
-                if depth == 0 and body_end is None:
-                    body_end = i  # a name:{...} body's closing brace (read here, not by a second scan)
-            elif depth == 0 and brackets:
+                if body_end is None:
+                    body_end = i  # a stray '}' ends what a name:{...} could have opened
+            elif brackets:
                 brackets.pop()
                 nxt = toks[i + 1] if i + 1 < end else None
                 if nxt is not None and nxt[0] == "other" and nxt[1].startswith(":"):
                     defs.update(qualify(name, ns) for name, _, _ in uses)  # ([a;b]):... assigns what it names
                     uses.clear()
         elif kind == "sym":
-            if len(text) > 1 and text[1] != ":":
-                for name in text[1:].split("`"):
-                    if name:
-                        defs.add(qualify(name, ns))
+            _symbol_defs(text, ns, defs)
     if defs:
-        out.append(("defs", sorted(defs), line0, col0, ns))
+        out.append(("defs", defs, line0, col0, ns))  # a set: _steps sorts each run of definitions once
     if lambda_def:
-        name = qualify(toks[start][1], ns)
+        name = qualify(first[1], ns)
         last = toks[
             body_end if body_end is not None else end - 1
         ]  # an unclosed body runs to the expression's end
@@ -184,13 +172,50 @@ def _expression(toks, start, end, ns, out, check_uses=True) -> None:
         if loader:
             out.append(("loader", name, loader[0], loader[1], ns))
     if qsql:
-        calls, uses = calls + uses, []
+        calls, uses = calls + uses, ()
     for name, line, col in uses:
         out.append(("use", name, line, col, ns))
     for name, line, col in calls:
         out.append(("call", name, line, col, ns))
     if opaque:
         out.append(("opaque", None, opaque[0], opaque[1], ns))
+
+
+def _body(tokens, toks, end, ns, defs, look) -> tuple:
+    """A function body, read from the expression's ``tokens`` just after its ``{`` through its ``}``.
+
+    A body runs only when called, so only what it may define matters: ``a::`` and symbols go to
+    ``defs``. Returns the index of the closing ``}`` (None if the expression ends first) and, when
+    ``look``, the position of the first thing that may define names nobody can know (_defines_unknown)."""
+    depth = 1
+    unknown = None
+    for i, tok in tokens:
+        kind = tok[0]
+        if kind == "name":
+            text = tok[1]
+            nxt = toks[i + 1] if i + 1 < end else None
+            if nxt is not None and nxt[0] == "other" and nxt[1].startswith("::"):
+                defs.add(qualify(text, ns))
+            elif look and text in _MAY_DEFINE_UNKNOWN and _defines_unknown(toks, i, end):
+                unknown, look = (tok[2], tok[3]), False
+        elif kind == "sym":
+            _symbol_defs(tok[1], ns, defs)
+        elif kind == "open":
+            if tok[1] == "{":
+                depth += 1
+        elif kind == "close" and tok[1] == "}":
+            depth -= 1
+            if not depth:
+                return i, unknown
+    return None, unknown
+
+
+def _symbol_defs(text, ns, defs) -> None:
+    """Every name in a symbol literal may be defined with it (`` `a set 1``, ``@[`.;`a;:;1]``)."""
+    if len(text) > 1 and text[1] != ":":
+        for name in text[1:].split("`"):
+            if name:
+                defs.add(qualify(name, ns))
 
 
 def body_names(text: str, span) -> set:
