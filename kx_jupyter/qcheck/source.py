@@ -238,74 +238,82 @@ def _walk(toks: list, rep: FileReport, opt_vars: dict) -> None:
     n = len(toks)
     depth = 0  # open '{' count: code inside a function body does not run at load time
     namespace = ""  # set by \\d: a bare name assigned there is global as .ns.name
-    scopes: list = []  # per open '{': names that are its parameters or locals, and its own .Q.opt locals
+    # per open '{': [its parameters and locals, its own .Q.opt locals], each None until it has one
+    scopes: list = []
     guarded: set = set()  # keys read only after `k in key d
     for i in range(n):
         tok = toks[i]
-        if tok[0] == "other":
-            continue  # a third of all tokens: skipped before unpacking
-        kind, text, line, col = tok
-        if kind == "open":
-            if text == "{":
-                depth += 1
-                nxt = toks[i + 1] if i + 1 < n else None
-                params = set()
-                if nxt and nxt[0] == "open" and nxt[1] == "[" and nxt[2] == line and nxt[3] == col + 1:
-                    _param_count(toks, i, rep)
-                    params = _params(toks, i + 1)
-                scopes.append((params, set()))
-        elif kind == "close":
-            if text == "}" and depth:
-                depth -= 1
-                scopes.pop()
-        elif kind == "op":
-            diags.append(diag("Q010", path, line, col, f"'{text}': {OPERATOR_HINTS[text]}"))
-        elif kind == "sys":
-            cmd, arg = text
-            if cmd == "d" and arg:
-                namespace = "" if arg == "." else arg
-            _system_command(rep, cmd, arg, line, col, True, f"\\{cmd} {arg}")
-        elif kind == "name":
+        kind = tok[0]
+        if kind == "other":
+            continue  # a third of all tokens: skipped first
+        if kind == "name":
+            text = tok[1]
             nxt = toks[i + 1] if i + 1 < n else None
-            assigns = nxt is not None and nxt[0] == "other" and nxt[1].startswith(":")
+            assigns = nxt is not None and nxt[0] == "other" and nxt[1][0] == ":"
             if assigns and depth and not nxt[1].startswith("::"):
-                scopes[-1][0].add(text)  # a local
-            if text.startswith(".z"):
-                _z_assignment(toks, i, rep)
+                scope = scopes[-1]
+                if scope[0] is None:
+                    scope[0] = set()
+                scope[0].add(text)  # a local
+            if text[0] == ".":  # a dotted name: only the .z, .Q.opt, .Q.def and dictionary-read rules apply
+                if text.startswith(".z"):
+                    _z_assignment(toks, i, rep)
+                elif text == ".Q.opt":
+                    var = _qopt(toks, i, rep, opt_vars, namespace if depth == 0 else None)
+                    if var and depth:
+                        scope = scopes[-1]
+                        if scope[1] is None:
+                            scope[1] = set()
+                        scope[1].add(var)
+                elif text == ".Q.def":
+                    for key, kl, kc in _def_keys(toks, i):
+                        rep.arg_reads.append((key, kl, kc, True))
+                elif text in opt_vars and not assigns:
+                    _opt_reads(toks, i, rep, opt_vars[text], scopes[-1] if depth else None)
             elif namespace == ".z" and depth == 0 and assigns and text in Z_HANDLERS:
+                line, col = tok[2], tok[3]
                 diags.append(diag("Q030", path, line, col, _z_message(f".z.{text}", f"\\d .z then {text}:")))
             elif text == "system":
                 _system_call(toks, i, rep, depth == 0)
-            elif text == ".Q.opt":
-                var = _qopt(toks, i, rep, opt_vars, namespace if depth == 0 else None)
-                if var and depth:
-                    scopes[-1][1].add(var)
-            elif text == ".Q.def":
-                for key, kl, kc in _def_keys(toks, i):
-                    rep.arg_reads.append((key, kl, kc, True))
-            elif text == "exit" and col == 1 and depth == 0:
-                rep.steps.append(("quit", None, line, col, True))
+            elif text == "exit" and tok[3] == 1 and depth == 0:
+                rep.steps.append(("quit", None, tok[2], tok[3], True))
             elif text in opt_vars and not assigns:
-                if depth and text in scopes[-1][0] and text not in scopes[-1][1]:
-                    continue  # a parameter or local that only shares the dictionary's name
-                for key, kl, kc in _lookups(toks, i):
-                    if key not in opt_vars[text]:
-                        rep.arg_reads.append((key, kl, kc, False))
-            elif text == "set" and i and toks[i - 1][0] == "sym":
-                _z_set(toks[i - 1], rep)
-            elif text == "set" and i + 2 < n and toks[i + 1][1] == "[" and toks[i + 2][0] == "sym":
-                _z_set(toks[i + 2], rep)
+                _opt_reads(toks, i, rep, opt_vars[text], scopes[-1] if depth else None)
+            elif text == "set":
+                if i and toks[i - 1][0] == "sym":
+                    _z_set(toks[i - 1], rep)
+                elif i + 2 < n and toks[i + 1][1] == "[" and toks[i + 2][0] == "sym":
+                    _z_set(toks[i + 2], rep)
             elif assigns and depth == 0 and not namespace and text in RESERVED and _starts_statement(toks, i):
                 diags.append(
                     diag(
                         "Q038",
                         path,
-                        line,
-                        col,
+                        tok[2],
+                        tok[3],
                         f"'{text}' is a reserved word (.Q.res): assigning it fails with 'assign; rename the variable",
                     )
                 )
+        elif kind == "open":
+            if tok[1] == "{":
+                depth += 1
+                nxt = toks[i + 1] if i + 1 < n else None
+                if (
+                    nxt is not None
+                    and nxt[1] == "["
+                    and nxt[0] == "open"
+                    and nxt[2] == tok[2]
+                    and nxt[3] == tok[3] + 1
+                ):
+                    scopes.append([_parameters(toks, i, rep), None])
+                else:
+                    scopes.append([None, None])
+        elif kind == "close":
+            if tok[1] == "}" and depth:
+                depth -= 1
+                scopes.pop()
         elif kind == "sym":
+            text = tok[1]
             if (
                 i + 3 < n
                 and toks[i + 1][0] == "name"
@@ -325,6 +333,14 @@ def _walk(toks: list, rep: FileReport, opt_vars: dict) -> None:
             ):  # @[`.z;`ts;:;f] amends; @[`.z;`ts] reads
                 _, h, hl, hc = toks[i + 2]
                 diags.append(diag("Q030", path, hl, hc, _z_message(f".z.{h[1:]}", f"amending `.z with {h}")))
+        elif kind == "sys":
+            cmd, arg = tok[1]
+            if cmd == "d" and arg:
+                namespace = "" if arg == "." else arg
+            _system_command(rep, cmd, arg, tok[2], tok[3], True, f"\\{cmd} {arg}")
+        elif kind == "op":
+            text = tok[1]
+            diags.append(diag("Q010", path, tok[2], tok[3], f"'{text}': {OPERATOR_HINTS[text]}"))
     if guarded or rep.arg_reads:
         seen = set()
         kept = []
@@ -334,6 +350,21 @@ def _walk(toks: list, rep: FileReport, opt_vars: dict) -> None:
             seen.add((key, kl))
             kept.append((key, kl, kc, has_default))
         rep.arg_reads = kept
+
+
+def _opt_reads(toks, i, rep, defaults, scope) -> None:
+    """Keys read from the .Q.opt dictionary named at ``toks[i]`` without a .Q.def default; ``scope``:
+    the innermost function's, where a parameter or local of that name is another value."""
+    if (
+        scope is not None
+        and scope[0]
+        and toks[i][1] in scope[0]
+        and not (scope[1] and toks[i][1] in scope[1])
+    ):
+        return
+    for key, kl, kc in _lookups(toks, i):
+        if key not in defaults:
+            rep.arg_reads.append((key, kl, kc, False))
 
 
 def _starts_statement(toks, i) -> bool:
@@ -359,33 +390,25 @@ def _bracket_free_line(toks, i) -> bool:
     return True
 
 
-def _params(toks, i) -> set:
-    """Names in the parameter list ``[a;b]`` that starts at ``toks[i]``."""
-    names = set()
-    for j in range(i + 1, len(toks)):
-        if toks[j][0] in ("close", "open"):
-            break
-        if toks[j][0] == "name":
-            names.add(toks[j][1])
-    return names
-
-
-def _param_count(toks, i, rep) -> None:
-    count, content, level = 1, False, 0
-    for j in range(i + 1, len(toks)):
-        kind, text = toks[j][0], toks[j][1]
+def _parameters(toks, i, rep) -> set:
+    """The names in the parameter list ``[a;b]`` of the function opened at ``toks[i]``; Q009 when
+    there are more than q allows (one scan for both: most functions have one)."""
+    names, count, level, listing = set(), 1, 1, True
+    for j in range(i + 2, len(toks)):
+        kind = toks[j][0]
         if kind == "open":
             level += 1
+            listing = False
         elif kind == "close":
             level -= 1
             if level == 0:
                 break
+            listing = False
         elif level == 1 and kind == "other":
-            count += text.count(";")
-        if level >= 1 and kind != "open":
-            content = True
-    params = count if content else 0
-    if params > 8:
+            count += toks[j][1].count(";")
+        elif listing and kind == "name":
+            names.add(toks[j][1])
+    if count > 8:
         _, _, line, col = toks[i]
         rep.diags.append(
             diag(
@@ -393,9 +416,10 @@ def _param_count(toks, i, rep) -> None:
                 rep.path,
                 line,
                 col,
-                f"function has {params} parameters; q allows at most 8 ('params): pass a dictionary or a list instead",
+                f"function has {count} parameters; q allows at most 8 ('params): pass a dictionary or a list instead",
             )
         )
+    return names
 
 
 def _z_message(name: str, how: str = "") -> str:
