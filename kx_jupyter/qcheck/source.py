@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from operator import itemgetter
 
 from .diagnostic import sort_key
 from .lexer import Lexed, lex
@@ -60,8 +59,8 @@ class FileReport:
     diags: list = field(default_factory=list)
     arg_reads: list = field(default_factory=list)  # (key, line, col, has_default)
     # what the load graph replays, in file order: the rule walk's events, ("load"|"cd", target or None
-    # when built at run time, line, col, runs_at_load) and ("quit", None, line, col, True), then (when
-    # analyzed with symbols) the symbol table's facts (symbols.load_facts), runs of definitions merged
+    # when built at run time, line, col, runs_at_load) and ("quit", None, line, col, True), and (when
+    # analyzed with symbols) among them the symbol table's facts, runs of definitions merged (symbols.load_facts)
     steps: list = field(default_factory=list)
     opt_vars: dict = field(default_factory=dict)  # global holding .Q.opt .z.x -> keys with .Q.def defaults
     suppressions: Suppressions = field(default_factory=Suppressions)
@@ -93,49 +92,6 @@ class FileReport:
             opt_vars,
             Suppressions(suppress_file, suppress_lines),
         )
-
-
-def _steps(events: list, facts: list, k_file: bool) -> list:
-    """Events and symbol facts in file order (a definition before anything else at its position),
-    each run of definitions merged into one ``defs`` and one ``fn`` step: nothing between them reads
-    the table, and a module of definitions replays in two steps instead of one per expression."""
-    if k_file:
-        facts = [e for e in facts if e[0] != "use"]  # k's names are not q's
-    out: list = []
-    names = fns = first = None
-    # facts alone keep a definition first at its position (each expression lists its own first): no key function
-    for step in sorted(events + facts, key=_position) if events else sorted(facts, key=_LINE_COL):
-        kind = step[0]
-        if kind == "defs" or kind == "fn":
-            if first is None:
-                names, fns, first = set(), [], step
-            if kind == "defs":
-                names.update(step[1])
-            else:
-                fns.append(step[1])
-            continue
-        if first is not None:
-            _merged(out, names, fns, first)
-            first = None
-        out.append(step)
-    if first is not None:
-        _merged(out, names, fns, first)
-    return out
-
-
-_LINE_COL = itemgetter(2, 3)
-
-
-def _position(step):
-    return step[2], step[3], step[0] != "defs"
-
-
-def _merged(out, names, fns, first) -> None:
-    _, _, line, col, ns = first
-    if names:
-        out.append(("defs", sorted(names), line, col, ns))
-    if fns:
-        out.append(("fn", fns, line, col, ns))
 
 
 def unescape(body: str) -> str:
@@ -174,7 +130,7 @@ def analyze(
     rep = FileReport(path, list(lexed.diags), suppressions=parse(lexed.comments))
     _walk(lexed.tokens, rep, dict(opt_vars or {}))
     if symbols:
-        rep.steps = _steps(rep.steps, load_facts(lexed.tokens), path.endswith(".k"))
+        rep.steps = load_facts(lexed.tokens, rep.steps, uses=not path.endswith(".k"))
     rep.diags.extend(function_limits(text, path, lexed.functions))
     return rep
 

@@ -4,13 +4,14 @@ q runs a script's top-level expressions in order as it loads it; a function body
 called. So a top-level expression that names a global nothing has defined yet fails with
 ``'name`` and stops the node. This pass reads one file's tokens and yields, in file order:
 
-- ``("defs", names, line, col, ns)``: globals an expression (or a function body, at the latest when
-  it could first be called) may define: ``a:``, ``a::``, every symbol literal (`` `a set ``,
+- ``("defs", names, line, col, ns)``: globals a run of expressions (or function bodies, at the latest
+  when they could first be called) may define: ``a:``, ``a::``, every symbol literal (`` `a set ``,
   ``@[`.;`a;:;1]``), in the namespace ``\\d`` set;
 - ``("use", name, line, col, ns)``: a global a top-level expression reads;
 - ``("call", name, line, col, ns)``: one it may read but that is not judged (a branch, q-sql);
-- ``("fn", [name, line, col, line, col], line, col, ns)``: ``name:{...}`` defines a function whose
-  body spans those positions (its names are read from the source only if a loader exists);
+- ``("fn", [[name, line, col, line, col], ...], line, col, ns)``: ``name:{...}`` defines a function
+  whose body spans those positions (its names are read from the source only if a loader exists),
+  one entry per function of the run;
 - ``("loader", name, line, col, ns)``: that function loads files (or sets computed names, or
   evaluates an assignment string): a top-level use of it, or of a function that may call it, makes
   anything possible from there on;
@@ -53,6 +54,7 @@ _DYNAMIC = {"value", "eval", "reval", ".Q.l", ".Q.lo"}
 # the names _defines_unknown can answer yes for
 _MAY_DEFINE_UNKNOWN = {".Q.l", ".Q.lo", "set", "system", "value", "eval"}
 _COL = itemgetter(3)
+_LINE_COL = itemgetter(2, 3)
 _NAME = re.compile(r"\.?[a-zA-Z][\w.]*")
 
 
@@ -80,26 +82,74 @@ def _expressions(toks):
     return pairwise(starts)  # strictly increasing: no empty expression
 
 
-def load_facts(toks) -> list:
-    """The defs/use/opaque events of one file, in order (see the module docstring)."""
+def load_facts(toks, events=(), uses=True) -> list:
+    """The file's facts (see the module docstring) with ``events``, the rule pass's loads, cds and
+    quits (in file order), interleaved: what the load graph replays, in file order.
+
+    Each run of definitions with nothing between that reads the table (a use, call, loader, opaque or
+    event) is one ``defs`` and one ``fn`` fact at the run's first position: a module of definitions
+    replays in two steps instead of two per expression. ``uses=False`` (a .k file, whose names are
+    not q's) leaves the uses out."""
     out: list = []
     if not toks:
-        return out
+        return list(events)
+    names, fns, first = set(), [], None  # the run of definitions so far; first: (line, col, ns) of its start
+    at, pending = 0, len(events)  # events[at:] are still to place
     ns = ""
     for start, end in _expressions(toks):
-        first = toks[start]
-        if first[0] == "sys":
-            cmd, arg = first[1]
+        head = toks[start]
+        if head[0] == "sys":
+            cmd, arg = head[1]
             if cmd == "d" and arg:
                 ns = "" if arg == "." else arg
             continue
-        _expression(toks, start, end, ns, out, check_uses=first[0] != "lang")  # k's names are not q's
+        defs, fn, rest = _expression(toks, start, end, ns, head[0] != "lang", uses)  # k's names are not q's
+        line, col = head[2], head[3]
+        # an event sorts after a definition at its own position, before everything else there
+        if at < pending and events[at][2:4] < (line, col):
+            names, fns, first = _ended(out, names, fns, first)
+            while at < pending and events[at][2:4] < (line, col):
+                out.append(events[at])
+                at += 1
+        if defs:
+            if first is None:
+                first = (line, col, ns)
+            names.update(defs)
+        if fn:
+            if at < pending and events[at][2:4] == (line, col):
+                names, fns, first = _ended(out, names, fns, first)
+                out.append(events[at])
+                at += 1
+            if first is None:
+                first = (line, col, ns)
+            fns.append(fn)
+        if rest:
+            names, fns, first = _ended(out, names, fns, first)
+            for fact in rest:
+                while at < pending and events[at][2:4] <= fact[2:4]:
+                    out.append(events[at])
+                    at += 1
+                out.append(fact)
+    _ended(out, names, fns, first)
+    out.extend(events[at:])
     return out
 
 
-def _expression(toks, start, end, ns, out, check_uses=True) -> None:
+def _ended(out, names, fns, first) -> tuple:
+    """The run of definitions so far as one ``defs`` and one ``fn`` fact; an empty run to go on with."""
+    if first is not None:
+        line, col, ns = first
+        if names:
+            out.append(("defs", sorted(names), line, col, ns))
+        if fns:
+            out.append(("fn", fns, line, col, ns))
+    return set(), [], None
+
+
+def _expression(toks, start, end, ns, check_uses, keep_uses) -> tuple:
+    """One top-level expression's definitions (a set), its ``fn`` fact's value (or None) and its other
+    facts in file order."""
     first = toks[start]
-    line0, col0 = first[2], first[3]
     # name:{...}: a function defined, not run; if it loads or defines computed names, calling it may define anything
     lambda_def = (
         end - start > 2 and first[0] == "name" and toks[start + 1][1] == ":" and toks[start + 2][1] == "{"
@@ -161,24 +211,30 @@ def _expression(toks, start, end, ns, out, check_uses=True) -> None:
                     uses.clear()
         elif kind == "sym":
             _symbol_defs(text, ns, defs)
-    if defs:
-        out.append(("defs", defs, line0, col0, ns))  # a set: _steps sorts each run of definitions once
+    fn = None
     if lambda_def:
         name = qualify(first[1], ns)
         last = toks[
             body_end if body_end is not None else end - 1
         ]  # an unclosed body runs to the expression's end
-        out.append(("fn", [name, toks[start + 2][2], toks[start + 2][3], last[2], last[3]], line0, col0, ns))
-        if loader:
-            out.append(("loader", name, loader[0], loader[1], ns))
+        fn = [name, toks[start + 2][2], toks[start + 2][3], last[2], last[3]]
+    if not (loader or uses or calls or opaque):
+        return defs, fn, ()  # the common case: nothing else
+    rest = []
+    if loader:
+        rest.append(("loader", fn[0], loader[0], loader[1], ns))
     if qsql:
         calls, uses = calls + uses, ()
-    for name, line, col in uses:
-        out.append(("use", name, line, col, ns))
+    if keep_uses:
+        for name, line, col in uses:
+            rest.append(("use", name, line, col, ns))
     for name, line, col in calls:
-        out.append(("call", name, line, col, ns))
+        rest.append(("call", name, line, col, ns))
     if opaque:
-        out.append(("opaque", None, opaque[0], opaque[1], ns))
+        rest.append(("opaque", None, opaque[0], opaque[1], ns))
+    if len(rest) > 1:
+        rest.sort(key=_LINE_COL)  # no two at one position: each is a token of its own
+    return defs, fn, rest
 
 
 def _body(tokens, toks, end, ns, defs, look) -> tuple:
@@ -215,7 +271,9 @@ def _symbol_defs(text, ns, defs) -> None:
     if len(text) > 1 and text[1] != ":":
         for name in text[1:].split("`"):
             if name:
-                defs.add(qualify(name, ns))
+                defs.add(
+                    name if not ns or name[0] == "." else f"{ns}.{name}"
+                )  # qualify(), inlined: the hot case
 
 
 def body_names(text: str, span) -> set:
