@@ -103,7 +103,6 @@ def load_facts(toks, events=(), uses=True) -> list:
             if cmd == "d" and arg:
                 ns = "" if arg == "." else arg
             continue
-        defs, fn, rest = _expression(toks, start, end, ns, head[0] != "lang", uses)  # k's names are not q's
         line, col = head[2], head[3]
         # an event sorts after a definition at its own position, before everything else there
         if at < pending and events[at][2:4] < (line, col):
@@ -111,10 +110,9 @@ def load_facts(toks, events=(), uses=True) -> list:
             while at < pending and events[at][2:4] < (line, col):
                 out.append(events[at])
                 at += 1
-        if defs:
-            if first is None:
-                first = (line, col, ns)
-            names.update(defs)
+        fn, rest = _expression(toks, start, end, ns, names, head[0] != "lang", uses)  # k's names are not q's
+        if first is None and names:
+            first = (line, col, ns)
         if fn:
             if at < pending and events[at][2:4] == (line, col):
                 names, fns, first = _ended(out, names, fns, first)
@@ -146,15 +144,15 @@ def _ended(out, names, fns, first) -> tuple:
     return set(), [], None
 
 
-def _expression(toks, start, end, ns, check_uses, keep_uses) -> tuple:
-    """One top-level expression's definitions (a set), its ``fn`` fact's value (or None) and its other
-    facts in file order."""
+def _expression(toks, start, end, ns, defs, check_uses, keep_uses) -> tuple:
+    """One top-level expression: adds the globals it defines to ``defs``; returns its ``fn`` fact's
+    value (None unless it is ``name:{...}``) and its other facts in file order."""
     first = toks[start]
     # name:{...}: a function defined, not run; if it loads or defines computed names, calling it may define anything
     lambda_def = (
         end - start > 2 and first[0] == "name" and toks[start + 1][1] == ":" and toks[start + 2][1] == "{"
     )
-    defs, uses, calls = set(), [], []
+    uses, calls = [], []
     opaque = loader = body_end = None
     qsql = not check_uses
     brackets: list = []  # per open '[' '(' outside bodies: whether it is in a branch that may never run
@@ -213,13 +211,10 @@ def _expression(toks, start, end, ns, check_uses, keep_uses) -> tuple:
             _symbol_defs(text, ns, defs)
     fn = None
     if lambda_def:
-        name = qualify(first[1], ns)
-        last = toks[
-            body_end if body_end is not None else end - 1
-        ]  # an unclosed body runs to the expression's end
-        fn = [name, toks[start + 2][2], toks[start + 2][3], last[2], last[3]]
+        last = toks[body_end if body_end is not None else end - 1]  # an unclosed body runs to the end
+        fn = [qualify(first[1], ns), toks[start + 2][2], toks[start + 2][3], last[2], last[3]]
     if not (loader or uses or calls or opaque):
-        return defs, fn, ()  # the common case: nothing else
+        return fn, ()  # the common case: nothing else
     rest = []
     if loader:
         rest.append(("loader", fn[0], loader[0], loader[1], ns))
@@ -234,7 +229,7 @@ def _expression(toks, start, end, ns, check_uses, keep_uses) -> tuple:
         rest.append(("opaque", None, opaque[0], opaque[1], ns))
     if len(rest) > 1:
         rest.sort(key=_LINE_COL)  # no two at one position: each is a token of its own
-    return defs, fn, rest
+    return fn, rest
 
 
 def _body(tokens, toks, end, ns, defs, look) -> tuple:
