@@ -204,13 +204,13 @@ def _walk(toks: list, rep: FileReport, opt_vars: dict) -> None:
             continue  # a third of all tokens: skipped first
         if kind == "name":
             text = tok[1]
-            nxt = toks[i + 1] if i + 1 < n else None
-            assigns = nxt is not None and nxt[0] == "other" and nxt[1][0] == ":"
-            if assigns and depth and not nxt[1].startswith("::"):
-                scope = scopes[-1]
-                if scope[0] is None:
-                    scope[0] = set()
-                scope[0].add(text)  # a local
+            if depth:
+                nxt = toks[i + 1] if i + 1 < n else None
+                if nxt is not None and nxt[0] == "other" and nxt[1][0] == ":" and not nxt[1].startswith("::"):
+                    scope = scopes[-1]
+                    if scope[0] is None:
+                        scope[0] = set()
+                    scope[0].add(text)  # a local
             if text[0] == ".":  # a dotted name: only the .z, .Q.opt, .Q.def and dictionary-read rules apply
                 if text.startswith(".z"):
                     _z_assignment(toks, i, rep)
@@ -224,23 +224,29 @@ def _walk(toks: list, rep: FileReport, opt_vars: dict) -> None:
                 elif text == ".Q.def":
                     for key, kl, kc in _def_keys(toks, i):
                         rep.arg_reads.append((key, kl, kc, True))
-                elif text in opt_vars and not assigns:
+                elif text in opt_vars and not _assigned(toks, i):
                     _opt_reads(toks, i, rep, opt_vars[text], scopes[-1] if depth else None)
-            elif namespace == ".z" and depth == 0 and assigns and text in Z_HANDLERS:
+            elif namespace == ".z" and depth == 0 and text in Z_HANDLERS and _assigned(toks, i):
                 line, col = tok[2], tok[3]
                 diags.append(diag("Q030", path, line, col, _z_message(f".z.{text}", f"\\d .z then {text}:")))
             elif text == "system":
                 _system_call(toks, i, rep, depth == 0)
             elif text == "exit" and tok[3] == 1 and depth == 0:
                 rep.steps.append(("quit", None, tok[2], tok[3], True))
-            elif text in opt_vars and not assigns:
+            elif text in opt_vars and not _assigned(toks, i):
                 _opt_reads(toks, i, rep, opt_vars[text], scopes[-1] if depth else None)
             elif text == "set":
                 if i and toks[i - 1][0] == "sym":
                     _z_set(toks[i - 1], rep)
                 elif i + 2 < n and toks[i + 1][1] == "[" and toks[i + 2][0] == "sym":
                     _z_set(toks[i + 2], rep)
-            elif assigns and depth == 0 and not namespace and text in RESERVED and _starts_statement(toks, i):
+            elif (
+                text in RESERVED
+                and depth == 0
+                and not namespace
+                and _assigned(toks, i)
+                and _starts_statement(toks, i)
+            ):
                 diags.append(
                     diag(
                         "Q038",
@@ -306,6 +312,12 @@ def _walk(toks: list, rep: FileReport, opt_vars: dict) -> None:
             seen.add((key, kl))
             kept.append((key, kl, kc, has_default))
         rep.arg_reads = kept
+
+
+def _assigned(toks, i) -> bool:
+    """The name at ``toks[i]`` is assigned with ``a:`` or ``a::`` (the token after it starts with a colon)."""
+    nxt = toks[i + 1] if i + 1 < len(toks) else None
+    return nxt is not None and nxt[0] == "other" and nxt[1][0] == ":"
 
 
 def _opt_reads(toks, i, rep, defaults, scope) -> None:
