@@ -211,8 +211,10 @@ def _expression(toks, start, end, ns, defs, check_uses, keep_uses) -> tuple:
             _symbol_defs(text, ns, defs)
     fn = None
     if lambda_def:
+        brace = toks[start + 2]
         last = toks[body_end if body_end is not None else end - 1]  # an unclosed body runs to the end
-        fn = [qualify(first[1], ns), toks[start + 2][2], toks[start + 2][3], last[2], last[3]]
+        name = first[1]  # qualify(), inlined below
+        fn = [name if not ns or name[0] == "." else f"{ns}.{name}", brace[2], brace[3], last[2], last[3]]
     if not (loader or uses or calls or opaque):
         return fn, ()  # the common case: nothing else
     rest = []
