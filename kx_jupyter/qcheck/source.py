@@ -48,6 +48,8 @@ OPERATOR_HINTS = {
     "*=": "q reads a*=b as a*(=b), not multiply-assign; write a*:b",
 }
 
+# every undotted name a rule in _walk is about (but .Q.opt dictionaries, which a file defines)
+_RULED_NAMES = Z_HANDLERS | RESERVED | {"system", "set"}
 _SYSTEM_ARG = re.compile(r"\\?(\\|[A-Za-z_0-9]+)[ \t]*(.*)", re.S)
 _ESCAPES = re.compile(r"\\([0-7]{3}|.)")
 _SIMPLE = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
@@ -226,6 +228,8 @@ def _walk(toks: list, rep: FileReport, opt_vars: dict) -> None:
                         rep.arg_reads.append((key, kl, kc, True))
                 elif text in opt_vars and not _assigned(toks, i):
                     _opt_reads(toks, i, rep, opt_vars[text], scopes[-1] if depth else None)
+            elif text not in _RULED_NAMES and text not in opt_vars:
+                pass  # most names: none of the rules below is about them
             elif namespace == ".z" and depth == 0 and text in Z_HANDLERS and _assigned(toks, i):
                 line, col = tok[2], tok[3]
                 diags.append(diag("Q030", path, line, col, _z_message(f".z.{text}", f"\\d .z then {text}:")))
