@@ -130,9 +130,9 @@ def analyze(
     load graph's symbol table reads (a cell or the editor)."""
     lexed = lexed or lexed_file(text, path)
     rep = FileReport(path, list(lexed.diags), suppressions=parse(lexed.comments))
-    _walk(lexed.tokens, rep, dict(opt_vars or {}))
+    starts = _walk(lexed.tokens, rep, dict(opt_vars or {}))
     if symbols:
-        rep.steps = load_facts(lexed.tokens, rep.steps, uses=not path.endswith(".k"))
+        rep.steps = load_facts(lexed.tokens, starts, rep.steps, uses=not path.endswith(".k"))
     rep.diags.extend(function_limits(text, path, lexed.functions))
     return rep
 
@@ -191,7 +191,9 @@ def _port_guard(toks, i) -> bool:
     return False
 
 
-def _walk(toks: list, rep: FileReport, opt_vars: dict) -> None:
+def _walk(toks: list, rep: FileReport, opt_vars: dict) -> list:
+    """The rules over one file's tokens, into ``rep``; returns the indices of the tokens in column 1,
+    where top-level expressions start (the symbol pass needs them, and this loop passes every token)."""
     path, diags = rep.path, rep.diags
     n = len(toks)
     depth = 0  # open '{' count: code inside a function body does not run at load time
@@ -199,8 +201,11 @@ def _walk(toks: list, rep: FileReport, opt_vars: dict) -> None:
     # per open '{': [its parameters and locals, its own .Q.opt locals], each None until it has one
     scopes: list = []
     guarded: set = set()  # keys read only after `k in key d
+    starts = []  # tokens in column 1
     for i in range(n):
         tok = toks[i]
+        if tok[3] == 1:
+            starts.append(i)
         kind = tok[0]
         if kind == "other":
             continue  # a third of all tokens: skipped first
@@ -316,6 +321,7 @@ def _walk(toks: list, rep: FileReport, opt_vars: dict) -> None:
             seen.add((key, kl))
             kept.append((key, kl, kc, has_default))
         rep.arg_reads = kept
+    return starts
 
 
 def _assigned(toks, i) -> bool:

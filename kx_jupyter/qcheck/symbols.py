@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import re
 from functools import partial
-from itertools import chain, compress, count, pairwise, repeat
-from operator import eq, itemgetter
+from itertools import chain, pairwise, repeat
+from operator import itemgetter
 
 # .Q.res: the control words and keywords (KX reference, .Q.res); assigning one fails with 'assign
 RESERVED = frozenset(
@@ -53,7 +53,6 @@ _CONDITIONAL = {"if", "while", "do"}  # and $[...]: their branches may never run
 _DYNAMIC = {"value", "eval", "reval", ".Q.l", ".Q.lo"}
 # the names _defines_unknown can answer yes for
 _MAY_DEFINE_UNKNOWN = {".Q.l", ".Q.lo", "set", "system", "value", "eval"}
-_COL = itemgetter(3)
 _LINE_COL = itemgetter(2, 3)
 _NAME = re.compile(r"\.?[a-zA-Z][\w.]*")
 
@@ -71,20 +70,19 @@ def qualify(name: str, ns: str) -> str:
     return name if name.startswith(".") or not ns else f"{ns}.{name}"
 
 
-def _expressions(toks):
-    """Top-level expressions as (start, end) token indices: each starts at a token in column 1 (or a
-    system command)."""
-    # a system command's token is always in column 1; compress/map walk every token without a Python step
-    starts = list(compress(count(), map(eq, map(_COL, toks), repeat(1))))
+def _expressions(toks, starts: list):
+    """Top-level expressions as (start, end) token indices; ``starts``: the indices of the tokens in
+    column 1 (a system command's always is), where they start. Takes ``starts`` over."""
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
     starts.append(len(toks))
     return pairwise(starts)  # strictly increasing: no empty expression
 
 
-def load_facts(toks, events=(), uses=True) -> list:
+def load_facts(toks, starts: list, events=(), uses=True) -> list:
     """The file's facts (see the module docstring) with ``events``, the rule pass's loads, cds and
-    quits (in file order), interleaved: what the load graph replays, in file order.
+    quits (in file order), interleaved: what the load graph replays, in file order. ``starts``: the
+    indices of the tokens in column 1, where top-level expressions start (the rule pass collects them).
 
     Each run of definitions with nothing between that reads the table (a use, call, loader, opaque or
     event) is one ``defs`` and one ``fn`` fact at the run's first position: a module of definitions
@@ -96,7 +94,7 @@ def load_facts(toks, events=(), uses=True) -> list:
     names, fns, first = set(), [], None  # the run of definitions so far; first: (line, col, ns) of its start
     at, pending = 0, len(events)  # events[at:] are still to place
     ns = ""
-    for start, end in _expressions(toks):
+    for start, end in _expressions(toks, starts):
         head = toks[start]
         if head[0] == "sys":
             cmd, arg = head[1]
