@@ -184,17 +184,10 @@ def _expression(toks, start, end, ns, defs, check_uses, keep_uses) -> tuple:
                         loader = unknown  # once this function runs, anything may be defined
                     else:
                         opaque = unknown
+            elif text == "[" and i > start and _branches(toks[i - 1]):
+                brackets.append(True)
             else:
-                prev = toks[i - 1] if i > start else None
-                cond = (
-                    text == "["
-                    and prev is not None
-                    and (
-                        (prev[0] == "name" and prev[1] in _CONDITIONAL)
-                        or (prev[0] == "other" and prev[1].endswith("$"))
-                    )
-                )
-                brackets.append(cond or bool(brackets and brackets[-1]))
+                brackets.append(brackets[-1] if brackets else False)
         elif kind == "close":
             if text == "}":
                 if body_end is None:
@@ -242,7 +235,15 @@ def _body(tokens, toks, end, ns, defs, look) -> tuple:
     unknown = None
     for i, tok in tokens:
         kind = tok[0]
-        if kind == "name":
+        if kind == "open":  # brackets are most of a body's tokens
+            if tok[1] == "{":
+                depth += 1
+        elif kind == "close":
+            if tok[1] == "}":
+                depth -= 1
+                if not depth:
+                    return i, unknown
+        elif kind == "name":
             text = tok[1]
             nxt = toks[i + 1] if i + 1 < end else None
             if nxt is not None and nxt[0] == "other" and nxt[1].startswith("::"):
@@ -251,14 +252,12 @@ def _body(tokens, toks, end, ns, defs, look) -> tuple:
                 unknown, look = (tok[2], tok[3]), False
         elif kind == "sym":
             _symbol_defs(tok[1], ns, defs)
-        elif kind == "open":
-            if tok[1] == "{":
-                depth += 1
-        elif kind == "close" and tok[1] == "}":
-            depth -= 1
-            if not depth:
-                return i, unknown
     return None, unknown
+
+
+def _branches(prev) -> bool:
+    """``if[``, ``while[``, ``do[`` and ``$[``: the brackets after ``prev`` hold branches that may never run."""
+    return (prev[0] == "name" and prev[1] in _CONDITIONAL) or (prev[0] == "other" and prev[1].endswith("$"))
 
 
 def _symbol_defs(text, ns, defs) -> None:
