@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from operator import itemgetter
 
 from .diagnostic import sort_key
 from .lexer import Lexed, lex
@@ -49,6 +48,8 @@ OPERATOR_HINTS = {
     "*=": "q reads a*=b as a*(=b), not multiply-assign; write a*:b",
 }
 
+# every undotted name a rule in _walk is about (but .Q.opt dictionaries, which a file defines)
+_RULED_NAMES = Z_HANDLERS | RESERVED | {"system", "set"}
 _SYSTEM_ARG = re.compile(r"\\?(\\|[A-Za-z_0-9]+)[ \t]*(.*)", re.S)
 _ESCAPES = re.compile(r"\\([0-7]{3}|.)")
 _SIMPLE = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
@@ -60,8 +61,8 @@ class FileReport:
     diags: list = field(default_factory=list)
     arg_reads: list = field(default_factory=list)  # (key, line, col, has_default)
     # what the load graph replays, in file order: the rule walk's events, ("load"|"cd", target or None
-    # when built at run time, line, col, runs_at_load) and ("quit", None, line, col, True), then (when
-    # analyzed with symbols) the symbol table's facts (symbols.load_facts), runs of definitions merged
+    # when built at run time, line, col, runs_at_load) and ("quit", None, line, col, True), and (when
+    # analyzed with symbols) among them the symbol table's facts, runs of definitions merged (symbols.load_facts)
     steps: list = field(default_factory=list)
     opt_vars: dict = field(default_factory=dict)  # global holding .Q.opt .z.x -> keys with .Q.def defaults
     suppressions: Suppressions = field(default_factory=Suppressions)
@@ -93,49 +94,6 @@ class FileReport:
             opt_vars,
             Suppressions(suppress_file, suppress_lines),
         )
-
-
-def _steps(events: list, facts: list, k_file: bool) -> list:
-    """Events and symbol facts in file order (a definition before anything else at its position),
-    each run of definitions merged into one ``defs`` and one ``fn`` step: nothing between them reads
-    the table, and a module of definitions replays in two steps instead of one per expression."""
-    if k_file:
-        facts = [e for e in facts if e[0] != "use"]  # k's names are not q's
-    out: list = []
-    names = fns = first = None
-    # facts alone keep a definition first at its position (each expression lists its own first): no key function
-    for step in sorted(events + facts, key=_position) if events else sorted(facts, key=_LINE_COL):
-        kind = step[0]
-        if kind == "defs" or kind == "fn":
-            if first is None:
-                names, fns, first = set(), [], step
-            if kind == "defs":
-                names.update(step[1])
-            else:
-                fns.append(step[1])
-            continue
-        if first is not None:
-            _merged(out, names, fns, first)
-            first = None
-        out.append(step)
-    if first is not None:
-        _merged(out, names, fns, first)
-    return out
-
-
-_LINE_COL = itemgetter(2, 3)
-
-
-def _position(step):
-    return step[2], step[3], step[0] != "defs"
-
-
-def _merged(out, names, fns, first) -> None:
-    _, _, line, col, ns = first
-    if names:
-        out.append(("defs", sorted(names), line, col, ns))
-    if fns:
-        out.append(("fn", fns, line, col, ns))
 
 
 def unescape(body: str) -> str:
@@ -172,9 +130,9 @@ def analyze(
     load graph's symbol table reads (a cell or the editor)."""
     lexed = lexed or lexed_file(text, path)
     rep = FileReport(path, list(lexed.diags), suppressions=parse(lexed.comments))
-    _walk(lexed.tokens, rep, dict(opt_vars or {}))
+    starts = _walk(lexed.tokens, rep, dict(opt_vars or {}))
     if symbols:
-        rep.steps = _steps(rep.steps, load_facts(lexed.tokens), path.endswith(".k"))
+        rep.steps = load_facts(lexed.tokens, starts, rep.steps, uses=not path.endswith(".k"))
     rep.diags.extend(function_limits(text, path, lexed.functions))
     return rep
 
@@ -233,79 +191,100 @@ def _port_guard(toks, i) -> bool:
     return False
 
 
-def _walk(toks: list, rep: FileReport, opt_vars: dict) -> None:
+def _walk(toks: list, rep: FileReport, opt_vars: dict) -> list:
+    """The rules over one file's tokens, into ``rep``; returns the indices of the tokens in column 1,
+    where top-level expressions start (the symbol pass needs them, and this loop passes every token)."""
     path, diags = rep.path, rep.diags
     n = len(toks)
     depth = 0  # open '{' count: code inside a function body does not run at load time
     namespace = ""  # set by \\d: a bare name assigned there is global as .ns.name
-    scopes: list = []  # per open '{': names that are its parameters or locals, and its own .Q.opt locals
+    # per open '{': [its parameters and locals, its own .Q.opt locals], each None until it has one
+    scopes: list = []
     guarded: set = set()  # keys read only after `k in key d
+    starts = []  # tokens in column 1
     for i in range(n):
         tok = toks[i]
-        if tok[0] == "other":
-            continue  # a third of all tokens: skipped before unpacking
-        kind, text, line, col = tok
-        if kind == "open":
-            if text == "{":
-                depth += 1
+        if tok[3] == 1:
+            starts.append(i)
+        kind = tok[0]
+        if kind == "other":
+            continue  # a third of all tokens: skipped first
+        if kind == "name":
+            text = tok[1]
+            if depth:
                 nxt = toks[i + 1] if i + 1 < n else None
-                params = set()
-                if nxt and nxt[0] == "open" and nxt[1] == "[" and nxt[2] == line and nxt[3] == col + 1:
-                    _param_count(toks, i, rep)
-                    params = _params(toks, i + 1)
-                scopes.append((params, set()))
-        elif kind == "close":
-            if text == "}" and depth:
-                depth -= 1
-                scopes.pop()
-        elif kind == "op":
-            diags.append(diag("Q010", path, line, col, f"'{text}': {OPERATOR_HINTS[text]}"))
-        elif kind == "sys":
-            cmd, arg = text
-            if cmd == "d" and arg:
-                namespace = "" if arg == "." else arg
-            _system_command(rep, cmd, arg, line, col, True, f"\\{cmd} {arg}")
-        elif kind == "name":
-            nxt = toks[i + 1] if i + 1 < n else None
-            assigns = nxt is not None and nxt[0] == "other" and nxt[1].startswith(":")
-            if assigns and depth and not nxt[1].startswith("::"):
-                scopes[-1][0].add(text)  # a local
-            if text.startswith(".z"):
-                _z_assignment(toks, i, rep)
-            elif namespace == ".z" and depth == 0 and assigns and text in Z_HANDLERS:
+                if nxt is not None and nxt[0] == "other" and nxt[1][0] == ":" and not nxt[1].startswith("::"):
+                    scope = scopes[-1]
+                    if scope[0] is None:
+                        scope[0] = set()
+                    scope[0].add(text)  # a local
+            if text[0] == ".":  # a dotted name: only the .z, .Q.opt, .Q.def and dictionary-read rules apply
+                if text.startswith(".z"):
+                    _z_assignment(toks, i, rep)
+                elif text == ".Q.opt":
+                    var = _qopt(toks, i, rep, opt_vars, namespace if depth == 0 else None)
+                    if var and depth:
+                        scope = scopes[-1]
+                        if scope[1] is None:
+                            scope[1] = set()
+                        scope[1].add(var)
+                elif text == ".Q.def":
+                    for key, kl, kc in _def_keys(toks, i):
+                        rep.arg_reads.append((key, kl, kc, True))
+                elif text in opt_vars and not _assigned(toks, i):
+                    _opt_reads(toks, i, rep, opt_vars[text], scopes[-1] if depth else None)
+            elif text not in _RULED_NAMES and text not in opt_vars:
+                pass  # most names: none of the rules below is about them
+            elif namespace == ".z" and depth == 0 and text in Z_HANDLERS and _assigned(toks, i):
+                line, col = tok[2], tok[3]
                 diags.append(diag("Q030", path, line, col, _z_message(f".z.{text}", f"\\d .z then {text}:")))
             elif text == "system":
                 _system_call(toks, i, rep, depth == 0)
-            elif text == ".Q.opt":
-                var = _qopt(toks, i, rep, opt_vars, namespace if depth == 0 else None)
-                if var and depth:
-                    scopes[-1][1].add(var)
-            elif text == ".Q.def":
-                for key, kl, kc in _def_keys(toks, i):
-                    rep.arg_reads.append((key, kl, kc, True))
-            elif text == "exit" and col == 1 and depth == 0:
-                rep.steps.append(("quit", None, line, col, True))
-            elif text in opt_vars and not assigns:
-                if depth and text in scopes[-1][0] and text not in scopes[-1][1]:
-                    continue  # a parameter or local that only shares the dictionary's name
-                for key, kl, kc in _lookups(toks, i):
-                    if key not in opt_vars[text]:
-                        rep.arg_reads.append((key, kl, kc, False))
-            elif text == "set" and i and toks[i - 1][0] == "sym":
-                _z_set(toks[i - 1], rep)
-            elif text == "set" and i + 2 < n and toks[i + 1][1] == "[" and toks[i + 2][0] == "sym":
-                _z_set(toks[i + 2], rep)
-            elif assigns and depth == 0 and not namespace and text in RESERVED and _starts_statement(toks, i):
+            elif text == "exit" and tok[3] == 1 and depth == 0:
+                rep.steps.append(("quit", None, tok[2], tok[3], True))
+            elif text in opt_vars and not _assigned(toks, i):
+                _opt_reads(toks, i, rep, opt_vars[text], scopes[-1] if depth else None)
+            elif text == "set":
+                if i and toks[i - 1][0] == "sym":
+                    _z_set(toks[i - 1], rep)
+                elif i + 2 < n and toks[i + 1][1] == "[" and toks[i + 2][0] == "sym":
+                    _z_set(toks[i + 2], rep)
+            elif (
+                text in RESERVED
+                and depth == 0
+                and not namespace
+                and _assigned(toks, i)
+                and _starts_statement(toks, i)
+            ):
                 diags.append(
                     diag(
                         "Q038",
                         path,
-                        line,
-                        col,
+                        tok[2],
+                        tok[3],
                         f"'{text}' is a reserved word (.Q.res): assigning it fails with 'assign; rename the variable",
                     )
                 )
+        elif kind == "open":
+            if tok[1] == "{":
+                depth += 1
+                nxt = toks[i + 1] if i + 1 < n else None
+                if (
+                    nxt is not None
+                    and nxt[1] == "["
+                    and nxt[0] == "open"
+                    and nxt[2] == tok[2]
+                    and nxt[3] == tok[3] + 1
+                ):
+                    scopes.append([_parameters(toks, i, rep), None])
+                else:
+                    scopes.append([None, None])
+        elif kind == "close":
+            if tok[1] == "}" and depth:
+                depth -= 1
+                scopes.pop()
         elif kind == "sym":
+            text = tok[1]
             if (
                 i + 3 < n
                 and toks[i + 1][0] == "name"
@@ -325,6 +304,14 @@ def _walk(toks: list, rep: FileReport, opt_vars: dict) -> None:
             ):  # @[`.z;`ts;:;f] amends; @[`.z;`ts] reads
                 _, h, hl, hc = toks[i + 2]
                 diags.append(diag("Q030", path, hl, hc, _z_message(f".z.{h[1:]}", f"amending `.z with {h}")))
+        elif kind == "sys":
+            cmd, arg = tok[1]
+            if cmd == "d" and arg:
+                namespace = "" if arg == "." else arg
+            _system_command(rep, cmd, arg, tok[2], tok[3], True, f"\\{cmd} {arg}")
+        elif kind == "op":
+            text = tok[1]
+            diags.append(diag("Q010", path, tok[2], tok[3], f"'{text}': {OPERATOR_HINTS[text]}"))
     if guarded or rep.arg_reads:
         seen = set()
         kept = []
@@ -334,6 +321,28 @@ def _walk(toks: list, rep: FileReport, opt_vars: dict) -> None:
             seen.add((key, kl))
             kept.append((key, kl, kc, has_default))
         rep.arg_reads = kept
+    return starts
+
+
+def _assigned(toks, i) -> bool:
+    """The name at ``toks[i]`` is assigned with ``a:`` or ``a::`` (the token after it starts with a colon)."""
+    nxt = toks[i + 1] if i + 1 < len(toks) else None
+    return nxt is not None and nxt[0] == "other" and nxt[1][0] == ":"
+
+
+def _opt_reads(toks, i, rep, defaults, scope) -> None:
+    """Keys read from the .Q.opt dictionary named at ``toks[i]`` without a .Q.def default; ``scope``:
+    the innermost function's, where a parameter or local of that name is another value."""
+    if (
+        scope is not None
+        and scope[0]
+        and toks[i][1] in scope[0]
+        and not (scope[1] and toks[i][1] in scope[1])
+    ):
+        return
+    for key, kl, kc in _lookups(toks, i):
+        if key not in defaults:
+            rep.arg_reads.append((key, kl, kc, False))
 
 
 def _starts_statement(toks, i) -> bool:
@@ -359,33 +368,25 @@ def _bracket_free_line(toks, i) -> bool:
     return True
 
 
-def _params(toks, i) -> set:
-    """Names in the parameter list ``[a;b]`` that starts at ``toks[i]``."""
-    names = set()
-    for j in range(i + 1, len(toks)):
-        if toks[j][0] in ("close", "open"):
-            break
-        if toks[j][0] == "name":
-            names.add(toks[j][1])
-    return names
-
-
-def _param_count(toks, i, rep) -> None:
-    count, content, level = 1, False, 0
-    for j in range(i + 1, len(toks)):
-        kind, text = toks[j][0], toks[j][1]
+def _parameters(toks, i, rep) -> set:
+    """The names in the parameter list ``[a;b]`` of the function opened at ``toks[i]``; Q009 when
+    there are more than q allows (one scan for both: most functions have one)."""
+    names, count, level, listing = set(), 1, 1, True
+    for j in range(i + 2, len(toks)):
+        kind = toks[j][0]
         if kind == "open":
             level += 1
+            listing = False
         elif kind == "close":
             level -= 1
             if level == 0:
                 break
+            listing = False
         elif level == 1 and kind == "other":
-            count += text.count(";")
-        if level >= 1 and kind != "open":
-            content = True
-    params = count if content else 0
-    if params > 8:
+            count += toks[j][1].count(";")
+        elif listing and kind == "name":
+            names.add(toks[j][1])
+    if count > 8:
         _, _, line, col = toks[i]
         rep.diags.append(
             diag(
@@ -393,9 +394,10 @@ def _param_count(toks, i, rep) -> None:
                 rep.path,
                 line,
                 col,
-                f"function has {params} parameters; q allows at most 8 ('params): pass a dictionary or a list instead",
+                f"function has {count} parameters; q allows at most 8 ('params): pass a dictionary or a list instead",
             )
         )
+    return names
 
 
 def _z_message(name: str, how: str = "") -> str:

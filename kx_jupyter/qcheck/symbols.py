@@ -4,13 +4,14 @@ q runs a script's top-level expressions in order as it loads it; a function body
 called. So a top-level expression that names a global nothing has defined yet fails with
 ``'name`` and stops the node. This pass reads one file's tokens and yields, in file order:
 
-- ``("defs", names, line, col, ns)``: globals an expression (or a function body, at the latest when
-  it could first be called) may define: ``a:``, ``a::``, every symbol literal (`` `a set ``,
+- ``("defs", names, line, col, ns)``: globals a run of expressions (or function bodies, at the latest
+  when they could first be called) may define: ``a:``, ``a::``, every symbol literal (`` `a set ``,
   ``@[`.;`a;:;1]``), in the namespace ``\\d`` set;
 - ``("use", name, line, col, ns)``: a global a top-level expression reads;
 - ``("call", name, line, col, ns)``: one it may read but that is not judged (a branch, q-sql);
-- ``("fn", [name, line, col, line, col], line, col, ns)``: ``name:{...}`` defines a function whose
-  body spans those positions (its names are read from the source only if a loader exists);
+- ``("fn", [[name, line, col, line, col], ...], line, col, ns)``: ``name:{...}`` defines a function
+  whose body spans those positions (its names are read from the source only if a loader exists),
+  one entry per function of the run;
 - ``("loader", name, line, col, ns)``: that function loads files (or sets computed names, or
   evaluates an assignment string): a top-level use of it, or of a function that may call it, makes
   anything possible from there on;
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import re
 from functools import partial
-from itertools import chain, compress, count, repeat
+from itertools import chain, pairwise, repeat
 from operator import itemgetter
 
 # .Q.res: the control words and keywords (KX reference, .Q.res); assigning one fails with 'assign
@@ -50,8 +51,9 @@ SYSTEM_NAMESPACES = (".q", ".Q", ".z", ".h", ".j", ".o", ".m", ".aws", ".awscust
 _QSQL = {"select", "exec", "update", "delete", "from", "by"}
 _CONDITIONAL = {"if", "while", "do"}  # and $[...]: their branches may never run
 _DYNAMIC = {"value", "eval", "reval", ".Q.l", ".Q.lo"}
-_COL = itemgetter(3)
-_ONE = (1).__eq__
+# the names _defines_unknown can answer yes for
+_MAY_DEFINE_UNKNOWN = {".Q.l", ".Q.lo", "set", "system", "value", "eval"}
+_LINE_COL = itemgetter(2, 3)
 _NAME = re.compile(r"\.?[a-zA-Z][\w.]*")
 
 
@@ -68,129 +70,204 @@ def qualify(name: str, ns: str) -> str:
     return name if name.startswith(".") or not ns else f"{ns}.{name}"
 
 
-def _expressions(toks):
-    """Top-level expressions: each starts at a token in column 1 (or a system command)."""
-    # a system command's token is always in column 1; compress/map walk every token without a Python step
-    starts = list(compress(count(), map(_ONE, map(_COL, toks))))
+def _expressions(toks, starts: list):
+    """Top-level expressions as (start, end) token indices; ``starts``: the indices of the tokens in
+    column 1 (a system command's always is), where they start. Takes ``starts`` over."""
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
     starts.append(len(toks))
-    for k in range(len(starts) - 1):
-        if starts[k] < starts[k + 1]:
-            yield starts[k], starts[k + 1]
+    return pairwise(starts)  # strictly increasing: no empty expression
 
 
-def load_facts(toks) -> list:
-    """The defs/use/opaque events of one file, in order (see the module docstring)."""
+def load_facts(toks, starts: list, events=(), uses=True) -> list:
+    """The file's facts (see the module docstring) with ``events``, the rule pass's loads, cds and
+    quits (in file order), interleaved: what the load graph replays, in file order. ``starts``: the
+    indices of the tokens in column 1, where top-level expressions start (the rule pass collects them).
+
+    Each run of definitions with nothing between that reads the table (a use, call, loader, opaque or
+    event) is one ``defs`` and one ``fn`` fact at the run's first position: a module of definitions
+    replays in two steps instead of two per expression. ``uses=False`` (a .k file, whose names are
+    not q's) leaves the uses out."""
     out: list = []
+    if not toks:
+        return list(events)
+    names, fns, first = set(), [], None  # the run of definitions so far; first: (line, col, ns) of its start
+    at, pending = 0, len(events)  # events[at:] are still to place
     ns = ""
-    for start, end in _expressions(toks):
-        first = toks[start]
-        if first[0] == "sys":
-            cmd, arg = first[1]
+    for start, end in _expressions(toks, starts):
+        head = toks[start]
+        if head[0] == "sys":
+            cmd, arg = head[1]
             if cmd == "d" and arg:
                 ns = "" if arg == "." else arg
             continue
-        _expression(toks, start, end, ns, out, check_uses=first[0] != "lang")  # k's names are not q's
+        line, col = head[2], head[3]
+        # an event sorts after a definition at its own position, before everything else there
+        if at < pending and events[at][2:4] < (line, col):
+            names, fns, first = _ended(out, names, fns, first)
+            while at < pending and events[at][2:4] < (line, col):
+                out.append(events[at])
+                at += 1
+        fn, rest = _expression(toks, start, end, ns, names, head[0] != "lang", uses)  # k's names are not q's
+        if first is None and names:
+            first = (line, col, ns)
+        if fn:
+            if at < pending and events[at][2:4] == (line, col):
+                names, fns, first = _ended(out, names, fns, first)
+                out.append(events[at])
+                at += 1
+            if first is None:
+                first = (line, col, ns)
+            fns.append(fn)
+        if rest:
+            names, fns, first = _ended(out, names, fns, first)
+            for fact in rest:
+                while at < pending and events[at][2:4] <= fact[2:4]:
+                    out.append(events[at])
+                    at += 1
+                out.append(fact)
+    _ended(out, names, fns, first)
+    out.extend(events[at:])
     return out
 
 
-def _expression(toks, start, end, ns, out, check_uses=True) -> None:
-    defs, uses, calls = set(), [], []
-    opaque = loader = None
+def _ended(out, names, fns, first) -> tuple:
+    """The run of definitions so far as one ``defs`` and one ``fn`` fact; an empty run to go on with."""
+    if first is not None:
+        line, col, ns = first
+        if names:
+            out.append(("defs", sorted(names), line, col, ns))
+        if fns:
+            out.append(("fn", fns, line, col, ns))
+    return set(), [], None
+
+
+def _expression(toks, start, end, ns, defs, check_uses, keep_uses) -> tuple:
+    """One top-level expression: adds the globals it defines to ``defs``; returns its ``fn`` fact's
+    value (None unless it is ``name:{...}``) and its other facts in file order."""
+    first = toks[start]
     # name:{...}: a function defined, not run; if it loads or defines computed names, calling it may define anything
     lambda_def = (
-        end - start > 2
-        and toks[start][0] == "name"
-        and toks[start + 1][1] == ":"
-        and toks[start + 2][1] == "{"
+        end - start > 2 and first[0] == "name" and toks[start + 1][1] == ":" and toks[start + 2][1] == "{"
     )
+    uses, calls = [], []
+    opaque = loader = body_end = None
     qsql = not check_uses
-    depth = 0  # '{' nesting
-    brackets: list = []  # (kind, is_conditional) of open '[' '(' at top level
-    line0, col0 = toks[start][2], toks[start][3]
-    body_end = None
-    for i in range(start, end):
-        tok = toks[i]
+    brackets: list = []  # per open '[' '(' outside bodies: whether it is in a branch that may never run
+    tokens = enumerate(toks[start:end], start)  # shared with _body, which reads a body through its '}'
+    for i, tok in tokens:
         kind = tok[0]
         if kind == "other":
             continue  # read through the name before it (the commonest kind: skipped first)
         text = tok[1]
         if kind == "name":
-            line, col = tok[2], tok[3]
             nxt = toks[i + 1] if i + 1 < end else None
-            assigns = nxt is not None and nxt[0] == "other" and nxt[1][0] == ":"
-            if depth:
-                if assigns and nxt[1].startswith("::"):
-                    defs.add(qualify(text, ns))
-                elif opaque is None and loader is None and _defines_unknown(toks, i, end):
-                    if lambda_def:
-                        loader = (line, col)  # once this function runs, anything may be defined
-                    else:
-                        opaque = (line, col)
-                continue
             if text in _QSQL:
                 qsql = True
-            if assigns:
+            if nxt is not None and nxt[0] == "other" and nxt[1][0] == ":":
                 defs.add(
                     text if not ns or text[0] == "." else f"{ns}.{text}"
                 )  # qualify(), inlined: the hot case
             elif text in _DYNAMIC or (text == "set" and not (i > start and toks[i - 1][0] == "sym")):
                 if opaque is None:
-                    opaque = (line, col)
-            elif not is_builtin(text):
-                if not (brackets and brackets[-1]) and not _amended(toks, i, end):
-                    uses.append((text, line, col))
-                else:
-                    calls.append((text, line, col))
+                    opaque = (tok[2], tok[3])
+            elif text not in BUILTINS and not (text[0] == "." and is_builtin(text)):
+                amended = nxt is not None and nxt[1] == "[" and _amended(toks, i, end)
+                (calls if (brackets and brackets[-1]) or amended else uses).append((text, tok[2], tok[3]))
         elif kind == "open":
             if text == "{":
-                depth += 1
-            elif depth == 0:
-                prev = toks[i - 1] if i > start else None
-                cond = (
-                    text == "["
-                    and prev is not None
-                    and (
-                        (prev[0] == "name" and prev[1] in _CONDITIONAL)
-                        or (prev[0] == "other" and prev[1].endswith("$"))
-                    )
-                )
-                brackets.append(cond or bool(brackets and brackets[-1]))
+                close, unknown = _body(tokens, toks, end, ns, defs, opaque is None and loader is None)
+                if body_end is None:
+                    body_end = close  # a name:{...} body's closing brace (read here, not by a second scan)
+                if unknown is not None:
+                    if lambda_def:
+                        loader = unknown  # once this function runs, anything may be defined
+                    else:
+                        opaque = unknown
+            elif text == "[" and i > start and _branches(toks[i - 1]):
+                brackets.append(True)
+            else:
+                brackets.append(brackets[-1] if brackets else False)
         elif kind == "close":
             if text == "}":
-                depth = max(depth - 1, 0)
-                if depth == 0 and body_end is None:
-                    body_end = i  # a name:{...} body's closing brace (read here, not by a second scan)
-            elif depth == 0 and brackets:
+                if body_end is None:
+                    body_end = i  # a stray '}' ends what a name:{...} could have opened
+            elif brackets:
                 brackets.pop()
                 nxt = toks[i + 1] if i + 1 < end else None
                 if nxt is not None and nxt[0] == "other" and nxt[1].startswith(":"):
                     defs.update(qualify(name, ns) for name, _, _ in uses)  # ([a;b]):... assigns what it names
                     uses.clear()
         elif kind == "sym":
-            if len(text) > 1 and text[1] != ":":
-                for name in text[1:].split("`"):
-                    if name:
-                        defs.add(qualify(name, ns))
-    if defs:
-        out.append(("defs", sorted(defs), line0, col0, ns))
+            _symbol_defs(text, ns, defs)
+    fn = None
     if lambda_def:
-        name = qualify(toks[start][1], ns)
-        last = toks[
-            body_end if body_end is not None else end - 1
-        ]  # an unclosed body runs to the expression's end
-        out.append(("fn", [name, toks[start + 2][2], toks[start + 2][3], last[2], last[3]], line0, col0, ns))
-        if loader:
-            out.append(("loader", name, loader[0], loader[1], ns))
+        brace = toks[start + 2]
+        last = toks[body_end if body_end is not None else end - 1]  # an unclosed body runs to the end
+        name = first[1]  # qualify(), inlined below
+        fn = [name if not ns or name[0] == "." else f"{ns}.{name}", brace[2], brace[3], last[2], last[3]]
+    if not (loader or uses or calls or opaque):
+        return fn, ()  # the common case: nothing else
+    rest = []
+    if loader:
+        rest.append(("loader", fn[0], loader[0], loader[1], ns))
     if qsql:
-        calls, uses = calls + uses, []
-    for name, line, col in uses:
-        out.append(("use", name, line, col, ns))
+        calls, uses = calls + uses, ()
+    if keep_uses:
+        for name, line, col in uses:
+            rest.append(("use", name, line, col, ns))
     for name, line, col in calls:
-        out.append(("call", name, line, col, ns))
+        rest.append(("call", name, line, col, ns))
     if opaque:
-        out.append(("opaque", None, opaque[0], opaque[1], ns))
+        rest.append(("opaque", None, opaque[0], opaque[1], ns))
+    if len(rest) > 1:
+        rest.sort(key=_LINE_COL)  # no two at one position: each is a token of its own
+    return fn, rest
+
+
+def _body(tokens, toks, end, ns, defs, look) -> tuple:
+    """A function body, read from the expression's ``tokens`` just after its ``{`` through its ``}``.
+
+    A body runs only when called, so only what it may define matters: ``a::`` and symbols go to
+    ``defs``. Returns the index of the closing ``}`` (None if the expression ends first) and, when
+    ``look``, the position of the first thing that may define names nobody can know (_defines_unknown)."""
+    depth = 1
+    unknown = None
+    for i, tok in tokens:
+        kind = tok[0]
+        if kind == "open":  # brackets are most of a body's tokens
+            if tok[1] == "{":
+                depth += 1
+        elif kind == "close":
+            if tok[1] == "}":
+                depth -= 1
+                if not depth:
+                    return i, unknown
+        elif kind == "name":
+            text = tok[1]
+            nxt = toks[i + 1] if i + 1 < end else None
+            if nxt is not None and nxt[0] == "other" and nxt[1].startswith("::"):
+                defs.add(qualify(text, ns))
+            elif look and text in _MAY_DEFINE_UNKNOWN and _defines_unknown(toks, i, end):
+                unknown, look = (tok[2], tok[3]), False
+        elif kind == "sym":
+            _symbol_defs(tok[1], ns, defs)
+    return None, unknown
+
+
+def _branches(prev) -> bool:
+    """``if[``, ``while[``, ``do[`` and ``$[``: the brackets after ``prev`` hold branches that may never run."""
+    return (prev[0] == "name" and prev[1] in _CONDITIONAL) or (prev[0] == "other" and prev[1].endswith("$"))
+
+
+def _symbol_defs(text, ns, defs) -> None:
+    """Every name in a symbol literal may be defined with it (`` `a set 1``, ``@[`.;`a;:;1]``)."""
+    if len(text) > 1 and text[1] != ":":
+        for name in text[1:].split("`"):
+            if name:
+                defs.add(
+                    name if not ns or name[0] == "." else f"{ns}.{name}"
+                )  # qualify(), inlined: the hot case
 
 
 def body_names(text: str, span) -> set:
