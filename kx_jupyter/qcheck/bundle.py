@@ -12,7 +12,6 @@ from __future__ import annotations
 import gc
 import os
 import posixpath
-import re
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from functools import partial
@@ -53,13 +52,6 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="surrogateescape")
 
 
-def _names_any(data: bytes, names) -> bool:
-    """Could this file read one of these globals? (a whole word, not a part of a longer name: ``o`` is
-    in nearly every file's bytes)"""
-    words = "|".join(re.escape(n) for n in names)
-    return re.search(rf"(?<![\w.`]){words}(?![\w])".encode(), data) is not None
-
-
 class _Bundle:
     """The bundle's files and directories, and each script's analysis, made once on demand."""
 
@@ -90,7 +82,7 @@ class _Bundle:
         again = {}  # files that read another file's dictionary: analyzed again knowing it
         for name in defining:
             foreign = {v: d for v, d in self.shared.items() if v not in self.reports[name].opt_vars}
-            if foreign and _names_any(self.files[name], foreign):
+            if foreign and ("set" in foreign or not self.reports[name].dict_names.isdisjoint(foreign)):
                 again[name] = foreign
         rest = [n for n in scripts if n in self.files and n not in self.reports]
         # what no cache holds, analyzed now on every core when the workspace is large (else one by one)

@@ -78,18 +78,22 @@ def _needs_tokens(line: str, pos: int, end: int) -> bool:
 _STRUCTURE = re.compile(r"[()\[\]{};]")
 
 
-def _nested(levels: int) -> str:
+def _nested(levels: int, pairs=(r"\(", r"\)", r"\[", r"\]", r"\{", r"\}")) -> str:
     """Text whose brackets pair up, nested at most ``levels`` deep (re has no recursion: each level
-    spells out the one inside it). Possessive: pairs cannot overlap, so nothing is tried twice."""
+    spells out the one inside it); ``pairs``: the kinds allowed, opener then closer. Possessive:
+    pairs cannot overlap, so nothing is tried twice."""
     inner = r"[^(){}\[\]]*+"
     for _ in range(levels):
-        inner = rf"[^(){{}}\[\]]*+(?:(?:\({inner}\)|\[{inner}\]|\{{{inner}\}})[^(){{}}\[\]]*+)*+"
+        nested = "|".join(f"{pairs[k]}{inner}{pairs[k + 1]}" for k in range(0, len(pairs), 2))
+        inner = rf"[^(){{}}\[\]]*+(?:(?:{nested})[^(){{}}\[\]]*+)*+"
     return inner
 
 
 # a function body that closes on its own line with every bracket in it paired (most one-line lambdas):
 # q can raise no bracket error in it, so only what a rule reads there is looked at (_BODY_MARKS)
 _CLOSED_BODY = re.compile(_nested(3) + r"\}")
+# a line of a body whose brackets pair up and hold no braces: nothing on it is a token
+_PAIRED_LINE = re.compile(_nested(3, (r"\(", r"\)", r"\[", r"\]")) + r"\Z")
 # what the rules read in a body: braces, and the parameter list right after a '{' (its count, for
 # 'params); a list that holds brackets of its own is read the long way
 _PARAMS = re.compile(r"\[[^()\[\]{}]*\]")
@@ -288,8 +292,10 @@ def lex(text: str, path: str = "<cell>", every_name: bool = False) -> Lexed:
             # no string before it, a blank and '/' start the comment
             if cut and "kxcheck" in line:
                 out.comments.append((lineno, line[cut.end() - 1 :]))
+            if stack[-1][0] != "[" and _PAIRED_LINE.match(line, pos, code_end):
+                continue  # not in a parameter list, and every bracket opens and closes here
             # only braces become tokens (function depth), unless a parameter list needs counting
-            params = "{[" in line or (stack and stack[-1][0] == "[")
+            params = "{[" in line or stack[-1][0] == "["
             for m in (_STRUCTURE if params else _BRACKETS).finditer(line, pos, code_end):
                 ch, col = m.group(), m.start() + 1
                 if ch == ";":

@@ -66,6 +66,9 @@ class FileReport:
     steps: list = field(default_factory=list)
     opt_vars: dict = field(default_factory=dict)  # global holding .Q.opt .z.x -> keys with .Q.def defaults
     suppressions: Suppressions = field(default_factory=Suppressions)
+    # in a file that mentions .Q.opt: the names it would read as a dictionary of another file's
+    # (``dict_names``); analysed knowing dictionaries none of them names, it reads none
+    dict_names: set = field(default_factory=set)
 
     def to_record(self) -> tuple:
         """A ``marshal``-able form that ``from_record`` turns back into an equal report (the on-disk cache stores it).
@@ -81,11 +84,12 @@ class FileReport:
             {var: set(keys) for var, keys in self.opt_vars.items()},
             self.suppressions.file,
             self.suppressions.lines,
+            self.dict_names,
         )
 
     @classmethod
     def from_record(cls, path: str, data: tuple) -> FileReport:
-        diags, arg_reads, steps, opt_vars, suppress_file, suppress_lines = data
+        diags, arg_reads, steps, opt_vars, suppress_file, suppress_lines, names = data
         return cls(
             path,
             [diag(rule, path, line, col, message) for line, col, rule, message in diags],
@@ -93,6 +97,7 @@ class FileReport:
             steps,
             opt_vars,
             Suppressions(suppress_file, suppress_lines),
+            names,
         )
 
 
@@ -134,7 +139,29 @@ def analyze(
     if symbols:
         rep.steps = load_facts(lexed.tokens, starts, rep.steps, uses=not path.endswith(".k"))
     rep.diags.extend(function_limits(text, path, lexed.functions))
+    if ".Q.opt" in text:
+        rep.dict_names = dict_names(lexed.tokens)
     return rep
+
+
+def dict_names(toks) -> set:
+    """Names the rule pass would read as a .Q.opt dictionary if one had that name: before a key
+    (``d`key``, ``d[`key]``, what ``_lookups`` reads) or after `` `k in key`` (a guard). A bundle
+    analyses a file that defines dictionaries once without the others' and again only when one of
+    theirs is among these (or is ``set``, which the rule pass then stops reading as ``set``)."""
+    names = set()
+    n = len(toks)
+    for j in range(1, n):
+        if toks[j][0] != "sym":
+            continue
+        before = toks[j - 1]
+        if before[0] == "name":
+            names.add(before[1])
+        elif before[1] == "[" and j > 1 and toks[j - 2][0] == "name":
+            names.add(toks[j - 2][1])
+        if j + 3 < n and toks[j + 1][1] == "in" and toks[j + 2][1] == "key":
+            names.add(toks[j + 3][1])
+    return names
 
 
 def check_source(text: str, path: str = "<cell>") -> list:
