@@ -294,11 +294,11 @@ def _where(cwd: str | None, target: str):
 class _Run:
     """One start of a node: the init script and what it loads, in load order, with the symbol table."""
 
-    def __init__(self, bundle: _Bundle, out: list):
+    def __init__(self, bundle: _Bundle, out: list, keep_names: bool = False):
         self.bundle, self.out = bundle, out
         self.reached: set = set()
         self.stack: list = []
-        self.table = SymbolTable()
+        self.table = SymbolTable(keep_names)
         self.dynamic = False  # a load built at run time: any file may be reached
         self.undefined: dict = {}  # (file, name) -> [line, col, later uses] of a name used before any definition
 
@@ -483,7 +483,7 @@ def defined_names(files: Mapping[str, bytes], init_script: str) -> list:
     init = _norm(init_script)
     if init not in bundle.files:
         return []
-    run = _Run(bundle, [])
+    run = _Run(bundle, [], keep_names=True)
     run.script(init, CODE_ROOT)
     return sorted(run.table.names)
 

@@ -326,8 +326,8 @@ def _amended(toks, i, end) -> bool:
 class SymbolTable:
     """The globals defined so far in load order; ``knows`` errs towards yes."""
 
-    def __init__(self):
-        self.names: set = set()
+    def __init__(self, keep_names: bool = False):
+        self.names: set | None = set() if keep_names else None  # every name defined (autocomplete's)
         self.leaves: set = set()
         self.roots: set = set()  # namespaces with something in them: .ns.missing is then a null, not an error
         self.opaque = False
@@ -342,15 +342,14 @@ class SymbolTable:
         self.unindexed.append((reader, functions))
 
     def define(self, names) -> None:
-        self.names.update(names)
+        if self.names is not None:
+            self.names.update(names)
         # a.b is a dictionary a (or .ns.a.b seen from \\d .ns): any part may be what a use names
-        dotted = [name for name in names if "." in name]
-        if not dotted:
-            self.leaves.update(names)
-            return
-        parts = list(map(str.split, dotted, repeat(".")))
-        self.leaves.update([name for name in names if "." not in name], chain.from_iterable(parts))
-        self.roots.update([p[1] for p in parts if not p[0]])  # .ns.name: the root ns
+        # (a name's parts in one pass in C; ".ns.a" gives an empty first part, which no bare name is)
+        self.leaves.update(chain.from_iterable(map(str.split, names, repeat("."))))
+        self.roots.update(
+            [name.split(".", 2)[1] for name in names if name[:1] == "."]
+        )  # .ns.name: the root ns
 
     def may_load(self, name: str) -> bool:
         """Could using ``name`` run a loader, directly or through the functions it calls?"""
