@@ -93,6 +93,27 @@ def test_a_file_is_checked_again_when_another_file_changes_what_it_reads(tmp_pat
         assert check_bundle(files, None, {}, cache) == check_bundle(files, None, {})
 
 
+def test_a_file_that_reads_no_dictionary_is_not_checked_again_when_one_changes(tmp_path, monkeypatch):
+    """Only the dictionaries a file reads are in its key: editing init.q's .Q.def defaults re-checks
+    init.q and the files that read them, not every file of the workspace."""
+    cache = ReportCache(tmp_path / "cache", 64 * MB)
+    files = {
+        "init.q": b"args:.Q.opt .z.x\n\\l lib.q\n\\l reader.q\n",
+        "lib.q": b"f:{x+1}\nt:([] a:`x`y)\n",
+        "reader.q": b"p:args`port\n",
+    }
+    assert check_bundle(files, "init.q", {}, cache) == check_bundle(files, "init.q", {})
+    analyzed = []
+    real = bundle_module.analyze
+    monkeypatch.setattr(
+        bundle_module, "analyze", lambda text, name, *a: analyzed.append(name) or real(text, name, *a)
+    )
+    files["init.q"] = b"args:.Q.def[`port!enlist 5000] .Q.opt .z.x\n\\l lib.q\n\\l reader.q\n"
+    fresh = ReportCache(tmp_path / "cache", 64 * MB)
+    assert [d.rule for d in check_bundle(files, "init.q", {}, fresh)] == ["Q035"]  # the default is used
+    assert sorted(analyzed) == ["init.q", "reader.q"]
+
+
 def test_the_dictionaries_in_a_key_are_read_each_time_not_remembered_by_object(tmp_path):
     cache = ReportCache(tmp_path / "cache", 64 * MB)
     shared = {"args": {"port"}}

@@ -22,7 +22,7 @@ from ..finspace.rules import PLAIN_RULES, check_value
 from .diagnostic import sort_key
 from .parallel import analyze_files
 from .rules import diag
-from .source import FileReport, analyze, lexed_file
+from .source import FileReport, analyze
 from .symbols import SymbolTable, body_names
 
 if TYPE_CHECKING:
@@ -70,26 +70,38 @@ class _Bundle:
                 self.dirs.add(parent)
                 parent = parent.rpartition("/")[0]
         self.reports: dict[str, FileReport] = {}
-        # .Q.opt dictionaries held in globals, which any file may read: found first, so every
-        # file is analyzed once knowing them
+        # .Q.opt dictionaries held in globals, which any file may read. Every file is analyzed once
+        # knowing none of them (on every core when the workspace is large: no file waits for
+        # another); the few that read a name one of them has (FileReport.dict_names) are analyzed
+        # again knowing just those, so a file's report (and cache entry) depends on no dictionary it
+        # does not read
         self.shared: dict = {}
-        defining = [n for n in scripts if n in self.files and b".Q.opt" in self.files[n]]
-        first = self._analyze_all({n: None for n in defining})
-        held: dict = {}  # their lexed tokens until the second pass: the lexer's memo holds fewer files than this may
-        for name in defining:
-            self.reports[name] = self._analyze(name, None, held, first)
-            self.shared.update(self.reports[name].opt_vars)
-        again = {}  # files that read another file's dictionary: analyzed again knowing it
-        for name in defining:
-            foreign = {v: d for v, d in self.shared.items() if v not in self.reports[name].opt_vars}
-            if foreign and ("set" in foreign or not self.reports[name].dict_names.isdisjoint(foreign)):
-                again[name] = foreign
-        rest = [n for n in scripts if n in self.files and n not in self.reports]
-        # what no cache holds, analyzed now on every core when the workspace is large (else one by one)
-        self.ready = self._analyze_all({**again, **dict.fromkeys(rest, self.shared)})
-        for name, foreign in again.items():
-            self.reports[name] = self._analyze(name, foreign, held, self.ready)
-        held.clear()
+        names = [n for n in scripts if n in self.files]
+        made = self._analyze_all(dict.fromkeys(names))
+        alone = {name: self._analyze(name, None, made) for name in names}
+        for name in names:
+            self.shared.update(alone[name].opt_vars)
+        again = {}
+        for name in names:
+            wanted = self._dictionaries(alone[name])
+            if wanted:
+                again[name] = wanted
+            else:
+                self.reports[name] = alone[name]
+        knowing = self._analyze_all(again)
+        for name, wanted in again.items():
+            self.reports[name] = self._analyze(name, wanted, knowing)
+
+    def _dictionaries(self, alone: FileReport) -> dict:
+        """The other files' .Q.opt dictionaries (name -> keys with defaults) that a file, analyzed
+        knowing none (``alone``), reads. A dictionary named ``set`` stops the rule pass reading
+        ``set`` as ``set``: every file is analyzed knowing it."""
+        shared, own = self.shared, alone.opt_vars
+        return {
+            v: shared[v]
+            for v in (alone.dict_names | {"set"} if "set" in shared else alone.dict_names)
+            if v in shared and v not in own
+        }
 
     def _analyze_all(self, opt_vars_of: dict) -> dict:
         """Reports of these files (name -> the .Q.opt dictionaries to analyze it with) that no cache
@@ -102,26 +114,21 @@ class _Bundle:
         )
 
     def report(self, name: str) -> FileReport:
+        """A file's report (one the load graph reaches that is not a script is analyzed now)."""
         if name not in self.reports:
-            self.reports[name] = self._analyze(name, self.shared, ready=self.ready)
+            alone = self._analyze(name, None)
+            wanted = self._dictionaries(alone)
+            self.reports[name] = self._analyze(name, wanted) if wanted else alone
         return self.reports[name]
 
-    def _analyze(
-        self, name: str, opt_vars: dict | None, held: dict | None = None, ready: dict | None = None
-    ) -> FileReport:
-        """``held``: lexed files by name, filled and reused (a file analyzed twice is lexed once);
-        ``ready``: reports made on other cores, by name, taken from there."""
+    def _analyze(self, name: str, opt_vars: dict | None, ready: dict | None = None) -> FileReport:
+        """``ready``: reports made on other cores, by name, taken from there."""
         data = self.files[name]
 
         def run() -> FileReport:
             if ready and name in ready:
                 return ready.pop(name)
-            text = _decode(data)
-            if held is None:
-                return analyze(text, name, opt_vars)
-            if name not in held:
-                held[name] = lexed_file(text, name)
-            return analyze(text, name, opt_vars, held[name])
+            return analyze(_decode(data), name, opt_vars)
 
         report = run() if self.cache is None else self.cache.report(data, name, opt_vars, run)
         if self.progress is not None and name not in self._analyzed:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .source import FileReport
 
-FORMAT = 7  # of an entry's body; part of the fingerprint
+FORMAT = 8  # of an entry's body; part of the fingerprint
 KEY_CHECK = 16  # an entry starts with this much of its own key: a body filed under another key is a miss
 STORE = "reports.sqlite"
 BATCH = 500  # keys per query (SQLite allows 999 parameters on old builds)

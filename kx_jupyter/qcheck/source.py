@@ -66,8 +66,9 @@ class FileReport:
     steps: list = field(default_factory=list)
     opt_vars: dict = field(default_factory=dict)  # global holding .Q.opt .z.x -> keys with .Q.def defaults
     suppressions: Suppressions = field(default_factory=Suppressions)
-    # in a file that mentions .Q.opt: the names it would read as a dictionary of another file's
-    # (``dict_names``); analysed knowing dictionaries none of them names, it reads none
+    # names the rule pass would read as a .Q.opt dictionary if one had that name: before a key
+    # (``d`key``, ``d[`key]``) or after `` `k in key`` (a guard). Analyzed knowing dictionaries none
+    # of these names, the report is the one knowing none at all (see bundle._Bundle)
     dict_names: set = field(default_factory=set)
 
     def to_record(self) -> tuple:
@@ -139,29 +140,7 @@ def analyze(
     if symbols:
         rep.steps = load_facts(lexed.tokens, starts, rep.steps, uses=not path.endswith(".k"))
     rep.diags.extend(function_limits(text, path, lexed.functions))
-    if ".Q.opt" in text:
-        rep.dict_names = dict_names(lexed.tokens)
     return rep
-
-
-def dict_names(toks) -> set:
-    """Names the rule pass would read as a .Q.opt dictionary if one had that name: before a key
-    (``d`key``, ``d[`key]``, what ``_lookups`` reads) or after `` `k in key`` (a guard). A bundle
-    analyses a file that defines dictionaries once without the others' and again only when one of
-    theirs is among these (or is ``set``, which the rule pass then stops reading as ``set``)."""
-    names = set()
-    n = len(toks)
-    for j in range(1, n):
-        if toks[j][0] != "sym":
-            continue
-        before = toks[j - 1]
-        if before[0] == "name":
-            names.add(before[1])
-        elif before[1] == "[" and j > 1 and toks[j - 2][0] == "name":
-            names.add(toks[j - 2][1])
-        if j + 3 < n and toks[j + 1][1] == "in" and toks[j + 2][1] == "key":
-            names.add(toks[j + 3][1])
-    return names
 
 
 def check_source(text: str, path: str = "<cell>") -> list:
@@ -228,6 +207,7 @@ def _walk(toks: list, rep: FileReport, opt_vars: dict) -> list:
     # per open '{': [its parameters and locals, its own .Q.opt locals], each None until it has one
     scopes: list = []
     guarded: set = set()  # keys read only after `k in key d
+    dict_names = rep.dict_names
     starts = []  # tokens in column 1
     for i in range(n):
         tok = toks[i]
@@ -312,14 +292,16 @@ def _walk(toks: list, rep: FileReport, opt_vars: dict) -> list:
                 scopes.pop()
         elif kind == "sym":
             text = tok[1]
-            if (
-                i + 3 < n
-                and toks[i + 1][0] == "name"
-                and toks[i + 1][1] == "in"
-                and toks[i + 2][1] == "key"
-                and toks[i + 3][1] in opt_vars
-            ):
-                guarded.add(text[1:])  # `k in key d: the code looks before it reads
+            before = toks[i - 1] if i else None
+            if before is not None:  # a dictionary's name before a key (what _lookups reads)
+                if before[0] == "name":
+                    dict_names.add(before[1])
+                elif before[1] == "[" and i > 1 and toks[i - 2][0] == "name":
+                    dict_names.add(toks[i - 2][1])
+            if i + 3 < n and toks[i + 1][0] == "name" and toks[i + 1][1] == "in" and toks[i + 2][1] == "key":
+                dict_names.add(toks[i + 3][1])
+                if toks[i + 3][1] in opt_vars:
+                    guarded.add(text[1:])  # `k in key d: the code looks before it reads
             elif (
                 text == "`.z"
                 and i + 3 < n
