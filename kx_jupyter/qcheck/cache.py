@@ -298,12 +298,11 @@ def _writing(db: sqlite3.Connection):
 # as marshal data (version pinned; the fingerprint holds the Python version, whose marshal reads it).
 # marshal rebuilds a report's tuples and sets in C: a warm check decoded JSON for a quarter of its time.
 # The CRC makes a damaged body a miss instead of whatever marshal would read from it.
-_MARSHAL_VERSION = 4
 _HEAD = KEY_CHECK + 4
 
 
 def _encode(report: FileReport, key: str) -> bytes:
-    data = marshal.dumps(report.to_record(), _MARSHAL_VERSION)
+    data = report.marshaled()
     return key[:KEY_CHECK].encode() + zlib.crc32(data).to_bytes(4, "big") + data
 
 

@@ -3,8 +3,8 @@
 Analyzing a file (lexing it, its rules, its symbol facts) depends on nothing but its text, its path
 and the .Q.opt dictionaries: files can be analyzed anywhere and in any order with the same result.
 Pure Python runs one thread at a time, so the other cores are reached by ``os.fork``: each child
-analyzes a share and sends its reports back in the cache's record form (``FileReport.to_record``,
-marshal), while this process analyzes its own share. Only where it pays and is safe:
+analyzes a share and sends its reports back in the cache's record form (``FileReport.marshaled``,
+which the cache then stores as it is), while this process analyzes its own share. Only where it pays and is safe:
 
 - from ``PARALLEL_FROM`` bytes of files to analyze (below, starting a process costs more than it saves);
 - on Linux, with more than one usable core that the rest of the machine leaves idle (on a busy
@@ -92,9 +92,8 @@ def analyze_files(items: list, analyze: Callable[[str, bytes], FileReport]) -> d
             children.pop()
             _, status = os.waitpid(pid, 0)
             try:
-                records = marshal.loads(body) if status == 0 and body else []
-                for name, record in records:
-                    reports[name] = FileReport.from_record(name, record)
+                for name, record in marshal.loads(body) if status == 0 and body else []:
+                    reports[name] = FileReport.from_marshaled(name, record)
             except (EOFError, ValueError, TypeError):
                 continue  # the caller analyzes what is missing
     finally:
@@ -119,7 +118,7 @@ def _fork(share: list, analyze) -> tuple | None:
         return pid, read
     try:  # the child: never returns into the caller's code
         os.close(read)
-        body = marshal.dumps([(name, analyze(name, data).to_record()) for name, data in share])
+        body = marshal.dumps([(name, analyze(name, data).marshaled()) for name, data in share])
         with os.fdopen(write, "wb") as out:
             out.write(body)
         code = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -55,6 +56,9 @@ _ESCAPES = re.compile(r"\\([0-7]{3}|.)")
 _SIMPLE = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
 
 
+MARSHAL_VERSION = 4  # pinned: the cache's fingerprint holds the Python version, whose marshal reads it
+
+
 @dataclass
 class FileReport:
     path: str
@@ -70,6 +74,8 @@ class FileReport:
     # (``d`key``, ``d[`key]``) or after `` `k in key`` (a guard). Analyzed knowing dictionaries none
     # of these names, the report is the one knowing none at all (see bundle._Bundle)
     dict_names: set = field(default_factory=set)
+    # to_record as marshal data, once made or as received (not part of the report's value)
+    record_bytes: bytes | None = field(default=None, repr=False, compare=False)
 
     def to_record(self) -> tuple:
         """A ``marshal``-able form that ``from_record`` turns back into an equal report (the on-disk cache stores it).
@@ -87,6 +93,19 @@ class FileReport:
             self.suppressions.lines,
             self.dict_names,
         )
+
+    def marshaled(self) -> bytes:
+        """``to_record`` as marshal data: what the cache stores and a forked analysis sends back. A
+        report that arrived as these bytes keeps them, so storing it costs no second encoding."""
+        if self.record_bytes is None:
+            self.record_bytes = marshal.dumps(self.to_record(), MARSHAL_VERSION)
+        return self.record_bytes
+
+    @classmethod
+    def from_marshaled(cls, path: str, data: bytes) -> FileReport:
+        report = cls.from_record(path, marshal.loads(data))
+        report.record_bytes = data
+        return report
 
     @classmethod
     def from_record(cls, path: str, data: tuple) -> FileReport:
