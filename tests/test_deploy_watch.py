@@ -584,10 +584,12 @@ def test_a_view_that_joins_a_background_push_on_the_plane_sees_the_nodes_turn(tm
                 filled.set()
 
         d.listen(view)
-        assert filled.wait(30), "the joined view never got the nodes"
+        try:
+            assert filled.wait(30), "the joined view never got the nodes"
+        finally:
+            plane.set_faults({})  # the update rolls now
         first = next(e for e in seen if e.nodes)
         assert [n["code"] for n in first.nodes] == [OLD, OLD, OLD]  # the current nodes, held
-        plane.set_faults({})  # the update rolls now
         result = d.wait()
     assert result["status"] == "succeeded", result
     turns = node_changes([e for e in seen if e.phase == "nodes"])  # the listings' events, not the final one
