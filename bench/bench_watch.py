@@ -13,7 +13,10 @@ view or a release's target does: nobody sees the node table, so the nodes are li
 end (the result's nodes), and the target is calls <= the fixed 10 s poll's. The row "with the
 node table" follows it as the cell's view and the CLI's text lines do: each node's turn is listed
 (old -> restarting -> new, the first node's restart included), and the row states what that
-costs over the fixed poll, with how many of the nodes were seen restarting.
+costs over the fixed poll, with how many of the nodes were seen restarting. The row "a view joins"
+follows a push with no view until, 40 % into the update, a view with the node table joins (``%kx_status``
+on a background push): how soon its table fills, what the turns listed from then on cost, and how many
+nodes it saw restarting.
 
 Real FinSpace updates take 10-15 minutes, too long to run here: those rows replay the watch's
 pure ``step`` against a simulated ROLLING update on a fake clock (the same code path the engine
@@ -37,6 +40,7 @@ TARGET_DELAY_S = 1.0
 REPLAY_MINUTES = (5, 10, 15)
 HELPER_SECONDS = 30.0
 FIXED_SECONDS = 10.0
+JOIN_SHARE = 0.4  # a view joins this far into the update: while the second of three nodes restarts
 
 
 class FixedPoller:
@@ -63,8 +67,10 @@ class FixedPoller:
         self._thread.join()
 
 
-def _push(info, fs, ws, i: int, table: bool) -> dict:
-    """One push followed in this thread; ``table``: its listener shows the node table (a cell's view)."""
+def _push(info, fs, ws, i: int, table: bool, join: float | None = None) -> dict:
+    """One push followed in this thread; ``table``: its listener shows the node table (a cell's view);
+    ``join``: seconds after the update call when a view with the node table joins (``%kx_status`` on a
+    background push with no view)."""
     from kx_jupyter.config import load_settings
     from kx_jupyter.deploy import Engine
     from kx_jupyter.deploy.watch import showing_nodes
@@ -81,8 +87,22 @@ def _push(info, fs, ws, i: int, table: bool) -> dict:
         if event.phase == "done":
             said_done.append(time.time())
 
+    joined, filled, restarting_seen = [], [], set()
+
+    def view(event):  # the joined view: when its table filled, which nodes it saw restarting
+        if event.nodes and not filled:
+            filled.append(time.time() - joined[0])
+        restarting_seen.update(n["nodeId"] for n in event.nodes if n.get("code") == "restarting")
+
+    def join_now(d):
+        joined.append(time.time())
+        d.listen(showing_nodes(view))
+
     before = request_counts(info)
     d = engine.push(plan, wait=True, on_event=showing_nodes(on_event) if table else on_event)
+    joiner = threading.Timer(join, join_now, (d,)) if join is not None else None
+    if joiner is not None:
+        joiner.start()
     d.wait()
     assert d.status == "succeeded", d.result
     poller.join()  # its last call, too, must be in the counts before they are read
@@ -91,7 +111,7 @@ def _push(info, fs, ws, i: int, table: bool) -> dict:
         "lastModifiedTimestamp"
     ].timestamp()
     grew = {op: after.get(op, 0) - before.get(op, 0) for op in STATUS_OPS + LOG_OPS}
-    return {
+    row = {
         "delay": said_done[0] - running_at,
         "calls": sum(grew[op] for op in STATUS_OPS) - poller.calls,  # less the fixed poller's
         "log_reads": sum(grew[op] for op in LOG_OPS),
@@ -99,6 +119,10 @@ def _push(info, fs, ws, i: int, table: bool) -> dict:
         "fixed_delay": poller.saw_running_at - running_at,
         "restarting": len(restarting),
     }
+    if join is not None:
+        row["filled"] = filled[0] if filled else None  # s from the join to the joined view's node table
+        row["restarting_seen"] = len(restarting_seen)  # nodes the joined view saw restarting
+    return row
 
 
 def _real(seconds: float, runs: int) -> list[Figure]:
@@ -113,6 +137,9 @@ def _real(seconds: float, runs: int) -> list[Figure]:
         for i, table in enumerate([False] * (runs + 1) + [True] * runs):  # the first teaches the length
             pushes.setdefault(table, []).append(_push(info, fs, ws, i + 1, table))
             wait_running(fs, CLUSTER)
+        join_at = JOIN_SHARE * seconds  # the second node restarting
+        late = _push(info, fs, ws, 2 * runs + 2, False, join=join_at)
+        wait_running(fs, CLUSTER)
     first, plain, table = pushes[False][0], pushes[False][1:], pushes[True]
 
     def figures(rows):
@@ -142,7 +169,19 @@ def _real(seconds: float, runs: int) -> list[Figure]:
         f"+ {shown['log_reads']:g} node-log reads; nodes seen restarting: {min(r['restarting'] for r in table)}-"
         f"{max(r['restarting'] for r in table)} of {NODES}. Method: as above, the listener shows the node table",
     )
-    return [headline, with_table]
+    late_view = Figure(
+        f"  a view joins at {JOIN_SHARE:.0%}, {seconds:g} s update",
+        late["filled"] * 1000 if late["filled"] is not None else float("nan"),
+        "ms",
+        "",
+        None,
+        f"a push with no view, then a view with the node table joins {join_at:.1f} s after the call: ms until "
+        f"its table filled; status calls {late['calls']:g} vs the 10 s poll's {late['fixed_calls']:g} "
+        f"({late['calls'] - late['fixed_calls']:+g}); it saw {late['restarting_seen']} of the 2 nodes that restart "
+        f"from the join on restarting; done {late['delay'] * 1000:.0f} ms after RUNNING. Method: one push, "
+        "Deployment.listen from a timer thread",
+    )
+    return [headline, with_table, late_view]
 
 
 def _timeout_figure() -> Figure:

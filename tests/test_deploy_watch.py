@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import pytest
 
 from kx_jupyter.config import KxJupyter
-from kx_jupyter.deploy.polling import PollPolicy, expected_seconds
+from kx_jupyter.deploy.polling import Poll, PollPolicy, expected_seconds
 from kx_jupyter.deploy.watch import (
     FAILED,
     FAILED_BACK,
@@ -22,12 +22,14 @@ from kx_jupyter.deploy.watch import (
     OLD,
     RESTARTING,
     STILL_UPDATING,
+    Event,
     Observation,
     Progress,
     first_error,
     interrupted,
     log_tail,
     new_state,
+    show_turns,
     step,
     stop,
 )
@@ -129,11 +131,16 @@ class Service:
         )
 
 
-def follow(service: Service, policy: PollPolicy, timeout: float = 4 * 3600.0):
-    """Drive ``step`` on a fake clock; (verdict, events, seconds after the end it was seen, the state)."""
+def follow(service: Service, policy: PollPolicy, timeout: float = 4 * 3600.0, join_at: float | None = None):
+    """Drive ``step`` on a fake clock; (verdict, events, seconds after the end it was seen, the state).
+    ``join_at``: seconds after the call when a view with the node table joins (``show_turns``)."""
     state = new_state(policy, started=T0 - 2, submitted=T0, deadline=T0 + timeout, expected_code=NEW_CODE)
     now, events = state.next_poll_at, []
     for _ in range(10_000):
+        if join_at is not None and now > T0 + join_at:
+            show_turns(state, T0 + join_at)
+            now, join_at = max(T0 + join_at, state.next_poll_at), None
+            events.append(Event("joined", elapsed=now - state.started))  # marks the join in the list
         new, next_at, verdict = step(state, service.read(state.poll, now - T0), now)
         events += new
         assert next_at >= now  # the clock never runs backwards
@@ -264,6 +271,42 @@ def test_the_first_listing_lands_inside_the_first_nodes_restart():
         first = policy.first()
         assert first.nodes and 0 < first.at < policy.per_node, seconds
     assert not known(30, turns=False).first().nodes  # no node table: nothing to list
+
+
+@pytest.mark.parametrize("seconds", [6, 30, 60, 600])
+def test_a_view_that_joins_mid_update_gets_the_nodes_within_fine_then_every_turn(seconds):
+    # no node table at the start (a background push); a view joins while the second node restarts
+    service, policy = Service(seconds + 0.15), known(seconds + 0.15, turns=False)
+    join = service.per_node * 1.4
+    verdict, events, delay, _ = follow(service, policy, join_at=join)
+    assert verdict.status == "succeeded" and 0 <= delay < 1.0
+    joined = [e.phase for e in events].index("joined")
+    before, after = events[:joined], events[joined + 1 :]
+    assert not any(e.nodes for e in before)  # nobody saw the table: nothing was listed
+    first = next(e for e in after if e.nodes)
+    assert first.elapsed - 2 - join <= policy.fine + 1e-6  # the table fills within ``fine`` of the join
+    assert {n["nodeId"]: n["code"] for n in first.nodes} == {
+        "node-0": NEW,
+        "node-1": RESTARTING,
+        "node-2": OLD,
+    }
+    shown = node_changes(after)  # the last node's new code is the final listing's, as from the start
+    assert shown["node-1"] == [RESTARTING, NEW] and shown["node-2"] == [OLD, RESTARTING, NEW]
+    # the price: the turns it lists from the join, as with the table from the start
+    assert status_calls(service) <= fixed_poll_calls(service.duration, 10) + service.nodes
+
+
+def test_a_view_joining_a_watch_that_lists_turns_already_changes_nothing():
+    policy = known(30)
+    pending = policy.after(1.0, 3, 0.0)
+    assert policy.show_turns(2.0, pending) is pending
+    blind_policy = blind(turns=False)
+    listing = blind_policy.show_turns(5.0, Poll(60.0))
+    assert listing == Poll(5.0, cluster=False, nodes=True)  # the grid read is far: list at once
+    assert blind_policy.grid_from == 90  # and that listing is paid for as a blind read's listing is
+    due = known(30, turns=False)
+    soon = Poll(due.window[0] + due.fine)
+    assert due.show_turns(soon.at - due.fine / 2, soon) == Poll(soon.at, cluster=True, nodes=True)  # one read
 
 
 def test_a_large_cluster_of_fast_nodes_gets_a_bounded_number_of_turn_listings():
@@ -459,6 +502,9 @@ def test_a_deployment_lists_node_turns_only_for_a_listener_that_shows_the_node_t
     late = Deployment("e", "c", {})
     late.listen(lines)
     assert late.shows_nodes
+    rejoined = Deployment("e", "c", {}, on_event=lambda e: None)
+    rejoined.show_nodes()  # a view added to the listener it had (%kx_status on a background push)
+    assert rejoined.shows_nodes
 
 
 @pytest.mark.slow
@@ -501,3 +547,51 @@ def test_a_fresh_clusters_recent_stamp_is_not_an_update_when_preflight_saw_the_s
     }
     assert judge(rolled_back, NEW_CODE, False, T0, T0 + 9, before) == ("failed", "x")
     assert not not_taken(rolled_back, NEW_CODE, before) and not not_taken(created, NEW_CODE, None)
+
+
+@pytest.mark.slow
+def test_a_view_that_joins_a_background_push_on_the_plane_sees_the_nodes_turn(tmp_path, monkeypatch):
+    import threading
+
+    from plane_fixtures import plane_in
+
+    from kx_jupyter.config import load_settings
+    from kx_jupyter.deploy import Engine
+    from kx_jupyter.deploy.watch import showing_nodes
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "init.q").write_text("x:1\n")
+    with plane_in(tmp_path, monkeypatch, node_start_seconds=2.0) as plane:  # hdb-3 rolls 3 nodes in ~6 s
+        engine = Engine(load_settings())
+
+        def listings() -> int:
+            return plane.counters()["requests"].get("ListKxClusterNodes", 0)
+
+        before = listings()
+        plane.set_faults({"hold": ["hdb-3"]})  # UPDATING, every node untouched, until the view joined
+        d = engine.update(cluster="hdb-3", src=root)  # like --background with no view: no node table
+        d.follow_in_background()
+        assert plane.wait_status("hdb-3", "UPDATING")["status"] == "UPDATING"
+        assert listings() == before  # nobody sees the table: nothing listed
+
+        seen, filled = [], threading.Event()
+
+        @showing_nodes
+        def view(event):  # a view with the node table joins (%kx_status)
+            seen.append(event)
+            if event.nodes:
+                filled.set()
+
+        d.listen(view)
+        try:
+            assert filled.wait(30), "the joined view never got the nodes"
+        finally:
+            plane.set_faults({})  # the update rolls now
+        first = next(e for e in seen if e.nodes)
+        assert [n["code"] for n in first.nodes] == [OLD, OLD, OLD]  # the current nodes, held
+        result = d.wait()
+    assert result["status"] == "succeeded", result
+    turns = node_changes([e for e in seen if e.phase == "nodes"])  # the listings' events, not the final one
+    assert any(RESTARTING in states or NEW in states for states in turns.values()), turns
+    assert [n["code"] for n in seen[-1].nodes] == [NEW, NEW, NEW]

@@ -153,6 +153,39 @@ def test_status_reattaches_to_a_background_update(slow_nb):
     assert "deployed" in _final_html(slow_nb)
 
 
+def test_status_rejoining_a_background_push_that_had_no_view_shows_the_nodes_turn(
+    slow_nb, slow_plane, capsys
+):
+    import re
+    import threading
+    import time
+
+    def listings() -> int:
+        return slow_plane.counters()["requests"].get("ListKxClusterNodes", 0)
+
+    slow_plane.set_faults({"hold": ["hdb-3"]})  # UPDATING, nodes untouched, until %kx_status has the nodes
+    d = slow_nb.run("%kx_update --cluster hdb-3 --background").result  # text: no view, so no node table
+    assert d.status == "watching" and not d.shows_nodes
+    listed = listings()
+
+    def release_once_the_rejoined_view_listed_the_nodes():
+        deadline = time.monotonic() + 30  # only so a broken join cannot hang the suite
+        while listings() == listed and time.monotonic() < deadline:
+            threading.Event().wait(0.05)
+        slow_plane.set_faults({})
+
+    releaser = threading.Thread(target=release_once_the_rejoined_view_listed_the_nodes, daemon=True)
+    releaser.start()
+    capsys.readouterr()
+    again = slow_nb.run("%kx_status hdb-3").result  # joins the watch with a text view, waits for the end
+    releaser.join()
+    assert again is d and d.status == "succeeded"
+    lines = capsys.readouterr().out.splitlines()
+    assert any("0/3 nodes on the new code" in line for line in lines), lines  # the table filled
+    turns = [line for line in lines if re.search(r"[12]/3 nodes on the new code| restarting", line)]
+    assert turns, lines  # and the nodes turned on screen, not only in the final summary
+
+
 def test_status_of_an_idle_cluster_shows_its_state(nb):
     nb.run("%kx_update --cluster dev-gp")
     text = repr(nb.run("%kx_status dev-gp").result)

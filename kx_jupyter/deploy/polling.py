@@ -22,7 +22,10 @@ seen; the figures are in bench/bench_watch.py.
   -> new is seen. Nodes that take at least ``NODE_POLL_FROM`` s each get up to ``NODE_RETRIES``
   more listings ``fine`` apart while one is still PROVISIONING; faster nodes get none (the next
   turn's listing comes soon), and at most ``TURN_LISTINGS`` turn listings in all, so showing the
-  turns costs at most that many calls more than a fixed poll.
+  turns costs at most that many calls more than a fixed poll. A view that joins a watch started
+  without the table (``%kx_status`` on a background push) turns the listings on from then on
+  (``show_turns``): the nodes are listed within ``fine`` (at once, or with a read due by then), and
+  each listing schedules the next turn's as above.
   An update that overruns the window is read ``fine`` apart again, doubling up to ``maximum``.
 * Nothing known (a remote endpoint, no history, no setting): one read of the cluster at
   ``BLIND_FIRST`` s (a quick failure, or a very short update, is seen at once; the nodes are
@@ -51,7 +54,8 @@ class Poll:
 
 
 class PollPolicy:
-    """``first()``: the first read; ``after(t, nodes_left, anchor)``: the read after the one at ``t``.
+    """``first()``: the first read; ``after(t, nodes_left, anchor)``: the read after the one at ``t``;
+    ``show_turns(t, pending)``: a view with the node table joined at ``t``.
 
     ``turns``: someone sees the node table, so each node's turn is listed (see the module docstring).
     ``nodes_left``: nodes of a ROLLING update still to restart as the read at ``t`` saw them
@@ -85,13 +89,33 @@ class PollPolicy:
         count = nodes or 1
         self.nodes = count
         self.per_node = self.expected / count if strategy == "ROLLING" and count > 1 else 0.0
+        self._show(turns)
+        self._retries = 0
+        self._listings = 0
+        self._overrun = 0.0
+
+    def _show(self, turns: bool) -> None:
+        """Set ``turns`` and what it drives."""
         self.turns = turns
         self._node_polls = turns and self.per_node > 0
         # the blind grid starts later by one helper read per listing the blind policy adds
         self.grid_from = self.maximum * (3 if turns else 2)
-        self._retries = 0
-        self._listings = 0
-        self._overrun = 0.0
+
+    def show_turns(self, t: float, pending: Poll) -> Poll:
+        """Someone sees the node table from ``t`` on (a view joined the watch): list each node's turn.
+
+        Returns the read to make instead of ``pending``: it lists the nodes, so the table fills within
+        ``fine`` (``pending`` itself when it is due by then, else a listing at once), and each listing
+        schedules the next turn's as usual. ``pending`` unchanged when the turns were listed already."""
+        if self.turns:
+            return pending
+        self._show(True)
+        if pending.nodes:
+            return pending
+        self._listings += 1
+        if pending.at <= t + self.fine + EPS:
+            return Poll(pending.at, cluster=pending.cluster, nodes=True)
+        return Poll(t, cluster=False, nodes=True)
 
     @property
     def known(self) -> bool:

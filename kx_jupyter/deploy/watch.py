@@ -509,6 +509,13 @@ def step(state: WatchState, obs: Observation, now: float) -> tuple[list[Event], 
     return events, state.next_poll_at, None
 
 
+def show_turns(state: WatchState, now: float) -> None:
+    """Someone sees the node table from ``now`` on (a view joined the watch late): the next read
+    lists the nodes within the policy's ``fine`` and each node's turn is listed from then on
+    (``PollPolicy.show_turns``). Pure like ``step``: the following thread applies it between reads."""
+    state.poll = state.policy.show_turns(now - state.submitted, state.poll)
+
+
 def stop(state: WatchState, now: float, why: str) -> tuple[list[Event], Verdict]:
     """Stop watching (why: timeout, interrupted, detached): the update goes on."""
     elapsed = max(0.0, now - state.started)
@@ -700,11 +707,13 @@ class Deployment:
         self.error: KxError | None = None
         self.future: Future = Future()
         self._listeners = [on_event] if on_event else []
+        self._table_shown = False  # a view drawing the node table joined (``show_nodes``)
         self._tickers: list = []
         self._follow = None  # (state, reader, on_end) while there is an update to follow
         self._lock = threading.Lock()
         self._driving = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # the following loop's wait ends early: stop, or a node table shown
         self._thread: threading.Thread | None = None
 
     @property
@@ -714,11 +723,24 @@ class Deployment:
     # -- used by the engine
     @property
     def shows_nodes(self) -> bool:
-        """A listener draws the node table (``showing_nodes``): the watch lists each node's turn."""
-        return shows_nodes(self._listeners)
+        """A listener draws the node table (``showing_nodes``) or a view that does joined (``show_nodes``):
+        the watch lists each node's turn, from the moment it does."""
+        with self._lock:
+            return self._table_shown or shows_nodes(self._listeners)
 
     def listen(self, on_event) -> None:
-        self._listeners.append(on_event)
+        """Add a listener, also to a running watch; one that draws the node table turns the node turns on."""
+        with self._lock:
+            self._listeners.append(on_event)
+        if shows_nodes([on_event]):
+            self._wake.set()
+
+    def show_nodes(self) -> None:
+        """A view that draws the node table now shows this deployment (``%kx_status`` on a background
+        push): the following loop lists the nodes at once and each turn after (``watch.show_turns``)."""
+        with self._lock:
+            self._table_shown = True
+        self._wake.set()
 
     def on_tick(self, callback) -> None:
         """``callback()`` about once a second while waiting between reads (clocks in views)."""
@@ -793,6 +815,7 @@ class Deployment:
     def detach(self, timeout: float | None = 10.0) -> None:
         """Stop following (the update goes on); returns once the following loop has ended."""
         self._stop.set()
+        self._wake.set()
         if self._follow is not None and not self.done and self._driving.acquire(blocking=False):
             try:  # nobody follows right now: end it here
                 self._end_watch(time.time(), "detached")
@@ -814,12 +837,15 @@ class Deployment:
     def _drive(self, until: float | None) -> None:
         state, reader, _ = self._follow
         while not self.done:
+            self._wake.clear()
             now = time.time()
             if self._stop.is_set():
                 self._end_watch(now, "detached")
                 return
             if until is not None and now >= until:
                 return
+            if not state.policy.turns and self.shows_nodes:  # a view with the node table joined
+                show_turns(state, now)
             if now + 1e-3 >= state.next_poll_at:
                 obs = reader.read(state.poll)
                 events, _, verdict = step(state, obs, time.time())
@@ -829,7 +855,7 @@ class Deployment:
                     self._settle(verdict, events[-1] if events else None)
                 continue
             wake = min(state.next_poll_at, now + 1.0, until if until is not None else now + 1.0)
-            self._stop.wait(max(0.0, wake - now))
+            self._wake.wait(max(0.0, wake - now))
             for tick in list(self._tickers):
                 tick()
 

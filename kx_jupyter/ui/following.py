@@ -165,6 +165,7 @@ class Follower:
         watched.fanout.add(view, past_events=list(watched.deployment.events))
         if not (background and view.mode == "text"):
             view.show()
+            watched.deployment.show_nodes()  # its node table: a watch started without one lists turns now
         if not background:
             try:  # the background thread follows it; this cell waits and prints text views' lines
                 while not watched.deployment.done:
