@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from kx_jupyter.qcheck import (
     Diagnostic,
     check_bundle,
@@ -283,6 +285,50 @@ def test_a_large_workspace_checked_on_several_cores_gives_the_same_findings(tmp_
 
     monkeypatch.setattr(bundle_module, "analyze", failing_in_children)
     assert check_bundle(files, "init.q", {"env": "dev"}) == serial  # what they had is analyzed here
+
+
+def test_an_interrupted_check_on_several_cores_ends_its_children_at_once(monkeypatch):
+    """Ctrl-C during a large check stops it now: the children are ended, not waited for while they
+    finish the files they took."""
+    import os
+    import select
+    import signal
+
+    from kx_jupyter.qcheck import bundle as bundle_module
+    from kx_jupyter.qcheck import parallel
+
+    parent, real_analyze, real_waitpid = os.getpid(), bundle_module.analyze, os.waitpid
+    at_work, never = os.pipe(), os.pipe()
+    blocked = []
+
+    def analyze(*args, **kwargs):
+        if os.getpid() == parent:
+            select.select([at_work[0]], [], [], 20)  # once the child is in the middle of a file
+            raise KeyboardInterrupt
+        if not blocked:  # the child's first file takes until it is ended (at most 20 s)
+            blocked.append(1)
+            os.write(at_work[1], b"x")
+            select.select([never[0]], [], [], 20)
+        return real_analyze(*args, **kwargs)
+
+    statuses = []
+
+    def waitpid(pid, options):
+        done = real_waitpid(pid, options)
+        statuses.append(done[1])
+        return done
+
+    monkeypatch.setattr(bundle_module, "analyze", analyze)
+    monkeypatch.setattr(parallel, "workers", lambda size: 2)
+    monkeypatch.setattr(parallel.os, "waitpid", waitpid)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            check_bundle(_large_workspace(), "init.q", {"env": "dev"})
+    finally:
+        for fd in (*at_work, *never):
+            os.close(fd)
+    assert len(statuses) == 1
+    assert os.WIFSIGNALED(statuses[0]) and os.WTERMSIG(statuses[0]) == signal.SIGKILL
 
 
 def test_only_a_large_workspace_in_a_single_threaded_process_is_shared_out(monkeypatch):

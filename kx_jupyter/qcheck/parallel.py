@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -105,9 +106,13 @@ def analyze_files(items: list, analyze: Callable[[str, bytes], FileReport]) -> d
                 continue  # the caller analyzes what is missing
     finally:
         os.close(queue)
-        for pid, pipe in children:  # interrupted here: the closed pipe ends each child
+        for pid, pipe in children:  # interrupted here (Ctrl-C): end the children, not wait for their work
             with suppress(OSError):
                 os.close(pipe)
+            with suppress(OSError):
+                os.kill(
+                    pid, signal.SIGKILL
+                )  # a child holds nothing to clean up: it analyzes and writes its pipe
             os.waitpid(pid, 0)
     return reports
 
