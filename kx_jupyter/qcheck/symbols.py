@@ -148,7 +148,10 @@ def _expression(toks, start, end, ns, defs, check_uses, keep_uses) -> tuple:
     first = toks[start]
     # name:{...}: a function defined, not run; if it loads or defines computed names, calling it may define anything
     lambda_def = (
-        end - start > 2 and first[0] == "name" and toks[start + 1][1] == ":" and toks[start + 2][1] == "{"
+        end - start > 2
+        and first[0] == "name"
+        and toks[start + 1][1] == ":"
+        and toks[start + 2][:2] == ("open", "{")  # not a string "{"
     )
     uses, calls = [], []
     opaque = loader = body_end = None
