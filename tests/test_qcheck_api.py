@@ -364,3 +364,25 @@ def test_only_a_large_workspace_in_a_single_threaded_process_is_shared_out(monke
     finally:
         stop.set()
         other.join()
+
+
+def test_every_undotted_name_a_rule_reads_is_in_the_rule_pass_s_list_of_them():
+    """The rule pass skips a name outside ``_RULED_NAMES`` before trying its rules (most names):
+    a rule about another word that is not added there would never run."""
+    import ast
+    import inspect
+
+    from kx_jupyter.qcheck import source
+
+    walk = ast.parse(inspect.getsource(source._walk))
+    read = set()
+    for node in ast.walk(walk):
+        if isinstance(node, ast.Compare) and isinstance(node.left, ast.Name) and node.left.id == "text":
+            for op, right in zip(node.ops, node.comparators, strict=True):
+                if isinstance(op, ast.Eq) and isinstance(right, ast.Constant):
+                    read.add(right.value)
+                elif isinstance(op, ast.In) and isinstance(right, ast.Name) and right.id.isupper():
+                    read.update(getattr(source, right.id))
+    words = {w for w in read if w[:1] not in (".", "`")}  # dotted names and symbols have rules of their own
+    assert {"system", "set", "exit", "ts"} <= words
+    assert words <= source._RULED_NAMES
