@@ -318,8 +318,12 @@ class _Run:
         self.reached.add(name)
         rep = bundle.report(name)
         stack.append(name)
+        table = self.table
         for kind, target, line, col, at_load in rep.steps:
-            if kind in ("defs", "use", "call", "opaque", "loader", "fn"):
+            if kind == "defs":  # the commonest step, without a call
+                table.define(target)
+                continue
+            if kind in ("use", "call", "opaque", "loader", "fn"):
                 self._symbol(name, kind, target, line, col, at_load)
                 continue
             if kind == "quit":
@@ -445,9 +449,7 @@ class _Run:
 
     def _symbol(self, name, kind, target, line, col, ns) -> None:
         table = self.table
-        if kind == "defs":
-            table.define(target)
-        elif kind == "opaque":
+        if kind == "opaque":
             table.opaque = True
         elif kind == "loader":
             table.loaders.add(target.rsplit(".", 1)[-1])
