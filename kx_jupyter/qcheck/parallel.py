@@ -109,17 +109,16 @@ def analyze_files(items: list, analyze: Callable[[str, bytes, dict | None], File
     per = -(-len(items) // MAX_CLAIMS)
     claims = [items[k : k + per] for k in range(0, len(items), per)]
     queue, fill = os.pipe()
+    others: list = []  # the processes started so far: ended whenever this is interrupted (Ctrl-C)
     try:
-        os.write(fill, b"".join(k.to_bytes(_CLAIM, "little") for k in range(len(claims))))
-        if fresh:
-            others = _spawn(queue, claims, count - 1)
-        else:
-            others = [
-                child for child in (_fork(queue, fill, claims, analyze) for _ in range(count - 1)) if child
-            ]
-    finally:
-        os.close(fill)  # with the children's copies closed too, an empty queue reads as its end
-    try:
+        try:
+            os.write(fill, b"".join(k.to_bytes(_CLAIM, "little") for k in range(len(claims))))
+            for _ in range(count - 1):
+                other = _spawn(queue, claims) if fresh else _fork(queue, fill, claims, analyze)
+                if other:
+                    others.append(other)
+        finally:
+            os.close(fill)  # with the children's copies closed too, an empty queue reads as its end
         reports = {name: analyze(name, data, opt_vars) for name, data, opt_vars in claimed(queue, claims)}
         while others:
             body, ok = _collect(others[-1])
@@ -131,7 +130,7 @@ def analyze_files(items: list, analyze: Callable[[str, bytes, dict | None], File
                 continue  # the caller analyzes what is missing
     finally:
         os.close(queue)
-        for other in others:  # interrupted here (Ctrl-C): end them, not wait for their work
+        for other in others:  # interrupted: end them, not wait for their work
             _end(other)
     return reports
 
@@ -173,23 +172,22 @@ def _end(other) -> None:
     other.wait()
 
 
-def _spawn(queue: int, claims: list, count: int) -> list:
-    """``count`` fresh workers taking claims from ``queue``; the ones that started. Each reads every
-    claim's items on stdin from a file of its own (a pipe would need a thread to feed it while this
-    one analyzes, and a thread gets the lock that runs Python only between this one's slices)."""
+def _spawn(queue: int, claims: list):
+    """A fresh worker taking claims from ``queue``, or None if none could start. It reads every claim's
+    items on stdin from a file of its own (a pipe would need a thread to feed it while this one
+    analyzes, and that thread would get the lock that runs Python only between this one's slices)."""
     import subprocess
     import tempfile
 
-    body, started = marshal.dumps(claims), []
-    for _ in range(count):
-        try:
-            with tempfile.TemporaryFile() as items:
-                items.write(body)
-                items.seek(0)
-                started.append(_start(subprocess, queue, items))
-        except (OSError, ValueError, subprocess.SubprocessError):
-            continue  # this process analyzes what the worker would have
-    return started
+    if not sys.executable:  # an embedding interpreter that cannot name its executable
+        return None
+    try:
+        with tempfile.TemporaryFile() as items:
+            items.write(marshal.dumps(claims))
+            items.seek(0)
+            return _start(subprocess, queue, items)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None  # this process analyzes what the worker would have
 
 
 def _start(subprocess, queue: int, items):
