@@ -429,13 +429,33 @@ def _serial(monkeypatch, files: dict) -> list:
 def test_a_large_workspace_checked_in_a_threaded_process_uses_fresh_workers_with_the_same_findings(
     threaded_process, monkeypatch, tmp_path
 ):
+    import select
+
+    from kx_jupyter.qcheck import bundle as bundle_module
+    from kx_jupyter.qcheck import parallel
     from kx_jupyter.qcheck.cache import ReportCache
 
     files = _large_workspace()
     serial = _serial(monkeypatch, files)
     assert threaded_process == []
-    assert check_bundle(files, "init.q", {"env": "dev"}) == serial
+    real_analyze, received, real_received = bundle_module.analyze, [], parallel.FileReport.from_marshaled
+
+    def analyze(*args, **kwargs):
+        if len(threaded_process) == 1 and not received:  # this process's first file waits for the worker
+            select.select([threaded_process[0].stdout], [], [], 60)  # to take every other claim and write
+            received.append(0)
+        return real_analyze(*args, **kwargs)
+
+    def receiving(name, record):
+        received.append(name)
+        return real_received(name, record)
+
+    with monkeypatch.context() as waiting:
+        waiting.setattr(bundle_module, "analyze", analyze)
+        waiting.setattr(parallel.FileReport, "from_marshaled", receiving)
+        assert check_bundle(files, "init.q", {"env": "dev"}) == serial
     assert len(threaded_process) == 1 and threaded_process[0].returncode == 0  # one worker, ended well
+    assert len(received) > 50  # nearly every file's findings came from the worker
     assert (
         check_bundle(files, "init.q", {"env": "dev"}, ReportCache(tmp_path / "cache", 64 * 2**20)) == serial
     )  # the cache filled from the worker's reports
