@@ -31,8 +31,8 @@ from .source import FileReport
 
 PARALLEL_FROM = 1_000_000  # bytes of files still to analyze
 # fresh workers start in ~0.1 s (Python, imports): measured on 2 idle cores in a process with a second
-# thread, one worker breaks even at ~0.5 MB (0.18 s either way at 0.6 MB) and saves 17% at 1 MB
-# (0.29 -> 0.24 s), 40% at 5 MB (1.33 -> 0.80 s); below, it only costs a start
+# thread, one worker breaks even at ~0.4-0.5 MB and saves 17-32% at 1 MB (0.29 -> 0.20-0.24 s), 40%
+# at 5 MB (1.41 -> 0.84 s); from 1 MB, as forks, so the ~0.1 s of CPU it costs buys a clear gain
 SPAWN_FROM = 1_000_000
 MAX_CLAIMS = 4096  # claims queued in one pipe (4 bytes each: 16 KiB, well within a pipe's buffer)
 _CLAIM = 4
