@@ -30,6 +30,7 @@ import bench_pollers
 import bench_push
 import bench_qcheck_figure
 import bench_qcheck_scale
+import bench_qcheck_threaded
 import bench_release
 import bench_startup
 import bench_watch
@@ -44,6 +45,7 @@ BENCHMARKS = {
     "pollers": bench_pollers,  # 5. 50 concurrent pollers
     "kernel": bench_kernel,  # 6. kernel responsiveness during a background watch
     "qcheck": bench_qcheck_figure,  # 7. the q checker on 5 MB
+    "qcheck_threaded": bench_qcheck_threaded,  # 7b. the same inside a process with threads (a kernel)
     "plane": bench_plane,  # 8. the local plane flat at any age: S3 versions, RSS per push
     "qcheck_scale": bench_qcheck_scale,  # 9. the checker cold in a fresh process, warm on 100,000 files, a 50 MB string
     "release": bench_release,  # 10. a five-target release vs five sequential updates

@@ -386,3 +386,135 @@ def test_every_undotted_name_a_rule_reads_is_in_the_rule_pass_s_list_of_them():
     words = {w for w in read if w[:1] not in (".", "`")}  # dotted names and symbols have rules of their own
     assert {"system", "set", "exit", "ts"} <= words
     assert words <= source._RULED_NAMES
+
+
+@pytest.fixture
+def threaded_process(monkeypatch):
+    """A process with a second thread (a kernel, the plane) on 2 idle cores, where a workspace of
+    ``_large_workspace``'s size counts as large: it is shared out to fresh workers, never forked."""
+    import subprocess
+    import threading
+
+    from kx_jupyter.qcheck import parallel
+
+    monkeypatch.setattr(parallel, "_busy", lambda: 0)
+    monkeypatch.setattr(parallel, "_cores", lambda: 2)
+    monkeypatch.setattr(parallel, "SPAWN_FROM", 200_000)
+    started, real_popen = [], subprocess.Popen
+
+    def counting_popen(*args, **kwargs):
+        started.append(real_popen(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(subprocess, "Popen", counting_popen)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert parallel.workers(50 * parallel.PARALLEL_FROM) == 1  # forking is off
+        yield started
+    finally:
+        stop.set()
+        other.join()
+
+
+def _serial(monkeypatch, files: dict) -> list:
+    from kx_jupyter.qcheck import parallel
+
+    with monkeypatch.context() as serial:
+        serial.setattr(parallel, "fresh_workers", lambda size: 1)
+        return check_bundle(files, "init.q", {"env": "dev"})
+
+
+def test_a_large_workspace_checked_in_a_threaded_process_uses_fresh_workers_with_the_same_findings(
+    threaded_process, monkeypatch, tmp_path
+):
+    import select
+
+    from kx_jupyter.qcheck import bundle as bundle_module
+    from kx_jupyter.qcheck import parallel
+    from kx_jupyter.qcheck.cache import ReportCache
+
+    files = _large_workspace()
+    serial = _serial(monkeypatch, files)
+    assert threaded_process == []
+    real_analyze, received, real_received = bundle_module.analyze, [], parallel.FileReport.from_marshaled
+
+    def analyze(*args, **kwargs):
+        if len(threaded_process) == 1 and not received:  # this process's first file waits for the worker
+            select.select([threaded_process[0].stdout], [], [], 60)  # to take every other claim and write
+            received.append(0)
+        return real_analyze(*args, **kwargs)
+
+    def receiving(name, record):
+        received.append(name)
+        return real_received(name, record)
+
+    with monkeypatch.context() as waiting:
+        waiting.setattr(bundle_module, "analyze", analyze)
+        waiting.setattr(parallel.FileReport, "from_marshaled", receiving)
+        assert check_bundle(files, "init.q", {"env": "dev"}) == serial
+    assert len(threaded_process) == 1 and threaded_process[0].returncode == 0  # one worker, ended well
+    assert len(received) > 50  # nearly every file's findings came from the worker
+    assert (
+        check_bundle(files, "init.q", {"env": "dev"}, ReportCache(tmp_path / "cache", 64 * 2**20)) == serial
+    )  # the cache filled from the worker's reports
+    assert len(threaded_process) == 2
+    assert (
+        check_bundle(files, "init.q", {"env": "dev"}, ReportCache(tmp_path / "cache", 64 * 2**20)) == serial
+    )
+    assert len(threaded_process) == 2  # the warm check had nothing to share out
+
+
+@pytest.mark.parametrize(
+    "worker",
+    [
+        ("-m", "kx_jupyter.qcheck.no_such_worker"),  # an import error
+        (
+            "-c",
+            "import os, signal; os.read(int(__import__('sys').argv[1]), 4); os.kill(os.getpid(), signal.SIGKILL)",
+        ),
+        ("-c", "import os, sys; os.read(int(sys.argv[1]), 4); sys.stdout.write('not marshal data')"),
+        (
+            "-c",
+            "import marshal, os, sys; os.read(int(sys.argv[1]), 4); sys.stdout.buffer.write(marshal.dumps([1]))",
+        ),
+    ],
+    ids=["import-error", "killed", "bad-output", "wrong-shape"],
+)
+def test_a_fresh_worker_that_fails_leaves_the_findings_unchanged(threaded_process, monkeypatch, worker):
+    from kx_jupyter.qcheck import parallel
+
+    files = _large_workspace()
+    serial = _serial(monkeypatch, files)
+    monkeypatch.setattr(parallel, "_WORKER", worker)
+    assert check_bundle(files, "init.q", {"env": "dev"}) == serial  # the claims it took are analyzed here
+    assert len(threaded_process) == 1
+
+
+def test_an_interrupted_check_in_a_threaded_process_ends_its_fresh_workers_at_once(
+    threaded_process, monkeypatch
+):
+    """Ctrl-C in a kernel during a large check stops it now: its workers are killed, not waited for."""
+    import select
+    import signal
+
+    from kx_jupyter.qcheck import bundle as bundle_module
+    from kx_jupyter.qcheck import parallel
+
+    # a worker whose first file takes until it is ended (at most 20 s); it says when it has taken it
+    monkeypatch.setattr(
+        parallel,
+        "_WORKER",
+        ("-c", "import os, sys, time; os.read(int(sys.argv[1]), 4); print(flush=True); time.sleep(20)"),
+    )
+
+    def analyze(*args, **kwargs):
+        select.select([threaded_process[0].stdout], [], [], 20)  # once the worker is in the middle of a file
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bundle_module, "analyze", analyze)
+    with pytest.raises(KeyboardInterrupt):
+        check_bundle(_large_workspace(), "init.q", {"env": "dev"})
+    assert len(threaded_process) == 1
+    assert threaded_process[0].returncode == -signal.SIGKILL

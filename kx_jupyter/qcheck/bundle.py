@@ -109,8 +109,10 @@ class _Bundle:
         names = list(opt_vars_of)
         if self.cache is not None:  # their stored reports in a few queries, not one each
             names = self.cache.prefetch((self.files[n], n, opt_vars_of[n]) for n in names)
+        # as a fresh worker analyzes them (qcheck/worker.py): a description it can receive, no closure
         return analyze_files(
-            [(n, self.files[n]) for n in names], lambda n, data: analyze(_decode(data), n, opt_vars_of[n])
+            [(n, self.files[n], opt_vars_of[n]) for n in names],
+            lambda n, data, opt_vars: analyze(_decode(data), n, opt_vars),
         )
 
     def report(self, name: str) -> FileReport:
