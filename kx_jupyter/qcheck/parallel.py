@@ -37,6 +37,7 @@ SPAWN_FROM = 1_000_000
 MAX_CLAIMS = 4096  # claims queued in one pipe (4 bytes each: 16 KiB, well within a pipe's buffer)
 _CLAIM = 4
 _WORKER = ("-m", "kx_jupyter.qcheck.worker")  # its arguments to the Python interpreter (tests change them)
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def workers(size: int) -> int:
@@ -49,7 +50,10 @@ def workers(size: int) -> int:
 
 def fresh_workers(size: int) -> int:
     """How many processes (this one included) should share ``size`` bytes where forking is unsafe or
-    unavailable: the same rule from ``SPAWN_FROM`` bytes."""
+    unavailable: the same rule from ``SPAWN_FROM`` bytes, on POSIX systems (a worker inherits the
+    claim queue as a file descriptor)."""
+    if os.name != "posix":
+        return 1
     return _share(size, SPAWN_FROM)
 
 
@@ -167,7 +171,7 @@ def _end(other) -> None:
             os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         return
-    other.kill()  # SIGKILL; TerminateProcess on Windows
+    other.kill()  # SIGKILL
     other.stdout.close()
     other.wait()
 
@@ -191,27 +195,16 @@ def _spawn(queue: int, claims: list):
 
 
 def _start(subprocess, queue: int, items):
-    """A worker given the queue's read end (a handle it inherits on Windows, an fd elsewhere)."""
-    command = [sys.executable, *_WORKER]
-    if sys.platform == "win32":
-        import msvcrt
-
-        handle = msvcrt.get_osfhandle(queue)
-        os.set_handle_inheritable(handle, True)
-        info = subprocess.STARTUPINFO(lpAttributeList={"handle_list": [handle]})
-        return subprocess.Popen(
-            [*command, str(handle)],
-            stdin=items,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            startupinfo=info,
-        )
+    """A worker given the queue's read end. It runs in the directory holding this package, not the
+    caller's (``-m`` puts the working directory first on its path: a notebook folder's ``random.py``
+    would shadow the standard one there)."""
     return subprocess.Popen(
-        [*command, str(queue)],
+        [sys.executable, *_WORKER, str(queue)],
         stdin=items,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         pass_fds=(queue,),
+        cwd=_PACKAGE_ROOT,
     )
 
 
