@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import platform
 import sys
@@ -74,8 +75,21 @@ def environment() -> str:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (
         f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC, {os.cpu_count()} cores, load average {load}, "
-        f"Python {platform.python_version()}"
+        f"Python {platform.python_version()}, reference loop {reference_loop_ms():.0f} ms"
     )
+
+
+def reference_loop_ms() -> float:
+    """A fixed pure-Python loop (10 million additions), best of three: a shared or virtual machine's
+    speed drifts (the same check's CPU time rose 35% within an hour here), so figures from two runs
+    compare only beside this."""
+    best = math.inf
+    for _ in range(3):
+        start, total = time.perf_counter(), 0
+        for i in range(10_000_000):
+            total += i
+        best = min(best, time.perf_counter() - start)
+    return best * 1000
 
 
 def main() -> int:
