@@ -90,7 +90,7 @@ def _nested(levels: int, pairs=(r"\(", r"\)", r"\[", r"\]", r"\{", r"\}")) -> st
 
 
 # a function body that closes on its own line with every bracket in it paired (most one-line lambdas):
-# q can raise no bracket error in it, so only what a rule reads there is looked at (_BODY_MARKS)
+# q can raise no bracket error in it, so only what a rule reads there is looked at (_closed_body)
 _CLOSED_BODY = re.compile(_nested(3) + r"\}")
 # a line of a body whose brackets pair up and hold no braces: nothing on it is a token
 _PAIRED_LINE = re.compile(_nested(3, (r"\(", r"\)", r"\[", r"\]")) + r"\Z")

@@ -179,7 +179,9 @@ def _end(other) -> None:
 def _spawn(queue: int, claims: list):
     """A fresh worker taking claims from ``queue``, or None if none could start. It reads every claim's
     items on stdin from a file of its own (a pipe would need a thread to feed it while this one
-    analyzes, and that thread would get the lock that runs Python only between this one's slices)."""
+    analyzes, and that thread would get the lock that runs Python only between this one's slices),
+    and runs in the directory holding this package, not the caller's (``-m`` puts the working
+    directory first on its path: a notebook folder's ``random.py`` would shadow the standard one)."""
     import subprocess
     import tempfile
 
@@ -189,23 +191,16 @@ def _spawn(queue: int, claims: list):
         with tempfile.TemporaryFile() as items:
             items.write(marshal.dumps(claims))
             items.seek(0)
-            return _start(subprocess, queue, items)
+            return subprocess.Popen(
+                [sys.executable, *_WORKER, str(queue)],
+                stdin=items,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(queue,),
+                cwd=_PACKAGE_ROOT,
+            )
     except (OSError, ValueError, subprocess.SubprocessError):
         return None  # this process analyzes what the worker would have
-
-
-def _start(subprocess, queue: int, items):
-    """A worker given the queue's read end. It runs in the directory holding this package, not the
-    caller's (``-m`` puts the working directory first on its path: a notebook folder's ``random.py``
-    would shadow the standard one there)."""
-    return subprocess.Popen(
-        [sys.executable, *_WORKER, str(queue)],
-        stdin=items,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        pass_fds=(queue,),
-        cwd=_PACKAGE_ROOT,
-    )
 
 
 def _fork(queue: int, fill: int, claims: list, analyze) -> tuple | None:
